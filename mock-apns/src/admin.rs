@@ -1,0 +1,524 @@
+//! The admin API: JSON over plain HTTP/1.1 (loopback by default), so a test in any
+//! language can register keys, issue certificates, create virtual devices, read what
+//! the mock answered, and reset between tests. The same operations are methods on
+//! [`crate::MockApns`] for Rust tests.
+//!
+//! | route | what it does |
+//! |---|---|
+//! | `GET /api/v1/health` | `{"status":"ok"}` |
+//! | `GET /api/v1/ca.pem` | the CA certificate clients must trust |
+//! | `POST /api/v1/keys` | registers a signing key ([`NewKey`]) |
+//! | `GET /api/v1/keys` | lists keys |
+//! | `POST /api/v1/certificates` | issues an APNs client certificate ([`NewCertificate`]) |
+//! | `POST /api/v1/devices` | creates a virtual device with apps and returns their tokens ([`NewDevice`]) |
+//! | `GET /api/v1/devices` | lists devices |
+//! | `GET /api/v1/notifications?token=&topic=&apns_id=&limit=` | answered requests, newest first (default limit 100) |
+//! | `POST /api/v1/reset` | forgets devices and the capture log (keys and the CA stay) |
+//!
+//! Errors are `{"error":"…"}` with 400 (bad input), 404 (no such route or thing), 405
+//! (wrong method), 409 (conflict) or 413 (body over 1 MiB).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use protocol::{Environment, Topic};
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::auth::{KeyEnvironment, SigningKey};
+use crate::capture::CaptureFilter;
+use crate::registry::AppRecord;
+use crate::{Error, Shared};
+
+/// The largest admin request body.
+const MAX_ADMIN_BODY: usize = 1 << 20;
+
+/// `POST /api/v1/keys`: a signing key, as a team's `.p8` or its public key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewKey {
+    /// The Key ID (`kid`).
+    pub key_id: String,
+    /// The Team ID (`iss`).
+    pub team_id: String,
+    /// The public key, PEM (`-----BEGIN PUBLIC KEY-----`).
+    #[serde(default)]
+    pub public_key_pem: Option<String>,
+    /// Or the `.p8` file's contents, so a team's real key works unchanged.
+    #[serde(default)]
+    pub private_key_p8: Option<String>,
+    /// `sandbox`, `production` or `both` (default).
+    #[serde(default = "both")]
+    pub environment: KeyEnvironment,
+    /// For a topic-specific key: the bundle IDs it may push to.
+    #[serde(default)]
+    pub topics: Option<Vec<String>>,
+    /// A topic key's related key, which may share its connections.
+    #[serde(default)]
+    pub related_key_id: Option<String>,
+}
+
+fn both() -> KeyEnvironment {
+    KeyEnvironment::Both
+}
+
+/// A registered key as the admin API shows it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct KeyView {
+    /// The Key ID.
+    pub key_id: String,
+    /// The Team ID.
+    pub team_id: String,
+    /// Where it may be used.
+    pub environment: KeyEnvironment,
+    /// Topic-specific keys: their bundle IDs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub topics: Option<Vec<String>>,
+    /// The related key, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub related_key_id: Option<String>,
+    /// The public key, PEM.
+    pub public_key_pem: String,
+}
+
+impl From<&SigningKey> for KeyView {
+    fn from(k: &SigningKey) -> Self {
+        KeyView {
+            key_id: k.key_id.clone(),
+            team_id: k.team_id.clone(),
+            environment: k.environment,
+            topics: k.topics.clone(),
+            related_key_id: k.related_key_id.clone(),
+            public_key_pem: k.public_key_pem.clone(),
+        }
+    }
+}
+
+/// `POST /api/v1/certificates`: an APNs client certificate.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewCertificate {
+    /// The topics; the first is the bundle ID (subject UID). More than one makes a
+    /// multi-topic certificate, whose pushes must name their `apns-topic`.
+    pub topics: Vec<String>,
+    /// `sandbox`, `production` or `both` (default).
+    #[serde(default = "both")]
+    pub environment: KeyEnvironment,
+    /// The PKCS#12 password (default `apns-lab`).
+    #[serde(default)]
+    pub pkcs12_password: Option<String>,
+}
+
+/// An issued certificate.
+#[derive(Debug, Clone, Serialize)]
+pub struct CertificateView {
+    /// The certificate, PEM.
+    pub cert_pem: String,
+    /// Its private key, PEM (PKCS#8).
+    pub key_pem: String,
+    /// Certificate and key as PKCS#12, base64.
+    pub pkcs12_base64: String,
+    /// The PKCS#12 password.
+    pub pkcs12_password: String,
+    /// The topics it covers.
+    pub topics: Vec<String>,
+    /// Where it may be used.
+    pub environment: KeyEnvironment,
+}
+
+/// `POST /api/v1/devices`: a virtual device and the apps installed on it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewDevice {
+    /// The device's UDID; a new one is made up when absent.
+    #[serde(default)]
+    pub udid: Option<String>,
+    /// Apps to register (step 2 of the flow for each).
+    #[serde(default)]
+    pub apps: Vec<NewApp>,
+}
+
+/// One app of a [`NewDevice`].
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewApp {
+    /// The bundle ID.
+    pub bundle_id: String,
+    /// `sandbox` (default: development builds) or `production`.
+    #[serde(default = "sandbox")]
+    pub environment: Environment,
+    /// The team that owns the app (default: the mock's default team).
+    #[serde(default)]
+    pub team_id: Option<String>,
+}
+
+fn sandbox() -> Environment {
+    Environment::Sandbox
+}
+
+/// A device as the admin API shows it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct DeviceView {
+    /// The UDID.
+    pub udid: String,
+    /// Its apps and their tokens.
+    pub apps: Vec<AppView>,
+}
+
+/// An app on a device.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct AppView {
+    /// The bundle ID.
+    pub bundle_id: String,
+    /// Its environment.
+    pub environment: Environment,
+    /// The device token, lowercase hex.
+    pub token: String,
+    /// The owning team.
+    pub team_id: String,
+    /// Token generation (changes with erase / reinstall).
+    pub generation: u32,
+}
+
+impl From<&AppRecord> for AppView {
+    fn from(a: &AppRecord) -> Self {
+        AppView {
+            bundle_id: a.bundle_id.clone(),
+            environment: a.environment,
+            token: a.token.to_hex(),
+            team_id: a.team_id.clone(),
+            generation: a.generation,
+        }
+    }
+}
+
+impl Shared {
+    /// Registers (or replaces) a signing key.
+    pub(crate) fn register_key(&self, req: NewKey) -> Result<KeyView, Error> {
+        let pem = match (&req.private_key_p8, &req.public_key_pem) {
+            (Some(p8), None) => p8,
+            (None, Some(public)) => public,
+            _ => {
+                return Err(Error::Invalid(
+                    "give exactly one of public_key_pem and private_key_p8".into(),
+                ));
+            }
+        };
+        let key = SigningKey::new(
+            &req.key_id,
+            &req.team_id,
+            req.environment,
+            req.topics,
+            req.related_key_id,
+            pem,
+        )?;
+        self.store.save_key(&key)?;
+        let view = KeyView::from(&key);
+        self.keys.insert(key);
+        self.tokens.clear();
+        Ok(view)
+    }
+
+    pub(crate) fn key_views(&self) -> Vec<KeyView> {
+        self.keys
+            .all()
+            .iter()
+            .map(|k| KeyView::from(k.as_ref()))
+            .collect()
+    }
+
+    pub(crate) fn issue_certificate(&self, req: NewCertificate) -> Result<CertificateView, Error> {
+        if req.topics.is_empty() {
+            return Err(Error::Invalid("topics must name at least one topic".into()));
+        }
+        for t in &req.topics {
+            Topic::parse(t).map_err(|e| Error::Invalid(format!("topic {t:?}: {e}")))?;
+        }
+        let envs: &[Environment] = match req.environment {
+            KeyEnvironment::Sandbox => &[Environment::Sandbox],
+            KeyEnvironment::Production => &[Environment::Production],
+            KeyEnvironment::Both => &Environment::ALL,
+        };
+        let password = req.pkcs12_password.unwrap_or_else(|| "apns-lab".to_owned());
+        let issued = self
+            .authority
+            .issue_push_certificate(&req.topics, envs, &password)?;
+        Ok(CertificateView {
+            cert_pem: issued.cert_pem,
+            key_pem: issued.key_pem,
+            pkcs12_base64: base64::engine::general_purpose::STANDARD.encode(issued.pkcs12),
+            pkcs12_password: password,
+            topics: req.topics,
+            environment: req.environment,
+        })
+    }
+
+    pub(crate) fn create_device(&self, req: NewDevice) -> Result<DeviceView, Error> {
+        let udid = match req.udid {
+            Some(u)
+                if u.is_empty()
+                    || u.len() > 64
+                    || !u.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') =>
+            {
+                return Err(Error::Invalid(
+                    "udid must be 1-64 letters, digits or '-'".into(),
+                ));
+            }
+            Some(u) => u,
+            None => crate::new_udid(),
+        };
+        for app in &req.apps {
+            Topic::parse(&app.bundle_id)
+                .map_err(|e| Error::Invalid(format!("bundle_id {:?}: {e}", app.bundle_id)))?;
+        }
+        self.registry.add_device(&udid);
+        self.store.save_device(&udid)?;
+        for app in &req.apps {
+            let team = app.team_id.as_deref().unwrap_or(&self.default_team);
+            let record =
+                self.registry
+                    .register_app(&udid, &app.bundle_id, app.environment, team)?;
+            self.store.save_app(&udid, &record)?;
+        }
+        let apps = self.registry.device(&udid).unwrap_or_default();
+        // Answer with the apps in the order they were asked for, then any others.
+        let mut views: Vec<AppView> = req
+            .apps
+            .iter()
+            .filter_map(|a| {
+                apps.iter()
+                    .find(|r| r.bundle_id == a.bundle_id && r.environment == a.environment)
+            })
+            .map(AppView::from)
+            .collect();
+        for r in &apps {
+            if !views
+                .iter()
+                .any(|v| v.bundle_id == r.bundle_id && v.environment == r.environment)
+            {
+                views.push(AppView::from(r));
+            }
+        }
+        Ok(DeviceView { udid, apps: views })
+    }
+
+    pub(crate) fn device_views(&self) -> Vec<DeviceView> {
+        self.registry
+            .devices()
+            .into_iter()
+            .map(|(udid, apps)| DeviceView {
+                udid,
+                apps: apps.iter().map(AppView::from).collect(),
+            })
+            .collect()
+    }
+
+    pub(crate) fn reset(&self) -> Result<(), Error> {
+        self.store.clear_registry()?;
+        self.registry.clear();
+        self.capture.clear();
+        Ok(())
+    }
+}
+
+/// Serves the admin API until `shutdown` fires.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let tcp = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => tcp,
+                Err(e) => {
+                    tracing::warn!(error = %e, "admin accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => return,
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| route(shared.clone(), req));
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(tcp), service)
+                .await;
+        });
+    }
+}
+
+type AdminResponse = Response<Full<Bytes>>;
+
+fn json(status: StatusCode, value: &impl Serialize) -> AdminResponse {
+    let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+    Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .expect("static status and header")
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> AdminResponse {
+    json(status, &serde_json::json!({ "error": message.into() }))
+}
+
+fn from_error(e: Error) -> AdminResponse {
+    let status = match e {
+        Error::NotFound(_) => StatusCode::NOT_FOUND,
+        Error::Conflict(_) => StatusCode::CONFLICT,
+        Error::Invalid(_) | Error::BadKey(_) => StatusCode::BAD_REQUEST,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    error(status, e.to_string())
+}
+
+async fn read_json<T: serde::de::DeserializeOwned>(
+    req: Request<Incoming>,
+) -> Result<T, AdminResponse> {
+    let bytes = match Limited::new(req.into_body(), MAX_ADMIN_BODY)
+        .collect()
+        .await
+    {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            return Err(error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request body is over 1 MiB",
+            ));
+        }
+    };
+    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) {
+        Bytes::from_static(b"{}")
+    } else {
+        bytes
+    };
+    serde_json::from_slice(&bytes)
+        .map_err(|e| error(StatusCode::BAD_REQUEST, format!("bad JSON body: {e}")))
+}
+
+async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<AdminResponse, Infallible> {
+    let path = req.uri().path().to_owned();
+    let query = req.uri().query().unwrap_or("").to_owned();
+    let method = req.method().clone();
+    let response = match (path.as_str(), method) {
+        ("/api/v1/health", Method::GET) => {
+            json(StatusCode::OK, &serde_json::json!({"status": "ok"}))
+        }
+        ("/api/v1/ca.pem", Method::GET) => Response::builder()
+            .header(http::header::CONTENT_TYPE, "application/x-pem-file")
+            .body(Full::new(Bytes::from(
+                shared.authority.cert_pem().to_owned(),
+            )))
+            .expect("static header"),
+        ("/api/v1/keys", Method::GET) => json(StatusCode::OK, &shared.key_views()),
+        ("/api/v1/keys", Method::POST) => match read_json::<NewKey>(req).await {
+            Ok(new) => shared
+                .register_key(new)
+                .map_or_else(from_error, |v| json(StatusCode::CREATED, &v)),
+            Err(r) => r,
+        },
+        ("/api/v1/certificates", Method::POST) => match read_json::<NewCertificate>(req).await {
+            Ok(new) => shared
+                .issue_certificate(new)
+                .map_or_else(from_error, |v| json(StatusCode::CREATED, &v)),
+            Err(r) => r,
+        },
+        ("/api/v1/devices", Method::GET) => json(StatusCode::OK, &shared.device_views()),
+        ("/api/v1/devices", Method::POST) => match read_json::<NewDevice>(req).await {
+            Ok(new) => shared
+                .create_device(new)
+                .map_or_else(from_error, |v| json(StatusCode::CREATED, &v)),
+            Err(r) => r,
+        },
+        ("/api/v1/notifications", Method::GET) => match parse_filter(&query) {
+            Ok(filter) => json(StatusCode::OK, &shared.capture.query(&filter)),
+            Err(msg) => error(StatusCode::BAD_REQUEST, msg),
+        },
+        ("/api/v1/reset", Method::POST) => match shared.reset() {
+            Ok(()) => json(StatusCode::OK, &serde_json::json!({"reset": true})),
+            Err(e) => from_error(e),
+        },
+        (
+            "/api/v1/health"
+            | "/api/v1/ca.pem"
+            | "/api/v1/keys"
+            | "/api/v1/certificates"
+            | "/api/v1/devices"
+            | "/api/v1/notifications"
+            | "/api/v1/reset",
+            _,
+        ) => error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("{path} does not take this method"),
+        ),
+        _ => error(StatusCode::NOT_FOUND, format!("no route {path}")),
+    };
+    Ok(response)
+}
+
+/// Reads `token`, `topic`, `apns_id` and `limit` from a query string.
+fn parse_filter(query: &str) -> Result<CaptureFilter, String> {
+    let mut filter = CaptureFilter::default();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let v = percent_decode(v).ok_or_else(|| format!("bad escape in {k}"))?;
+        match k {
+            "token" => filter.token = Some(v),
+            "topic" => filter.topic = Some(v),
+            "apns_id" => filter.apns_id = Some(v),
+            "limit" => {
+                filter.limit = Some(
+                    v.parse()
+                        .map_err(|_| format!("limit {v:?} is not a number"))?,
+                )
+            }
+            other => {
+                return Err(format!(
+                    "unknown filter {other:?} (token, topic, apns_id, limit)"
+                ));
+            }
+        }
+    }
+    Ok(filter)
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut bytes = s.bytes();
+    while let Some(b) = bytes.next() {
+        match b {
+            b'%' => {
+                let hex = [bytes.next()?, bytes.next()?];
+                out.push(u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?);
+            }
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_parse() {
+        let f = parse_filter("token=AB&topic=com.example%2Eapp&limit=5").expect("parses");
+        assert_eq!(f.token.as_deref(), Some("AB"));
+        assert_eq!(f.topic.as_deref(), Some("com.example.app"));
+        assert_eq!(f.limit, Some(5));
+        assert!(parse_filter("limit=x").is_err());
+        assert!(parse_filter("nope=1").is_err());
+        assert!(parse_filter("topic=%zz").is_err());
+    }
+}

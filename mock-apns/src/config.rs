@@ -1,0 +1,64 @@
+//! How a mock is set up: where it keeps state, where it listens, and its limits.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::Clock;
+
+/// Settings for [`crate::MockApns`]. Every field has a default suited to tests:
+/// in-memory state and loopback listeners on ephemeral ports.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the CA, the default signing key and the state database live. `None` (the
+    /// default) keeps everything in memory and writes no files.
+    pub data_dir: Option<PathBuf>,
+    /// The sandbox provider API (TLS). Default `127.0.0.1:0`.
+    pub sandbox_addr: SocketAddr,
+    /// The production provider API (TLS). Default `127.0.0.1:0`.
+    pub production_addr: SocketAddr,
+    /// The admin API (plain HTTP/1.1, JSON). Default `127.0.0.1:0`.
+    pub admin_addr: SocketAddr,
+    /// A plaintext HTTP/2 (h2c, prior knowledge) listener serving the sandbox
+    /// environment, for clients that cannot trust a custom CA. Default: none.
+    pub h2c_addr: Option<SocketAddr>,
+    /// The clock for JWT age and refresh rules and for timestamps. Default: system.
+    pub clock: Clock,
+    /// How many answered requests the capture log keeps (oldest dropped first).
+    /// Default 10 000.
+    pub capture_limit: usize,
+    /// How many verified provider tokens are remembered so a steady stream is not
+    /// re-verified; past this the cache is cleared. Default 10 000.
+    pub token_cache_limit: usize,
+    /// Open provider connections per listener; further clients wait in the accept
+    /// queue. Default 4096.
+    pub max_connections: usize,
+    /// MAX_CONCURRENT_STREAMS once a connection is authenticated (APNs sent 1000 in
+    /// 2021). Token connections get 1 until their first valid token. Default 1000.
+    pub max_concurrent_streams: u32,
+    /// How long a client has to finish the TLS handshake. Default 10 s.
+    pub handshake_timeout: Duration,
+    /// How long a request may take to send its body before the stream is reset.
+    /// Default 10 s.
+    pub body_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let loopback = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        Config {
+            data_dir: None,
+            sandbox_addr: loopback,
+            production_addr: loopback,
+            admin_addr: loopback,
+            h2c_addr: None,
+            clock: Clock::system(),
+            capture_limit: 10_000,
+            token_cache_limit: 10_000,
+            max_connections: 4096,
+            max_concurrent_streams: 1000,
+            handshake_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+        }
+    }
+}

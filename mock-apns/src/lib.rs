@@ -1,0 +1,446 @@
+//! An emulated APNs: the provider API over real TLS and HTTP/2, answering exactly as
+//! Apple's servers do, with the admin API that tests use to set it up and read it back.
+//!
+//! Start it in-process with [`MockApns::start`] (ephemeral ports, in-memory state), or
+//! run `apns-lab serve` and read the ready line. A provider's real APNs client talks to
+//! it by changing only host, port and trusted CA.
+//!
+//! Map of the crate, in the order a push meets it:
+//! `server` (listeners, TLS, HTTP/2) → `tap` (the SETTINGS APNs changes mid-connection)
+//! → `push` (the checks, in order, and the exact response frames) → `auth` (provider
+//! tokens and client certificates) → `registry` (UDID + bundle ID ⇄ token) → `capture`
+//! (what was answered). `admin` serves the JSON API; `store` keeps state in SQLite;
+//! `tls` is the local certificate authority.
+
+mod admin;
+mod auth;
+mod capture;
+mod clock;
+mod config;
+mod error;
+mod push;
+mod registry;
+mod server;
+mod store;
+mod tap;
+mod tls;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use protocol::Environment;
+use ring::rand::SecureRandom;
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+
+pub use admin::{
+    AppView, CertificateView, DeviceView, KeyView, NewApp, NewCertificate, NewDevice, NewKey,
+};
+pub use auth::KeyEnvironment;
+pub use capture::{AuthSummary, CaptureFilter, CapturedRequest};
+pub use clock::Clock;
+pub use config::Config;
+pub use error::Error;
+pub use tls::SERVER_NAMES;
+
+/// Everything the listeners share.
+pub(crate) struct Shared {
+    config: Config,
+    clock: Clock,
+    keys: auth::Keys,
+    tokens: auth::TokenCache,
+    registry: registry::Registry,
+    capture: capture::Capture,
+    authority: tls::Authority,
+    store: store::Store,
+    /// The team created on first start; apps without a team belong to it.
+    default_team: String,
+    /// The signing key created on first start.
+    default_key_id: String,
+    /// Its `.p8` (PKCS#8 PEM), as Apple hands out.
+    default_key_p8: String,
+    /// Numbers connections for the capture log.
+    next_connection: AtomicU64,
+}
+
+/// File names in the data directory.
+const STATE_FILE: &str = "state.sqlite3";
+const CA_FILE: &str = "ca.pem";
+
+impl Shared {
+    /// Opens the state (creating the CA, token secret, team and key on first start).
+    fn open(config: Config) -> Result<Shared, Error> {
+        if let Some(dir) = &config.data_dir {
+            std::fs::create_dir_all(dir).map_err(Error::file(dir))?;
+        }
+        let store = store::Store::open(
+            config
+                .data_dir
+                .as_ref()
+                .map(|d| d.join(STATE_FILE))
+                .as_deref(),
+        )?;
+        let meta_or =
+            |key: &str, make: &dyn Fn() -> Result<Vec<u8>, Error>| -> Result<Vec<u8>, Error> {
+                match store.meta(key)? {
+                    Some(v) => Ok(v),
+                    None => {
+                        let v = make()?;
+                        store.set_meta(key, &v)?;
+                        Ok(v)
+                    }
+                }
+            };
+        let text = |v: Vec<u8>| {
+            String::from_utf8(v)
+                .map_err(|_| Error::Invalid("state database holds non-UTF-8 text".into()))
+        };
+
+        let secret = meta_or("token_secret", &|| Ok(random_bytes(32)))?;
+        let ca_cert = text(meta_or("ca_cert", &|| {
+            let ca = tls::Authority::generate()?;
+            store.set_meta("ca_key", ca.key_pem().as_bytes())?;
+            Ok(ca.cert_pem().as_bytes().to_vec())
+        })?)?;
+        let ca_key =
+            text(store.meta("ca_key")?.ok_or_else(|| {
+                Error::Invalid("state database has a CA without its key".into())
+            })?)?;
+        let authority = tls::Authority::from_pem(&ca_cert, &ca_key)?;
+        let default_team = text(meta_or("default_team", &|| Ok(random_id().into_bytes()))?)?;
+        let default_key_id = text(meta_or("default_key_id", &|| Ok(random_id().into_bytes()))?)?;
+        let default_key_p8 = text(meta_or("default_key_p8", &|| Ok(new_p8()?.into_bytes()))?)?;
+
+        let keys = auth::Keys::default();
+        let stored = store.load_keys()?;
+        if !stored.iter().any(|k| k.key_id == default_key_id) {
+            let key = auth::SigningKey::new(
+                &default_key_id,
+                &default_team,
+                KeyEnvironment::Both,
+                None,
+                None,
+                &default_key_p8,
+            )?;
+            store.save_key(&key)?;
+            keys.insert(key);
+        }
+        for row in stored {
+            keys.insert(auth::SigningKey::new(
+                &row.key_id,
+                &row.team_id,
+                row.environment,
+                row.topics,
+                row.related_key_id,
+                &row.public_key_pem,
+            )?);
+        }
+        let registry = registry::Registry::new(&secret);
+        let (devices, apps) = store.load_registry()?;
+        for udid in devices {
+            registry.add_device(&udid);
+        }
+        for (udid, app) in apps {
+            registry.restore(&udid, app);
+        }
+
+        if let Some(dir) = &config.data_dir {
+            write_file(&dir.join(CA_FILE), authority.cert_pem())?;
+            write_file(
+                &dir.join(format!("AuthKey_{default_key_id}.p8")),
+                &default_key_p8,
+            )?;
+        }
+        Ok(Shared {
+            clock: config.clock.clone(),
+            tokens: auth::TokenCache::new(config.token_cache_limit),
+            capture: capture::Capture::new(config.capture_limit),
+            config,
+            keys,
+            registry,
+            authority,
+            store,
+            default_team,
+            default_key_id,
+            default_key_p8,
+            next_connection: AtomicU64::new(1),
+        })
+    }
+}
+
+fn write_file(path: &Path, contents: &str) -> Result<(), Error> {
+    std::fs::write(path, contents).map_err(Error::file(path))
+}
+
+fn random_bytes(n: usize) -> Vec<u8> {
+    let mut v = vec![0; n];
+    ring::rand::SystemRandom::new()
+        .fill(&mut v)
+        .expect("the OS random source is available");
+    v
+}
+
+/// A 10-character id of capital letters and digits, the shape of Apple's Team and Key IDs.
+fn random_id() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    random_bytes(10)
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
+}
+
+/// A UDID in the shape of a current iPhone's: 8 hex digits, a dash, 16 hex digits.
+pub(crate) fn new_udid() -> String {
+    let b = hex::encode_upper(random_bytes(12));
+    format!("{}-{}", &b[..8], &b[8..])
+}
+
+/// A new P-256 signing key as Apple's `.p8` download: PKCS#8, PEM.
+fn new_p8() -> Result<String, Error> {
+    use base64::Engine as _;
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = ring::signature::EcdsaKeyPair::generate_pkcs8(
+        &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+        &rng,
+    )
+    .map_err(|_| Error::BadKey("could not generate a P-256 key".into()))?;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(pkcs8.as_ref());
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .filter_map(|c| std::str::from_utf8(c).ok())
+        .collect();
+    Ok(format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        lines.join("\n")
+    ))
+}
+
+/// What a started mock tells its users: the contract of `apns-lab serve`'s ready line.
+#[derive(Debug, Clone, Serialize)]
+pub struct Ready {
+    /// Always `"ready"`.
+    pub event: &'static str,
+    /// `https://127.0.0.1:P` of the sandbox provider API.
+    pub sandbox: String,
+    /// `https://127.0.0.1:P` of the production provider API.
+    pub production: String,
+    /// `http://127.0.0.1:P` of the admin API.
+    pub admin: String,
+    /// `http://127.0.0.1:P` of the h2c (plaintext, sandbox) listener, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub h2c: Option<String>,
+    /// The CA certificate to trust (only with a data dir).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    /// The default team.
+    pub team_id: String,
+    /// The default signing key's id.
+    pub key_id: String,
+    /// The default signing key's `.p8` (only with a data dir).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<PathBuf>,
+    /// The data directory, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Listeners for [`MockApns::start_on`], already bound.
+pub struct Listeners {
+    /// The sandbox provider API.
+    pub sandbox: TcpListener,
+    /// The production provider API.
+    pub production: TcpListener,
+    /// The admin API.
+    pub admin: TcpListener,
+    /// The optional h2c listener (sandbox).
+    pub h2c: Option<TcpListener>,
+}
+
+/// A running mock APNs.
+pub struct MockApns {
+    shared: Arc<Shared>,
+    ready: Ready,
+    sandbox: SocketAddr,
+    production: SocketAddr,
+    admin: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl MockApns {
+    /// Binds the addresses in `config` and starts serving.
+    pub async fn start(config: Config) -> Result<MockApns, Error> {
+        let listeners = Listeners {
+            sandbox: TcpListener::bind(config.sandbox_addr).await?,
+            production: TcpListener::bind(config.production_addr).await?,
+            admin: TcpListener::bind(config.admin_addr).await?,
+            h2c: match config.h2c_addr {
+                Some(a) => Some(TcpListener::bind(a).await?),
+                None => None,
+            },
+        };
+        Self::start_on(listeners, config).await
+    }
+
+    /// Starts serving on listeners the caller bound.
+    pub async fn start_on(listeners: Listeners, config: Config) -> Result<MockApns, Error> {
+        let data_dir = config.data_dir.clone();
+        let shared = Arc::new(Shared::open(config)?);
+        let acceptor = TlsAcceptor::from(shared.authority.server_config()?);
+        let (shutdown, rx) = watch::channel(false);
+        let sandbox = listeners.sandbox.local_addr()?;
+        let production = listeners.production.local_addr()?;
+        let admin = listeners.admin.local_addr()?;
+        let h2c = listeners.h2c.as_ref().map(|l| l.local_addr()).transpose()?;
+        let mut tasks = vec![
+            tokio::spawn(server::serve(
+                listeners.sandbox,
+                Environment::Sandbox,
+                Some(acceptor.clone()),
+                shared.clone(),
+                rx.clone(),
+            )),
+            tokio::spawn(server::serve(
+                listeners.production,
+                Environment::Production,
+                Some(acceptor),
+                shared.clone(),
+                rx.clone(),
+            )),
+            tokio::spawn(admin::serve(listeners.admin, shared.clone(), rx.clone())),
+        ];
+        if let Some(h2c) = listeners.h2c {
+            tasks.push(tokio::spawn(server::serve(
+                h2c,
+                Environment::Sandbox,
+                None,
+                shared.clone(),
+                rx.clone(),
+            )));
+        }
+        let ready = Ready {
+            event: "ready",
+            sandbox: format!("https://{sandbox}"),
+            production: format!("https://{production}"),
+            admin: format!("http://{admin}"),
+            h2c: h2c.map(|a| format!("http://{a}")),
+            ca_file: data_dir.as_ref().map(|d| d.join(CA_FILE)),
+            team_id: shared.default_team.clone(),
+            key_id: shared.default_key_id.clone(),
+            key_file: data_dir
+                .as_ref()
+                .map(|d| d.join(format!("AuthKey_{}.p8", shared.default_key_id))),
+            data_dir,
+        };
+        Ok(MockApns {
+            shared,
+            ready,
+            sandbox,
+            production,
+            admin,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// The ready line's contents.
+    pub fn ready(&self) -> &Ready {
+        &self.ready
+    }
+
+    /// The listening address of an environment's provider API.
+    pub fn addr(&self, env: Environment) -> SocketAddr {
+        match env {
+            Environment::Sandbox => self.sandbox,
+            Environment::Production => self.production,
+        }
+    }
+
+    /// The admin API's address.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin
+    }
+
+    /// The CA certificate clients must trust, PEM.
+    pub fn ca_pem(&self) -> &str {
+        self.shared.authority.cert_pem()
+    }
+
+    /// The default team's id.
+    pub fn team_id(&self) -> &str {
+        &self.shared.default_team
+    }
+
+    /// The default signing key's id.
+    pub fn key_id(&self) -> &str {
+        &self.shared.default_key_id
+    }
+
+    /// The default signing key, as a `.p8` (PKCS#8 PEM).
+    pub fn key_p8(&self) -> &str {
+        &self.shared.default_key_p8
+    }
+
+    /// The clock the mock reads (advance it when it is a manual one).
+    pub fn clock(&self) -> &Clock {
+        &self.shared.clock
+    }
+
+    /// Registers a signing key (`POST /api/v1/keys`).
+    pub fn register_key(&self, key: NewKey) -> Result<KeyView, Error> {
+        self.shared.register_key(key)
+    }
+
+    /// Lists signing keys (`GET /api/v1/keys`).
+    pub fn keys(&self) -> Vec<KeyView> {
+        self.shared.key_views()
+    }
+
+    /// Issues an APNs client certificate (`POST /api/v1/certificates`).
+    pub fn issue_certificate(&self, req: NewCertificate) -> Result<CertificateView, Error> {
+        self.shared.issue_certificate(req)
+    }
+
+    /// Creates a virtual device and registers its apps (`POST /api/v1/devices`).
+    pub fn create_device(&self, req: NewDevice) -> Result<DeviceView, Error> {
+        self.shared.create_device(req)
+    }
+
+    /// Lists devices (`GET /api/v1/devices`).
+    pub fn devices(&self) -> Vec<DeviceView> {
+        self.shared.device_views()
+    }
+
+    /// Answered requests, newest first (`GET /api/v1/notifications`).
+    pub fn notifications(&self, filter: &CaptureFilter) -> Vec<Arc<CapturedRequest>> {
+        self.shared.capture.query(filter)
+    }
+
+    /// Full ES256 verifications and token-cache hits so far.
+    pub fn token_stats(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (
+            self.shared.tokens.verifications.load(Relaxed),
+            self.shared.tokens.hits.load(Relaxed),
+        )
+    }
+
+    /// Forgets devices and the capture log (`POST /api/v1/reset`).
+    pub fn reset(&self) -> Result<(), Error> {
+        self.shared.reset()
+    }
+
+    /// Stops accepting, sends GOAWAY on open connections and waits (bounded) for them.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}

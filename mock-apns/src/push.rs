@@ -1,0 +1,447 @@
+//! Step 4 of the flow, APNs's side: one `POST /3/device/<token>` from a provider,
+//! checked the way APNs checks it and answered with APNs's exact bytes.
+//!
+//! Every request goes through the same shape: **parse → validate → apply → respond**.
+//! Validation turns the request into an [`Accepted`] push or a [`Reason`]. The order of
+//! the checks matters (a request can be wrong in several ways, and a client sees only the
+//! first), and Apple does not document it; this is the order, written down once:
+//!
+//! | # | check | reason (status) |
+//! |---|---|---|
+//! | 1 | `:path` starts with `/3/device/` | BadPath (404) |
+//! | 2 | `:method` is POST | MethodNotAllowed (405) |
+//! | 3 | no header field appears twice | DuplicateHeaders (400) |
+//! | 4 | `apns-id`, if sent, is a canonical UUID | BadMessageId (400) |
+//! | 5 | the credential: provider token (see `auth.rs`) or client certificate | MissingProviderToken, InvalidProviderToken, ExpiredProviderToken, BadEnvironmentKeyIdInToken, UnrelatedKeyIdInToken (403), TooManyProviderTokenUpdates (429), BadCertificate (403) |
+//! | 6 | a device token follows `/3/device/` | MissingDeviceToken (400) |
+//! | 7 | the token is even-length hex, 1–100 bytes | BadDeviceToken (400) |
+//! | 8 | `apns-topic` is sent (a single-topic certificate implies it) | MissingTopic (400) |
+//! | 9 | the topic is well formed | BadTopic (400) |
+//! | 10 | `apns-push-type`, if sent, is known (absent: implied by the topic's suffix) | InvalidPushType (400) |
+//! | 11 | `apns-priority` is 10, 5 or 1 | BadPriority (400) |
+//! | 12 | `apns-expiration` is UNIX seconds | BadExpirationDate (400) |
+//! | 13 | `apns-collapse-id` is at most 64 bytes | BadCollapseId (400) |
+//! | 14 | the credential covers the topic: the key's team owns the app, a topic key lists it, a certificate names it | TopicDisallowed (400) |
+//! | 15 | the body is not empty | PayloadEmpty (400) |
+//! | 16 | the body fits: 4096 bytes, 5120 for VoIP | PayloadTooLarge (413) |
+//! | 17 | the body is a JSON object | PayloadEmpty (400) |
+//! | 18 | the token exists in this environment / was issued for this topic / is still valid | BadDeviceToken (400), DeviceTokenNotForTopic (400), Unregistered (410 + timestamp) |
+//!
+//! Authentication comes before the header checks because a token connection is limited
+//! to one stream until a request *carrying a valid token* arrives, whatever else is
+//! wrong with that request. Step 17 answers `PayloadEmpty` because APNs's table has no
+//! reason for a body that is not JSON, and clients such as PyAPNs2 fail on reason
+//! strings they do not know; of the known ones, "no usable payload" is the truthful one.
+//! Step 18 has no separate suffix check: a topic without the suffix its push type needs
+//! names no app the token was issued for, so it is DeviceTokenNotForTopic, as for a
+//! VoIP token pushed with the app's plain topic on real APNs.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::{Bytes, BytesMut};
+use h2::RecvStream;
+use h2::server::SendResponse;
+use http::{HeaderMap, Method, Response};
+use protocol::headers::{
+    APNS_COLLAPSE_ID, APNS_EXPIRATION, APNS_ID, APNS_PRIORITY, APNS_PUSH_TYPE, APNS_TOPIC,
+    APNS_UNIQUE_ID, AUTHORIZATION,
+};
+use protocol::{
+    ApnsId, CollapseId, DeviceToken, Environment, ErrorBody, Expiration, Priority, PushType,
+    Reason, Topic, max_payload_size,
+};
+
+use crate::Shared;
+use crate::auth::{self, CertIdentity, SigningKey, TokenBinding};
+use crate::capture::{AuthSummary, CapturedRequest};
+use crate::registry::TokenOwner;
+use crate::tap::{SETTINGS_MAX_CONCURRENT_STREAMS, TapControl};
+
+/// The path prefix of device pushes.
+const DEVICE_PATH: &str = "/3/device/";
+/// The most body bytes read from a request: the largest payload APNs accepts, plus one
+/// to tell "too large" apart.
+const MAX_BODY: usize = 5120;
+
+/// How a connection authenticates, fixed when it opens.
+pub(crate) enum ConnAuth {
+    /// No client certificate: every request carries a provider token.
+    Token(Mutex<Option<TokenBinding>>),
+    /// A client certificate; `None` if it is not an APNs certificate.
+    Certificate(Option<CertIdentity>),
+}
+
+/// What the push handler knows about the connection a request came on.
+pub(crate) struct ConnState {
+    /// A process-wide connection number, for the capture log.
+    pub id: u64,
+    /// The listener's environment.
+    pub env: Environment,
+    /// The connection's credential.
+    pub auth: ConnAuth,
+    /// Token connections: `false` until the first valid token, while the advertised
+    /// MAX_CONCURRENT_STREAMS is 1.
+    pub open: AtomicBool,
+    /// Streams being handled now (for the one-stream rule).
+    pub in_flight: AtomicUsize,
+    /// Raises the advertised stream limit when the connection opens.
+    pub tap: Arc<TapControl>,
+    /// The limit to raise it to.
+    pub max_streams: u32,
+}
+
+/// A push that passed every check.
+struct Accepted {
+    owner: TokenOwner,
+}
+
+/// What is learnt about a request while checking it; the capture log shows it whether
+/// or not the request was accepted.
+struct Seen {
+    apns_id: Option<ApnsId>,
+    token: Option<DeviceToken>,
+    topic: Option<Topic>,
+    auth: AuthSummary,
+    /// The body, once it has parsed as a JSON object.
+    payload: Option<serde_json::Value>,
+}
+
+/// Counts a stream in flight for as long as it is handled.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Handles one stream: parse → validate → apply → respond.
+pub(crate) async fn handle(
+    shared: Arc<Shared>,
+    conn: Arc<ConnState>,
+    request: http::Request<RecvStream>,
+    mut respond: SendResponse<Bytes>,
+) {
+    let in_flight = conn.in_flight.fetch_add(1, Ordering::AcqRel) + 1;
+    let _guard = InFlight(&conn.in_flight);
+    // A token connection advertises one stream until it is authenticated; a client that
+    // opens more gets them refused, which HTTP/2 clients retry.
+    if !conn.open.load(Ordering::Acquire) && in_flight > 1 {
+        respond.send_reset(h2::Reason::REFUSED_STREAM);
+        return;
+    }
+
+    // Parse: read the body, keeping at most MAX_BODY + 1 bytes.
+    let (parts, body) = request.into_parts();
+    let Ok(body) = tokio::time::timeout(shared.config.body_timeout, read_body(body)).await else {
+        respond.send_reset(h2::Reason::CANCEL);
+        return;
+    };
+    let Ok(body) = body else { return };
+
+    // Validate.
+    let mut seen = Seen {
+        apns_id: None,
+        token: None,
+        topic: None,
+        auth: AuthSummary::None,
+        payload: None,
+    };
+    let verdict = validate(
+        &shared,
+        &conn,
+        &parts.method,
+        parts.uri.path(),
+        &parts.headers,
+        &body,
+        &mut seen,
+    );
+
+    // Apply: for now, accepted pushes are recorded; delivery hangs off this point.
+    let apns_id = seen.apns_id.clone().unwrap_or_else(ApnsId::random);
+    let unique_id =
+        (conn.env == Environment::Sandbox).then(|| uuid::Uuid::new_v4().hyphenated().to_string());
+    let (status, error) = match &verdict {
+        Ok(Accepted { owner }) => {
+            tracing::debug!(apns_id = %apns_id, udid = %owner.udid, topic = %owner.bundle_id, "accepted");
+            (200, None)
+        }
+        Err((reason, timestamp)) => {
+            tracing::debug!(apns_id = %apns_id, %reason, "rejected");
+            (
+                reason.status(),
+                Some(ErrorBody {
+                    reason: *reason,
+                    timestamp: *timestamp,
+                }),
+            )
+        }
+    };
+    shared.capture.record(capture_entry(
+        &shared,
+        &conn,
+        &parts,
+        &body,
+        seen,
+        &apns_id,
+        unique_id.clone(),
+        status,
+        error.as_ref(),
+    ));
+
+    // Respond: success is one HEADERS frame with END_STREAM; an error is HEADERS then
+    // one DATA frame holding the JSON body, with END_STREAM.
+    let mut response = Response::builder()
+        .status(status)
+        .header(APNS_ID, apns_id.as_str());
+    if let Some(unique) = &unique_id {
+        response = response.header(APNS_UNIQUE_ID, unique.as_str());
+    }
+    match error {
+        None => {
+            let response = response
+                .body(())
+                .expect("status and header values are valid");
+            let _ = respond.send_response(response, true);
+        }
+        Some(error) => {
+            let response = response
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(())
+                .expect("valid header values");
+            if let Ok(mut stream) = respond.send_response(response, false) {
+                let _ = stream.send_data(Bytes::from(error.to_json()), true);
+            }
+        }
+    }
+}
+
+/// Reads the request body, keeping at most `MAX_BODY + 1` bytes; the rest is read and
+/// released (flow control) but not kept. `Err` if the client reset the stream.
+async fn read_body(mut body: RecvStream) -> Result<Bytes, h2::Error> {
+    let mut kept = BytesMut::new();
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk?;
+        let _ = body.flow_control().release_capacity(chunk.len());
+        if kept.len() <= MAX_BODY {
+            let room = MAX_BODY + 1 - kept.len();
+            kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        }
+    }
+    Ok(kept.freeze())
+}
+
+/// The checks of the module table, in order.
+fn validate(
+    shared: &Shared,
+    conn: &ConnState,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    seen: &mut Seen,
+) -> Result<Accepted, (Reason, Option<u64>)> {
+    let fail = |r: Reason| (r, None);
+    // 1–4: route, method, duplicates, apns-id.
+    let Some(token_text) = path.strip_prefix(DEVICE_PATH) else {
+        return Err(fail(Reason::BadPath));
+    };
+    if method != Method::POST {
+        return Err(fail(Reason::MethodNotAllowed));
+    }
+    if headers.keys_len() != headers.len() {
+        return Err(fail(Reason::DuplicateHeaders));
+    }
+    if let Some(id) = headers.get(APNS_ID) {
+        let id = id
+            .to_str()
+            .ok()
+            .and_then(|s| ApnsId::parse(s).ok())
+            .ok_or(fail(Reason::BadMessageId))?;
+        seen.apns_id = Some(id);
+    }
+
+    // 5: the credential.
+    let credential = authenticate(shared, conn, headers, seen).map_err(fail)?;
+
+    // 6–7: the device token.
+    if token_text.is_empty() {
+        return Err(fail(Reason::MissingDeviceToken));
+    }
+    let token = DeviceToken::parse_hex(token_text).map_err(|e| fail(e.reason()))?;
+    seen.token = Some(token.clone());
+
+    // 8–9: the topic.
+    let topic = match header_str(headers, APNS_TOPIC) {
+        Some(text) => Topic::parse(text).map_err(|e| fail(e.reason()))?,
+        None => match &credential {
+            Credential::Certificate(id) if id.topics.len() == 1 => {
+                Topic::parse(&id.uid).map_err(|_| fail(Reason::MissingTopic))?
+            }
+            _ => return Err(fail(Reason::MissingTopic)),
+        },
+    };
+    seen.topic = Some(topic.clone());
+
+    // 10–13: push type, priority, expiration, collapse id.
+    let push_type = match header_str(headers, APNS_PUSH_TYPE) {
+        Some(text) => text.parse::<PushType>().map_err(|e| fail(e.reason()))?,
+        None => PushType::implied_by(&topic),
+    };
+    if let Some(text) = header_value(headers, APNS_PRIORITY) {
+        text.parse::<Priority>().map_err(|e| fail(e.reason()))?;
+    }
+    if let Some(text) = header_value(headers, APNS_EXPIRATION) {
+        text.parse::<Expiration>().map_err(|e| fail(e.reason()))?;
+    }
+    if let Some(value) = headers.get(APNS_COLLAPSE_ID) {
+        CollapseId::new(String::from_utf8_lossy(value.as_bytes())).map_err(|e| fail(e.reason()))?;
+    }
+
+    // 14: the credential covers the topic.
+    let bundle_id = topic.bundle_id_for(push_type).unwrap_or(topic.as_str());
+    match &credential {
+        Credential::Token(key) => {
+            let owned_elsewhere = shared
+                .registry
+                .team_of(bundle_id)
+                .is_some_and(|team| team != key.team_id);
+            if owned_elsewhere || !key.covers(bundle_id) {
+                return Err(fail(Reason::TopicDisallowed));
+            }
+        }
+        Credential::Certificate(id) => {
+            if !id.topics.iter().any(|t| t == topic.as_str()) {
+                return Err(fail(Reason::TopicDisallowed));
+            }
+        }
+    }
+
+    // 15–17: the payload.
+    if body.is_empty() {
+        return Err(fail(Reason::PayloadEmpty));
+    }
+    if body.len() > max_payload_size(push_type) {
+        return Err(fail(Reason::PayloadTooLarge));
+    }
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(value) if value.is_object() => seen.payload = Some(value),
+        _ => return Err(fail(Reason::PayloadEmpty)),
+    }
+
+    // 18: route the token.
+    let owner = shared.registry.route(conn.env, &token, bundle_id)?;
+    Ok(Accepted { owner })
+}
+
+/// The credential a request was accepted with.
+enum Credential<'a> {
+    Token(Arc<SigningKey>),
+    Certificate(&'a CertIdentity),
+}
+
+/// Step 5: checks the connection's credential for this request, and opens a token
+/// connection to its full stream limit on its first valid token.
+fn authenticate<'a>(
+    shared: &Shared,
+    conn: &'a ConnState,
+    headers: &HeaderMap,
+    seen: &mut Seen,
+) -> Result<Credential<'a>, Reason> {
+    match &conn.auth {
+        ConnAuth::Certificate(None) => Err(Reason::BadCertificate),
+        ConnAuth::Certificate(Some(id)) => {
+            seen.auth = AuthSummary::Certificate {
+                uid: id.uid.clone(),
+            };
+            Ok(Credential::Certificate(id))
+        }
+        ConnAuth::Token(binding) => {
+            let token = headers
+                .get(AUTHORIZATION)
+                .and_then(|v| auth::bearer(v.as_bytes()))
+                .ok_or(Reason::MissingProviderToken)?;
+            let mut binding = binding.lock().unwrap_or_else(|e| e.into_inner());
+            let key = auth::authorize(
+                token,
+                conn.env,
+                &mut binding,
+                &shared.tokens,
+                &shared.keys,
+                shared.clock.now(),
+            )?;
+            drop(binding);
+            seen.auth = AuthSummary::Token {
+                key_id: key.key_id.clone(),
+                team_id: key.team_id.clone(),
+            };
+            if !conn.open.swap(true, Ordering::AcqRel) {
+                conn.tap
+                    .send_settings(&[(SETTINGS_MAX_CONCURRENT_STREAMS, conn.max_streams)]);
+            }
+            Ok(Credential::Token(key))
+        }
+    }
+}
+
+/// A header's value as text, `None` if absent. Values that are not visible ASCII read
+/// as an empty string, which every typed parser refuses.
+fn header_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).map(|v| v.to_str().unwrap_or(""))
+}
+
+/// Like [`header_value`], but an empty value counts as absent (`apns-topic:` with
+/// nothing is a missing topic, not a bad one).
+fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    header_value(headers, name).filter(|v| !v.is_empty())
+}
+
+/// Builds the capture-log entry for an answered request.
+#[allow(clippy::too_many_arguments)]
+fn capture_entry(
+    shared: &Shared,
+    conn: &ConnState,
+    parts: &http::request::Parts,
+    body: &[u8],
+    seen: Seen,
+    apns_id: &ApnsId,
+    apns_unique_id: Option<String>,
+    status: u16,
+    error: Option<&ErrorBody>,
+) -> CapturedRequest {
+    let headers = parts
+        .headers
+        .iter()
+        .filter(|(name, _)| *name != AUTHORIZATION)
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let payload = seen.payload.unwrap_or_else(|| {
+        serde_json::from_slice(body).unwrap_or_else(|_| {
+            serde_json::Value::String(String::from_utf8_lossy(body).into_owned())
+        })
+    });
+    CapturedRequest {
+        time_ms: shared.clock.unix_millis(),
+        environment: conn.env,
+        connection: conn.id,
+        apns_id: apns_id.as_str().to_owned(),
+        apns_unique_id,
+        method: parts.method.as_str().to_owned(),
+        path: parts.uri.path().to_owned(),
+        token: seen.token.map(|t| t.to_hex()),
+        topic: seen.topic.map(|t| t.as_str().to_owned()),
+        headers,
+        auth: seen.auth,
+        payload,
+        payload_size: body.len(),
+        status,
+        reason: error.map(|e| e.reason),
+        timestamp: error.and_then(|e| e.timestamp),
+    }
+}

@@ -1,0 +1,222 @@
+//! The provider API's listeners and connections: accept, TLS handshake, read the client
+//! certificate, then serve HTTP/2 streams to the push handler.
+//!
+//! Shape after mini-redis: a semaphore bounds open connections before `accept`, each
+//! connection is one task, and a shutdown signal makes every connection send GOAWAY and
+//! finish its streams within a bounded wait. HTTP/2 settings are APNs's as seen on the
+//! wire (HEADER_TABLE_SIZE 4096, MAX_CONCURRENT_STREAMS 1000 — 1 on a token connection
+//! until its first valid token —, INITIAL_WINDOW_SIZE 65535, MAX_FRAME_SIZE 16384,
+//! MAX_HEADER_LIST_SIZE 8000). PINGs are answered by h2; PRIORITY frames are ignored.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use protocol::{Environment, Reason};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tokio_rustls::TlsAcceptor;
+use tracing::Instrument;
+
+use crate::Shared;
+use crate::auth::CertIdentity;
+use crate::push::{self, ConnAuth, ConnState};
+use crate::tap::{SETTINGS_MAX_CONCURRENT_STREAMS, Tap, goaway_frame, settings_frame};
+
+/// HTTP/2 settings APNs advertises (besides MAX_CONCURRENT_STREAMS).
+const HEADER_TABLE_SIZE: u32 = 4096;
+const INITIAL_WINDOW_SIZE: u32 = 65_535;
+const MAX_FRAME_SIZE: u32 = 16_384;
+const MAX_HEADER_LIST_SIZE: u32 = 8000;
+/// How long a shutting-down connection may take to finish its streams.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Serves one provider-API listener until `shutdown` fires. `tls` is `None` for h2c.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    env: Environment,
+    tls: Option<TlsAcceptor>,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let limit = Arc::new(Semaphore::new(shared.config.max_connections));
+    loop {
+        let permit = tokio::select! {
+            permit = limit.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => return },
+            _ = shutdown.changed() => return,
+        };
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => return,
+        };
+        let _ = tcp.set_nodelay(true);
+        let id = shared.next_connection.fetch_add(1, Ordering::Relaxed);
+        let span = tracing::debug_span!("connection", id, %peer, env = env.as_str());
+        let (tls, shared, shutdown) = (tls.clone(), shared.clone(), shutdown.clone());
+        tokio::spawn(
+            async move {
+                let _permit = permit;
+                match tls {
+                    Some(acceptor) => {
+                        serve_tls(tcp, peer, id, env, acceptor, shared, shutdown).await
+                    }
+                    None => {
+                        serve_h2(
+                            tcp,
+                            id,
+                            env,
+                            ConnAuth::Token(Default::default()),
+                            shared,
+                            shutdown,
+                        )
+                        .await
+                    }
+                }
+            }
+            .instrument(span),
+        );
+    }
+}
+
+/// TLS handshake, then the client certificate decides the connection's auth mode.
+async fn serve_tls(
+    tcp: tokio::net::TcpStream,
+    peer: SocketAddr,
+    id: u64,
+    env: Environment,
+    acceptor: TlsAcceptor,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let tls =
+        match tokio::time::timeout(shared.config.handshake_timeout, acceptor.accept(tcp)).await {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "TLS handshake timed out");
+                return;
+            }
+        };
+    let cert = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| c.as_ref().to_vec());
+    let auth = match cert {
+        None => ConnAuth::Token(Default::default()),
+        Some(der) => match CertIdentity::from_der(&der) {
+            Some(identity) if !identity.allows(env) => {
+                tracing::debug!(uid = %identity.uid, "certificate for the other environment");
+                reject(tls, Reason::BadCertificateEnvironment).await;
+                return;
+            }
+            identity => ConnAuth::Certificate(identity),
+        },
+    };
+    serve_h2(tls, id, env, auth, shared, shutdown).await;
+}
+
+/// Answers a connection APNs refuses outright: its SETTINGS, then GOAWAY (NO_ERROR,
+/// last stream 0) with `{"reason":…}` as debug data, then close — what clients saw
+/// from Apple for a certificate of the wrong environment.
+async fn reject<IO: AsyncRead + AsyncWrite + Unpin>(mut io: IO, reason: Reason) {
+    let mut frames = settings_frame(&server_settings(1));
+    frames.extend(goaway_frame(
+        0,
+        0,
+        format!(r#"{{"reason":"{reason}"}}"#).as_bytes(),
+    ));
+    if io.write_all(&frames).await.is_err() || io.flush().await.is_err() {
+        return;
+    }
+    // Read what the client sends (its preface) briefly so it sees the GOAWAY before
+    // the close, rather than a reset.
+    let mut sink = [0u8; 1024];
+    let _ = tokio::time::timeout(Duration::from_millis(500), io.read(&mut sink)).await;
+    let _ = io.shutdown().await;
+}
+
+fn server_settings(max_streams: u32) -> [(u16, u32); 5] {
+    [
+        (0x1, HEADER_TABLE_SIZE),
+        (SETTINGS_MAX_CONCURRENT_STREAMS, max_streams),
+        (0x4, INITIAL_WINDOW_SIZE),
+        (0x5, MAX_FRAME_SIZE),
+        (0x6, MAX_HEADER_LIST_SIZE),
+    ]
+}
+
+/// Serves HTTP/2 on an established connection.
+async fn serve_h2<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    io: IO,
+    id: u64,
+    env: Environment,
+    auth: ConnAuth,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let max_streams = shared.config.max_concurrent_streams;
+    let token_auth = matches!(auth, ConnAuth::Token(_));
+    let (tap, ctl) = Tap::new(io, token_auth.then_some(1));
+    let mut builder = h2::server::Builder::new();
+    builder
+        .header_table_size(HEADER_TABLE_SIZE)
+        .max_concurrent_streams(max_streams)
+        .initial_window_size(INITIAL_WINDOW_SIZE)
+        .max_frame_size(MAX_FRAME_SIZE)
+        .max_header_list_size(MAX_HEADER_LIST_SIZE);
+    let mut conn =
+        match tokio::time::timeout(shared.config.handshake_timeout, builder.handshake(tap)).await {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "HTTP/2 handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!("HTTP/2 handshake timed out");
+                return;
+            }
+        };
+    let state = Arc::new(ConnState {
+        id,
+        env,
+        auth,
+        open: AtomicBool::new(!token_auth),
+        in_flight: AtomicUsize::new(0),
+        tap: ctl,
+        max_streams,
+    });
+    loop {
+        tokio::select! {
+            next = conn.accept() => match next {
+                Some(Ok((request, respond))) => {
+                    tokio::spawn(push::handle(shared.clone(), state.clone(), request, respond));
+                }
+                Some(Err(e)) => {
+                    tracing::debug!(error = %e, "connection error");
+                    return;
+                }
+                None => return,
+            },
+            _ = shutdown.changed() => {
+                conn.graceful_shutdown();
+                let _ = tokio::time::timeout(DRAIN_TIMEOUT, std::future::poll_fn(|cx| conn.poll_closed(cx))).await;
+                return;
+            }
+        }
+    }
+}
