@@ -16,7 +16,9 @@
 //! 5. The connection is bound to the team and key of its first valid token: another
 //!    team is **InvalidProviderToken**, an unrelated key **UnrelatedKeyIdInToken**.
 //! 6. A token different from the connection's current one, less than 20 minutes after
-//!    the current one was first used: **TooManyProviderTokenUpdates**.
+//!    the current one was first used: **TooManyProviderTokenUpdates**. "Different" means
+//!    another key or another `iat`: ECDSA signatures are randomised, so the same claims
+//!    signed twice are the same token, as far as the refresh rule goes.
 //!
 //! Verifying an ES256 signature costs ~55 µs, so verified tokens are cached by their
 //! text; a connection also remembers its current token and skips even the cache.
@@ -376,7 +378,13 @@ pub(crate) fn authorize(
     if !verified.key.environment.allows(env) {
         return Err(Reason::BadEnvironmentKeyIdInToken);
     }
-    if let Some(b) = binding.as_ref() {
+    if let Some(b) = binding.as_mut() {
+        // The same claims signed again (ECDSA signatures are randomised) are the same
+        // token: identity is (key, iat), not the signature bytes.
+        if verified.key.key_id == b.key.key_id && verified.iat == b.current_iat {
+            b.current = token.into();
+            return Ok(b.key.clone());
+        }
         if verified.key.team_id != b.key.team_id {
             return Err(Reason::InvalidProviderToken);
         }

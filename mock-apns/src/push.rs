@@ -32,9 +32,10 @@
 //! wrong with that request. Step 17 answers `PayloadEmpty` because APNs's table has no
 //! reason for a body that is not JSON, and clients such as PyAPNs2 fail on reason
 //! strings they do not know; of the known ones, "no usable payload" is the truthful one.
-//! Step 18 has no separate suffix check: a topic without the suffix its push type needs
-//! names no app the token was issued for, so it is DeviceTokenNotForTopic, as for a
-//! VoIP token pushed with the app's plain topic on real APNs.
+//! In step 18 a topic without the suffix its push type needs (`voip` to
+//! `com.example.app` instead of `com.example.app.voip`) is DeviceTokenNotForTopic for a
+//! token that exists: on real APNs the token of a push type is issued for the suffixed
+//! topic, so the plain topic is another topic than the token's.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -300,7 +301,10 @@ fn validate(
     }
 
     // 14: the credential covers the topic.
-    let bundle_id = topic.bundle_id_for(push_type).unwrap_or(topic.as_str());
+    let (bundle_id, has_suffix) = match topic.bundle_id_for(push_type) {
+        Some(bundle_id) => (bundle_id, true),
+        None => (topic.as_str(), false),
+    };
     match &credential {
         Credential::Token(key) => {
             let owned_elsewhere = shared
@@ -332,6 +336,9 @@ fn validate(
 
     // 18: route the token.
     let owner = shared.registry.route(conn.env, &token, bundle_id)?;
+    if !has_suffix {
+        return Err(fail(Reason::DeviceTokenNotForTopic));
+    }
     Ok(Accepted { owner })
 }
 

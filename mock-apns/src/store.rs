@@ -37,6 +37,9 @@ pub(crate) struct KeyRow {
     pub public_key_pem: String,
 }
 
+/// Every stored device's UDID, and every app with its device's UDID.
+pub(crate) type StoredRegistry = (Vec<String>, Vec<(String, AppRecord)>);
+
 /// The database handle.
 pub(crate) struct Store {
     conn: Mutex<Connection>,
@@ -132,7 +135,7 @@ impl Store {
     }
 
     /// Every stored device with its apps.
-    pub(crate) fn load_registry(&self) -> Result<(Vec<String>, Vec<(String, AppRecord)>), Error> {
+    pub(crate) fn load_registry(&self) -> Result<StoredRegistry, Error> {
         let conn = self.conn();
         let devices = conn
             .prepare("SELECT udid FROM devices ORDER BY udid")?

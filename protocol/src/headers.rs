@@ -36,10 +36,11 @@ pub const REQUEST_HEADERS: [&str; 7] = [
 ];
 
 /// `apns-priority`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(into = "u8", try_from = "u8")]
 pub enum Priority {
     /// 10: deliver now (the default when the header is absent).
+    #[default]
     Immediate,
     /// 5: deliver when it suits the device's power.
     PowerConsiderate,
@@ -55,12 +56,6 @@ impl Priority {
             Priority::PowerConsiderate => 5,
             Priority::PowerPrioritized => 1,
         }
-    }
-}
-
-impl Default for Priority {
-    fn default() -> Self {
-        Priority::Immediate
     }
 }
 

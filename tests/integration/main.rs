@@ -1,0 +1,10 @@
+//! End-to-end tests of apns-lab over real TLS and HTTP/2: one test binary, with a shared
+//! support module, as ripgrep's suite is laid out.
+
+mod admin;
+mod auth;
+mod certificates;
+mod connection;
+mod serve;
+mod support;
+mod validation;

@@ -1,0 +1,191 @@
+//! `apns-lab serve` as another project runs it: a process that prints one JSON ready
+//! line, answers Apple's own curl recipe (JWT made with openssl, DER signature), and
+//! keeps its CA, key and tokens across a restart.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+/// A running `apns-lab serve` that is killed when dropped.
+struct Serve {
+    child: Child,
+    ready: Value,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(data_dir: &std::path::Path) -> Serve {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_apns-lab"))
+        .args(["serve", "--data-dir"])
+        .arg(data_dir)
+        .args([
+            "--sandbox-addr",
+            "127.0.0.1:0",
+            "--production-addr",
+            "127.0.0.1:0",
+            "--admin-addr",
+            "127.0.0.1:0",
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("apns-lab starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("a ready line");
+    let ready: Value = serde_json::from_str(&line).expect("the ready line is JSON");
+    Serve { child, ready }
+}
+
+fn sh(script: &str, env: &[(&str, &str)]) -> String {
+    let out = Command::new("bash")
+        .arg("-euo")
+        .arg("pipefail")
+        .arg("-c")
+        .arg(script)
+        .envs(env.iter().copied())
+        .output()
+        .expect("bash runs");
+    assert!(
+        out.status.success(),
+        "script failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8")
+}
+
+/// Apple's "Sending push notifications using command-line tools", token flow, verbatim
+/// but for host, port and CA.
+const APPLE_RECIPE: &str = r#"
+JWT_ISSUE_TIME=$(date +%s)
+JWT_HEADER=$(printf '{ "alg": "ES256", "kid": "%s" }' "${AUTH_KEY_ID}" | openssl base64 -e -A | tr -- '+/' '-_' | tr -d =)
+JWT_CLAIMS=$(printf '{ "iss": "%s", "iat": %d }' "${TEAM_ID}" "${JWT_ISSUE_TIME}" | openssl base64 -e -A | tr -- '+/' '-_' | tr -d =)
+JWT_HEADER_CLAIMS="${JWT_HEADER}.${JWT_CLAIMS}"
+JWT_SIGNED_HEADER_CLAIMS=$(printf "${JWT_HEADER_CLAIMS}" | openssl dgst -binary -sha256 -sign "${TOKEN_KEY_FILE_NAME}" | openssl base64 -e -A | tr -- '+/' '-_' | tr -d =)
+AUTHENTICATION_TOKEN="${JWT_HEADER}.${JWT_CLAIMS}.${JWT_SIGNED_HEADER_CLAIMS}"
+curl -s -o /dev/null -w '%{http_code} %{http_version}' --cacert "${CA_FILE}" --header "apns-topic: $TOPIC" --header "apns-push-type: alert" --header "authorization: bearer $AUTHENTICATION_TOKEN" --data '{"aps":{"alert":"test"}}' --http2 "${APNS_URL}/3/device/${DEVICE_TOKEN}"
+"#;
+
+#[test]
+fn the_ready_line_and_apples_curl_recipe() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let s = serve(dir.path());
+    let r = &s.ready;
+    assert_eq!(r["event"], "ready");
+    for field in [
+        "sandbox",
+        "production",
+        "admin",
+        "ca_file",
+        "team_id",
+        "key_id",
+        "key_file",
+    ] {
+        assert!(r[field].is_string(), "ready line lacks {field}: {r}");
+    }
+    assert!(
+        r["sandbox"]
+            .as_str()
+            .expect("url")
+            .starts_with("https://127.0.0.1:")
+    );
+    assert!(
+        r["admin"]
+            .as_str()
+            .expect("url")
+            .starts_with("http://127.0.0.1:")
+    );
+    let key_file = r["key_file"].as_str().expect("path");
+    assert!(
+        std::fs::read_to_string(key_file)
+            .expect(".p8 exists")
+            .starts_with("-----BEGIN PRIVATE KEY-----")
+    );
+
+    let admin = r["admin"].as_str().expect("url");
+    let device = sh(
+        r#"curl -sf -X POST "$ADMIN/api/v1/devices" -d '{"apps":[{"bundle_id":"com.example.chat","environment":"sandbox"}]}'"#,
+        &[("ADMIN", admin)],
+    );
+    let device: Value = serde_json::from_str(&device).expect("JSON");
+    let token = device["apps"][0]["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let env = [
+        ("TEAM_ID", r["team_id"].as_str().expect("team")),
+        ("AUTH_KEY_ID", r["key_id"].as_str().expect("key id")),
+        ("TOKEN_KEY_FILE_NAME", key_file),
+        ("TOPIC", "com.example.chat"),
+        ("DEVICE_TOKEN", token.as_str()),
+        ("CA_FILE", r["ca_file"].as_str().expect("ca")),
+        ("APNS_URL", r["sandbox"].as_str().expect("url")),
+    ];
+    assert_eq!(sh(APPLE_RECIPE, &env), "200 2");
+    // The same token on production is refused as APNs would.
+    let mut prod = env;
+    prod[6] = ("APNS_URL", r["production"].as_str().expect("url"));
+    assert_eq!(sh(APPLE_RECIPE, &prod), "400 2");
+    let log = sh(
+        r#"curl -sf "$ADMIN/api/v1/notifications?limit=1""#,
+        &[("ADMIN", admin)],
+    );
+    let log: Value = serde_json::from_str(&log).expect("JSON");
+    assert_eq!(log[0]["reason"], "BadDeviceToken");
+}
+
+#[test]
+fn a_restart_keeps_the_ca_key_and_tokens() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let first = serve(dir.path());
+    let admin = first.ready["admin"].as_str().expect("url").to_owned();
+    let device = sh(
+        r#"curl -sf -X POST "$ADMIN/api/v1/devices" -d '{"udid":"KEEP-ME","apps":[{"bundle_id":"com.example.chat"}]}'"#,
+        &[("ADMIN", &admin)],
+    );
+    let ca = std::fs::read_to_string(dir.path().join("ca.pem")).expect("ca.pem");
+    let before = (
+        first.ready["team_id"].clone(),
+        first.ready["key_id"].clone(),
+    );
+    drop(first);
+
+    let second = serve(dir.path());
+    assert_eq!(
+        (
+            second.ready["team_id"].clone(),
+            second.ready["key_id"].clone()
+        ),
+        before
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("ca.pem")).expect("ca.pem"),
+        ca
+    );
+    let admin = second.ready["admin"].as_str().expect("url");
+    let devices = sh(r#"curl -sf "$ADMIN/api/v1/devices""#, &[("ADMIN", admin)]);
+    let devices: Value = serde_json::from_str(&devices).expect("JSON");
+    let device: Value = serde_json::from_str(&device).expect("JSON");
+    assert_eq!(devices[0]["apps"][0]["token"], device["apps"][0]["token"]);
+    let token = device["apps"][0]["token"].as_str().expect("token");
+    let r = &second.ready;
+    let env = [
+        ("TEAM_ID", r["team_id"].as_str().expect("team")),
+        ("AUTH_KEY_ID", r["key_id"].as_str().expect("key id")),
+        ("TOKEN_KEY_FILE_NAME", r["key_file"].as_str().expect("key")),
+        ("TOPIC", "com.example.chat"),
+        ("DEVICE_TOKEN", token),
+        ("CA_FILE", r["ca_file"].as_str().expect("ca")),
+        ("APNS_URL", r["sandbox"].as_str().expect("url")),
+    ];
+    assert_eq!(sh(APPLE_RECIPE, &env), "200 2");
+}
