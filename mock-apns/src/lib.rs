@@ -248,6 +248,8 @@ pub struct Ready {
     /// The data directory, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<PathBuf>,
+    /// The serving process's id (to stop it: `kill <pid>`).
+    pub pid: u32,
 }
 
 /// Listeners for [`MockApns::start_on`], already bound.
@@ -337,6 +339,7 @@ impl MockApns {
                 .as_ref()
                 .map(|d| d.join(format!("AuthKey_{}.p8", shared.default_key_id))),
             data_dir,
+            pid: std::process::id(),
         };
         Ok(MockApns {
             shared,
