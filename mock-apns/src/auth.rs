@@ -411,7 +411,7 @@ pub(crate) fn authorize(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct CertIdentity {
     /// The subject UID: the bundle ID the certificate was made for.
-    pub uid: String,
+    pub uid: Arc<str>,
     /// Every topic it covers: the topics extension, or just the UID.
     pub topics: Vec<String>,
     /// Environments from the .3.1 / .3.2 extensions.
@@ -428,8 +428,7 @@ impl CertIdentity {
             .subject()
             .iter_attributes()
             .find(|a| a.attr_type().to_id_string() == "0.9.2342.19200300.100.1.1")
-            .and_then(|a| a.as_str().ok())?
-            .to_owned();
+            .and_then(|a| a.as_str().ok())?;
         let has = |oid: &[u64]| {
             let want = oid.iter().map(u64::to_string).collect::<Vec<_>>().join(".");
             cert.extensions()
@@ -443,10 +442,10 @@ impl CertIdentity {
         }
         let topics = match has(crate::tls::OID_TOPICS) {
             Some(ext) => crate::tls::decode_topics(ext.value)?,
-            None => vec![uid.clone()],
+            None => vec![uid.to_owned()],
         };
         Some(CertIdentity {
-            uid,
+            uid: uid.into(),
             topics,
             sandbox,
             production,

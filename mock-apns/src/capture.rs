@@ -2,14 +2,47 @@
 //! test in any language can assert on what its client sent and what APNs said.
 //!
 //! Bounded: it keeps the last [`crate::Config::capture_limit`] requests (10 000 by
-//! default) and drops the oldest past that. Provider tokens are never kept; the entry
-//! records which key (or certificate) authenticated the request instead.
+//! default) and drops the oldest past that. Recording is cheap on the push path: an
+//! entry keeps the request's own header map and body buffer (moved, not copied) and is
+//! turned into JSON only when someone reads the log. Provider tokens are never shown;
+//! the entry records which key (or certificate) authenticated the request instead.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-use protocol::{Environment, Reason};
+use bytes::Bytes;
+use http::{HeaderMap, Method, Uri};
+use protocol::{ApnsId, DeviceToken, Environment, Reason, Topic};
 use serde::Serialize;
+
+use crate::auth::SigningKey;
+
+/// How a request was authenticated (internal form).
+#[derive(Clone)]
+pub(crate) enum Authenticated {
+    None,
+    Token(Arc<SigningKey>),
+    Certificate(Arc<str>),
+}
+
+/// One answered request, as the push handler hands it over.
+pub(crate) struct Entry {
+    pub time_ms: u64,
+    pub environment: Environment,
+    pub connection: u64,
+    pub apns_id: ApnsId,
+    pub apns_unique_id: Option<uuid::Uuid>,
+    pub method: Method,
+    pub uri: Uri,
+    pub token: Option<DeviceToken>,
+    pub topic: Option<Topic>,
+    pub headers: HeaderMap,
+    pub auth: Authenticated,
+    pub body: Bytes,
+    pub status: u16,
+    pub reason: Option<Reason>,
+    pub timestamp: Option<u64>,
+}
 
 /// How a request was authenticated, as the capture log shows it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -31,7 +64,7 @@ pub enum AuthSummary {
     },
 }
 
-/// One answered request.
+/// One answered request, as the admin API shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct CapturedRequest {
     /// When it was answered, ms since the epoch.
@@ -59,9 +92,9 @@ pub struct CapturedRequest {
     pub headers: Vec<(String, String)>,
     /// How the request was authenticated.
     pub auth: AuthSummary,
-    /// The body as JSON if it parsed, else as text (lossy UTF-8).
+    /// The body as JSON if it parses, else as text (lossy UTF-8).
     pub payload: serde_json::Value,
-    /// The body's size in bytes.
+    /// The body's size in bytes (of what was kept: at most 5121).
     pub payload_size: usize,
     /// The status answered.
     pub status: u16,
@@ -73,7 +106,53 @@ pub struct CapturedRequest {
     pub timestamp: Option<u64>,
 }
 
-/// Filters for [`Capture::query`]; `None` matches anything.
+impl From<&Entry> for CapturedRequest {
+    fn from(e: &Entry) -> Self {
+        let headers = e
+            .headers
+            .iter()
+            .filter(|(name, _)| *name != http::header::AUTHORIZATION)
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_owned(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let payload = serde_json::from_slice(&e.body).unwrap_or_else(|_| {
+            serde_json::Value::String(String::from_utf8_lossy(&e.body).into_owned())
+        });
+        CapturedRequest {
+            time_ms: e.time_ms,
+            environment: e.environment,
+            connection: e.connection,
+            apns_id: e.apns_id.as_str().to_owned(),
+            apns_unique_id: e.apns_unique_id.map(|u| u.hyphenated().to_string()),
+            method: e.method.as_str().to_owned(),
+            path: e.uri.path().to_owned(),
+            token: e.token.as_ref().map(DeviceToken::to_hex),
+            topic: e.topic.as_ref().map(|t| t.as_str().to_owned()),
+            headers,
+            auth: match &e.auth {
+                Authenticated::None => AuthSummary::None,
+                Authenticated::Token(k) => AuthSummary::Token {
+                    key_id: k.key_id.clone(),
+                    team_id: k.team_id.clone(),
+                },
+                Authenticated::Certificate(uid) => AuthSummary::Certificate {
+                    uid: uid.to_string(),
+                },
+            },
+            payload,
+            payload_size: e.body.len(),
+            status: e.status,
+            reason: e.reason,
+            timestamp: e.timestamp,
+        }
+    }
+}
+
+/// Filters for [`crate::MockApns::notifications`]; `None` matches anything.
 #[derive(Debug, Clone, Default)]
 pub struct CaptureFilter {
     /// Device token (hex, any case).
@@ -89,61 +168,69 @@ pub struct CaptureFilter {
 impl CaptureFilter {
     /// How many entries a query returns when it does not say.
     pub const DEFAULT_LIMIT: usize = 100;
-
-    fn matches(&self, e: &CapturedRequest) -> bool {
-        self.token.as_ref().is_none_or(|t| {
-            e.token
-                .as_deref()
-                .is_some_and(|x| x.eq_ignore_ascii_case(t))
-        }) && self
-            .topic
-            .as_ref()
-            .is_none_or(|t| e.topic.as_deref() == Some(t.as_str()))
-            && self
-                .apns_id
-                .as_ref()
-                .is_none_or(|a| e.apns_id.eq_ignore_ascii_case(a))
-    }
 }
 
 /// The bounded log.
-pub struct Capture {
-    entries: Mutex<VecDeque<Arc<CapturedRequest>>>,
+pub(crate) struct Capture {
+    entries: Mutex<VecDeque<Entry>>,
     limit: usize,
 }
 
 impl Capture {
     /// A log keeping at most `limit` entries.
-    pub fn new(limit: usize) -> Self {
+    pub(crate) fn new(limit: usize) -> Self {
         Capture {
             entries: Mutex::new(VecDeque::with_capacity(limit.min(1024))),
             limit,
         }
     }
 
-    /// Appends an entry, dropping the oldest past the limit.
-    pub fn record(&self, entry: CapturedRequest) {
+    /// Appends an entry, dropping the oldest past the limit (after the lock is released).
+    pub(crate) fn record(&self, entry: Entry) {
         if self.limit == 0 {
             return;
         }
-        let entry = Arc::new(entry);
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= self.limit {
-            entries.pop_front();
-        }
-        entries.push_back(entry);
+        let evicted = {
+            let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+            let evicted = if entries.len() >= self.limit {
+                entries.pop_front()
+            } else {
+                None
+            };
+            entries.push_back(entry);
+            evicted
+        };
+        drop(evicted);
     }
 
     /// Matching entries, newest first.
-    pub fn query(&self, filter: &CaptureFilter) -> Vec<Arc<CapturedRequest>> {
+    pub(crate) fn query(&self, filter: &CaptureFilter) -> Vec<CapturedRequest> {
         let limit = filter.limit.unwrap_or(CaptureFilter::DEFAULT_LIMIT);
+        // A token filter that is not hex matches nothing (no entry has such a token).
+        let token = filter.token.as_deref().map(DeviceToken::parse_hex);
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries
             .iter()
             .rev()
-            .filter(|e| filter.matches(e))
+            .filter(|e| match &token {
+                None => true,
+                Some(Ok(t)) => e.token.as_ref() == Some(t),
+                Some(Err(_)) => false,
+            })
+            .filter(|e| {
+                filter
+                    .topic
+                    .as_deref()
+                    .is_none_or(|t| e.topic.as_ref().is_some_and(|x| x.as_str() == t))
+            })
+            .filter(|e| {
+                filter
+                    .apns_id
+                    .as_deref()
+                    .is_none_or(|a| e.apns_id.as_str().eq_ignore_ascii_case(a))
+            })
             .take(limit)
-            .cloned()
+            .map(CapturedRequest::from)
             .collect()
     }
 
@@ -154,11 +241,9 @@ impl Capture {
     }
 
     /// Forgets everything.
-    pub fn clear(&self) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+    pub(crate) fn clear(&self) {
+        let old = std::mem::take(&mut *self.entries.lock().unwrap_or_else(|e| e.into_inner()));
+        drop(old);
     }
 }
 
@@ -166,21 +251,20 @@ impl Capture {
 mod tests {
     use super::*;
 
-    fn entry(n: u64, token: &str) -> CapturedRequest {
-        CapturedRequest {
+    fn entry(n: u64, token: &str) -> Entry {
+        Entry {
             time_ms: n,
             environment: Environment::Sandbox,
             connection: 1,
-            apns_id: format!("id-{n}"),
+            apns_id: ApnsId::parse(&format!("00000000-0000-0000-0000-{n:012}")).expect("uuid"),
             apns_unique_id: None,
-            method: "POST".into(),
-            path: format!("/3/device/{token}"),
-            token: Some(token.into()),
-            topic: Some("com.example.app".into()),
-            headers: vec![],
-            auth: AuthSummary::None,
-            payload: serde_json::Value::Null,
-            payload_size: 0,
+            method: Method::POST,
+            uri: format!("/3/device/{token}").parse().expect("uri"),
+            token: DeviceToken::parse_hex(token).ok(),
+            topic: Topic::parse("com.example.app").ok(),
+            headers: HeaderMap::new(),
+            auth: Authenticated::None,
+            body: Bytes::from_static(br#"{"aps":{}}"#),
             status: 200,
             reason: None,
             timestamp: None,
@@ -205,19 +289,24 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(aa.iter().map(|e| e.time_ms).collect::<Vec<_>>(), [4, 2]);
+        assert!(
+            c.query(&CaptureFilter {
+                token: Some("zz".into()),
+                ..Default::default()
+            })
+            .is_empty()
+        );
         let one = c.query(&CaptureFilter {
             limit: Some(1),
             ..Default::default()
         });
         assert_eq!(one.len(), 1);
-        assert_eq!(
-            c.query(&CaptureFilter {
-                apns_id: Some("ID-3".into()),
-                ..Default::default()
-            })[0]
-                .time_ms,
-            3
-        );
+        let by_id = c.query(&CaptureFilter {
+            apns_id: Some("00000000-0000-0000-0000-000000000003".into()),
+            ..Default::default()
+        });
+        assert_eq!(by_id[0].time_ms, 3);
+        assert_eq!(by_id[0].payload, serde_json::json!({"aps": {}}));
         c.clear();
         assert_eq!(c.len(), 0);
     }

@@ -421,7 +421,7 @@ impl MockApns {
     }
 
     /// Answered requests, newest first (`GET /api/v1/notifications`).
-    pub fn notifications(&self, filter: &CaptureFilter) -> Vec<Arc<CapturedRequest>> {
+    pub fn notifications(&self, filter: &CaptureFilter) -> Vec<CapturedRequest> {
         self.shared.capture.query(filter)
     }
 

@@ -55,7 +55,7 @@ use protocol::{
 
 use crate::Shared;
 use crate::auth::{self, CertIdentity, SigningKey, TokenBinding};
-use crate::capture::{AuthSummary, CapturedRequest};
+use crate::capture::{Authenticated, Entry};
 use crate::registry::TokenOwner;
 use crate::tap::{SETTINGS_MAX_CONCURRENT_STREAMS, TapControl};
 
@@ -103,9 +103,7 @@ struct Seen {
     apns_id: Option<ApnsId>,
     token: Option<DeviceToken>,
     topic: Option<Topic>,
-    auth: AuthSummary,
-    /// The body, once it has parsed as a JSON object.
-    payload: Option<serde_json::Value>,
+    auth: Authenticated,
 }
 
 /// Counts a stream in flight for as long as it is handled.
@@ -146,8 +144,7 @@ pub(crate) async fn handle(
         apns_id: None,
         token: None,
         topic: None,
-        auth: AuthSummary::None,
-        payload: None,
+        auth: Authenticated::None,
     };
     let verdict = validate(
         &shared,
@@ -160,9 +157,8 @@ pub(crate) async fn handle(
     );
 
     // Apply: for now, accepted pushes are recorded; delivery hangs off this point.
-    let apns_id = seen.apns_id.clone().unwrap_or_else(ApnsId::random);
-    let unique_id =
-        (conn.env == Environment::Sandbox).then(|| uuid::Uuid::new_v4().hyphenated().to_string());
+    let apns_id = seen.apns_id.take().unwrap_or_else(ApnsId::random);
+    let unique_id = (conn.env == Environment::Sandbox).then(uuid::Uuid::new_v4);
     let (status, error) = match &verdict {
         Ok(Accepted { owner }) => {
             tracing::debug!(apns_id = %apns_id, udid = %owner.udid, topic = %owner.bundle_id, "accepted");
@@ -179,26 +175,33 @@ pub(crate) async fn handle(
             )
         }
     };
-    shared.capture.record(capture_entry(
-        &shared,
-        &conn,
-        &parts,
-        &body,
-        seen,
-        &apns_id,
-        unique_id.clone(),
-        status,
-        error.as_ref(),
-    ));
-
-    // Respond: success is one HEADERS frame with END_STREAM; an error is HEADERS then
-    // one DATA frame holding the JSON body, with END_STREAM.
     let mut response = Response::builder()
         .status(status)
         .header(APNS_ID, apns_id.as_str());
     if let Some(unique) = &unique_id {
-        response = response.header(APNS_UNIQUE_ID, unique.as_str());
+        let mut buf = uuid::Uuid::encode_buffer();
+        response = response.header(APNS_UNIQUE_ID, &*unique.hyphenated().encode_lower(&mut buf));
     }
+    shared.capture.record(Entry {
+        time_ms: shared.clock.unix_millis(),
+        environment: conn.env,
+        connection: conn.id,
+        apns_id,
+        apns_unique_id: unique_id,
+        method: parts.method,
+        uri: parts.uri,
+        token: seen.token,
+        topic: seen.topic,
+        headers: parts.headers,
+        auth: seen.auth,
+        body,
+        status,
+        reason: error.as_ref().map(|e| e.reason),
+        timestamp: error.as_ref().and_then(|e| e.timestamp),
+    });
+
+    // Respond: success is one HEADERS frame with END_STREAM; an error is HEADERS then
+    // one DATA frame holding the JSON body, with END_STREAM.
     match error {
         None => {
             let response = response
@@ -307,11 +310,9 @@ fn validate(
     };
     match &credential {
         Credential::Token(key) => {
-            let owned_elsewhere = shared
-                .registry
-                .team_of(bundle_id)
-                .is_some_and(|team| team != key.team_id);
-            if owned_elsewhere || !key.covers(bundle_id) {
+            if shared.registry.owned_by_other_team(bundle_id, &key.team_id)
+                || !key.covers(bundle_id)
+            {
                 return Err(fail(Reason::TopicDisallowed));
             }
         }
@@ -329,9 +330,9 @@ fn validate(
     if body.len() > max_payload_size(push_type) {
         return Err(fail(Reason::PayloadTooLarge));
     }
-    match serde_json::from_slice::<serde_json::Value>(body) {
-        Ok(value) if value.is_object() => seen.payload = Some(value),
-        _ => return Err(fail(Reason::PayloadEmpty)),
+    let is_object = body.trim_ascii_start().starts_with(b"{");
+    if !is_object || serde_json::from_slice::<serde::de::IgnoredAny>(body).is_err() {
+        return Err(fail(Reason::PayloadEmpty));
     }
 
     // 18: route the token.
@@ -359,9 +360,7 @@ fn authenticate<'a>(
     match &conn.auth {
         ConnAuth::Certificate(None) => Err(Reason::BadCertificate),
         ConnAuth::Certificate(Some(id)) => {
-            seen.auth = AuthSummary::Certificate {
-                uid: id.uid.clone(),
-            };
+            seen.auth = Authenticated::Certificate(id.uid.clone());
             Ok(Credential::Certificate(id))
         }
         ConnAuth::Token(binding) => {
@@ -379,10 +378,7 @@ fn authenticate<'a>(
                 shared.clock.now(),
             )?;
             drop(binding);
-            seen.auth = AuthSummary::Token {
-                key_id: key.key_id.clone(),
-                team_id: key.team_id.clone(),
-            };
+            seen.auth = Authenticated::Token(key.clone());
             if !conn.open.swap(true, Ordering::AcqRel) {
                 conn.tap
                     .send_settings(&[(SETTINGS_MAX_CONCURRENT_STREAMS, conn.max_streams)]);
@@ -402,53 +398,4 @@ fn header_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 /// nothing is a missing topic, not a bad one).
 fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     header_value(headers, name).filter(|v| !v.is_empty())
-}
-
-/// Builds the capture-log entry for an answered request.
-#[allow(clippy::too_many_arguments)]
-fn capture_entry(
-    shared: &Shared,
-    conn: &ConnState,
-    parts: &http::request::Parts,
-    body: &[u8],
-    seen: Seen,
-    apns_id: &ApnsId,
-    apns_unique_id: Option<String>,
-    status: u16,
-    error: Option<&ErrorBody>,
-) -> CapturedRequest {
-    let headers = parts
-        .headers
-        .iter()
-        .filter(|(name, _)| *name != AUTHORIZATION)
-        .map(|(name, value)| {
-            (
-                name.as_str().to_owned(),
-                String::from_utf8_lossy(value.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
-    let payload = seen.payload.unwrap_or_else(|| {
-        serde_json::from_slice(body).unwrap_or_else(|_| {
-            serde_json::Value::String(String::from_utf8_lossy(body).into_owned())
-        })
-    });
-    CapturedRequest {
-        time_ms: shared.clock.unix_millis(),
-        environment: conn.env,
-        connection: conn.id,
-        apns_id: apns_id.as_str().to_owned(),
-        apns_unique_id,
-        method: parts.method.as_str().to_owned(),
-        path: parts.uri.path().to_owned(),
-        token: seen.token.map(|t| t.to_hex()),
-        topic: seen.topic.map(|t| t.as_str().to_owned()),
-        headers,
-        auth: seen.auth,
-        payload,
-        payload_size: body.len(),
-        status,
-        reason: error.map(|e| e.reason),
-        timestamp: error.and_then(|e| e.timestamp),
-    }
 }

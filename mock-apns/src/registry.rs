@@ -9,6 +9,7 @@
 //! registry never answers for a production token, which is APNs's `BadDeviceToken`.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use dashmap::DashMap;
 use protocol::{DeviceToken, Environment, Reason};
@@ -38,9 +39,9 @@ pub struct AppRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenOwner {
     /// The device.
-    pub udid: String,
+    pub udid: Arc<str>,
     /// The app on it.
-    pub bundle_id: String,
+    pub bundle_id: Arc<str>,
     /// When the token stopped being valid, if it has.
     pub unregistered_at: Option<u64>,
 }
@@ -157,8 +158,8 @@ impl Registry {
         self.tokens(record.environment).insert(
             record.token.clone(),
             TokenOwner {
-                udid: udid.to_owned(),
-                bundle_id: record.bundle_id.clone(),
+                udid: udid.into(),
+                bundle_id: record.bundle_id.as_str().into(),
                 unregistered_at: record.unregistered_at,
             },
         );
@@ -182,9 +183,11 @@ impl Registry {
         all
     }
 
-    /// The team that owns `bundle_id`, if any app with it is registered.
-    pub fn team_of(&self, bundle_id: &str) -> Option<String> {
-        self.owners.get(bundle_id).map(|t| t.clone())
+    /// Whether `bundle_id` is registered to a team other than `team_id`.
+    pub fn owned_by_other_team(&self, bundle_id: &str, team_id: &str) -> bool {
+        self.owners
+            .get(bundle_id)
+            .is_some_and(|owner| *owner != team_id)
     }
 
     /// Finds the app a push addresses: the token must exist in `env` (else
@@ -200,7 +203,7 @@ impl Registry {
             .tokens(env)
             .get(token)
             .ok_or((Reason::BadDeviceToken, None))?;
-        if owner.bundle_id != bundle_id {
+        if *owner.bundle_id != *bundle_id {
             return Err((Reason::DeviceTokenNotForTopic, None));
         }
         if let Some(ts) = owner.unregistered_at {
@@ -268,10 +271,7 @@ mod tests {
         let ok = r
             .route(Environment::Sandbox, &chat.token, "com.example.chat")
             .expect("routes");
-        assert_eq!(
-            (ok.udid.as_str(), ok.bundle_id.as_str()),
-            ("U1", "com.example.chat")
-        );
+        assert_eq!((&*ok.udid, &*ok.bundle_id), ("U1", "com.example.chat"));
         assert_eq!(
             r.route(Environment::Production, &chat.token, "com.example.chat"),
             Err((Reason::BadDeviceToken, None))
@@ -289,6 +289,8 @@ mod tests {
             r.register_app("U2", "com.example.chat", Environment::Sandbox, "OTHER"),
             Err(Error::Conflict(_))
         ));
-        assert_eq!(r.team_of("com.example.chat").as_deref(), Some("TEAM"));
+        assert!(r.owned_by_other_team("com.example.chat", "OTHER"));
+        assert!(!r.owned_by_other_team("com.example.chat", "TEAM"));
+        assert!(!r.owned_by_other_team("com.example.unknown", "TEAM"));
     }
 }

@@ -36,7 +36,9 @@ pub const REQUEST_HEADERS: [&str; 7] = [
 ];
 
 /// `apns-priority`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 #[serde(into = "u8", try_from = "u8")]
 pub enum Priority {
     /// 10: deliver now (the default when the header is absent).

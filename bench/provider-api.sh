@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Benchmark of the mock's provider API against a bare HTTP/2 server, measured in the
+# same run: h2load drives both with a valid provider token, a virtual device's token
+# and a 200-byte payload, at 4 and 16 connections x 100 concurrent streams. Server and
+# h2load are pinned to different cores. Prints a Markdown table for BENCHMARKS.md.
+#
+# Usage: bench/provider-api.sh [seconds per run, default 5] [rounds, default 3]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS=${1:-5}
+ROUNDS=${2:-3}
+
+if ! command -v h2load >/dev/null; then
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nghttp2-client
+fi
+command -v jq >/dev/null || { echo "jq is needed" >&2; exit 1; }
+cargo build --release -q --bin apns-lab
+cargo build --release -q -p mock-apns --example bare_h2
+
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+SERVER_CPU=0
+CLIENT_CPU=1
+
+# The mock, with validation and capture on (the defaults).
+taskset -c $SERVER_CPU target/release/apns-lab serve --data-dir "$work/state" \
+  --sandbox-addr 127.0.0.1:0 --production-addr 127.0.0.1:0 --admin-addr 127.0.0.1:0 \
+  >"$work/ready" 2>"$work/mock.log" &
+pids+=($!)
+until [ -s "$work/ready" ]; do sleep 0.1; done
+READY=$(cat "$work/ready")
+MOCK=$(jq -r .sandbox <<<"$READY")
+ADMIN=$(jq -r .admin <<<"$READY")
+TOKEN=$(curl -sf -X POST "$ADMIN/api/v1/devices" -d '{"apps":[{"bundle_id":"com.example.bench"}]}' | jq -r '.apps[0].token')
+JWT=$(target/release/apns-lab token --key-file "$(jq -r .key_file <<<"$READY")" --key-id "$(jq -r .key_id <<<"$READY")" --team-id "$(jq -r .team_id <<<"$READY")")
+
+# The baseline.
+taskset -c $SERVER_CPU target/release/examples/bare_h2 >"$work/bare" &
+pids+=($!)
+until [ -s "$work/bare" ]; do sleep 0.1; done
+BARE=$(cat "$work/bare")
+
+# A 200-byte alert payload.
+python3 - "$work/payload.json" <<'PY'
+import json, sys
+body = {"aps": {"alert": {"title": "Bench", "body": ""}, "sound": "default"}, "id": 1}
+base = len(json.dumps(body, separators=(",", ":")))
+body["aps"]["alert"]["body"] = "x" * (200 - base)
+data = json.dumps(body, separators=(",", ":"))
+assert len(data) == 200, len(data)
+open(sys.argv[1], "w").write(data)
+PY
+
+# run NAME URL CONNS -> "reqps p50_ms p99_ms failed"
+run() {
+  local url=$1 conns=$2 log="$work/h2load.log"
+  rm -f "$log"
+  local out
+  out=$(taskset -c $CLIENT_CPU h2load -c "$conns" -m 100 -t 1 -D "$SECS" --warm-up-time 1 \
+    -d "$work/payload.json" \
+    -H "authorization: bearer $JWT" -H "apns-topic: com.example.bench" -H "apns-push-type: alert" \
+    --log-file "$log" "$url/3/device/$TOKEN" 2>&1)
+  local reqps failed
+  reqps=$(grep -oE 'finished in [0-9.]+m?s, [0-9.]+ req/s' <<<"$out" | grep -oE '[0-9.]+ req/s' | cut -d' ' -f1)
+  failed=$(grep -oE '[0-9]+ failed' <<<"$out" | head -1 | cut -d' ' -f1)
+  local non200
+  non200=$(awk '$2 != 200' "$log" | wc -l)
+  # Log columns: start (µs), status, duration (µs).
+  local pct
+  pct=$(awk '{print $3}' "$log" | sort -n | awk '{a[NR]=$1} END {p50=a[int(NR*0.50)]; p99=a[int(NR*0.99)]; printf "%.2f %.2f", p50/1000, p99/1000}')
+  echo "$reqps $pct $failed $non200"
+}
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+echo "| streams | server | req/s (median of $ROUNDS) | p50 ms | p99 ms | non-200 |"
+echo "|---|---|---|---|---|---|"
+for conns in 4 16; do
+  : >"$work/mock.runs"; : >"$work/bare.runs"
+  for _ in $(seq "$ROUNDS"); do
+    run "$BARE" "$conns" >>"$work/bare.runs"
+    run "$MOCK" "$conns" >>"$work/mock.runs"
+  done
+  for who in bare mock; do
+    r=$(awk '{print $1}' "$work/$who.runs" | median)
+    p50=$(awk '{print $2}' "$work/$who.runs" | median)
+    p99=$(awk '{print $3}' "$work/$who.runs" | median)
+    bad=$(awk '{s+=$4+$5} END {print s}' "$work/$who.runs")
+    name=$([ "$who" = bare ] && echo "bare hyper + rustls" || echo "apns-lab mock")
+    echo "| ${conns}×100 | $name | $r | $p50 | $p99 | $bad |"
+    eval "${who}_${conns}=$r"
+  done
+done
+echo
+for conns in 4 16; do
+  b=$(eval echo "\$bare_${conns}"); m=$(eval echo "\$mock_${conns}")
+  echo "ratio at ${conns}×100: $(python3 -c "print(f'{$m/$b:.2f}')")× the bare server"
+done
+echo
+curl -sf "$ADMIN/api/v1/notifications?limit=1" | jq -c '.[0] | {status, reason}'
