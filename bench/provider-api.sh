@@ -38,6 +38,18 @@ ADMIN=$(jq -r .admin <<<"$READY")
 TOKEN=$(curl -sf -X POST "$ADMIN/api/v1/devices" -d '{"apps":[{"bundle_id":"com.example.bench"}]}' | jq -r '.apps[0].token')
 JWT=$(target/release/apns-lab token --key-file "$(jq -r .key_file <<<"$READY")" --key-id "$(jq -r .key_id <<<"$READY")" --team-id "$(jq -r .team_id <<<"$READY")")
 
+# The mock again with the capture log off, to show what capture costs.
+taskset -c $SERVER_CPU target/release/apns-lab serve --data-dir "$work/state2" --capture-limit 0 \
+  --sandbox-addr 127.0.0.1:0 --production-addr 127.0.0.1:0 --admin-addr 127.0.0.1:0 \
+  >"$work/ready2" 2>"$work/mock2.log" &
+pids+=($!)
+until [ -s "$work/ready2" ]; do sleep 0.1; done
+READY2=$(cat "$work/ready2")
+NOCAP=$(jq -r .sandbox <<<"$READY2")
+ADMIN2=$(jq -r .admin <<<"$READY2")
+TOKEN2=$(curl -sf -X POST "$ADMIN2/api/v1/devices" -d '{"apps":[{"bundle_id":"com.example.bench"}]}' | jq -r '.apps[0].token')
+JWT2=$(target/release/apns-lab token --key-file "$(jq -r .key_file <<<"$READY2")" --key-id "$(jq -r .key_id <<<"$READY2")" --team-id "$(jq -r .team_id <<<"$READY2")")
+
 # The baseline.
 taskset -c $SERVER_CPU target/release/examples/bare_h2 >"$work/bare" &
 pids+=($!)
@@ -55,15 +67,15 @@ assert len(data) == 200, len(data)
 open(sys.argv[1], "w").write(data)
 PY
 
-# run NAME URL CONNS -> "reqps p50_ms p99_ms failed"
+# run URL CONNS TOKEN JWT -> "reqps p50_ms p99_ms failed non200"
 run() {
-  local url=$1 conns=$2 log="$work/h2load.log"
+  local url=$1 conns=$2 token=$3 jwt=$4 log="$work/h2load.log"
   rm -f "$log"
   local out
   out=$(taskset -c $CLIENT_CPU h2load -c "$conns" -m 100 -t 1 -D "$SECS" --warm-up-time 1 \
     -d "$work/payload.json" \
-    -H "authorization: bearer $JWT" -H "apns-topic: com.example.bench" -H "apns-push-type: alert" \
-    --log-file "$log" "$url/3/device/$TOKEN" 2>&1)
+    -H "authorization: bearer $jwt" -H "apns-topic: com.example.bench" -H "apns-push-type: alert" \
+    --log-file "$log" "$url/3/device/$token" 2>&1)
   local reqps failed
   reqps=$(grep -oE 'finished in [0-9.]+m?s, [0-9.]+ req/s' <<<"$out" | grep -oE '[0-9.]+ req/s' | cut -d' ' -f1)
   failed=$(grep -oE '[0-9]+ failed' <<<"$out" | head -1 | cut -d' ' -f1)
@@ -80,25 +92,36 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo "| streams | server | req/s (median of $ROUNDS) | p50 ms | p99 ms | non-200 |"
 echo "|---|---|---|---|---|---|"
 for conns in 4 16; do
-  : >"$work/mock.runs"; : >"$work/bare.runs"
+  : >"$work/mock.runs"; : >"$work/bare.runs"; : >"$work/nocap.runs"
   for _ in $(seq "$ROUNDS"); do
-    run "$BARE" "$conns" >>"$work/bare.runs"
-    run "$MOCK" "$conns" >>"$work/mock.runs"
+    run "$BARE" "$conns" "$TOKEN" "$JWT" >>"$work/bare.runs"
+    run "$MOCK" "$conns" "$TOKEN" "$JWT" >>"$work/mock.runs"
+    run "$NOCAP" "$conns" "$TOKEN2" "$JWT2" >>"$work/nocap.runs"
   done
-  for who in bare mock; do
+  for who in bare mock nocap; do
     r=$(awk '{print $1}' "$work/$who.runs" | median)
     p50=$(awk '{print $2}' "$work/$who.runs" | median)
     p99=$(awk '{print $3}' "$work/$who.runs" | median)
     bad=$(awk '{s+=$4+$5} END {print s}' "$work/$who.runs")
-    name=$([ "$who" = bare ] && echo "bare hyper + rustls" || echo "apns-lab mock")
+    case $who in
+      bare) name="bare hyper + rustls (no validation)" ;;
+      mock) name="apns-lab mock (validation + capture)" ;;
+      nocap) name="apns-lab mock, capture off" ;;
+    esac
     echo "| ${conns}×100 | $name | $r | $p50 | $p99 | $bad |"
     eval "${who}_${conns}=$r"
   done
 done
 echo
 for conns in 4 16; do
-  b=$(eval echo "\$bare_${conns}"); m=$(eval echo "\$mock_${conns}")
-  echo "ratio at ${conns}×100: $(python3 -c "print(f'{$m/$b:.2f}')")× the bare server"
+  b=$(eval echo "\$bare_${conns}"); m=$(eval echo "\$mock_${conns}"); n=$(eval echo "\$nocap_${conns}")
+  echo "ratio at ${conns}×100: mock $(python3 -c "print(f'{$m/$b:.2f}')")×, capture off $(python3 -c "print(f'{$n/$b:.2f}')")× the bare server"
 done
 echo
 curl -sf "$ADMIN/api/v1/notifications?limit=1" | jq -c '.[0] | {status, reason}'
+
+echo
+cargo build --release -q -p mock-apns --example jwt_cost
+echo "| token check | cost per request |"
+echo "|---|---|"
+taskset -c $SERVER_CPU target/release/examples/jwt_cost

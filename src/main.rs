@@ -63,6 +63,9 @@ struct ServeArgs {
     /// Also serve the sandbox environment as plaintext HTTP/2 (h2c, prior knowledge).
     #[arg(long)]
     h2c_addr: Option<SocketAddr>,
+    /// How many answered requests the capture log keeps (0 turns capture off).
+    #[arg(long, default_value_t = Config::default().capture_limit)]
+    capture_limit: usize,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -114,6 +117,7 @@ async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         production_addr: args.production_addr,
         admin_addr: args.admin_addr,
         h2c_addr: args.h2c_addr,
+        capture_limit: args.capture_limit,
         ..Config::default()
     };
     let mock = MockApns::start(config).await?;

@@ -16,13 +16,24 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
 async fn answer(req: Request<Incoming>) -> Result<Response<Empty<Bytes>>, Infallible> {
-    // Read the body like the mock does, then answer 200 with the same header shape.
+    // Read the body like the mock does, then answer 200 with the same headers a sandbox
+    // success carries (a fresh apns-id and apns-unique-id), so the two servers put the
+    // same bytes on the wire and the difference is the mock's own work.
     let _ = req.into_body().collect().await;
+    let mut a = uuid::Uuid::encode_buffer();
+    let mut b = uuid::Uuid::encode_buffer();
     Ok(Response::builder()
         .status(200)
-        .header("apns-id", "8d2c9d71-3c0e-4a4b-9a5f-0f7e2a1b6c3d")
+        .header(
+            "apns-id",
+            &*uuid::Uuid::new_v4().hyphenated().encode_lower(&mut a),
+        )
+        .header(
+            "apns-unique-id",
+            &*uuid::Uuid::new_v4().hyphenated().encode_lower(&mut b),
+        )
         .body(Empty::new())
-        .expect("static response"))
+        .expect("valid response"))
 }
 
 #[tokio::main]

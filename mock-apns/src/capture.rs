@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, Uri};
+use http::{HeaderMap, Method};
 use protocol::{ApnsId, DeviceToken, Environment, Reason, Topic};
 use serde::Serialize;
 
@@ -33,15 +33,58 @@ pub(crate) struct Entry {
     pub apns_id: ApnsId,
     pub apns_unique_id: Option<uuid::Uuid>,
     pub method: Method,
-    pub uri: Uri,
+    /// Copied out of the request so no h2 buffer is kept alive.
+    pub path: Box<str>,
     pub token: Option<DeviceToken>,
     pub topic: Option<Topic>,
-    pub headers: HeaderMap,
+    pub headers: HeaderLines,
     pub auth: Authenticated,
     pub body: Bytes,
     pub status: u16,
     pub reason: Option<Reason>,
     pub timestamp: Option<u64>,
+}
+
+/// A request's headers, except `authorization`, as `name: value\n` lines in one buffer.
+///
+/// One allocation to make and one to free: an entry must be cheap to record and to
+/// evict on the push path, and must not keep h2's decoding buffers alive (a cloned
+/// `HeaderMap` would do both). HTTP/2 header values cannot contain a newline and names
+/// cannot contain a colon, so the lines split unambiguously.
+pub(crate) struct HeaderLines(Box<[u8]>);
+
+impl HeaderLines {
+    pub(crate) fn new(headers: &HeaderMap) -> Self {
+        let mut buf = Vec::with_capacity(256);
+        for (name, value) in headers {
+            if name == http::header::AUTHORIZATION {
+                continue;
+            }
+            buf.extend_from_slice(name.as_str().as_bytes());
+            buf.extend_from_slice(b": ");
+            buf.extend_from_slice(value.as_bytes());
+            buf.push(b'\n');
+        }
+        HeaderLines(buf.into_boxed_slice())
+    }
+
+    fn pairs(&self) -> Vec<(String, String)> {
+        self.0
+            .split(|b| *b == b'\n')
+            .filter(|line| !line.is_empty())
+            .map(|line| {
+                let at = line
+                    .windows(2)
+                    .position(|w| w == b": ")
+                    .unwrap_or(line.len());
+                let value = line.get(at + 2..).unwrap_or_default();
+                (
+                    String::from_utf8_lossy(&line[..at]).into_owned(),
+                    String::from_utf8_lossy(value).into_owned(),
+                )
+            })
+            .collect()
+    }
 }
 
 /// How a request was authenticated, as the capture log shows it.
@@ -108,17 +151,7 @@ pub struct CapturedRequest {
 
 impl From<&Entry> for CapturedRequest {
     fn from(e: &Entry) -> Self {
-        let headers = e
-            .headers
-            .iter()
-            .filter(|(name, _)| *name != http::header::AUTHORIZATION)
-            .map(|(name, value)| {
-                (
-                    name.as_str().to_owned(),
-                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
+        let headers = e.headers.pairs();
         let payload = serde_json::from_slice(&e.body).unwrap_or_else(|_| {
             serde_json::Value::String(String::from_utf8_lossy(&e.body).into_owned())
         });
@@ -129,7 +162,7 @@ impl From<&Entry> for CapturedRequest {
             apns_id: e.apns_id.as_str().to_owned(),
             apns_unique_id: e.apns_unique_id.map(|u| u.hyphenated().to_string()),
             method: e.method.as_str().to_owned(),
-            path: e.uri.path().to_owned(),
+            path: e.path.to_string(),
             token: e.token.as_ref().map(DeviceToken::to_hex),
             topic: e.topic.as_ref().map(|t| t.as_str().to_owned()),
             headers,
@@ -259,16 +292,32 @@ mod tests {
             apns_id: ApnsId::parse(&format!("00000000-0000-0000-0000-{n:012}")).expect("uuid"),
             apns_unique_id: None,
             method: Method::POST,
-            uri: format!("/3/device/{token}").parse().expect("uri"),
+            path: format!("/3/device/{token}").into(),
             token: DeviceToken::parse_hex(token).ok(),
             topic: Topic::parse("com.example.app").ok(),
-            headers: HeaderMap::new(),
+            headers: HeaderLines::new(&HeaderMap::new()),
             auth: Authenticated::None,
             body: Bytes::from_static(br#"{"aps":{}}"#),
             status: 200,
             reason: None,
             timestamp: None,
         }
+    }
+
+    #[test]
+    fn header_lines_keep_order_and_drop_the_jwt() {
+        let mut h = HeaderMap::new();
+        h.insert("apns-topic", "com.example.app".parse().expect("value"));
+        h.insert("authorization", "bearer secret".parse().expect("value"));
+        h.append("x-multi", "a: b".parse().expect("value"));
+        h.append("x-multi", "".parse().expect("value"));
+        let pairs = HeaderLines::new(&h).pairs();
+        let expected = [
+            ("apns-topic", "com.example.app"),
+            ("x-multi", "a: b"),
+            ("x-multi", ""),
+        ];
+        assert_eq!(pairs, expected.map(|(n, v)| (n.to_owned(), v.to_owned())));
     }
 
     #[test]

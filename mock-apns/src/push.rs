@@ -55,7 +55,7 @@ use protocol::{
 
 use crate::Shared;
 use crate::auth::{self, CertIdentity, SigningKey, TokenBinding};
-use crate::capture::{Authenticated, Entry};
+use crate::capture::{Authenticated, Entry, HeaderLines};
 use crate::registry::TokenOwner;
 use crate::tap::{SETTINGS_MAX_CONCURRENT_STREAMS, TapControl};
 
@@ -189,10 +189,10 @@ pub(crate) async fn handle(
         apns_id,
         apns_unique_id: unique_id,
         method: parts.method,
-        uri: parts.uri,
+        path: parts.uri.path().into(),
         token: seen.token,
         topic: seen.topic,
-        headers: parts.headers,
+        headers: HeaderLines::new(&parts.headers),
         auth: seen.auth,
         body,
         status,

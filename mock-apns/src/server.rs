@@ -30,6 +30,11 @@ const HEADER_TABLE_SIZE: u32 = 4096;
 const INITIAL_WINDOW_SIZE: u32 = 65_535;
 const MAX_FRAME_SIZE: u32 = 16_384;
 const MAX_HEADER_LIST_SIZE: u32 = 8000;
+/// The connection-level receive window, opened with a WINDOW_UPDATE right after the
+/// handshake (it is not a SETTINGS value, so clients still see APNs's settings). With
+/// the protocol's default of 65 535 bytes, 400 streams of 200-byte pushes in flight
+/// would wait on flow control rather than on the mock.
+const CONNECTION_WINDOW_SIZE: u32 = 1 << 20;
 /// How long a shutting-down connection may take to finish its streams.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -177,6 +182,7 @@ async fn serve_h2<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         .header_table_size(HEADER_TABLE_SIZE)
         .max_concurrent_streams(max_streams)
         .initial_window_size(INITIAL_WINDOW_SIZE)
+        .initial_connection_window_size(CONNECTION_WINDOW_SIZE)
         .max_frame_size(MAX_FRAME_SIZE)
         .max_header_list_size(MAX_HEADER_LIST_SIZE);
     let mut conn =
