@@ -32,12 +32,9 @@ pub(crate) struct Entry {
     pub connection: u64,
     pub apns_id: ApnsId,
     pub apns_unique_id: Option<uuid::Uuid>,
-    pub method: Method,
-    /// Copied out of the request so no h2 buffer is kept alive.
-    pub path: Box<str>,
+    pub request: HeaderLines,
     pub token: Option<DeviceToken>,
     pub topic: Option<Topic>,
-    pub headers: HeaderLines,
     pub auth: Authenticated,
     pub body: Bytes,
     pub status: u16,
@@ -45,17 +42,24 @@ pub(crate) struct Entry {
     pub timestamp: Option<u64>,
 }
 
-/// A request's headers, except `authorization`, as `name: value\n` lines in one buffer.
+/// A request's method, path and headers (except `authorization`) as `name: value\n`
+/// lines in one buffer, the pseudo-headers first.
 ///
 /// One allocation to make and one to free: an entry must be cheap to record and to
 /// evict on the push path, and must not keep h2's decoding buffers alive (a cloned
-/// `HeaderMap` would do both). HTTP/2 header values cannot contain a newline and names
-/// cannot contain a colon, so the lines split unambiguously.
+/// `HeaderMap` or `Uri` would do both). HTTP/2 header values cannot contain a newline
+/// and names cannot contain a colon, so the lines split unambiguously.
 pub(crate) struct HeaderLines(Box<[u8]>);
 
 impl HeaderLines {
-    pub(crate) fn new(headers: &HeaderMap) -> Self {
+    pub(crate) fn new(method: &Method, path: &str, headers: &HeaderMap) -> Self {
         let mut buf = Vec::with_capacity(256);
+        for (name, value) in [(":method", method.as_str()), (":path", path)] {
+            buf.extend_from_slice(name.as_bytes());
+            buf.extend_from_slice(b": ");
+            buf.extend_from_slice(value.as_bytes());
+            buf.push(b'\n');
+        }
         for (name, value) in headers {
             if name == http::header::AUTHORIZATION {
                 continue;
@@ -68,6 +72,7 @@ impl HeaderLines {
         HeaderLines(buf.into_boxed_slice())
     }
 
+    /// Every line as (name, value), pseudo-headers included.
     fn pairs(&self) -> Vec<(String, String)> {
         self.0
             .split(|b| *b == b'\n')
@@ -151,7 +156,16 @@ pub struct CapturedRequest {
 
 impl From<&Entry> for CapturedRequest {
     fn from(e: &Entry) -> Self {
-        let headers = e.headers.pairs();
+        let mut headers = e.request.pairs();
+        let pseudo = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        let (method, path) = (pseudo(":method"), pseudo(":path"));
+        headers.retain(|(n, _)| !n.starts_with(':'));
         let payload = serde_json::from_slice(&e.body).unwrap_or_else(|_| {
             serde_json::Value::String(String::from_utf8_lossy(&e.body).into_owned())
         });
@@ -161,8 +175,8 @@ impl From<&Entry> for CapturedRequest {
             connection: e.connection,
             apns_id: e.apns_id.as_str().to_owned(),
             apns_unique_id: e.apns_unique_id.map(|u| u.hyphenated().to_string()),
-            method: e.method.as_str().to_owned(),
-            path: e.path.to_string(),
+            method,
+            path,
             token: e.token.as_ref().map(DeviceToken::to_hex),
             topic: e.topic.as_ref().map(|t| t.as_str().to_owned()),
             headers,
@@ -291,11 +305,13 @@ mod tests {
             connection: 1,
             apns_id: ApnsId::parse(&format!("00000000-0000-0000-0000-{n:012}")).expect("uuid"),
             apns_unique_id: None,
-            method: Method::POST,
-            path: format!("/3/device/{token}").into(),
+            request: HeaderLines::new(
+                &Method::POST,
+                &format!("/3/device/{token}"),
+                &HeaderMap::new(),
+            ),
             token: DeviceToken::parse_hex(token).ok(),
             topic: Topic::parse("com.example.app").ok(),
-            headers: HeaderLines::new(&HeaderMap::new()),
             auth: Authenticated::None,
             body: Bytes::from_static(br#"{"aps":{}}"#),
             status: 200,
@@ -311,8 +327,10 @@ mod tests {
         h.insert("authorization", "bearer secret".parse().expect("value"));
         h.append("x-multi", "a: b".parse().expect("value"));
         h.append("x-multi", "".parse().expect("value"));
-        let pairs = HeaderLines::new(&h).pairs();
+        let pairs = HeaderLines::new(&Method::POST, "/3/device/00", &h).pairs();
         let expected = [
+            (":method", "POST"),
+            (":path", "/3/device/00"),
             ("apns-topic", "com.example.app"),
             ("x-multi", "a: b"),
             ("x-multi", ""),
@@ -356,6 +374,11 @@ mod tests {
         });
         assert_eq!(by_id[0].time_ms, 3);
         assert_eq!(by_id[0].payload, serde_json::json!({"aps": {}}));
+        assert_eq!(
+            (by_id[0].method.as_str(), by_id[0].path.as_str()),
+            ("POST", "/3/device/bb")
+        );
+        assert!(by_id[0].headers.is_empty());
         c.clear();
         assert_eq!(c.len(), 0);
     }

@@ -188,11 +188,9 @@ pub(crate) async fn handle(
         connection: conn.id,
         apns_id,
         apns_unique_id: unique_id,
-        method: parts.method,
-        path: parts.uri.path().into(),
+        request: HeaderLines::new(&parts.method, parts.uri.path(), &parts.headers),
         token: seen.token,
         topic: seen.topic,
-        headers: HeaderLines::new(&parts.headers),
         auth: seen.auth,
         body,
         status,
@@ -273,8 +271,7 @@ fn validate(
     if token_text.is_empty() {
         return Err(fail(Reason::MissingDeviceToken));
     }
-    let token = DeviceToken::parse_hex(token_text).map_err(|e| fail(e.reason()))?;
-    seen.token = Some(token.clone());
+    seen.token = Some(DeviceToken::parse_hex(token_text).map_err(|e| fail(e.reason()))?);
 
     // 8–9: the topic.
     let topic = match header_str(headers, APNS_TOPIC) {
@@ -286,12 +283,15 @@ fn validate(
             _ => return Err(fail(Reason::MissingTopic)),
         },
     };
-    seen.topic = Some(topic.clone());
+    seen.topic = Some(topic);
+    let (Some(token), Some(topic)) = (&seen.token, &seen.topic) else {
+        return Err(fail(Reason::InternalServerError)); // both were stored just above
+    };
 
     // 10–13: push type, priority, expiration, collapse id.
     let push_type = match header_str(headers, APNS_PUSH_TYPE) {
         Some(text) => text.parse::<PushType>().map_err(|e| fail(e.reason()))?,
-        None => PushType::implied_by(&topic),
+        None => PushType::implied_by(topic),
     };
     if let Some(text) = header_value(headers, APNS_PRIORITY) {
         text.parse::<Priority>().map_err(|e| fail(e.reason()))?;
@@ -336,7 +336,7 @@ fn validate(
     }
 
     // 18: route the token.
-    let owner = shared.registry.route(conn.env, &token, bundle_id)?;
+    let owner = shared.registry.route(conn.env, token, bundle_id)?;
     if !has_suffix {
         return Err(fail(Reason::DeviceTokenNotForTopic));
     }

@@ -167,7 +167,7 @@ impl From<CollapseId> for String {
 /// wrote it, because clients match responses to requests by comparing the echoed text.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct ApnsId(String);
+pub struct ApnsId([u8; 36]);
 
 impl ApnsId {
     /// Checks the canonical form; either case is accepted and kept as written.
@@ -178,21 +178,23 @@ impl ApnsId {
                 8 | 13 | 18 | 23 => *c == b'-',
                 _ => c.is_ascii_hexdigit(),
             });
-        if canonical {
-            Ok(Self(text.to_owned()))
-        } else {
-            Err(Error::BadApnsId(text.to_owned()))
+        match <[u8; 36]>::try_from(b) {
+            Ok(bytes) if canonical => Ok(Self(bytes)),
+            _ => Err(Error::BadApnsId(text.to_owned())),
         }
     }
 
     /// A new random (version 4) id, lowercase, as APNs makes when the request has none.
     pub fn random() -> Self {
-        Self(uuid::Uuid::new_v4().hyphenated().to_string())
+        let mut bytes = [0u8; 36];
+        uuid::Uuid::new_v4().hyphenated().encode_lower(&mut bytes);
+        Self(bytes)
     }
 
     /// The id as written.
     pub fn as_str(&self) -> &str {
-        &self.0
+        std::str::from_utf8(&self.0)
+            .expect("an ApnsId holds ASCII hex digits and dashes by construction")
     }
 }
 
@@ -205,13 +207,13 @@ impl TryFrom<String> for ApnsId {
 
 impl From<ApnsId> for String {
     fn from(a: ApnsId) -> String {
-        a.0
+        a.as_str().to_owned()
     }
 }
 
 impl fmt::Display for ApnsId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
