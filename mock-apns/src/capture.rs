@@ -2,15 +2,16 @@
 //! test in any language can assert on what its client sent and what APNs said.
 //!
 //! Bounded: it keeps the last [`crate::Config::capture_limit`] requests (10 000 by
-//! default) and drops the oldest past that. Recording is cheap on the push path: an
-//! entry keeps the request's own header map and body buffer (moved, not copied) and is
-//! turned into JSON only when someone reads the log. Provider tokens are never shown;
-//! the entry records which key (or certificate) authenticated the request instead.
+//! default) and overwrites the oldest past that. Recording is cheap on the push path: the
+//! log is a ring of slots whose buffers are reused, so once the ring is full a request is
+//! recorded by copying a few hundred bytes into buffers that already exist — no
+//! allocation, no free, and no reference kept to h2's buffers. A slot's buffers are as
+//! large as the largest request it held (at most 5121 body bytes and an 8000-byte header
+//! list). Entries become JSON only when someone reads the log. Provider tokens are never
+//! kept; the entry records which key (or certificate) authenticated the request.
 
-use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
 use http::{HeaderMap, Method};
 use protocol::{ApnsId, DeviceToken, Environment, Reason, Topic};
 use serde::Serialize;
@@ -25,56 +26,108 @@ pub(crate) enum Authenticated {
     Certificate(Arc<str>),
 }
 
-/// One answered request, as the push handler hands it over.
-pub(crate) struct Entry {
+/// One answered request, borrowed from the push handler for as long as it takes to copy.
+pub(crate) struct Record<'a> {
     pub time_ms: u64,
     pub environment: Environment,
     pub connection: u64,
-    pub apns_id: ApnsId,
+    pub apns_id: &'a ApnsId,
     pub apns_unique_id: Option<uuid::Uuid>,
-    pub request: HeaderLines,
-    pub token: Option<DeviceToken>,
-    pub topic: Option<Topic>,
-    pub auth: Authenticated,
-    pub body: Bytes,
+    pub method: &'a Method,
+    pub path: &'a str,
+    pub headers: &'a HeaderMap,
+    pub token: Option<&'a DeviceToken>,
+    pub topic: Option<&'a Topic>,
+    pub auth: &'a Authenticated,
+    pub body: &'a [u8],
     pub status: u16,
     pub reason: Option<Reason>,
     pub timestamp: Option<u64>,
 }
 
-/// A request's method, path and headers (except `authorization`) as `name: value\n`
-/// lines in one buffer, the pseudo-headers first.
-///
-/// One allocation to make and one to free: an entry must be cheap to record and to
-/// evict on the push path, and must not keep h2's decoding buffers alive (a cloned
-/// `HeaderMap` or `Uri` would do both). HTTP/2 header values cannot contain a newline
-/// and names cannot contain a colon, so the lines split unambiguously.
-pub(crate) struct HeaderLines(Box<[u8]>);
+/// A slot of the ring: one request, in buffers that are reused.
+struct Slot {
+    time_ms: u64,
+    environment: Environment,
+    connection: u64,
+    apns_id: ApnsId,
+    apns_unique_id: Option<uuid::Uuid>,
+    /// `name: value\n` lines, `:method` and `:path` first, then every header except
+    /// `authorization`. HTTP/2 header values cannot contain a newline and names cannot
+    /// contain a colon, so the lines split unambiguously.
+    request: Vec<u8>,
+    /// The token's bytes; empty when the path held none.
+    token: Vec<u8>,
+    /// The topic; empty when there was none.
+    topic: String,
+    auth: Authenticated,
+    body: Vec<u8>,
+    status: u16,
+    reason: Option<Reason>,
+    timestamp: Option<u64>,
+}
 
-impl HeaderLines {
-    pub(crate) fn new(method: &Method, path: &str, headers: &HeaderMap) -> Self {
-        let mut buf = Vec::with_capacity(256);
-        for (name, value) in [(":method", method.as_str()), (":path", path)] {
-            buf.extend_from_slice(name.as_bytes());
-            buf.extend_from_slice(b": ");
-            buf.extend_from_slice(value.as_bytes());
-            buf.push(b'\n');
+impl Slot {
+    fn empty() -> Slot {
+        Slot {
+            time_ms: 0,
+            environment: Environment::Sandbox,
+            connection: 0,
+            apns_id: ApnsId::random(),
+            apns_unique_id: None,
+            request: Vec::new(),
+            token: Vec::new(),
+            topic: String::new(),
+            auth: Authenticated::None,
+            body: Vec::new(),
+            status: 0,
+            reason: None,
+            timestamp: None,
         }
-        for (name, value) in headers {
-            if name == http::header::AUTHORIZATION {
-                continue;
-            }
-            buf.extend_from_slice(name.as_str().as_bytes());
-            buf.extend_from_slice(b": ");
-            buf.extend_from_slice(value.as_bytes());
-            buf.push(b'\n');
-        }
-        HeaderLines(buf.into_boxed_slice())
     }
 
-    /// Every line as (name, value), pseudo-headers included.
-    fn pairs(&self) -> Vec<(String, String)> {
-        self.0
+    /// Overwrites the slot with `r`, reusing its buffers.
+    fn fill(&mut self, r: &Record<'_>) {
+        self.time_ms = r.time_ms;
+        self.environment = r.environment;
+        self.connection = r.connection;
+        self.apns_id = r.apns_id.clone();
+        self.apns_unique_id = r.apns_unique_id;
+        self.request.clear();
+        let pseudo = [
+            (":method", r.method.as_str().as_bytes()),
+            (":path", r.path.as_bytes()),
+        ];
+        let headers = r
+            .headers
+            .iter()
+            .filter(|(name, _)| *name != http::header::AUTHORIZATION)
+            .map(|(name, value)| (name.as_str(), value.as_bytes()));
+        for (name, value) in pseudo.into_iter().chain(headers) {
+            self.request.extend_from_slice(name.as_bytes());
+            self.request.extend_from_slice(b": ");
+            self.request.extend_from_slice(value);
+            self.request.push(b'\n');
+        }
+        self.token.clear();
+        if let Some(t) = r.token {
+            self.token.extend_from_slice(t.as_bytes());
+        }
+        self.topic.clear();
+        if let Some(t) = r.topic {
+            self.topic.push_str(t.as_str());
+        }
+        self.auth = r.auth.clone();
+        self.body.clear();
+        self.body.extend_from_slice(r.body);
+        self.status = r.status;
+        self.reason = r.reason;
+        self.timestamp = r.timestamp;
+    }
+
+    /// Every request line as (name, value), pseudo-headers included.
+    fn lines(&self) -> Vec<(String, String)> {
+        self.request
             .split(|b| *b == b'\n')
             .filter(|line| !line.is_empty())
             .map(|line| {
@@ -89,6 +142,49 @@ impl HeaderLines {
                 )
             })
             .collect()
+    }
+
+    fn view(&self) -> CapturedRequest {
+        let mut headers = self.lines();
+        let pseudo = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        let (method, path) = (pseudo(":method"), pseudo(":path"));
+        headers.retain(|(n, _)| !n.starts_with(':'));
+        let payload = serde_json::from_slice(&self.body).unwrap_or_else(|_| {
+            serde_json::Value::String(String::from_utf8_lossy(&self.body).into_owned())
+        });
+        CapturedRequest {
+            time_ms: self.time_ms,
+            environment: self.environment,
+            connection: self.connection,
+            apns_id: self.apns_id.as_str().to_owned(),
+            apns_unique_id: self.apns_unique_id.map(|u| u.hyphenated().to_string()),
+            method,
+            path,
+            token: (!self.token.is_empty()).then(|| hex::encode(&self.token)),
+            topic: (!self.topic.is_empty()).then(|| self.topic.clone()),
+            headers,
+            auth: match &self.auth {
+                Authenticated::None => AuthSummary::None,
+                Authenticated::Token(k) => AuthSummary::Token {
+                    key_id: k.key_id.clone(),
+                    team_id: k.team_id.clone(),
+                },
+                Authenticated::Certificate(uid) => AuthSummary::Certificate {
+                    uid: uid.to_string(),
+                },
+            },
+            payload,
+            payload_size: self.body.len(),
+            status: self.status,
+            reason: self.reason,
+            timestamp: self.timestamp,
+        }
     }
 }
 
@@ -154,51 +250,6 @@ pub struct CapturedRequest {
     pub timestamp: Option<u64>,
 }
 
-impl From<&Entry> for CapturedRequest {
-    fn from(e: &Entry) -> Self {
-        let mut headers = e.request.pairs();
-        let pseudo = |name: &str| {
-            headers
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default()
-        };
-        let (method, path) = (pseudo(":method"), pseudo(":path"));
-        headers.retain(|(n, _)| !n.starts_with(':'));
-        let payload = serde_json::from_slice(&e.body).unwrap_or_else(|_| {
-            serde_json::Value::String(String::from_utf8_lossy(&e.body).into_owned())
-        });
-        CapturedRequest {
-            time_ms: e.time_ms,
-            environment: e.environment,
-            connection: e.connection,
-            apns_id: e.apns_id.as_str().to_owned(),
-            apns_unique_id: e.apns_unique_id.map(|u| u.hyphenated().to_string()),
-            method,
-            path,
-            token: e.token.as_ref().map(DeviceToken::to_hex),
-            topic: e.topic.as_ref().map(|t| t.as_str().to_owned()),
-            headers,
-            auth: match &e.auth {
-                Authenticated::None => AuthSummary::None,
-                Authenticated::Token(k) => AuthSummary::Token {
-                    key_id: k.key_id.clone(),
-                    team_id: k.team_id.clone(),
-                },
-                Authenticated::Certificate(uid) => AuthSummary::Certificate {
-                    uid: uid.to_string(),
-                },
-            },
-            payload,
-            payload_size: e.body.len(),
-            status: e.status,
-            reason: e.reason,
-            timestamp: e.timestamp,
-        }
-    }
-}
-
 /// Filters for [`crate::MockApns::notifications`]; `None` matches anything.
 #[derive(Debug, Clone, Default)]
 pub struct CaptureFilter {
@@ -217,9 +268,16 @@ impl CaptureFilter {
     pub const DEFAULT_LIMIT: usize = 100;
 }
 
+/// The slots, oldest overwritten first.
+struct Ring {
+    slots: Vec<Slot>,
+    /// Where the next record goes once the ring is full.
+    next: usize,
+}
+
 /// The bounded log.
 pub(crate) struct Capture {
-    entries: Mutex<VecDeque<Entry>>,
+    ring: Mutex<Ring>,
     limit: usize,
 }
 
@@ -227,27 +285,33 @@ impl Capture {
     /// A log keeping at most `limit` entries.
     pub(crate) fn new(limit: usize) -> Self {
         Capture {
-            entries: Mutex::new(VecDeque::with_capacity(limit.min(1024))),
+            ring: Mutex::new(Ring {
+                slots: Vec::new(),
+                next: 0,
+            }),
             limit,
         }
     }
 
-    /// Appends an entry, dropping the oldest past the limit (after the lock is released).
-    pub(crate) fn record(&self, entry: Entry) {
+    fn ring(&self) -> std::sync::MutexGuard<'_, Ring> {
+        self.ring.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records an answered request, overwriting the oldest past the limit.
+    pub(crate) fn record(&self, record: &Record<'_>) {
         if self.limit == 0 {
             return;
         }
-        let evicted = {
-            let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-            let evicted = if entries.len() >= self.limit {
-                entries.pop_front()
-            } else {
-                None
-            };
-            entries.push_back(entry);
-            evicted
-        };
-        drop(evicted);
+        let mut ring = self.ring();
+        if ring.slots.len() < self.limit {
+            ring.slots.push(Slot::empty());
+            let last = ring.slots.len() - 1;
+            ring.slots[last].fill(record);
+        } else {
+            let at = ring.next;
+            ring.slots[at].fill(record);
+            ring.next = (at + 1) % self.limit;
+        }
     }
 
     /// Matching entries, newest first.
@@ -255,21 +319,17 @@ impl Capture {
         let limit = filter.limit.unwrap_or(CaptureFilter::DEFAULT_LIMIT);
         // A token filter that is not hex matches nothing (no entry has such a token).
         let token = filter.token.as_deref().map(DeviceToken::parse_hex);
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries
-            .iter()
-            .rev()
+        let ring = self.ring();
+        let n = ring.slots.len();
+        // Newest first: from just before `next` backwards, wrapping.
+        let newest_first = (0..n).map(|i| &ring.slots[(ring.next + n - 1 - i) % n]);
+        newest_first
             .filter(|e| match &token {
                 None => true,
-                Some(Ok(t)) => e.token.as_ref() == Some(t),
+                Some(Ok(t)) => e.token == t.as_bytes(),
                 Some(Err(_)) => false,
             })
-            .filter(|e| {
-                filter
-                    .topic
-                    .as_deref()
-                    .is_none_or(|t| e.topic.as_ref().is_some_and(|x| x.as_str() == t))
-            })
+            .filter(|e| filter.topic.as_deref().is_none_or(|t| e.topic == t))
             .filter(|e| {
                 filter
                     .apns_id
@@ -277,19 +337,23 @@ impl Capture {
                     .is_none_or(|a| e.apns_id.as_str().eq_ignore_ascii_case(a))
             })
             .take(limit)
-            .map(CapturedRequest::from)
+            .map(Slot::view)
             .collect()
     }
 
     /// How many entries are held.
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.ring().slots.len()
     }
 
-    /// Forgets everything.
+    /// Forgets everything (and frees the buffers).
     pub(crate) fn clear(&self) {
-        let old = std::mem::take(&mut *self.entries.lock().unwrap_or_else(|e| e.into_inner()));
+        let old = {
+            let mut ring = self.ring();
+            ring.next = 0;
+            std::mem::take(&mut ring.slots)
+        };
         drop(old);
     }
 }
@@ -298,51 +362,61 @@ impl Capture {
 mod tests {
     use super::*;
 
-    fn entry(n: u64, token: &str) -> Entry {
-        Entry {
+    fn check(c: &Capture, n: u64, token: &str, headers: &HeaderMap) {
+        let apns_id = ApnsId::parse(&format!("00000000-0000-0000-0000-{n:012}")).expect("uuid");
+        let token = DeviceToken::parse_hex(token).ok();
+        let topic = Topic::parse("com.example.app").ok();
+        let body = format!(r#"{{"aps":{{"n":{n}}}}}"#);
+        c.record(&Record {
             time_ms: n,
             environment: Environment::Sandbox,
             connection: 1,
-            apns_id: ApnsId::parse(&format!("00000000-0000-0000-0000-{n:012}")).expect("uuid"),
+            apns_id: &apns_id,
             apns_unique_id: None,
-            request: HeaderLines::new(
-                &Method::POST,
-                &format!("/3/device/{token}"),
-                &HeaderMap::new(),
-            ),
-            token: DeviceToken::parse_hex(token).ok(),
-            topic: Topic::parse("com.example.app").ok(),
-            auth: Authenticated::None,
-            body: Bytes::from_static(br#"{"aps":{}}"#),
+            method: &Method::POST,
+            path: &format!("/3/device/{n}"),
+            headers,
+            token: token.as_ref(),
+            topic: topic.as_ref(),
+            auth: &Authenticated::None,
+            body: body.as_bytes(),
             status: 200,
             reason: None,
             timestamp: None,
-        }
+        });
     }
 
     #[test]
-    fn header_lines_keep_order_and_drop_the_jwt() {
+    fn headers_keep_order_and_drop_the_jwt() {
         let mut h = HeaderMap::new();
         h.insert("apns-topic", "com.example.app".parse().expect("value"));
         h.insert("authorization", "bearer secret".parse().expect("value"));
         h.append("x-multi", "a: b".parse().expect("value"));
         h.append("x-multi", "".parse().expect("value"));
-        let pairs = HeaderLines::new(&Method::POST, "/3/device/00", &h).pairs();
+        let c = Capture::new(2);
+        check(&c, 1, "00", &h);
+        let e = &c.query(&CaptureFilter::default())[0];
         let expected = [
-            (":method", "POST"),
-            (":path", "/3/device/00"),
             ("apns-topic", "com.example.app"),
             ("x-multi", "a: b"),
             ("x-multi", ""),
         ];
-        assert_eq!(pairs, expected.map(|(n, v)| (n.to_owned(), v.to_owned())));
+        assert_eq!(
+            e.headers,
+            expected.map(|(n, v)| (n.to_owned(), v.to_owned()))
+        );
+        assert_eq!(
+            (e.method.as_str(), e.path.as_str()),
+            ("POST", "/3/device/1")
+        );
     }
 
     #[test]
-    fn bounded_newest_first_and_filtered() {
+    fn bounded_newest_first_filtered_and_reused() {
         let c = Capture::new(3);
+        let h = HeaderMap::new();
         for n in 0..5 {
-            c.record(entry(n, if n % 2 == 0 { "aa" } else { "bb" }));
+            check(&c, n, if n % 2 == 0 { "aa" } else { "bb" }, &h);
         }
         assert_eq!(c.len(), 3);
         let all: Vec<u64> = c
@@ -363,23 +437,30 @@ mod tests {
             })
             .is_empty()
         );
-        let one = c.query(&CaptureFilter {
-            limit: Some(1),
-            ..Default::default()
-        });
-        assert_eq!(one.len(), 1);
+        assert_eq!(
+            c.query(&CaptureFilter {
+                limit: Some(1),
+                ..Default::default()
+            })
+            .len(),
+            1
+        );
         let by_id = c.query(&CaptureFilter {
             apns_id: Some("00000000-0000-0000-0000-000000000003".into()),
             ..Default::default()
         });
         assert_eq!(by_id[0].time_ms, 3);
-        assert_eq!(by_id[0].payload, serde_json::json!({"aps": {}}));
-        assert_eq!(
-            (by_id[0].method.as_str(), by_id[0].path.as_str()),
-            ("POST", "/3/device/bb")
-        );
-        assert!(by_id[0].headers.is_empty());
+        assert_eq!(by_id[0].payload, serde_json::json!({"aps": {"n": 3}}));
+        assert_eq!(by_id[0].token.as_deref(), Some("bb"));
+        // Slots are overwritten in place: every older buffer holds only its new request.
+        for n in 5..10 {
+            check(&c, n, "cc", &h);
+        }
+        let all = c.query(&CaptureFilter::default());
+        assert_eq!(all.iter().map(|e| e.time_ms).collect::<Vec<_>>(), [9, 8, 7]);
+        assert_eq!(all[2].payload, serde_json::json!({"aps": {"n": 7}}));
         c.clear();
         assert_eq!(c.len(), 0);
+        assert!(c.query(&CaptureFilter::default()).is_empty());
     }
 }

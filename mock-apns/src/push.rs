@@ -55,7 +55,7 @@ use protocol::{
 
 use crate::Shared;
 use crate::auth::{self, CertIdentity, SigningKey, TokenBinding};
-use crate::capture::{Authenticated, Entry, HeaderLines};
+use crate::capture::{Authenticated, Record};
 use crate::registry::TokenOwner;
 use crate::tap::{SETTINGS_MAX_CONCURRENT_STREAMS, TapControl};
 
@@ -182,17 +182,19 @@ pub(crate) async fn handle(
         let mut buf = uuid::Uuid::encode_buffer();
         response = response.header(APNS_UNIQUE_ID, &*unique.hyphenated().encode_lower(&mut buf));
     }
-    shared.capture.record(Entry {
+    shared.capture.record(&Record {
         time_ms: shared.clock.unix_millis(),
         environment: conn.env,
         connection: conn.id,
-        apns_id,
+        apns_id: &apns_id,
         apns_unique_id: unique_id,
-        request: HeaderLines::new(&parts.method, parts.uri.path(), &parts.headers),
-        token: seen.token,
-        topic: seen.topic,
-        auth: seen.auth,
-        body,
+        method: &parts.method,
+        path: parts.uri.path(),
+        headers: &parts.headers,
+        token: seen.token.as_ref(),
+        topic: seen.topic.as_ref(),
+        auth: &seen.auth,
+        body: &body,
         status,
         reason: error.as_ref().map(|e| e.reason),
         timestamp: error.as_ref().and_then(|e| e.timestamp),
