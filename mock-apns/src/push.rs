@@ -44,10 +44,6 @@ use bytes::{Bytes, BytesMut};
 use h2::RecvStream;
 use h2::server::SendResponse;
 use http::{HeaderMap, Method, Response};
-use protocol::headers::{
-    APNS_COLLAPSE_ID, APNS_EXPIRATION, APNS_ID, APNS_PRIORITY, APNS_PUSH_TYPE, APNS_TOPIC,
-    APNS_UNIQUE_ID, AUTHORIZATION,
-};
 use protocol::{
     ApnsId, CollapseId, DeviceToken, Environment, ErrorBody, Expiration, Priority, PushType,
     Reason, Topic, max_payload_size,
@@ -58,6 +54,21 @@ use crate::auth::{self, CertIdentity, SigningKey, TokenBinding};
 use crate::capture::{Authenticated, Record};
 use crate::registry::TokenOwner;
 use crate::tap::{SETTINGS_MAX_CONCURRENT_STREAMS, TapControl};
+
+/// Header names, parsed once: looking a header up by `&str` parses the name every time.
+mod names {
+    use http::HeaderName;
+    use protocol::headers as h;
+    pub const AUTHORIZATION: HeaderName = HeaderName::from_static(h::AUTHORIZATION);
+    pub const APNS_PUSH_TYPE: HeaderName = HeaderName::from_static(h::APNS_PUSH_TYPE);
+    pub const APNS_ID: HeaderName = HeaderName::from_static(h::APNS_ID);
+    pub const APNS_UNIQUE_ID: HeaderName = HeaderName::from_static(h::APNS_UNIQUE_ID);
+    pub const APNS_EXPIRATION: HeaderName = HeaderName::from_static(h::APNS_EXPIRATION);
+    pub const APNS_PRIORITY: HeaderName = HeaderName::from_static(h::APNS_PRIORITY);
+    pub const APNS_TOPIC: HeaderName = HeaderName::from_static(h::APNS_TOPIC);
+    pub const APNS_COLLAPSE_ID: HeaderName = HeaderName::from_static(h::APNS_COLLAPSE_ID);
+}
+use names::*;
 
 /// The path prefix of device pushes.
 const DEVICE_PATH: &str = "/3/device/";
@@ -257,7 +268,7 @@ fn validate(
     if headers.keys_len() != headers.len() {
         return Err(fail(Reason::DuplicateHeaders));
     }
-    if let Some(id) = headers.get(APNS_ID) {
+    if let Some(id) = headers.get(&APNS_ID) {
         let id = id
             .to_str()
             .ok()
@@ -276,7 +287,7 @@ fn validate(
     seen.token = Some(DeviceToken::parse_hex(token_text).map_err(|e| fail(e.reason()))?);
 
     // 8–9: the topic.
-    let topic = match header_str(headers, APNS_TOPIC) {
+    let topic = match header_str(headers, &APNS_TOPIC) {
         Some(text) => Topic::parse(text).map_err(|e| fail(e.reason()))?,
         None => match &credential {
             Credential::Certificate(id) if id.topics.len() == 1 => {
@@ -291,17 +302,17 @@ fn validate(
     };
 
     // 10–13: push type, priority, expiration, collapse id.
-    let push_type = match header_str(headers, APNS_PUSH_TYPE) {
+    let push_type = match header_str(headers, &APNS_PUSH_TYPE) {
         Some(text) => text.parse::<PushType>().map_err(|e| fail(e.reason()))?,
         None => PushType::implied_by(topic),
     };
-    if let Some(text) = header_value(headers, APNS_PRIORITY) {
+    if let Some(text) = header_value(headers, &APNS_PRIORITY) {
         text.parse::<Priority>().map_err(|e| fail(e.reason()))?;
     }
-    if let Some(text) = header_value(headers, APNS_EXPIRATION) {
+    if let Some(text) = header_value(headers, &APNS_EXPIRATION) {
         text.parse::<Expiration>().map_err(|e| fail(e.reason()))?;
     }
-    if let Some(value) = headers.get(APNS_COLLAPSE_ID) {
+    if let Some(value) = headers.get(&APNS_COLLAPSE_ID) {
         CollapseId::new(String::from_utf8_lossy(value.as_bytes())).map_err(|e| fail(e.reason()))?;
     }
 
@@ -367,7 +378,7 @@ fn authenticate<'a>(
         }
         ConnAuth::Token(binding) => {
             let token = headers
-                .get(AUTHORIZATION)
+                .get(&AUTHORIZATION)
                 .and_then(|v| auth::bearer(v.as_bytes()))
                 .ok_or(Reason::MissingProviderToken)?;
             let mut binding = binding.lock().unwrap_or_else(|e| e.into_inner());
@@ -392,12 +403,12 @@ fn authenticate<'a>(
 
 /// A header's value as text, `None` if absent. Values that are not visible ASCII read
 /// as an empty string, which every typed parser refuses.
-fn header_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+fn header_value<'h>(headers: &'h HeaderMap, name: &http::HeaderName) -> Option<&'h str> {
     headers.get(name).map(|v| v.to_str().unwrap_or(""))
 }
 
 /// Like [`header_value`], but an empty value counts as absent (`apns-topic:` with
 /// nothing is a missing topic, not a bad one).
-fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+fn header_str<'h>(headers: &'h HeaderMap, name: &http::HeaderName) -> Option<&'h str> {
     header_value(headers, name).filter(|v| !v.is_empty())
 }
