@@ -2,8 +2,8 @@
 //! certificate, then serve HTTP/2 streams to the push handler.
 //!
 //! Shape after mini-redis: a semaphore bounds open connections before `accept`, each
-//! connection is one task, and a shutdown signal makes every connection send GOAWAY and
-//! finish its streams within a bounded wait. HTTP/2 settings are APNs's as seen on the
+//! connection is one task, and a shutdown signal makes every connection send GOAWAY
+//! (`{"reason":"Shutdown"}`) and finish its streams within a bounded wait. HTTP/2 settings are APNs's as seen on the
 //! wire (HEADER_TABLE_SIZE 4096, MAX_CONCURRENT_STREAMS 1000 — 1 on a token connection
 //! until its first valid token —, INITIAL_WINDOW_SIZE 65535, MAX_FRAME_SIZE 16384,
 //! MAX_HEADER_LIST_SIZE 8000). PINGs are answered by h2; PRIORITY frames are ignored.
@@ -219,6 +219,9 @@ async fn serve_h2<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
                 None => return,
             },
             _ = shutdown.changed() => {
+                // APNs announces its own shutdown as GOAWAY {"reason":"Shutdown"}; h2's
+                // graceful GOAWAY (no debug data) follows, then in-flight streams finish.
+                state.tap.send_goaway(u32::MAX >> 1, format!(r#"{{"reason":"{}"}}"#, Reason::Shutdown).as_bytes());
                 conn.graceful_shutdown();
                 let _ = tokio::time::timeout(DRAIN_TIMEOUT, std::future::poll_fn(|cx| conn.poll_closed(cx))).await;
                 return;

@@ -83,6 +83,15 @@ impl TapControl {
             .extend(settings_frame(settings));
     }
 
+    /// Sends a GOAWAY h2 does not know about, with `debug` as its debug data (APNs puts
+    /// `{"reason":…}` there). h2's own GOAWAY, if it sends one, follows it.
+    pub(crate) fn send_goaway(&self, last_stream_id: u32, debug: &[u8]) {
+        self.inject
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(goaway_frame(last_stream_id, 0, debug));
+    }
+
     fn take_injection(&self) -> Option<Vec<u8>> {
         let mut pending = self.inject.lock().unwrap_or_else(|e| e.into_inner());
         (!pending.is_empty()).then(|| std::mem::take(&mut *pending))

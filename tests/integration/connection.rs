@@ -240,3 +240,84 @@ async fn garbage_and_abrupt_clients_do_not_hurt_the_server() {
         .await
         .assert_ok();
 }
+
+#[tokio::test]
+async fn shutdown_says_goaway_shutdown() {
+    let lab = lab().await;
+    let mut tls = tls_connect(lab.mock.addr(Sandbox), lab.mock.ca_pem(), None, Alpn::H2).await;
+    raw_start(&mut tls).await;
+    let _ = read_frames(&mut tls, |f| f.kind == 0x4).await;
+    let Lab { mock, .. } = lab;
+    let stop = tokio::spawn(mock.shutdown());
+    let frames = read_frames(&mut tls, |f| f.kind == 0x7).await;
+    let goaway = frames.iter().find(|f| f.kind == 0x7).expect("a GOAWAY");
+    assert_eq!(&goaway.payload[4..8], &[0; 4], "NO_ERROR");
+    assert_eq!(&goaway.payload[8..], br#"{"reason":"Shutdown"}"#);
+    drop(tls);
+    stop.await.expect("shutdown finishes");
+}
+
+/// A request whose body never ends is reset after `body_timeout`, not held forever;
+/// and a token connection refuses a second stream while it is still limited to one.
+#[tokio::test]
+async fn stalled_bodies_are_reset_and_extra_streams_refused() {
+    let lab = lab_with(Config {
+        clock: manual_clock(),
+        body_timeout: Duration::from_millis(300),
+        ..Config::default()
+    })
+    .await;
+    let mut tls = tls_connect(lab.mock.addr(Sandbox), lab.mock.ca_pem(), None, Alpn::H2).await;
+    raw_start(&mut tls).await;
+    let path = format!("/3/device/{}", lab.sandbox_token);
+    let block = hpack(&[
+        (":method", "POST"),
+        (":scheme", "https"),
+        (":path", &path),
+        ("apns-topic", APP),
+    ]);
+    tls.write_all(&frame(0x1, 0x4, 1, &block))
+        .await
+        .expect("writes"); // body never comes
+    tls.write_all(&frame(0x1, 0x4, 3, &block))
+        .await
+        .expect("writes");
+    let frames = read_frames(&mut tls, |f| f.kind == 0x3 && f.stream == 1).await;
+    let resets: Vec<(u32, u32)> = frames
+        .iter()
+        .filter(|f| f.kind == 0x3)
+        .map(|f| {
+            (
+                f.stream,
+                u32::from_be_bytes([f.payload[0], f.payload[1], f.payload[2], f.payload[3]]),
+            )
+        })
+        .collect();
+    assert!(
+        resets.contains(&(3, 0x7)),
+        "stream 3 is REFUSED_STREAM: {frames:?}"
+    );
+    assert!(
+        resets.contains(&(1, 0x8)),
+        "stream 1 is CANCELled after the body timeout: {frames:?}"
+    );
+    // The connection still works.
+    let auth = format!("bearer {}", lab.jwt());
+    let block = hpack(&[
+        (":method", "POST"),
+        (":scheme", "https"),
+        (":path", &path),
+        ("apns-topic", APP),
+        ("authorization", &auth),
+    ]);
+    let mut bytes = frame(0x1, 0x4, 5, &block);
+    bytes.extend(frame(0x0, 0x1, 5, b"{}"));
+    tls.write_all(&bytes).await.expect("writes");
+    let frames = read_frames(&mut tls, |f| f.stream == 5 && f.flags & 1 == 1).await;
+    assert!(
+        frames
+            .iter()
+            .any(|f| f.stream == 5 && f.kind == 0x1 && f.payload[0] == 0x88),
+        "{frames:?}"
+    );
+}
