@@ -5,6 +5,7 @@ mod admin;
 mod auth;
 mod certificates;
 mod connection;
+mod interop;
 mod serve;
 mod support;
 mod validation;

@@ -1,0 +1,97 @@
+//! Real third-party APNs clients against the mock, changing only host, port and CA.
+//!
+//! Python's aioapns (no ALPN, its own HTTP/2 stack, token and certificate auth) runs
+//! from a virtual environment the test creates under `target/interop-venv` on first use
+//! (pip, from PyPI; pinned version), then reuses.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use mock_apns::{KeyEnvironment, NewCertificate};
+
+use crate::support::*;
+
+const AIOAPNS: &str = "aioapns==4.0";
+
+/// The venv's python, with aioapns installed.
+fn python() -> PathBuf {
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/interop-venv");
+    let python = venv.join("bin/python");
+    let marker = venv.join(AIOAPNS);
+    if !marker.exists() {
+        let made = Command::new("python3")
+            .arg("-m")
+            .arg("venv")
+            .arg("--clear")
+            .arg(&venv)
+            .status();
+        assert!(
+            made.is_ok_and(|s| s.success()),
+            "python3 -m venv failed: install python3 and python3-venv"
+        );
+        let pip = Command::new(&python)
+            .args(["-m", "pip", "install", "-q", AIOAPNS])
+            .status();
+        assert!(
+            pip.is_ok_and(|s| s.success()),
+            "pip install {AIOAPNS} failed: PyPI must be reachable once"
+        );
+        std::fs::write(&marker, "").expect("marker file");
+    }
+    python
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn aioapns_pushes_with_a_token_and_a_certificate() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let lab = lab_with(mock_apns::Config {
+        data_dir: Some(dir.path().to_path_buf()),
+        ..Default::default()
+    })
+    .await;
+    let cert = lab
+        .mock
+        .issue_certificate(NewCertificate {
+            topics: vec![APP.into()],
+            environment: KeyEnvironment::Sandbox,
+            pkcs12_password: None,
+        })
+        .expect("certificate");
+    let pem = dir.path().join("client.pem");
+    std::fs::write(&pem, format!("{}{}", cert.cert_pem, cert.key_pem)).expect("writes");
+    let ready = serde_json::to_string(lab.mock.ready()).expect("JSON");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/aioapns_push.py");
+    let python = tokio::task::spawn_blocking(python).await.expect("venv");
+    let out = tokio::process::Command::new(python)
+        .arg(script)
+        .arg(&ready)
+        .arg(&lab.sandbox_token)
+        .arg(&pem)
+        .output()
+        .await
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "aioapns script failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON result");
+    assert_eq!(got["token_auth"]["ok"], true, "{got}");
+    assert_eq!(got["token_auth"]["status"], "200");
+    assert_eq!(
+        got["token_auth"]["apns_id"], "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+        "apns-id echoed"
+    );
+    assert_eq!(
+        got["burst_ok"], 50,
+        "concurrent streams after the first valid token"
+    );
+    assert_eq!(got["unknown_token"]["status"], "400");
+    assert_eq!(got["unknown_token"]["reason"], "BadDeviceToken");
+    assert_eq!(got["cert_auth"]["ok"], true, "{got}");
+    let seen = lab.mock.notifications(&mock_apns::CaptureFilter {
+        limit: Some(1000),
+        ..Default::default()
+    });
+    assert_eq!(seen.iter().filter(|n| n.status == 200).count(), 52);
+}
