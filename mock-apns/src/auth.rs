@@ -11,7 +11,10 @@
 //!    registered `kid`, carry `iss` = the key's team and a numeric `iat`, and be signed by
 //!    the key. The signature may be the raw 64-byte r‖s of RFC 7518 or the DER form that
 //!    `openssl dgst -sign` makes (Apple's recipe). Anything else: **InvalidProviderToken**.
-//! 3. `iat` older than one hour: **ExpiredProviderToken**.
+//! 3. `iat` older than one hour: **ExpiredProviderToken**. An `iat` more than an hour
+//!    in the future is **InvalidProviderToken**: Apple does not document the case, and
+//!    a mirror of the one-hour window tolerates client clocks that run fast without
+//!    letting a token live forever.
 //! 4. A key restricted to the other environment: **BadEnvironmentKeyIdInToken**.
 //! 5. The connection is bound to the team and key of its first valid token: another
 //!    team is **InvalidProviderToken**, an unrelated key **UnrelatedKeyIdInToken**.
@@ -374,6 +377,9 @@ pub(crate) fn authorize(
     let verified = cache.verify(token, keys)?;
     if expired(verified.iat) {
         return Err(Reason::ExpiredProviderToken);
+    }
+    if verified.iat > now_secs + MAX_AGE_SECS {
+        return Err(Reason::InvalidProviderToken);
     }
     if !verified.key.environment.allows(env) {
         return Err(Reason::BadEnvironmentKeyIdInToken);

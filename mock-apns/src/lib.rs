@@ -440,10 +440,18 @@ impl MockApns {
     }
 
     /// Stops accepting, sends GOAWAY on open connections and waits (bounded) for them.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
-        for task in self.tasks {
+        for task in std::mem::take(&mut self.tasks) {
             let _ = task.await;
         }
+    }
+}
+
+/// Dropping a mock stops it too (without waiting), so a test that forgets to call
+/// [`MockApns::shutdown`] does not leave listeners running for the rest of the process.
+impl Drop for MockApns {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
     }
 }
