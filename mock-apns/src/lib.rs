@@ -130,15 +130,8 @@ impl Shared {
             store.save_key(&key)?;
             keys.insert(key);
         }
-        for row in stored {
-            keys.insert(auth::SigningKey::new(
-                &row.key_id,
-                &row.team_id,
-                row.environment,
-                row.topics,
-                row.related_key_id,
-                &row.public_key_pem,
-            )?);
+        for key in stored {
+            keys.insert(key);
         }
         let registry = registry::Registry::new(&secret);
         let (devices, apps) = store.load_registry()?;

@@ -27,16 +27,6 @@ CREATE TABLE IF NOT EXISTS apps (
     PRIMARY KEY (udid, bundle_id, environment));
 ";
 
-/// A stored signing key (the public half and its restrictions).
-pub(crate) struct KeyRow {
-    pub key_id: String,
-    pub team_id: String,
-    pub environment: KeyEnvironment,
-    pub topics: Option<Vec<String>>,
-    pub related_key_id: Option<String>,
-    pub public_key_pem: String,
-}
-
 /// Every stored device's UDID, and every app with its device's UDID.
 pub(crate) type StoredRegistry = (Vec<String>, Vec<(String, AppRecord)>);
 
@@ -91,24 +81,33 @@ impl Store {
         Ok(())
     }
 
-    pub(crate) fn load_keys(&self) -> Result<Vec<KeyRow>, Error> {
+    /// Every stored key, rebuilt from its public half.
+    pub(crate) fn load_keys(&self) -> Result<Vec<SigningKey>, Error> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT key_id, team_id, environment, topics, related_key_id, public_key_pem FROM keys ORDER BY key_id",
         )?;
-        let rows = stmt.query_map([], |r| {
-            let env: String = r.get(2)?;
-            let topics: Option<String> = r.get(3)?;
-            Ok(KeyRow {
-                key_id: r.get(0)?,
-                team_id: r.get(1)?,
-                environment: KeyEnvironment::parse(&env).unwrap_or(KeyEnvironment::Both),
-                topics: topics.and_then(|t| serde_json::from_str(&t).ok()),
-                related_key_id: r.get(4)?,
-                public_key_pem: r.get(5)?,
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, String>(5)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(|(key_id, team_id, env, topics, related, pem)| {
+                let env = KeyEnvironment::parse(&env).ok_or_else(|| {
+                    Error::Invalid(format!("stored key {key_id} has environment {env:?}"))
+                })?;
+                let topics = topics.and_then(|t| serde_json::from_str(&t).ok());
+                SigningKey::new(&key_id, &team_id, env, topics, related, &pem)
             })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            .collect()
     }
 
     pub(crate) fn save_device(&self, udid: &str) -> Result<(), Error> {

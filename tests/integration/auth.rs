@@ -10,46 +10,20 @@ use protocol::Environment::{Production, Sandbox};
 
 use crate::support::*;
 
-/// A token whose three segments are standard base64 with padding, signed over that
-/// text, as some hand-rolled clients make them.
-fn standard_base64_token(p8: &str, key_id: &str, team_id: &str, iat: u64) -> String {
-    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
-    let der = rustls_pemfile::private_key(&mut p8.as_bytes())
-        .expect("pem")
-        .expect("a key");
-    let rng = ring::rand::SystemRandom::new();
-    let pair = ring::signature::EcdsaKeyPair::from_pkcs8(
-        &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
-        der.secret_der(),
-        &rng,
-    )
-    .expect("P-256 key");
-    // Padding shows on the 37-byte header and on the 64-byte signature.
-    let input = format!(
-        "{}.{}",
-        b64(format!(r#"{{"alg":"ES256","kid":"{key_id}"}}"#).as_bytes()),
-        b64(format!(r#"{{"iss":"{team_id}","iat":{iat}}}"#).as_bytes())
-    );
-    assert!(
-        input.contains('='),
-        "the example must show padding: {input}"
-    );
-    let sig = pair.sign(&rng, input.as_bytes()).expect("signs");
-    format!("{input}.{}", b64(sig.as_ref()))
-}
-
 #[tokio::test]
 async fn accepts_every_encoding_real_clients_use() {
     let lab = lab().await;
     let now = lab.mock.clock().unix_secs();
-    let der = jwt_der(
+    let der = hand_made_jwt(
+        Made::AppleRecipe,
         lab.mock.key_p8(),
         lab.mock.key_id(),
         lab.mock.team_id(),
         now,
     );
     let raw = lab.jwt();
-    let standard = standard_base64_token(
+    let standard = hand_made_jwt(
+        Made::StandardBase64,
         lab.mock.key_p8(),
         lab.mock.key_id(),
         lab.mock.team_id(),

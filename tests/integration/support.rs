@@ -99,31 +99,55 @@ pub fn new_p8() -> String {
     )
 }
 
-/// A token signed the way `openssl dgst -sha256 -sign` does it (DER signature), with the
-/// header and claims exactly as Apple's curl recipe writes them.
-pub fn jwt_der(p8: &str, key_id: &str, team_id: &str, iat: u64) -> String {
-    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+/// How a hand-made provider token is encoded.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Made {
+    /// As Apple's curl recipe makes it: `openssl dgst -sha256 -sign` gives a DER
+    /// signature; header and claims are written with spaces; base64url, no padding.
+    AppleRecipe,
+    /// Every segment in standard base64 with padding, signed over that text (raw r‖s),
+    /// as some hand-rolled clients do.
+    StandardBase64,
+}
+
+/// A provider token made by hand, without a JWT library.
+pub fn hand_made_jwt(how: Made, p8: &str, key_id: &str, team_id: &str, iat: u64) -> String {
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    let b64 = |b: &[u8]| match how {
+        Made::AppleRecipe => URL_SAFE_NO_PAD.encode(b),
+        Made::StandardBase64 => STANDARD.encode(b),
+    };
+    let (alg, header, claims) = match how {
+        Made::AppleRecipe => (
+            &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+            format!(r#"{{ "alg": "ES256", "kid": "{key_id}" }}"#),
+            format!(r#"{{ "iss": "{team_id}", "iat": {iat} }}"#),
+        ),
+        Made::StandardBase64 => (
+            &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            format!(r#"{{"alg":"ES256","kid":"{key_id}"}}"#),
+            format!(r#"{{"iss":"{team_id}","iat":{iat}}}"#),
+        ),
+    };
     let der = rustls_pemfile::private_key(&mut p8.as_bytes())
         .expect("pem")
         .expect("a key");
     let rng = ring::rand::SystemRandom::new();
-    let pair = ring::signature::EcdsaKeyPair::from_pkcs8(
-        &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
-        der.secret_der(),
-        &rng,
-    )
-    .expect("P-256 key");
-    let input = format!(
-        "{}.{}",
-        b64(format!(r#"{{ "alg": "ES256", "kid": "{key_id}" }}"#).as_bytes()),
-        b64(format!(r#"{{ "iss": "{team_id}", "iat": {iat} }}"#).as_bytes())
-    );
+    let pair =
+        ring::signature::EcdsaKeyPair::from_pkcs8(alg, der.secret_der(), &rng).expect("P-256 key");
+    let input = format!("{}.{}", b64(header.as_bytes()), b64(claims.as_bytes()));
     let sig = pair.sign(&rng, input.as_bytes()).expect("signs");
-    assert_eq!(
-        sig.as_ref()[0],
-        0x30,
-        "DER signatures start with a SEQUENCE"
-    );
+    match how {
+        Made::AppleRecipe => assert_eq!(
+            sig.as_ref()[0],
+            0x30,
+            "DER signatures start with a SEQUENCE"
+        ),
+        Made::StandardBase64 => assert!(
+            input.contains('='),
+            "the example must show padding: {input}"
+        ),
+    }
     format!("{input}.{}", b64(sig.as_ref()))
 }
 
