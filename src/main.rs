@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, Subcommand};
-use mock_apns::{Config, MockApns, NewApp, NewDevice};
+use mock_apns::{Config, MockApns, NewApp, NewDevice, TokenScope};
 use protocol::Environment;
 
 #[derive(Parser)]
@@ -63,9 +63,17 @@ struct ServeArgs {
     /// Also serve the sandbox environment as plaintext HTTP/2 (h2c, prior knowledge).
     #[arg(long)]
     h2c_addr: Option<SocketAddr>,
+    /// Token rules: per-app (today's iOS) or per-device (one token per device, the
+    /// seed's rules). Fixed for a data dir when it is created.
+    #[arg(long, default_value = "per-app", value_parser = parse_scope)]
+    token_scope: TokenScope,
     /// How many answered requests the capture log keeps (0 turns capture off).
     #[arg(long, default_value_t = Config::default().capture_limit)]
     capture_limit: usize,
+}
+
+fn parse_scope(s: &str) -> Result<TokenScope, String> {
+    s.parse().map_err(|e: mock_apns::Error| e.to_string())
 }
 
 fn default_data_dir() -> PathBuf {
@@ -118,6 +126,7 @@ async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         admin_addr: args.admin_addr,
         h2c_addr: args.h2c_addr,
         capture_limit: args.capture_limit,
+        token_scope: args.token_scope,
         ..Config::default()
     };
     let mock = MockApns::start(config).await?;
@@ -154,14 +163,16 @@ async fn demo() -> Result<(), Box<dyn std::error::Error>> {
     };
     let mock = MockApns::start(config).await?;
     let ready = mock.ready().clone();
-    let device = mock.create_device(NewDevice {
-        udid: None,
-        apps: vec![NewApp {
-            bundle_id: "com.example.chat".into(),
-            environment: Environment::Sandbox,
-            team_id: None,
-        }],
-    })?;
+    let device = mock
+        .create_device(NewDevice {
+            udid: None,
+            apps: vec![NewApp {
+                bundle_id: "com.example.chat".into(),
+                environment: Environment::Sandbox,
+                team_id: None,
+            }],
+        })
+        .await?;
     let token = &device.apps[0].token;
     let key_file = ready.key_file.clone().unwrap_or_default();
     let ca_file = ready.ca_file.clone().unwrap_or_default();

@@ -5,7 +5,7 @@
 //!
 //! | route | what it does |
 //! |---|---|
-//! | `GET /api/v1/health` | `{"status":"ok"}` |
+//! | `GET /api/v1/health` | `{"status":"ok", "devices", "tokens", "token_scope"}` |
 //! | `GET /api/v1/ca.pem` | the CA certificate clients must trust |
 //! | `POST /api/v1/keys` | registers a signing key ([`NewKey`]) |
 //! | `GET /api/v1/keys` | lists keys |
@@ -34,7 +34,9 @@ use tokio::sync::watch;
 
 use crate::auth::{KeyEnvironment, SigningKey};
 use crate::capture::CaptureFilter;
-use crate::registry::AppRecord;
+use crate::events::{LifecycleEvent, TokenChangeView};
+use crate::registry::{AppRecord, DeviceRecord, TokenChange};
+use crate::store::Write;
 use crate::{Error, Shared};
 
 /// The largest admin request body.
@@ -168,8 +170,26 @@ fn sandbox() -> Environment {
 pub struct DeviceView {
     /// The UDID.
     pub udid: String,
-    /// Its apps and their tokens.
+    /// How many times it was erased (tokens change each time).
+    pub generation: u32,
+    /// Whether it is online.
+    pub online: bool,
+    /// Whether it has a backup to restore from.
+    pub has_backup: bool,
+    /// Its apps (installed or not) and their tokens, in install order.
     pub apps: Vec<AppView>,
+}
+
+impl From<&DeviceRecord> for DeviceView {
+    fn from(d: &DeviceRecord) -> Self {
+        DeviceView {
+            udid: d.udid.clone(),
+            generation: d.generation,
+            online: d.online,
+            has_backup: d.has_backup,
+            apps: d.apps.iter().map(AppView::from).collect(),
+        }
+    }
 }
 
 /// An app on a device.
@@ -179,12 +199,22 @@ pub struct AppView {
     pub bundle_id: String,
     /// Its environment.
     pub environment: Environment,
-    /// The device token, lowercase hex.
+    /// The device token, lowercase hex: the token APNs gives the app when it registers.
     pub token: String,
     /// The owning team.
     pub team_id: String,
-    /// Token generation (changes with erase / reinstall).
-    pub generation: u32,
+    /// Reinstall counter (per-app tokens change with it).
+    pub install_generation: u32,
+    /// App update counter (tokens do not change).
+    pub version: u32,
+    /// Whether the app is installed.
+    pub installed: bool,
+    /// When it was uninstalled (ms since the epoch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uninstalled_at: Option<u64>,
+    /// When APNs learned of the uninstall: pushes get 410 with this timestamp.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unregistered_at: Option<u64>,
 }
 
 impl From<&AppRecord> for AppView {
@@ -194,14 +224,68 @@ impl From<&AppRecord> for AppView {
             environment: a.environment,
             token: a.token.to_hex(),
             team_id: a.team_id.clone(),
-            generation: a.generation,
+            install_generation: a.install_generation,
+            version: a.version,
+            installed: a.installed,
+            uninstalled_at: a.uninstalled_at,
+            unregistered_at: a.unregistered_at,
         }
     }
 }
 
+/// A device lifecycle event, for [`crate::MockApns::lifecycle`] and the admin routes
+/// `POST /api/v1/devices/{udid}/…`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// Erase all content and settings: every token of the device changes.
+    Erase,
+    /// Save the installed apps as the device's backup.
+    Backup,
+    /// Restore the backup onto the device itself (tokens unchanged) or onto another
+    /// UDID (new tokens there; this device untouched).
+    Restore {
+        /// The device to restore onto; `None` for the same device.
+        to_udid: Option<String>,
+    },
+    /// The device leaves the network (uninstalls it hits are learned when it returns).
+    Offline,
+    /// The device comes back.
+    Online,
+    /// An app update (token unchanged).
+    Update(String),
+    /// The app is removed; APNs learns of it at the next delivery attempt.
+    Uninstall(String),
+    /// The app is installed again (per-app: new token; per-device: the same).
+    Reinstall(String),
+}
+
+impl Lifecycle {
+    fn kind(&self) -> &'static str {
+        match self {
+            Lifecycle::Erase => "erase",
+            Lifecycle::Backup => "backup",
+            Lifecycle::Restore { .. } => "restore",
+            Lifecycle::Offline => "offline",
+            Lifecycle::Online => "online",
+            Lifecycle::Update(_) => "update",
+            Lifecycle::Uninstall(_) => "uninstall",
+            Lifecycle::Reinstall(_) => "reinstall",
+        }
+    }
+}
+
+/// What a lifecycle call answers: the event as logged and the device after it.
+#[derive(Debug, Clone, Serialize)]
+pub struct LifecycleOutcome {
+    /// The logged event, with each token change.
+    pub event: LifecycleEvent,
+    /// The device afterwards.
+    pub device: DeviceView,
+}
+
 impl Shared {
     /// Registers (or replaces) a signing key.
-    pub(crate) fn register_key(&self, req: NewKey) -> Result<KeyView, Error> {
+    pub(crate) async fn register_key(&self, req: NewKey) -> Result<KeyView, Error> {
         let pem = match (&req.private_key_p8, &req.public_key_pem) {
             (Some(p8), None) => p8,
             (None, Some(public)) => public,
@@ -219,7 +303,7 @@ impl Shared {
             req.related_key_id,
             pem,
         )?;
-        self.store.save_key(&key)?;
+        self.store.write(vec![Write::key(&key)]).await?;
         let view = KeyView::from(&key);
         self.keys.insert(key);
         self.tokens.clear();
@@ -260,13 +344,28 @@ impl Shared {
         })
     }
 
-    pub(crate) fn create_device(&self, req: NewDevice) -> Result<DeviceView, Error> {
+    fn new_event(
+        &self,
+        udid: &str,
+        kind: &str,
+        bundle_id: Option<&str>,
+        changes: &[TokenChange],
+    ) -> LifecycleEvent {
+        LifecycleEvent {
+            seq: 0,
+            time_ms: self.clock.unix_millis(),
+            udid: udid.to_owned(),
+            kind: kind.to_owned(),
+            bundle_id: bundle_id.map(str::to_owned),
+            to_udid: None,
+            tokens: changes.iter().map(TokenChangeView::from).collect(),
+        }
+    }
+
+    /// Creates a device (or adds apps to it): step 2 of the flow for each app.
+    pub(crate) async fn create_device(&self, req: NewDevice) -> Result<DeviceView, Error> {
         let udid = match req.udid {
-            Some(u)
-                if u.is_empty()
-                    || u.len() > 64
-                    || !u.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') =>
-            {
+            Some(u) if !valid_udid(&u) => {
                 return Err(Error::Invalid(
                     "udid must be 1-64 letters, digits or '-'".into(),
                 ));
@@ -279,53 +378,136 @@ impl Shared {
                 .map_err(|e| Error::Invalid(format!("bundle_id {:?}: {e}", app.bundle_id)))?;
         }
         self.registry.add_device(&udid);
-        self.store.save_device(&udid)?;
+        let now = self.clock.unix_millis();
+        let mut changes = Vec::new();
         for app in &req.apps {
             let team = app.team_id.as_deref().unwrap_or(&self.default_team);
-            let record =
+            let (_, c) =
                 self.registry
-                    .register_app(&udid, &app.bundle_id, app.environment, team)?;
-            self.store.save_app(&udid, &record)?;
+                    .register_app(&udid, &app.bundle_id, app.environment, team, now)?;
+            changes.extend(c);
         }
-        let apps = self.registry.device(&udid).unwrap_or_default();
+        if changes.is_empty() {
+            self.save_device(&udid).await?;
+        } else {
+            self.record_event(self.new_event(&udid, "install", None, &changes), &[&udid])
+                .await?;
+        }
+        let record = self
+            .registry
+            .device(&udid)
+            .ok_or_else(|| Error::NotFound(format!("no device {udid}")))?;
         // Answer with the apps in the order they were asked for, then any others.
-        let mut views: Vec<AppView> = req
+        let mut apps: Vec<AppView> = req
             .apps
             .iter()
             .filter_map(|a| {
-                apps.iter()
+                record
+                    .apps
+                    .iter()
                     .find(|r| r.bundle_id == a.bundle_id && r.environment == a.environment)
             })
             .map(AppView::from)
             .collect();
-        for r in &apps {
-            if !views
+        for r in &record.apps {
+            if !apps
                 .iter()
                 .any(|v| v.bundle_id == r.bundle_id && v.environment == r.environment)
             {
-                views.push(AppView::from(r));
+                apps.push(AppView::from(r));
             }
         }
-        Ok(DeviceView { udid, apps: views })
+        Ok(DeviceView {
+            apps,
+            ..DeviceView::from(&record)
+        })
     }
 
-    pub(crate) fn device_views(&self) -> Vec<DeviceView> {
+    /// Applies a lifecycle event to a device.
+    pub(crate) async fn lifecycle(
+        &self,
+        udid: &str,
+        event: Lifecycle,
+    ) -> Result<LifecycleOutcome, Error> {
+        let now = self.clock.unix_millis();
+        let r = &self.registry;
+        let changes = match &event {
+            Lifecycle::Erase => r.erase(udid, now)?,
+            Lifecycle::Backup => {
+                r.backup(udid)?;
+                Vec::new()
+            }
+            Lifecycle::Restore { to_udid } => {
+                if let Some(to) = to_udid
+                    && !valid_udid(to)
+                {
+                    return Err(Error::Invalid(
+                        "to_udid must be 1-64 letters, digits or '-'".into(),
+                    ));
+                }
+                r.restore(udid, to_udid.as_deref(), now)?
+            }
+            Lifecycle::Offline => r.set_online(udid, false, now)?,
+            Lifecycle::Online => r.set_online(udid, true, now)?,
+            Lifecycle::Update(b) => r.update(udid, b)?,
+            Lifecycle::Uninstall(b) => r.uninstall(udid, b, now)?,
+            Lifecycle::Reinstall(b) => r.reinstall(udid, b, now)?,
+        };
+        let bundle = match &event {
+            Lifecycle::Update(b) | Lifecycle::Uninstall(b) | Lifecycle::Reinstall(b) => {
+                Some(b.as_str())
+            }
+            _ => None,
+        };
+        let mut logged = self.new_event(udid, event.kind(), bundle, &changes);
+        let mut touched = vec![udid];
+        if let Lifecycle::Restore { to_udid: Some(to) } = &event {
+            logged.to_udid = Some(to.clone());
+            touched.push(to);
+        }
+        let logged = self.record_event(logged, &touched).await?;
+        // Coming back online, the device reports the uninstalls pushes hit while it was away.
+        if matches!(event, Lifecycle::Online) && !changes.is_empty() {
+            self.events.push(LifecycleEvent {
+                kind: "unregistered".into(),
+                ..logged.clone()
+            });
+        }
+        let device = r
+            .device(udid)
+            .ok_or_else(|| Error::NotFound(format!("no device {udid}")))?;
+        Ok(LifecycleOutcome {
+            event: logged,
+            device: DeviceView::from(&device),
+        })
+    }
+
+    pub(crate) fn device_view(&self, udid: &str) -> Result<DeviceView, Error> {
         self.registry
-            .devices()
-            .into_iter()
-            .map(|(udid, apps)| DeviceView {
-                udid,
-                apps: apps.iter().map(AppView::from).collect(),
-            })
+            .device(udid)
+            .map(|d| DeviceView::from(&d))
+            .ok_or_else(|| Error::NotFound(format!("no device {udid}")))
+    }
+
+    pub(crate) fn device_views(&self, after: Option<&str>, limit: usize) -> Vec<DeviceView> {
+        self.registry
+            .devices(after, limit)
+            .iter()
+            .map(DeviceView::from)
             .collect()
     }
 
-    pub(crate) fn reset(&self) -> Result<(), Error> {
-        self.store.clear_registry()?;
+    pub(crate) async fn reset(&self) -> Result<(), Error> {
+        self.store.write(vec![Write::ClearRegistry]).await?;
         self.registry.clear();
         self.capture.clear();
+        self.events.clear();
         Ok(())
     }
+}
+
+fn valid_udid(u: &str) -> bool {
+    !u.is_empty() && u.len() <= 64 && u.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 /// Serves the admin API until `shutdown` fires.
@@ -371,6 +553,14 @@ fn error(status: StatusCode, message: impl Into<String>) -> AdminResponse {
     json(status, &serde_json::json!({ "error": message.into() }))
 }
 
+fn created<T: Serialize>(v: Result<T, Error>) -> AdminResponse {
+    v.map_or_else(from_error, |v| json(StatusCode::CREATED, &v))
+}
+
+fn ok<T: Serialize>(v: Result<T, Error>) -> AdminResponse {
+    v.map_or_else(from_error, |v| json(StatusCode::OK, &v))
+}
+
 fn from_error(e: Error) -> AdminResponse {
     let status = match e {
         Error::NotFound(_) => StatusCode::NOT_FOUND,
@@ -409,60 +599,159 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<AdminRespo
     let path = req.uri().path().to_owned();
     let query = req.uri().query().unwrap_or("").to_owned();
     let method = req.method().clone();
-    let response = match (path.as_str(), method) {
-        ("/api/v1/health", Method::GET) => {
-            json(StatusCode::OK, &serde_json::json!({"status": "ok"}))
+    let Some(segments) = path
+        .split('/')
+        .skip(1)
+        .map(percent_decode)
+        .collect::<Option<Vec<String>>>()
+    else {
+        return Ok(error(StatusCode::BAD_REQUEST, "bad escape in the path"));
+    };
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let response = match (segments.as_slice(), &method) {
+        (["api", "v1", "health"], &Method::GET) => {
+            let (devices, tokens) = shared.registry.counts();
+            let scope = shared.registry.scope();
+            json(
+                StatusCode::OK,
+                &serde_json::json!({"status": "ok", "devices": devices, "tokens": tokens, "token_scope": scope}),
+            )
         }
-        ("/api/v1/ca.pem", Method::GET) => Response::builder()
+        (["api", "v1", "ca.pem"], &Method::GET) => Response::builder()
             .header(http::header::CONTENT_TYPE, "application/x-pem-file")
             .body(Full::new(Bytes::from(
                 shared.authority.cert_pem().to_owned(),
             )))
             .expect("static header"),
-        ("/api/v1/keys", Method::GET) => json(StatusCode::OK, &shared.key_views()),
-        ("/api/v1/keys", Method::POST) => match read_json::<NewKey>(req).await {
-            Ok(new) => shared
-                .register_key(new)
-                .map_or_else(from_error, |v| json(StatusCode::CREATED, &v)),
+        (["api", "v1", "keys"], &Method::GET) => json(StatusCode::OK, &shared.key_views()),
+        (["api", "v1", "keys"], &Method::POST) => match read_json::<NewKey>(req).await {
+            Ok(new) => created(shared.register_key(new).await),
             Err(r) => r,
         },
-        ("/api/v1/certificates", Method::POST) => match read_json::<NewCertificate>(req).await {
-            Ok(new) => shared
-                .issue_certificate(new)
-                .map_or_else(from_error, |v| json(StatusCode::CREATED, &v)),
+        (["api", "v1", "certificates"], &Method::POST) => {
+            match read_json::<NewCertificate>(req).await {
+                Ok(new) => created(shared.issue_certificate(new)),
+                Err(r) => r,
+            }
+        }
+        (["api", "v1", "devices"], &Method::GET) => {
+            match parse_query(&query, &["after", "limit"]) {
+                Ok(q) => match q.get("limit").map(|l| l.parse::<usize>()).transpose() {
+                    Ok(limit) => json(
+                        StatusCode::OK,
+                        &shared.device_views(
+                            q.get("after").map(String::as_str),
+                            limit.unwrap_or(1000),
+                        ),
+                    ),
+                    Err(_) => error(StatusCode::BAD_REQUEST, "limit is not a number"),
+                },
+                Err(msg) => error(StatusCode::BAD_REQUEST, msg),
+            }
+        }
+        (["api", "v1", "devices"], &Method::POST) => match read_json::<NewDevice>(req).await {
+            Ok(new) => created(shared.create_device(new).await),
             Err(r) => r,
         },
-        ("/api/v1/devices", Method::GET) => json(StatusCode::OK, &shared.device_views()),
-        ("/api/v1/devices", Method::POST) => match read_json::<NewDevice>(req).await {
-            Ok(new) => shared
-                .create_device(new)
-                .map_or_else(from_error, |v| json(StatusCode::CREATED, &v)),
-            Err(r) => r,
+        (["api", "v1", "devices", udid], &Method::GET) => ok(shared.device_view(udid)),
+        (["api", "v1", "devices", udid, action], &Method::POST) => {
+            let event = match *action {
+                "erase" => Ok(Lifecycle::Erase),
+                "backup" => Ok(Lifecycle::Backup),
+                "offline" => Ok(Lifecycle::Offline),
+                "online" => Ok(Lifecycle::Online),
+                "restore" => read_json::<RestoreRequest>(req)
+                    .await
+                    .map(|r| Lifecycle::Restore { to_udid: r.to_udid }),
+                other => Err(error(
+                    StatusCode::NOT_FOUND,
+                    format!("no device action {other:?} (erase, backup, restore, offline, online)"),
+                )),
+            };
+            match event {
+                Ok(event) => ok(shared.lifecycle(udid, event).await),
+                Err(r) => r,
+            }
+        }
+        (["api", "v1", "devices", udid, "apps", bundle, action], &Method::POST) => {
+            let bundle = bundle.to_string();
+            let event = match *action {
+                "update" => Some(Lifecycle::Update(bundle)),
+                "uninstall" => Some(Lifecycle::Uninstall(bundle)),
+                "reinstall" => Some(Lifecycle::Reinstall(bundle)),
+                _ => None,
+            };
+            match event {
+                Some(event) => ok(shared.lifecycle(udid, event).await),
+                None => error(
+                    StatusCode::NOT_FOUND,
+                    format!("no app action {action:?} (update, uninstall, reinstall)"),
+                ),
+            }
+        }
+        (["api", "v1", "events"], &Method::GET) => match parse_query(&query, &["udid", "limit"]) {
+            Ok(q) => match q.get("limit").map(|l| l.parse::<usize>()).transpose() {
+                Ok(limit) => json(
+                    StatusCode::OK,
+                    &shared
+                        .events
+                        .query(q.get("udid").map(String::as_str), limit.unwrap_or(100)),
+                ),
+                Err(_) => error(StatusCode::BAD_REQUEST, "limit is not a number"),
+            },
+            Err(msg) => error(StatusCode::BAD_REQUEST, msg),
         },
-        ("/api/v1/notifications", Method::GET) => match parse_filter(&query) {
+        (["api", "v1", "notifications"], &Method::GET) => match parse_filter(&query) {
             Ok(filter) => json(StatusCode::OK, &shared.capture.query(&filter)),
             Err(msg) => error(StatusCode::BAD_REQUEST, msg),
         },
-        ("/api/v1/reset", Method::POST) => match shared.reset() {
+        (["api", "v1", "reset"], &Method::POST) => match shared.reset().await {
             Ok(()) => json(StatusCode::OK, &serde_json::json!({"reset": true})),
             Err(e) => from_error(e),
         },
         (
-            "/api/v1/health"
-            | "/api/v1/ca.pem"
-            | "/api/v1/keys"
-            | "/api/v1/certificates"
-            | "/api/v1/devices"
-            | "/api/v1/notifications"
-            | "/api/v1/reset",
+            [
+                "api",
+                "v1",
+                "health" | "ca.pem" | "keys" | "certificates" | "devices" | "events"
+                | "notifications" | "reset",
+            ]
+            | ["api", "v1", "devices", _]
+            | ["api", "v1", "devices", _, _]
+            | ["api", "v1", "devices", _, "apps", _, _],
             _,
         ) => error(
             StatusCode::METHOD_NOT_ALLOWED,
-            format!("{path} does not take this method"),
+            format!("{path} does not take {method}"),
         ),
         _ => error(StatusCode::NOT_FOUND, format!("no route {path}")),
     };
     Ok(response)
+}
+
+/// `POST /api/v1/devices/{udid}/restore` body.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RestoreRequest {
+    #[serde(default)]
+    to_udid: Option<String>,
+}
+
+/// Reads the allowed keys of a query string.
+fn parse_query(
+    query: &str,
+    allowed: &[&str],
+) -> Result<std::collections::HashMap<String, String>, String> {
+    let mut out = std::collections::HashMap::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let v = percent_decode(v).ok_or_else(|| format!("bad escape in {k}"))?;
+        if !allowed.contains(&k) {
+            return Err(format!("unknown parameter {k:?} ({})", allowed.join(", ")));
+        }
+        out.insert(k.to_owned(), v);
+    }
+    Ok(out)
 }
 
 /// Reads `token`, `topic`, `apns_id` and `limit` from a query string.

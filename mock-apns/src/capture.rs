@@ -24,6 +24,8 @@ pub(crate) enum Authenticated {
     None,
     Token(Arc<SigningKey>),
     Certificate(Arc<str>),
+    /// Read back from the state database.
+    Restored(AuthSummary),
 }
 
 /// One answered request, borrowed from the push handler for as long as it takes to copy.
@@ -47,6 +49,8 @@ pub(crate) struct Record<'a> {
 
 /// A slot of the ring: one request, in buffers that are reused.
 struct Slot {
+    /// Increases by one per record, across restarts (for persisting only what is new).
+    seq: u64,
     time_ms: u64,
     environment: Environment,
     connection: u64,
@@ -70,6 +74,7 @@ struct Slot {
 impl Slot {
     fn empty() -> Slot {
         Slot {
+            seq: 0,
             time_ms: 0,
             environment: Environment::Sandbox,
             connection: 0,
@@ -169,16 +174,7 @@ impl Slot {
             token: (!self.token.is_empty()).then(|| hex::encode(&self.token)),
             topic: (!self.topic.is_empty()).then(|| self.topic.clone()),
             headers,
-            auth: match &self.auth {
-                Authenticated::None => AuthSummary::None,
-                Authenticated::Token(k) => AuthSummary::Token {
-                    key_id: k.key_id.clone(),
-                    team_id: k.team_id.clone(),
-                },
-                Authenticated::Certificate(uid) => AuthSummary::Certificate {
-                    uid: uid.to_string(),
-                },
-            },
+            auth: self.view_auth(),
             payload,
             payload_size: self.body.len(),
             status: self.status,
@@ -188,8 +184,113 @@ impl Slot {
     }
 }
 
+impl Slot {
+    /// A compact, exact encoding for the state database (bodies and header values are
+    /// bytes, not necessarily UTF-8).
+    fn encode(&self) -> Vec<u8> {
+        fn bytes(out: &mut Vec<u8>, b: &[u8]) {
+            out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+            out.extend_from_slice(b);
+        }
+        let mut out = Vec::with_capacity(128 + self.request.len() + self.body.len());
+        out.extend_from_slice(&self.time_ms.to_le_bytes());
+        out.push(self.environment as u8);
+        out.extend_from_slice(&self.connection.to_le_bytes());
+        bytes(&mut out, self.apns_id.as_str().as_bytes());
+        bytes(
+            &mut out,
+            self.apns_unique_id
+                .as_ref()
+                .map_or(&[][..], |u| u.as_bytes()),
+        );
+        bytes(&mut out, &self.request);
+        bytes(&mut out, &self.token);
+        bytes(&mut out, self.topic.as_bytes());
+        let auth = serde_json::to_vec(&self.view_auth()).unwrap_or_default();
+        bytes(&mut out, &auth);
+        bytes(&mut out, &self.body);
+        out.extend_from_slice(&self.status.to_le_bytes());
+        bytes(&mut out, self.reason.map_or("", Reason::as_str).as_bytes());
+        out.extend_from_slice(&self.timestamp.unwrap_or(0).to_le_bytes());
+        out
+    }
+
+    /// The inverse of [`Slot::encode`]; `None` for bytes it did not write.
+    fn decode(seq: u64, mut b: &[u8]) -> Option<Slot> {
+        fn take<'a>(b: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+            let (head, rest) = (b.get(..n)?, b.get(n..)?);
+            *b = rest;
+            Some(head)
+        }
+        fn u64_(b: &mut &[u8]) -> Option<u64> {
+            Some(u64::from_le_bytes(take(b, 8)?.try_into().ok()?))
+        }
+        fn bytes<'a>(b: &mut &'a [u8]) -> Option<&'a [u8]> {
+            let n = u32::from_le_bytes(take(b, 4)?.try_into().ok()?) as usize;
+            take(b, n)
+        }
+        let time_ms = u64_(&mut b)?;
+        let environment = match take(&mut b, 1)?[0] {
+            0 => Environment::Sandbox,
+            1 => Environment::Production,
+            _ => return None,
+        };
+        let connection = u64_(&mut b)?;
+        let apns_id = ApnsId::parse(std::str::from_utf8(bytes(&mut b)?).ok()?).ok()?;
+        let unique = bytes(&mut b)?;
+        let apns_unique_id = if unique.is_empty() {
+            None
+        } else {
+            Some(uuid::Uuid::from_slice(unique).ok()?)
+        };
+        let request = bytes(&mut b)?.to_vec();
+        let token = bytes(&mut b)?.to_vec();
+        let topic = String::from_utf8(bytes(&mut b)?.to_vec()).ok()?;
+        let auth = Authenticated::Restored(serde_json::from_slice(bytes(&mut b)?).ok()?);
+        let body = bytes(&mut b)?.to_vec();
+        let status = u16::from_le_bytes(take(&mut b, 2)?.try_into().ok()?);
+        let reason = std::str::from_utf8(bytes(&mut b)?).ok()?;
+        let reason = if reason.is_empty() {
+            None
+        } else {
+            Some(reason.parse().ok()?)
+        };
+        let timestamp = Some(u64_(&mut b)?).filter(|t| *t != 0);
+        Some(Slot {
+            seq,
+            time_ms,
+            environment,
+            connection,
+            apns_id,
+            apns_unique_id,
+            request,
+            token,
+            topic,
+            auth,
+            body,
+            status,
+            reason,
+            timestamp,
+        })
+    }
+
+    fn view_auth(&self) -> AuthSummary {
+        match &self.auth {
+            Authenticated::None => AuthSummary::None,
+            Authenticated::Token(k) => AuthSummary::Token {
+                key_id: k.key_id.clone(),
+                team_id: k.team_id.clone(),
+            },
+            Authenticated::Certificate(uid) => AuthSummary::Certificate {
+                uid: uid.to_string(),
+            },
+            Authenticated::Restored(summary) => summary.clone(),
+        }
+    }
+}
+
 /// How a request was authenticated, as the capture log shows it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum AuthSummary {
     /// No credential was accepted.
@@ -273,6 +374,8 @@ struct Ring {
     slots: Vec<Slot>,
     /// Where the next record goes once the ring is full.
     next: usize,
+    /// The sequence number of the newest record.
+    seq: u64,
 }
 
 /// The bounded log.
@@ -288,6 +391,7 @@ impl Capture {
             ring: Mutex::new(Ring {
                 slots: Vec::new(),
                 next: 0,
+                seq: 0,
             }),
             limit,
         }
@@ -303,14 +407,58 @@ impl Capture {
             return;
         }
         let mut ring = self.ring();
-        if ring.slots.len() < self.limit {
+        ring.seq += 1;
+        let seq = ring.seq;
+        let at = if ring.slots.len() < self.limit {
             ring.slots.push(Slot::empty());
-            let last = ring.slots.len() - 1;
-            ring.slots[last].fill(record);
+            ring.slots.len() - 1
         } else {
             let at = ring.next;
-            ring.slots[at].fill(record);
             ring.next = (at + 1) % self.limit;
+            at
+        };
+        ring.slots[at].fill(record);
+        ring.slots[at].seq = seq;
+    }
+
+    /// The sequence number of the newest record (0 when there is none).
+    pub(crate) fn newest_seq(&self) -> u64 {
+        self.ring().seq
+    }
+
+    /// The records newer than `after`, encoded for the state database, oldest first.
+    pub(crate) fn export_since(&self, after: u64) -> Vec<(u64, Vec<u8>)> {
+        let ring = self.ring();
+        let n = ring.slots.len();
+        let mut out: Vec<(u64, Vec<u8>)> = (0..n)
+            .map(|i| &ring.slots[(ring.next + n - 1 - i) % n])
+            .take_while(|s| s.seq > after)
+            .map(|s| (s.seq, s.encode()))
+            .collect();
+        out.reverse();
+        out
+    }
+
+    /// Puts records read from the state database back (oldest first); records that do
+    /// not decode are skipped.
+    pub(crate) fn import(&self, rows: Vec<(u64, Vec<u8>)>) {
+        if self.limit == 0 {
+            return;
+        }
+        let mut ring = self.ring();
+        let skip = rows.len().saturating_sub(self.limit);
+        for (seq, body) in rows.into_iter().skip(skip) {
+            let Some(slot) = Slot::decode(seq, &body) else {
+                continue;
+            };
+            ring.seq = ring.seq.max(seq);
+            if ring.slots.len() < self.limit {
+                ring.slots.push(slot);
+            } else {
+                let at = ring.next;
+                ring.slots[at] = slot;
+                ring.next = (at + 1) % self.limit;
+            }
         }
     }
 
@@ -408,6 +556,37 @@ mod tests {
         assert_eq!(
             (e.method.as_str(), e.path.as_str()),
             ("POST", "/3/device/1")
+        );
+    }
+
+    #[test]
+    fn records_survive_export_and_import() {
+        let c = Capture::new(3);
+        let mut h = HeaderMap::new();
+        h.insert("apns-topic", "com.example.app".parse().expect("value"));
+        for n in 0..5 {
+            check(&c, n, "aa", &h);
+        }
+        let rows = c.export_since(3);
+        assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), [4, 5]);
+        let all = c.export_since(0);
+        assert_eq!(all.len(), 3);
+        let back = Capture::new(3);
+        back.import(all);
+        let (a, b) = (
+            c.query(&CaptureFilter::default()),
+            back.query(&CaptureFilter::default()),
+        );
+        assert_eq!(
+            serde_json::to_value(&a).expect("json"),
+            serde_json::to_value(&b).expect("json")
+        );
+        assert!(Slot::decode(1, b"garbage").is_none());
+        check(&back, 9, "bb", &h);
+        assert_eq!(
+            back.export_since(5).len(),
+            1,
+            "sequence numbers go on after a restart"
         );
     }
 

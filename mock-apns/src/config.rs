@@ -4,7 +4,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::Clock;
+use crate::{Clock, TokenScope};
 
 /// Settings for [`crate::MockApns`]. Every field has a default suited to tests:
 /// in-memory state and loopback listeners on ephemeral ports.
@@ -41,6 +41,9 @@ pub struct Config {
     /// How long a request may take to send its body before the stream is reset.
     /// Default 10 s.
     pub body_timeout: Duration,
+    /// Which token rules apply: per-app (today's iOS, the default) or per-device (one
+    /// token for all apps of a device). Fixed for a data dir when it is created.
+    pub token_scope: TokenScope,
 }
 
 impl Default for Config {
@@ -59,6 +62,7 @@ impl Default for Config {
             max_concurrent_streams: 1000,
             handshake_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
+            token_scope: TokenScope::PerApp,
         }
     }
 }

@@ -18,6 +18,7 @@ mod capture;
 mod clock;
 mod config;
 mod error;
+mod events;
 mod push;
 mod registry;
 mod server;
@@ -39,13 +40,16 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 pub use admin::{
-    AppView, CertificateView, DeviceView, KeyView, NewApp, NewCertificate, NewDevice, NewKey,
+    AppView, CertificateView, DeviceView, KeyView, Lifecycle, LifecycleOutcome, NewApp,
+    NewCertificate, NewDevice, NewKey,
 };
 pub use auth::KeyEnvironment;
 pub use capture::{AuthSummary, CaptureFilter, CapturedRequest};
 pub use clock::Clock;
 pub use config::Config;
 pub use error::Error;
+pub use events::{LifecycleEvent, TokenChangeView};
+pub use registry::TokenScope;
 pub use tls::SERVER_NAMES;
 
 /// Everything the listeners share.
@@ -56,6 +60,7 @@ pub(crate) struct Shared {
     tokens: auth::TokenCache,
     registry: registry::Registry,
     capture: capture::Capture,
+    events: events::Events,
     authority: tls::Authority,
     store: store::Store,
     /// The team created on first start; apps without a team belong to it.
@@ -73,12 +78,13 @@ const STATE_FILE: &str = "state.sqlite3";
 const CA_FILE: &str = "ca.pem";
 
 impl Shared {
-    /// Opens the state (creating the CA, token secret, team and key on first start).
+    /// Opens the state (creating the CA, token secret, team and key on first start) and
+    /// reads back everything stored.
     fn open(config: Config) -> Result<Shared, Error> {
         if let Some(dir) = &config.data_dir {
             std::fs::create_dir_all(dir).map_err(Error::file(dir))?;
         }
-        let store = store::Store::open(
+        let db = store::Opened::open(
             config
                 .data_dir
                 .as_ref()
@@ -87,11 +93,11 @@ impl Shared {
         )?;
         let meta_or =
             |key: &str, make: &dyn Fn() -> Result<Vec<u8>, Error>| -> Result<Vec<u8>, Error> {
-                match store.meta(key)? {
+                match db.meta(key)? {
                     Some(v) => Ok(v),
                     None => {
                         let v = make()?;
-                        store.set_meta(key, &v)?;
+                        db.set_meta(key, &v)?;
                         Ok(v)
                     }
                 }
@@ -101,14 +107,25 @@ impl Shared {
                 .map_err(|_| Error::Invalid("state database holds non-UTF-8 text".into()))
         };
 
+        let scope = text(meta_or("token_scope", &|| {
+            Ok(config.token_scope.as_str().as_bytes().to_vec())
+        })?)?;
+        let scope: TokenScope = scope.parse()?;
+        if scope != config.token_scope {
+            return Err(Error::Invalid(format!(
+                "this data dir was created with --token-scope {}; it cannot be opened with {} (use another data dir)",
+                scope.as_str(),
+                config.token_scope.as_str()
+            )));
+        }
         let secret = meta_or("token_secret", &|| Ok(random_bytes(32)))?;
         let ca_cert = text(meta_or("ca_cert", &|| {
             let ca = tls::Authority::generate()?;
-            store.set_meta("ca_key", ca.key_pem().as_bytes())?;
+            db.set_meta("ca_key", ca.key_pem().as_bytes())?;
             Ok(ca.cert_pem().as_bytes().to_vec())
         })?)?;
         let ca_key =
-            text(store.meta("ca_key")?.ok_or_else(|| {
+            text(db.meta("ca_key")?.ok_or_else(|| {
                 Error::Invalid("state database has a CA without its key".into())
             })?)?;
         let authority = tls::Authority::from_pem(&ca_cert, &ca_key)?;
@@ -117,7 +134,7 @@ impl Shared {
         let default_key_p8 = text(meta_or("default_key_p8", &|| Ok(new_p8()?.into_bytes()))?)?;
 
         let keys = auth::Keys::default();
-        let stored = store.load_keys()?;
+        let stored = db.load_keys()?;
         if !stored.iter().any(|k| k.key_id == default_key_id) {
             let key = auth::SigningKey::new(
                 &default_key_id,
@@ -127,20 +144,23 @@ impl Shared {
                 None,
                 &default_key_p8,
             )?;
-            store.save_key(&key)?;
+            db.save_key(&key)?;
             keys.insert(key);
         }
         for key in stored {
             keys.insert(key);
         }
-        let registry = registry::Registry::new(&secret);
-        let (devices, apps) = store.load_registry()?;
-        for udid in devices {
-            registry.add_device(&udid);
-        }
-        for (udid, app) in apps {
-            registry.restore(&udid, app);
-        }
+        let registry = registry::Registry::new(&secret, scope);
+        db.load_devices(|d| registry.load_device(d))?;
+        db.load_tokens(|t| registry.load_token(t))?;
+        let events = events::Events::default();
+        events.load(
+            db.load_events()?
+                .into_iter()
+                .filter_map(|(_, body)| serde_json::from_str(&body).ok()),
+        );
+        let capture = capture::Capture::new(config.capture_limit);
+        capture.import(db.load_capture()?);
 
         if let Some(dir) = &config.data_dir {
             write_file(&dir.join(CA_FILE), authority.cert_pem())?;
@@ -152,17 +172,84 @@ impl Shared {
         Ok(Shared {
             clock: config.clock.clone(),
             tokens: auth::TokenCache::new(config.token_cache_limit),
-            capture: capture::Capture::new(config.capture_limit),
+            capture,
+            events,
             config,
             keys,
             registry,
             authority,
-            store,
+            store: db.start_writer()?,
             default_team,
             default_key_id,
             default_key_p8,
             next_connection: AtomicU64::new(1),
         })
+    }
+
+    /// Persists one device (its apps and token-index entries) and waits until durable.
+    async fn save_device(&self, udid: &str) -> Result<(), Error> {
+        self.store.write(self.device_writes(udid)).await
+    }
+
+    fn device_writes(&self, udid: &str) -> Vec<store::Write> {
+        match self.registry.stored_device(udid) {
+            Some(d) => vec![store::Write::Device(d, self.registry.stored_tokens(udid))],
+            None => Vec::new(),
+        }
+    }
+
+    /// A push reached an app that was uninstalled: the device answers "not installed"
+    /// (now, or when it comes back online), which is how APNs learns. Logged and saved
+    /// without holding up the push's answer.
+    fn delivery_found_app_gone(&self, routed: registry::Routed) {
+        let (udid, bundle_id, environment, token, learned_at) =
+            self.registry.app_summary(routed.app);
+        let change = registry::TokenChange {
+            udid: udid.clone(),
+            bundle_id: bundle_id.clone(),
+            environment,
+            old: Some(token.clone()),
+            new: Some(token),
+        };
+        let kind = if learned_at != 0 {
+            "unregistered"
+        } else {
+            "undeliverable"
+        };
+        let event = self.events.push(events::LifecycleEvent {
+            seq: 0,
+            time_ms: self.clock.unix_millis(),
+            udid: udid.clone(),
+            kind: kind.to_owned(),
+            bundle_id: Some(bundle_id),
+            to_udid: None,
+            tokens: vec![events::TokenChangeView::from(&change)],
+        });
+        let mut writes = self.device_writes(&udid);
+        writes.push(store::Write::Event {
+            seq: event.seq,
+            body: serde_json::to_string(&event).unwrap_or_default(),
+            keep: events::Events::LIMIT,
+        });
+        self.store.write_later(writes);
+    }
+
+    /// Records a lifecycle event (and persists it with the devices it touched).
+    async fn record_event(
+        &self,
+        event: events::LifecycleEvent,
+        devices: &[&str],
+    ) -> Result<events::LifecycleEvent, Error> {
+        let event = self.events.push(event);
+        let mut writes: Vec<store::Write> =
+            devices.iter().flat_map(|u| self.device_writes(u)).collect();
+        writes.push(store::Write::Event {
+            seq: event.seq,
+            body: serde_json::to_string(&event).unwrap_or_default(),
+            keep: events::Events::LIMIT,
+        });
+        self.store.write(writes).await?;
+        Ok(event)
     }
 }
 
@@ -214,6 +301,38 @@ fn new_p8() -> Result<String, Error> {
     ))
 }
 
+/// How often new capture-log entries are written to the state database. A crash loses
+/// at most this much of the log; the push path never waits for it.
+const CAPTURE_FLUSH: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Saves the capture log's new entries every [`CAPTURE_FLUSH`], and once more at shutdown.
+async fn flush_capture(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    let mut saved = shared.capture.newest_seq();
+    let mut tick = tokio::time::interval(CAPTURE_FLUSH);
+    loop {
+        let stop = tokio::select! {
+            _ = tick.tick() => false,
+            _ = shutdown.changed() => true,
+        };
+        let rows = shared.capture.export_since(saved);
+        if let Some((newest, _)) = rows.last() {
+            saved = *newest;
+            let write = store::Write::Capture {
+                rows,
+                keep: shared.config.capture_limit as u64,
+            };
+            if stop {
+                let _ = shared.store.write(vec![write]).await;
+            } else {
+                shared.store.write_later(vec![write]);
+            }
+        }
+        if stop {
+            return;
+        }
+    }
+}
+
 /// What a started mock tells its users: the contract of `apns-lab serve`'s ready line.
 #[derive(Debug, Clone, Serialize)]
 pub struct Ready {
@@ -243,6 +362,8 @@ pub struct Ready {
     pub data_dir: Option<PathBuf>,
     /// The serving process's id (to stop it: `kill <pid>`).
     pub pid: u32,
+    /// The token rules in force (`per-app` or `per-device`).
+    pub token_scope: TokenScope,
 }
 
 /// Listeners for [`MockApns::start_on`], already bound.
@@ -310,6 +431,9 @@ impl MockApns {
             )),
             tokio::spawn(admin::serve(listeners.admin, shared.clone(), rx.clone())),
         ];
+        if data_dir.is_some() && shared.config.capture_limit > 0 {
+            tasks.push(tokio::spawn(flush_capture(shared.clone(), rx.clone())));
+        }
         if let Some(h2c) = listeners.h2c {
             tasks.push(tokio::spawn(server::serve(
                 h2c,
@@ -333,6 +457,7 @@ impl MockApns {
                 .map(|d| d.join(format!("AuthKey_{}.p8", shared.default_key_id))),
             data_dir,
             pid: std::process::id(),
+            token_scope: shared.registry.scope(),
         };
         Ok(MockApns {
             shared,
@@ -388,9 +513,9 @@ impl MockApns {
         &self.shared.clock
     }
 
-    /// Registers a signing key (`POST /api/v1/keys`).
-    pub fn register_key(&self, key: NewKey) -> Result<KeyView, Error> {
-        self.shared.register_key(key)
+    /// Registers a signing key (`POST /api/v1/keys`); returns once it is saved.
+    pub async fn register_key(&self, key: NewKey) -> Result<KeyView, Error> {
+        self.shared.register_key(key).await
     }
 
     /// Lists signing keys (`GET /api/v1/keys`).
@@ -404,13 +529,28 @@ impl MockApns {
     }
 
     /// Creates a virtual device and registers its apps (`POST /api/v1/devices`).
-    pub fn create_device(&self, req: NewDevice) -> Result<DeviceView, Error> {
-        self.shared.create_device(req)
+    pub async fn create_device(&self, req: NewDevice) -> Result<DeviceView, Error> {
+        self.shared.create_device(req).await
     }
 
-    /// Lists devices (`GET /api/v1/devices`).
-    pub fn devices(&self) -> Vec<DeviceView> {
-        self.shared.device_views()
+    /// Applies a lifecycle event to a device (`POST /api/v1/devices/{udid}/…`).
+    pub async fn lifecycle(&self, udid: &str, event: Lifecycle) -> Result<LifecycleOutcome, Error> {
+        self.shared.lifecycle(udid, event).await
+    }
+
+    /// One device (`GET /api/v1/devices/{udid}`).
+    pub fn device(&self, udid: &str) -> Result<DeviceView, Error> {
+        self.shared.device_view(udid)
+    }
+
+    /// Devices sorted by UDID, up to `limit` after `after` (`GET /api/v1/devices`).
+    pub fn devices(&self, after: Option<&str>, limit: usize) -> Vec<DeviceView> {
+        self.shared.device_views(after, limit)
+    }
+
+    /// Lifecycle events, newest first, optionally for one device (`GET /api/v1/events`).
+    pub fn events(&self, udid: Option<&str>, limit: usize) -> Vec<LifecycleEvent> {
+        self.shared.events.query(udid, limit)
     }
 
     /// Answered requests, newest first (`GET /api/v1/notifications`).
@@ -427,9 +567,9 @@ impl MockApns {
         )
     }
 
-    /// Forgets devices and the capture log (`POST /api/v1/reset`).
-    pub fn reset(&self) -> Result<(), Error> {
-        self.shared.reset()
+    /// Forgets devices, events and the capture log (`POST /api/v1/reset`).
+    pub async fn reset(&self) -> Result<(), Error> {
+        self.shared.reset().await
     }
 
     /// Stops accepting, sends GOAWAY on open connections and waits (bounded) for them.

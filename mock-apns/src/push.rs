@@ -52,7 +52,7 @@ use protocol::{
 use crate::Shared;
 use crate::auth::{self, CertIdentity, SigningKey, TokenBinding};
 use crate::capture::{Authenticated, Record};
-use crate::registry::TokenOwner;
+use crate::registry::Routed;
 use crate::tap::{SETTINGS_MAX_CONCURRENT_STREAMS, TapControl};
 
 /// Header names, parsed once: looking a header up by `&str` parses the name every time.
@@ -105,7 +105,7 @@ pub(crate) struct ConnState {
 
 /// A push that passed every check.
 struct Accepted {
-    owner: TokenOwner,
+    routed: Routed,
 }
 
 /// What is learnt about a request while checking it; the capture log shows it whether
@@ -171,8 +171,11 @@ pub(crate) async fn handle(
     let apns_id = seen.apns_id.take().unwrap_or_else(ApnsId::random);
     let unique_id = (conn.env == Environment::Sandbox).then(uuid::Uuid::new_v4);
     let (status, error) = match &verdict {
-        Ok(Accepted { owner }) => {
-            tracing::debug!(apns_id = %apns_id, udid = %owner.udid, topic = %owner.bundle_id, "accepted");
+        Ok(Accepted { routed }) => {
+            tracing::debug!(apns_id = %apns_id, device = routed.device, app = routed.app, "accepted");
+            if routed.learned {
+                shared.delivery_found_app_gone(*routed);
+            }
             (200, None)
         }
         Err((reason, timestamp)) => {
@@ -349,11 +352,13 @@ fn validate(
     }
 
     // 18: route the token.
-    let owner = shared.registry.route(conn.env, token, bundle_id)?;
+    let routed = shared
+        .registry
+        .route(conn.env, token, bundle_id, shared.clock.unix_millis())?;
     if !has_suffix {
         return Err(fail(Reason::DeviceTokenNotForTopic));
     }
-    Ok(Accepted { owner })
+    Ok(Accepted { routed })
 }
 
 /// The credential a request was accepted with.

@@ -1,67 +1,156 @@
-//! The state database (embedded SQLite): the CA, the token secret, signing keys and the
-//! registry, so a restart with the same data dir keeps every trust root and token.
+//! The state database (embedded SQLite in WAL mode): everything APNs would remember —
+//! the CA, the token secret, signing keys, devices, installs, generations, the token
+//! index with its 410 timestamps, lifecycle events and the recent capture log — so a
+//! restart with the same data dir forgets nothing.
 //!
-//! Writes happen only on admin operations (registering keys and devices), never on the
-//! push path; the in-memory maps are the working copy and this is their journal. Tests
-//! and the in-process harness use an in-memory database through the same code.
+//! The in-memory tables are the working copy and this is their journal. At start-up the
+//! database is read on the calling thread ([`Opened`]); from then on one writer thread
+//! owns the connection ([`Store`]) and no async worker ever waits on SQLite. Writers
+//! send batches of [`Write`]s; the writer thread takes everything queued, commits it in
+//! one transaction (group commit) and only then tells each sender it is durable. With
+//! `synchronous = FULL` a commit survives a crash of the process and of the machine.
+//! Tests and the in-process harness use an in-memory database through the same code.
 
-use std::path::Path;
-use std::sync::Mutex;
+use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
 
 use protocol::Environment;
 use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::Error;
 use crate::auth::{KeyEnvironment, SigningKey};
-use crate::registry::AppRecord;
+use crate::registry::{StoredApp, StoredDevice, StoredToken};
+
+/// The schema this build writes. A database with a higher `user_version` was written by
+/// a newer apns-lab and is refused rather than misread.
+const SCHEMA_VERSION: i64 = 1;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS keys (
     key_id TEXT PRIMARY KEY, team_id TEXT NOT NULL, environment TEXT NOT NULL,
     topics TEXT, related_key_id TEXT, public_key_pem TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS devices (udid TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS devices (
+    udid TEXT PRIMARY KEY, generation INTEGER NOT NULL, online INTEGER NOT NULL, backup TEXT);
 CREATE TABLE IF NOT EXISTS apps (
-    udid TEXT NOT NULL, bundle_id TEXT NOT NULL, environment TEXT NOT NULL, team_id TEXT NOT NULL,
-    generation INTEGER NOT NULL, token TEXT NOT NULL, unregistered_at INTEGER,
-    PRIMARY KEY (udid, bundle_id, environment));
+    udid TEXT NOT NULL, seq INTEGER NOT NULL, bundle_id TEXT NOT NULL, environment TEXT NOT NULL,
+    team_id TEXT NOT NULL, install_gen INTEGER NOT NULL, version INTEGER NOT NULL,
+    uninstalled_at INTEGER NOT NULL, learned_at INTEGER NOT NULL, pending INTEGER NOT NULL,
+    PRIMARY KEY (udid, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tokens (
+    environment TEXT NOT NULL, token BLOB NOT NULL, udid TEXT NOT NULL, bundle_id TEXT,
+    dead_at INTEGER NOT NULL, PRIMARY KEY (environment, token)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tokens_by_udid ON tokens (udid);
+CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS capture (seq INTEGER PRIMARY KEY, body BLOB NOT NULL);
 ";
 
-/// Every stored device's UDID, and every app with its device's UDID.
-pub(crate) type StoredRegistry = (Vec<String>, Vec<(String, AppRecord)>);
-
-/// The database handle.
-pub(crate) struct Store {
-    conn: Mutex<Connection>,
+/// One change to persist.
+pub(crate) enum Write {
+    /// A signing key (its public half and restrictions).
+    Key {
+        key_id: String,
+        team_id: String,
+        environment: KeyEnvironment,
+        topics: Option<Vec<String>>,
+        related: Option<String>,
+        public_key_pem: String,
+    },
+    /// A device with all its apps, and its entries in the token index.
+    Device(StoredDevice, Vec<StoredToken>),
+    /// Forget every device, app, token, event and captured request.
+    ClearRegistry,
+    /// A lifecycle event (JSON), keeping the newest `keep`.
+    Event { seq: u64, body: String, keep: u64 },
+    /// Captured requests (encoded), keeping the newest `keep`.
+    Capture {
+        rows: Vec<(u64, Vec<u8>)>,
+        keep: u64,
+    },
 }
 
-impl Store {
-    /// Opens (creating) `path`, or an in-memory database for `None`.
-    pub(crate) fn open(path: Option<&Path>) -> Result<Self, Error> {
-        let conn = match path {
-            Some(p) => Connection::open(p)?,
-            None => Connection::open_in_memory()?,
-        };
-        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")?;
-        conn.execute_batch(SCHEMA)?;
-        Ok(Store {
-            conn: Mutex::new(conn),
-        })
+impl Write {
+    pub(crate) fn key(key: &SigningKey) -> Write {
+        Write::Key {
+            key_id: key.key_id.clone(),
+            team_id: key.team_id.clone(),
+            environment: key.environment,
+            topics: key.topics.clone(),
+            related: key.related_key_id.clone(),
+            public_key_pem: key.public_key_pem.clone(),
+        }
     }
+}
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+/// A batch and whom to tell when it is durable.
+type Job = (Vec<Write>, Option<oneshot::Sender<Result<(), String>>>);
+
+/// How many batches may wait for the writer before senders wait too.
+const QUEUE: usize = 4096;
+
+/// The database before the writer starts: read what was saved, set up what is missing.
+pub(crate) struct Opened {
+    conn: Connection,
+    path: Option<PathBuf>,
+}
+
+fn explain(path: Option<&Path>, e: rusqlite::Error) -> Error {
+    let place = path.map_or_else(
+        || "the in-memory state".to_owned(),
+        |p| p.display().to_string(),
+    );
+    let detail = match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::NotADatabase) => {
+            "it is not an apns-lab state database (or it is corrupt)".to_owned()
+        }
+        Some(rusqlite::ErrorCode::ReadOnly)
+        | Some(rusqlite::ErrorCode::CannotOpen)
+        | Some(rusqlite::ErrorCode::PermissionDenied) => {
+            format!("it cannot be opened for writing: {e}")
+        }
+        _ => e.to_string(),
+    };
+    Error::Invalid(format!("state database {place}: {detail}"))
+}
+
+impl Opened {
+    /// Opens (creating) `path`, or an in-memory database for `None`, and checks its schema.
+    pub(crate) fn open(path: Option<&Path>) -> Result<Opened, Error> {
+        let conn = match path {
+            Some(p) => Connection::open(p),
+            None => Connection::open_in_memory(),
+        }
+        .map_err(|e| explain(path, e))?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| explain(path, e))?;
+        if version > SCHEMA_VERSION {
+            return Err(Error::Invalid(format!(
+                "state database {} was written by a newer apns-lab (schema {version}; this build reads up to {SCHEMA_VERSION}); it was left untouched",
+                path.map_or("(memory)".into(), |p| p.display().to_string())
+            )));
+        }
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
+            .map_err(|e| explain(path, e))?;
+        conn.execute_batch(SCHEMA).map_err(|e| explain(path, e))?;
+        conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))
+            .map_err(|e| explain(path, e))?;
+        Ok(Opened {
+            conn,
+            path: path.map(Path::to_path_buf),
+        })
     }
 
     pub(crate) fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
         Ok(self
-            .conn()
+            .conn
             .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
             .optional()?)
     }
 
     pub(crate) fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), Error> {
-        self.conn().execute(
+        self.conn.execute(
             "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
             params![key, value],
         )?;
@@ -69,22 +158,13 @@ impl Store {
     }
 
     pub(crate) fn save_key(&self, key: &SigningKey) -> Result<(), Error> {
-        let topics = key
-            .topics
-            .as_ref()
-            .map(|t| serde_json::to_string(t).unwrap_or_default());
-        self.conn().execute(
-            "INSERT OR REPLACE INTO keys (key_id, team_id, environment, topics, related_key_id, public_key_pem)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![key.key_id, key.team_id, key.environment.as_str(), topics, key.related_key_id, key.public_key_pem],
-        )?;
+        apply(&self.conn, &Write::key(key))?;
         Ok(())
     }
 
     /// Every stored key, rebuilt from its public half.
     pub(crate) fn load_keys(&self) -> Result<Vec<SigningKey>, Error> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
+        let mut stmt = self.conn.prepare(
             "SELECT key_id, team_id, environment, topics, related_key_id, public_key_pem FROM keys ORDER BY key_id",
         )?;
         let rows = stmt
@@ -110,82 +190,274 @@ impl Store {
             .collect()
     }
 
-    pub(crate) fn save_device(&self, udid: &str) -> Result<(), Error> {
-        self.conn()
-            .execute("INSERT OR IGNORE INTO devices (udid) VALUES (?1)", [udid])?;
-        Ok(())
-    }
-
-    pub(crate) fn save_app(&self, udid: &str, app: &AppRecord) -> Result<(), Error> {
-        self.conn().execute(
-            "INSERT OR REPLACE INTO apps (udid, bundle_id, environment, team_id, generation, token, unregistered_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
-                udid,
-                app.bundle_id,
-                app.environment.as_str(),
-                app.team_id,
-                app.generation,
-                app.token.to_hex(),
-                app.unregistered_at.map(|t| t as i64)
-            ],
+    /// Every stored device with its apps, in UDID order, passed to `each` one at a time
+    /// (a million devices are never all in a `Vec` at once).
+    pub(crate) fn load_devices(&self, mut each: impl FnMut(StoredDevice)) -> Result<(), Error> {
+        let bad = |what: String| Error::Invalid(format!("state database: {what}"));
+        let mut apps = self.conn.prepare(
+            "SELECT udid, bundle_id, environment, team_id, install_gen, version, uninstalled_at, learned_at, pending
+             FROM apps ORDER BY udid, seq",
         )?;
-        Ok(())
-    }
-
-    /// Every stored device with its apps.
-    pub(crate) fn load_registry(&self) -> Result<StoredRegistry, Error> {
-        let conn = self.conn();
-        let devices = conn
-            .prepare("SELECT udid FROM devices ORDER BY udid")?
-            .query_map([], |r| r.get(0))?
-            .collect::<Result<Vec<String>, _>>()?;
-        let mut stmt = conn.prepare(
-            "SELECT udid, bundle_id, environment, team_id, generation, token, unregistered_at FROM apps ORDER BY udid",
-        )?;
-        let apps = stmt
-            .query_map([], |r| {
-                let env: String = r.get(2)?;
-                let token: String = r.get(5)?;
-                let unregistered: Option<i64> = r.get(6)?;
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    env,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, u32>(4)?,
-                    token,
-                    unregistered,
-                ))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut out = Vec::with_capacity(apps.len());
-        for (udid, bundle_id, env, team_id, generation, token, unregistered) in apps {
-            let environment: Environment = env
-                .parse()
-                .map_err(|_| Error::Invalid(format!("stored app has environment {env:?}")))?;
-            let token = token
-                .parse()
-                .map_err(|_| Error::Invalid(format!("stored token for {bundle_id} is not hex")))?;
-            out.push((
+        let mut app_rows = apps.query([])?;
+        let mut next_app = app_rows.next()?;
+        let mut devices = self
+            .conn
+            .prepare("SELECT udid, generation, online, backup FROM devices ORDER BY udid")?;
+        let mut rows = devices.query([])?;
+        while let Some(row) = rows.next()? {
+            let udid: String = row.get(0)?;
+            let backup: Option<String> = row.get(3)?;
+            let backup = match backup {
+                None => None,
+                Some(json) => Some(
+                    serde_json::from_str::<Vec<(String, String, Environment)>>(&json)
+                        .map_err(|e| bad(format!("backup of {udid}: {e}")))?,
+                ),
+            };
+            let mut device = StoredDevice {
                 udid,
-                AppRecord {
-                    bundle_id,
-                    environment,
-                    team_id,
-                    generation,
-                    token,
-                    unregistered_at: unregistered.map(|t| t as u64),
-                },
-            ));
+                generation: row.get(1)?,
+                online: row.get(2)?,
+                backup,
+                apps: Vec::new(),
+            };
+            while let Some(app) = next_app {
+                let owner: String = app.get(0)?;
+                if owner != device.udid {
+                    break;
+                }
+                let env: String = app.get(2)?;
+                device.apps.push(StoredApp {
+                    bundle_id: app.get(1)?,
+                    environment: env
+                        .parse()
+                        .map_err(|_| bad(format!("app environment {env:?}")))?,
+                    team_id: app.get(3)?,
+                    install_gen: app.get(4)?,
+                    version: app.get(5)?,
+                    uninstalled_at: app.get::<_, i64>(6)? as u64,
+                    learned_at: app.get::<_, i64>(7)? as u64,
+                    pending: app.get(8)?,
+                });
+                next_app = app_rows.next()?;
+            }
+            each(device);
         }
-        Ok((devices, out))
+        Ok(())
     }
 
-    /// Forgets every device and app (keys and the CA stay).
-    pub(crate) fn clear_registry(&self) -> Result<(), Error> {
-        self.conn()
-            .execute_batch("DELETE FROM apps; DELETE FROM devices;")?;
+    /// Every entry of the token index, passed to `each`.
+    pub(crate) fn load_tokens(&self, mut each: impl FnMut(StoredToken)) -> Result<(), Error> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT environment, token, udid, bundle_id, dead_at FROM tokens")?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let env: String = row.get(0)?;
+            let token: Vec<u8> = row.get(1)?;
+            let (Ok(environment), Ok(token)) =
+                (env.parse(), <[u8; 32]>::try_from(token.as_slice()))
+            else {
+                return Err(Error::Invalid(
+                    "state database: a stored token is malformed".into(),
+                ));
+            };
+            each(StoredToken {
+                environment,
+                token,
+                udid: row.get(2)?,
+                bundle_id: row.get(3)?,
+                dead_at: row.get::<_, i64>(4)? as u64,
+            });
+        }
         Ok(())
+    }
+
+    /// The stored lifecycle events (JSON), oldest first, with their sequence numbers.
+    pub(crate) fn load_events(&self) -> Result<Vec<(u64, String)>, Error> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT seq, body FROM events ORDER BY seq")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The stored capture log (encoded), oldest first.
+    pub(crate) fn load_capture(&self) -> Result<Vec<(u64, Vec<u8>)>, Error> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT seq, body FROM capture ORDER BY seq")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Hands the connection to the writer thread.
+    pub(crate) fn start_writer(self) -> Result<Store, Error> {
+        let (tx, rx) = mpsc::channel::<Job>(QUEUE);
+        let path = self.path.clone();
+        let thread = std::thread::Builder::new()
+            .name("apns-lab-store".into())
+            .spawn(move || writer(self.conn, rx, path))
+            .map_err(Error::Io)?;
+        Ok(Store {
+            tx,
+            thread: Some(thread),
+        })
+    }
+}
+
+/// The writer thread: group commit until every sender is gone.
+fn writer(mut conn: Connection, mut rx: mpsc::Receiver<Job>, path: Option<PathBuf>) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < 1024
+            && let Ok(job) = rx.try_recv()
+        {
+            jobs.push(job);
+        }
+        let result = (|| -> rusqlite::Result<()> {
+            let tx = conn.transaction()?;
+            for (writes, _) in &jobs {
+                for w in writes {
+                    apply(&tx, w)?;
+                }
+            }
+            tx.commit()
+        })();
+        let result = result.map_err(|e| explain(path.as_deref(), e).to_string());
+        if let Err(e) = &result {
+            tracing::error!(error = %e, "state database write failed");
+        }
+        for (_, done) in jobs {
+            if let Some(done) = done {
+                let _ = done.send(result.clone());
+            }
+        }
+    }
+}
+
+fn apply(conn: &Connection, w: &Write) -> rusqlite::Result<()> {
+    match w {
+        Write::Key {
+            key_id,
+            team_id,
+            environment,
+            topics,
+            related,
+            public_key_pem,
+        } => {
+            let topics = topics
+                .as_ref()
+                .map(|t| serde_json::to_string(t).unwrap_or_default());
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO keys (key_id, team_id, environment, topics, related_key_id, public_key_pem)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![key_id, team_id, environment.as_str(), topics, related, public_key_pem])?;
+        }
+        Write::Device(d, tokens) => {
+            let backup = d
+                .backup
+                .as_ref()
+                .map(|b| serde_json::to_string(b).unwrap_or_default());
+            conn.prepare_cached("INSERT OR REPLACE INTO devices (udid, generation, online, backup) VALUES (?1, ?2, ?3, ?4)")?
+                .execute(params![d.udid, d.generation, d.online, backup])?;
+            conn.prepare_cached("DELETE FROM apps WHERE udid = ?1")?
+                .execute([&d.udid])?;
+            let mut insert = conn.prepare_cached(
+                "INSERT INTO apps (udid, seq, bundle_id, environment, team_id, install_gen, version, uninstalled_at, learned_at, pending)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?;
+            for (seq, a) in d.apps.iter().enumerate() {
+                insert.execute(params![
+                    d.udid,
+                    seq as i64,
+                    a.bundle_id,
+                    a.environment.as_str(),
+                    a.team_id,
+                    a.install_gen,
+                    a.version,
+                    a.uninstalled_at as i64,
+                    a.learned_at as i64,
+                    a.pending
+                ])?;
+            }
+            let mut insert = conn.prepare_cached(
+                "INSERT OR REPLACE INTO tokens (environment, token, udid, bundle_id, dead_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for t in tokens {
+                insert.execute(params![
+                    t.environment.as_str(),
+                    &t.token[..],
+                    t.udid,
+                    t.bundle_id,
+                    t.dead_at as i64
+                ])?;
+            }
+        }
+        Write::ClearRegistry => {
+            conn.execute_batch("DELETE FROM apps; DELETE FROM devices; DELETE FROM tokens; DELETE FROM events; DELETE FROM capture;")?;
+        }
+        Write::Event { seq, body, keep } => {
+            conn.prepare_cached("INSERT OR REPLACE INTO events (seq, body) VALUES (?1, ?2)")?
+                .execute(params![*seq as i64, body])?;
+            conn.prepare_cached("DELETE FROM events WHERE seq <= ?1")?
+                .execute([seq.saturating_sub(*keep) as i64])?;
+        }
+        Write::Capture { rows, keep } => {
+            let mut insert =
+                conn.prepare_cached("INSERT OR REPLACE INTO capture (seq, body) VALUES (?1, ?2)")?;
+            let mut newest = 0;
+            for (seq, body) in rows {
+                insert.execute(params![*seq as i64, body])?;
+                newest = newest.max(*seq);
+            }
+            conn.prepare_cached("DELETE FROM capture WHERE seq <= ?1")?
+                .execute([newest.saturating_sub(*keep) as i64])?;
+        }
+    }
+    Ok(())
+}
+
+/// The handle to the writer thread.
+pub(crate) struct Store {
+    tx: mpsc::Sender<Job>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Store {
+    /// Writes `writes` in the next group commit and waits until they are durable.
+    pub(crate) async fn write(&self, writes: Vec<Write>) -> Result<(), Error> {
+        let (done, wait) = oneshot::channel();
+        self.tx
+            .send((writes, Some(done)))
+            .await
+            .map_err(|_| Error::Invalid("the state database writer has stopped".into()))?;
+        wait.await
+            .map_err(|_| Error::Invalid("the state database writer has stopped".into()))?
+            .map_err(Error::Invalid)
+    }
+
+    /// Queues `writes` without waiting (for state whose loss in a crash is harmless:
+    /// the capture log, an uninstall APNs learned of — the next push relearns it).
+    pub(crate) fn write_later(&self, writes: Vec<Write>) {
+        if let Err(mpsc::error::TrySendError::Full((writes, _))) = self.tx.try_send((writes, None))
+        {
+            let tx = self.tx.clone();
+            tokio::spawn(async move {
+                let _ = tx.send((writes, None)).await;
+            });
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        // Closing the channel ends the writer after it has committed what was queued.
+        let (closed, _) = mpsc::channel(1);
+        drop(std::mem::replace(&mut self.tx, closed));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }

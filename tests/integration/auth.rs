@@ -225,6 +225,7 @@ async fn the_connection_is_bound_to_its_first_team_and_key() {
             topics: None,
             related_key_id: None,
         })
+        .await
         .expect("key registers");
     let other_p8 = new_p8();
     lab.mock
@@ -237,6 +238,7 @@ async fn the_connection_is_bound_to_its_first_team_and_key() {
             topics: None,
             related_key_id: None,
         })
+        .await
         .expect("key registers");
     let mut c = lab.client(Sandbox).await;
     c.push(Push::new(&lab.sandbox_token, &lab.jwt()))
@@ -286,6 +288,7 @@ async fn keys_restricted_to_one_environment_and_topic_keys() {
             topics: None,
             related_key_id: None,
         })
+        .await
         .expect("registers");
     assert!(
         view.public_key_pem
@@ -319,6 +322,7 @@ async fn keys_restricted_to_one_environment_and_topic_keys() {
             topics: None,
             related_key_id: None,
         })
+        .await
         .expect("registers")
         .public_key_pem;
     lab.mock
@@ -331,6 +335,7 @@ async fn keys_restricted_to_one_environment_and_topic_keys() {
             topics: Some(vec!["com.example.news".into()]),
             related_key_id: None,
         })
+        .await
         .expect("re-registers from the public key");
     let news = lab
         .mock
@@ -342,6 +347,7 @@ async fn keys_restricted_to_one_environment_and_topic_keys() {
                 team_id: None,
             }],
         })
+        .await
         .expect("device");
     let jwt = signer(&topic_p8, "TOPICKEY01", &team)
         .sign(now)

@@ -56,6 +56,7 @@ pub async fn lab_with(config: Config) -> Lab {
                 },
             ],
         })
+        .await
         .expect("device is created");
     Lab {
         sandbox_token: device.apps[0].token.clone(),
