@@ -6,6 +6,7 @@ mod auth;
 mod certificates;
 mod connection;
 mod interop;
+mod lifecycle;
 mod serve;
 mod support;
 mod validation;
