@@ -91,20 +91,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     match Cli::parse().command {
         Command::Serve(args) => serve(args).await,
         Command::Demo => demo().await,
-        Command::Token {
-            key_file,
-            key_id,
-            team_id,
-        } => {
-            let p8 =
-                std::fs::read(&key_file).map_err(|e| format!("{}: {e}", key_file.display()))?;
+        Command::Token { key_file, key_id, team_id } => {
+            let p8 = std::fs::read(&key_file).map_err(|e| format!("{}: {e}", key_file.display()))?;
             let signer = provider::TokenSigner::new(&p8, &key_id, &team_id)?;
             println!("{}", signer.sign(unix_now())?);
             Ok(())
@@ -113,9 +106,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
@@ -141,8 +132,7 @@ async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
 async fn wait_for_signal() {
     #[cfg(unix)]
     {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
@@ -176,14 +166,8 @@ async fn demo() -> Result<(), Box<dyn std::error::Error>> {
     let token = &device.apps[0].token;
     let key_file = ready.key_file.clone().unwrap_or_default();
     let ca_file = ready.ca_file.clone().unwrap_or_default();
-    println!(
-        "apns-lab: a mock APNs is running (state in {})\n",
-        dir.display()
-    );
-    println!(
-        "  1. an app on iPhone {} asked to register for remote notifications",
-        device.udid
-    );
+    println!("apns-lab: a mock APNs is running (state in {})\n", dir.display());
+    println!("  1. an app on iPhone {} asked to register for remote notifications", device.udid);
     println!("  2. APNs derived its device token from UDID + bundle ID: {token}");
     println!("  3. the provider would store that token; here you are the provider");
     println!("  4. send a notification to APNs, as Apple's curl recipe does:\n");
@@ -198,10 +182,7 @@ async fn demo() -> Result<(), Box<dyn std::error::Error>> {
         ca_file.display(),
         ready.sandbox
     );
-    println!(
-        "  5. see what APNs accepted:  curl -s {}/api/v1/notifications\n",
-        ready.admin
-    );
+    println!("  5. see what APNs accepted:  curl -s {}/api/v1/notifications\n", ready.admin);
     println!("{}", serde_json::to_string(&ready)?);
     println!("\nPress Ctrl-C to stop.");
     wait_for_signal().await;

@@ -31,23 +31,12 @@ pub struct Device {
 impl Device {
     /// A device with nothing installed.
     pub fn new(udid: impl Into<String>) -> Self {
-        Device {
-            udid: udid.into(),
-            apps: Vec::new(),
-        }
+        Device { udid: udid.into(), apps: Vec::new() }
     }
 
     /// Installs an app (step 1 happens when it launches and asks to register).
-    pub fn install(
-        &mut self,
-        bundle_id: impl Into<String>,
-        environment: Environment,
-    ) -> &mut InstalledApp {
-        self.apps.push(InstalledApp {
-            bundle_id: bundle_id.into(),
-            environment,
-            token: None,
-        });
+    pub fn install(&mut self, bundle_id: impl Into<String>, environment: Environment) -> &mut InstalledApp {
+        self.apps.push(InstalledApp { bundle_id: bundle_id.into(), environment, token: None });
         self.apps.last_mut().expect("an app was just pushed")
     }
 
@@ -68,10 +57,7 @@ mod tests {
         d.install("com.example.chat", Environment::Sandbox);
         d.install("com.example.news", Environment::Production);
         let voip: protocol::Topic = "com.example.chat.voip".parse().expect("topic");
-        assert_eq!(
-            d.app_for_topic(&voip).map(|a| a.bundle_id.as_str()),
-            Some("com.example.chat")
-        );
+        assert_eq!(d.app_for_topic(&voip).map(|a| a.bundle_id.as_str()), Some("com.example.chat"));
         let other: protocol::Topic = "com.example.mail".parse().expect("topic");
         assert!(d.app_for_topic(&other).is_none());
     }

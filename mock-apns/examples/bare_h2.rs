@@ -24,36 +24,25 @@ async fn answer(req: Request<Incoming>) -> Result<Response<Empty<Bytes>>, Infall
     let mut b = uuid::Uuid::encode_buffer();
     Ok(Response::builder()
         .status(200)
-        .header(
-            "apns-id",
-            &*uuid::Uuid::new_v4().hyphenated().encode_lower(&mut a),
-        )
-        .header(
-            "apns-unique-id",
-            &*uuid::Uuid::new_v4().hyphenated().encode_lower(&mut b),
-        )
+        .header("apns-id", &*uuid::Uuid::new_v4().hyphenated().encode_lower(&mut a))
+        .header("apns-unique-id", &*uuid::Uuid::new_v4().hyphenated().encode_lower(&mut b))
         .body(Empty::new())
         .expect("valid response"))
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:0".into());
+    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:0".into());
     let key = rcgen::KeyPair::generate()?;
     let cert =
-        rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])?
-            .self_signed(&key)?;
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()?
-    .with_no_client_auth()
-    .with_single_cert(
-        vec![cert.der().clone()],
-        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
-    )?;
+        rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])?.self_signed(&key)?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        )?;
     config.alpn_protocols = vec![b"h2".to_vec()];
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = tokio::net::TcpListener::bind(&addr).await?;
@@ -67,12 +56,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 return;
             };
             let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
-            builder
-                .max_concurrent_streams(1000)
-                .max_header_list_size(8000);
-            let _ = builder
-                .serve_connection(TokioIo::new(tls), hyper::service::service_fn(answer))
-                .await;
+            builder.max_concurrent_streams(1000).max_header_list_size(8000);
+            let _ = builder.serve_connection(TokioIo::new(tls), hyper::service::service_fn(answer)).await;
         });
     }
 }

@@ -9,16 +9,13 @@ use base64::Engine as _;
 use dashmap::DashMap;
 use ring::rand::SystemRandom;
 use ring::signature::{
-    ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair,
-    UnparsedPublicKey,
+    ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair, UnparsedPublicKey,
 };
 
 fn main() {
     let rng = SystemRandom::new();
-    let pkcs8 =
-        EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).expect("keygen");
-    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
-        .expect("key");
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).expect("keygen");
+    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).expect("key");
     let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
     let input = format!(
         "{}.{}",
@@ -27,26 +24,14 @@ fn main() {
     );
     let sig = pair.sign(&rng, input.as_bytes()).expect("signs");
     let token = format!("{input}.{}", b64(sig.as_ref()));
-    let public = UnparsedPublicKey::new(
-        &ECDSA_P256_SHA256_FIXED,
-        pair.public_key().as_ref().to_vec(),
-    );
+    let public = UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, pair.public_key().as_ref().to_vec());
 
     let n = 5_000;
     let start = Instant::now();
     for _ in 0..n {
         let parts: Vec<&str> = token.split('.').collect();
-        let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(parts[2])
-            .expect("b64");
-        black_box(
-            public
-                .verify(
-                    &token.as_bytes()[..parts[0].len() + 1 + parts[1].len()],
-                    &sig,
-                )
-                .is_ok(),
-        );
+        let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(parts[2]).expect("b64");
+        black_box(public.verify(&token.as_bytes()[..parts[0].len() + 1 + parts[1].len()], &sig).is_ok());
     }
     let verify = start.elapsed().as_secs_f64() / n as f64 * 1e6;
 

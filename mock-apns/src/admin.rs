@@ -34,6 +34,7 @@ use tokio::sync::watch;
 
 use crate::auth::{KeyEnvironment, SigningKey};
 use crate::capture::CaptureFilter;
+use crate::delivery::{Storage, StoredView};
 use crate::events::{LifecycleEvent, TokenChangeView};
 use crate::registry::{AppRecord, DeviceRecord, TokenChange};
 use crate::store::Write;
@@ -166,7 +167,7 @@ fn sandbox() -> Environment {
 }
 
 /// A device as the admin API shows it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct DeviceView {
     /// The UDID.
     pub udid: String,
@@ -180,20 +181,28 @@ pub struct DeviceView {
     pub apps: Vec<AppView>,
 }
 
-impl From<&DeviceRecord> for DeviceView {
-    fn from(d: &DeviceRecord) -> Self {
+impl DeviceView {
+    /// The view of a device, with what is held for each of its apps.
+    fn new(d: &DeviceRecord, storage: &Storage, now_secs: u64) -> Self {
         DeviceView {
             udid: d.udid.clone(),
             generation: d.generation,
             online: d.online,
             has_backup: d.has_backup,
-            apps: d.apps.iter().map(AppView::from).collect(),
+            apps: d
+                .apps
+                .iter()
+                .map(|a| AppView {
+                    stored: storage.get(&d.udid, &a.bundle_id, a.environment, now_secs).as_ref().map(StoredView::from),
+                    ..AppView::from(a)
+                })
+                .collect(),
         }
     }
 }
 
 /// An app on a device.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct AppView {
     /// The bundle ID.
     pub bundle_id: String,
@@ -215,6 +224,9 @@ pub struct AppView {
     /// When APNs learned of the uninstall: pushes get 410 with this timestamp.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unregistered_at: Option<u64>,
+    /// The notification APNs holds for this app while the device is offline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stored: Option<StoredView>,
 }
 
 impl From<&AppRecord> for AppView {
@@ -229,6 +241,7 @@ impl From<&AppRecord> for AppView {
             installed: a.installed,
             uninstalled_at: a.uninstalled_at,
             unregistered_at: a.unregistered_at,
+            stored: None,
         }
     }
 }
@@ -290,19 +303,10 @@ impl Shared {
             (Some(p8), None) => p8,
             (None, Some(public)) => public,
             _ => {
-                return Err(Error::Invalid(
-                    "give exactly one of public_key_pem and private_key_p8".into(),
-                ));
+                return Err(Error::Invalid("give exactly one of public_key_pem and private_key_p8".into()));
             }
         };
-        let key = SigningKey::new(
-            &req.key_id,
-            &req.team_id,
-            req.environment,
-            req.topics,
-            req.related_key_id,
-            pem,
-        )?;
+        let key = SigningKey::new(&req.key_id, &req.team_id, req.environment, req.topics, req.related_key_id, pem)?;
         self.store.write(vec![Write::key(&key)]).await?;
         let view = KeyView::from(&key);
         self.keys.insert(key);
@@ -311,11 +315,7 @@ impl Shared {
     }
 
     pub(crate) fn key_views(&self) -> Vec<KeyView> {
-        self.keys
-            .all()
-            .iter()
-            .map(|k| KeyView::from(k.as_ref()))
-            .collect()
+        self.keys.all().iter().map(|k| KeyView::from(k.as_ref())).collect()
     }
 
     pub(crate) fn issue_certificate(&self, req: NewCertificate) -> Result<CertificateView, Error> {
@@ -331,9 +331,7 @@ impl Shared {
             KeyEnvironment::Both => &Environment::ALL,
         };
         let password = req.pkcs12_password.unwrap_or_else(|| "apns-lab".to_owned());
-        let issued = self
-            .authority
-            .issue_push_certificate(&req.topics, envs, &password)?;
+        let issued = self.authority.issue_push_certificate(&req.topics, envs, &password)?;
         Ok(CertificateView {
             cert_pem: issued.cert_pem,
             key_pem: issued.key_pem,
@@ -344,13 +342,7 @@ impl Shared {
         })
     }
 
-    fn new_event(
-        &self,
-        udid: &str,
-        kind: &str,
-        bundle_id: Option<&str>,
-        changes: &[TokenChange],
-    ) -> LifecycleEvent {
+    fn new_event(&self, udid: &str, kind: &str, bundle_id: Option<&str>, changes: &[TokenChange]) -> LifecycleEvent {
         LifecycleEvent {
             seq: 0,
             time_ms: self.clock.unix_millis(),
@@ -366,73 +358,55 @@ impl Shared {
     pub(crate) async fn create_device(&self, req: NewDevice) -> Result<DeviceView, Error> {
         let udid = match req.udid {
             Some(u) if !valid_udid(&u) => {
-                return Err(Error::Invalid(
-                    "udid must be 1-64 letters, digits or '-'".into(),
-                ));
+                return Err(Error::Invalid("udid must be 1-64 letters, digits or '-'".into()));
             }
             Some(u) => u,
             None => crate::new_udid(),
         };
         for app in &req.apps {
-            Topic::parse(&app.bundle_id)
-                .map_err(|e| Error::Invalid(format!("bundle_id {:?}: {e}", app.bundle_id)))?;
+            Topic::parse(&app.bundle_id).map_err(|e| Error::Invalid(format!("bundle_id {:?}: {e}", app.bundle_id)))?;
         }
         self.registry.add_device(&udid);
         let now = self.clock.unix_millis();
         let mut changes = Vec::new();
         for app in &req.apps {
             let team = app.team_id.as_deref().unwrap_or(&self.default_team);
-            let (_, c) =
-                self.registry
-                    .register_app(&udid, &app.bundle_id, app.environment, team, now)?;
+            let (_, c) = self.registry.register_app(&udid, &app.bundle_id, app.environment, team, now)?;
             changes.extend(c);
         }
         if changes.is_empty() {
             self.save_device(&udid).await?;
         } else {
-            self.record_event(self.new_event(&udid, "install", None, &changes), &[&udid])
-                .await?;
+            self.record_event(self.new_event(&udid, "install", None, &changes), &[&udid]).await?;
         }
-        let record = self
-            .registry
-            .device(&udid)
-            .ok_or_else(|| Error::NotFound(format!("no device {udid}")))?;
+        let record = self.registry.device(&udid).ok_or_else(|| Error::NotFound(format!("no device {udid}")))?;
         // Answer with the apps in the order they were asked for, then any others.
         let mut apps: Vec<AppView> = req
             .apps
             .iter()
-            .filter_map(|a| {
-                record
-                    .apps
-                    .iter()
-                    .find(|r| r.bundle_id == a.bundle_id && r.environment == a.environment)
-            })
+            .filter_map(|a| record.apps.iter().find(|r| r.bundle_id == a.bundle_id && r.environment == a.environment))
             .map(AppView::from)
             .collect();
         for r in &record.apps {
-            if !apps
-                .iter()
-                .any(|v| v.bundle_id == r.bundle_id && v.environment == r.environment)
-            {
+            if !apps.iter().any(|v| v.bundle_id == r.bundle_id && v.environment == r.environment) {
                 apps.push(AppView::from(r));
             }
         }
-        Ok(DeviceView {
-            apps,
-            ..DeviceView::from(&record)
-        })
+        Ok(DeviceView { apps, ..self.view(&record) })
     }
 
     /// Applies a lifecycle event to a device.
-    pub(crate) async fn lifecycle(
-        &self,
-        udid: &str,
-        event: Lifecycle,
-    ) -> Result<LifecycleOutcome, Error> {
+    pub(crate) async fn lifecycle(&self, udid: &str, event: Lifecycle) -> Result<LifecycleOutcome, Error> {
         let now = self.clock.unix_millis();
         let r = &self.registry;
         let changes = match &event {
-            Lifecycle::Erase => r.erase(udid, now)?,
+            Lifecycle::Erase => {
+                let changes = r.erase(udid, now)?;
+                // What APNs held for the device was for tokens that are now dead.
+                self.storage.drop_device(udid);
+                self.store.write(vec![Write::DropHeld(udid.to_owned())]).await?;
+                changes
+            }
             Lifecycle::Backup => {
                 r.backup(udid)?;
                 Vec::new()
@@ -441,9 +415,7 @@ impl Shared {
                 if let Some(to) = to_udid
                     && !valid_udid(to)
                 {
-                    return Err(Error::Invalid(
-                        "to_udid must be 1-64 letters, digits or '-'".into(),
-                    ));
+                    return Err(Error::Invalid("to_udid must be 1-64 letters, digits or '-'".into()));
                 }
                 r.restore(udid, to_udid.as_deref(), now)?
             }
@@ -454,9 +426,7 @@ impl Shared {
             Lifecycle::Reinstall(b) => r.reinstall(udid, b, now)?,
         };
         let bundle = match &event {
-            Lifecycle::Update(b) | Lifecycle::Uninstall(b) | Lifecycle::Reinstall(b) => {
-                Some(b.as_str())
-            }
+            Lifecycle::Update(b) | Lifecycle::Uninstall(b) | Lifecycle::Reinstall(b) => Some(b.as_str()),
             _ => None,
         };
         let mut logged = self.new_event(udid, event.kind(), bundle, &changes);
@@ -468,33 +438,22 @@ impl Shared {
         let logged = self.record_event(logged, &touched).await?;
         // Coming back online, the device reports the uninstalls pushes hit while it was away.
         if matches!(event, Lifecycle::Online) && !changes.is_empty() {
-            self.events.push(LifecycleEvent {
-                kind: "unregistered".into(),
-                ..logged.clone()
-            });
+            self.events.push(LifecycleEvent { kind: "unregistered".into(), ..logged.clone() });
         }
-        let device = r
-            .device(udid)
-            .ok_or_else(|| Error::NotFound(format!("no device {udid}")))?;
-        Ok(LifecycleOutcome {
-            event: logged,
-            device: DeviceView::from(&device),
-        })
+        let device = r.device(udid).ok_or_else(|| Error::NotFound(format!("no device {udid}")))?;
+        Ok(LifecycleOutcome { event: logged, device: self.view(&device) })
+    }
+
+    fn view(&self, d: &DeviceRecord) -> DeviceView {
+        DeviceView::new(d, &self.storage, self.clock.unix_secs())
     }
 
     pub(crate) fn device_view(&self, udid: &str) -> Result<DeviceView, Error> {
-        self.registry
-            .device(udid)
-            .map(|d| DeviceView::from(&d))
-            .ok_or_else(|| Error::NotFound(format!("no device {udid}")))
+        self.registry.device(udid).map(|d| self.view(&d)).ok_or_else(|| Error::NotFound(format!("no device {udid}")))
     }
 
     pub(crate) fn device_views(&self, after: Option<&str>, limit: usize) -> Vec<DeviceView> {
-        self.registry
-            .devices(after, limit)
-            .iter()
-            .map(DeviceView::from)
-            .collect()
+        self.registry.devices(after, limit).iter().map(|d| self.view(d)).collect()
     }
 
     pub(crate) async fn reset(&self) -> Result<(), Error> {
@@ -502,6 +461,7 @@ impl Shared {
         self.registry.clear();
         self.capture.clear();
         self.events.clear();
+        self.storage.clear();
         Ok(())
     }
 }
@@ -511,11 +471,7 @@ fn valid_udid(u: &str) -> bool {
 }
 
 /// Serves the admin API until `shutdown` fires.
-pub(crate) async fn serve(
-    listener: TcpListener,
-    shared: Arc<Shared>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     loop {
         let tcp = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -531,9 +487,7 @@ pub(crate) async fn serve(
         let shared = shared.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| route(shared.clone(), req));
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(tcp), service)
-                .await;
+            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tcp), service).await;
         });
     }
 }
@@ -571,40 +525,22 @@ fn from_error(e: Error) -> AdminResponse {
     error(status, e.to_string())
 }
 
-async fn read_json<T: serde::de::DeserializeOwned>(
-    req: Request<Incoming>,
-) -> Result<T, AdminResponse> {
-    let bytes = match Limited::new(req.into_body(), MAX_ADMIN_BODY)
-        .collect()
-        .await
-    {
+async fn read_json<T: serde::de::DeserializeOwned>(req: Request<Incoming>) -> Result<T, AdminResponse> {
+    let bytes = match Limited::new(req.into_body(), MAX_ADMIN_BODY).collect().await {
         Ok(b) => b.to_bytes(),
         Err(_) => {
-            return Err(error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "request body is over 1 MiB",
-            ));
+            return Err(error(StatusCode::PAYLOAD_TOO_LARGE, "request body is over 1 MiB"));
         }
     };
-    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) {
-        Bytes::from_static(b"{}")
-    } else {
-        bytes
-    };
-    serde_json::from_slice(&bytes)
-        .map_err(|e| error(StatusCode::BAD_REQUEST, format!("bad JSON body: {e}")))
+    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) { Bytes::from_static(b"{}") } else { bytes };
+    serde_json::from_slice(&bytes).map_err(|e| error(StatusCode::BAD_REQUEST, format!("bad JSON body: {e}")))
 }
 
 async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<AdminResponse, Infallible> {
     let path = req.uri().path().to_owned();
     let query = req.uri().query().unwrap_or("").to_owned();
     let method = req.method().clone();
-    let Some(segments) = path
-        .split('/')
-        .skip(1)
-        .map(percent_decode)
-        .collect::<Option<Vec<String>>>()
-    else {
+    let Some(segments) = path.split('/').skip(1).map(percent_decode).collect::<Option<Vec<String>>>() else {
         return Ok(error(StatusCode::BAD_REQUEST, "bad escape in the path"));
     };
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
@@ -619,36 +555,27 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<AdminRespo
         }
         (["api", "v1", "ca.pem"], &Method::GET) => Response::builder()
             .header(http::header::CONTENT_TYPE, "application/x-pem-file")
-            .body(Full::new(Bytes::from(
-                shared.authority.cert_pem().to_owned(),
-            )))
+            .body(Full::new(Bytes::from(shared.authority.cert_pem().to_owned())))
             .expect("static header"),
         (["api", "v1", "keys"], &Method::GET) => json(StatusCode::OK, &shared.key_views()),
         (["api", "v1", "keys"], &Method::POST) => match read_json::<NewKey>(req).await {
             Ok(new) => created(shared.register_key(new).await),
             Err(r) => r,
         },
-        (["api", "v1", "certificates"], &Method::POST) => {
-            match read_json::<NewCertificate>(req).await {
-                Ok(new) => created(shared.issue_certificate(new)),
-                Err(r) => r,
-            }
-        }
-        (["api", "v1", "devices"], &Method::GET) => {
-            match parse_query(&query, &["after", "limit"]) {
-                Ok(q) => match q.get("limit").map(|l| l.parse::<usize>()).transpose() {
-                    Ok(limit) => json(
-                        StatusCode::OK,
-                        &shared.device_views(
-                            q.get("after").map(String::as_str),
-                            limit.unwrap_or(1000),
-                        ),
-                    ),
-                    Err(_) => error(StatusCode::BAD_REQUEST, "limit is not a number"),
-                },
-                Err(msg) => error(StatusCode::BAD_REQUEST, msg),
-            }
-        }
+        (["api", "v1", "certificates"], &Method::POST) => match read_json::<NewCertificate>(req).await {
+            Ok(new) => created(shared.issue_certificate(new)),
+            Err(r) => r,
+        },
+        (["api", "v1", "devices"], &Method::GET) => match parse_query(&query, &["after", "limit"]) {
+            Ok(q) => match q.get("limit").map(|l| l.parse::<usize>()).transpose() {
+                Ok(limit) => json(
+                    StatusCode::OK,
+                    &shared.device_views(q.get("after").map(String::as_str), limit.unwrap_or(1000)),
+                ),
+                Err(_) => error(StatusCode::BAD_REQUEST, "limit is not a number"),
+            },
+            Err(msg) => error(StatusCode::BAD_REQUEST, msg),
+        },
         (["api", "v1", "devices"], &Method::POST) => match read_json::<NewDevice>(req).await {
             Ok(new) => created(shared.create_device(new).await),
             Err(r) => r,
@@ -660,9 +587,7 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<AdminRespo
                 "backup" => Ok(Lifecycle::Backup),
                 "offline" => Ok(Lifecycle::Offline),
                 "online" => Ok(Lifecycle::Online),
-                "restore" => read_json::<RestoreRequest>(req)
-                    .await
-                    .map(|r| Lifecycle::Restore { to_udid: r.to_udid }),
+                "restore" => read_json::<RestoreRequest>(req).await.map(|r| Lifecycle::Restore { to_udid: r.to_udid }),
                 other => Err(error(
                     StatusCode::NOT_FOUND,
                     format!("no device action {other:?} (erase, backup, restore, offline, online)"),
@@ -683,20 +608,16 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<AdminRespo
             };
             match event {
                 Some(event) => ok(shared.lifecycle(udid, event).await),
-                None => error(
-                    StatusCode::NOT_FOUND,
-                    format!("no app action {action:?} (update, uninstall, reinstall)"),
-                ),
+                None => {
+                    error(StatusCode::NOT_FOUND, format!("no app action {action:?} (update, uninstall, reinstall)"))
+                }
             }
         }
         (["api", "v1", "events"], &Method::GET) => match parse_query(&query, &["udid", "limit"]) {
             Ok(q) => match q.get("limit").map(|l| l.parse::<usize>()).transpose() {
-                Ok(limit) => json(
-                    StatusCode::OK,
-                    &shared
-                        .events
-                        .query(q.get("udid").map(String::as_str), limit.unwrap_or(100)),
-                ),
+                Ok(limit) => {
+                    json(StatusCode::OK, &shared.events.query(q.get("udid").map(String::as_str), limit.unwrap_or(100)))
+                }
                 Err(_) => error(StatusCode::BAD_REQUEST, "limit is not a number"),
             },
             Err(msg) => error(StatusCode::BAD_REQUEST, msg),
@@ -713,17 +634,13 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<AdminRespo
             [
                 "api",
                 "v1",
-                "health" | "ca.pem" | "keys" | "certificates" | "devices" | "events"
-                | "notifications" | "reset",
+                "health" | "ca.pem" | "keys" | "certificates" | "devices" | "events" | "notifications" | "reset",
             ]
             | ["api", "v1", "devices", _]
             | ["api", "v1", "devices", _, _]
             | ["api", "v1", "devices", _, "apps", _, _],
             _,
-        ) => error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            format!("{path} does not take {method}"),
-        ),
+        ) => error(StatusCode::METHOD_NOT_ALLOWED, format!("{path} does not take {method}")),
         _ => error(StatusCode::NOT_FOUND, format!("no route {path}")),
     };
     Ok(response)
@@ -738,10 +655,7 @@ struct RestoreRequest {
 }
 
 /// Reads the allowed keys of a query string.
-fn parse_query(
-    query: &str,
-    allowed: &[&str],
-) -> Result<std::collections::HashMap<String, String>, String> {
+fn parse_query(query: &str, allowed: &[&str]) -> Result<std::collections::HashMap<String, String>, String> {
     let mut out = std::collections::HashMap::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -764,16 +678,9 @@ fn parse_filter(query: &str) -> Result<CaptureFilter, String> {
             "token" => filter.token = Some(v),
             "topic" => filter.topic = Some(v),
             "apns_id" => filter.apns_id = Some(v),
-            "limit" => {
-                filter.limit = Some(
-                    v.parse()
-                        .map_err(|_| format!("limit {v:?} is not a number"))?,
-                )
-            }
+            "limit" => filter.limit = Some(v.parse().map_err(|_| format!("limit {v:?} is not a number"))?),
             other => {
-                return Err(format!(
-                    "unknown filter {other:?} (token, topic, apns_id, limit)"
-                ));
+                return Err(format!("unknown filter {other:?} (token, topic, apns_id, limit)"));
             }
         }
     }

@@ -109,9 +109,7 @@ impl SigningKey {
         key_pem: &str,
     ) -> Result<Self, Error> {
         if key_id.is_empty() || team_id.is_empty() {
-            return Err(Error::Invalid(
-                "key_id and team_id must not be empty".into(),
-            ));
+            return Err(Error::Invalid("key_id and team_id must not be empty".into()));
         }
         let point = public_point(key_pem)?;
         Ok(SigningKey {
@@ -127,14 +125,8 @@ impl SigningKey {
 
     /// Checks an ES256 signature in either encoding.
     fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
-        let alg = if signature.len() == 64 {
-            &ECDSA_P256_SHA256_FIXED
-        } else {
-            &ECDSA_P256_SHA256_ASN1
-        };
-        UnparsedPublicKey::new(alg, &self.point)
-            .verify(message, signature)
-            .is_ok()
+        let alg = if signature.len() == 64 { &ECDSA_P256_SHA256_FIXED } else { &ECDSA_P256_SHA256_ASN1 };
+        UnparsedPublicKey::new(alg, &self.point).verify(message, signature).is_ok()
     }
 
     /// Whether a connection bound to `bound` may also use this key.
@@ -146,9 +138,7 @@ impl SigningKey {
 
     /// Whether the key may push to `bundle_id` (team keys: any of the team's topics).
     pub fn covers(&self, bundle_id: &str) -> bool {
-        self.topics
-            .as_ref()
-            .is_none_or(|t| t.iter().any(|x| x == bundle_id))
+        self.topics.as_ref().is_none_or(|t| t.iter().any(|x| x == bundle_id))
     }
 }
 
@@ -168,9 +158,7 @@ fn public_point(pem: &str) -> Result<Vec<u8>, Error> {
                 &rng,
             )
             .map_err(|e| bad(&format!("not a P-256 PKCS#8 key: {e}")))?;
-            Ok(ring::signature::KeyPair::public_key(&pair)
-                .as_ref()
-                .to_vec())
+            Ok(ring::signature::KeyPair::public_key(&pair).as_ref().to_vec())
         }
         rustls_pemfile::Item::SubjectPublicKeyInfo(der) => {
             use x509_parser::prelude::FromDer;
@@ -197,21 +185,14 @@ fn public_point(pem: &str) -> Result<Vec<u8>, Error> {
 /// prime256v1).
 fn spki_pem(point: &[u8]) -> String {
     const PREFIX: [u8; 26] = [
-        0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08,
-        0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+        0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48,
+        0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
     ];
     let mut der = PREFIX.to_vec();
     der.extend_from_slice(point);
     let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = b64
-        .as_bytes()
-        .chunks(64)
-        .filter_map(|c| std::str::from_utf8(c).ok())
-        .collect();
-    format!(
-        "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
-        lines.join("\n")
-    )
+    let lines: Vec<&str> = b64.as_bytes().chunks(64).filter_map(|c| std::str::from_utf8(c).ok()).collect();
+    format!("-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n", lines.join("\n"))
 }
 
 /// The registered signing keys, by Key ID.
@@ -258,12 +239,7 @@ pub(crate) struct TokenCache {
 
 impl TokenCache {
     pub(crate) fn new(limit: usize) -> Self {
-        TokenCache {
-            map: DashMap::new(),
-            limit,
-            verifications: AtomicU64::new(0),
-            hits: AtomicU64::new(0),
-        }
+        TokenCache { map: DashMap::new(), limit, verifications: AtomicU64::new(0), hits: AtomicU64::new(0) }
     }
 
     /// Forgets every token (after keys change).
@@ -291,13 +267,9 @@ impl TokenCache {
 fn decode_segment(segment: &str) -> Option<Vec<u8>> {
     let trimmed = segment.trim_end_matches('=');
     if trimmed.contains(['+', '/']) {
-        base64::engine::general_purpose::STANDARD_NO_PAD
-            .decode(trimmed)
-            .ok()
+        base64::engine::general_purpose::STANDARD_NO_PAD.decode(trimmed).ok()
     } else {
-        base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(trimmed)
-            .ok()
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(trimmed).ok()
     }
 }
 
@@ -305,21 +277,15 @@ fn decode_segment(segment: &str) -> Option<Vec<u8>> {
 fn verify_jwt(token: &str, keys: &Keys) -> Result<VerifiedToken, Reason> {
     let invalid = Reason::InvalidProviderToken;
     let mut parts = token.split('.');
-    let (Some(h), Some(c), Some(s), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(h), Some(c), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(invalid);
     };
-    let header: JwtHeader = decode_segment(h)
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or(invalid)?;
+    let header: JwtHeader = decode_segment(h).and_then(|b| serde_json::from_slice(&b).ok()).ok_or(invalid)?;
     if header.alg != ALGORITHM {
         return Err(invalid);
     }
     let key = keys.get(&header.kid).ok_or(invalid)?;
-    let claims: JwtClaims = decode_segment(c)
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or(invalid)?;
+    let claims: JwtClaims = decode_segment(c).and_then(|b| serde_json::from_slice(&b).ok()).ok_or(invalid)?;
     if claims.iss != key.team_id {
         return Err(invalid);
     }
@@ -328,10 +294,7 @@ fn verify_jwt(token: &str, keys: &Keys) -> Result<VerifiedToken, Reason> {
     if !key.verify(signed.as_bytes(), &signature) {
         return Err(invalid);
     }
-    Ok(VerifiedToken {
-        key,
-        iat: claims.iat,
-    })
+    Ok(VerifiedToken { key, iat: claims.iat })
 }
 
 /// The token part of an `authorization` header value, if it is `bearer <token>`.
@@ -362,9 +325,7 @@ pub(crate) fn authorize(
     keys: &Keys,
     now: SystemTime,
 ) -> Result<Arc<SigningKey>, Reason> {
-    let now_secs = now
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now_secs = now.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let expired = |iat: u64| now_secs.saturating_sub(iat) > MAX_AGE_SECS;
     if let Some(b) = binding.as_ref()
         && *b.current == *token
@@ -397,19 +358,12 @@ pub(crate) fn authorize(
         if !verified.key.related_to(&b.key) {
             return Err(Reason::UnrelatedKeyIdInToken);
         }
-        if now.duration_since(b.since).unwrap_or(Duration::ZERO)
-            < Duration::from_secs(MIN_REFRESH_SECS)
-        {
+        if now.duration_since(b.since).unwrap_or(Duration::ZERO) < Duration::from_secs(MIN_REFRESH_SECS) {
             return Err(Reason::TooManyProviderTokenUpdates);
         }
     }
     let key = verified.key.clone();
-    *binding = Some(TokenBinding {
-        key: key.clone(),
-        current: token.into(),
-        current_iat: verified.iat,
-        since: now,
-    });
+    *binding = Some(TokenBinding { key: key.clone(), current: token.into(), current_iat: verified.iat, since: now });
     Ok(key)
 }
 
@@ -437,9 +391,7 @@ impl CertIdentity {
             .and_then(|a| a.as_str().ok())?;
         let has = |oid: &[u64]| {
             let want = oid.iter().map(u64::to_string).collect::<Vec<_>>().join(".");
-            cert.extensions()
-                .iter()
-                .find(|e| e.oid.to_id_string() == want)
+            cert.extensions().iter().find(|e| e.oid.to_id_string() == want)
         };
         let sandbox = has(crate::tls::OID_SANDBOX).is_some();
         let production = has(crate::tls::OID_PRODUCTION).is_some();
@@ -450,12 +402,7 @@ impl CertIdentity {
             Some(ext) => crate::tls::decode_topics(ext.value)?,
             None => vec![uid.to_owned()],
         };
-        Some(CertIdentity {
-            uid: uid.into(),
-            topics,
-            sandbox,
-            production,
-        })
+        Some(CertIdentity { uid: uid.into(), topics, sandbox, production })
     }
 
     /// Whether the certificate is good in `env`.
@@ -479,18 +426,13 @@ mod tests {
             "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
             base64::engine::general_purpose::STANDARD.encode(pkcs8.as_ref())
         );
-        (
-            ring::signature::EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng).expect("parse"),
-            pem,
-        )
+        (ring::signature::EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng).expect("parse"), pem)
     }
 
     fn sign(pair: &ring::signature::EcdsaKeyPair, header: &str, claims: &str) -> String {
         let b64 = |s: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
         let input = format!("{}.{}", b64(header.as_bytes()), b64(claims.as_bytes()));
-        let sig = pair
-            .sign(&ring::rand::SystemRandom::new(), input.as_bytes())
-            .expect("sign");
+        let sig = pair.sign(&ring::rand::SystemRandom::new(), input.as_bytes()).expect("sign");
         format!("{input}.{}", b64(sig.as_ref()))
     }
 
@@ -498,15 +440,7 @@ mod tests {
     fn p8_and_public_pem_give_the_same_key() {
         let (_, p8) = key_pair();
         let a = SigningKey::new("K", "T", KeyEnvironment::Both, None, None, &p8).expect("p8");
-        let b = SigningKey::new(
-            "K",
-            "T",
-            KeyEnvironment::Both,
-            None,
-            None,
-            &a.public_key_pem,
-        )
-        .expect("pem");
+        let b = SigningKey::new("K", "T", KeyEnvironment::Both, None, None, &a.public_key_pem).expect("pem");
         assert_eq!(a.point, b.point);
         assert!(SigningKey::new("K", "T", KeyEnvironment::Both, None, None, "nope").is_err());
     }
@@ -515,60 +449,28 @@ mod tests {
     fn verification_rules() {
         let (pair, p8) = key_pair();
         let keys = Keys::default();
-        keys.insert(
-            SigningKey::new(
-                "KEY1234567",
-                "TEAM123456",
-                KeyEnvironment::Both,
-                None,
-                None,
-                &p8,
-            )
-            .expect("key"),
-        );
+        keys.insert(SigningKey::new("KEY1234567", "TEAM123456", KeyEnvironment::Both, None, None, &p8).expect("key"));
         let check = |token: &str, expected: Result<(), Reason>| {
             assert_eq!(verify_jwt(token, &keys).map(|_| ()), expected, "{token}");
         };
-        let good = sign(
-            &pair,
-            r#"{"alg":"ES256","kid":"KEY1234567"}"#,
-            r#"{"iss":"TEAM123456","iat":1}"#,
-        );
+        let good = sign(&pair, r#"{"alg":"ES256","kid":"KEY1234567"}"#, r#"{"iss":"TEAM123456","iat":1}"#);
         check(&good, Ok(()));
         check(&format!("{good}=="), Ok(()));
         for (header, claims) in [
-            (
-                r#"{"alg":"ES256","kid":"OTHER"}"#,
-                r#"{"iss":"TEAM123456","iat":1}"#,
-            ),
-            (
-                r#"{"alg":"ES384","kid":"KEY1234567"}"#,
-                r#"{"iss":"TEAM123456","iat":1}"#,
-            ),
-            (
-                r#"{"alg":"ES256","kid":"KEY1234567"}"#,
-                r#"{"iss":"OTHERTEAM0","iat":1}"#,
-            ),
-            (
-                r#"{"alg":"ES256","kid":"KEY1234567"}"#,
-                r#"{"iss":"TEAM123456","iat":"1"}"#,
-            ),
+            (r#"{"alg":"ES256","kid":"OTHER"}"#, r#"{"iss":"TEAM123456","iat":1}"#),
+            (r#"{"alg":"ES384","kid":"KEY1234567"}"#, r#"{"iss":"TEAM123456","iat":1}"#),
+            (r#"{"alg":"ES256","kid":"KEY1234567"}"#, r#"{"iss":"OTHERTEAM0","iat":1}"#),
+            (r#"{"alg":"ES256","kid":"KEY1234567"}"#, r#"{"iss":"TEAM123456","iat":"1"}"#),
             (r#"{"kid":"KEY1234567"}"#, r#"{"iss":"TEAM123456","iat":1}"#),
         ] {
-            check(
-                &sign(&pair, header, claims),
-                Err(Reason::InvalidProviderToken),
-            );
+            check(&sign(&pair, header, claims), Err(Reason::InvalidProviderToken));
         }
         // Flip one bit in the middle of the signature segment.
         let sig_start = good.rfind('.').expect("three segments") + 1;
         let mut bytes = good.clone().into_bytes();
         let i = sig_start + 10;
         bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
-        check(
-            &String::from_utf8(bytes).expect("ascii"),
-            Err(Reason::InvalidProviderToken),
-        );
+        check(&String::from_utf8(bytes).expect("ascii"), Err(Reason::InvalidProviderToken));
         check("a.b", Err(Reason::InvalidProviderToken));
         check("a.b.c.d", Err(Reason::InvalidProviderToken));
         check("", Err(Reason::InvalidProviderToken));

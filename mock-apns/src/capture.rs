@@ -99,10 +99,7 @@ impl Slot {
         self.apns_id = r.apns_id.clone();
         self.apns_unique_id = r.apns_unique_id;
         self.request.clear();
-        let pseudo = [
-            (":method", r.method.as_str().as_bytes()),
-            (":path", r.path.as_bytes()),
-        ];
+        let pseudo = [(":method", r.method.as_str().as_bytes()), (":path", r.path.as_bytes())];
         let headers = r
             .headers
             .iter()
@@ -136,33 +133,20 @@ impl Slot {
             .split(|b| *b == b'\n')
             .filter(|line| !line.is_empty())
             .map(|line| {
-                let at = line
-                    .windows(2)
-                    .position(|w| w == b": ")
-                    .unwrap_or(line.len());
+                let at = line.windows(2).position(|w| w == b": ").unwrap_or(line.len());
                 let value = line.get(at + 2..).unwrap_or_default();
-                (
-                    String::from_utf8_lossy(&line[..at]).into_owned(),
-                    String::from_utf8_lossy(value).into_owned(),
-                )
+                (String::from_utf8_lossy(&line[..at]).into_owned(), String::from_utf8_lossy(value).into_owned())
             })
             .collect()
     }
 
     fn view(&self) -> CapturedRequest {
         let mut headers = self.lines();
-        let pseudo = |name: &str| {
-            headers
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default()
-        };
+        let pseudo = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()).unwrap_or_default();
         let (method, path) = (pseudo(":method"), pseudo(":path"));
         headers.retain(|(n, _)| !n.starts_with(':'));
-        let payload = serde_json::from_slice(&self.body).unwrap_or_else(|_| {
-            serde_json::Value::String(String::from_utf8_lossy(&self.body).into_owned())
-        });
+        let payload = serde_json::from_slice(&self.body)
+            .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&self.body).into_owned()));
         CapturedRequest {
             time_ms: self.time_ms,
             environment: self.environment,
@@ -197,12 +181,7 @@ impl Slot {
         out.push(self.environment as u8);
         out.extend_from_slice(&self.connection.to_le_bytes());
         bytes(&mut out, self.apns_id.as_str().as_bytes());
-        bytes(
-            &mut out,
-            self.apns_unique_id
-                .as_ref()
-                .map_or(&[][..], |u| u.as_bytes()),
-        );
+        bytes(&mut out, self.apns_unique_id.as_ref().map_or(&[][..], |u| u.as_bytes()));
         bytes(&mut out, &self.request);
         bytes(&mut out, &self.token);
         bytes(&mut out, self.topic.as_bytes());
@@ -238,11 +217,7 @@ impl Slot {
         let connection = u64_(&mut b)?;
         let apns_id = ApnsId::parse(std::str::from_utf8(bytes(&mut b)?).ok()?).ok()?;
         let unique = bytes(&mut b)?;
-        let apns_unique_id = if unique.is_empty() {
-            None
-        } else {
-            Some(uuid::Uuid::from_slice(unique).ok()?)
-        };
+        let apns_unique_id = if unique.is_empty() { None } else { Some(uuid::Uuid::from_slice(unique).ok()?) };
         let request = bytes(&mut b)?.to_vec();
         let token = bytes(&mut b)?.to_vec();
         let topic = String::from_utf8(bytes(&mut b)?.to_vec()).ok()?;
@@ -250,11 +225,7 @@ impl Slot {
         let body = bytes(&mut b)?.to_vec();
         let status = u16::from_le_bytes(take(&mut b, 2)?.try_into().ok()?);
         let reason = std::str::from_utf8(bytes(&mut b)?).ok()?;
-        let reason = if reason.is_empty() {
-            None
-        } else {
-            Some(reason.parse().ok()?)
-        };
+        let reason = if reason.is_empty() { None } else { Some(reason.parse().ok()?) };
         let timestamp = Some(u64_(&mut b)?).filter(|t| *t != 0);
         Some(Slot {
             seq,
@@ -277,13 +248,8 @@ impl Slot {
     fn view_auth(&self) -> AuthSummary {
         match &self.auth {
             Authenticated::None => AuthSummary::None,
-            Authenticated::Token(k) => AuthSummary::Token {
-                key_id: k.key_id.clone(),
-                team_id: k.team_id.clone(),
-            },
-            Authenticated::Certificate(uid) => AuthSummary::Certificate {
-                uid: uid.to_string(),
-            },
+            Authenticated::Token(k) => AuthSummary::Token { key_id: k.key_id.clone(), team_id: k.team_id.clone() },
+            Authenticated::Certificate(uid) => AuthSummary::Certificate { uid: uid.to_string() },
             Authenticated::Restored(summary) => summary.clone(),
         }
     }
@@ -387,14 +353,7 @@ pub(crate) struct Capture {
 impl Capture {
     /// A log keeping at most `limit` entries.
     pub(crate) fn new(limit: usize) -> Self {
-        Capture {
-            ring: Mutex::new(Ring {
-                slots: Vec::new(),
-                next: 0,
-                seq: 0,
-            }),
-            limit,
-        }
+        Capture { ring: Mutex::new(Ring { slots: Vec::new(), next: 0, seq: 0 }), limit }
     }
 
     fn ring(&self) -> std::sync::MutexGuard<'_, Ring> {
@@ -478,12 +437,7 @@ impl Capture {
                 Some(Err(_)) => false,
             })
             .filter(|e| filter.topic.as_deref().is_none_or(|t| e.topic == t))
-            .filter(|e| {
-                filter
-                    .apns_id
-                    .as_deref()
-                    .is_none_or(|a| e.apns_id.as_str().eq_ignore_ascii_case(a))
-            })
+            .filter(|e| filter.apns_id.as_deref().is_none_or(|a| e.apns_id.as_str().eq_ignore_ascii_case(a)))
             .take(limit)
             .map(Slot::view)
             .collect()
@@ -544,19 +498,9 @@ mod tests {
         let c = Capture::new(2);
         check(&c, 1, "00", &h);
         let e = &c.query(&CaptureFilter::default())[0];
-        let expected = [
-            ("apns-topic", "com.example.app"),
-            ("x-multi", "a: b"),
-            ("x-multi", ""),
-        ];
-        assert_eq!(
-            e.headers,
-            expected.map(|(n, v)| (n.to_owned(), v.to_owned()))
-        );
-        assert_eq!(
-            (e.method.as_str(), e.path.as_str()),
-            ("POST", "/3/device/1")
-        );
+        let expected = [("apns-topic", "com.example.app"), ("x-multi", "a: b"), ("x-multi", "")];
+        assert_eq!(e.headers, expected.map(|(n, v)| (n.to_owned(), v.to_owned())));
+        assert_eq!((e.method.as_str(), e.path.as_str()), ("POST", "/3/device/1"));
     }
 
     #[test]
@@ -573,21 +517,11 @@ mod tests {
         assert_eq!(all.len(), 3);
         let back = Capture::new(3);
         back.import(all);
-        let (a, b) = (
-            c.query(&CaptureFilter::default()),
-            back.query(&CaptureFilter::default()),
-        );
-        assert_eq!(
-            serde_json::to_value(&a).expect("json"),
-            serde_json::to_value(&b).expect("json")
-        );
+        let (a, b) = (c.query(&CaptureFilter::default()), back.query(&CaptureFilter::default()));
+        assert_eq!(serde_json::to_value(&a).expect("json"), serde_json::to_value(&b).expect("json"));
         assert!(Slot::decode(1, b"garbage").is_none());
         check(&back, 9, "bb", &h);
-        assert_eq!(
-            back.export_since(5).len(),
-            1,
-            "sequence numbers go on after a restart"
-        );
+        assert_eq!(back.export_since(5).len(), 1, "sequence numbers go on after a restart");
     }
 
     #[test]
@@ -598,32 +532,12 @@ mod tests {
             check(&c, n, if n % 2 == 0 { "aa" } else { "bb" }, &h);
         }
         assert_eq!(c.len(), 3);
-        let all: Vec<u64> = c
-            .query(&CaptureFilter::default())
-            .iter()
-            .map(|e| e.time_ms)
-            .collect();
+        let all: Vec<u64> = c.query(&CaptureFilter::default()).iter().map(|e| e.time_ms).collect();
         assert_eq!(all, [4, 3, 2]);
-        let aa = c.query(&CaptureFilter {
-            token: Some("AA".into()),
-            ..Default::default()
-        });
+        let aa = c.query(&CaptureFilter { token: Some("AA".into()), ..Default::default() });
         assert_eq!(aa.iter().map(|e| e.time_ms).collect::<Vec<_>>(), [4, 2]);
-        assert!(
-            c.query(&CaptureFilter {
-                token: Some("zz".into()),
-                ..Default::default()
-            })
-            .is_empty()
-        );
-        assert_eq!(
-            c.query(&CaptureFilter {
-                limit: Some(1),
-                ..Default::default()
-            })
-            .len(),
-            1
-        );
+        assert!(c.query(&CaptureFilter { token: Some("zz".into()), ..Default::default() }).is_empty());
+        assert_eq!(c.query(&CaptureFilter { limit: Some(1), ..Default::default() }).len(), 1);
         let by_id = c.query(&CaptureFilter {
             apns_id: Some("00000000-0000-0000-0000-000000000003".into()),
             ..Default::default()

@@ -29,16 +29,12 @@ impl Clock {
 
     /// Seconds since the UNIX epoch.
     pub fn unix_secs(&self) -> u64 {
-        self.now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
+        self.now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
     }
 
     /// Milliseconds since the UNIX epoch (the unit of a 410's `timestamp`).
     pub fn unix_millis(&self) -> u64 {
-        self.now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64)
+        self.now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
     }
 
     /// Moves a manual clock forward; the system clock ignores this.

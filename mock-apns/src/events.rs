@@ -118,10 +118,6 @@ impl Events {
 
     /// Forgets everything (sequence numbers go on).
     pub(crate) fn clear(&self) {
-        self.inner
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .1
-            .clear();
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).1.clear();
     }
 }

@@ -17,6 +17,7 @@ mod auth;
 mod capture;
 mod clock;
 mod config;
+mod delivery;
 mod error;
 mod events;
 mod push;
@@ -40,13 +41,14 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 pub use admin::{
-    AppView, CertificateView, DeviceView, KeyView, Lifecycle, LifecycleOutcome, NewApp,
-    NewCertificate, NewDevice, NewKey,
+    AppView, CertificateView, DeviceView, KeyView, Lifecycle, LifecycleOutcome, NewApp, NewCertificate, NewDevice,
+    NewKey,
 };
 pub use auth::KeyEnvironment;
 pub use capture::{AuthSummary, CaptureFilter, CapturedRequest};
 pub use clock::Clock;
 pub use config::Config;
+pub use delivery::StoredView;
 pub use error::Error;
 pub use events::{LifecycleEvent, TokenChangeView};
 pub use registry::TokenScope;
@@ -61,6 +63,8 @@ pub(crate) struct Shared {
     registry: registry::Registry,
     capture: capture::Capture,
     events: events::Events,
+    /// Notifications held for offline devices.
+    storage: delivery::Storage,
     authority: tls::Authority,
     store: store::Store,
     /// The team created on first start; apps without a team belong to it.
@@ -84,32 +88,21 @@ impl Shared {
         if let Some(dir) = &config.data_dir {
             std::fs::create_dir_all(dir).map_err(Error::file(dir))?;
         }
-        let db = store::Opened::open(
-            config
-                .data_dir
-                .as_ref()
-                .map(|d| d.join(STATE_FILE))
-                .as_deref(),
-        )?;
-        let meta_or =
-            |key: &str, make: &dyn Fn() -> Result<Vec<u8>, Error>| -> Result<Vec<u8>, Error> {
-                match db.meta(key)? {
-                    Some(v) => Ok(v),
-                    None => {
-                        let v = make()?;
-                        db.set_meta(key, &v)?;
-                        Ok(v)
-                    }
+        let db = store::Opened::open(config.data_dir.as_ref().map(|d| d.join(STATE_FILE)).as_deref())?;
+        let meta_or = |key: &str, make: &dyn Fn() -> Result<Vec<u8>, Error>| -> Result<Vec<u8>, Error> {
+            match db.meta(key)? {
+                Some(v) => Ok(v),
+                None => {
+                    let v = make()?;
+                    db.set_meta(key, &v)?;
+                    Ok(v)
                 }
-            };
-        let text = |v: Vec<u8>| {
-            String::from_utf8(v)
-                .map_err(|_| Error::Invalid("state database holds non-UTF-8 text".into()))
+            }
         };
+        let text =
+            |v: Vec<u8>| String::from_utf8(v).map_err(|_| Error::Invalid("state database holds non-UTF-8 text".into()));
 
-        let scope = text(meta_or("token_scope", &|| {
-            Ok(config.token_scope.as_str().as_bytes().to_vec())
-        })?)?;
+        let scope = text(meta_or("token_scope", &|| Ok(config.token_scope.as_str().as_bytes().to_vec()))?)?;
         let scope: TokenScope = scope.parse()?;
         if scope != config.token_scope {
             return Err(Error::Invalid(format!(
@@ -125,9 +118,7 @@ impl Shared {
             Ok(ca.cert_pem().as_bytes().to_vec())
         })?)?;
         let ca_key =
-            text(db.meta("ca_key")?.ok_or_else(|| {
-                Error::Invalid("state database has a CA without its key".into())
-            })?)?;
+            text(db.meta("ca_key")?.ok_or_else(|| Error::Invalid("state database has a CA without its key".into()))?)?;
         let authority = tls::Authority::from_pem(&ca_cert, &ca_key)?;
         let default_team = text(meta_or("default_team", &|| Ok(random_id().into_bytes()))?)?;
         let default_key_id = text(meta_or("default_key_id", &|| Ok(random_id().into_bytes()))?)?;
@@ -154,26 +145,22 @@ impl Shared {
         db.load_devices(|d| registry.load_device(d))?;
         db.load_tokens(|t| registry.load_token(t))?;
         let events = events::Events::default();
-        events.load(
-            db.load_events()?
-                .into_iter()
-                .filter_map(|(_, body)| serde_json::from_str(&body).ok()),
-        );
+        events.load(db.load_events()?.into_iter().filter_map(|(_, body)| serde_json::from_str(&body).ok()));
         let capture = capture::Capture::new(config.capture_limit);
         capture.import(db.load_capture()?);
+        let storage = delivery::Storage::default();
+        db.load_held(|key, held| storage.hold(key, held))?;
 
         if let Some(dir) = &config.data_dir {
             write_file(&dir.join(CA_FILE), authority.cert_pem())?;
-            write_file(
-                &dir.join(format!("AuthKey_{default_key_id}.p8")),
-                &default_key_p8,
-            )?;
+            write_file(&dir.join(format!("AuthKey_{default_key_id}.p8")), &default_key_p8)?;
         }
         Ok(Shared {
             clock: config.clock.clone(),
             tokens: auth::TokenCache::new(config.token_cache_limit),
             capture,
             events,
+            storage,
             config,
             keys,
             registry,
@@ -202,8 +189,7 @@ impl Shared {
     /// (now, or when it comes back online), which is how APNs learns. Logged and saved
     /// without holding up the push's answer.
     fn delivery_found_app_gone(&self, routed: registry::Routed) {
-        let (udid, bundle_id, environment, token, learned_at) =
-            self.registry.app_summary(routed.app);
+        let (udid, bundle_id, environment, token, learned_at) = self.registry.app_summary(routed.app);
         let change = registry::TokenChange {
             udid: udid.clone(),
             bundle_id: bundle_id.clone(),
@@ -211,11 +197,7 @@ impl Shared {
             old: Some(token.clone()),
             new: Some(token),
         };
-        let kind = if learned_at != 0 {
-            "unregistered"
-        } else {
-            "undeliverable"
-        };
+        let kind = if learned_at != 0 { "unregistered" } else { "undeliverable" };
         let event = self.events.push(events::LifecycleEvent {
             seq: 0,
             time_ms: self.clock.unix_millis(),
@@ -241,8 +223,7 @@ impl Shared {
         devices: &[&str],
     ) -> Result<events::LifecycleEvent, Error> {
         let event = self.events.push(event);
-        let mut writes: Vec<store::Write> =
-            devices.iter().flat_map(|u| self.device_writes(u)).collect();
+        let mut writes: Vec<store::Write> = devices.iter().flat_map(|u| self.device_writes(u)).collect();
         writes.push(store::Write::Event {
             seq: event.seq,
             body: serde_json::to_string(&event).unwrap_or_default(),
@@ -259,19 +240,14 @@ fn write_file(path: &Path, contents: &str) -> Result<(), Error> {
 
 fn random_bytes(n: usize) -> Vec<u8> {
     let mut v = vec![0; n];
-    ring::rand::SystemRandom::new()
-        .fill(&mut v)
-        .expect("the OS random source is available");
+    ring::rand::SystemRandom::new().fill(&mut v).expect("the OS random source is available");
     v
 }
 
 /// A 10-character id of capital letters and digits, the shape of Apple's Team and Key IDs.
 fn random_id() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    random_bytes(10)
-        .iter()
-        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
-        .collect()
+    random_bytes(10).iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect()
 }
 
 /// A UDID in the shape of a current iPhone's: 8 hex digits, a dash, 16 hex digits.
@@ -284,21 +260,11 @@ pub(crate) fn new_udid() -> String {
 fn new_p8() -> Result<String, Error> {
     use base64::Engine as _;
     let rng = ring::rand::SystemRandom::new();
-    let pkcs8 = ring::signature::EcdsaKeyPair::generate_pkcs8(
-        &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
-        &rng,
-    )
-    .map_err(|_| Error::BadKey("could not generate a P-256 key".into()))?;
+    let pkcs8 = ring::signature::EcdsaKeyPair::generate_pkcs8(&ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+        .map_err(|_| Error::BadKey("could not generate a P-256 key".into()))?;
     let b64 = base64::engine::general_purpose::STANDARD.encode(pkcs8.as_ref());
-    let lines: Vec<&str> = b64
-        .as_bytes()
-        .chunks(64)
-        .filter_map(|c| std::str::from_utf8(c).ok())
-        .collect();
-    Ok(format!(
-        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
-        lines.join("\n")
-    ))
+    let lines: Vec<&str> = b64.as_bytes().chunks(64).filter_map(|c| std::str::from_utf8(c).ok()).collect();
+    Ok(format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n", lines.join("\n")))
 }
 
 /// How often new capture-log entries are written to the state database. A crash loses
@@ -317,10 +283,7 @@ async fn flush_capture(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>)
         let rows = shared.capture.export_since(saved);
         if let Some((newest, _)) = rows.last() {
             saved = *newest;
-            let write = store::Write::Capture {
-                rows,
-                keep: shared.config.capture_limit as u64,
-            };
+            let write = store::Write::Capture { rows, keep: shared.config.capture_limit as u64 };
             if stop {
                 let _ = shared.store.write(vec![write]).await;
             } else {
@@ -435,13 +398,7 @@ impl MockApns {
             tasks.push(tokio::spawn(flush_capture(shared.clone(), rx.clone())));
         }
         if let Some(h2c) = listeners.h2c {
-            tasks.push(tokio::spawn(server::serve(
-                h2c,
-                Environment::Sandbox,
-                None,
-                shared.clone(),
-                rx.clone(),
-            )));
+            tasks.push(tokio::spawn(server::serve(h2c, Environment::Sandbox, None, shared.clone(), rx.clone())));
         }
         let ready = Ready {
             event: "ready",
@@ -452,22 +409,12 @@ impl MockApns {
             ca_file: data_dir.as_ref().map(|d| d.join(CA_FILE)),
             team_id: shared.default_team.clone(),
             key_id: shared.default_key_id.clone(),
-            key_file: data_dir
-                .as_ref()
-                .map(|d| d.join(format!("AuthKey_{}.p8", shared.default_key_id))),
+            key_file: data_dir.as_ref().map(|d| d.join(format!("AuthKey_{}.p8", shared.default_key_id))),
             data_dir,
             pid: std::process::id(),
             token_scope: shared.registry.scope(),
         };
-        Ok(MockApns {
-            shared,
-            ready,
-            sandbox,
-            production,
-            admin,
-            shutdown,
-            tasks,
-        })
+        Ok(MockApns { shared, ready, sandbox, production, admin, shutdown, tasks })
     }
 
     /// The ready line's contents.
@@ -561,10 +508,7 @@ impl MockApns {
     /// Full ES256 verifications and token-cache hits so far.
     pub fn token_stats(&self) -> (u64, u64) {
         use std::sync::atomic::Ordering::Relaxed;
-        (
-            self.shared.tokens.verifications.load(Relaxed),
-            self.shared.tokens.hits.load(Relaxed),
-        )
+        (self.shared.tokens.verifications.load(Relaxed), self.shared.tokens.hits.load(Relaxed))
     }
 
     /// Forgets devices, events and the capture log (`POST /api/v1/reset`).

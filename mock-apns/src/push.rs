@@ -45,14 +45,16 @@ use h2::RecvStream;
 use h2::server::SendResponse;
 use http::{HeaderMap, Method, Response};
 use protocol::{
-    ApnsId, CollapseId, DeviceToken, Environment, ErrorBody, Expiration, Priority, PushType,
-    Reason, Topic, max_payload_size,
+    ApnsId, CollapseId, DeviceToken, Environment, ErrorBody, Expiration, Priority, PushType, Reason, Topic,
+    max_payload_size,
 };
 
 use crate::Shared;
 use crate::auth::{self, CertIdentity, SigningKey, TokenBinding};
 use crate::capture::{Authenticated, Record};
+use crate::delivery::{self, Held, HeldKey};
 use crate::registry::Routed;
+use crate::store::Write;
 use crate::tap::{SETTINGS_MAX_CONCURRENT_STREAMS, TapControl};
 
 /// Header names, parsed once: looking a header up by `&str` parses the name every time.
@@ -106,6 +108,10 @@ pub(crate) struct ConnState {
 /// A push that passed every check.
 struct Accepted {
     routed: Routed,
+    push_type: PushType,
+    priority: Priority,
+    expiration: Option<Expiration>,
+    collapse_id: Option<CollapseId>,
 }
 
 /// What is learnt about a request while checking it; the capture log shows it whether
@@ -151,47 +157,32 @@ pub(crate) async fn handle(
     let Ok(body) = body else { return };
 
     // Validate.
-    let mut seen = Seen {
-        apns_id: None,
-        token: None,
-        topic: None,
-        auth: Authenticated::None,
-    };
-    let verdict = validate(
-        &shared,
-        &conn,
-        &parts.method,
-        parts.uri.path(),
-        &parts.headers,
-        &body,
-        &mut seen,
-    );
+    let mut seen = Seen { apns_id: None, token: None, topic: None, auth: Authenticated::None };
+    let verdict = validate(&shared, &conn, &parts.method, parts.uri.path(), &parts.headers, &body, &mut seen);
 
     // Apply: for now, accepted pushes are recorded; delivery hangs off this point.
     let apns_id = seen.apns_id.take().unwrap_or_else(ApnsId::random);
     let unique_id = (conn.env == Environment::Sandbox).then(uuid::Uuid::new_v4);
     let (status, error) = match &verdict {
-        Ok(Accepted { routed }) => {
+        Ok(accepted) => {
+            let routed = accepted.routed;
             tracing::debug!(apns_id = %apns_id, device = routed.device, app = routed.app, "accepted");
             if routed.learned {
-                shared.delivery_found_app_gone(*routed);
+                shared.delivery_found_app_gone(routed);
             }
-            (200, None)
+            // An offline device: APNs stores the push (one per app) and answers only once
+            // it is durable.
+            match store_if_offline(&shared, accepted, &apns_id, seen.topic.as_ref(), &body).await {
+                Ok(()) => (200, None),
+                Err(reason) => (reason.status(), Some(ErrorBody { reason, timestamp: None })),
+            }
         }
         Err((reason, timestamp)) => {
             tracing::debug!(apns_id = %apns_id, %reason, "rejected");
-            (
-                reason.status(),
-                Some(ErrorBody {
-                    reason: *reason,
-                    timestamp: *timestamp,
-                }),
-            )
+            (reason.status(), Some(ErrorBody { reason: *reason, timestamp: *timestamp }))
         }
     };
-    let mut response = Response::builder()
-        .status(status)
-        .header(APNS_ID, apns_id.as_str());
+    let mut response = Response::builder().status(status).header(APNS_ID, apns_id.as_str());
     if let Some(unique) = &unique_id {
         let mut buf = uuid::Uuid::encode_buffer();
         response = response.header(APNS_UNIQUE_ID, &*unique.hyphenated().encode_lower(&mut buf));
@@ -218,19 +209,53 @@ pub(crate) async fn handle(
     // one DATA frame holding the JSON body, with END_STREAM.
     match error {
         None => {
-            let response = response
-                .body(())
-                .expect("status and header values are valid");
+            let response = response.body(()).expect("status and header values are valid");
             let _ = respond.send_response(response, true);
         }
         Some(error) => {
-            let response = response
-                .header(http::header::CONTENT_TYPE, "application/json")
-                .body(())
-                .expect("valid header values");
+            let response =
+                response.header(http::header::CONTENT_TYPE, "application/json").body(()).expect("valid header values");
             if let Ok(mut stream) = respond.send_response(response, false) {
                 let _ = stream.send_data(Bytes::from(error.to_json()), true);
             }
+        }
+    }
+}
+
+/// Holds an accepted push for an offline device, durably (see `delivery.rs`).
+async fn store_if_offline(
+    shared: &Shared,
+    accepted: &Accepted,
+    apns_id: &ApnsId,
+    topic: Option<&Topic>,
+    body: &Bytes,
+) -> Result<(), Reason> {
+    if accepted.routed.online {
+        return Ok(());
+    }
+    let Some(expires_at) = delivery::storage_deadline(accepted.expiration, shared.clock.unix_secs()) else {
+        return Ok(()); // "try once": not stored
+    };
+    let (udid, bundle_id, environment, _, _) = shared.registry.app_summary(accepted.routed.app);
+    let held = Held {
+        apns_id: apns_id.clone(),
+        received_ms: shared.clock.unix_millis(),
+        expires_at,
+        priority: accepted.priority,
+        push_type: accepted.push_type,
+        topic: topic.map(|t| t.as_str().to_owned()).unwrap_or_default(),
+        collapse_id: accepted.collapse_id.as_ref().map(|c| c.as_str().to_owned()),
+        payload: body.clone(),
+    };
+    let key: HeldKey = (udid.into(), bundle_id.into(), environment);
+    match shared.store.write(vec![Write::Hold(key.clone(), held.clone())]).await {
+        Ok(()) => {
+            shared.storage.hold(key, held);
+            Ok(())
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "could not store a notification for an offline device");
+            Err(Reason::InternalServerError)
         }
     }
 }
@@ -272,11 +297,7 @@ fn validate(
         return Err(fail(Reason::DuplicateHeaders));
     }
     if let Some(id) = headers.get(&APNS_ID) {
-        let id = id
-            .to_str()
-            .ok()
-            .and_then(|s| ApnsId::parse(s).ok())
-            .ok_or(fail(Reason::BadMessageId))?;
+        let id = id.to_str().ok().and_then(|s| ApnsId::parse(s).ok()).ok_or(fail(Reason::BadMessageId))?;
         seen.apns_id = Some(id);
     }
 
@@ -309,15 +330,18 @@ fn validate(
         Some(text) => text.parse::<PushType>().map_err(|e| fail(e.reason()))?,
         None => PushType::implied_by(topic),
     };
-    if let Some(text) = header_value(headers, &APNS_PRIORITY) {
-        text.parse::<Priority>().map_err(|e| fail(e.reason()))?;
-    }
-    if let Some(text) = header_value(headers, &APNS_EXPIRATION) {
-        text.parse::<Expiration>().map_err(|e| fail(e.reason()))?;
-    }
-    if let Some(value) = headers.get(&APNS_COLLAPSE_ID) {
-        CollapseId::new(String::from_utf8_lossy(value.as_bytes())).map_err(|e| fail(e.reason()))?;
-    }
+    let priority = match header_value(headers, &APNS_PRIORITY) {
+        Some(text) => text.parse::<Priority>().map_err(|e| fail(e.reason()))?,
+        None => Priority::default(),
+    };
+    let expiration = match header_value(headers, &APNS_EXPIRATION) {
+        Some(text) => Some(text.parse::<Expiration>().map_err(|e| fail(e.reason()))?),
+        None => None,
+    };
+    let collapse_id = match headers.get(&APNS_COLLAPSE_ID) {
+        Some(value) => Some(CollapseId::new(String::from_utf8_lossy(value.as_bytes())).map_err(|e| fail(e.reason()))?),
+        None => None,
+    };
 
     // 14: the credential covers the topic.
     let (bundle_id, has_suffix) = match topic.bundle_id_for(push_type) {
@@ -326,9 +350,7 @@ fn validate(
     };
     match &credential {
         Credential::Token(key) => {
-            if shared.registry.owned_by_other_team(bundle_id, &key.team_id)
-                || !key.covers(bundle_id)
-            {
+            if shared.registry.owned_by_other_team(bundle_id, &key.team_id) || !key.covers(bundle_id) {
                 return Err(fail(Reason::TopicDisallowed));
             }
         }
@@ -352,13 +374,11 @@ fn validate(
     }
 
     // 18: route the token.
-    let routed = shared
-        .registry
-        .route(conn.env, token, bundle_id, shared.clock.unix_millis())?;
+    let routed = shared.registry.route(conn.env, token, bundle_id, shared.clock.unix_millis())?;
     if !has_suffix {
         return Err(fail(Reason::DeviceTokenNotForTopic));
     }
-    Ok(Accepted { routed })
+    Ok(Accepted { routed, push_type, priority, expiration, collapse_id })
 }
 
 /// The credential a request was accepted with.
@@ -387,19 +407,11 @@ fn authenticate<'a>(
                 .and_then(|v| auth::bearer(v.as_bytes()))
                 .ok_or(Reason::MissingProviderToken)?;
             let mut binding = binding.lock().unwrap_or_else(|e| e.into_inner());
-            let key = auth::authorize(
-                token,
-                conn.env,
-                &mut binding,
-                &shared.tokens,
-                &shared.keys,
-                shared.clock.now(),
-            )?;
+            let key = auth::authorize(token, conn.env, &mut binding, &shared.tokens, &shared.keys, shared.clock.now())?;
             drop(binding);
             seen.auth = Authenticated::Token(key.clone());
             if !conn.open.swap(true, Ordering::AcqRel) {
-                conn.tap
-                    .send_settings(&[(SETTINGS_MAX_CONCURRENT_STREAMS, conn.max_streams)]);
+                conn.tap.send_settings(&[(SETTINGS_MAX_CONCURRENT_STREAMS, conn.max_streams)]);
             }
             Ok(Credential::Token(key))
         }

@@ -66,9 +66,7 @@ impl std::str::FromStr for TokenScope {
         match s {
             "per-app" => Ok(TokenScope::PerApp),
             "per-device" => Ok(TokenScope::PerDevice),
-            other => Err(Error::Invalid(format!(
-                "token scope {other:?} is not per-app or per-device"
-            ))),
+            other => Err(Error::Invalid(format!("token scope {other:?} is not per-app or per-device"))),
         }
     }
 }
@@ -300,6 +298,8 @@ pub(crate) struct Routed {
     pub app: u32,
     /// Set when this push made APNs learn of an uninstall (the device must be saved).
     pub learned: bool,
+    /// Whether the device is online (offline devices get the push stored).
+    pub online: bool,
 }
 
 /// UDID + bundle ID ⇄ token, with the lifecycle of both.
@@ -360,14 +360,11 @@ impl Registry {
 
     fn find_device(&self, t: &Tables, udid: &str) -> Option<u32> {
         let hash = self.udid_hasher.hash_one(udid);
-        t.udids
-            .find(hash, |&d| &*t.devices[d as usize].udid == udid)
-            .copied()
+        t.udids.find(hash, |&d| &*t.devices[d as usize].udid == udid).copied()
     }
 
     fn device_or_404(&self, t: &Tables, udid: &str) -> Result<u32, Error> {
-        self.find_device(t, udid)
-            .ok_or_else(|| Error::NotFound(format!("no device {udid}")))
+        self.find_device(t, udid).ok_or_else(|| Error::NotFound(format!("no device {udid}")))
     }
 
     fn add_device_slot(&self, t: &mut Tables, udid: &str) -> u32 {
@@ -375,18 +372,11 @@ impl Registry {
             return d;
         }
         let id = t.devices.len() as u32;
-        t.devices.push(Device {
-            udid: udid.into(),
-            generation: 0,
-            online: true,
-            first_app: NONE,
-            backup: None,
-        });
+        t.devices.push(Device { udid: udid.into(), generation: 0, online: true, first_app: NONE, backup: None });
         let hasher = &self.udid_hasher;
         let devices = &t.devices;
         let hash = hasher.hash_one(udid);
-        t.udids
-            .insert_unique(hash, id, |&d| hasher.hash_one(&*devices[d as usize].udid));
+        t.udids.insert_unique(hash, id, |&d| hasher.hash_one(&*devices[d as usize].udid));
         id
     }
 
@@ -419,13 +409,9 @@ impl Registry {
         let a = &t.apps[app as usize];
         let d = &t.devices[a.device as usize];
         match self.scope {
-            TokenScope::PerApp => self.derive_token(
-                a.env,
-                &d.udid,
-                Some(t.names.name(a.bundle)),
-                d.generation,
-                a.install_gen,
-            ),
+            TokenScope::PerApp => {
+                self.derive_token(a.env, &d.udid, Some(t.names.name(a.bundle)), d.generation, a.install_gen)
+            }
             TokenScope::PerDevice => self.derive_token(a.env, &d.udid, None, d.generation, 0),
         }
     }
@@ -435,16 +421,8 @@ impl Registry {
         let token = self.app_token(t, app);
         let a = &t.apps[app as usize];
         let target = match self.scope {
-            TokenScope::PerApp => TokenRef {
-                target: app,
-                device: false,
-                dead_at: 0,
-            },
-            TokenScope::PerDevice => TokenRef {
-                target: a.device,
-                device: true,
-                dead_at: 0,
-            },
+            TokenScope::PerApp => TokenRef { target: app, device: false, dead_at: 0 },
+            TokenScope::PerDevice => TokenRef { target: a.device, device: true, dead_at: 0 },
         };
         t.tokens[env_index(a.env)].insert(token, target);
         token
@@ -483,17 +461,13 @@ impl Registry {
             generation: d.generation,
             online: d.online,
             has_backup: d.backup.is_some(),
-            apps: Self::apps_of(t, device)
-                .into_iter()
-                .map(|a| self.record(t, a))
-                .collect(),
+            apps: Self::apps_of(t, device).into_iter().map(|a| self.record(t, a)).collect(),
         }
     }
 
     fn change(&self, t: &Tables, app: u32, old: Option<Token>, new: Option<Token>) -> TokenChange {
         let a = &t.apps[app as usize];
-        let token =
-            |b: Token| DeviceToken::from_bytes(&b).expect("32 bytes is a valid token length");
+        let token = |b: Token| DeviceToken::from_bytes(&b).expect("32 bytes is a valid token length");
         TokenChange {
             udid: t.devices[a.device as usize].udid.to_string(),
             bundle_id: t.names.name(a.bundle).to_owned(),
@@ -521,10 +495,7 @@ impl Registry {
         if let Some(&owner) = t.owners.get(&bundle)
             && owner != team
         {
-            return Err(Error::Conflict(format!(
-                "{bundle_id} belongs to team {}, not {team_id}",
-                t.names.name(owner)
-            )));
+            return Err(Error::Conflict(format!("{bundle_id} belongs to team {}, not {team_id}", t.names.name(owner))));
         }
         t.owners.insert(bundle, team);
         let device = self.add_device_slot(t, udid);
@@ -578,45 +549,27 @@ impl Registry {
     }
 
     /// The slots of `bundle_id` (any environment) on a device, or 404.
-    fn bundle_slots(
-        &self,
-        t: &Tables,
-        udid: &str,
-        bundle_id: &str,
-    ) -> Result<(u32, Vec<u32>), Error> {
+    fn bundle_slots(&self, t: &Tables, udid: &str, bundle_id: &str) -> Result<(u32, Vec<u32>), Error> {
         let device = self.device_or_404(t, udid)?;
         let slots: Vec<u32> = match t.names.get(bundle_id) {
-            Some(bundle) => Self::apps_of(t, device)
-                .into_iter()
-                .filter(|&a| t.apps[a as usize].bundle == bundle)
-                .collect(),
+            Some(bundle) => {
+                Self::apps_of(t, device).into_iter().filter(|&a| t.apps[a as usize].bundle == bundle).collect()
+            }
             None => Vec::new(),
         };
         if slots.is_empty() {
-            return Err(Error::NotFound(format!(
-                "{bundle_id} was never installed on {udid}"
-            )));
+            return Err(Error::NotFound(format!("{bundle_id} was never installed on {udid}")));
         }
         Ok((device, slots))
     }
 
     /// Uninstalls an app. Its token stays live until APNs learns of it.
-    pub fn uninstall(
-        &self,
-        udid: &str,
-        bundle_id: &str,
-        now: u64,
-    ) -> Result<Vec<TokenChange>, Error> {
+    pub fn uninstall(&self, udid: &str, bundle_id: &str, now: u64) -> Result<Vec<TokenChange>, Error> {
         let mut t = self.write();
         let (_, slots) = self.bundle_slots(&t, udid, bundle_id)?;
-        let installed: Vec<u32> = slots
-            .into_iter()
-            .filter(|&a| t.apps[a as usize].uninstalled_at == 0)
-            .collect();
+        let installed: Vec<u32> = slots.into_iter().filter(|&a| t.apps[a as usize].uninstalled_at == 0).collect();
         if installed.is_empty() {
-            return Err(Error::Conflict(format!(
-                "{bundle_id} is not installed on {udid}"
-            )));
+            return Err(Error::Conflict(format!("{bundle_id} is not installed on {udid}")));
         }
         let mut changes = Vec::new();
         for app in installed {
@@ -629,32 +582,19 @@ impl Registry {
     }
 
     /// Reinstalls an app (uninstalling it first if it is installed).
-    pub fn reinstall(
-        &self,
-        udid: &str,
-        bundle_id: &str,
-        now: u64,
-    ) -> Result<Vec<TokenChange>, Error> {
+    pub fn reinstall(&self, udid: &str, bundle_id: &str, now: u64) -> Result<Vec<TokenChange>, Error> {
         let mut t = self.write();
         let (_, slots) = self.bundle_slots(&t, udid, bundle_id)?;
-        Ok(slots
-            .into_iter()
-            .map(|app| self.reinstall_slot(&mut t, app, now))
-            .collect())
+        Ok(slots.into_iter().map(|app| self.reinstall_slot(&mut t, app, now)).collect())
     }
 
     /// An app update: the token does not change.
     pub fn update(&self, udid: &str, bundle_id: &str) -> Result<Vec<TokenChange>, Error> {
         let mut t = self.write();
         let (_, slots) = self.bundle_slots(&t, udid, bundle_id)?;
-        let installed: Vec<u32> = slots
-            .into_iter()
-            .filter(|&a| t.apps[a as usize].uninstalled_at == 0)
-            .collect();
+        let installed: Vec<u32> = slots.into_iter().filter(|&a| t.apps[a as usize].uninstalled_at == 0).collect();
         if installed.is_empty() {
-            return Err(Error::Conflict(format!(
-                "{bundle_id} is not installed on {udid}: nothing to update"
-            )));
+            return Err(Error::Conflict(format!("{bundle_id} is not installed on {udid}: nothing to update")));
         }
         let mut changes = Vec::new();
         for app in installed {
@@ -699,11 +639,7 @@ impl Registry {
             .into_iter()
             .map(|a| &t.apps[a as usize])
             .filter(|a| a.uninstalled_at == 0)
-            .map(|a| BackupApp {
-                bundle: a.bundle,
-                team: a.team,
-                env: a.env,
-            })
+            .map(|a| BackupApp { bundle: a.bundle, team: a.team, env: a.env })
             .collect();
         let n = apps.len();
         t.devices[device as usize].backup = Some(apps.into());
@@ -712,20 +648,14 @@ impl Registry {
 
     /// Restores `udid`'s backup onto itself (tokens unchanged) or onto `to_udid` (a new
     /// device: new tokens; the old device is left as it is).
-    pub fn restore(
-        &self,
-        udid: &str,
-        to_udid: Option<&str>,
-        now: u64,
-    ) -> Result<Vec<TokenChange>, Error> {
+    pub fn restore(&self, udid: &str, to_udid: Option<&str>, now: u64) -> Result<Vec<TokenChange>, Error> {
         let mut t = self.write();
         let t = &mut *t;
         let source = self.device_or_404(t, udid)?;
-        let backup = t.devices[source as usize].backup.clone().ok_or_else(|| {
-            Error::Conflict(format!(
-                "{udid} has no backup to restore (POST …/backup first)"
-            ))
-        })?;
+        let backup = t.devices[source as usize]
+            .backup
+            .clone()
+            .ok_or_else(|| Error::Conflict(format!("{udid} has no backup to restore (POST …/backup first)")))?;
         let target = match to_udid {
             Some(to) => self.add_device_slot(t, to),
             None => source,
@@ -764,12 +694,7 @@ impl Registry {
 
     /// Takes a device offline or brings it back; coming back, it reports the uninstalls
     /// that pushes hit while it was away, and APNs learns of them now.
-    pub fn set_online(
-        &self,
-        udid: &str,
-        online: bool,
-        now: u64,
-    ) -> Result<Vec<TokenChange>, Error> {
+    pub fn set_online(&self, udid: &str, online: bool, now: u64) -> Result<Vec<TokenChange>, Error> {
         let mut t = self.write();
         let device = self.device_or_404(&t, udid)?;
         t.devices[device as usize].online = online;
@@ -815,9 +740,7 @@ impl Registry {
             return Err((Reason::BadDeviceToken, None));
         };
         let t = self.read();
-        let r = *t.tokens[env_index(env)]
-            .get(key)
-            .ok_or((Reason::BadDeviceToken, None))?;
+        let r = *t.tokens[env_index(env)].get(key).ok_or((Reason::BadDeviceToken, None))?;
         let not_for_topic = (Reason::DeviceTokenNotForTopic, None);
         let bundle = t.names.get(bundle_id).ok_or(not_for_topic)?;
         let app = if r.device {
@@ -835,12 +758,9 @@ impl Registry {
             return Err((Reason::Unregistered, Some(a.learned_at)));
         }
         let device = a.device;
+        let online = t.devices[device as usize].online;
         if a.uninstalled_at == 0 || a.pending {
-            return Ok(Routed {
-                device,
-                app,
-                learned: false,
-            });
+            return Ok(Routed { device, app, learned: false, online });
         }
         // Uninstalled, and APNs does not know yet: accept, and let the delivery attempt
         // find the app gone — now if the device is online, when it returns otherwise.
@@ -855,11 +775,7 @@ impl Registry {
                 a.pending = true;
             }
         }
-        Ok(Routed {
-            device,
-            app,
-            learned: true,
-        })
+        Ok(Routed { device, app, learned: true, online })
     }
 
     /// A routed app's device, bundle ID, environment, token and when APNs learned it
@@ -867,39 +783,23 @@ impl Registry {
     pub(crate) fn app_summary(&self, app: u32) -> (String, String, Environment, DeviceToken, u64) {
         let t = self.read();
         let a = &t.apps[app as usize];
-        let token = DeviceToken::from_bytes(&self.app_token(&t, app))
-            .expect("32 bytes is a valid token length");
-        (
-            t.devices[a.device as usize].udid.to_string(),
-            t.names.name(a.bundle).to_owned(),
-            a.env,
-            token,
-            a.learned_at,
-        )
+        let token = DeviceToken::from_bytes(&self.app_token(&t, app)).expect("32 bytes is a valid token length");
+        (t.devices[a.device as usize].udid.to_string(), t.names.name(a.bundle).to_owned(), a.env, token, a.learned_at)
     }
 
     /// One device, or `None`.
     pub fn device(&self, udid: &str) -> Option<DeviceRecord> {
         let t = self.read();
-        self.find_device(&t, udid)
-            .map(|d| self.device_record(&t, d))
+        self.find_device(&t, udid).map(|d| self.device_record(&t, d))
     }
 
     /// Up to `limit` devices, sorted by UDID, after `after` (exclusive) if given.
     pub fn devices(&self, after: Option<&str>, limit: usize) -> Vec<DeviceRecord> {
         let t = self.read();
-        let mut ids: Vec<u32> = (0..t.devices.len() as u32)
-            .filter(|&d| after.is_none_or(|a| &*t.devices[d as usize].udid > a))
-            .collect();
-        ids.sort_by(|a, b| {
-            t.devices[*a as usize]
-                .udid
-                .cmp(&t.devices[*b as usize].udid)
-        });
-        ids.into_iter()
-            .take(limit)
-            .map(|d| self.device_record(&t, d))
-            .collect()
+        let mut ids: Vec<u32> =
+            (0..t.devices.len() as u32).filter(|&d| after.is_none_or(|a| &*t.devices[d as usize].udid > a)).collect();
+        ids.sort_by(|a, b| t.devices[*a as usize].udid.cmp(&t.devices[*b as usize].udid));
+        ids.into_iter().take(limit).map(|d| self.device_record(&t, d)).collect()
     }
 
     /// How many devices and tokens (live and dead) are registered.
@@ -923,11 +823,7 @@ impl Registry {
             udid: d.udid.to_string(),
             generation: d.generation,
             online: d.online,
-            backup: d.backup.as_ref().map(|b| {
-                b.iter()
-                    .map(|x| (name(x.bundle), name(x.team), x.env))
-                    .collect()
-            }),
+            backup: d.backup.as_ref().map(|b| b.iter().map(|x| (name(x.bundle), name(x.team), x.env)).collect()),
             apps: Self::apps_of(&t, device)
                 .into_iter()
                 .map(|app| {
@@ -953,10 +849,8 @@ impl Registry {
         let Some(device) = self.find_device(&t, udid) else {
             return Vec::new();
         };
-        let mut candidates: Vec<(Environment, Token)> = Self::apps_of(&t, device)
-            .into_iter()
-            .map(|a| (t.apps[a as usize].env, self.app_token(&t, a)))
-            .collect();
+        let mut candidates: Vec<(Environment, Token)> =
+            Self::apps_of(&t, device).into_iter().map(|a| (t.apps[a as usize].env, self.app_token(&t, a))).collect();
         candidates.extend(t.dead.get(&device).into_iter().flatten().copied());
         candidates.sort();
         candidates.dedup();
@@ -964,8 +858,7 @@ impl Registry {
             .into_iter()
             .filter_map(|(env, token)| {
                 let r = t.tokens[env_index(env)].get(&token)?;
-                let bundle =
-                    (!r.device).then(|| t.names.name(t.apps[r.target as usize].bundle).to_owned());
+                let bundle = (!r.device).then(|| t.names.name(t.apps[r.target as usize].bundle).to_owned());
                 Some(StoredToken {
                     environment: env,
                     token,
@@ -987,11 +880,7 @@ impl Registry {
         t.devices[device as usize].online = d.online;
         t.devices[device as usize].backup = d.backup.map(|b| {
             b.iter()
-                .map(|(bundle, team, env)| BackupApp {
-                    bundle: t.names.id(bundle),
-                    team: t.names.id(team),
-                    env: *env,
-                })
+                .map(|(bundle, team, env)| BackupApp { bundle: t.names.id(bundle), team: t.names.id(team), env: *env })
                 .collect()
         });
         for s in d.apps {
@@ -1024,29 +913,18 @@ impl Registry {
             return;
         };
         let target = match &s.bundle_id {
-            None => TokenRef {
-                target: device,
-                device: true,
-                dead_at: s.dead_at,
-            },
+            None => TokenRef { target: device, device: true, dead_at: s.dead_at },
             Some(b) => {
                 let Some(bundle) = t.names.get(b) else { return };
                 let Some(app) = Self::find_app(t, device, bundle, s.environment) else {
                     return;
                 };
-                TokenRef {
-                    target: app,
-                    device: false,
-                    dead_at: s.dead_at,
-                }
+                TokenRef { target: app, device: false, dead_at: s.dead_at }
             }
         };
         t.tokens[env_index(s.environment)].insert(s.token, target);
         if s.dead_at != 0 {
-            t.dead
-                .entry(device)
-                .or_default()
-                .push((s.environment, s.token));
+            t.dead.entry(device).or_default().push((s.environment, s.token));
         }
     }
 }
@@ -1060,18 +938,10 @@ mod tests {
     const NEWS: &str = "com.example.news";
 
     fn install(r: &Registry, udid: &str, bundle: &str) -> DeviceToken {
-        r.register_app(udid, bundle, Sandbox, "TEAM", 1)
-            .expect("installs")
-            .0
-            .token
+        r.register_app(udid, bundle, Sandbox, "TEAM", 1).expect("installs").0.token
     }
 
-    fn route(
-        r: &Registry,
-        token: &DeviceToken,
-        bundle: &str,
-        now: u64,
-    ) -> Result<(), (Reason, Option<u64>)> {
+    fn route(r: &Registry, token: &DeviceToken, bundle: &str, now: u64) -> Result<(), (Reason, Option<u64>)> {
         r.route(Sandbox, token, bundle, now).map(|_| ())
     }
 
@@ -1081,13 +951,7 @@ mod tests {
         let a = r.derive_token(Sandbox, "UDID-1", Some(CHAT), 0, 0);
         assert_eq!(
             a,
-            Registry::new(b"secret", TokenScope::PerDevice).derive_token(
-                Sandbox,
-                "UDID-1",
-                Some(CHAT),
-                0,
-                0
-            )
+            Registry::new(b"secret", TokenScope::PerDevice).derive_token(Sandbox, "UDID-1", Some(CHAT), 0, 0)
         );
         for other in [
             r.derive_token(Production, "UDID-1", Some(CHAT), 0, 0),
@@ -1096,13 +960,7 @@ mod tests {
             r.derive_token(Sandbox, "UDID-1", None, 0, 0),
             r.derive_token(Sandbox, "UDID-1", Some(CHAT), 1, 0),
             r.derive_token(Sandbox, "UDID-1", Some(CHAT), 0, 1),
-            Registry::new(b"other", TokenScope::PerApp).derive_token(
-                Sandbox,
-                "UDID-1",
-                Some(CHAT),
-                0,
-                0,
-            ),
+            Registry::new(b"other", TokenScope::PerApp).derive_token(Sandbox, "UDID-1", Some(CHAT), 0, 0),
             // Length prefixes keep field boundaries apart.
             r.derive_token(Sandbox, "UDID-1com.example", Some(".chat"), 0, 0),
         ] {
@@ -1122,48 +980,24 @@ mod tests {
             assert_eq!(chat == news, per_device, "{scope:?}: two apps");
             // App update: unchanged.
             r.update("U1", CHAT).expect("update");
-            assert_eq!(
-                r.device("U1").expect("device").apps[0].token,
-                chat,
-                "{scope:?}: update"
-            );
+            assert_eq!(r.device("U1").expect("device").apps[0].token, chat, "{scope:?}: update");
             // Restore onto the same device: unchanged.
             r.backup("U1").expect("backup");
             r.restore("U1", None, 5).expect("restore");
             let d = r.device("U1").expect("device");
-            assert_eq!(
-                (&d.apps[0].token, &d.apps[1].token),
-                (&chat, &news),
-                "{scope:?}: restore same"
-            );
+            assert_eq!((&d.apps[0].token, &d.apps[1].token), (&chat, &news), "{scope:?}: restore same");
             // Restore onto a new device: new tokens; the old device keeps its own.
             r.restore("U1", Some("U2"), 6).expect("restore elsewhere");
             let moved = r.device("U2").expect("new device");
             assert_ne!(moved.apps[0].token, chat, "{scope:?}: restore new");
-            assert_eq!(
-                route(&r, &chat, CHAT, 7),
-                Ok(()),
-                "{scope:?}: the old device's token still works"
-            );
+            assert_eq!(route(&r, &chat, CHAT, 7), Ok(()), "{scope:?}: the old device's token still works");
             assert_eq!(route(&r, &moved.apps[0].token, CHAT, 7), Ok(()));
             // Uninstall: accepted once (APNs learns on the failed delivery), then 410.
             r.uninstall("U1", CHAT, 10).expect("uninstall");
-            assert_eq!(
-                route(&r, &chat, CHAT, 11),
-                Ok(()),
-                "{scope:?}: first push after uninstall"
-            );
-            assert_eq!(
-                route(&r, &chat, CHAT, 12),
-                Err((Reason::Unregistered, Some(11))),
-                "{scope:?}"
-            );
+            assert_eq!(route(&r, &chat, CHAT, 11), Ok(()), "{scope:?}: first push after uninstall");
+            assert_eq!(route(&r, &chat, CHAT, 12), Err((Reason::Unregistered, Some(11))), "{scope:?}");
             if per_device {
-                assert_eq!(
-                    route(&r, &news, NEWS, 12),
-                    Ok(()),
-                    "the other app keeps the shared token"
-                );
+                assert_eq!(route(&r, &news, NEWS, 12), Ok(()), "the other app keeps the shared token");
             }
             // Reinstall: per-app a new token (the old one stays 410); per-device the same.
             r.reinstall("U1", CHAT, 20).expect("reinstall");
@@ -1171,10 +1005,7 @@ mod tests {
             assert_eq!(again == chat, per_device, "{scope:?}: reinstall");
             assert_eq!(route(&r, &again, CHAT, 21), Ok(()));
             if !per_device {
-                assert_eq!(
-                    route(&r, &chat, CHAT, 21),
-                    Err((Reason::Unregistered, Some(11)))
-                );
+                assert_eq!(route(&r, &chat, CHAT, 21), Err((Reason::Unregistered, Some(11))));
             }
             // Erase: every token of the device changes; the old ones answer 410 with the
             // erase time.
@@ -1183,10 +1014,7 @@ mod tests {
             assert_eq!(d.generation, 1);
             for (app, old) in d.apps.iter().zip([&again, &news]) {
                 assert_ne!(&app.token, old, "{scope:?}: erase");
-                assert_eq!(
-                    route(&r, old, &app.bundle_id, 31),
-                    Err((Reason::Unregistered, Some(30)))
-                );
+                assert_eq!(route(&r, old, &app.bundle_id, 31), Err((Reason::Unregistered, Some(30))));
                 assert_eq!(route(&r, &app.token, &app.bundle_id, 31), Ok(()));
             }
             // The restored device was not touched by the erase.
@@ -1201,52 +1029,23 @@ mod tests {
         r.set_online("U1", false, 1).expect("offline");
         r.uninstall("U1", CHAT, 2).expect("uninstall");
         assert_eq!(route(&r, &chat, CHAT, 3), Ok(()));
-        assert_eq!(
-            route(&r, &chat, CHAT, 4),
-            Ok(()),
-            "APNs still does not know"
-        );
+        assert_eq!(route(&r, &chat, CHAT, 4), Ok(()), "APNs still does not know");
         r.set_online("U1", true, 50).expect("online");
-        assert_eq!(
-            route(&r, &chat, CHAT, 51),
-            Err((Reason::Unregistered, Some(50)))
-        );
+        assert_eq!(route(&r, &chat, CHAT, 51), Err((Reason::Unregistered, Some(50))));
     }
 
     #[test]
     fn routing_answers_like_apns() {
         let r = Registry::new(b"secret", TokenScope::PerApp);
-        let (chat, _) = r
-            .register_app("U1", CHAT, Sandbox, "TEAM", 1)
-            .expect("register");
-        assert_eq!(
-            r.register_app("U1", CHAT, Sandbox, "TEAM", 2)
-                .expect("again")
-                .0,
-            chat
-        );
-        assert_eq!(
-            r.route(Production, &chat.token, CHAT, 3).map(|_| ()),
-            Err((Reason::BadDeviceToken, None))
-        );
-        assert_eq!(
-            route(&r, &chat.token, NEWS, 3),
-            Err((Reason::DeviceTokenNotForTopic, None))
-        );
+        let (chat, _) = r.register_app("U1", CHAT, Sandbox, "TEAM", 1).expect("register");
+        assert_eq!(r.register_app("U1", CHAT, Sandbox, "TEAM", 2).expect("again").0, chat);
+        assert_eq!(r.route(Production, &chat.token, CHAT, 3).map(|_| ()), Err((Reason::BadDeviceToken, None)));
+        assert_eq!(route(&r, &chat.token, NEWS, 3), Err((Reason::DeviceTokenNotForTopic, None)));
         let unknown = DeviceToken::parse_hex(&"ab".repeat(32)).expect("hex");
-        assert_eq!(
-            route(&r, &unknown, CHAT, 3),
-            Err((Reason::BadDeviceToken, None))
-        );
+        assert_eq!(route(&r, &unknown, CHAT, 3), Err((Reason::BadDeviceToken, None)));
         let short = DeviceToken::parse_hex("abcd").expect("hex");
-        assert_eq!(
-            route(&r, &short, CHAT, 3),
-            Err((Reason::BadDeviceToken, None))
-        );
-        assert!(matches!(
-            r.register_app("U2", CHAT, Sandbox, "OTHER", 1),
-            Err(Error::Conflict(_))
-        ));
+        assert_eq!(route(&r, &short, CHAT, 3), Err((Reason::BadDeviceToken, None)));
+        assert!(matches!(r.register_app("U2", CHAT, Sandbox, "OTHER", 1), Err(Error::Conflict(_))));
         assert!(r.owned_by_other_team(CHAT, "OTHER"));
         assert!(!r.owned_by_other_team(CHAT, "TEAM"));
         assert!(!r.owned_by_other_team("com.example.unknown", "TEAM"));
@@ -1257,24 +1056,12 @@ mod tests {
         let r = Registry::new(b"secret", TokenScope::PerApp);
         install(&r, "U1", CHAT);
         assert!(matches!(r.erase("NOPE", 1), Err(Error::NotFound(_))));
-        assert!(matches!(
-            r.uninstall("U1", NEWS, 1),
-            Err(Error::NotFound(_))
-        ));
+        assert!(matches!(r.uninstall("U1", NEWS, 1), Err(Error::NotFound(_))));
         r.uninstall("U1", CHAT, 1).expect("uninstall");
-        assert!(
-            matches!(r.uninstall("U1", CHAT, 2), Err(Error::Conflict(_))),
-            "double uninstall"
-        );
+        assert!(matches!(r.uninstall("U1", CHAT, 2), Err(Error::Conflict(_))), "double uninstall");
         assert!(matches!(r.update("U1", CHAT), Err(Error::Conflict(_))));
-        assert!(
-            matches!(r.restore("U1", None, 3), Err(Error::Conflict(_))),
-            "no backup"
-        );
-        assert!(matches!(
-            r.set_online("NOPE", true, 1),
-            Err(Error::NotFound(_))
-        ));
+        assert!(matches!(r.restore("U1", None, 3), Err(Error::Conflict(_))), "no backup");
+        assert!(matches!(r.set_online("NOPE", true, 1), Err(Error::NotFound(_))));
     }
 
     #[test]
@@ -1293,11 +1080,7 @@ mod tests {
                 loaded.load_token(token);
             }
             assert_eq!(loaded.device("U1"), r.device("U1"), "{scope:?}");
-            assert_eq!(
-                route(&loaded, &chat, CHAT, 10),
-                route(&r, &chat, CHAT, 10),
-                "{scope:?}"
-            );
+            assert_eq!(route(&loaded, &chat, CHAT, 10), route(&r, &chat, CHAT, 10), "{scope:?}");
             assert_eq!(loaded.counts(), r.counts());
         }
     }

@@ -72,20 +72,8 @@ pub(crate) async fn serve(
             async move {
                 let _permit = permit;
                 match tls {
-                    Some(acceptor) => {
-                        serve_tls(tcp, peer, id, env, acceptor, shared, shutdown).await
-                    }
-                    None => {
-                        serve_h2(
-                            tcp,
-                            id,
-                            env,
-                            ConnAuth::Token(Default::default()),
-                            shared,
-                            shutdown,
-                        )
-                        .await
-                    }
+                    Some(acceptor) => serve_tls(tcp, peer, id, env, acceptor, shared, shutdown).await,
+                    None => serve_h2(tcp, id, env, ConnAuth::Token(Default::default()), shared, shutdown).await,
                 }
             }
             .instrument(span),
@@ -103,24 +91,18 @@ async fn serve_tls(
     shared: Arc<Shared>,
     shutdown: watch::Receiver<bool>,
 ) {
-    let tls =
-        match tokio::time::timeout(shared.config.handshake_timeout, acceptor.accept(tcp)).await {
-            Ok(Ok(tls)) => tls,
-            Ok(Err(e)) => {
-                tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                return;
-            }
-            Err(_) => {
-                tracing::debug!(%peer, "TLS handshake timed out");
-                return;
-            }
-        };
-    let cert = tls
-        .get_ref()
-        .1
-        .peer_certificates()
-        .and_then(|c| c.first())
-        .map(|c| c.as_ref().to_vec());
+    let tls = match tokio::time::timeout(shared.config.handshake_timeout, acceptor.accept(tcp)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "TLS handshake timed out");
+            return;
+        }
+    };
+    let cert = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| c.as_ref().to_vec());
     let auth = match cert {
         None => ConnAuth::Token(Default::default()),
         Some(der) => match CertIdentity::from_der(&der) {
@@ -140,11 +122,7 @@ async fn serve_tls(
 /// from Apple for a certificate of the wrong environment.
 async fn reject<IO: AsyncRead + AsyncWrite + Unpin>(mut io: IO, reason: Reason) {
     let mut frames = settings_frame(&server_settings(1));
-    frames.extend(goaway_frame(
-        0,
-        0,
-        format!(r#"{{"reason":"{reason}"}}"#).as_bytes(),
-    ));
+    frames.extend(goaway_frame(0, 0, format!(r#"{{"reason":"{reason}"}}"#).as_bytes()));
     if io.write_all(&frames).await.is_err() || io.flush().await.is_err() {
         return;
     }
@@ -185,18 +163,17 @@ async fn serve_h2<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         .initial_connection_window_size(CONNECTION_WINDOW_SIZE)
         .max_frame_size(MAX_FRAME_SIZE)
         .max_header_list_size(MAX_HEADER_LIST_SIZE);
-    let mut conn =
-        match tokio::time::timeout(shared.config.handshake_timeout, builder.handshake(tap)).await {
-            Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => {
-                tracing::debug!(error = %e, "HTTP/2 handshake failed");
-                return;
-            }
-            Err(_) => {
-                tracing::debug!("HTTP/2 handshake timed out");
-                return;
-            }
-        };
+    let mut conn = match tokio::time::timeout(shared.config.handshake_timeout, builder.handshake(tap)).await {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "HTTP/2 handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!("HTTP/2 handshake timed out");
+            return;
+        }
+    };
     let state = Arc::new(ConnState {
         id,
         env,

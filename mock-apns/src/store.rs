@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::Error;
 use crate::auth::{KeyEnvironment, SigningKey};
+use crate::delivery::{Held, HeldKey};
 use crate::registry::{StoredApp, StoredDevice, StoredToken};
 
 /// The schema this build writes. A database with a higher `user_version` was written by
@@ -44,6 +45,11 @@ CREATE TABLE IF NOT EXISTS tokens (
 CREATE INDEX IF NOT EXISTS tokens_by_udid ON tokens (udid);
 CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS capture (seq INTEGER PRIMARY KEY, body BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS held (
+    udid TEXT NOT NULL, bundle_id TEXT NOT NULL, environment TEXT NOT NULL, apns_id TEXT NOT NULL,
+    received_ms INTEGER NOT NULL, expires_at INTEGER NOT NULL, priority INTEGER NOT NULL,
+    push_type TEXT NOT NULL, topic TEXT NOT NULL, collapse_id TEXT, payload BLOB NOT NULL,
+    PRIMARY KEY (udid, bundle_id, environment)) WITHOUT ROWID;
 ";
 
 /// One change to persist.
@@ -64,10 +70,11 @@ pub(crate) enum Write {
     /// A lifecycle event (JSON), keeping the newest `keep`.
     Event { seq: u64, body: String, keep: u64 },
     /// Captured requests (encoded), keeping the newest `keep`.
-    Capture {
-        rows: Vec<(u64, Vec<u8>)>,
-        keep: u64,
-    },
+    Capture { rows: Vec<(u64, Vec<u8>)>, keep: u64 },
+    /// A notification held for an offline device (replacing the app's previous one).
+    Hold(HeldKey, Held),
+    /// Forget what is held for a device.
+    DropHeld(String),
 }
 
 impl Write {
@@ -96,14 +103,9 @@ pub(crate) struct Opened {
 }
 
 fn explain(path: Option<&Path>, e: rusqlite::Error) -> Error {
-    let place = path.map_or_else(
-        || "the in-memory state".to_owned(),
-        |p| p.display().to_string(),
-    );
+    let place = path.map_or_else(|| "the in-memory state".to_owned(), |p| p.display().to_string());
     let detail = match e.sqlite_error_code() {
-        Some(rusqlite::ErrorCode::NotADatabase) => {
-            "it is not an apns-lab state database (or it is corrupt)".to_owned()
-        }
+        Some(rusqlite::ErrorCode::NotADatabase) => "it is not an apns-lab state database (or it is corrupt)".to_owned(),
         Some(rusqlite::ErrorCode::ReadOnly)
         | Some(rusqlite::ErrorCode::CannotOpen)
         | Some(rusqlite::ErrorCode::PermissionDenied) => {
@@ -122,38 +124,25 @@ impl Opened {
             None => Connection::open_in_memory(),
         }
         .map_err(|e| explain(path, e))?;
-        let version: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|e| explain(path, e))?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| explain(path, e))?;
         if version > SCHEMA_VERSION {
             return Err(Error::Invalid(format!(
                 "state database {} was written by a newer apns-lab (schema {version}; this build reads up to {SCHEMA_VERSION}); it was left untouched",
                 path.map_or("(memory)".into(), |p| p.display().to_string())
             )));
         }
-        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
-            .map_err(|e| explain(path, e))?;
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;").map_err(|e| explain(path, e))?;
         conn.execute_batch(SCHEMA).map_err(|e| explain(path, e))?;
-        conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))
-            .map_err(|e| explain(path, e))?;
-        Ok(Opened {
-            conn,
-            path: path.map(Path::to_path_buf),
-        })
+        conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};")).map_err(|e| explain(path, e))?;
+        Ok(Opened { conn, path: path.map(Path::to_path_buf) })
     }
 
     pub(crate) fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
-        Ok(self
-            .conn
-            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-            .optional()?)
+        Ok(self.conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)
     }
 
     pub(crate) fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), Error> {
-        self.conn.execute(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
-            params![key, value],
-        )?;
+        self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)", params![key, value])?;
         Ok(())
     }
 
@@ -181,9 +170,8 @@ impl Opened {
             .collect::<Result<Vec<_>, _>>()?;
         rows.into_iter()
             .map(|(key_id, team_id, env, topics, related, pem)| {
-                let env = KeyEnvironment::parse(&env).ok_or_else(|| {
-                    Error::Invalid(format!("stored key {key_id} has environment {env:?}"))
-                })?;
+                let env = KeyEnvironment::parse(&env)
+                    .ok_or_else(|| Error::Invalid(format!("stored key {key_id} has environment {env:?}")))?;
                 let topics = topics.and_then(|t| serde_json::from_str(&t).ok());
                 SigningKey::new(&key_id, &team_id, env, topics, related, &pem)
             })
@@ -200,9 +188,7 @@ impl Opened {
         )?;
         let mut app_rows = apps.query([])?;
         let mut next_app = app_rows.next()?;
-        let mut devices = self
-            .conn
-            .prepare("SELECT udid, generation, online, backup FROM devices ORDER BY udid")?;
+        let mut devices = self.conn.prepare("SELECT udid, generation, online, backup FROM devices ORDER BY udid")?;
         let mut rows = devices.query([])?;
         while let Some(row) = rows.next()? {
             let udid: String = row.get(0)?;
@@ -214,13 +200,8 @@ impl Opened {
                         .map_err(|e| bad(format!("backup of {udid}: {e}")))?,
                 ),
             };
-            let mut device = StoredDevice {
-                udid,
-                generation: row.get(1)?,
-                online: row.get(2)?,
-                backup,
-                apps: Vec::new(),
-            };
+            let mut device =
+                StoredDevice { udid, generation: row.get(1)?, online: row.get(2)?, backup, apps: Vec::new() };
             while let Some(app) = next_app {
                 let owner: String = app.get(0)?;
                 if owner != device.udid {
@@ -229,9 +210,7 @@ impl Opened {
                 let env: String = app.get(2)?;
                 device.apps.push(StoredApp {
                     bundle_id: app.get(1)?,
-                    environment: env
-                        .parse()
-                        .map_err(|_| bad(format!("app environment {env:?}")))?,
+                    environment: env.parse().map_err(|_| bad(format!("app environment {env:?}")))?,
                     team_id: app.get(3)?,
                     install_gen: app.get(4)?,
                     version: app.get(5)?,
@@ -248,19 +227,13 @@ impl Opened {
 
     /// Every entry of the token index, passed to `each`.
     pub(crate) fn load_tokens(&self, mut each: impl FnMut(StoredToken)) -> Result<(), Error> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT environment, token, udid, bundle_id, dead_at FROM tokens")?;
+        let mut stmt = self.conn.prepare("SELECT environment, token, udid, bundle_id, dead_at FROM tokens")?;
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
             let env: String = row.get(0)?;
             let token: Vec<u8> = row.get(1)?;
-            let (Ok(environment), Ok(token)) =
-                (env.parse(), <[u8; 32]>::try_from(token.as_slice()))
-            else {
-                return Err(Error::Invalid(
-                    "state database: a stored token is malformed".into(),
-                ));
+            let (Ok(environment), Ok(token)) = (env.parse(), <[u8; 32]>::try_from(token.as_slice())) else {
+                return Err(Error::Invalid("state database: a stored token is malformed".into()));
             };
             each(StoredToken {
                 environment,
@@ -275,20 +248,44 @@ impl Opened {
 
     /// The stored lifecycle events (JSON), oldest first, with their sequence numbers.
     pub(crate) fn load_events(&self) -> Result<Vec<(u64, String)>, Error> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT seq, body FROM events ORDER BY seq")?;
+        let mut stmt = self.conn.prepare("SELECT seq, body FROM events ORDER BY seq")?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// The stored capture log (encoded), oldest first.
     pub(crate) fn load_capture(&self) -> Result<Vec<(u64, Vec<u8>)>, Error> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT seq, body FROM capture ORDER BY seq")?;
+        let mut stmt = self.conn.prepare("SELECT seq, body FROM capture ORDER BY seq")?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every held notification, passed to `each`.
+    pub(crate) fn load_held(&self, mut each: impl FnMut(HeldKey, Held)) -> Result<(), Error> {
+        let bad = || Error::Invalid("state database: a held notification is malformed".into());
+        let mut stmt = self.conn.prepare(
+            "SELECT udid, bundle_id, environment, apns_id, received_ms, expires_at, priority, push_type, topic, collapse_id, payload FROM held",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let env: String = r.get(2)?;
+            let apns_id: String = r.get(3)?;
+            let push_type: String = r.get(7)?;
+            let held = Held {
+                apns_id: protocol::ApnsId::parse(&apns_id).map_err(|_| bad())?,
+                received_ms: r.get::<_, i64>(4)? as u64,
+                expires_at: r.get::<_, i64>(5)? as u64,
+                priority: protocol::Priority::try_from(r.get::<_, u8>(6)?).map_err(|_| bad())?,
+                push_type: push_type.parse().map_err(|_| bad())?,
+                topic: r.get(8)?,
+                collapse_id: r.get(9)?,
+                payload: bytes::Bytes::from(r.get::<_, Vec<u8>>(10)?),
+            };
+            let key: HeldKey =
+                (r.get::<_, String>(0)?.into(), r.get::<_, String>(1)?.into(), env.parse().map_err(|_| bad())?);
+            each(key, held);
+        }
+        Ok(())
     }
 
     /// Hands the connection to the writer thread.
@@ -299,10 +296,7 @@ impl Opened {
             .name("apns-lab-store".into())
             .spawn(move || writer(self.conn, rx, path))
             .map_err(Error::Io)?;
-        Ok(Store {
-            tx,
-            thread: Some(thread),
-        })
+        Ok(Store { tx, thread: Some(thread) })
     }
 }
 
@@ -338,17 +332,8 @@ fn writer(mut conn: Connection, mut rx: mpsc::Receiver<Job>, path: Option<PathBu
 
 fn apply(conn: &Connection, w: &Write) -> rusqlite::Result<()> {
     match w {
-        Write::Key {
-            key_id,
-            team_id,
-            environment,
-            topics,
-            related,
-            public_key_pem,
-        } => {
-            let topics = topics
-                .as_ref()
-                .map(|t| serde_json::to_string(t).unwrap_or_default());
+        Write::Key { key_id, team_id, environment, topics, related, public_key_pem } => {
+            let topics = topics.as_ref().map(|t| serde_json::to_string(t).unwrap_or_default());
             conn.prepare_cached(
                 "INSERT OR REPLACE INTO keys (key_id, team_id, environment, topics, related_key_id, public_key_pem)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -356,14 +341,12 @@ fn apply(conn: &Connection, w: &Write) -> rusqlite::Result<()> {
             .execute(params![key_id, team_id, environment.as_str(), topics, related, public_key_pem])?;
         }
         Write::Device(d, tokens) => {
-            let backup = d
-                .backup
-                .as_ref()
-                .map(|b| serde_json::to_string(b).unwrap_or_default());
-            conn.prepare_cached("INSERT OR REPLACE INTO devices (udid, generation, online, backup) VALUES (?1, ?2, ?3, ?4)")?
-                .execute(params![d.udid, d.generation, d.online, backup])?;
-            conn.prepare_cached("DELETE FROM apps WHERE udid = ?1")?
-                .execute([&d.udid])?;
+            let backup = d.backup.as_ref().map(|b| serde_json::to_string(b).unwrap_or_default());
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO devices (udid, generation, online, backup) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![d.udid, d.generation, d.online, backup])?;
+            conn.prepare_cached("DELETE FROM apps WHERE udid = ?1")?.execute([&d.udid])?;
             let mut insert = conn.prepare_cached(
                 "INSERT INTO apps (udid, seq, bundle_id, environment, team_id, install_gen, version, uninstalled_at, learned_at, pending)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -386,27 +369,21 @@ fn apply(conn: &Connection, w: &Write) -> rusqlite::Result<()> {
                 "INSERT OR REPLACE INTO tokens (environment, token, udid, bundle_id, dead_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
             for t in tokens {
-                insert.execute(params![
-                    t.environment.as_str(),
-                    &t.token[..],
-                    t.udid,
-                    t.bundle_id,
-                    t.dead_at as i64
-                ])?;
+                insert.execute(params![t.environment.as_str(), &t.token[..], t.udid, t.bundle_id, t.dead_at as i64])?;
             }
         }
         Write::ClearRegistry => {
-            conn.execute_batch("DELETE FROM apps; DELETE FROM devices; DELETE FROM tokens; DELETE FROM events; DELETE FROM capture;")?;
+            conn.execute_batch(
+                "DELETE FROM apps; DELETE FROM devices; DELETE FROM tokens; DELETE FROM events; DELETE FROM capture; DELETE FROM held;",
+            )?;
         }
         Write::Event { seq, body, keep } => {
             conn.prepare_cached("INSERT OR REPLACE INTO events (seq, body) VALUES (?1, ?2)")?
                 .execute(params![*seq as i64, body])?;
-            conn.prepare_cached("DELETE FROM events WHERE seq <= ?1")?
-                .execute([seq.saturating_sub(*keep) as i64])?;
+            conn.prepare_cached("DELETE FROM events WHERE seq <= ?1")?.execute([seq.saturating_sub(*keep) as i64])?;
         }
         Write::Capture { rows, keep } => {
-            let mut insert =
-                conn.prepare_cached("INSERT OR REPLACE INTO capture (seq, body) VALUES (?1, ?2)")?;
+            let mut insert = conn.prepare_cached("INSERT OR REPLACE INTO capture (seq, body) VALUES (?1, ?2)")?;
             let mut newest = 0;
             for (seq, body) in rows {
                 insert.execute(params![*seq as i64, body])?;
@@ -414,6 +391,28 @@ fn apply(conn: &Connection, w: &Write) -> rusqlite::Result<()> {
             }
             conn.prepare_cached("DELETE FROM capture WHERE seq <= ?1")?
                 .execute([newest.saturating_sub(*keep) as i64])?;
+        }
+        Write::Hold((udid, bundle, env), h) => {
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO held (udid, bundle_id, environment, apns_id, received_ms, expires_at, priority,
+                 push_type, topic, collapse_id, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?
+            .execute(params![
+                &**udid,
+                &**bundle,
+                env.as_str(),
+                h.apns_id.as_str(),
+                h.received_ms as i64,
+                h.expires_at as i64,
+                h.priority.as_u8(),
+                h.push_type.as_str(),
+                h.topic,
+                h.collapse_id,
+                &h.payload[..]
+            ])?;
+        }
+        Write::DropHeld(udid) => {
+            conn.prepare_cached("DELETE FROM held WHERE udid = ?1")?.execute([udid])?;
         }
     }
     Ok(())
@@ -433,16 +432,13 @@ impl Store {
             .send((writes, Some(done)))
             .await
             .map_err(|_| Error::Invalid("the state database writer has stopped".into()))?;
-        wait.await
-            .map_err(|_| Error::Invalid("the state database writer has stopped".into()))?
-            .map_err(Error::Invalid)
+        wait.await.map_err(|_| Error::Invalid("the state database writer has stopped".into()))?.map_err(Error::Invalid)
     }
 
     /// Queues `writes` without waiting (for state whose loss in a crash is harmless:
     /// the capture log, an uninstall APNs learned of — the next push relearns it).
     pub(crate) fn write_later(&self, writes: Vec<Write>) {
-        if let Err(mpsc::error::TrySendError::Full((writes, _))) = self.tx.try_send((writes, None))
-        {
+        if let Err(mpsc::error::TrySendError::Full((writes, _))) = self.tx.try_send((writes, None)) {
             let tx = self.tx.clone();
             tokio::spawn(async move {
                 let _ = tx.send((writes, None)).await;

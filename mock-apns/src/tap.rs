@@ -77,19 +77,13 @@ impl TapControl {
     /// Sends a SETTINGS frame that h2 does not know about.
     pub(crate) fn send_settings(&self, settings: &[(u16, u32)]) {
         self.acks_to_drop.fetch_add(1, Ordering::SeqCst);
-        self.inject
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend(settings_frame(settings));
+        self.inject.lock().unwrap_or_else(|e| e.into_inner()).extend(settings_frame(settings));
     }
 
     /// Sends a GOAWAY h2 does not know about, with `debug` as its debug data (APNs puts
     /// `{"reason":…}` there). h2's own GOAWAY, if it sends one, follows it.
     pub(crate) fn send_goaway(&self, last_stream_id: u32, debug: &[u8]) {
-        self.inject
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend(goaway_frame(last_stream_id, 0, debug));
+        self.inject.lock().unwrap_or_else(|e| e.into_inner()).extend(goaway_frame(last_stream_id, 0, debug));
     }
 
     fn take_injection(&self) -> Option<Vec<u8>> {
@@ -176,27 +170,16 @@ impl<IO> Tap<IO> {
                     }
                     let h = self.w_header;
                     let len = u32::from_be_bytes([0, h[0], h[1], h[2]]) as usize;
-                    if h[3] == TYPE_SETTINGS
-                        && h[4] & FLAG_ACK == 0
-                        && self.rewrite_max_streams.is_some()
-                    {
+                    if h[3] == TYPE_SETTINGS && h[4] & FLAG_ACK == 0 && self.rewrite_max_streams.is_some() {
                         self.patch = Some((self.out.len(), len));
                     }
-                    self.w = if len == 0 {
-                        Cursor::Boundary
-                    } else {
-                        Cursor::Payload(len)
-                    };
+                    self.w = if len == 0 { Cursor::Boundary } else { Cursor::Payload(len) };
                 }
                 Cursor::Payload(left) => {
                     let n = left.min(data.len());
                     self.out.extend_from_slice(&data[..n]);
                     data = &data[n..];
-                    self.w = if n == left {
-                        Cursor::Boundary
-                    } else {
-                        Cursor::Payload(left - n)
-                    };
+                    self.w = if n == left { Cursor::Boundary } else { Cursor::Payload(left - n) };
                 }
             }
         }
@@ -242,11 +225,7 @@ impl<IO: AsyncWrite + Unpin> Tap<IO> {
 }
 
 impl<IO: AsyncWrite + Unpin> AsyncWrite for Tap<IO> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = &mut *self;
         if this.out.len() - this.out_pos >= OUT_HIGH_WATER {
             ready!(this.poll_drain(cx))?;
@@ -273,11 +252,7 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Tap<IO> {
 }
 
 impl<IO: AsyncRead + Unpin> AsyncRead for Tap<IO> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
         loop {
             let start = buf.filled().len();
@@ -325,20 +300,12 @@ impl<IO> Tap<IO> {
                 Cursor::Preface(left) => {
                     let n = left.min(end - pos);
                     pos += n;
-                    self.r = if n == left {
-                        Cursor::Boundary
-                    } else {
-                        Cursor::Preface(left - n)
-                    };
+                    self.r = if n == left { Cursor::Boundary } else { Cursor::Preface(left - n) };
                 }
                 Cursor::Payload(left) => {
                     let n = left.min(end - pos);
                     pos += n;
-                    self.r = if n == left {
-                        Cursor::Boundary
-                    } else {
-                        Cursor::Payload(left - n)
-                    };
+                    self.r = if n == left { Cursor::Boundary } else { Cursor::Payload(left - n) };
                 }
                 Cursor::Boundary | Cursor::Header(_) => {
                     if end - pos < HEADER_LEN {
@@ -364,11 +331,7 @@ impl<IO> Tap<IO> {
                         continue;
                     }
                     pos += HEADER_LEN;
-                    self.r = if len == 0 {
-                        Cursor::Boundary
-                    } else {
-                        Cursor::Payload(len)
-                    };
+                    self.r = if len == 0 { Cursor::Boundary } else { Cursor::Payload(len) };
                 }
             }
         }
@@ -384,10 +347,7 @@ mod tests {
 
     #[test]
     fn frames_encode_as_rfc_9113_says() {
-        assert_eq!(
-            settings_frame(&[(3, 1000)]),
-            [0, 0, 6, 4, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0x03, 0xe8]
-        );
+        assert_eq!(settings_frame(&[(3, 1000)]), [0, 0, 6, 4, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0x03, 0xe8]);
         let g = goaway_frame(0, 0, br#"{"reason":"Shutdown"}"#);
         assert_eq!(&g[..9], &[0, 0, 29, 7, 0, 0, 0, 0, 0]);
         assert_eq!(&g[9..17], &[0; 8]);
@@ -410,15 +370,9 @@ mod tests {
         tap.flush().await.expect("flush");
         let mut got = vec![0; first.len() + data.len() + 15];
         b.read_exact(&mut got).await.expect("read");
-        assert_eq!(
-            &got[..first.len()],
-            &settings_frame(&[(1, 4096), (3, 1), (6, 8000)])[..]
-        );
+        assert_eq!(&got[..first.len()], &settings_frame(&[(1, 4096), (3, 1), (6, 8000)])[..]);
         assert_eq!(&got[first.len()..first.len() + data.len()], &data);
-        assert_eq!(
-            &got[first.len() + data.len()..],
-            &settings_frame(&[(3, 1000)])[..]
-        );
+        assert_eq!(&got[first.len() + data.len()..], &settings_frame(&[(3, 1000)])[..]);
     }
 
     #[tokio::test]

@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use protocol::Environment;
 use rcgen::{
-    BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType, DnValue,
-    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType, DnValue, ExtendedKeyUsagePurpose,
+    IsCa, Issuer, KeyPair, KeyUsagePurpose,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::WebPkiClientVerifier;
@@ -72,11 +72,8 @@ impl Authority {
         dn.push(DnType::OrganizationName, "apns-lab");
         params.distinguished_name = dn;
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
+        params.key_usages =
+            vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
         let now = time::OffsetDateTime::now_utc();
         params.not_before = now - time::Duration::days(1);
         params.not_after = now + time::Duration::days(3650);
@@ -92,12 +89,7 @@ impl Authority {
             .next()
             .ok_or_else(|| Error::Invalid("CA PEM holds no certificate".into()))?
             .map_err(|e| Error::Invalid(format!("CA PEM: {e}")))?;
-        Ok(Self {
-            cert_pem: cert_pem.to_owned(),
-            key_pem: key_pem.to_owned(),
-            cert_der,
-            issuer,
-        })
+        Ok(Self { cert_pem: cert_pem.to_owned(), key_pem: key_pem.to_owned(), cert_der, issuer })
     }
 
     /// The CA certificate, PEM.
@@ -116,15 +108,8 @@ impl Authority {
     /// optional but, when sent, required to chain to this CA.
     pub fn server_config(&self) -> Result<Arc<ServerConfig>, Error> {
         let key = KeyPair::generate()?;
-        let mut params = CertificateParams::new(
-            SERVER_NAMES
-                .iter()
-                .map(|s| s.to_string())
-                .collect::<Vec<_>>(),
-        )?;
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "api.push.apple.com");
+        let mut params = CertificateParams::new(SERVER_NAMES.iter().map(|s| s.to_string()).collect::<Vec<_>>())?;
+        params.distinguished_name.push(DnType::CommonName, "api.push.apple.com");
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let now = time::OffsetDateTime::now_utc();
         params.not_before = now - time::Duration::days(1);
@@ -140,14 +125,13 @@ impl Authority {
         .allow_unauthenticated()
         .build()
         .map_err(|e| Error::Invalid(format!("client verifier: {e}")))?;
-        let mut config =
-            ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()?
-                .with_client_cert_verifier(verifier)
-                .with_single_cert(
-                    vec![cert.der().clone(), self.cert_der.clone()],
-                    PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
-                )?;
+        let mut config = ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(
+                vec![cert.der().clone(), self.cert_der.clone()],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+            )?;
         config.alpn_protocols = vec![b"h2".to_vec()];
         Ok(Arc::new(config))
     }
@@ -160,16 +144,11 @@ impl Authority {
         environments: &[Environment],
         pkcs12_password: &str,
     ) -> Result<IssuedCertificate, Error> {
-        let uid = topics
-            .first()
-            .ok_or_else(|| Error::Invalid("a certificate needs at least one topic".into()))?;
+        let uid = topics.first().ok_or_else(|| Error::Invalid("a certificate needs at least one topic".into()))?;
         let key = KeyPair::generate()?;
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         let mut dn = DistinguishedName::new();
-        dn.push(
-            DnType::CustomDnType(OID_UID.to_vec()),
-            DnValue::Utf8String(uid.clone()),
-        );
+        dn.push(DnType::CustomDnType(OID_UID.to_vec()), DnValue::Utf8String(uid.clone()));
         dn.push(DnType::CommonName, format!("Apple Push Services: {uid}"));
         dn.push(DnType::OrganizationName, "apns-lab");
         params.distinguished_name = dn;
@@ -182,17 +161,10 @@ impl Authority {
                 Environment::Sandbox => OID_SANDBOX,
                 Environment::Production => OID_PRODUCTION,
             };
-            params
-                .custom_extensions
-                .push(CustomExtension::from_oid_content(oid, vec![0x05, 0x00]));
+            params.custom_extensions.push(CustomExtension::from_oid_content(oid, vec![0x05, 0x00]));
         }
         if topics.len() > 1 {
-            params
-                .custom_extensions
-                .push(CustomExtension::from_oid_content(
-                    OID_TOPICS,
-                    encode_topics(topics),
-                ));
+            params.custom_extensions.push(CustomExtension::from_oid_content(OID_TOPICS, encode_topics(topics)));
         }
         let cert = params.signed_by(&key, &self.issuer)?;
 
@@ -201,21 +173,12 @@ impl Authority {
             .map(p12_keystore::Certificate::from_der)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| Error::Invalid(format!("PKCS#12: {e}")))?;
-        let local_key_id =
-            ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, cert.der());
-        let entry =
-            p12_keystore::PrivateKeyChain::new(key.serialize_der(), local_key_id.as_ref(), chain);
+        let local_key_id = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, cert.der());
+        let entry = p12_keystore::PrivateKeyChain::new(key.serialize_der(), local_key_id.as_ref(), chain);
         let mut store = p12_keystore::KeyStore::new();
         store.add_entry(uid, p12_keystore::KeyStoreEntry::PrivateKeyChain(entry));
-        let pkcs12 = store
-            .writer(pkcs12_password)
-            .write()
-            .map_err(|e| Error::Invalid(format!("PKCS#12: {e}")))?;
-        Ok(IssuedCertificate {
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-            pkcs12,
-        })
+        let pkcs12 = store.writer(pkcs12_password).write().map_err(|e| Error::Invalid(format!("PKCS#12: {e}")))?;
+        Ok(IssuedCertificate { cert_pem: cert.pem(), key_pem: key.serialize_pem(), pkcs12 })
     }
 }
 
@@ -256,11 +219,7 @@ fn der(tag: u8, content: &[u8]) -> Vec<u8> {
     if len < 0x80 {
         out.push(len as u8);
     } else {
-        let bytes: Vec<u8> = len
-            .to_be_bytes()
-            .into_iter()
-            .skip_while(|b| *b == 0)
-            .collect();
+        let bytes: Vec<u8> = len.to_be_bytes().into_iter().skip_while(|b| *b == 0).collect();
         out.push(0x80 | bytes.len() as u8);
         out.extend(bytes);
     }
@@ -300,9 +259,7 @@ fn read_tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
         if n == 0 || n > 4 || rest.len() < n {
             return None;
         }
-        let len = rest[..n]
-            .iter()
-            .fold(0usize, |acc, b| (acc << 8) | *b as usize);
+        let len = rest[..n].iter().fold(0usize, |acc, b| (acc << 8) | *b as usize);
         rest = &rest[n..];
         len
     };
@@ -315,19 +272,12 @@ mod tests {
 
     #[test]
     fn topics_extension_round_trips() {
-        let topics: Vec<String> = [
-            "com.example.app",
-            "com.example.app.voip",
-            "com.example.app.complication",
-        ]
-        .map(String::from)
-        .to_vec();
+        let topics: Vec<String> =
+            ["com.example.app", "com.example.app.voip", "com.example.app.complication"].map(String::from).to_vec();
         let bytes = encode_topics(&topics);
         assert_eq!(&bytes[..4], &[0x30, 0x64, 0x0c, 0x0f]);
         assert_eq!(decode_topics(&bytes), Some(topics));
-        let long: Vec<String> = (0..20)
-            .map(|i| format!("com.example.app{i}.voip"))
-            .collect();
+        let long: Vec<String> = (0..20).map(|i| format!("com.example.app{i}.voip")).collect();
         assert_eq!(decode_topics(&encode_topics(&long)), Some(long));
         assert_eq!(decode_topics(&[0x30, 0x05, 0x0c]), None);
     }

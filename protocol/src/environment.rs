@@ -34,10 +34,7 @@ impl Environment {
     /// Apple's host names for this environment's provider API.
     pub const fn hosts(self) -> &'static [&'static str] {
         match self {
-            Environment::Sandbox => &[
-                "api.sandbox.push.apple.com",
-                "api.development.push.apple.com",
-            ],
+            Environment::Sandbox => &["api.sandbox.push.apple.com", "api.development.push.apple.com"],
             Environment::Production => &["api.push.apple.com"],
         }
     }
@@ -79,10 +76,7 @@ mod tests {
             let json = format!("\"{}\"", env.as_str());
             assert_eq!(serde_json::to_string(&env).expect("serialises"), json);
         }
-        assert_eq!(
-            serde_json::from_str::<Environment>("\"development\"").ok(),
-            Some(Environment::Sandbox)
-        );
+        assert_eq!(serde_json::from_str::<Environment>("\"development\"").ok(), Some(Environment::Sandbox));
         assert!("prod".parse::<Environment>().is_err());
         assert_eq!(Environment::Sandbox.other(), Environment::Production);
     }

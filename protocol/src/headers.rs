@@ -25,20 +25,11 @@ pub const APNS_TOPIC: &str = "apns-topic";
 /// Notifications with the same id replace each other on the device.
 pub const APNS_COLLAPSE_ID: &str = "apns-collapse-id";
 /// The request headers APNs reads; a repeat of any of them is `DuplicateHeaders`.
-pub const REQUEST_HEADERS: [&str; 7] = [
-    AUTHORIZATION,
-    APNS_PUSH_TYPE,
-    APNS_ID,
-    APNS_EXPIRATION,
-    APNS_PRIORITY,
-    APNS_TOPIC,
-    APNS_COLLAPSE_ID,
-];
+pub const REQUEST_HEADERS: [&str; 7] =
+    [AUTHORIZATION, APNS_PUSH_TYPE, APNS_ID, APNS_EXPIRATION, APNS_PRIORITY, APNS_TOPIC, APNS_COLLAPSE_ID];
 
 /// `apns-priority`.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(into = "u8", try_from = "u8")]
 pub enum Priority {
     /// 10: deliver now (the default when the header is absent).
@@ -120,9 +111,7 @@ impl FromStr for Expiration {
         if s.is_empty() || s.len() > 20 || !s.bytes().all(|b| b.is_ascii_digit()) {
             return Err(Error::BadExpiration(s.to_owned()));
         }
-        s.parse()
-            .map(Expiration)
-            .map_err(|_| Error::BadExpiration(s.to_owned()))
+        s.parse().map(Expiration).map_err(|_| Error::BadExpiration(s.to_owned()))
     }
 }
 
@@ -193,8 +182,7 @@ impl ApnsId {
 
     /// The id as written.
     pub fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.0)
-            .expect("an ApnsId holds ASCII hex digits and dashes by construction")
+        std::str::from_utf8(&self.0).expect("an ApnsId holds ASCII hex digits and dashes by construction")
     }
 }
 
@@ -224,11 +212,7 @@ mod tests {
     #[test]
     fn priority() {
         let check = |text: &str, expected: Option<u8>| {
-            assert_eq!(
-                text.parse::<Priority>().ok().map(Priority::as_u8),
-                expected,
-                "{text}"
-            );
+            assert_eq!(text.parse::<Priority>().ok().map(Priority::as_u8), expected, "{text}");
         };
         check("10", Some(10));
         check("5", Some(5));
@@ -237,20 +221,13 @@ mod tests {
             check(bad, None);
         }
         assert_eq!(Priority::default(), Priority::Immediate);
-        assert_eq!(
-            serde_json::to_string(&Priority::PowerConsiderate).expect("serialises"),
-            "5"
-        );
+        assert_eq!(serde_json::to_string(&Priority::PowerConsiderate).expect("serialises"), "5");
     }
 
     #[test]
     fn expiration() {
         let check = |text: &str, expected: Option<u64>| {
-            assert_eq!(
-                text.parse::<Expiration>().ok().map(|e| e.0),
-                expected,
-                "{text}"
-            );
+            assert_eq!(text.parse::<Expiration>().ok().map(|e| e.0), expected, "{text}");
         };
         check("0", Some(0));
         check("1893456000", Some(1_893_456_000));
@@ -263,10 +240,7 @@ mod tests {
     #[test]
     fn collapse_id_is_64_bytes_not_characters() {
         assert!(CollapseId::new("x".repeat(64)).is_ok());
-        assert_eq!(
-            CollapseId::new("x".repeat(65)),
-            Err(Error::CollapseIdTooLong(65))
-        );
+        assert_eq!(CollapseId::new("x".repeat(65)), Err(Error::CollapseIdTooLong(65)));
         assert!(CollapseId::new("é".repeat(33)).is_err());
         assert!(CollapseId::new("é".repeat(32)).is_ok());
     }

@@ -41,28 +41,11 @@ mod tests {
 
     #[test]
     fn wire_form() {
-        let h = JwtHeader {
-            alg: ALGORITHM.into(),
-            kid: "8YL3G3RRX7".into(),
-            typ: None,
-        };
-        assert_eq!(
-            serde_json::to_string(&h).expect("serialises"),
-            r#"{"alg":"ES256","kid":"8YL3G3RRX7"}"#
-        );
-        let c: JwtClaims =
-            serde_json::from_str(r#"{"iss":"C86NV9JX3D","iat":1459143580}"#).expect("parses");
-        assert_eq!(
-            c,
-            JwtClaims {
-                iss: "C86NV9JX3D".into(),
-                iat: 1459143580
-            }
-        );
+        let h = JwtHeader { alg: ALGORITHM.into(), kid: "8YL3G3RRX7".into(), typ: None };
+        assert_eq!(serde_json::to_string(&h).expect("serialises"), r#"{"alg":"ES256","kid":"8YL3G3RRX7"}"#);
+        let c: JwtClaims = serde_json::from_str(r#"{"iss":"C86NV9JX3D","iat":1459143580}"#).expect("parses");
+        assert_eq!(c, JwtClaims { iss: "C86NV9JX3D".into(), iat: 1459143580 });
         // Apple's illustrative sample has iat as a string of milliseconds: not a valid token.
-        assert!(
-            serde_json::from_str::<JwtClaims>(r#"{"iss":"C86NV9JX3D","iat":"1459143580650"}"#)
-                .is_err()
-        );
+        assert!(serde_json::from_str::<JwtClaims>(r#"{"iss":"C86NV9JX3D","iat":"1459143580650"}"#).is_err());
     }
 }

@@ -117,10 +117,7 @@ impl Aps {
     /// Whether this is a background update: `content-available: 1` with nothing the
     /// user would see.
     pub fn is_silent(&self) -> bool {
-        self.content_available == Some(1)
-            && self.alert.is_none()
-            && self.badge.is_none()
-            && self.sound.is_none()
+        self.content_available == Some(1) && self.alert.is_none() && self.badge.is_none() && self.sound.is_none()
     }
 }
 
@@ -242,10 +239,7 @@ mod tests {
             "gameID": "12345678"
         }));
         assert_eq!(p.aps.badge, Some(9));
-        assert_eq!(
-            p.aps.interruption_level,
-            Some(InterruptionLevel::TimeSensitive)
-        );
+        assert_eq!(p.aps.interruption_level, Some(InterruptionLevel::TimeSensitive));
         assert_eq!(p.custom["gameID"], json!("12345678"));
         assert!(!p.aps.is_silent());
     }

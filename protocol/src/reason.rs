@@ -244,10 +244,7 @@ mod tests {
             assert_eq!(reason.as_str(), *name);
             assert_eq!(reason.status(), *status, "{name}");
             assert_eq!(name.parse::<Reason>(), Ok(*reason));
-            assert_eq!(
-                serde_json::to_string(reason).expect("serialises"),
-                format!("\"{name}\"")
-            );
+            assert_eq!(serde_json::to_string(reason).expect("serialises"), format!("\"{name}\""));
             let back: Reason = serde_json::from_str(&format!("\"{name}\"")).expect("parses");
             assert_eq!(back, *reason);
         }
@@ -266,23 +263,11 @@ mod tests {
         let check = |body: ErrorBody, wire: &str| {
             assert_eq!(body.to_json(), wire);
             assert_eq!(serde_json::to_string(&body).expect("serialises"), wire);
-            assert_eq!(
-                serde_json::from_str::<ErrorBody>(wire).expect("parses"),
-                body
-            );
+            assert_eq!(serde_json::from_str::<ErrorBody>(wire).expect("parses"), body);
         };
+        check(ErrorBody { reason: Reason::BadDeviceToken, timestamp: None }, r#"{"reason":"BadDeviceToken"}"#);
         check(
-            ErrorBody {
-                reason: Reason::BadDeviceToken,
-                timestamp: None,
-            },
-            r#"{"reason":"BadDeviceToken"}"#,
-        );
-        check(
-            ErrorBody {
-                reason: Reason::Unregistered,
-                timestamp: Some(1508249865488),
-            },
+            ErrorBody { reason: Reason::Unregistered, timestamp: Some(1508249865488) },
             r#"{"reason":"Unregistered","timestamp":1508249865488}"#,
         );
     }

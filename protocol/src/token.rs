@@ -26,9 +26,7 @@ impl DeviceToken {
         if text.is_empty() || text.len() % 2 != 0 || text.len() > 2 * Self::MAX_BYTES {
             return Err(Error::MalformedDeviceToken);
         }
-        hex::decode(text)
-            .map(|b| Self(b.into()))
-            .map_err(|_| Error::MalformedDeviceToken)
+        hex::decode(text).map(|b| Self(b.into())).map_err(|_| Error::MalformedDeviceToken)
     }
 
     /// Wraps raw token bytes (for example an HMAC output).
@@ -93,14 +91,7 @@ mod tests {
     use super::*;
 
     fn check(input: &str, expected: Option<&str>) {
-        assert_eq!(
-            DeviceToken::parse_hex(input)
-                .ok()
-                .map(|t| t.to_hex())
-                .as_deref(),
-            expected,
-            "{input}"
-        );
+        assert_eq!(DeviceToken::parse_hex(input).ok().map(|t| t.to_hex()).as_deref(), expected, "{input}");
     }
 
     #[test]
@@ -111,10 +102,7 @@ mod tests {
         let live_activity = "0f".repeat(80);
         check(&live_activity, Some(&live_activity));
         check("00", Some("00"));
-        check(
-            &"ff".repeat(DeviceToken::MAX_BYTES),
-            Some(&"ff".repeat(DeviceToken::MAX_BYTES)),
-        );
+        check(&"ff".repeat(DeviceToken::MAX_BYTES), Some(&"ff".repeat(DeviceToken::MAX_BYTES)));
     }
 
     #[test]
@@ -130,10 +118,7 @@ mod tests {
     #[test]
     fn serde_is_lowercase_hex_and_logs_are_short() {
         let t: DeviceToken = serde_json::from_str("\"ABCDEF0123\"").expect("parses");
-        assert_eq!(
-            serde_json::to_string(&t).expect("serialises"),
-            "\"abcdef0123\""
-        );
+        assert_eq!(serde_json::to_string(&t).expect("serialises"), "\"abcdef0123\"");
         assert_eq!(format!("{t:?}"), "DeviceToken(abcdef01…)");
     }
 }

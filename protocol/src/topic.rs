@@ -27,11 +27,7 @@ impl Topic {
             && text.bytes().all(|b| b.is_ascii_graphic())
             && !text.starts_with('.')
             && !text.ends_with('.');
-        if ok {
-            Ok(Self(text.to_owned()))
-        } else {
-            Err(Error::MalformedTopic)
-        }
+        if ok { Ok(Self(text.to_owned())) } else { Err(Error::MalformedTopic) }
     }
 
     /// The topic as sent.
@@ -169,10 +165,7 @@ impl PushType {
     pub fn implied_by(topic: &Topic) -> PushType {
         PushType::ALL
             .into_iter()
-            .find(|p| {
-                p.topic_suffix()
-                    .is_some_and(|s| !s.is_empty() && topic.as_str().ends_with(s))
-            })
+            .find(|p| p.topic_suffix().is_some_and(|s| !s.is_empty() && topic.as_str().ends_with(s)))
             .unwrap_or(PushType::Alert)
     }
 }
@@ -186,10 +179,7 @@ impl fmt::Display for PushType {
 impl FromStr for PushType {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {
-        PushType::ALL
-            .into_iter()
-            .find(|p| p.as_str() == s)
-            .ok_or_else(|| Error::UnknownPushType(s.to_owned()))
+        PushType::ALL.into_iter().find(|p| p.as_str() == s).ok_or_else(|| Error::UnknownPushType(s.to_owned()))
     }
 }
 
@@ -214,27 +204,14 @@ mod tests {
         for (name, topic) in table {
             let p: PushType = name.parse().expect("known push type");
             assert_eq!(p.as_str(), name);
-            assert_eq!(
-                serde_json::to_string(&p).expect("serialises"),
-                format!("\"{name}\"")
-            );
+            assert_eq!(serde_json::to_string(&p).expect("serialises"), format!("\"{name}\""));
             let topic = Topic::parse(topic).expect("valid topic");
             assert_eq!(topic.bundle_id_for(p), Some("com.example.app"), "{name}");
             assert_eq!(topic.bundle_id(), "com.example.app");
-            assert_eq!(
-                PushType::implied_by(&topic),
-                if name == "background" {
-                    PushType::Alert
-                } else {
-                    p
-                }
-            );
+            assert_eq!(PushType::implied_by(&topic), if name == "background" { PushType::Alert } else { p });
         }
         let mdm = Topic::parse("com.apple.mgmt.External.5f2c").expect("valid topic");
-        assert_eq!(
-            mdm.bundle_id_for(PushType::Mdm),
-            Some("com.apple.mgmt.External.5f2c")
-        );
+        assert_eq!(mdm.bundle_id_for(PushType::Mdm), Some("com.apple.mgmt.External.5f2c"));
     }
 
     #[test]

@@ -30,20 +30,12 @@ impl TokenSigner {
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some(key_id.to_owned());
         header.typ = None;
-        Ok(TokenSigner {
-            key,
-            header,
-            team_id: team_id.to_owned(),
-        })
+        Ok(TokenSigner { key, header, team_id: team_id.to_owned() })
     }
 
     /// A token issued at `iat` (UNIX seconds). APNs accepts it for one hour.
     pub fn sign(&self, iat: u64) -> Result<String, Error> {
-        let claims = JwtClaims {
-            iss: self.team_id.clone(),
-            iat,
-        };
-        jsonwebtoken::encode(&self.header, &claims, &self.key)
-            .map_err(|e| Error::BadKey(e.to_string()))
+        let claims = JwtClaims { iss: self.team_id.clone(), iat };
+        jsonwebtoken::encode(&self.header, &claims, &self.key).map_err(|e| Error::BadKey(e.to_string()))
     }
 }

@@ -18,10 +18,7 @@ async fn devices_keys_capture_and_reset_over_http() {
     .await;
     assert_eq!(status, 201, "{device}");
     assert_eq!(device["udid"], "UDID-ADMIN-1");
-    let token = device["apps"][0]["token"]
-        .as_str()
-        .expect("token")
-        .to_owned();
+    let token = device["apps"][0]["token"].as_str().expect("token").to_owned();
     assert_eq!(token.len(), 64);
     // The same inputs give the same token.
     let (_, again) = admin(
@@ -35,24 +32,12 @@ async fn devices_keys_capture_and_reset_over_http() {
 
     let mut c = lab.client(Sandbox).await;
     let apns_id = "11111111-2222-3333-4444-555555555555";
-    c.push(
-        Push::new(&token, &lab.jwt())
-            .header("apns-topic", "com.example.news")
-            .header("apns-id", apns_id),
-    )
-    .await
-    .assert_ok();
-    c.push(Push::new(&token, &lab.jwt()).header("apns-topic", APP))
+    c.push(Push::new(&token, &lab.jwt()).header("apns-topic", "com.example.news").header("apns-id", apns_id))
         .await
-        .assert_err(400, "DeviceTokenNotForTopic");
+        .assert_ok();
+    c.push(Push::new(&token, &lab.jwt()).header("apns-topic", APP)).await.assert_err(400, "DeviceTokenNotForTopic");
 
-    let (status, log) = admin(
-        admin_addr,
-        "GET",
-        &format!("/api/v1/notifications?token={token}"),
-        None,
-    )
-    .await;
+    let (status, log) = admin(admin_addr, "GET", &format!("/api/v1/notifications?token={token}"), None).await;
     assert_eq!(status, 200);
     let log = log.as_array().expect("a list");
     assert_eq!(log.len(), 2);
@@ -62,28 +47,12 @@ async fn devices_keys_capture_and_reset_over_http() {
     assert_eq!(log[1]["payload"], json!({"aps": {"alert": "hello"}}));
     assert_eq!(log[1]["topic"], "com.example.news");
     assert!(
-        log[1]["headers"]
-            .as_array()
-            .expect("headers")
-            .iter()
-            .all(|h| h[0] != "authorization"),
+        log[1]["headers"].as_array().expect("headers").iter().all(|h| h[0] != "authorization"),
         "no JWT in the log"
     );
-    let (_, by_id) = admin(
-        admin_addr,
-        "GET",
-        &format!("/api/v1/notifications?apns_id={apns_id}"),
-        None,
-    )
-    .await;
+    let (_, by_id) = admin(admin_addr, "GET", &format!("/api/v1/notifications?apns_id={apns_id}"), None).await;
     assert_eq!(by_id.as_array().expect("list").len(), 1);
-    let (_, by_topic) = admin(
-        admin_addr,
-        "GET",
-        "/api/v1/notifications?topic=com.example.news&limit=5",
-        None,
-    )
-    .await;
+    let (_, by_topic) = admin(admin_addr, "GET", "/api/v1/notifications?topic=com.example.news&limit=5", None).await;
     assert_eq!(by_topic.as_array().expect("list").len(), 1);
 
     let (status, keys) = admin(admin_addr, "GET", "/api/v1/keys", None).await;
@@ -98,29 +67,13 @@ async fn devices_keys_capture_and_reset_over_http() {
     )
     .await;
     assert_eq!(status, 201, "{key}");
-    let jwt = signer(&p8, "HTTPKEY001", lab.mock.team_id())
-        .sign(lab.mock.clock().unix_secs())
-        .expect("signs");
-    lab.client(Sandbox)
-        .await
-        .push(Push::new(&lab.sandbox_token, &jwt))
-        .await
-        .assert_ok();
+    let jwt = signer(&p8, "HTTPKEY001", lab.mock.team_id()).sign(lab.mock.clock().unix_secs()).expect("signs");
+    lab.client(Sandbox).await.push(Push::new(&lab.sandbox_token, &jwt)).await.assert_ok();
 
-    let (status, cert) = admin(
-        admin_addr,
-        "POST",
-        "/api/v1/certificates",
-        Some(json!({"topics": [APP], "environment": "both"})),
-    )
-    .await;
+    let (status, cert) =
+        admin(admin_addr, "POST", "/api/v1/certificates", Some(json!({"topics": [APP], "environment": "both"}))).await;
     assert_eq!(status, 201);
-    assert!(
-        cert["cert_pem"]
-            .as_str()
-            .expect("pem")
-            .contains("BEGIN CERTIFICATE")
-    );
+    assert!(cert["cert_pem"].as_str().expect("pem").contains("BEGIN CERTIFICATE"));
     assert_eq!(cert["pkcs12_password"], "apns-lab");
 
     let (status, ca) = admin(admin_addr, "GET", "/api/v1/ca.pem", None).await;
@@ -145,49 +98,14 @@ async fn bad_admin_requests_get_clear_errors() {
     let lab = lab().await;
     let a = lab.mock.admin_addr();
     for (method, path, body, status) in [
-        (
-            "POST",
-            "/api/v1/devices",
-            Some(json!({"apps": [{"bundle_id": "has space"}]})),
-            400,
-        ),
-        (
-            "POST",
-            "/api/v1/devices",
-            Some(json!({"apps": [{"bundle_id": "x.y", "environment": "staging"}]})),
-            400,
-        ),
-        (
-            "POST",
-            "/api/v1/devices",
-            Some(json!({"apps": [{"bundle_id": APP, "team_id": "OTHERTEAM1"}]})),
-            409,
-        ),
-        (
-            "POST",
-            "/api/v1/devices",
-            Some(json!({"udid": "bad udid"})),
-            400,
-        ),
+        ("POST", "/api/v1/devices", Some(json!({"apps": [{"bundle_id": "has space"}]})), 400),
+        ("POST", "/api/v1/devices", Some(json!({"apps": [{"bundle_id": "x.y", "environment": "staging"}]})), 400),
+        ("POST", "/api/v1/devices", Some(json!({"apps": [{"bundle_id": APP, "team_id": "OTHERTEAM1"}]})), 409),
+        ("POST", "/api/v1/devices", Some(json!({"udid": "bad udid"})), 400),
         ("POST", "/api/v1/devices", Some(json!({"nope": 1})), 400),
-        (
-            "POST",
-            "/api/v1/keys",
-            Some(json!({"key_id": "K", "team_id": "T", "public_key_pem": "not pem"})),
-            400,
-        ),
-        (
-            "POST",
-            "/api/v1/keys",
-            Some(json!({"key_id": "K", "team_id": "T"})),
-            400,
-        ),
-        (
-            "POST",
-            "/api/v1/certificates",
-            Some(json!({"topics": []})),
-            400,
-        ),
+        ("POST", "/api/v1/keys", Some(json!({"key_id": "K", "team_id": "T", "public_key_pem": "not pem"})), 400),
+        ("POST", "/api/v1/keys", Some(json!({"key_id": "K", "team_id": "T"})), 400),
+        ("POST", "/api/v1/certificates", Some(json!({"topics": []})), 400),
         ("GET", "/api/v1/notifications?limit=lots", None, 400),
         ("DELETE", "/api/v1/devices", None, 405),
         ("GET", "/nope", None, 404),

@@ -14,21 +14,9 @@ use crate::support::*;
 async fn accepts_every_encoding_real_clients_use() {
     let lab = lab().await;
     let now = lab.mock.clock().unix_secs();
-    let der = hand_made_jwt(
-        Made::AppleRecipe,
-        lab.mock.key_p8(),
-        lab.mock.key_id(),
-        lab.mock.team_id(),
-        now,
-    );
+    let der = hand_made_jwt(Made::AppleRecipe, lab.mock.key_p8(), lab.mock.key_id(), lab.mock.team_id(), now);
     let raw = lab.jwt();
-    let standard = hand_made_jwt(
-        Made::StandardBase64,
-        lab.mock.key_p8(),
-        lab.mock.key_id(),
-        lab.mock.team_id(),
-        now,
-    );
+    let standard = hand_made_jwt(Made::StandardBase64, lab.mock.key_p8(), lab.mock.key_id(), lab.mock.team_id(), now);
     for (name, header) in [
         ("raw r||s, base64url", format!("bearer {raw}")),
         ("DER (openssl dgst), base64url", format!("bearer {der}")),
@@ -38,9 +26,7 @@ async fn accepts_every_encoding_real_clients_use() {
     ] {
         // A fresh connection each, so the 20-minute rule does not apply.
         let mut c = lab.client(Sandbox).await;
-        let r = c
-            .push(Push::new(&lab.sandbox_token, "x").header("authorization", &header))
-            .await;
+        let r = c.push(Push::new(&lab.sandbox_token, "x").header("authorization", &header)).await;
         assert_eq!(r.status, 200, "{name}: {:?}", r.reason());
     }
 }
@@ -52,21 +38,12 @@ async fn refuses_bad_tokens_with_apples_reasons() {
     let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
     let raw = lab.jwt();
     let mut parts = raw.split('.');
-    let (head, _, sig) = (
-        parts.next().expect("header"),
-        parts.next().expect("claims"),
-        parts.next().expect("signature"),
-    );
+    let (head, _, sig) =
+        (parts.next().expect("header"), parts.next().expect("claims"), parts.next().expect("signature"));
     let alg_none = format!(
         "{}.{}.",
-        b64(&format!(
-            r#"{{"alg":"none","kid":"{}"}}"#,
-            lab.mock.key_id()
-        )),
-        b64(&format!(
-            r#"{{"iss":"{}","iat":{now}}}"#,
-            lab.mock.team_id()
-        ))
+        b64(&format!(r#"{{"alg":"none","kid":"{}"}}"#, lab.mock.key_id())),
+        b64(&format!(r#"{{"iss":"{}","iat":{now}}}"#, lab.mock.team_id()))
     );
     let mut hs_header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
     hs_header.kid = Some(lab.mock.key_id().to_owned());
@@ -77,67 +54,27 @@ async fn refuses_bad_tokens_with_apples_reasons() {
     )
     .expect("HS256 signs");
     let other_key = new_p8();
-    let wrong_signature = signer(&other_key, lab.mock.key_id(), lab.mock.team_id())
-        .sign(now)
-        .expect("signs");
-    let unknown_kid = signer(lab.mock.key_p8(), "NOSUCHKEY1", lab.mock.team_id())
-        .sign(now)
-        .expect("signs");
-    let wrong_team = signer(lab.mock.key_p8(), lab.mock.key_id(), "OTHERTEAM1")
-        .sign(now)
-        .expect("signs");
+    let wrong_signature = signer(&other_key, lab.mock.key_id(), lab.mock.team_id()).sign(now).expect("signs");
+    let unknown_kid = signer(lab.mock.key_p8(), "NOSUCHKEY1", lab.mock.team_id()).sign(now).expect("signs");
+    let wrong_team = signer(lab.mock.key_p8(), lab.mock.key_id(), "OTHERTEAM1").sign(now).expect("signs");
     // The same signature over different claims.
-    let swapped_claims = format!(
-        "{head}.{}.{sig}",
-        b64(&format!(
-            r#"{{"iss":"{}","iat":{}}}"#,
-            lab.mock.team_id(),
-            now + 1
-        ))
-    );
+    let swapped_claims =
+        format!("{head}.{}.{sig}", b64(&format!(r#"{{"iss":"{}","iat":{}}}"#, lab.mock.team_id(), now + 1)));
 
     let cases: Vec<(Option<String>, u16, &str)> = vec![
         (None, 403, "MissingProviderToken"),
         (Some("bearer ".into()), 403, "MissingProviderToken"),
-        (
-            Some("Basic dXNlcjpwYXNz".into()),
-            403,
-            "MissingProviderToken",
-        ),
+        (Some("Basic dXNlcjpwYXNz".into()), 403, "MissingProviderToken"),
         (Some(raw.clone()), 403, "MissingProviderToken"),
         (Some("bearer not.a.jwt".into()), 403, "InvalidProviderToken"),
         (Some("bearer abc".into()), 403, "InvalidProviderToken"),
-        (
-            Some(format!("bearer {alg_none}")),
-            403,
-            "InvalidProviderToken",
-        ),
+        (Some(format!("bearer {alg_none}")), 403, "InvalidProviderToken"),
         (Some(format!("bearer {hs256}")), 403, "InvalidProviderToken"),
-        (
-            Some(format!("bearer {wrong_signature}")),
-            403,
-            "InvalidProviderToken",
-        ),
-        (
-            Some(format!("bearer {unknown_kid}")),
-            403,
-            "InvalidProviderToken",
-        ),
-        (
-            Some(format!("bearer {wrong_team}")),
-            403,
-            "InvalidProviderToken",
-        ),
-        (
-            Some(format!("bearer {swapped_claims}")),
-            403,
-            "InvalidProviderToken",
-        ),
-        (
-            Some(format!("bearer {}", lab.jwt_at(now - 3601))),
-            403,
-            "ExpiredProviderToken",
-        ),
+        (Some(format!("bearer {wrong_signature}")), 403, "InvalidProviderToken"),
+        (Some(format!("bearer {unknown_kid}")), 403, "InvalidProviderToken"),
+        (Some(format!("bearer {wrong_team}")), 403, "InvalidProviderToken"),
+        (Some(format!("bearer {swapped_claims}")), 403, "InvalidProviderToken"),
+        (Some(format!("bearer {}", lab.jwt_at(now - 3601))), 403, "ExpiredProviderToken"),
     ];
     for (auth, status, reason) in cases {
         let mut c = lab.client(Sandbox).await;
@@ -147,11 +84,7 @@ async fn refuses_bad_tokens_with_apples_reasons() {
         };
         let r = c.push(push).await;
         r.assert_err(status, reason);
-        assert_eq!(
-            c.max_streams(),
-            1,
-            "no valid token yet, so still one stream ({reason})"
-        );
+        assert_eq!(c.max_streams(), 1, "no valid token yet, so still one stream ({reason})");
     }
 }
 
@@ -160,21 +93,13 @@ async fn tokens_expire_an_hour_after_iat() {
     let lab = lab().await;
     let mut c = lab.client(Sandbox).await;
     let jwt = lab.jwt();
-    c.push(Push::new(&lab.sandbox_token, &jwt))
-        .await
-        .assert_ok();
+    c.push(Push::new(&lab.sandbox_token, &jwt)).await.assert_ok();
     lab.mock.clock().advance(Duration::from_secs(3600));
-    c.push(Push::new(&lab.sandbox_token, &jwt))
-        .await
-        .assert_ok();
+    c.push(Push::new(&lab.sandbox_token, &jwt)).await.assert_ok();
     lab.mock.clock().advance(Duration::from_secs(1));
-    c.push(Push::new(&lab.sandbox_token, &jwt))
-        .await
-        .assert_err(403, "ExpiredProviderToken");
+    c.push(Push::new(&lab.sandbox_token, &jwt)).await.assert_err(403, "ExpiredProviderToken");
     // A fresh token on the same connection (more than 20 minutes later) works again.
-    c.push(Push::new(&lab.sandbox_token, &lab.jwt()))
-        .await
-        .assert_ok();
+    c.push(Push::new(&lab.sandbox_token, &lab.jwt())).await.assert_ok();
 }
 
 #[tokio::test]
@@ -182,32 +107,19 @@ async fn a_new_token_within_20_minutes_is_too_many_updates() {
     let lab = lab().await;
     let mut c = lab.client(Sandbox).await;
     let first = lab.jwt();
-    c.push(Push::new(&lab.sandbox_token, &first))
-        .await
-        .assert_ok();
+    c.push(Push::new(&lab.sandbox_token, &first)).await.assert_ok();
     lab.mock.clock().advance(Duration::from_secs(19 * 60 + 59));
     let second = lab.jwt();
-    c.push(Push::new(&lab.sandbox_token, &second))
-        .await
-        .assert_err(429, "TooManyProviderTokenUpdates");
+    c.push(Push::new(&lab.sandbox_token, &second)).await.assert_err(429, "TooManyProviderTokenUpdates");
     // The first token is still the connection's token.
-    c.push(Push::new(&lab.sandbox_token, &first))
-        .await
-        .assert_ok();
+    c.push(Push::new(&lab.sandbox_token, &first)).await.assert_ok();
     lab.mock.clock().advance(Duration::from_secs(1));
-    c.push(Push::new(&lab.sandbox_token, &second))
-        .await
-        .assert_ok();
+    c.push(Push::new(&lab.sandbox_token, &second)).await.assert_ok();
     // ...and now the old one counts as a change again.
-    c.push(Push::new(&lab.sandbox_token, &first))
-        .await
-        .assert_err(429, "TooManyProviderTokenUpdates");
+    c.push(Push::new(&lab.sandbox_token, &first)).await.assert_err(429, "TooManyProviderTokenUpdates");
     // Another connection is not affected.
     let mut other = lab.client(Sandbox).await;
-    other
-        .push(Push::new(&lab.sandbox_token, &lab.jwt()))
-        .await
-        .assert_ok();
+    other.push(Push::new(&lab.sandbox_token, &lab.jwt())).await.assert_ok();
 }
 
 #[tokio::test]
@@ -241,35 +153,19 @@ async fn the_connection_is_bound_to_its_first_team_and_key() {
         .await
         .expect("key registers");
     let mut c = lab.client(Sandbox).await;
-    c.push(Push::new(&lab.sandbox_token, &lab.jwt()))
-        .await
-        .assert_ok();
+    c.push(Push::new(&lab.sandbox_token, &lab.jwt())).await.assert_ok();
     lab.mock.clock().advance(Duration::from_secs(21 * 60));
     let now = lab.mock.clock().unix_secs();
-    let unrelated = signer(&second_p8, "SECONDKEY1", &team)
-        .sign(now)
-        .expect("signs");
-    c.push(Push::new(&lab.sandbox_token, &unrelated))
-        .await
-        .assert_err(403, "UnrelatedKeyIdInToken");
-    let other_team = signer(&other_p8, "OTHERKEY01", "OTHERTEAM1")
-        .sign(now)
-        .expect("signs");
-    c.push(Push::new(&lab.sandbox_token, &other_team))
-        .await
-        .assert_err(403, "InvalidProviderToken");
+    let unrelated = signer(&second_p8, "SECONDKEY1", &team).sign(now).expect("signs");
+    c.push(Push::new(&lab.sandbox_token, &unrelated)).await.assert_err(403, "UnrelatedKeyIdInToken");
+    let other_team = signer(&other_p8, "OTHERKEY01", "OTHERTEAM1").sign(now).expect("signs");
+    c.push(Push::new(&lab.sandbox_token, &other_team)).await.assert_err(403, "InvalidProviderToken");
     // On a new connection the second key works: it is the first key used there.
     let mut fresh = lab.client(Sandbox).await;
-    fresh
-        .push(Push::new(&lab.sandbox_token, &unrelated))
-        .await
-        .assert_ok();
+    fresh.push(Push::new(&lab.sandbox_token, &unrelated)).await.assert_ok();
     // The other team may not push to this team's app.
     let mut theirs = lab.client(Sandbox).await;
-    theirs
-        .push(Push::new(&lab.sandbox_token, &other_team))
-        .await
-        .assert_err(400, "TopicDisallowed");
+    theirs.push(Push::new(&lab.sandbox_token, &other_team)).await.assert_err(400, "TopicDisallowed");
 }
 
 #[tokio::test]
@@ -290,19 +186,10 @@ async fn keys_restricted_to_one_environment_and_topic_keys() {
         })
         .await
         .expect("registers");
-    assert!(
-        view.public_key_pem
-            .starts_with("-----BEGIN PUBLIC KEY-----")
-    );
+    assert!(view.public_key_pem.starts_with("-----BEGIN PUBLIC KEY-----"));
     let now = lab.mock.clock().unix_secs();
-    let jwt = signer(&sandbox_p8, "SANDBOXKEY", &team)
-        .sign(now)
-        .expect("signs");
-    lab.client(Sandbox)
-        .await
-        .push(Push::new(&lab.sandbox_token, &jwt))
-        .await
-        .assert_ok();
+    let jwt = signer(&sandbox_p8, "SANDBOXKEY", &team).sign(now).expect("signs");
+    lab.client(Sandbox).await.push(Push::new(&lab.sandbox_token, &jwt)).await.assert_ok();
     lab.client(Production)
         .await
         .push(Push::new(&lab.production_token, &jwt))
@@ -349,16 +236,10 @@ async fn keys_restricted_to_one_environment_and_topic_keys() {
         })
         .await
         .expect("device");
-    let jwt = signer(&topic_p8, "TOPICKEY01", &team)
-        .sign(now)
-        .expect("signs");
+    let jwt = signer(&topic_p8, "TOPICKEY01", &team).sign(now).expect("signs");
     let mut c = lab.client(Sandbox).await;
-    c.push(Push::new(&news.apps[0].token, &jwt).header("apns-topic", "com.example.news"))
-        .await
-        .assert_ok();
-    c.push(Push::new(&lab.sandbox_token, &jwt))
-        .await
-        .assert_err(400, "TopicDisallowed");
+    c.push(Push::new(&news.apps[0].token, &jwt).header("apns-topic", "com.example.news")).await.assert_ok();
+    c.push(Push::new(&lab.sandbox_token, &jwt)).await.assert_err(400, "TopicDisallowed");
 }
 
 #[tokio::test]
@@ -368,24 +249,13 @@ async fn a_steady_stream_is_verified_once() {
     let jwt = lab.jwt();
     let mut c = lab.client(Sandbox).await;
     for _ in 0..20 {
-        c.push(Push::new(&lab.sandbox_token, &jwt))
-            .await
-            .assert_ok();
+        c.push(Push::new(&lab.sandbox_token, &jwt)).await.assert_ok();
     }
     let mut d = lab.client(Sandbox).await;
     for _ in 0..5 {
-        d.push(Push::new(&lab.sandbox_token, &jwt))
-            .await
-            .assert_ok();
+        d.push(Push::new(&lab.sandbox_token, &jwt)).await.assert_ok();
     }
     let (after, hits) = lab.mock.token_stats();
-    assert_eq!(
-        after - before,
-        1,
-        "one ES256 verification for the whole stream"
-    );
-    assert!(
-        hits >= 1,
-        "the second connection is answered from the cache"
-    );
+    assert_eq!(after - before, 1, "one ES256 verification for the whole stream");
+    assert!(hits >= 1, "the second connection is answered from the cache");
 }

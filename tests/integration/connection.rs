@@ -16,38 +16,26 @@ async fn one_stream_until_the_first_valid_token_then_a_thousand() {
     let mut c = lab.client(Sandbox).await;
     assert_eq!(c.alpn.as_deref(), Some(&b"h2"[..]));
     assert_eq!(c.max_streams(), 1);
-    c.push(Push::new(&lab.sandbox_token, "garbage"))
-        .await
-        .assert_err(403, "InvalidProviderToken");
+    c.push(Push::new(&lab.sandbox_token, "garbage")).await.assert_err(403, "InvalidProviderToken");
     assert_eq!(c.max_streams(), 1);
     // A valid token opens the connection even when the request is wrong otherwise.
-    c.push(Push::new(&lab.sandbox_token, &lab.jwt()).header("apns-priority", "2"))
-        .await
-        .assert_err(400, "BadPriority");
+    c.push(Push::new(&lab.sandbox_token, &lab.jwt()).header("apns-priority", "2")).await.assert_err(400, "BadPriority");
     assert_eq!(c.max_streams(), 1000);
     // Many streams at once now work.
     let jwt = lab.jwt();
     let mut pending = Vec::new();
     for _ in 0..50 {
-        let request = http::Request::post(format!(
-            "https://api.sandbox.push.apple.com/3/device/{}",
-            lab.sandbox_token
-        ))
-        .header("authorization", format!("bearer {jwt}"))
-        .header("apns-topic", APP)
-        .body(())
-        .expect("request");
+        let request = http::Request::post(format!("https://api.sandbox.push.apple.com/3/device/{}", lab.sandbox_token))
+            .header("authorization", format!("bearer {jwt}"))
+            .header("apns-topic", APP)
+            .body(())
+            .expect("request");
         let (resp, mut body) = c.drive_send(request).await;
-        body.send_data(bytes::Bytes::from_static(br#"{"aps":{}}"#), true)
-            .expect("sends");
+        body.send_data(bytes::Bytes::from_static(br#"{"aps":{}}"#), true).expect("sends");
         pending.push(resp);
     }
     for resp in pending {
-        let r = c
-            .drive(resp)
-            .await
-            .expect("connection up")
-            .expect("answered");
+        let r = c.drive(resp).await.expect("connection up").expect("answered");
         assert_eq!(r.status(), 200);
     }
 }
@@ -62,27 +50,16 @@ async fn initial_settings_are_apples_and_pings_are_answered() {
     assert_eq!(first.kind, 0x4);
     let mut got = settings(first);
     got.sort();
-    assert_eq!(
-        got,
-        vec![(1, 4096), (3, 1), (4, 65_535), (5, 16_384), (6, 8000)]
-    );
-    tls.write_all(&frame(0x6, 0, 0, b"12345678"))
-        .await
-        .expect("ping");
+    assert_eq!(got, vec![(1, 4096), (3, 1), (4, 65_535), (5, 16_384), (6, 8000)]);
+    tls.write_all(&frame(0x6, 0, 0, b"12345678")).await.expect("ping");
     let pong = read_frames(&mut tls, |f| f.kind == 0x6).await;
     let pong = pong.last().expect("PING ACK");
-    assert_eq!(
-        (pong.kind, pong.flags, &pong.payload[..]),
-        (0x6, 1, &b"12345678"[..])
-    );
+    assert_eq!((pong.kind, pong.flags, &pong.payload[..]), (0x6, 1, &b"12345678"[..]));
 
     // Through the h2 client, too.
     let mut c = lab.client(Sandbox).await;
     let mut ping = c.ping_pong().expect("ping handle");
-    c.drive(ping.ping(h2::Ping::opaque()))
-        .await
-        .expect("connection up")
-        .expect("pong");
+    c.drive(ping.ping(h2::Ping::opaque())).await.expect("connection up").expect("pong");
 }
 
 #[tokio::test]
@@ -94,9 +71,7 @@ async fn clients_without_alpn_or_offering_http11_first_get_http2() {
             Alpn::None => assert_eq!(c.alpn, None),
             _ => assert_eq!(c.alpn.as_deref(), Some(&b"h2"[..])),
         }
-        c.push(Push::new(&lab.sandbox_token, &lab.jwt()))
-            .await
-            .assert_ok();
+        c.push(Push::new(&lab.sandbox_token, &lab.jwt())).await.assert_ok();
     }
 }
 
@@ -108,23 +83,12 @@ async fn h2c_serves_the_sandbox_in_plaintext() {
         ..Config::default()
     })
     .await;
-    let h2c: std::net::SocketAddr = lab
-        .mock
-        .ready()
-        .h2c
-        .as_deref()
-        .expect("h2c address")
-        .trim_start_matches("http://")
-        .parse()
-        .expect("addr");
+    let h2c: std::net::SocketAddr =
+        lab.mock.ready().h2c.as_deref().expect("h2c address").trim_start_matches("http://").parse().expect("addr");
     let mut c = Client::h2c(h2c).await;
     assert_eq!(c.max_streams(), 1);
-    c.push(Push::new(&lab.sandbox_token, &lab.jwt()))
-        .await
-        .assert_ok();
-    c.push(Push::new(&lab.production_token, &lab.jwt()))
-        .await
-        .assert_err(400, "BadDeviceToken");
+    c.push(Push::new(&lab.sandbox_token, &lab.jwt())).await.assert_ok();
+    c.push(Push::new(&lab.production_token, &lab.jwt())).await.assert_err(400, "BadDeviceToken");
 }
 
 /// Success is exactly one HEADERS frame with END_STREAM; an error is HEADERS without
@@ -151,40 +115,21 @@ async fn response_frames_on_the_wire() {
         bytes.extend(frame(0x0, 0x1, stream, br#"{"aps":{"alert":"hi"}}"#)); // DATA, END_STREAM
         bytes
     };
-    tls.write_all(&request(1, &lab.sandbox_token))
-        .await
-        .expect("writes");
+    tls.write_all(&request(1, &lab.sandbox_token)).await.expect("writes");
     let frames = read_frames(&mut tls, |f| f.stream == 1 && f.flags & 1 == 1).await;
     let on_stream: Vec<_> = frames.iter().filter(|f| f.stream == 1).collect();
     assert_eq!(on_stream.len(), 1, "{frames:?}");
-    assert_eq!(
-        (on_stream[0].kind, on_stream[0].flags & 0x5),
-        (0x1, 0x5),
-        "HEADERS with END_STREAM|END_HEADERS"
-    );
-    assert_eq!(
-        on_stream[0].payload[0], 0x88,
-        ":status 200 from the static table"
-    );
+    assert_eq!((on_stream[0].kind, on_stream[0].flags & 0x5), (0x1, 0x5), "HEADERS with END_STREAM|END_HEADERS");
+    assert_eq!(on_stream[0].payload[0], 0x88, ":status 200 from the static table");
 
     // Streams are serial until the SETTINGS raise is acknowledged; ACK it like a client.
     tls.write_all(&frame(0x4, 0x1, 0, &[])).await.expect("ack");
-    tls.write_all(&request(3, &"ab".repeat(32)))
-        .await
-        .expect("writes");
+    tls.write_all(&request(3, &"ab".repeat(32))).await.expect("writes");
     let frames = read_frames(&mut tls, |f| f.stream == 3 && f.flags & 1 == 1).await;
     let on_stream: Vec<_> = frames.iter().filter(|f| f.stream == 3).collect();
     assert_eq!(on_stream.len(), 2, "{frames:?}");
-    assert_eq!(
-        (on_stream[0].kind, on_stream[0].flags & 0x1),
-        (0x1, 0),
-        "HEADERS without END_STREAM"
-    );
-    assert_eq!(
-        (on_stream[1].kind, on_stream[1].flags & 0x1),
-        (0x0, 1),
-        "one DATA with END_STREAM"
-    );
+    assert_eq!((on_stream[0].kind, on_stream[0].flags & 0x1), (0x1, 0), "HEADERS without END_STREAM");
+    assert_eq!((on_stream[1].kind, on_stream[1].flags & 0x1), (0x0, 1), "one DATA with END_STREAM");
     assert_eq!(on_stream[1].payload, br#"{"reason":"BadDeviceToken"}"#);
 }
 
@@ -193,52 +138,28 @@ async fn garbage_and_abrupt_clients_do_not_hurt_the_server() {
     let lab = lab().await;
     let addr = lab.mock.addr(Sandbox);
     // Not TLS at all.
-    let mut tcp = tokio::net::TcpStream::connect(addr)
-        .await
-        .expect("connects");
-    tcp.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .expect("writes");
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connects");
+    tcp.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await.expect("writes");
     drop(tcp);
     // TLS, then not HTTP/2.
     let mut tls = tls_connect(addr, lab.mock.ca_pem(), None, Alpn::H2).await;
-    tls.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .expect("writes");
+    tls.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await.expect("writes");
     drop(tls);
     // HTTP/2, a request, then vanish mid-body.
     let mut tls = tls_connect(addr, lab.mock.ca_pem(), None, Alpn::H2).await;
     raw_start(&mut tls).await;
-    let block = hpack(&[
-        (":method", "POST"),
-        (":scheme", "https"),
-        (":path", "/3/device/00"),
-        ("apns-topic", APP),
-    ]);
-    tls.write_all(&frame(0x1, 0x4, 1, &block))
-        .await
-        .expect("writes");
-    tls.write_all(&frame(0x0, 0x0, 1, b"{\"aps\""))
-        .await
-        .expect("writes");
+    let block = hpack(&[(":method", "POST"), (":scheme", "https"), (":path", "/3/device/00"), ("apns-topic", APP)]);
+    tls.write_all(&frame(0x1, 0x4, 1, &block)).await.expect("writes");
+    tls.write_all(&frame(0x0, 0x0, 1, b"{\"aps\"")).await.expect("writes");
     drop(tls);
     // A header block over the 8000-byte list limit.
     let mut c = lab.client(Sandbox).await;
     let big = "v".repeat(9000);
-    let r = c
-        .send(Push::new(&lab.sandbox_token, &lab.jwt()).header("x-big", &big))
-        .await;
-    assert!(
-        r.map(|r| r.status != 200).unwrap_or(true),
-        "an oversized header list is not accepted"
-    );
+    let r = c.send(Push::new(&lab.sandbox_token, &lab.jwt()).header("x-big", &big)).await;
+    assert!(r.map(|r| r.status != 200).unwrap_or(true), "an oversized header list is not accepted");
     tokio::time::sleep(Duration::from_millis(50)).await;
     // Still serving.
-    lab.client(Sandbox)
-        .await
-        .push(Push::new(&lab.sandbox_token, &lab.jwt()))
-        .await
-        .assert_ok();
+    lab.client(Sandbox).await.push(Push::new(&lab.sandbox_token, &lab.jwt())).await.assert_ok();
 }
 
 #[tokio::test]
@@ -261,46 +182,22 @@ async fn shutdown_says_goaway_shutdown() {
 /// and a token connection refuses a second stream while it is still limited to one.
 #[tokio::test]
 async fn stalled_bodies_are_reset_and_extra_streams_refused() {
-    let lab = lab_with(Config {
-        clock: manual_clock(),
-        body_timeout: Duration::from_millis(300),
-        ..Config::default()
-    })
-    .await;
+    let lab =
+        lab_with(Config { clock: manual_clock(), body_timeout: Duration::from_millis(300), ..Config::default() }).await;
     let mut tls = tls_connect(lab.mock.addr(Sandbox), lab.mock.ca_pem(), None, Alpn::H2).await;
     raw_start(&mut tls).await;
     let path = format!("/3/device/{}", lab.sandbox_token);
-    let block = hpack(&[
-        (":method", "POST"),
-        (":scheme", "https"),
-        (":path", &path),
-        ("apns-topic", APP),
-    ]);
-    tls.write_all(&frame(0x1, 0x4, 1, &block))
-        .await
-        .expect("writes"); // body never comes
-    tls.write_all(&frame(0x1, 0x4, 3, &block))
-        .await
-        .expect("writes");
+    let block = hpack(&[(":method", "POST"), (":scheme", "https"), (":path", &path), ("apns-topic", APP)]);
+    tls.write_all(&frame(0x1, 0x4, 1, &block)).await.expect("writes"); // body never comes
+    tls.write_all(&frame(0x1, 0x4, 3, &block)).await.expect("writes");
     let frames = read_frames(&mut tls, |f| f.kind == 0x3 && f.stream == 1).await;
     let resets: Vec<(u32, u32)> = frames
         .iter()
         .filter(|f| f.kind == 0x3)
-        .map(|f| {
-            (
-                f.stream,
-                u32::from_be_bytes([f.payload[0], f.payload[1], f.payload[2], f.payload[3]]),
-            )
-        })
+        .map(|f| (f.stream, u32::from_be_bytes([f.payload[0], f.payload[1], f.payload[2], f.payload[3]])))
         .collect();
-    assert!(
-        resets.contains(&(3, 0x7)),
-        "stream 3 is REFUSED_STREAM: {frames:?}"
-    );
-    assert!(
-        resets.contains(&(1, 0x8)),
-        "stream 1 is CANCELled after the body timeout: {frames:?}"
-    );
+    assert!(resets.contains(&(3, 0x7)), "stream 3 is REFUSED_STREAM: {frames:?}");
+    assert!(resets.contains(&(1, 0x8)), "stream 1 is CANCELled after the body timeout: {frames:?}");
     // The connection still works.
     let auth = format!("bearer {}", lab.jwt());
     let block = hpack(&[
@@ -314,10 +211,5 @@ async fn stalled_bodies_are_reset_and_extra_streams_refused() {
     bytes.extend(frame(0x0, 0x1, 5, b"{}"));
     tls.write_all(&bytes).await.expect("writes");
     let frames = read_frames(&mut tls, |f| f.stream == 5 && f.flags & 1 == 1).await;
-    assert!(
-        frames
-            .iter()
-            .any(|f| f.stream == 5 && f.kind == 0x1 && f.payload[0] == 0x88),
-        "{frames:?}"
-    );
+    assert!(frames.iter().any(|f| f.stream == 5 && f.kind == 0x1 && f.payload[0] == 0x88), "{frames:?}");
 }

@@ -19,23 +19,10 @@ fn python() -> PathBuf {
     let python = venv.join("bin/python");
     let marker = venv.join(AIOAPNS);
     if !marker.exists() {
-        let made = Command::new("python3")
-            .arg("-m")
-            .arg("venv")
-            .arg("--clear")
-            .arg(&venv)
-            .status();
-        assert!(
-            made.is_ok_and(|s| s.success()),
-            "python3 -m venv failed: install python3 and python3-venv"
-        );
-        let pip = Command::new(&python)
-            .args(["-m", "pip", "install", "-q", AIOAPNS])
-            .status();
-        assert!(
-            pip.is_ok_and(|s| s.success()),
-            "pip install {AIOAPNS} failed: PyPI must be reachable once"
-        );
+        let made = Command::new("python3").arg("-m").arg("venv").arg("--clear").arg(&venv).status();
+        assert!(made.is_ok_and(|s| s.success()), "python3 -m venv failed: install python3 and python3-venv");
+        let pip = Command::new(&python).args(["-m", "pip", "install", "-q", AIOAPNS]).status();
+        assert!(pip.is_ok_and(|s| s.success()), "pip install {AIOAPNS} failed: PyPI must be reachable once");
         std::fs::write(&marker, "").expect("marker file");
     }
     python
@@ -44,11 +31,7 @@ fn python() -> PathBuf {
 #[tokio::test(flavor = "multi_thread")]
 async fn aioapns_pushes_with_a_token_and_a_certificate() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let lab = lab_with(mock_apns::Config {
-        data_dir: Some(dir.path().to_path_buf()),
-        ..Default::default()
-    })
-    .await;
+    let lab = lab_with(mock_apns::Config { data_dir: Some(dir.path().to_path_buf()), ..Default::default() }).await;
     let cert = lab
         .mock
         .issue_certificate(NewCertificate {
@@ -70,28 +53,15 @@ async fn aioapns_pushes_with_a_token_and_a_certificate() {
         .output()
         .await
         .expect("python runs");
-    assert!(
-        out.status.success(),
-        "aioapns script failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "aioapns script failed:\n{}", String::from_utf8_lossy(&out.stderr));
     let got: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON result");
     assert_eq!(got["token_auth"]["ok"], true, "{got}");
     assert_eq!(got["token_auth"]["status"], "200");
-    assert_eq!(
-        got["token_auth"]["apns_id"], "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
-        "apns-id echoed"
-    );
-    assert_eq!(
-        got["burst_ok"], 50,
-        "concurrent streams after the first valid token"
-    );
+    assert_eq!(got["token_auth"]["apns_id"], "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", "apns-id echoed");
+    assert_eq!(got["burst_ok"], 50, "concurrent streams after the first valid token");
     assert_eq!(got["unknown_token"]["status"], "400");
     assert_eq!(got["unknown_token"]["reason"], "BadDeviceToken");
     assert_eq!(got["cert_auth"]["ok"], true, "{got}");
-    let seen = lab.mock.notifications(&mock_apns::CaptureFilter {
-        limit: Some(1000),
-        ..Default::default()
-    });
+    let seen = lab.mock.notifications(&mock_apns::CaptureFilter { limit: Some(1000), ..Default::default() });
     assert_eq!(seen.iter().filter(|n| n.status == 200).count(), 52);
 }

@@ -24,23 +24,14 @@ fn serve(data_dir: &std::path::Path) -> Serve {
     let mut child = Command::new(env!("CARGO_BIN_EXE_apns-lab"))
         .args(["serve", "--data-dir"])
         .arg(data_dir)
-        .args([
-            "--sandbox-addr",
-            "127.0.0.1:0",
-            "--production-addr",
-            "127.0.0.1:0",
-            "--admin-addr",
-            "127.0.0.1:0",
-        ])
+        .args(["--sandbox-addr", "127.0.0.1:0", "--production-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .expect("apns-lab starts");
     let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("a ready line");
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("a ready line");
     let ready: Value = serde_json::from_str(&line).expect("the ready line is JSON");
     Serve { child, ready }
 }
@@ -81,35 +72,13 @@ fn the_ready_line_and_apples_curl_recipe() {
     let s = serve(dir.path());
     let r = &s.ready;
     assert_eq!(r["event"], "ready");
-    for field in [
-        "sandbox",
-        "production",
-        "admin",
-        "ca_file",
-        "team_id",
-        "key_id",
-        "key_file",
-    ] {
+    for field in ["sandbox", "production", "admin", "ca_file", "team_id", "key_id", "key_file"] {
         assert!(r[field].is_string(), "ready line lacks {field}: {r}");
     }
-    assert!(
-        r["sandbox"]
-            .as_str()
-            .expect("url")
-            .starts_with("https://127.0.0.1:")
-    );
-    assert!(
-        r["admin"]
-            .as_str()
-            .expect("url")
-            .starts_with("http://127.0.0.1:")
-    );
+    assert!(r["sandbox"].as_str().expect("url").starts_with("https://127.0.0.1:"));
+    assert!(r["admin"].as_str().expect("url").starts_with("http://127.0.0.1:"));
     let key_file = r["key_file"].as_str().expect("path");
-    assert!(
-        std::fs::read_to_string(key_file)
-            .expect(".p8 exists")
-            .starts_with("-----BEGIN PRIVATE KEY-----")
-    );
+    assert!(std::fs::read_to_string(key_file).expect(".p8 exists").starts_with("-----BEGIN PRIVATE KEY-----"));
 
     let admin = r["admin"].as_str().expect("url");
     let device = sh(
@@ -117,10 +86,7 @@ fn the_ready_line_and_apples_curl_recipe() {
         &[("ADMIN", admin)],
     );
     let device: Value = serde_json::from_str(&device).expect("JSON");
-    let token = device["apps"][0]["token"]
-        .as_str()
-        .expect("token")
-        .to_owned();
+    let token = device["apps"][0]["token"].as_str().expect("token").to_owned();
     let env = [
         ("TEAM_ID", r["team_id"].as_str().expect("team")),
         ("AUTH_KEY_ID", r["key_id"].as_str().expect("key id")),
@@ -135,10 +101,7 @@ fn the_ready_line_and_apples_curl_recipe() {
     let mut prod = env;
     prod[6] = ("APNS_URL", r["production"].as_str().expect("url"));
     assert_eq!(sh(APPLE_RECIPE, &prod), "400 2");
-    let log = sh(
-        r#"curl -sf "$ADMIN/api/v1/notifications?limit=1""#,
-        &[("ADMIN", admin)],
-    );
+    let log = sh(r#"curl -sf "$ADMIN/api/v1/notifications?limit=1""#, &[("ADMIN", admin)]);
     let log: Value = serde_json::from_str(&log).expect("JSON");
     assert_eq!(log[0]["reason"], "BadDeviceToken");
 }
@@ -153,24 +116,12 @@ fn a_restart_keeps_the_ca_key_and_tokens() {
         &[("ADMIN", &admin)],
     );
     let ca = std::fs::read_to_string(dir.path().join("ca.pem")).expect("ca.pem");
-    let before = (
-        first.ready["team_id"].clone(),
-        first.ready["key_id"].clone(),
-    );
+    let before = (first.ready["team_id"].clone(), first.ready["key_id"].clone());
     drop(first);
 
     let second = serve(dir.path());
-    assert_eq!(
-        (
-            second.ready["team_id"].clone(),
-            second.ready["key_id"].clone()
-        ),
-        before
-    );
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join("ca.pem")).expect("ca.pem"),
-        ca
-    );
+    assert_eq!((second.ready["team_id"].clone(), second.ready["key_id"].clone()), before);
+    assert_eq!(std::fs::read_to_string(dir.path().join("ca.pem")).expect("ca.pem"), ca);
     let admin = second.ready["admin"].as_str().expect("url");
     let devices = sh(r#"curl -sf "$ADMIN/api/v1/devices""#, &[("ADMIN", admin)]);
     let devices: Value = serde_json::from_str(&devices).expect("JSON");
@@ -188,4 +139,63 @@ fn a_restart_keeps_the_ca_key_and_tokens() {
         ("APNS_URL", r["sandbox"].as_str().expect("url")),
     ];
     assert_eq!(sh(APPLE_RECIPE, &env), "200 2");
+}
+
+/// Notifications stored for offline devices are answered 200 only once durable: after
+/// a `kill -9` right after the answers, a restart finds every one of them.
+#[tokio::test(flavor = "multi_thread")]
+async fn stored_notifications_survive_kill_9() {
+    use crate::support::{Alpn, Client, Push, signer};
+    const N: usize = 25;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut s = serve(dir.path());
+    let r = s.ready.clone();
+    let admin: std::net::SocketAddr =
+        r["admin"].as_str().expect("url").trim_start_matches("http://").parse().expect("addr");
+    let mut tokens = Vec::new();
+    for i in 0..N {
+        let udid = format!("OFFLINE-{i:02}");
+        let (status, d) = crate::support::admin(
+            admin,
+            "POST",
+            "/api/v1/devices",
+            Some(serde_json::json!({"udid": udid, "apps": [{"bundle_id": "com.example.chat"}]})),
+        )
+        .await;
+        assert_eq!(status, 201, "{d}");
+        let (status, _) = crate::support::admin(admin, "POST", &format!("/api/v1/devices/{udid}/offline"), None).await;
+        assert_eq!(status, 200);
+        tokens.push(d["apps"][0]["token"].as_str().expect("token").to_owned());
+    }
+    let ca = std::fs::read_to_string(r["ca_file"].as_str().expect("ca")).expect("ca.pem");
+    let p8 = std::fs::read_to_string(r["key_file"].as_str().expect("key")).expect(".p8");
+    let jwt = signer(&p8, r["key_id"].as_str().expect("kid"), r["team_id"].as_str().expect("team"))
+        .sign(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time").as_secs())
+        .expect("signs");
+    let sandbox: std::net::SocketAddr =
+        r["sandbox"].as_str().expect("url").trim_start_matches("https://").parse().expect("addr");
+    let mut c = Client::connect(sandbox, &ca, None, Alpn::H2).await;
+    for (i, token) in tokens.iter().enumerate() {
+        let id = format!("00000000-0000-4000-8000-{i:012}");
+        c.push(Push::new(token, &jwt).header("apns-id", &id)).await.assert_ok();
+    }
+    // No goodbye: SIGKILL.
+    s.child.kill().expect("kill -9");
+    let _ = s.child.wait();
+    drop(s);
+
+    let again = serve(dir.path());
+    let admin: std::net::SocketAddr =
+        again.ready["admin"].as_str().expect("url").trim_start_matches("http://").parse().expect("addr");
+    let (_, devices) = crate::support::admin(admin, "GET", "/api/v1/devices", None).await;
+    let stored: Vec<String> = devices
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|d| d["apps"][0]["stored"]["apns_id"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(stored.len(), N, "{devices}");
+    for i in 0..N {
+        assert!(stored.contains(&format!("00000000-0000-4000-8000-{i:012}")));
+    }
 }

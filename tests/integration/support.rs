@@ -31,11 +31,7 @@ pub fn manual_clock() -> Clock {
 }
 
 pub async fn lab() -> Lab {
-    lab_with(Config {
-        clock: manual_clock(),
-        ..Config::default()
-    })
-    .await
+    lab_with(Config { clock: manual_clock(), ..Config::default() }).await
 }
 
 pub async fn lab_with(config: Config) -> Lab {
@@ -44,25 +40,13 @@ pub async fn lab_with(config: Config) -> Lab {
         .create_device(NewDevice {
             udid: Some("00008030-001A2D3C3E02802E".into()),
             apps: vec![
-                NewApp {
-                    bundle_id: APP.into(),
-                    environment: Environment::Sandbox,
-                    team_id: None,
-                },
-                NewApp {
-                    bundle_id: APP.into(),
-                    environment: Environment::Production,
-                    team_id: None,
-                },
+                NewApp { bundle_id: APP.into(), environment: Environment::Sandbox, team_id: None },
+                NewApp { bundle_id: APP.into(), environment: Environment::Production, team_id: None },
             ],
         })
         .await
         .expect("device is created");
-    Lab {
-        sandbox_token: device.apps[0].token.clone(),
-        production_token: device.apps[1].token.clone(),
-        mock,
-    }
+    Lab { sandbox_token: device.apps[0].token.clone(), production_token: device.apps[1].token.clone(), mock }
 }
 
 impl Lab {
@@ -72,9 +56,7 @@ impl Lab {
     }
 
     pub fn jwt_at(&self, iat: u64) -> String {
-        signer(self.mock.key_p8(), self.mock.key_id(), self.mock.team_id())
-            .sign(iat)
-            .expect("signs")
+        signer(self.mock.key_p8(), self.mock.key_id(), self.mock.team_id()).sign(iat).expect("signs")
     }
 
     pub async fn client(&self, env: Environment) -> Client {
@@ -89,11 +71,8 @@ pub fn signer(p8: &str, key_id: &str, team_id: &str) -> provider::TokenSigner {
 /// A fresh P-256 key as a `.p8`.
 pub fn new_p8() -> String {
     let rng = ring::rand::SystemRandom::new();
-    let pkcs8 = ring::signature::EcdsaKeyPair::generate_pkcs8(
-        &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
-        &rng,
-    )
-    .expect("keygen");
+    let pkcs8 = ring::signature::EcdsaKeyPair::generate_pkcs8(&ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+        .expect("keygen");
     format!(
         "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
         base64::engine::general_purpose::STANDARD.encode(pkcs8.as_ref())
@@ -130,24 +109,14 @@ pub fn hand_made_jwt(how: Made, p8: &str, key_id: &str, team_id: &str, iat: u64)
             format!(r#"{{"iss":"{team_id}","iat":{iat}}}"#),
         ),
     };
-    let der = rustls_pemfile::private_key(&mut p8.as_bytes())
-        .expect("pem")
-        .expect("a key");
+    let der = rustls_pemfile::private_key(&mut p8.as_bytes()).expect("pem").expect("a key");
     let rng = ring::rand::SystemRandom::new();
-    let pair =
-        ring::signature::EcdsaKeyPair::from_pkcs8(alg, der.secret_der(), &rng).expect("P-256 key");
+    let pair = ring::signature::EcdsaKeyPair::from_pkcs8(alg, der.secret_der(), &rng).expect("P-256 key");
     let input = format!("{}.{}", b64(header.as_bytes()), b64(claims.as_bytes()));
     let sig = pair.sign(&rng, input.as_bytes()).expect("signs");
     match how {
-        Made::AppleRecipe => assert_eq!(
-            sig.as_ref()[0],
-            0x30,
-            "DER signatures start with a SEQUENCE"
-        ),
-        Made::StandardBase64 => assert!(
-            input.contains('='),
-            "the example must show padding: {input}"
-        ),
+        Made::AppleRecipe => assert_eq!(sig.as_ref()[0], 0x30, "DER signatures start with a SEQUENCE"),
+        Made::StandardBase64 => assert!(input.contains('='), "the example must show padding: {input}"),
     }
     format!("{input}.{}", b64(sig.as_ref()))
 }
@@ -163,36 +132,23 @@ pub enum Alpn {
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
-pub fn tls_config(
-    ca_pem: &str,
-    client_cert: Option<(&str, &str)>,
-    alpn: Alpn,
-) -> Arc<rustls::ClientConfig> {
+pub fn tls_config(ca_pem: &str, client_cert: Option<(&str, &str)>, alpn: Alpn) -> Arc<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_pemfile::certs(&mut ca_pem.as_bytes()) {
-        roots
-            .add(cert.expect("CA PEM"))
-            .expect("CA is a certificate");
+        roots.add(cert.expect("CA PEM")).expect("CA is a certificate");
     }
-    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("TLS versions")
-    .with_root_certificates(roots);
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_root_certificates(roots);
     let mut config = match client_cert {
         None => builder.with_no_client_auth(),
         Some((cert_pem, key_pem)) => {
             let certs: Vec<CertificateDer<'static>> =
-                rustls_pemfile::certs(&mut cert_pem.as_bytes())
-                    .map(|c| c.expect("cert PEM"))
-                    .collect();
-            let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut key_pem.as_bytes())
-                .expect("key PEM")
-                .expect("a key");
-            builder
-                .with_client_auth_cert(certs, key)
-                .expect("client cert")
+                rustls_pemfile::certs(&mut cert_pem.as_bytes()).map(|c| c.expect("cert PEM")).collect();
+            let key: PrivateKeyDer<'static> =
+                rustls_pemfile::private_key(&mut key_pem.as_bytes()).expect("key PEM").expect("a key");
+            builder.with_client_auth_cert(certs, key).expect("client cert")
         }
     };
     config.alpn_protocols = match alpn {
@@ -244,12 +200,7 @@ impl Reply {
 
     /// The reason string, if any.
     pub fn reason(&self) -> Option<String> {
-        (!self.chunks.is_empty()).then(|| {
-            self.json()["reason"]
-                .as_str()
-                .expect("reason is a string")
-                .to_owned()
-        })
+        (!self.chunks.is_empty()).then(|| self.json()["reason"].as_str().expect("reason is a string").to_owned())
     }
 
     /// Asserts an APNs success: 200, one HEADERS frame with END_STREAM, no body.
@@ -263,11 +214,7 @@ impl Reply {
     /// Asserts an APNs error: status, JSON content type, one DATA frame with the reason.
     #[track_caller]
     pub fn assert_err(&self, status: u16, reason: &str) {
-        assert_eq!(
-            (self.status, self.reason().as_deref()),
-            (status, Some(reason)),
-            "{self:?}"
-        );
+        assert_eq!((self.status, self.reason().as_deref()), (status, Some(reason)), "{self:?}");
         assert_eq!(self.content_type.as_deref(), Some("application/json"));
         assert_eq!(self.chunks.len(), 1, "the error body is one DATA frame");
         assert!(self.apns_id.is_some(), "errors carry apns-id too");
@@ -351,15 +298,9 @@ impl Client {
 
     async fn handshake(io: Box<dyn Io>) -> Client {
         let (send, conn) = h2::client::handshake(io).await.expect("HTTP/2 handshake");
-        let mut client = Client {
-            send,
-            conn,
-            alpn: None,
-        };
+        let mut client = Client { send, conn, alpn: None };
         // Let the server's SETTINGS arrive.
-        let _ = client
-            .drive(tokio::time::sleep(Duration::from_millis(30)))
-            .await;
+        let _ = client.drive(tokio::time::sleep(Duration::from_millis(30))).await;
         client
     }
 
@@ -387,14 +328,8 @@ impl Client {
         request: http::Request<()>,
     ) -> (h2::client::ResponseFuture, h2::SendStream<Bytes>) {
         let ready = self.send.clone().ready();
-        self.send = self
-            .drive(ready)
-            .await
-            .expect("connection up")
-            .expect("ready");
-        self.send
-            .send_request(request, false)
-            .expect("stream opens")
+        self.send = self.drive(ready).await.expect("connection up").expect("ready");
+        self.send.send_request(request, false).expect("stream opens")
     }
 
     /// Sends a request and reads the whole answer.
@@ -408,14 +343,10 @@ impl Client {
         let request = request.body(()).map_err(|e| e.to_string())?;
         let ready = self.send.clone().ready();
         self.send = self.drive(ready).await?.map_err(|e| e.to_string())?;
-        let (response, mut stream) = self
-            .send
-            .send_request(request, push.body.is_empty())
-            .map_err(|e| e.to_string())?;
+        let (response, mut stream) =
+            self.send.send_request(request, push.body.is_empty()).map_err(|e| e.to_string())?;
         if !push.body.is_empty() {
-            stream
-                .send_data(Bytes::from(push.body), true)
-                .map_err(|e| e.to_string())?;
+            stream.send_data(Bytes::from(push.body), true).map_err(|e| e.to_string())?;
         }
         let response = self.drive(response).await?.map_err(|e| e.to_string())?;
         let (parts, mut body) = response.into_parts();
@@ -427,12 +358,7 @@ impl Client {
                 chunks.push(chunk);
             }
         }
-        let header = |n: &str| {
-            parts
-                .headers
-                .get(n)
-                .map(|v| v.to_str().expect("ASCII header").to_owned())
-        };
+        let header = |n: &str| parts.headers.get(n).map(|v| v.to_str().expect("ASCII header").to_owned());
         Ok(Reply {
             status: parts.status.as_u16(),
             apns_id: header("apns-id"),
@@ -502,19 +428,11 @@ pub async fn read_frame<R: AsyncRead + Unpin>(io: &mut R) -> Option<Frame> {
     let len = u32::from_be_bytes([0, h[0], h[1], h[2]]) as usize;
     let mut payload = vec![0; len];
     io.read_exact(&mut payload).await.ok()?;
-    Some(Frame {
-        kind: h[3],
-        flags: h[4],
-        stream: u32::from_be_bytes([h[5], h[6], h[7], h[8]]) & 0x7fff_ffff,
-        payload,
-    })
+    Some(Frame { kind: h[3], flags: h[4], stream: u32::from_be_bytes([h[5], h[6], h[7], h[8]]) & 0x7fff_ffff, payload })
 }
 
 /// Reads frames until `done` says stop, the connection closes, or 5 s pass.
-pub async fn read_frames<R: AsyncRead + Unpin>(
-    io: &mut R,
-    done: impl Fn(&Frame) -> bool,
-) -> Vec<Frame> {
+pub async fn read_frames<R: AsyncRead + Unpin>(io: &mut R, done: impl Fn(&Frame) -> bool) -> Vec<Frame> {
     let mut frames = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(5), async {
         while let Some(f) = read_frame(io).await {
@@ -540,12 +458,7 @@ pub async fn raw_start<W: AsyncWrite + Unpin>(io: &mut W) {
 pub fn settings(f: &Frame) -> Vec<(u16, u32)> {
     f.payload
         .chunks_exact(6)
-        .map(|c| {
-            (
-                u16::from_be_bytes([c[0], c[1]]),
-                u32::from_be_bytes([c[2], c[3], c[4], c[5]]),
-            )
-        })
+        .map(|c| (u16::from_be_bytes([c[0], c[1]]), u32::from_be_bytes([c[2], c[3], c[4], c[5]])))
         .collect()
 }
 
@@ -558,9 +471,8 @@ pub async fn admin(
 ) -> (u16, serde_json::Value) {
     use http_body_util::BodyExt;
     let tcp = TcpStream::connect(addr).await.expect("admin connects");
-    let (mut send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
-        .await
-        .expect("handshake");
+    let (mut send, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp)).await.expect("handshake");
     tokio::spawn(conn);
     let body = body.map(|b| b.to_string()).unwrap_or_default();
     let req = http::Request::builder()
@@ -572,8 +484,7 @@ pub async fn admin(
     let resp = send.send_request(req).await.expect("admin answers");
     let status = resp.status().as_u16();
     let bytes = resp.into_body().collect().await.expect("body").to_bytes();
-    let value = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-        serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned())
-    });
+    let value = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned()));
     (status, value)
 }

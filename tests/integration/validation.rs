@@ -18,9 +18,7 @@ async fn a_valid_push_is_accepted_with_apples_headers() {
 
     // apns-id is echoed exactly as sent, case included.
     let sent = "123E4567-E89B-12D3-A456-4266554400A0";
-    let r = c
-        .push(Push::new(&lab.sandbox_token, &lab.jwt()).header("apns-id", sent))
-        .await;
+    let r = c.push(Push::new(&lab.sandbox_token, &lab.jwt()).header("apns-id", sent)).await;
     r.assert_ok();
     assert_eq!(r.apns_id.as_deref(), Some(sent));
 
@@ -45,85 +43,31 @@ async fn every_header_rule() {
         (base().method("GET"), 405, "MethodNotAllowed"),
         (base().method("PUT"), 405, "MethodNotAllowed"),
         (base().also("apns-topic", APP), 400, "DuplicateHeaders"),
-        (
-            base()
-                .also("apns-priority", "10")
-                .also("apns-priority", "5"),
-            400,
-            "DuplicateHeaders",
-        ),
+        (base().also("apns-priority", "10").also("apns-priority", "5"), 400, "DuplicateHeaders"),
         (base().header("apns-id", "not-a-uuid"), 400, "BadMessageId"),
-        (
-            base().header("apns-id", "123e4567e89b12d3a4564266554400a0"),
-            400,
-            "BadMessageId",
-        ),
+        (base().header("apns-id", "123e4567e89b12d3a4564266554400a0"), 400, "BadMessageId"),
         (base().path("/3/device/"), 400, "MissingDeviceToken"),
         (base().path("/3/device/xyz"), 400, "BadDeviceToken"),
         (base().path("/3/device/abc"), 400, "BadDeviceToken"),
-        (
-            base().path(format!("/3/device/{}", "ab".repeat(101))),
-            400,
-            "BadDeviceToken",
-        ),
-        (
-            base().path(format!("/3/device/{}", "ab".repeat(32))),
-            400,
-            "BadDeviceToken",
-        ),
+        (base().path(format!("/3/device/{}", "ab".repeat(101))), 400, "BadDeviceToken"),
+        (base().path(format!("/3/device/{}", "ab".repeat(32))), 400, "BadDeviceToken"),
         (base().without("apns-topic"), 400, "MissingTopic"),
-        (
-            base().header("apns-topic", "com.example.chat."),
-            400,
-            "BadTopic",
-        ),
-        (
-            base().header("apns-push-type", "banner"),
-            400,
-            "InvalidPushType",
-        ),
-        (
-            base().header("apns-push-type", "Alert"),
-            400,
-            "InvalidPushType",
-        ),
+        (base().header("apns-topic", "com.example.chat."), 400, "BadTopic"),
+        (base().header("apns-push-type", "banner"), 400, "InvalidPushType"),
+        (base().header("apns-push-type", "Alert"), 400, "InvalidPushType"),
         (base().header("apns-priority", "7"), 400, "BadPriority"),
         (base().header("apns-priority", "high"), 400, "BadPriority"),
-        (
-            base().header("apns-expiration", "-1"),
-            400,
-            "BadExpirationDate",
-        ),
-        (
-            base().header("apns-expiration", "tomorrow"),
-            400,
-            "BadExpirationDate",
-        ),
-        (
-            base().header("apns-collapse-id", &"c".repeat(65)),
-            400,
-            "BadCollapseId",
-        ),
+        (base().header("apns-expiration", "-1"), 400, "BadExpirationDate"),
+        (base().header("apns-expiration", "tomorrow"), 400, "BadExpirationDate"),
+        (base().header("apns-collapse-id", &"c".repeat(65)), 400, "BadCollapseId"),
         (base().body(""), 400, "PayloadEmpty"),
         (base().body("not json"), 400, "PayloadEmpty"),
         (base().body("[1,2]"), 400, "PayloadEmpty"),
         (base().body(r#"{"aps":"#), 400, "PayloadEmpty"),
-        (
-            base().body(format!(r#"{{"aps":{{"alert":"{}"}}}}"#, "x".repeat(4096))),
-            413,
-            "PayloadTooLarge",
-        ),
-        (
-            base().header("apns-topic", "com.example.news"),
-            400,
-            "DeviceTokenNotForTopic",
-        ),
+        (base().body(format!(r#"{{"aps":{{"alert":"{}"}}}}"#, "x".repeat(4096))), 413, "PayloadTooLarge"),
+        (base().header("apns-topic", "com.example.news"), 400, "DeviceTokenNotForTopic"),
         // A VoIP push needs the .voip topic; the app's plain topic names no app this token serves.
-        (
-            base().header("apns-push-type", "voip"),
-            400,
-            "DeviceTokenNotForTopic",
-        ),
+        (base().header("apns-push-type", "voip"), 400, "DeviceTokenNotForTopic"),
         // A sandbox token sent to production is a bad token there (checked below on production).
     ];
     for (push, status, reason) in cases {
@@ -134,10 +78,7 @@ async fn every_header_rule() {
             "{} {} {:?}",
             push.method,
             push.path,
-            push.headers
-                .iter()
-                .filter(|(n, _)| n != "authorization")
-                .collect::<Vec<_>>()
+            push.headers.iter().filter(|(n, _)| n != "authorization").collect::<Vec<_>>()
         );
         r.assert_err(status, reason);
     }
@@ -145,13 +86,9 @@ async fn every_header_rule() {
     c.push(base()).await.assert_ok();
 
     let mut p = lab.client(Production).await;
-    p.push(Push::new(&lab.sandbox_token, &jwt))
-        .await
-        .assert_err(400, "BadDeviceToken");
+    p.push(Push::new(&lab.sandbox_token, &jwt)).await.assert_err(400, "BadDeviceToken");
     let mut s = lab.client(Sandbox).await;
-    s.push(Push::new(&lab.production_token, &jwt))
-        .await
-        .assert_err(400, "BadDeviceToken");
+    s.push(Push::new(&lab.production_token, &jwt)).await.assert_err(400, "BadDeviceToken");
 }
 
 #[tokio::test]
@@ -184,16 +121,11 @@ async fn values_at_the_limits_are_accepted() {
     }
     // VoIP allows 5120 bytes, on the .voip topic.
     let voip = |n| {
-        Push::new(t, &jwt)
-            .header("apns-push-type", "voip")
-            .header("apns-topic", "com.example.chat.voip")
-            .body(exact(n))
+        Push::new(t, &jwt).header("apns-push-type", "voip").header("apns-topic", "com.example.chat.voip").body(exact(n))
     };
     c.push(voip(5120)).await.assert_ok();
     c.push(voip(5121)).await.assert_err(413, "PayloadTooLarge");
-    c.push(Push::new(t, &jwt).body(exact(4097)))
-        .await
-        .assert_err(413, "PayloadTooLarge");
+    c.push(Push::new(t, &jwt).body(exact(4097))).await.assert_err(413, "PayloadTooLarge");
     // Each push type on its own topic suffix reaches the app.
     for (kind, topic) in [
         ("liveactivity", "com.example.chat.push-type.liveactivity"),
@@ -204,13 +136,7 @@ async fn values_at_the_limits_are_accepted() {
         ("widgets", "com.example.chat.push-type.widgets"),
         ("controls", "com.example.chat.push-type.controls"),
     ] {
-        let r = c
-            .push(
-                Push::new(t, &jwt)
-                    .header("apns-push-type", kind)
-                    .header("apns-topic", topic),
-            )
-            .await;
+        let r = c.push(Push::new(t, &jwt).header("apns-push-type", kind).header("apns-topic", topic)).await;
         assert_eq!(r.status, 200, "{kind}: {:?}", r.reason());
     }
 }
@@ -219,11 +145,7 @@ async fn values_at_the_limits_are_accepted() {
 async fn a_huge_body_is_refused_without_harm() {
     let lab = lab().await;
     let mut c = lab.client(Sandbox).await;
-    let r = c
-        .push(Push::new(&lab.sandbox_token, &lab.jwt()).body(vec![b'{'; 200_000]))
-        .await;
+    let r = c.push(Push::new(&lab.sandbox_token, &lab.jwt()).body(vec![b'{'; 200_000])).await;
     r.assert_err(413, "PayloadTooLarge");
-    c.push(Push::new(&lab.sandbox_token, &lab.jwt()))
-        .await
-        .assert_ok();
+    c.push(Push::new(&lab.sandbox_token, &lab.jwt())).await.assert_ok();
 }

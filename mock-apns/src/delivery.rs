@@ -1,0 +1,163 @@
+//! Step 5 of the flow, the part that happens when the device cannot be reached: APNs's
+//! store-and-forward. A push accepted for an offline device is kept — at most one per
+//! app per device, the latest replacing the one before — until it expires
+//! (`apns-expiration`, or 30 days when the header is absent, whichever is sooner).
+//! `apns-expiration: 0`, or a date already past, means "try once": such a push is not
+//! stored. A push that is stored is answered 200 only once it is durable in the state
+//! database, so a crash right after the answer loses nothing.
+//!
+//! Apple: "Sending notification requests to APNs" (apns-expiration) and "Viewing the
+//! status of push notifications" (stored: device offline).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use protocol::{ApnsId, Environment, Expiration, Priority, PushType};
+use serde::Serialize;
+
+/// The longest APNs stores a notification: 30 days, in seconds.
+pub const MAX_STORAGE_SECS: u64 = 30 * 24 * 60 * 60;
+
+/// A notification APNs is holding for an offline device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Held {
+    pub apns_id: ApnsId,
+    pub received_ms: u64,
+    /// UNIX seconds after which it is discarded.
+    pub expires_at: u64,
+    pub priority: Priority,
+    pub push_type: PushType,
+    pub topic: String,
+    pub collapse_id: Option<String>,
+    pub payload: Bytes,
+}
+
+/// Which app a held notification is for.
+pub(crate) type HeldKey = (Box<str>, Box<str>, Environment);
+
+/// A held notification as the admin API shows it (on its app, in `GET /api/v1/devices`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredView {
+    /// The notification's apns-id.
+    pub apns_id: String,
+    /// When APNs accepted it, ms since the epoch.
+    pub received_ms: u64,
+    /// When it will be discarded if still undelivered, UNIX seconds.
+    pub expires_at: u64,
+    /// Its priority.
+    pub priority: Priority,
+    /// Its push type.
+    pub push_type: PushType,
+    /// Its topic.
+    pub topic: String,
+    /// Its collapse id, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub collapse_id: Option<String>,
+    /// The payload as JSON.
+    pub payload: serde_json::Value,
+}
+
+impl From<&Held> for StoredView {
+    fn from(h: &Held) -> Self {
+        StoredView {
+            apns_id: h.apns_id.as_str().to_owned(),
+            received_ms: h.received_ms,
+            expires_at: h.expires_at,
+            priority: h.priority,
+            push_type: h.push_type,
+            topic: h.topic.clone(),
+            collapse_id: h.collapse_id.clone(),
+            payload: serde_json::from_slice(&h.payload).unwrap_or(serde_json::Value::Null),
+        }
+    }
+}
+
+/// When a push accepted at `now_secs` with `expiration` must be discarded, or `None` if
+/// it must not be stored at all (expiration 0, or already past).
+pub(crate) fn storage_deadline(expiration: Option<Expiration>, now_secs: u64) -> Option<u64> {
+    let limit = now_secs + MAX_STORAGE_SECS;
+    match expiration {
+        None => Some(limit),
+        Some(e) if e.is_immediate() || e.0 <= now_secs => None,
+        Some(e) => Some(e.0.min(limit)),
+    }
+}
+
+/// Everything held, one per app per device.
+#[derive(Default)]
+pub(crate) struct Storage {
+    held: Mutex<HashMap<HeldKey, Held>>,
+}
+
+impl Storage {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<HeldKey, Held>> {
+        self.held.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Holds `n` for the app, replacing what was held before.
+    pub(crate) fn hold(&self, key: HeldKey, n: Held) {
+        self.map().insert(key, n);
+    }
+
+    /// What is held for an app that has not expired by `now_secs`.
+    pub(crate) fn get(&self, udid: &str, bundle_id: &str, env: Environment, now_secs: u64) -> Option<Held> {
+        let key: HeldKey = (udid.into(), bundle_id.into(), env);
+        self.map().get(&key).filter(|h| h.expires_at > now_secs).cloned()
+    }
+
+    /// Drops everything held for a device (its tokens died: an erase).
+    pub(crate) fn drop_device(&self, udid: &str) {
+        self.map().retain(|k, _| &*k.0 != udid);
+    }
+
+    /// How many notifications are held.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.map().len()
+    }
+
+    /// Forgets everything.
+    pub(crate) fn clear(&self) {
+        self.map().clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_is_stored_and_until_when() {
+        let now = 1_800_000_000;
+        assert_eq!(storage_deadline(None, now), Some(now + MAX_STORAGE_SECS));
+        assert_eq!(storage_deadline(Some(Expiration(0)), now), None, "0 means try once");
+        assert_eq!(storage_deadline(Some(Expiration(now - 1)), now), None, "already past");
+        assert_eq!(storage_deadline(Some(Expiration(now + 60)), now), Some(now + 60));
+        assert_eq!(storage_deadline(Some(Expiration(now + 2 * MAX_STORAGE_SECS)), now), Some(now + MAX_STORAGE_SECS));
+    }
+
+    #[test]
+    fn one_per_app_the_latest() {
+        let s = Storage::default();
+        let held = |id: &str, exp| Held {
+            apns_id: ApnsId::parse(id).expect("uuid"),
+            received_ms: 1,
+            expires_at: exp,
+            priority: Priority::Immediate,
+            push_type: PushType::Alert,
+            topic: "com.example.chat".into(),
+            collapse_id: None,
+            payload: Bytes::from_static(b"{}"),
+        };
+        let key = || -> HeldKey { ("U1".into(), "com.example.chat".into(), Environment::Sandbox) };
+        s.hold(key(), held("00000000-0000-0000-0000-000000000001", 100));
+        s.hold(key(), held("00000000-0000-0000-0000-000000000002", 100));
+        assert_eq!(s.len(), 1);
+        let got = s.get("U1", "com.example.chat", Environment::Sandbox, 50).expect("held");
+        assert_eq!(got.apns_id.as_str(), "00000000-0000-0000-0000-000000000002");
+        assert!(s.get("U1", "com.example.chat", Environment::Sandbox, 100).is_none(), "expired");
+        s.drop_device("U1");
+        assert_eq!(s.len(), 0);
+    }
+}
