@@ -41,7 +41,7 @@ use crate::store::Write;
 use crate::{Error, Shared};
 
 /// The largest admin request body.
-const MAX_ADMIN_BODY: usize = 1 << 20;
+const MAX_ADMIN_BODY: usize = 64 << 20;
 
 /// `POST /api/v1/keys`: a signing key, as a team's `.p8` or its public key.
 #[derive(Debug, Clone, Deserialize)]
@@ -395,6 +395,43 @@ impl Shared {
         Ok(DeviceView { apps, ..self.view(&record) })
     }
 
+    /// Creates many devices at once, for fleets: validated first (nothing is created if
+    /// one is bad), saved in large group commits, and without a lifecycle event per
+    /// device. Answers the devices with their tokens, in order.
+    pub(crate) async fn create_devices(&self, reqs: Vec<NewDevice>) -> Result<Vec<DeviceView>, Error> {
+        const CHUNK: usize = 10_000;
+        let mut udids = Vec::with_capacity(reqs.len());
+        for req in &reqs {
+            match &req.udid {
+                Some(u) if !valid_udid(u) => {
+                    return Err(Error::Invalid(format!("udid {u:?} must be 1-64 letters, digits or '-'")));
+                }
+                Some(u) => udids.push(u.clone()),
+                None => udids.push(crate::new_udid()),
+            }
+            for app in &req.apps {
+                Topic::parse(&app.bundle_id)
+                    .map_err(|e| Error::Invalid(format!("bundle_id {:?}: {e}", app.bundle_id)))?;
+                let team = app.team_id.as_deref().unwrap_or(&self.default_team);
+                if self.registry.owned_by_other_team(&app.bundle_id, team) {
+                    return Err(Error::Conflict(format!("{} belongs to another team than {team}", app.bundle_id)));
+                }
+            }
+        }
+        let now = self.clock.unix_millis();
+        for (chunk_reqs, chunk_udids) in reqs.chunks(CHUNK).zip(udids.chunks(CHUNK)) {
+            for (req, udid) in chunk_reqs.iter().zip(chunk_udids) {
+                self.registry.add_device(udid);
+                for app in &req.apps {
+                    let team = app.team_id.as_deref().unwrap_or(&self.default_team);
+                    self.registry.register_app(udid, &app.bundle_id, app.environment, team, now)?;
+                }
+            }
+            self.store.write(chunk_udids.iter().flat_map(|u| self.device_writes(u)).collect()).await?;
+        }
+        Ok(udids.iter().filter_map(|u| self.registry.device(u)).map(|d| self.view(&d)).collect())
+    }
+
     /// Applies a lifecycle event to a device.
     pub(crate) async fn lifecycle(&self, udid: &str, event: Lifecycle) -> Result<LifecycleOutcome, Error> {
         let now = self.clock.unix_millis();
@@ -529,7 +566,7 @@ async fn read_json<T: serde::de::DeserializeOwned>(req: Request<Incoming>) -> Re
     let bytes = match Limited::new(req.into_body(), MAX_ADMIN_BODY).collect().await {
         Ok(b) => b.to_bytes(),
         Err(_) => {
-            return Err(error(StatusCode::PAYLOAD_TOO_LARGE, "request body is over 1 MiB"));
+            return Err(error(StatusCode::PAYLOAD_TOO_LARGE, "request body is over 64 MiB"));
         }
     };
     let bytes = if bytes.iter().all(u8::is_ascii_whitespace) { Bytes::from_static(b"{}") } else { bytes };
@@ -578,6 +615,10 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<AdminRespo
         },
         (["api", "v1", "devices"], &Method::POST) => match read_json::<NewDevice>(req).await {
             Ok(new) => created(shared.create_device(new).await),
+            Err(r) => r,
+        },
+        (["api", "v1", "devices", "batch"], &Method::POST) => match read_json::<NewDevices>(req).await {
+            Ok(new) => created(shared.create_devices(new.devices).await),
             Err(r) => r,
         },
         (["api", "v1", "devices", udid], &Method::GET) => ok(shared.device_view(udid)),
@@ -644,6 +685,13 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<AdminRespo
         _ => error(StatusCode::NOT_FOUND, format!("no route {path}")),
     };
     Ok(response)
+}
+
+/// `POST /api/v1/devices/batch` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewDevices {
+    devices: Vec<NewDevice>,
 }
 
 /// `POST /api/v1/devices/{udid}/restore` body.

@@ -480,6 +480,26 @@ impl MockApns {
         self.shared.create_device(req).await
     }
 
+    /// Creates many devices at once (`POST /api/v1/devices/batch`), for fleets.
+    pub async fn create_devices(&self, reqs: Vec<NewDevice>) -> Result<Vec<DeviceView>, Error> {
+        self.shared.create_devices(reqs).await
+    }
+
+    /// Token lookups as a push does them: `Ok` if a push to `token` for `bundle_id` in
+    /// `env` would be accepted. For benchmarks of the registry at scale.
+    pub fn route(
+        &self,
+        env: Environment,
+        token: &protocol::DeviceToken,
+        bundle_id: &str,
+    ) -> Result<(), protocol::Reason> {
+        self.shared
+            .registry
+            .route(env, token, bundle_id, self.shared.clock.unix_millis())
+            .map(|_| ())
+            .map_err(|(r, _)| r)
+    }
+
     /// Applies a lifecycle event to a device (`POST /api/v1/devices/{udid}/…`).
     pub async fn lifecycle(&self, udid: &str, event: Lifecycle) -> Result<LifecycleOutcome, Error> {
         self.shared.lifecycle(udid, event).await

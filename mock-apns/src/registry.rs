@@ -30,7 +30,7 @@
 //! only slot numbers, and the token index maps 32 inline bytes to a 16-byte reference.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::hash::{BuildHasher, RandomState};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use hashbrown::HashTable;
@@ -79,31 +79,15 @@ const NONE: u32 = u32::MAX;
 /// Tokens are HMAC outputs, uniformly random, so their first eight bytes are already a
 /// good hash. Only derived tokens are ever inserted, so a client cannot pick colliding
 /// keys; a crafted lookup only probes.
-#[derive(Default)]
-struct TokenHasher(u64);
-
-impl Hasher for TokenHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut first = [0u8; 8];
-        let n = bytes.len().min(8);
-        first[..n].copy_from_slice(&bytes[..n]);
-        self.0 ^= u64::from_le_bytes(first);
-    }
+fn token_hash(token: &Token) -> u64 {
+    u64::from_le_bytes([token[0], token[1], token[2], token[3], token[4], token[5], token[6], token[7]])
 }
 
-type TokenMap = HashMap<Token, TokenRef, BuildHasherDefault<TokenHasher>>;
-
-/// What a token in the index points at.
+/// A token that no longer routes: the app it belonged to (per-device: one app of that
+/// device and environment) and when APNs learned it died (ms since the epoch).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct TokenRef {
-    /// An app slot (per-app tokens) or a device slot (per-device tokens).
-    target: u32,
-    /// Whether `target` is a device.
-    device: bool,
-    /// 0 while the token is live; else when APNs learned it died (ms since the epoch).
+struct Dead {
+    app: u32,
     dead_at: u64,
 }
 
@@ -145,6 +129,10 @@ struct App {
     learned_at: u64,
     /// An uninstall APNs will learn of when the offline device comes back.
     pending: bool,
+    /// Whether `token` is live in the index (false once it died and no new one was issued).
+    indexed: bool,
+    /// The app's current token (per-device: the device's token in this environment).
+    token: Token,
 }
 
 /// Interned strings (bundle and team IDs): few distinct values, referenced millions of
@@ -183,21 +171,17 @@ struct Tables {
     /// Device slots, found by hashing their UDID.
     udids: HashTable<u32>,
     apps: Vec<App>,
-    /// Token index, one per environment.
-    tokens: [TokenMap; 2],
+    /// The live token index: app slots, found by hashing their stored token. Per-device
+    /// tokens are indexed once, through one app of the device and environment.
+    live: HashTable<u32>,
+    /// Tokens that died (erase, per-app reinstall), kept for 410s.
+    dead_tokens: HashMap<Token, Dead>,
     names: Names,
     /// Bundle → owning team.
     owners: HashMap<u32, u32>,
-    /// The dead tokens of each device (rare: only lifecycle events make them), so a
-    /// device's index entries can be listed without scanning the whole index.
-    dead: HashMap<u32, Vec<(Environment, Token)>>,
-}
-
-fn env_index(env: Environment) -> usize {
-    match env {
-        Environment::Sandbox => 0,
-        Environment::Production => 1,
-    }
+    /// The dead tokens of each device (rare: only lifecycle events make them), so they
+    /// can be listed without scanning every dead token.
+    dead_by_device: HashMap<u32, Vec<Token>>,
 }
 
 /// One app as the registry reports it.
@@ -275,6 +259,8 @@ pub(crate) struct StoredApp {
     pub uninstalled_at: u64,
     pub learned_at: u64,
     pub pending: bool,
+    pub indexed: bool,
+    pub token: [u8; 32],
 }
 
 /// An entry of the token index as stored: which device (and, per-app, which app) the
@@ -404,8 +390,13 @@ impl Registry {
         None
     }
 
-    /// The token an app has now (live if it is installed or its uninstall is unknown).
-    fn app_token(&self, t: &Tables, app: u32) -> Token {
+    /// The token an app has now.
+    fn app_token(t: &Tables, app: u32) -> Token {
+        t.apps[app as usize].token
+    }
+
+    /// The token an app gets under its current generations.
+    fn fresh_token(&self, t: &Tables, app: u32) -> Token {
         let a = &t.apps[app as usize];
         let d = &t.devices[a.device as usize];
         match self.scope {
@@ -416,31 +407,47 @@ impl Registry {
         }
     }
 
-    /// Puts an app's current token in the index as live.
+    /// The live index entry (an app slot) for `token` in `env`.
+    fn find_live(t: &Tables, env: Environment, token: &Token) -> Option<u32> {
+        t.live
+            .find(token_hash(token), |&a| t.apps[a as usize].token == *token && t.apps[a as usize].env == env)
+            .copied()
+    }
+
+    /// Gives an app its fresh token and makes it live in the index.
     fn index_live(&self, t: &mut Tables, app: u32) -> Token {
-        let token = self.app_token(t, app);
-        let a = &t.apps[app as usize];
-        let target = match self.scope {
-            TokenScope::PerApp => TokenRef { target: app, device: false, dead_at: 0 },
-            TokenScope::PerDevice => TokenRef { target: a.device, device: true, dead_at: 0 },
-        };
-        t.tokens[env_index(a.env)].insert(token, target);
+        let token = self.fresh_token(t, app);
+        let a = &mut t.apps[app as usize];
+        (a.token, a.indexed) = (token, true);
+        let env = a.env;
+        if Self::find_live(t, env, &token).is_none() {
+            let apps = &t.apps;
+            t.live.insert_unique(token_hash(&token), app, |&x| token_hash(&apps[x as usize].token));
+        }
         token
     }
 
-    /// Marks a token of `device` dead at `at` (keeping an earlier death).
+    /// Marks a token of `device` dead at `at` (keeping an earlier death): it leaves the
+    /// live index, and the apps that had it are no longer indexed.
     fn index_dead(t: &mut Tables, device: u32, env: Environment, token: &Token, at: u64) {
-        if let Some(r) = t.tokens[env_index(env)].get_mut(token)
-            && r.dead_at == 0
-        {
-            r.dead_at = at.max(1);
-            t.dead.entry(device).or_default().push((env, *token));
+        let hash = token_hash(token);
+        let apps = &t.apps;
+        let entry = t.live.find_entry(hash, |&a| apps[a as usize].token == *token && apps[a as usize].env == env);
+        let Ok(entry) = entry else { return };
+        let (app, _) = entry.remove();
+        t.dead_tokens.entry(*token).or_insert(Dead { app, dead_at: at.max(1) });
+        t.dead_by_device.entry(device).or_default().push(*token);
+        for a in Self::apps_of(t, device) {
+            let a = &mut t.apps[a as usize];
+            if a.env == env && a.token == *token {
+                a.indexed = false;
+            }
         }
     }
 
     fn record(&self, t: &Tables, app: u32) -> AppRecord {
         let a = &t.apps[app as usize];
-        let token = self.app_token(t, app);
+        let token = Self::app_token(t, app);
         AppRecord {
             bundle_id: t.names.name(a.bundle).to_owned(),
             environment: a.env,
@@ -516,6 +523,8 @@ impl Registry {
                     uninstalled_at: 0,
                     learned_at: 0,
                     pending: false,
+                    indexed: false,
+                    token: [0; 32],
                 });
                 t.devices[device as usize].first_app = app;
                 let token = self.index_live(t, app);
@@ -535,7 +544,7 @@ impl Registry {
     /// Reinstalls one app slot: per-app, the old token dies (at the time APNs learned of
     /// the uninstall, or now) and a new one is issued; per-device, the same token lives on.
     fn reinstall_slot(&self, t: &mut Tables, app: u32, now: u64) -> TokenChange {
-        let old = self.app_token(t, app);
+        let old = Self::app_token(t, app);
         let (env, device) = (t.apps[app as usize].env, t.apps[app as usize].device);
         let a = &mut t.apps[app as usize];
         let died = if a.learned_at != 0 { a.learned_at } else { now };
@@ -575,7 +584,7 @@ impl Registry {
         for app in installed {
             let a = &mut t.apps[app as usize];
             (a.uninstalled_at, a.learned_at, a.pending) = (now.max(1), 0, false);
-            let token = self.app_token(&t, app);
+            let token = Self::app_token(&t, app);
             changes.push(self.change(&t, app, Some(token), Some(token)));
         }
         Ok(changes)
@@ -599,7 +608,7 @@ impl Registry {
         let mut changes = Vec::new();
         for app in installed {
             t.apps[app as usize].version += 1;
-            let token = self.app_token(&t, app);
+            let token = Self::app_token(&t, app);
             changes.push(self.change(&t, app, Some(token), Some(token)));
         }
         Ok(changes)
@@ -613,7 +622,7 @@ impl Registry {
         let t = &mut *t;
         let device = self.device_or_404(t, udid)?;
         let apps = Self::apps_of(t, device);
-        let old: Vec<Token> = apps.iter().map(|&a| self.app_token(t, a)).collect();
+        let old: Vec<Token> = apps.iter().map(|&a| Self::app_token(t, a)).collect();
         for (&app, token) in apps.iter().zip(&old) {
             Self::index_dead(t, device, t.apps[app as usize].env, token, now);
         }
@@ -664,7 +673,7 @@ impl Registry {
         for b in backup.iter() {
             match Self::find_app(t, target, b.bundle, b.env) {
                 Some(app) if t.apps[app as usize].uninstalled_at == 0 => {
-                    let token = self.app_token(t, app);
+                    let token = Self::app_token(t, app);
                     changes.push(self.change(t, app, Some(token), Some(token)));
                 }
                 Some(app) => changes.push(self.reinstall_slot(t, app, now)),
@@ -682,6 +691,8 @@ impl Registry {
                         uninstalled_at: 0,
                         learned_at: 0,
                         pending: false,
+                        indexed: false,
+                        token: [0; 32],
                     });
                     t.devices[target as usize].first_app = app;
                     let token = self.index_live(t, app);
@@ -704,7 +715,7 @@ impl Registry {
                 let a = &mut t.apps[app as usize];
                 if a.pending {
                     (a.pending, a.learned_at) = (false, now.max(1));
-                    let token = self.app_token(&t, app);
+                    let token = Self::app_token(&t, app);
                     changes.push(self.change(&t, app, Some(token), Some(token)));
                 }
             }
@@ -740,18 +751,24 @@ impl Registry {
             return Err((Reason::BadDeviceToken, None));
         };
         let t = self.read();
-        let r = *t.tokens[env_index(env)].get(key).ok_or((Reason::BadDeviceToken, None))?;
+        let (entry, dead_at) = match Self::find_live(&t, env, key) {
+            Some(app) => (app, 0),
+            None => match t.dead_tokens.get(key) {
+                Some(d) if t.apps[d.app as usize].env == env => (d.app, d.dead_at),
+                _ => return Err((Reason::BadDeviceToken, None)),
+            },
+        };
         let not_for_topic = (Reason::DeviceTokenNotForTopic, None);
         let bundle = t.names.get(bundle_id).ok_or(not_for_topic)?;
-        let app = if r.device {
-            Self::find_app(&t, r.target, bundle, env).ok_or(not_for_topic)?
-        } else if t.apps[r.target as usize].bundle == bundle {
-            r.target
-        } else {
-            return Err(not_for_topic);
+        let app = match self.scope {
+            TokenScope::PerApp if t.apps[entry as usize].bundle == bundle => entry,
+            TokenScope::PerApp => return Err(not_for_topic),
+            TokenScope::PerDevice => {
+                Self::find_app(&t, t.apps[entry as usize].device, bundle, env).ok_or(not_for_topic)?
+            }
         };
-        if r.dead_at != 0 {
-            return Err((Reason::Unregistered, Some(r.dead_at)));
+        if dead_at != 0 {
+            return Err((Reason::Unregistered, Some(dead_at)));
         }
         let a = &t.apps[app as usize];
         if a.learned_at != 0 {
@@ -783,7 +800,7 @@ impl Registry {
     pub(crate) fn app_summary(&self, app: u32) -> (String, String, Environment, DeviceToken, u64) {
         let t = self.read();
         let a = &t.apps[app as usize];
-        let token = DeviceToken::from_bytes(&self.app_token(&t, app)).expect("32 bytes is a valid token length");
+        let token = DeviceToken::from_bytes(&Self::app_token(&t, app)).expect("32 bytes is a valid token length");
         (t.devices[a.device as usize].udid.to_string(), t.names.name(a.bundle).to_owned(), a.env, token, a.learned_at)
     }
 
@@ -805,7 +822,7 @@ impl Registry {
     /// How many devices and tokens (live and dead) are registered.
     pub fn counts(&self) -> (usize, usize) {
         let t = self.read();
-        (t.devices.len(), t.tokens[0].len() + t.tokens[1].len())
+        (t.devices.len(), t.live.len() + t.dead_tokens.len())
     }
 
     /// Forgets every device, app and token.
@@ -837,37 +854,31 @@ impl Registry {
                         uninstalled_at: a.uninstalled_at,
                         learned_at: a.learned_at,
                         pending: a.pending,
+                        indexed: a.indexed,
+                        token: a.token,
                     }
                 })
                 .collect(),
         })
     }
 
-    /// The device's entries in the token index (live and dead), for the database.
+    /// The device's dead tokens, for the database (its live ones are on its apps).
     pub(crate) fn stored_tokens(&self, udid: &str) -> Vec<StoredToken> {
         let t = self.read();
-        let Some(device) = self.find_device(&t, udid) else {
-            return Vec::new();
-        };
-        let mut candidates: Vec<(Environment, Token)> =
-            Self::apps_of(&t, device).into_iter().map(|a| (t.apps[a as usize].env, self.app_token(&t, a))).collect();
-        candidates.extend(t.dead.get(&device).into_iter().flatten().copied());
-        candidates.sort();
-        candidates.dedup();
-        candidates
-            .into_iter()
-            .filter_map(|(env, token)| {
-                let r = t.tokens[env_index(env)].get(&token)?;
-                let bundle = (!r.device).then(|| t.names.name(t.apps[r.target as usize].bundle).to_owned());
-                Some(StoredToken {
-                    environment: env,
-                    token,
-                    udid: udid.to_owned(),
-                    bundle_id: bundle,
-                    dead_at: r.dead_at,
-                })
-            })
-            .collect()
+        let Some(device) = self.find_device(&t, udid) else { return Vec::new() };
+        let mut out = Vec::new();
+        for token in t.dead_by_device.get(&device).into_iter().flatten() {
+            let Some(d) = t.dead_tokens.get(token) else { continue };
+            let a = &t.apps[d.app as usize];
+            out.push(StoredToken {
+                environment: a.env,
+                token: *token,
+                udid: udid.to_owned(),
+                bundle_id: Some(t.names.name(a.bundle).to_owned()),
+                dead_at: d.dead_at,
+            });
+        }
+        out
     }
 
     /// Rebuilds a device and its apps from the database; its tokens come back with
@@ -900,31 +911,26 @@ impl Registry {
                 uninstalled_at: s.uninstalled_at,
                 learned_at: s.learned_at,
                 pending: s.pending,
+                indexed: s.indexed,
+                token: s.token,
             });
             t.devices[device as usize].first_app = app;
+            if s.indexed && Self::find_live(t, s.environment, &s.token).is_none() {
+                let apps = &t.apps;
+                t.live.insert_unique(token_hash(&s.token), app, |&x| token_hash(&apps[x as usize].token));
+            }
         }
     }
 
-    /// Puts an index entry back (after its device was loaded).
+    /// Puts a dead token back (after its device was loaded).
     pub(crate) fn load_token(&self, s: StoredToken) {
         let mut t = self.write();
         let t = &mut *t;
-        let Some(device) = self.find_device(t, &s.udid) else {
-            return;
-        };
-        let target = match &s.bundle_id {
-            None => TokenRef { target: device, device: true, dead_at: s.dead_at },
-            Some(b) => {
-                let Some(bundle) = t.names.get(b) else { return };
-                let Some(app) = Self::find_app(t, device, bundle, s.environment) else {
-                    return;
-                };
-                TokenRef { target: app, device: false, dead_at: s.dead_at }
-            }
-        };
-        t.tokens[env_index(s.environment)].insert(s.token, target);
-        if s.dead_at != 0 {
-            t.dead.entry(device).or_default().push((s.environment, s.token));
+        let Some(device) = self.find_device(t, &s.udid) else { return };
+        let Some(bundle) = s.bundle_id.as_deref().and_then(|b| t.names.get(b)) else { return };
+        let Some(app) = Self::find_app(t, device, bundle, s.environment) else { return };
+        if t.dead_tokens.insert(s.token, Dead { app, dead_at: s.dead_at.max(1) }).is_none() {
+            t.dead_by_device.entry(device).or_default().push(s.token);
         }
     }
 }

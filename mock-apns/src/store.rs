@@ -38,11 +38,11 @@ CREATE TABLE IF NOT EXISTS apps (
     udid TEXT NOT NULL, seq INTEGER NOT NULL, bundle_id TEXT NOT NULL, environment TEXT NOT NULL,
     team_id TEXT NOT NULL, install_gen INTEGER NOT NULL, version INTEGER NOT NULL,
     uninstalled_at INTEGER NOT NULL, learned_at INTEGER NOT NULL, pending INTEGER NOT NULL,
+    indexed INTEGER NOT NULL, token BLOB NOT NULL,
     PRIMARY KEY (udid, seq)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS tokens (
-    environment TEXT NOT NULL, token BLOB NOT NULL, udid TEXT NOT NULL, bundle_id TEXT,
+CREATE TABLE IF NOT EXISTS dead_tokens (
+    environment TEXT NOT NULL, token BLOB NOT NULL, udid TEXT NOT NULL, bundle_id TEXT NOT NULL,
     dead_at INTEGER NOT NULL, PRIMARY KEY (environment, token)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS tokens_by_udid ON tokens (udid);
 CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS capture (seq INTEGER PRIMARY KEY, body BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS held (
@@ -63,7 +63,7 @@ pub(crate) enum Write {
         related: Option<String>,
         public_key_pem: String,
     },
-    /// A device with all its apps, and its entries in the token index.
+    /// A device with all its apps (and their live tokens), and its dead tokens.
     Device(StoredDevice, Vec<StoredToken>),
     /// Forget every device, app, token, event and captured request.
     ClearRegistry,
@@ -183,8 +183,8 @@ impl Opened {
     pub(crate) fn load_devices(&self, mut each: impl FnMut(StoredDevice)) -> Result<(), Error> {
         let bad = |what: String| Error::Invalid(format!("state database: {what}"));
         let mut apps = self.conn.prepare(
-            "SELECT udid, bundle_id, environment, team_id, install_gen, version, uninstalled_at, learned_at, pending
-             FROM apps ORDER BY udid, seq",
+            "SELECT udid, bundle_id, environment, team_id, install_gen, version, uninstalled_at, learned_at, pending,
+             indexed, token FROM apps ORDER BY udid, seq",
         )?;
         let mut app_rows = apps.query([])?;
         let mut next_app = app_rows.next()?;
@@ -217,6 +217,9 @@ impl Opened {
                     uninstalled_at: app.get::<_, i64>(6)? as u64,
                     learned_at: app.get::<_, i64>(7)? as u64,
                     pending: app.get(8)?,
+                    indexed: app.get(9)?,
+                    token: <[u8; 32]>::try_from(app.get::<_, Vec<u8>>(10)?.as_slice())
+                        .map_err(|_| bad("a stored token is not 32 bytes".into()))?,
                 });
                 next_app = app_rows.next()?;
             }
@@ -225,9 +228,9 @@ impl Opened {
         Ok(())
     }
 
-    /// Every entry of the token index, passed to `each`.
+    /// Every dead token, passed to `each`.
     pub(crate) fn load_tokens(&self, mut each: impl FnMut(StoredToken)) -> Result<(), Error> {
-        let mut stmt = self.conn.prepare("SELECT environment, token, udid, bundle_id, dead_at FROM tokens")?;
+        let mut stmt = self.conn.prepare("SELECT environment, token, udid, bundle_id, dead_at FROM dead_tokens")?;
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
             let env: String = row.get(0)?;
@@ -348,8 +351,8 @@ fn apply(conn: &Connection, w: &Write) -> rusqlite::Result<()> {
             .execute(params![d.udid, d.generation, d.online, backup])?;
             conn.prepare_cached("DELETE FROM apps WHERE udid = ?1")?.execute([&d.udid])?;
             let mut insert = conn.prepare_cached(
-                "INSERT INTO apps (udid, seq, bundle_id, environment, team_id, install_gen, version, uninstalled_at, learned_at, pending)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                "INSERT INTO apps (udid, seq, bundle_id, environment, team_id, install_gen, version, uninstalled_at, learned_at,
+                 pending, indexed, token) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )?;
             for (seq, a) in d.apps.iter().enumerate() {
                 insert.execute(params![
@@ -362,11 +365,13 @@ fn apply(conn: &Connection, w: &Write) -> rusqlite::Result<()> {
                     a.version,
                     a.uninstalled_at as i64,
                     a.learned_at as i64,
-                    a.pending
+                    a.pending,
+                    a.indexed,
+                    &a.token[..]
                 ])?;
             }
             let mut insert = conn.prepare_cached(
-                "INSERT OR REPLACE INTO tokens (environment, token, udid, bundle_id, dead_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT OR REPLACE INTO dead_tokens (environment, token, udid, bundle_id, dead_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
             for t in tokens {
                 insert.execute(params![t.environment.as_str(), &t.token[..], t.udid, t.bundle_id, t.dead_at as i64])?;
@@ -374,7 +379,7 @@ fn apply(conn: &Connection, w: &Write) -> rusqlite::Result<()> {
         }
         Write::ClearRegistry => {
             conn.execute_batch(
-                "DELETE FROM apps; DELETE FROM devices; DELETE FROM tokens; DELETE FROM events; DELETE FROM capture; DELETE FROM held;",
+                "DELETE FROM apps; DELETE FROM devices; DELETE FROM dead_tokens; DELETE FROM events; DELETE FROM capture; DELETE FROM held;",
             )?;
         }
         Write::Event { seq, body, keep } => {
