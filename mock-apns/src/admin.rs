@@ -1,7 +1,8 @@
 //! The admin API: JSON over plain HTTP/1.1 (loopback by default), so a test in any
-//! language can register keys, issue certificates, create virtual devices, read what
-//! the mock answered, and reset between tests. The same operations are methods on
-//! [`crate::MockApns`] for Rust tests.
+//! language can register keys, issue certificates, create virtual devices and drive
+//! their lifecycle, read what the mock answered, and reset between tests. The same
+//! operations are methods on [`crate::MockApns`] for Rust tests. Calls that change state
+//! answer once the change is durable in the state database.
 //!
 //! | route | what it does |
 //! |---|---|
@@ -11,12 +12,18 @@
 //! | `GET /api/v1/keys` | lists keys |
 //! | `POST /api/v1/certificates` | issues an APNs client certificate ([`NewCertificate`]) |
 //! | `POST /api/v1/devices` | creates a virtual device with apps and returns their tokens ([`NewDevice`]) |
-//! | `GET /api/v1/devices` | lists devices |
+//! | `POST /api/v1/devices/batch` | `{"devices": [NewDevice…]}`: many at once, for fleets |
+//! | `GET /api/v1/devices?after=&limit=` | devices by UDID (default limit 1000) |
+//! | `GET /api/v1/devices/{udid}` | one device: apps, tokens, generations, what is stored for it |
+//! | `POST /api/v1/devices/{udid}/erase` · `backup` · `restore` (`{"to_udid"?}`) · `offline` · `online` | device lifecycle ([`Lifecycle`]) |
+//! | `POST /api/v1/devices/{udid}/apps/{bundle_id}/update` · `uninstall` · `reinstall` | app lifecycle |
+//! | `GET /api/v1/events?udid=&limit=` | lifecycle events with their token changes, newest first (default 100) |
 //! | `GET /api/v1/notifications?token=&topic=&apns_id=&limit=` | answered requests, newest first (default limit 100) |
-//! | `POST /api/v1/reset` | forgets devices and the capture log (keys and the CA stay) |
+//! | `POST /api/v1/reset` | forgets devices, events, stored notifications and the capture log (keys and the CA stay) |
 //!
 //! Errors are `{"error":"…"}` with 400 (bad input), 404 (no such route or thing), 405
-//! (wrong method), 409 (conflict) or 413 (body over 1 MiB).
+//! (wrong method), 409 (conflict: double uninstall, restore without a backup, an app of
+//! another team) or 413 (body over 64 MiB).
 
 use std::convert::Infallible;
 use std::sync::Arc;
