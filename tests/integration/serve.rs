@@ -199,3 +199,56 @@ async fn stored_notifications_survive_kill_9() {
         assert!(stored.contains(&format!("00000000-0000-4000-8000-{i:012}")));
     }
 }
+
+/// A data dir the mock cannot use stops `serve` with a message and a non-zero exit, and
+/// the files are left as they were.
+#[test]
+fn unusable_data_dirs_stop_serve_with_a_message() {
+    let run = |dir: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_apns-lab"))
+            .args(["serve", "--data-dir"])
+            .arg(dir)
+            .args(["--sandbox-addr", "127.0.0.1:0", "--production-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"])
+            .output()
+            .expect("runs")
+    };
+    // Not a database.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let garbage = b"definitely not an SQLite file, but long enough to have a header".to_vec();
+    std::fs::write(dir.path().join("state.sqlite3"), &garbage).expect("writes");
+    let out = run(dir.path());
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("apns-lab: state database") && stderr.contains("not an apns-lab state database"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "no ready line");
+    assert_eq!(std::fs::read(dir.path().join("state.sqlite3")).expect("still there"), garbage);
+
+    // Read-only: an existing, good data dir made immutable (chattr +i, as root can
+    // still write to mode-000 files). Where the filesystem has no immutable flag, a data
+    // dir that cannot be created at all stands in.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut first = serve(dir.path());
+    let _ = first.child.kill();
+    let _ = first.child.wait();
+    drop(first);
+    let state = dir.path().join("state.sqlite3");
+    let before = std::fs::read(&state).expect("state");
+    let immutable = Command::new("chattr").arg("+i").arg(&state).arg(dir.path()).status().is_ok_and(|s| s.success());
+    let target =
+        if immutable { dir.path().to_path_buf() } else { std::path::PathBuf::from("/proc/apns-lab-test/state") };
+    let out = run(&target);
+    if immutable {
+        let _ = Command::new("chattr").arg("-i").arg(&state).arg(dir.path()).status();
+    }
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with("apns-lab: "), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    if immutable {
+        assert!(stderr.contains("cannot be opened for writing"), "{stderr}");
+        assert_eq!(std::fs::read(&state).expect("state"), before, "no data lost");
+    }
+}
