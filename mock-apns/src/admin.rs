@@ -19,6 +19,7 @@
 //! | `POST /api/v1/devices/{udid}/apps/{bundle_id}/update` · `uninstall` · `reinstall` | app lifecycle |
 //! | `GET /api/v1/events?udid=&limit=` | lifecycle events with their token changes, newest first (default 100) |
 //! | `GET /api/v1/notifications?token=&topic=&apns_id=&limit=` | answered requests, newest first (default limit 100) |
+//! | `GET /api/v1/notifications/{apns_id}` | one notification: the request and its journey (received → stored / delivered → presented / handled silently / discarded) |
 //! | `POST /api/v1/reset` | forgets devices, events, stored notifications and the capture log (keys and the CA stay) |
 //!
 //! Errors are `{"error":"…"}` with 400 (bad input), 404 (no such route or thing), 405
@@ -506,6 +507,7 @@ impl Shared {
         self.capture.clear();
         self.events.clear();
         self.storage.clear();
+        self.journeys.clear();
         Ok(())
     }
 }
@@ -670,6 +672,20 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<AdminRespo
             },
             Err(msg) => error(StatusCode::BAD_REQUEST, msg),
         },
+        (["api", "v1", "notifications", apns_id], &Method::GET) => {
+            let request = shared.capture.query(&CaptureFilter {
+                apns_id: Some(apns_id.to_string()),
+                limit: Some(1),
+                ..Default::default()
+            });
+            match (request.into_iter().next(), shared.journeys.get(apns_id)) {
+                (None, None) => error(StatusCode::NOT_FOUND, format!("no notification {apns_id}")),
+                (request, journey) => json(
+                    StatusCode::OK,
+                    &serde_json::json!({"request": request, "journey": journey.unwrap_or_default()}),
+                ),
+            }
+        }
         (["api", "v1", "notifications"], &Method::GET) => match parse_filter(&query) {
             Ok(filter) => json(StatusCode::OK, &shared.capture.query(&filter)),
             Err(msg) => error(StatusCode::BAD_REQUEST, msg),

@@ -19,6 +19,12 @@ pub struct Config {
     pub production_addr: SocketAddr,
     /// The admin API (plain HTTP/1.1, JSON). Default `127.0.0.1:0`.
     pub admin_addr: SocketAddr,
+    /// The device gateway (TLS + HTTP/2), where simulated devices connect. Default
+    /// `127.0.0.1:0`.
+    pub gateway_addr: SocketAddr,
+    /// How long priority 5 and 1 notifications to a connected device may wait to be sent
+    /// together (APNs batches them for power). Zero sends at once. Default 10 ms.
+    pub low_priority_batch: Duration,
     /// A plaintext HTTP/2 (h2c, prior knowledge) listener serving the sandbox
     /// environment, for clients that cannot trust a custom CA. Default: none.
     pub h2c_addr: Option<SocketAddr>,
@@ -54,6 +60,8 @@ impl Default for Config {
             sandbox_addr: loopback,
             production_addr: loopback,
             admin_addr: loopback,
+            gateway_addr: loopback,
+            low_priority_batch: Duration::from_millis(10),
             h2c_addr: None,
             clock: Clock::system(),
             capture_limit: 10_000,

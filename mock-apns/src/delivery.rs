@@ -1,5 +1,10 @@
-//! Step 5 of the flow, the part that happens when the device cannot be reached: APNs's
-//! store-and-forward. A push accepted for an offline device is kept — at most one per
+//! Step 5 of the flow: APNs delivers. The engine at the bottom of this file is one loop
+//! over one event enum (a push accepted, a device connected or gone, an ack): it sends
+//! each notification down the device's gateway stream — priority 10 at once, 5 and 1 in
+//! small batches — keeps it until the device acknowledges it, and resends what was not
+//! acknowledged when the device comes back.
+//!
+//! When the device cannot be reached, APNs stores and forwards. A push accepted for an offline device is kept — at most one per
 //! app per device, the latest replacing the one before — until it expires
 //! (`apns-expiration`, or 30 days when the header is absent, whichever is sooner).
 //! `apns-expiration: 0`, or a date already past, means "try once": such a push is not
@@ -9,12 +14,19 @@
 //! Apple: "Sending notification requests to APNs" (apns-expiration) and "Viewing the
 //! status of push notifications" (stored: device offline).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
+use protocol::gateway::{Ack, Delivery, Outcome};
 use protocol::{ApnsId, Environment, Expiration, Priority, PushType};
 use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::Shared;
+use crate::store::Write;
 
 /// The longest APNs stores a notification: 30 days, in seconds.
 pub const MAX_STORAGE_SECS: u64 = 30 * 24 * 60 * 60;
@@ -106,6 +118,25 @@ impl Storage {
         self.map().get(&key).filter(|h| h.expires_at > now_secs).cloned()
     }
 
+    /// Everything held for a device, removed (the engine puts back what it delivers until
+    /// it is acknowledged).
+    pub(crate) fn take_device(&self, udid: &str) -> Vec<(HeldKey, Held)> {
+        let mut map = self.map();
+        let keys: Vec<HeldKey> = map.keys().filter(|k| &*k.0 == udid).cloned().collect();
+        keys.into_iter().filter_map(|k| map.remove(&k).map(|v| (k, v))).collect()
+    }
+
+    /// Releases what is held for an app once the device acknowledged it, unless a newer
+    /// notification replaced it meanwhile. Returns whether it was released.
+    pub(crate) fn release(&self, key: &HeldKey, apns_id: &str) -> bool {
+        let mut map = self.map();
+        if map.get(key).is_some_and(|h| h.apns_id.as_str() == apns_id) {
+            map.remove(key);
+            return true;
+        }
+        false
+    }
+
     /// Drops everything held for a device (its tokens died: an erase).
     pub(crate) fn drop_device(&self, udid: &str) {
         self.map().retain(|k, _| &*k.0 != udid);
@@ -160,4 +191,187 @@ mod tests {
         s.drop_device("U1");
         assert_eq!(s.len(), 0);
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// The delivery engine: one loop over one event enum.
+// ---------------------------------------------------------------------------------------
+
+/// How many notifications a device may have delivered but not acknowledged. Past it the
+/// oldest is dropped from redelivery (its journey says `discarded: queue-full`): a
+/// device that stops acknowledging cannot make APNs hold unbounded memory for it.
+pub const MAX_UNACKED: usize = 1000;
+
+/// What the engine reacts to.
+pub(crate) enum Event {
+    /// A push accepted for a device that is online.
+    Deliver(Box<Outgoing>),
+    /// A device opened its notification stream; lines go to `tx`.
+    Connected { udid: String, conn: u64, tx: mpsc::Sender<bytes::Bytes> },
+    /// That stream closed.
+    Disconnected { udid: String, conn: u64 },
+    /// The device acknowledged a notification.
+    Acked { udid: String, ack: Ack },
+}
+
+/// One notification on its way.
+#[derive(Clone)]
+pub(crate) struct Outgoing {
+    pub key: HeldKey,
+    pub delivery: Delivery,
+}
+
+/// A delivered, unacknowledged notification.
+struct Pending {
+    out: Outgoing,
+}
+
+/// What the engine knows of one device.
+#[derive(Default)]
+struct Link {
+    /// The open stream, if any: its number and where its lines go.
+    conn: Option<(u64, mpsc::Sender<bytes::Bytes>)>,
+    /// Delivered and not yet acknowledged, oldest first.
+    unacked: VecDeque<Pending>,
+    /// Priority 5 and 1 notifications waiting for the next batch.
+    batch: Vec<Outgoing>,
+}
+
+fn encode(d: &Delivery) -> bytes::Bytes {
+    let mut line = serde_json::to_vec(d).unwrap_or_default();
+    line.push(b'\n');
+    bytes::Bytes::from(line)
+}
+
+/// Runs the engine until every sender is gone.
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    mut events: mpsc::Receiver<Event>,
+    batch_window: Duration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut links: HashMap<String, Link> = HashMap::new();
+    let mut next_batch: Option<Instant> = None;
+    loop {
+        let event = match next_batch {
+            Some(at) => tokio::select! {
+                e = events.recv() => e,
+                _ = shutdown.changed() => return,
+                _ = tokio::time::sleep_until(at) => {
+                    next_batch = None;
+                    for link in links.values_mut() {
+                        for out in std::mem::take(&mut link.batch) {
+                            send(&shared, link, out, "delivered");
+                        }
+                    }
+                    continue;
+                }
+            },
+            None => tokio::select! {
+                e = events.recv() => e,
+                _ = shutdown.changed() => return,
+            },
+        };
+        let Some(event) = event else { return };
+        match event {
+            Event::Deliver(out) => {
+                let link = links.entry(out.key.0.to_string()).or_default();
+                if out.delivery.priority == protocol::Priority::Immediate || batch_window.is_zero() {
+                    send(&shared, link, *out, "delivered");
+                } else {
+                    link.batch.push(*out);
+                    next_batch.get_or_insert_with(|| Instant::now() + batch_window);
+                }
+            }
+            Event::Connected { udid, conn, tx } => {
+                let link = links.entry(udid.clone()).or_default();
+                link.conn = Some((conn, tx));
+                // Resume: everything not acknowledged goes again, then what was stored.
+                let again: Vec<Pending> = link.unacked.drain(..).collect();
+                for mut p in again {
+                    p.out.delivery.redelivered = true;
+                    send(&shared, link, p.out, "redelivered");
+                }
+                let now = shared.clock.unix_secs();
+                for (key, held) in shared.storage.take_device(&udid) {
+                    if held.expires_at <= now {
+                        shared.journeys.step(
+                            held.apns_id.as_str(),
+                            "discarded",
+                            shared.clock.unix_millis(),
+                            Some("expired".into()),
+                        );
+                        shared.store.write_later(vec![Write::DropHeldApp(key)]);
+                        continue;
+                    }
+                    // Kept in storage until the device acknowledges it.
+                    shared.storage.hold(key.clone(), held.clone());
+                    let delivery = Delivery {
+                        apns_id: held.apns_id.as_str().to_owned(),
+                        topic: held.topic.clone(),
+                        push_type: held.push_type,
+                        priority: held.priority,
+                        collapse_id: held.collapse_id.clone(),
+                        environment: key.2,
+                        payload: serde_json::from_slice(&held.payload).unwrap_or(serde_json::Value::Null),
+                        received_ms: held.received_ms,
+                        from_storage: true,
+                        redelivered: false,
+                    };
+                    send(&shared, link, Outgoing { key, delivery }, "delivered-from-storage");
+                }
+            }
+            Event::Disconnected { udid, conn } => {
+                if let Some(link) = links.get_mut(&udid)
+                    && link.conn.as_ref().is_some_and(|(c, _)| *c == conn)
+                {
+                    link.conn = None;
+                    // Batched ones wait for the device like the unacknowledged ones.
+                    let waiting = std::mem::take(&mut link.batch);
+                    link.unacked.extend(waiting.into_iter().map(|out| Pending { out }));
+                }
+            }
+            Event::Acked { udid, ack } => {
+                let Some(link) = links.get_mut(&udid) else { continue };
+                let Some(at) = link.unacked.iter().position(|p| p.out.delivery.apns_id == ack.apns_id) else {
+                    continue; // a duplicate ack, or for a notification not on this device
+                };
+                let p = link.unacked.remove(at).expect("the position was just found");
+                let state = match ack.outcome {
+                    Outcome::Presented => "presented",
+                    Outcome::HandledSilently => "handled-silently",
+                    Outcome::Discarded => "discarded",
+                    Outcome::AppNotInstalled => "app-not-installed",
+                };
+                shared.journeys.step(&ack.apns_id, state, shared.clock.unix_millis(), ack.reason);
+                if p.out.delivery.from_storage && shared.storage.release(&p.out.key, &ack.apns_id) {
+                    shared.store.write_later(vec![Write::DropHeldApp(p.out.key)]);
+                }
+            }
+        }
+    }
+}
+
+/// Sends one notification down the device's stream (or keeps it for the next connection)
+/// and remembers it until it is acknowledged.
+fn send(shared: &Shared, link: &mut Link, out: Outgoing, state: &str) {
+    let line = encode(&out.delivery);
+    let sent = match &link.conn {
+        Some((_, tx)) => tx.try_send(line).is_ok(),
+        None => false,
+    };
+    if sent {
+        shared.journeys.step(&out.delivery.apns_id, state, shared.clock.unix_millis(), None);
+    }
+    if link.unacked.len() >= MAX_UNACKED
+        && let Some(dropped) = link.unacked.pop_front()
+    {
+        shared.journeys.step(
+            &dropped.out.delivery.apns_id,
+            "discarded",
+            shared.clock.unix_millis(),
+            Some("queue-full".into()),
+        );
+    }
+    link.unacked.push_back(Pending { out });
 }

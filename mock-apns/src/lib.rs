@@ -20,6 +20,8 @@ mod config;
 mod delivery;
 mod error;
 mod events;
+mod gateway;
+mod journey;
 mod push;
 mod registry;
 mod server;
@@ -65,6 +67,14 @@ pub(crate) struct Shared {
     events: events::Events,
     /// Notifications held for offline devices.
     storage: delivery::Storage,
+    /// Every accepted notification's journey.
+    journeys: journey::Journeys,
+    /// Devices with an open gateway stream.
+    connections: gateway::Connections,
+    /// The delivery engine's inbox.
+    engine: tokio::sync::mpsc::Sender<delivery::Event>,
+    /// Its other end, taken when the engine starts.
+    engine_inbox: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<delivery::Event>>>,
     authority: tls::Authority,
     store: store::Store,
     /// The team created on first start; apps without a team belong to it.
@@ -76,6 +86,9 @@ pub(crate) struct Shared {
     /// Numbers connections for the capture log.
     next_connection: AtomicU64,
 }
+
+/// Events the delivery engine may have queued before senders wait.
+const ENGINE_QUEUE: usize = 65_536;
 
 /// File names in the data directory.
 const STATE_FILE: &str = "state.sqlite3";
@@ -150,6 +163,7 @@ impl Shared {
         capture.import(db.load_capture()?);
         let storage = delivery::Storage::default();
         db.load_held(|key, held| storage.hold(key, held))?;
+        let (engine, engine_inbox) = tokio::sync::mpsc::channel(ENGINE_QUEUE);
 
         if let Some(dir) = &config.data_dir {
             write_file(&dir.join(CA_FILE), authority.cert_pem())?;
@@ -161,6 +175,10 @@ impl Shared {
             capture,
             events,
             storage,
+            journeys: journey::Journeys::default(),
+            connections: gateway::Connections::default(),
+            engine,
+            engine_inbox: std::sync::Mutex::new(Some(engine_inbox)),
             config,
             keys,
             registry,
@@ -307,6 +325,8 @@ pub struct Ready {
     pub production: String,
     /// `http://127.0.0.1:P` of the admin API.
     pub admin: String,
+    /// `https://127.0.0.1:P` of the device gateway.
+    pub gateway: String,
     /// `http://127.0.0.1:P` of the h2c (plaintext, sandbox) listener, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub h2c: Option<String>,
@@ -337,6 +357,8 @@ pub struct Listeners {
     pub production: TcpListener,
     /// The admin API.
     pub admin: TcpListener,
+    /// The device gateway.
+    pub gateway: TcpListener,
     /// The optional h2c listener (sandbox).
     pub h2c: Option<TcpListener>,
 }
@@ -359,6 +381,7 @@ impl MockApns {
             sandbox: TcpListener::bind(config.sandbox_addr).await?,
             production: TcpListener::bind(config.production_addr).await?,
             admin: TcpListener::bind(config.admin_addr).await?,
+            gateway: TcpListener::bind(config.gateway_addr).await?,
             h2c: match config.h2c_addr {
                 Some(a) => Some(TcpListener::bind(a).await?),
                 None => None,
@@ -376,6 +399,7 @@ impl MockApns {
         let sandbox = listeners.sandbox.local_addr()?;
         let production = listeners.production.local_addr()?;
         let admin = listeners.admin.local_addr()?;
+        let gateway = listeners.gateway.local_addr()?;
         let h2c = listeners.h2c.as_ref().map(|l| l.local_addr()).transpose()?;
         let mut tasks = vec![
             tokio::spawn(server::serve(
@@ -388,12 +412,22 @@ impl MockApns {
             tokio::spawn(server::serve(
                 listeners.production,
                 Environment::Production,
-                Some(acceptor),
+                Some(acceptor.clone()),
                 shared.clone(),
                 rx.clone(),
             )),
             tokio::spawn(admin::serve(listeners.admin, shared.clone(), rx.clone())),
+            tokio::spawn(gateway::serve(listeners.gateway, acceptor.clone(), shared.clone(), rx.clone())),
         ];
+        let inbox = shared.engine_inbox.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(inbox) = inbox {
+            tasks.push(tokio::spawn(delivery::run(
+                shared.clone(),
+                inbox,
+                shared.config.low_priority_batch,
+                rx.clone(),
+            )));
+        }
         if data_dir.is_some() && shared.config.capture_limit > 0 {
             tasks.push(tokio::spawn(flush_capture(shared.clone(), rx.clone())));
         }
@@ -405,6 +439,7 @@ impl MockApns {
             sandbox: format!("https://{sandbox}"),
             production: format!("https://{production}"),
             admin: format!("http://{admin}"),
+            gateway: format!("https://{gateway}"),
             h2c: h2c.map(|a| format!("http://{a}")),
             ca_file: data_dir.as_ref().map(|d| d.join(CA_FILE)),
             team_id: shared.default_team.clone(),

@@ -167,13 +167,19 @@ pub(crate) async fn handle(
         Ok(accepted) => {
             let routed = accepted.routed;
             tracing::debug!(apns_id = %apns_id, device = routed.device, app = routed.app, "accepted");
+            shared.journeys.step(apns_id.as_str(), "received", shared.clock.unix_millis(), None);
             if routed.learned {
                 shared.delivery_found_app_gone(routed);
             }
             // An offline device: APNs stores the push (one per app) and answers only once
-            // it is durable.
+            // it is durable. A device with its gateway stream open: the engine delivers.
             match store_if_offline(&shared, accepted, &apns_id, seen.topic.as_ref(), &body).await {
-                Ok(()) => (200, None),
+                Ok(stored) => {
+                    if !stored && shared.connections.is_connected(routed.device) {
+                        deliver(&shared, accepted, &apns_id, seen.topic.as_ref(), &body).await;
+                    }
+                    (200, None)
+                }
                 Err(reason) => (reason.status(), Some(ErrorBody { reason, timestamp: None })),
             }
         }
@@ -222,19 +228,45 @@ pub(crate) async fn handle(
     }
 }
 
-/// Holds an accepted push for an offline device, durably (see `delivery.rs`).
+/// Hands an accepted push to the delivery engine for the device's open stream.
+async fn deliver(shared: &Shared, accepted: &Accepted, apns_id: &ApnsId, topic: Option<&Topic>, body: &Bytes) {
+    let (udid, bundle_id, environment, _, _) = shared.registry.app_summary(accepted.routed.app);
+    let delivery = protocol::gateway::Delivery {
+        apns_id: apns_id.as_str().to_owned(),
+        topic: topic.map(|t| t.as_str().to_owned()).unwrap_or_default(),
+        push_type: accepted.push_type,
+        priority: accepted.priority,
+        collapse_id: accepted.collapse_id.as_ref().map(|c| c.as_str().to_owned()),
+        environment,
+        payload: serde_json::from_slice(body).unwrap_or(serde_json::Value::Null),
+        received_ms: shared.clock.unix_millis(),
+        from_storage: false,
+        redelivered: false,
+    };
+    let out = delivery::Outgoing { key: (udid.into(), bundle_id.into(), environment), delivery };
+    let _ = shared.engine.send(delivery::Event::Deliver(Box::new(out))).await;
+}
+
+/// Holds an accepted push for an offline device, durably (see `delivery.rs`). Returns
+/// whether it was stored.
 async fn store_if_offline(
     shared: &Shared,
     accepted: &Accepted,
     apns_id: &ApnsId,
     topic: Option<&Topic>,
     body: &Bytes,
-) -> Result<(), Reason> {
+) -> Result<bool, Reason> {
     if accepted.routed.online {
-        return Ok(());
+        return Ok(false);
     }
     let Some(expires_at) = delivery::storage_deadline(accepted.expiration, shared.clock.unix_secs()) else {
-        return Ok(()); // "try once": not stored
+        shared.journeys.step(
+            apns_id.as_str(),
+            "discarded",
+            shared.clock.unix_millis(),
+            Some("device offline; apns-expiration says try once".into()),
+        );
+        return Ok(false);
     };
     let (udid, bundle_id, environment, _, _) = shared.registry.app_summary(accepted.routed.app);
     let held = Held {
@@ -251,7 +283,8 @@ async fn store_if_offline(
     match shared.store.write(vec![Write::Hold(key.clone(), held.clone())]).await {
         Ok(()) => {
             shared.storage.hold(key, held);
-            Ok(())
+            shared.journeys.step(apns_id.as_str(), "stored", shared.clock.unix_millis(), Some("device offline".into()));
+            Ok(true)
         }
         Err(e) => {
             tracing::error!(error = %e, "could not store a notification for an offline device");

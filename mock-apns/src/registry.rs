@@ -804,6 +804,12 @@ impl Registry {
         (t.devices[a.device as usize].udid.to_string(), t.names.name(a.bundle).to_owned(), a.env, token, a.learned_at)
     }
 
+    /// A device's slot number, or `None`.
+    pub(crate) fn device_slot(&self, udid: &str) -> Option<u32> {
+        let t = self.read();
+        self.find_device(&t, udid)
+    }
+
     /// One device, or `None`.
     pub fn device(&self, udid: &str) -> Option<DeviceRecord> {
         let t = self.read();

@@ -75,6 +75,9 @@ pub(crate) enum Write {
     Hold(HeldKey, Held),
     /// Forget what is held for a device.
     DropHeld(String),
+    /// Forget what is held for one app of a device (it was delivered and acknowledged, or
+    /// it expired).
+    DropHeldApp(HeldKey),
 }
 
 impl Write {
@@ -418,6 +421,10 @@ fn apply(conn: &Connection, w: &Write) -> rusqlite::Result<()> {
         }
         Write::DropHeld(udid) => {
             conn.prepare_cached("DELETE FROM held WHERE udid = ?1")?.execute([udid])?;
+        }
+        Write::DropHeldApp((udid, bundle, env)) => {
+            conn.prepare_cached("DELETE FROM held WHERE udid = ?1 AND bundle_id = ?2 AND environment = ?3")?
+                .execute(params![&**udid, &**bundle, env.as_str()])?;
         }
     }
     Ok(())

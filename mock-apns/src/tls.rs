@@ -182,6 +182,45 @@ impl Authority {
     }
 }
 
+/// The organizational unit that marks a device identity certificate (as opposed to a
+/// provider's APNs certificate from the same CA).
+pub(crate) const DEVICE_OU: &str = "apns-lab device identity";
+
+impl Authority {
+    /// Issues a device identity certificate: the UDID in the subject UID, marked by
+    /// [`DEVICE_OU`], for client authentication at the device gateway.
+    pub fn issue_device_certificate(&self, udid: &str) -> Result<(String, String), Error> {
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CustomDnType(OID_UID.to_vec()), DnValue::Utf8String(udid.to_owned()));
+        dn.push(DnType::CommonName, format!("iPhone {udid}"));
+        dn.push(DnType::OrganizationalUnitName, DEVICE_OU);
+        params.distinguished_name = dn;
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now - time::Duration::days(1);
+        params.not_after = now + time::Duration::days(3650);
+        let cert = params.signed_by(&key, &self.issuer)?;
+        Ok((cert.pem(), key.serialize_pem()))
+    }
+}
+
+/// The UDID of a device identity certificate; `None` for any other certificate.
+pub(crate) fn device_udid(der: &[u8]) -> Option<String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let subject = cert.subject();
+    let is_device = subject.iter_organizational_unit().any(|ou| ou.as_str().ok() == Some(DEVICE_OU));
+    if !is_device {
+        return None;
+    }
+    subject
+        .iter_attributes()
+        .find(|a| a.attr_type().to_id_string() == "0.9.2342.19200300.100.1.1")
+        .and_then(|a| a.as_str().ok())
+        .map(str::to_owned)
+}
+
 /// The topics extension, as in Apple's certificates: one SEQUENCE holding, for each topic,
 /// a UTF8String and a SEQUENCE with one UTF8String naming its kind (`app`, `voip`,
 /// `complication`, …).

@@ -10,6 +10,7 @@
 
 mod environment;
 mod error;
+pub mod gateway;
 pub mod headers;
 pub mod jwt;
 pub mod payload;

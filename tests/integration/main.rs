@@ -5,6 +5,7 @@ mod admin;
 mod auth;
 mod certificates;
 mod connection;
+mod devices;
 mod interop;
 mod lifecycle;
 mod serve;

@@ -1,0 +1,287 @@
+//! The device gateway: the persistent connection APNs keeps to every device, over TLS +
+//! HTTP/2. A device activates once and gets a device identity certificate from the
+//! mock's CA with its UDID in it; every later call is authenticated by that certificate,
+//! so a device can only register its own apps and read its own notifications.
+//!
+//! Calls (messages in `protocol::gateway`): `POST /gateway/v1/activate`,
+//! `POST /gateway/v1/apps` (step 2: UDID + bundle ID → token), `GET
+//! /gateway/v1/notifications` (a stream of notifications that stays open: step 5), and
+//! `POST /gateway/v1/acks` (what the app did with each). Opening the stream is the device
+//! coming online; losing it is the device going offline, so pushes meanwhile are stored.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use dashmap::DashMap;
+use h2::RecvStream;
+use h2::server::SendResponse;
+use http::{Method, Request, Response, StatusCode};
+use protocol::gateway::{Ack, Activate, Activation, RegisterApp, Registered};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio_rustls::TlsAcceptor;
+
+use crate::admin::{Lifecycle, NewApp, NewDevice};
+use crate::delivery::Event;
+use crate::{Error, Shared};
+
+/// The largest request body the gateway reads.
+const MAX_BODY: usize = 1 << 20;
+/// Lines buffered for one device's stream before the engine keeps them for later.
+const STREAM_QUEUE: usize = 1024;
+
+/// Which devices have their notification stream open, by device slot: the push path
+/// asks this to decide between delivering and storing.
+#[derive(Default)]
+pub(crate) struct Connections {
+    by_device: DashMap<u32, u64>,
+}
+
+impl Connections {
+    /// Whether the device (slot) has its stream open.
+    pub(crate) fn is_connected(&self, device: u32) -> bool {
+        self.by_device.contains_key(&device)
+    }
+}
+
+/// Serves the gateway until `shutdown` fires.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let tcp = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => tcp,
+                Err(e) => {
+                    tracing::warn!(error = %e, "gateway accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => return,
+        };
+        let _ = tcp.set_nodelay(true);
+        let (acceptor, shared, mut shutdown) = (acceptor.clone(), shared.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            let Ok(Ok(tls)) = tokio::time::timeout(shared.config.handshake_timeout, acceptor.accept(tcp)).await else {
+                return;
+            };
+            let udid = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .and_then(|c| crate::tls::device_udid(c.as_ref()));
+            let Ok(mut conn) = h2::server::handshake(tls).await else { return };
+            loop {
+                tokio::select! {
+                    next = conn.accept() => match next {
+                        Some(Ok((req, respond))) => {
+                            tokio::spawn(handle(shared.clone(), udid.clone(), req, respond, shutdown.clone()));
+                        }
+                        _ => return,
+                    },
+                    _ = shutdown.changed() => {
+                        conn.graceful_shutdown();
+                        let _ = tokio::time::timeout(Duration::from_secs(2), std::future::poll_fn(|cx| conn.poll_closed(cx))).await;
+                        return;
+                    }
+                }
+            }
+        });
+    }
+}
+
+fn reply(respond: &mut SendResponse<Bytes>, status: StatusCode, body: Option<Vec<u8>>) {
+    let builder = Response::builder().status(status);
+    match body {
+        None => {
+            let _ = respond.send_response(builder.body(()).expect("valid status"), true);
+        }
+        Some(body) => {
+            let response =
+                builder.header(http::header::CONTENT_TYPE, "application/json").body(()).expect("valid header");
+            if let Ok(mut stream) = respond.send_response(response, false) {
+                let _ = stream.send_data(Bytes::from(body), true);
+            }
+        }
+    }
+}
+
+fn error_body(message: impl std::fmt::Display) -> Option<Vec<u8>> {
+    Some(serde_json::to_vec(&serde_json::json!({ "error": message.to_string() })).unwrap_or_default())
+}
+
+fn status_of(e: &Error) -> StatusCode {
+    match e {
+        Error::NotFound(_) => StatusCode::NOT_FOUND,
+        Error::Conflict(_) => StatusCode::CONFLICT,
+        Error::Invalid(_) | Error::BadKey(_) => StatusCode::BAD_REQUEST,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+async fn read_body(mut body: RecvStream) -> Option<Bytes> {
+    let mut out = BytesMut::new();
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk.ok()?;
+        let _ = body.flow_control().release_capacity(chunk.len());
+        if out.len() + chunk.len() > MAX_BODY {
+            return None;
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Some(out.freeze())
+}
+
+/// One gateway call: parse → authenticate → apply → respond.
+async fn handle(
+    shared: Arc<Shared>,
+    udid: Option<String>,
+    req: Request<RecvStream>,
+    mut respond: SendResponse<Bytes>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_owned();
+    if parts.method == Method::POST && path == "/gateway/v1/activate" {
+        let Some(body) = read_body(body).await else {
+            return reply(&mut respond, StatusCode::PAYLOAD_TOO_LARGE, error_body("body too large"));
+        };
+        let activate: Activate = if body.is_empty() {
+            Activate::default()
+        } else {
+            match serde_json::from_slice(&body) {
+                Ok(a) => a,
+                Err(e) => return reply(&mut respond, StatusCode::BAD_REQUEST, error_body(format!("bad JSON: {e}"))),
+            }
+        };
+        return match activate_device(&shared, activate).await {
+            Ok(a) => reply(&mut respond, StatusCode::OK, serde_json::to_vec(&a).ok()),
+            Err(e) => reply(&mut respond, status_of(&e), error_body(e)),
+        };
+    }
+    // Everything else is the device's own business: its certificate says which device.
+    let Some(udid) = udid else {
+        return reply(
+            &mut respond,
+            StatusCode::UNAUTHORIZED,
+            error_body("a device identity certificate is required (POST /gateway/v1/activate first)"),
+        );
+    };
+    match (&parts.method, path.as_str()) {
+        (&Method::POST, "/gateway/v1/apps") => {
+            let Some(body) = read_body(body).await else {
+                return reply(&mut respond, StatusCode::PAYLOAD_TOO_LARGE, error_body("body too large"));
+            };
+            let app: RegisterApp = match serde_json::from_slice(&body) {
+                Ok(a) => a,
+                Err(e) => return reply(&mut respond, StatusCode::BAD_REQUEST, error_body(format!("bad JSON: {e}"))),
+            };
+            match register(&shared, &udid, app).await {
+                Ok(r) => reply(&mut respond, StatusCode::OK, serde_json::to_vec(&r).ok()),
+                Err(e) => reply(&mut respond, status_of(&e), error_body(e)),
+            }
+        }
+        (&Method::POST, "/gateway/v1/acks") => {
+            let Some(body) = read_body(body).await else {
+                return reply(&mut respond, StatusCode::PAYLOAD_TOO_LARGE, error_body("body too large"));
+            };
+            let acks: Vec<Ack> = match serde_json::from_slice(&body) {
+                Ok(a) => a,
+                Err(e) => return reply(&mut respond, StatusCode::BAD_REQUEST, error_body(format!("bad JSON: {e}"))),
+            };
+            for ack in acks {
+                let _ = shared.engine.send(Event::Acked { udid: udid.clone(), ack }).await;
+            }
+            reply(&mut respond, StatusCode::NO_CONTENT, None)
+        }
+        (&Method::GET, "/gateway/v1/notifications") => stream(shared, udid, respond, shutdown).await,
+        _ => {
+            reply(&mut respond, StatusCode::NOT_FOUND, error_body(format!("no gateway route {} {path}", parts.method)))
+        }
+    }
+}
+
+async fn activate_device(shared: &Shared, activate: Activate) -> Result<Activation, Error> {
+    let device = shared.create_device(NewDevice { udid: activate.udid, apps: Vec::new() }).await?;
+    let (cert_pem, key_pem) = shared.authority.issue_device_certificate(&device.udid)?;
+    Ok(Activation { udid: device.udid, cert_pem, key_pem })
+}
+
+async fn register(shared: &Shared, udid: &str, app: RegisterApp) -> Result<Registered, Error> {
+    let request = NewDevice {
+        udid: Some(udid.to_owned()),
+        apps: vec![NewApp { bundle_id: app.bundle_id.clone(), environment: app.environment, team_id: None }],
+    };
+    let device = shared.create_device(request).await?;
+    let view = device
+        .apps
+        .iter()
+        .find(|a| a.bundle_id == app.bundle_id && a.environment == app.environment)
+        .ok_or_else(|| Error::NotFound(format!("{} did not register", app.bundle_id)))?;
+    Ok(Registered { bundle_id: view.bundle_id.clone(), environment: view.environment, token: view.token.clone() })
+}
+
+/// The notification stream: the device is online while it is open.
+async fn stream(
+    shared: Arc<Shared>,
+    udid: String,
+    mut respond: SendResponse<Bytes>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let Some(slot) = shared.registry.device_slot(&udid) else {
+        return reply(&mut respond, StatusCode::NOT_FOUND, error_body(format!("no device {udid}")));
+    };
+    let response = Response::builder()
+        .status(StatusCode::OK)
+        .header(http::header::CONTENT_TYPE, "application/x-ndjson")
+        .body(())
+        .expect("valid header");
+    let Ok(mut out) = respond.send_response(response, false) else { return };
+    let conn = shared.next_connection.fetch_add(1, Ordering::Relaxed);
+    let (tx, mut rx) = mpsc::channel::<Bytes>(STREAM_QUEUE);
+    shared.connections.by_device.insert(slot, conn);
+    // Online first (APNs learns of uninstalls the device reports), then the engine sends
+    // what waits for it.
+    if let Err(e) = shared.lifecycle(&udid, Lifecycle::Online).await {
+        tracing::warn!(%udid, error = %e, "device could not come online");
+    }
+    let _ = shared.engine.send(Event::Connected { udid: udid.clone(), conn, tx }).await;
+    loop {
+        tokio::select! {
+            line = rx.recv() => match line {
+                Some(line) => if send_all(&mut out, line).await.is_err() { break },
+                None => break,
+            },
+            _ = std::future::poll_fn(|cx| out.poll_reset(cx)) => break,
+            _ = shutdown.changed() => break,
+        }
+    }
+    let _ = shared.engine.send(Event::Disconnected { udid: udid.clone(), conn }).await;
+    let still_ours = shared.connections.by_device.remove_if(&slot, |_, c| *c == conn).is_some();
+    if still_ours && let Err(e) = shared.lifecycle(&udid, Lifecycle::Offline).await {
+        tracing::warn!(%udid, error = %e, "device could not go offline");
+    }
+}
+
+/// Sends `data` on a stream as flow control allows.
+async fn send_all(out: &mut h2::SendStream<Bytes>, mut data: Bytes) -> Result<(), ()> {
+    while !data.is_empty() {
+        out.reserve_capacity(data.len());
+        match std::future::poll_fn(|cx| out.poll_capacity(cx)).await {
+            Some(Ok(0)) => continue,
+            Some(Ok(n)) => {
+                let chunk = data.split_to(n.min(data.len()));
+                out.send_data(chunk, false).map_err(|_| ())?;
+            }
+            _ => return Err(()),
+        }
+    }
+    Ok(())
+}

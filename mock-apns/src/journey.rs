@@ -1,0 +1,68 @@
+//! Every accepted notification's journey, like Apple's delivery log: received → stored
+//! or delivered (or delivered from storage) → presented / handled silently / discarded
+//! (and why). `GET /api/v1/notifications/{apns_id}` shows one.
+//!
+//! Bounded: the journeys of the newest [`Journeys::LIMIT`] notifications are kept.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+use serde::Serialize;
+
+/// One step of a journey.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Step {
+    /// `received`, `stored`, `delivered`, `delivered-from-storage`, `redelivered`,
+    /// `presented`, `handled-silently`, `discarded`, `app-not-installed`.
+    pub state: String,
+    /// When, ms since the epoch.
+    pub time_ms: u64,
+    /// Why, for discards (and what replaced what, for storage).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// Journeys by apns-id, and the apns-ids oldest first (for the bound).
+type Table = (HashMap<String, Vec<Step>>, VecDeque<String>);
+
+/// The journeys, by apns-id.
+#[derive(Default)]
+pub(crate) struct Journeys {
+    inner: Mutex<Table>,
+}
+
+impl Journeys {
+    /// How many notifications' journeys are kept.
+    pub const LIMIT: usize = 10_000;
+
+    /// Adds a step to `apns_id`'s journey (starting it if new).
+    pub(crate) fn step(&self, apns_id: &str, state: &str, time_ms: u64, detail: Option<String>) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let (map, order) = &mut *inner;
+        let step = Step { state: state.to_owned(), time_ms, detail };
+        if let Some(steps) = map.get_mut(apns_id) {
+            steps.push(step);
+            return;
+        }
+        if order.len() >= Self::LIMIT
+            && let Some(oldest) = order.pop_front()
+        {
+            map.remove(&oldest);
+        }
+        order.push_back(apns_id.to_owned());
+        map.insert(apns_id.to_owned(), vec![step]);
+    }
+
+    /// One journey.
+    pub(crate) fn get(&self, apns_id: &str) -> Option<Vec<Step>> {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.0.get(apns_id).cloned()
+    }
+
+    /// Forgets everything.
+    pub(crate) fn clear(&self) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.0.clear();
+        inner.1.clear();
+    }
+}

@@ -1,0 +1,131 @@
+//! The device gateway's messages: how a simulated iPhone and the mock APNs talk once
+//! the phone is activated (Apple's own device protocol is private; this one carries the
+//! same facts).
+//!
+//! | call | body | answer |
+//! |---|---|---|
+//! | `POST /gateway/v1/activate` (no client certificate) | [`Activate`] | [`Activation`]: a device identity certificate with the UDID in it |
+//! | `POST /gateway/v1/apps` | [`RegisterApp`] | [`Registered`]: step 2, the app's device token |
+//! | `GET /gateway/v1/notifications` | — | a stream of [`Delivery`] lines (NDJSON) that stays open |
+//! | `POST /gateway/v1/acks` | [`Ack`] | 204 |
+//!
+//! Every call but activation is authenticated by the device certificate, so a device only
+//! ever registers its own apps and reads its own notifications.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::{Environment, Priority, PushType};
+
+/// Activation request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Activate {
+    /// The UDID to activate as; a new one is made up when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub udid: Option<String>,
+}
+
+/// Activation answer: the device's identity for every later call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Activation {
+    /// The device's UDID (bound in the certificate).
+    pub udid: String,
+    /// The device identity certificate, PEM.
+    pub cert_pem: String,
+    /// Its private key, PEM.
+    pub key_pem: String,
+}
+
+/// Step 1 → 2: an app asks to register for remote notifications.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisterApp {
+    /// The app's bundle ID.
+    pub bundle_id: String,
+    /// Its `aps-environment` entitlement.
+    pub environment: Environment,
+}
+
+/// The token APNs derived for the app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registered {
+    /// The app.
+    pub bundle_id: String,
+    /// Its environment.
+    pub environment: Environment,
+    /// The device token, lowercase hex.
+    pub token: String,
+}
+
+/// Step 5: one notification on its way to the device.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delivery {
+    /// The notification's apns-id (the device drops a second copy of the same id).
+    pub apns_id: String,
+    /// `apns-topic`: the app is found from it.
+    pub topic: String,
+    /// The push type.
+    pub push_type: PushType,
+    /// The priority.
+    pub priority: Priority,
+    /// `apns-collapse-id`, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collapse_id: Option<String>,
+    /// The environment of the token it was sent to.
+    pub environment: Environment,
+    /// The payload.
+    pub payload: Value,
+    /// When APNs accepted it, ms since the epoch.
+    pub received_ms: u64,
+    /// Whether it was stored while the device was offline.
+    #[serde(default)]
+    pub from_storage: bool,
+    /// Whether this is a redelivery of one not acknowledged before.
+    #[serde(default)]
+    pub redelivered: bool,
+}
+
+/// What the device did with a notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Shown to the user (banner, sound, badge, notification center) or to the app in
+    /// the foreground.
+    Presented,
+    /// A background (`content-available`) update handled without showing anything.
+    HandledSilently,
+    /// Not shown; the ack's `reason` says why.
+    Discarded,
+    /// No app on the device has the topic (it was uninstalled).
+    AppNotInstalled,
+}
+
+/// The device's acknowledgement of one notification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ack {
+    /// The notification.
+    pub apns_id: String,
+    /// What happened to it.
+    pub outcome: Outcome,
+    /// For discards: why (`notifications-disabled`, `background-budget`, `duplicate`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn wire_form() {
+        let ack = Ack { apns_id: "x".into(), outcome: Outcome::HandledSilently, reason: None };
+        assert_eq!(serde_json::to_value(&ack).expect("json"), json!({"apns_id": "x", "outcome": "handled-silently"}));
+        let d: Delivery = serde_json::from_value(json!({
+            "apns_id": "a", "topic": "com.example.chat", "push_type": "alert", "priority": 10,
+            "environment": "sandbox", "payload": {"aps": {"alert": "hi"}}, "received_ms": 1
+        }))
+        .expect("parses");
+        assert!(!d.from_storage && !d.redelivered);
+        assert_eq!(d.priority, Priority::Immediate);
+    }
+}

@@ -1,0 +1,206 @@
+//! Simulated iPhones end to end: activation, step 2 over the gateway, live delivery,
+//! acknowledgements, journeys, store-and-forward for a phone that is away, and no loss
+//! across a dropped connection.
+
+use std::time::Duration;
+
+use device_sim::{Device, Endpoint};
+use protocol::Environment::Sandbox;
+use protocol::gateway::Outcome;
+
+use crate::support::*;
+
+async fn phone(lab: &Lab, udid: &str) -> Device {
+    let endpoint = Endpoint::parse(&lab.mock.ready().gateway, lab.mock.ca_pem().to_owned()).expect("endpoint");
+    let mut device = Device::activate(endpoint, Some(udid.into())).await.expect("activates");
+    device.install(APP, Sandbox);
+    let mut gw = device.connect().await.expect("connects");
+    device.register_apps(&mut gw).await.expect("registers");
+    device
+}
+
+/// Waits (bounded) until the capture or journey shows what the test waits for.
+async fn eventually(mut check: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("condition not met within 2 s");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_push_reaches_the_phone_and_its_journey_is_logged() {
+    let lab = lab().await;
+    let mut device = phone(&lab, "PHONE-A").await;
+    let token = device.apps[0].token.clone().expect("token");
+    assert_eq!(lab.mock.device("PHONE-A").expect("registered").apps[0].token, token, "step 2 over the gateway");
+    let mut gw = device.connect().await.expect("connects");
+    let mut stream = gw.notifications().await.expect("stream");
+    let mut c = lab.client(Sandbox).await;
+    let id = "00000000-0000-4000-8000-000000000001";
+    let push = Push::new(&token, &lab.jwt())
+        .header("apns-id", id)
+        .body(r#"{"aps":{"alert":{"title":"Ann","body":"Lunch?"},"badge":2,"sound":"default"}}"#);
+    c.push(push).await.assert_ok();
+    let got = tokio::time::timeout(Duration::from_secs(5), device.receive(&mut stream, &mut gw))
+        .await
+        .expect("arrives")
+        .expect("stream open")
+        .expect("ok");
+    assert_eq!(got.delivery.apns_id, id);
+    let decision = got.decision.expect("not a duplicate");
+    assert_eq!(decision.outcome, Outcome::Presented);
+    assert_eq!(device.center.items[0].title.as_deref(), Some("Ann"));
+    assert_eq!(device.badges[APP], 2);
+    let admin_addr = lab.mock.admin_addr();
+    let path = format!("/api/v1/notifications/{id}");
+    let mut journey = Vec::new();
+    for _ in 0..200 {
+        let (_, v) = admin(admin_addr, "GET", &path, None).await;
+        journey = v["journey"].as_array().cloned().unwrap_or_default();
+        if journey.len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let states: Vec<&str> = journey.iter().map(|s| s["state"].as_str().unwrap_or("")).collect();
+    assert_eq!(states, ["received", "delivered", "presented"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_device_cannot_read_another_devices_notifications() {
+    let lab = lab().await;
+    let a = phone(&lab, "PHONE-A").await;
+    let b = phone(&lab, "PHONE-B").await;
+    let mut gw_b = b.connect().await.expect("connects");
+    let mut stream_b = gw_b.notifications().await.expect("B's own stream");
+    let mut c = lab.client(Sandbox).await;
+    c.push(Push::new(a.apps[0].token.as_ref().expect("token"), &lab.jwt())).await.assert_ok();
+    let nothing = tokio::time::timeout(Duration::from_millis(300), stream_b.next()).await;
+    assert!(nothing.is_err(), "B saw nothing of A's");
+    // Without a device certificate there is no stream at all, and A's certificate is A's.
+    let endpoint = Endpoint::parse(&lab.mock.ready().gateway, lab.mock.ca_pem().to_owned()).expect("endpoint");
+    let mut anonymous = device_sim::Gateway::connect(&endpoint, None).await.expect("connects");
+    let refused = anonymous.notifications().await.err().expect("refused");
+    assert!(matches!(refused, device_sim::Error::Refused { status: 401, .. }), "{refused}");
+    // A provider's APNs certificate is not a device identity.
+    let cert = lab
+        .mock
+        .issue_certificate(mock_apns::NewCertificate {
+            topics: vec![APP.into()],
+            environment: mock_apns::KeyEnvironment::Both,
+            pkcs12_password: None,
+        })
+        .expect("cert");
+    let provider = device_sim::Identity { cert_pem: cert.cert_pem, key_pem: cert.key_pem };
+    let mut wrong = device_sim::Gateway::connect(&endpoint, Some(&provider)).await.expect("connects");
+    assert!(matches!(wrong.notifications().await, Err(device_sim::Error::Refused { status: 401, .. })));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unacknowledged_notifications_come_back_exactly_once_after_a_drop() {
+    let lab = lab().await;
+    let mut device = phone(&lab, "PHONE-A").await;
+    let token = device.apps[0].token.clone().expect("token");
+    let mut gw = device.connect().await.expect("connects");
+    let mut stream = gw.notifications().await.expect("stream");
+    let mut c = lab.client(Sandbox).await;
+    let ids: Vec<String> = (0..5).map(|i| format!("00000000-0000-4000-8000-00000000000{i}")).collect();
+    for id in &ids {
+        c.push(Push::new(&token, &lab.jwt()).header("apns-id", id)).await.assert_ok();
+    }
+    // Read all five, acknowledge only the first two, then lose the connection.
+    let mut first = Vec::new();
+    for _ in 0..5 {
+        let d = tokio::time::timeout(Duration::from_secs(5), stream.next())
+            .await
+            .expect("arrives")
+            .expect("open")
+            .expect("ok");
+        first.push(d.clone());
+        let received = device.handle(d);
+        if first.len() <= 2 {
+            let decision = received.decision.expect("new");
+            gw.ack(&[protocol::gateway::Ack {
+                apns_id: received.delivery.apns_id,
+                outcome: decision.outcome,
+                reason: None,
+            }])
+            .await
+            .expect("ack");
+        }
+    }
+    drop(stream);
+    drop(gw);
+    eventually(|| !lab.mock.device("PHONE-A").expect("device").online).await;
+    // Back: the three unacknowledged come again, flagged; the phone shows none twice.
+    let mut gw = device.connect().await.expect("reconnects");
+    let mut stream = gw.notifications().await.expect("stream");
+    let mut again = Vec::new();
+    for _ in 0..3 {
+        let r = tokio::time::timeout(Duration::from_secs(5), device.receive(&mut stream, &mut gw))
+            .await
+            .expect("arrives")
+            .expect("open")
+            .expect("ok");
+        assert!(r.delivery.redelivered);
+        assert!(r.decision.is_none(), "the phone had them already: dropped as duplicates");
+        again.push(r.delivery.apns_id);
+    }
+    again.sort();
+    assert_eq!(again, ids[2..].to_vec());
+    assert_eq!(device.center.items.len(), 5, "each presented exactly once");
+    assert!(tokio::time::timeout(Duration::from_millis(200), stream.next()).await.is_err(), "nothing more");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_phone_that_was_away_gets_what_was_stored_and_nothing_expired() {
+    let lab = lab().await;
+    let mut device = phone(&lab, "PHONE-A").await;
+    device.install("com.example.news", Sandbox);
+    let mut gw = device.connect().await.expect("connects");
+    device.register_apps(&mut gw).await.expect("registers");
+    let (chat, news) = (device.apps[0].token.clone().expect("t"), device.apps[1].token.clone().expect("t"));
+    // Connect once and leave: the phone is offline now.
+    let stream = gw.notifications().await.expect("stream");
+    eventually(|| lab.mock.device("PHONE-A").expect("device").online).await;
+    drop(stream);
+    drop(gw);
+    eventually(|| !lab.mock.device("PHONE-A").expect("device").online).await;
+    let mut c = lab.client(Sandbox).await;
+    let now = lab.mock.clock().unix_secs();
+    c.push(Push::new(&chat, &lab.jwt()).header("apns-id", "00000000-0000-4000-8000-000000000001")).await.assert_ok();
+    c.push(Push::new(&chat, &lab.jwt()).header("apns-id", "00000000-0000-4000-8000-000000000002")).await.assert_ok();
+    c.push(
+        Push::new(&news, &lab.jwt())
+            .header("apns-topic", "com.example.news")
+            .header("apns-id", "00000000-0000-4000-8000-000000000003")
+            .header("apns-expiration", &(now + 60).to_string()),
+    )
+    .await
+    .assert_ok();
+    // The news one expires while the phone is away.
+    lab.mock.clock().advance(Duration::from_secs(120));
+    let mut gw = device.connect().await.expect("reconnects");
+    let mut stream = gw.notifications().await.expect("stream");
+    let r = tokio::time::timeout(Duration::from_secs(5), device.receive(&mut stream, &mut gw))
+        .await
+        .expect("arrives")
+        .expect("open")
+        .expect("ok");
+    assert_eq!(r.delivery.apns_id, "00000000-0000-4000-8000-000000000002", "one per app: the latest");
+    assert!(r.delivery.from_storage);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), stream.next()).await.is_err(),
+        "the expired one is not delivered"
+    );
+    let (_, v) =
+        admin(lab.mock.admin_addr(), "GET", "/api/v1/notifications/00000000-0000-4000-8000-000000000003", None).await;
+    let states: Vec<&str> =
+        v["journey"].as_array().expect("journey").iter().map(|s| s["state"].as_str().unwrap_or("")).collect();
+    assert_eq!(states, ["received", "stored", "discarded"], "{v}");
+    // Once acknowledged, nothing is held any more.
+    eventually(|| lab.mock.device("PHONE-A").expect("device").apps.iter().all(|a| a.stored.is_none())).await;
+}
