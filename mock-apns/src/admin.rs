@@ -680,10 +680,16 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<AdminRespo
             });
             match (request.into_iter().next(), shared.journeys.get(apns_id)) {
                 (None, None) => error(StatusCode::NOT_FOUND, format!("no notification {apns_id}")),
-                (request, journey) => json(
-                    StatusCode::OK,
-                    &serde_json::json!({"request": request, "journey": journey.unwrap_or_default()}),
-                ),
+                (request, journey) => {
+                    // Accepted and not (yet) stored or delivered: the capture log is its journey.
+                    let journey = journey.unwrap_or_else(|| match &request {
+                        Some(r) if r.status == 200 => {
+                            vec![crate::journey::Step { state: "received".into(), time_ms: r.time_ms, detail: None }]
+                        }
+                        _ => Vec::new(),
+                    });
+                    json(StatusCode::OK, &serde_json::json!({"request": request, "journey": journey}))
+                }
             }
         }
         (["api", "v1", "notifications"], &Method::GET) => match parse_filter(&query) {

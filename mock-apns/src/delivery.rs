@@ -297,6 +297,7 @@ pub(crate) async fn run(
                     if held.expires_at <= now {
                         shared.journeys.step(
                             held.apns_id.as_str(),
+                            held.received_ms,
                             "discarded",
                             shared.clock.unix_millis(),
                             Some("expired".into()),
@@ -343,7 +344,13 @@ pub(crate) async fn run(
                     Outcome::Discarded => "discarded",
                     Outcome::AppNotInstalled => "app-not-installed",
                 };
-                shared.journeys.step(&ack.apns_id, state, shared.clock.unix_millis(), ack.reason);
+                shared.journeys.step(
+                    &ack.apns_id,
+                    p.out.delivery.received_ms,
+                    state,
+                    shared.clock.unix_millis(),
+                    ack.reason,
+                );
                 if p.out.delivery.from_storage && shared.storage.release(&p.out.key, &ack.apns_id) {
                     shared.store.write_later(vec![Write::DropHeldApp(p.out.key)]);
                 }
@@ -361,13 +368,14 @@ fn send(shared: &Shared, link: &mut Link, out: Outgoing, state: &str) {
         None => false,
     };
     if sent {
-        shared.journeys.step(&out.delivery.apns_id, state, shared.clock.unix_millis(), None);
+        shared.journeys.step(&out.delivery.apns_id, out.delivery.received_ms, state, shared.clock.unix_millis(), None);
     }
     if link.unacked.len() >= MAX_UNACKED
         && let Some(dropped) = link.unacked.pop_front()
     {
         shared.journeys.step(
             &dropped.out.delivery.apns_id,
+            dropped.out.delivery.received_ms,
             "discarded",
             shared.clock.unix_millis(),
             Some("queue-full".into()),

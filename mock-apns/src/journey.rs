@@ -35,8 +35,12 @@ impl Journeys {
     /// How many notifications' journeys are kept.
     pub const LIMIT: usize = 10_000;
 
-    /// Adds a step to `apns_id`'s journey (starting it if new).
-    pub(crate) fn step(&self, apns_id: &str, state: &str, time_ms: u64, detail: Option<String>) {
+    /// Adds a step to `apns_id`'s journey. A new journey starts with its `received` step
+    /// at `received_ms`: journeys are only kept for notifications that went further than
+    /// being accepted (stored, delivered, discarded), so the push path of a notification
+    /// for a device with no gateway connection pays nothing here — the capture log already
+    /// says it was received.
+    pub(crate) fn step(&self, apns_id: &str, received_ms: u64, state: &str, time_ms: u64, detail: Option<String>) {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let (map, order) = &mut *inner;
         let step = Step { state: state.to_owned(), time_ms, detail };
@@ -50,7 +54,8 @@ impl Journeys {
             map.remove(&oldest);
         }
         order.push_back(apns_id.to_owned());
-        map.insert(apns_id.to_owned(), vec![step]);
+        let received = Step { state: "received".to_owned(), time_ms: received_ms, detail: None };
+        map.insert(apns_id.to_owned(), vec![received, step]);
     }
 
     /// One journey.

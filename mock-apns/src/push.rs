@@ -167,7 +167,6 @@ pub(crate) async fn handle(
         Ok(accepted) => {
             let routed = accepted.routed;
             tracing::debug!(apns_id = %apns_id, device = routed.device, app = routed.app, "accepted");
-            shared.journeys.step(apns_id.as_str(), "received", shared.clock.unix_millis(), None);
             if routed.learned {
                 shared.delivery_found_app_gone(routed);
             }
@@ -262,6 +261,7 @@ async fn store_if_offline(
     let Some(expires_at) = delivery::storage_deadline(accepted.expiration, shared.clock.unix_secs()) else {
         shared.journeys.step(
             apns_id.as_str(),
+            shared.clock.unix_millis(),
             "discarded",
             shared.clock.unix_millis(),
             Some("device offline; apns-expiration says try once".into()),
@@ -283,7 +283,8 @@ async fn store_if_offline(
     match shared.store.write(vec![Write::Hold(key.clone(), held.clone())]).await {
         Ok(()) => {
             shared.storage.hold(key, held);
-            shared.journeys.step(apns_id.as_str(), "stored", shared.clock.unix_millis(), Some("device offline".into()));
+            let now = shared.clock.unix_millis();
+            shared.journeys.step(apns_id.as_str(), now, "stored", now, Some("device offline".into()));
             Ok(true)
         }
         Err(e) => {
