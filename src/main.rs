@@ -31,6 +31,11 @@ enum Command {
     Demo,
     /// Run the mock APNs for other projects' tests; prints a JSON ready line on stdout.
     Serve(ServeArgs),
+    /// Simulated iPhones: run one, inject a payload, or run a fleet.
+    Device {
+        #[command(subcommand)]
+        command: DeviceCommand,
+    },
     /// Print a provider authentication token (ES256 JWT) made from a .p8 key.
     Token {
         /// The .p8 file (PKCS#8 PEM), as downloaded from Apple or written by `serve`.
@@ -43,6 +48,73 @@ enum Command {
         #[arg(long)]
         team_id: String,
     },
+}
+
+#[derive(Subcommand)]
+enum DeviceCommand {
+    /// Run a phone in the foreground: activate, register its apps, print each
+    /// notification as the phone shows it.
+    Run {
+        /// The mock's gateway (the ready line's "gateway").
+        #[arg(long)]
+        gateway: String,
+        /// The mock's CA certificate (the ready line's "ca_file").
+        #[arg(long)]
+        ca: PathBuf,
+        /// The phone's UDID (a new one if absent; the same UDID gets the same tokens).
+        #[arg(long)]
+        udid: Option<String>,
+        /// An installed app: BUNDLE or BUNDLE:sandbox or BUNDLE:production (repeatable).
+        #[arg(long = "app", required = true, value_parser = parse_app)]
+        apps: Vec<(String, Environment)>,
+        /// Where each app sends its token (step 3): an http:// URL that takes
+        /// {"udid","bundle_id","environment","token"} as JSON.
+        #[arg(long)]
+        provider: Option<String>,
+    },
+    /// Inject a payload into a running phone the way `xcrun simctl push` does.
+    Push {
+        /// The mock's admin API (the ready line's "admin").
+        #[arg(long)]
+        admin: String,
+        /// The phone.
+        #[arg(long)]
+        udid: String,
+        /// `[BUNDLE] FILE.apns`: the app (optional when the file has "Simulator Target
+        /// Bundle") and the payload file (JSON).
+        #[arg(num_args = 1..=2, required = true, value_name = "[BUNDLE] FILE")]
+        args: Vec<String>,
+    },
+    /// Run many phones in one process, for load; prints deliveries per second.
+    Fleet {
+        /// The mock's gateway.
+        #[arg(long)]
+        gateway: String,
+        /// The mock's CA certificate.
+        #[arg(long)]
+        ca: PathBuf,
+        /// How many phones.
+        #[arg(long)]
+        count: usize,
+        /// UDIDs are PREFIX-000000, PREFIX-000001, …
+        #[arg(long, default_value = "FLEET")]
+        prefix: String,
+        /// An installed app on every phone (repeatable).
+        #[arg(long = "app", required = true, value_parser = parse_app)]
+        apps: Vec<(String, Environment)>,
+        /// Write "udid bundle token" lines here once every phone is online.
+        #[arg(long)]
+        tokens_out: Option<PathBuf>,
+    },
+}
+
+fn parse_app(s: &str) -> Result<(String, Environment), String> {
+    let (bundle, env) = match s.rsplit_once(':') {
+        Some((b, e)) => (b, e.parse::<Environment>().map_err(|e| e.to_string())?),
+        None => (s, Environment::Sandbox),
+    };
+    protocol::Topic::parse(bundle).map_err(|e| format!("{bundle:?}: {e}"))?;
+    Ok((bundle.to_owned(), env))
 }
 
 #[derive(clap::Args)]
@@ -60,6 +132,9 @@ struct ServeArgs {
     /// The admin API (HTTP/1.1, JSON).
     #[arg(long, default_value = "127.0.0.1:8089")]
     admin_addr: SocketAddr,
+    /// The device gateway (TLS + HTTP/2), where simulated phones connect.
+    #[arg(long, default_value = "127.0.0.1:2199")]
+    gateway_addr: SocketAddr,
     /// Also serve the sandbox environment as plaintext HTTP/2 (h2c, prior knowledge).
     #[arg(long)]
     h2c_addr: Option<SocketAddr>,
@@ -112,11 +187,71 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     match Cli::parse().command {
         Command::Serve(args) => serve(args).await,
         Command::Demo => demo().await,
+        Command::Device { command } => device(command).await,
         Command::Token { key_file, key_id, team_id } => {
             let p8 = std::fs::read(&key_file).map_err(|e| format!("{}: {e}", key_file.display()))?;
             let signer = provider::TokenSigner::new(&p8, &key_id, &team_id)?;
             println!("{}", signer.sign(unix_now())?);
             Ok(())
+        }
+    }
+}
+
+async fn device(command: DeviceCommand) -> Result<(), Box<dyn std::error::Error>> {
+    let ca_of = |path: &PathBuf| std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()));
+    match command {
+        DeviceCommand::Run { gateway, ca, udid, apps, provider } => {
+            let endpoint = device_sim::Endpoint::parse(&gateway, ca_of(&ca)?)?;
+            let run = device_sim::run::run(endpoint, udid, apps, provider, |line| println!("{line}"));
+            tokio::select! {
+                r = run => r?,
+                _ = wait_for_signal() => {}
+            }
+            Ok(())
+        }
+        DeviceCommand::Push { admin, udid, mut args } => {
+            let file = PathBuf::from(args.pop().ok_or("give the .apns file")?);
+            let bundle = args.pop();
+            let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let payload: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", file.display()))?;
+            let url = format!("{}/api/v1/devices/{udid}/push", admin.trim_end_matches('/'));
+            let body = serde_json::json!({ "bundle_id": bundle, "payload": payload });
+            let answer = device_sim::run::post_json(&url, &body).await?;
+            println!("{}", String::from_utf8_lossy(&answer));
+            Ok(())
+        }
+        DeviceCommand::Fleet { gateway, ca, count, prefix, apps, tokens_out } => {
+            let endpoint = device_sim::Endpoint::parse(&gateway, ca_of(&ca)?)?;
+            let stats = std::sync::Arc::new(device_sim::fleet::FleetStats::default());
+            let started = std::time::Instant::now();
+            let tokens = device_sim::fleet::start(endpoint, count, &prefix, &apps, stats.clone()).await?;
+            eprintln!("{count} phones online in {:.1} s", started.elapsed().as_secs_f64());
+            if let Some(path) = tokens_out {
+                let lines: String = tokens.iter().map(|(u, b, t)| format!("{u} {b} {t}\n")).collect();
+                std::fs::write(&path, lines).map_err(|e| format!("{}: {e}", path.display()))?;
+            }
+            let mut last = 0;
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            tick.tick().await;
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = wait_for_signal() => return Ok(()),
+                }
+                let now = stats.delivered.load(std::sync::atomic::Ordering::Relaxed);
+                let lat = stats.take_latencies();
+                let pct = |p: f64| {
+                    lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or(0)
+                };
+                println!(
+                    "{{\"delivered_per_s\":{},\"total\":{now},\"p50_ms\":{},\"p99_ms\":{}}}",
+                    now - last,
+                    pct(0.50),
+                    pct(0.99)
+                );
+                last = now;
+            }
         }
     }
 }
@@ -132,6 +267,7 @@ async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         production_addr: args.production_addr,
         admin_addr: args.admin_addr,
         h2c_addr: args.h2c_addr,
+        gateway_addr: args.gateway_addr,
         capture_limit: args.capture_limit,
         token_scope: args.token_scope,
         ..Config::default()
@@ -165,6 +301,7 @@ async fn demo() -> Result<(), Box<dyn std::error::Error>> {
         admin_addr: "127.0.0.1:0".parse()?,
         sandbox_addr: "127.0.0.1:0".parse()?,
         production_addr: "127.0.0.1:0".parse()?,
+        gateway_addr: "127.0.0.1:0".parse()?,
         ..Config::default()
     };
     let mock = MockApns::start(config).await?;
@@ -205,4 +342,23 @@ async fn demo() -> Result<(), Box<dyn std::error::Error>> {
     mock.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn apps_parse_with_an_optional_environment() {
+        use protocol::Environment::{Production, Sandbox};
+        assert_eq!(super::parse_app("com.example.chat"), Ok(("com.example.chat".into(), Sandbox)));
+        assert_eq!(super::parse_app("com.example.chat:production"), Ok(("com.example.chat".into(), Production)));
+        assert!(super::parse_app("com.example.chat:staging").is_err());
+        assert!(super::parse_app("bad bundle").is_err());
+    }
 }

@@ -5,8 +5,10 @@
 //! the way iOS would ([`present`]), and acknowledges what the app did.
 
 mod device;
+pub mod fleet;
 mod gateway;
 pub mod present;
+pub mod run;
 
 pub use device::{BACKGROUND_BUDGET, Device, InstalledApp, Received};
 pub use gateway::{Endpoint, Gateway, Identity, Notifications};

@@ -17,6 +17,7 @@
 //! | `GET /api/v1/devices/{udid}` | one device: apps, tokens, generations, what is stored for it |
 //! | `POST /api/v1/devices/{udid}/erase` · `backup` · `restore` (`{"to_udid"?}`) · `offline` · `online` | device lifecycle ([`Lifecycle`]) |
 //! | `POST /api/v1/devices/{udid}/apps/{bundle_id}/update` · `uninstall` · `reinstall` | app lifecycle |
+//! | `POST /api/v1/devices/{udid}/push` `{"bundle_id"?, "payload"}` | inject a payload into a connected device, like `xcrun simctl push` ([`LocalPush`]) |
 //! | `GET /api/v1/events?udid=&limit=` | lifecycle events with their token changes, newest first (default 100) |
 //! | `GET /api/v1/notifications?token=&topic=&apns_id=&limit=` | answered requests, newest first (default limit 100) |
 //! | `GET /api/v1/notifications/{apns_id}` | one notification: the request and its journey (received → stored / delivered → presented / handled silently / discarded) |
@@ -481,12 +482,61 @@ impl Shared {
             touched.push(to);
         }
         let logged = self.record_event(logged, &touched).await?;
+        // A connected phone whose tokens changed is told by losing its stream: it
+        // reconnects, registers its apps again and hands the new tokens to its provider.
+        if logged.tokens.iter().any(|t| t.changed) {
+            let _ = self.engine.send(crate::delivery::Event::Kick { udid: udid.to_owned() }).await;
+        }
         // Coming back online, the device reports the uninstalls pushes hit while it was away.
         if matches!(event, Lifecycle::Online) && !changes.is_empty() {
             self.events.push(LifecycleEvent { kind: "unregistered".into(), ..logged.clone() });
         }
         let device = r.device(udid).ok_or_else(|| Error::NotFound(format!("no device {udid}")))?;
         Ok(LifecycleOutcome { event: logged, device: self.view(&device) })
+    }
+
+    /// Injects a payload into a connected device (`xcrun simctl push`).
+    pub(crate) async fn local_push(&self, udid: &str, push: LocalPush) -> Result<serde_json::Value, Error> {
+        let bundle = match push.bundle_id {
+            Some(b) => b,
+            None => {
+                push.payload.get("Simulator Target Bundle").and_then(|b| b.as_str()).map(str::to_owned).ok_or_else(
+                    || Error::Invalid("give bundle_id, or put \"Simulator Target Bundle\" in the payload".into()),
+                )?
+            }
+        };
+        Topic::parse(&bundle).map_err(|e| Error::Invalid(format!("bundle {bundle:?}: {e}")))?;
+        if !push.payload.is_object() {
+            return Err(Error::Invalid("payload must be a JSON object".into()));
+        }
+        let slot = self.registry.device_slot(udid).ok_or_else(|| Error::NotFound(format!("no device {udid}")))?;
+        if !self.connections.is_connected(slot) {
+            return Err(Error::Conflict(format!(
+                "{udid} has no open gateway stream: run it with `apns-lab device run`"
+            )));
+        }
+        let record = self.registry.device(udid).ok_or_else(|| Error::NotFound(format!("no device {udid}")))?;
+        let environment =
+            record.apps.iter().find(|a| a.bundle_id == bundle).map_or(Environment::Sandbox, |a| a.environment);
+        let apns_id = protocol::ApnsId::random();
+        let delivery = protocol::gateway::Delivery {
+            apns_id: apns_id.as_str().to_owned(),
+            topic: bundle.clone(),
+            push_type: protocol::PushType::Alert,
+            priority: protocol::Priority::Immediate,
+            collapse_id: None,
+            environment,
+            payload: push.payload,
+            received_ms: self.clock.unix_millis(),
+            from_storage: false,
+            redelivered: false,
+        };
+        let out = crate::delivery::Outgoing { key: (udid.into(), bundle.into(), environment), delivery };
+        self.engine
+            .send(crate::delivery::Event::Deliver(Box::new(out)))
+            .await
+            .map_err(|_| Error::Invalid("the delivery engine has stopped".into()))?;
+        Ok(serde_json::json!({ "apns_id": apns_id.as_str() }))
     }
 
     fn view(&self, d: &DeviceRecord) -> DeviceView {
@@ -631,6 +681,10 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<AdminRespo
             Err(r) => r,
         },
         (["api", "v1", "devices", udid], &Method::GET) => ok(shared.device_view(udid)),
+        (["api", "v1", "devices", udid, "push"], &Method::POST) => match read_json::<LocalPush>(req).await {
+            Ok(push) => ok(shared.local_push(udid, push).await),
+            Err(r) => r,
+        },
         (["api", "v1", "devices", udid, action], &Method::POST) => {
             let event = match *action {
                 "erase" => Ok(Lifecycle::Erase),
@@ -714,6 +768,18 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<AdminRespo
         _ => error(StatusCode::NOT_FOUND, format!("no route {path}")),
     };
     Ok(response)
+}
+
+/// `POST /api/v1/devices/{udid}/push`: a payload injected straight into a connected
+/// device, the way `xcrun simctl push` does (no provider, no token).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalPush {
+    /// The app; when absent, the payload's `"Simulator Target Bundle"` names it.
+    #[serde(default)]
+    pub bundle_id: Option<String>,
+    /// The `.apns` file's JSON.
+    pub payload: serde_json::Value,
 }
 
 /// `POST /api/v1/devices/batch` body.

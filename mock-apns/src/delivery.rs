@@ -210,6 +210,8 @@ pub(crate) enum Event {
     Connected { udid: String, conn: u64, tx: mpsc::Sender<bytes::Bytes> },
     /// That stream closed.
     Disconnected { udid: String, conn: u64 },
+    /// Close the device's stream (its tokens changed: it must register again).
+    Kick { udid: String },
     /// The device acknowledged a notification.
     Acked { udid: String, ack: Ack },
 }
@@ -320,6 +322,12 @@ pub(crate) async fn run(
                         redelivered: false,
                     };
                     send(&shared, link, Outgoing { key, delivery }, "delivered-from-storage");
+                }
+            }
+            Event::Kick { udid } => {
+                // Dropping the sender ends the stream; the device reconnects and registers.
+                if let Some(link) = links.get_mut(&udid) {
+                    link.conn = None;
                 }
             }
             Event::Disconnected { udid, conn } => {

@@ -263,6 +263,8 @@ async fn stream(
             _ = shutdown.changed() => break,
         }
     }
+    // End the stream cleanly, so the phone reads a close rather than a reset.
+    let _ = out.send_data(Bytes::new(), true);
     let _ = shared.engine.send(Event::Disconnected { udid: udid.clone(), conn }).await;
     let still_ours = shared.connections.by_device.remove_if(&slot, |_, c| *c == conn).is_some();
     if still_ours && let Err(e) = shared.lifecycle(&udid, Lifecycle::Offline).await {

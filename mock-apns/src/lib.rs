@@ -43,8 +43,8 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 pub use admin::{
-    AppView, CertificateView, DeviceView, KeyView, Lifecycle, LifecycleOutcome, NewApp, NewCertificate, NewDevice,
-    NewKey,
+    AppView, CertificateView, DeviceView, KeyView, Lifecycle, LifecycleOutcome, LocalPush, NewApp, NewCertificate,
+    NewDevice, NewKey,
 };
 pub use auth::KeyEnvironment;
 pub use capture::{AuthSummary, CaptureFilter, CapturedRequest};

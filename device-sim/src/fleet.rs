@@ -1,0 +1,117 @@
+//! Many phones in one process, for load: each activates, registers its apps, keeps its
+//! own TLS + HTTP/2 connection and stream to the gateway, presents what arrives and
+//! acknowledges it. Counts deliveries and measures the time from APNs accepting a
+//! notification to the phone presenting it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use protocol::Environment;
+use protocol::gateway::Ack;
+use tokio::sync::Mutex;
+
+use crate::{Device, Endpoint, Error};
+
+/// What the fleet saw.
+#[derive(Default)]
+pub struct FleetStats {
+    /// Notifications presented or handled (not duplicates).
+    pub delivered: AtomicU64,
+    /// Milliseconds from APNs accepting to the phone presenting, one per notification
+    /// since the last [`FleetStats::take_latencies`].
+    latencies: std::sync::Mutex<Vec<u32>>,
+}
+
+impl FleetStats {
+    /// The latencies recorded since the last call, sorted.
+    pub fn take_latencies(&self) -> Vec<u32> {
+        let mut v = std::mem::take(&mut *self.latencies.lock().unwrap_or_else(|e| e.into_inner()));
+        v.sort_unstable();
+        v
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Brings up `count` phones named `{prefix}-{n}` with `apps`, and returns their tokens
+/// (udid, bundle, token) once all are online. They keep running in background tasks.
+pub async fn start(
+    endpoint: Endpoint,
+    count: usize,
+    prefix: &str,
+    apps: &[(String, Environment)],
+    stats: Arc<FleetStats>,
+) -> Result<Vec<(String, String, String)>, Error> {
+    let tokens = Arc::new(Mutex::new(Vec::with_capacity(count * apps.len())));
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<Result<(), Error>>(count.max(1));
+    // Bring phones up a few hundred at a time: each is a TLS handshake and a few calls.
+    let gate = Arc::new(tokio::sync::Semaphore::new(256));
+    for n in 0..count {
+        let (endpoint, apps, stats, tokens, ready_tx, gate) =
+            (endpoint.clone(), apps.to_vec(), stats.clone(), tokens.clone(), ready_tx.clone(), gate.clone());
+        let udid = format!("{prefix}-{n:06}");
+        tokio::spawn(async move {
+            let permit = gate.acquire_owned().await;
+            let setup = async {
+                let mut device = Device::activate(endpoint, Some(udid)).await?;
+                for (bundle, env) in &apps {
+                    device.install(bundle.clone(), *env);
+                }
+                let mut gw = device.connect().await?;
+                let registered = device.register_apps(&mut gw).await?;
+                let stream = gw.notifications().await?;
+                let mut t = tokens.lock().await;
+                t.extend(registered.into_iter().map(|r| (device.udid.clone(), r.bundle_id, r.token)));
+                Ok::<_, Error>((device, gw, stream))
+            };
+            let result = setup.await;
+            drop(permit);
+            let (mut device, mut gw, mut stream) = match result {
+                Ok(x) => {
+                    let _ = ready_tx.send(Ok(())).await;
+                    x
+                }
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e)).await;
+                    return;
+                }
+            };
+            drop(ready_tx);
+            while let Some(Ok(delivery)) = stream.next().await {
+                let received_ms = delivery.received_ms;
+                let r = device.handle(delivery);
+                let ack = match &r.decision {
+                    Some(d) => {
+                        stats.delivered.fetch_add(1, Ordering::Relaxed);
+                        let latency = now_ms().saturating_sub(received_ms).min(u32::MAX as u64) as u32;
+                        stats.latencies.lock().unwrap_or_else(|e| e.into_inner()).push(latency);
+                        Ack { apns_id: r.delivery.apns_id, outcome: d.outcome, reason: d.reason.clone() }
+                    }
+                    None => Ack {
+                        apns_id: r.delivery.apns_id,
+                        outcome: protocol::gateway::Outcome::Discarded,
+                        reason: Some("duplicate".into()),
+                    },
+                };
+                // The phone keeps only the last few notifications in memory.
+                device.center.items.truncate(8);
+                if gw.ack(&[ack]).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    drop(ready_tx);
+    for _ in 0..count {
+        match ready_rx.recv().await {
+            Some(Ok(())) => {}
+            Some(Err(e)) => return Err(e),
+            None => break,
+        }
+    }
+    let out = std::mem::take(&mut *tokens.lock().await);
+    Ok(out)
+}

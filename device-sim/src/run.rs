@@ -1,0 +1,183 @@
+//! A phone running in the foreground: activate, register every app (steps 1–2), hand
+//! each token to the app's provider (step 3), then receive, present and acknowledge
+//! notifications (step 5) for as long as it runs. When the gateway drops the stream —
+//! the mock does that when an erase, restore or reinstall changed the phone's tokens —
+//! the phone reconnects, registers again, and tells the provider about new tokens.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use protocol::Environment;
+use protocol::gateway::Outcome;
+use serde::Serialize;
+
+use crate::present::Shown;
+use crate::{Device, Endpoint, Error, Received};
+
+/// What an app hands its provider in step 3 (`POST` to the provider URL, JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenRegistration {
+    /// The device.
+    pub udid: String,
+    /// The app.
+    pub bundle_id: String,
+    /// Its environment.
+    pub environment: Environment,
+    /// The token APNs gave it.
+    pub token: String,
+}
+
+/// Sends one token to a provider (plain HTTP: `http://host:port/path`).
+pub async fn send_token(provider: &str, registration: &TokenRegistration) -> Result<(), Error> {
+    post_json(provider, registration).await.map(|_| ())
+}
+
+/// `POST`s `body` as JSON to a plain-HTTP URL and returns the answer's body (an error
+/// for a non-2xx status).
+pub async fn post_json(url: &str, body: &impl Serialize) -> Result<Bytes, Error> {
+    let uri: http::Uri = url.parse().map_err(|_| Error::Config(format!("{url:?} is not a URL")))?;
+    if uri.scheme_str() != Some("http") {
+        return Err(Error::Config(format!("{url:?} must be http://")));
+    }
+    let authority = uri.authority().ok_or_else(|| Error::Config(format!("{url:?} has no host")))?.clone();
+    let port = authority.port_u16().unwrap_or(80);
+    let tcp = tokio::net::TcpStream::connect((authority.host(), port)).await?;
+    let (mut send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+        .await
+        .map_err(|e| Error::Protocol(e.to_string()))?;
+    tokio::spawn(conn);
+    let body = serde_json::to_vec(body).map_err(|e| Error::Protocol(e.to_string()))?;
+    let request = http::Request::post(uri.clone())
+        .header(http::header::HOST, authority.as_str())
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| Error::Config(e.to_string()))?;
+    let response = send.send_request(request).await.map_err(|e| Error::Protocol(e.to_string()))?;
+    let status = response.status().as_u16();
+    let text = response.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    if !(200..300).contains(&status) {
+        return Err(Error::Refused { status, message: String::from_utf8_lossy(&text).into_owned() });
+    }
+    Ok(text)
+}
+
+/// How a notification looks on the phone, as one line for a terminal.
+pub fn describe(r: &Received) -> String {
+    let Some(decision) = &r.decision else {
+        return format!("[5] {}: duplicate of {} dropped", r.delivery.topic, r.delivery.apns_id);
+    };
+    let app = decision.bundle_id.as_deref().unwrap_or(&r.delivery.topic);
+    let how = if r.delivery.from_storage {
+        " (stored while offline)"
+    } else if r.delivery.redelivered {
+        " (redelivered)"
+    } else {
+        ""
+    };
+    match (decision.outcome, &decision.shown) {
+        (Outcome::Presented, Some(s)) => format!("[5] {app}: {}{how}", shown(s)),
+        (Outcome::HandledSilently, _) => format!("[5] {app}: woken in the background, nothing shown{how}"),
+        (Outcome::AppNotInstalled, _) => format!("[5] {}: no such app on this phone{how}", r.delivery.topic),
+        (_, _) => format!("[5] {app}: not shown ({}){how}", decision.reason.as_deref().unwrap_or("discarded")),
+    }
+}
+
+fn shown(s: &Shown) -> String {
+    let mut parts = Vec::new();
+    let text = [s.title.as_deref(), s.subtitle.as_deref(), s.body.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" — ");
+    parts.push(if s.in_foreground {
+        format!("to the app in the foreground: \"{text}\"")
+    } else if s.banner {
+        format!("banner \"{text}\"")
+    } else {
+        format!("in the notification center \"{text}\"")
+    });
+    if let Some(sound) = &s.sound {
+        parts.push(format!("sound {sound}"));
+    }
+    if let Some(badge) = s.badge {
+        parts.push(if badge == 0 { "badge cleared".into() } else { format!("badge {badge}") });
+    }
+    if let Some(t) = &s.thread_id {
+        parts.push(format!("thread {t}"));
+    }
+    if s.interruption_level != "active" {
+        parts.push(s.interruption_level.clone());
+    }
+    if s.via_service_extension {
+        parts.push("via service extension".into());
+    }
+    parts.join(", ")
+}
+
+/// Runs a phone until the process stops: `apps` are (bundle ID, environment).
+pub async fn run(
+    endpoint: Endpoint,
+    udid: Option<String>,
+    apps: Vec<(String, Environment)>,
+    provider: Option<String>,
+    mut say: impl FnMut(String),
+) -> Result<(), Error> {
+    let mut device = Device::activate(endpoint, udid).await?;
+    say(format!("iPhone {} activated with the gateway", device.udid));
+    for (bundle, env) in &apps {
+        device.install(bundle.clone(), *env);
+    }
+    let mut known: Vec<Option<String>> = vec![None; apps.len()];
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let attempt = async {
+            let mut gw = device.connect().await?;
+            for app in &device.apps {
+                say(format!("[1] {} asks to register for remote notifications", app.bundle_id));
+            }
+            let registered = device.register_apps(&mut gw).await?;
+            for (i, r) in registered.iter().enumerate() {
+                let changed = known[i].as_deref() != Some(r.token.as_str());
+                let what = if known[i].is_none() {
+                    "issued"
+                } else if changed {
+                    "issued a NEW"
+                } else {
+                    "confirmed"
+                };
+                say(format!("[2] APNs {what} token {}… for {} ({})", &r.token[..16], r.bundle_id, r.environment));
+                if changed && let Some(url) = &provider {
+                    let reg = TokenRegistration {
+                        udid: device.udid.clone(),
+                        bundle_id: r.bundle_id.clone(),
+                        environment: r.environment,
+                        token: r.token.clone(),
+                    };
+                    match send_token(url, &reg).await {
+                        Ok(()) => say(format!("[3] {} sent its token to the provider at {url}", r.bundle_id)),
+                        Err(e) => say(format!("[3] {} could not reach its provider: {e}", r.bundle_id)),
+                    }
+                }
+                known[i] = Some(r.token.clone());
+            }
+            let mut stream = gw.notifications().await?;
+            say("online: waiting for notifications".to_owned());
+            while let Some(r) = device.receive(&mut stream, &mut gw).await {
+                say(describe(&r?));
+            }
+            Ok::<(), Error>(())
+        };
+        match attempt.await {
+            Ok(()) => {
+                say("the gateway closed the stream; reconnecting".to_owned());
+                backoff = Duration::from_millis(100);
+            }
+            Err(e) => {
+                say(format!("gateway: {e}; retrying in {} ms", backoff.as_millis()));
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
