@@ -25,6 +25,7 @@ fn serve(data_dir: &std::path::Path) -> Serve {
         .args(["serve", "--data-dir"])
         .arg(data_dir)
         .args(["--sandbox-addr", "127.0.0.1:0", "--production-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"])
+        .args(["--gateway-addr", "127.0.0.1:0"])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -209,6 +210,7 @@ fn unusable_data_dirs_stop_serve_with_a_message() {
             .args(["serve", "--data-dir"])
             .arg(dir)
             .args(["--sandbox-addr", "127.0.0.1:0", "--production-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"])
+            .args(["--gateway-addr", "127.0.0.1:0"])
             .output()
             .expect("runs")
     };
