@@ -8,7 +8,7 @@ use protocol::Environment;
 use protocol::gateway::{Ack, Delivery, RegisterApp, Registered};
 
 use crate::Error;
-use crate::gateway::{Endpoint, Gateway, Identity, Notifications};
+use crate::gateway::{AckSink, Endpoint, Gateway, Identity, Notifications};
 use crate::present::{AppState, Authorization, Decision, NotificationCenter, present};
 
 /// An app installed on the phone.
@@ -112,12 +112,8 @@ impl Device {
     }
 
     /// Waits for the next notification on `stream`, presents it (or drops a duplicate),
-    /// and acknowledges it on `gateway`. `None` when the stream closed.
-    pub async fn receive(
-        &mut self,
-        stream: &mut Notifications,
-        gateway: &mut Gateway,
-    ) -> Option<Result<Received, Error>> {
+    /// and acknowledges it on `acks`. `None` when the stream closed.
+    pub async fn receive(&mut self, stream: &mut Notifications, acks: &mut AckSink) -> Option<Result<Received, Error>> {
         let delivery = match stream.next().await? {
             Ok(d) => d,
             Err(e) => return Some(Err(e)),
@@ -131,7 +127,7 @@ impl Device {
                 reason: Some("duplicate".into()),
             },
         };
-        Some(gateway.ack(&[ack]).await.map(|()| received))
+        Some(acks.send(&ack).map(|()| received))
     }
 
     /// Presents one notification (or recognises a duplicate) without any I/O.

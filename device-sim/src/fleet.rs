@@ -63,13 +63,14 @@ pub async fn start(
                 let mut gw = device.connect().await?;
                 let registered = device.register_apps(&mut gw).await?;
                 let stream = gw.notifications().await?;
+                let acks = gw.ack_sink().await?;
                 let mut t = tokens.lock().await;
                 t.extend(registered.into_iter().map(|r| (device.udid.clone(), r.bundle_id, r.token)));
-                Ok::<_, Error>((device, gw, stream))
+                Ok::<_, Error>((device, gw, stream, acks))
             };
             let result = setup.await;
             drop(permit);
-            let (mut device, mut gw, mut stream) = match result {
+            let (mut device, _gw, mut stream, mut acks) = match result {
                 Ok(x) => {
                     let _ = ready_tx.send(Ok(())).await;
                     x
@@ -98,7 +99,7 @@ pub async fn start(
                 };
                 // The phone keeps only the last few notifications in memory.
                 device.center.items.truncate(8);
-                if gw.ack(&[ack]).await.is_err() {
+                if acks.send(&ack).is_err() {
                     break;
                 }
             }

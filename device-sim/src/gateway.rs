@@ -140,6 +140,20 @@ impl Gateway {
         self.call::<_, ()>("/gateway/v1/acks", &acks).await
     }
 
+    /// Opens a long-lived acknowledgement stream: each [`AckSink::send`] is one line on
+    /// one request body, not a request of its own.
+    pub async fn ack_sink(&mut self) -> Result<AckSink, Error> {
+        let request = http::Request::builder()
+            .method(http::Method::POST)
+            .uri("https://gateway/gateway/v1/acks")
+            .header(http::header::CONTENT_TYPE, "application/x-ndjson")
+            .body(())
+            .map_err(|e| Error::Config(e.to_string()))?;
+        let mut send = self.send.clone().ready().await?;
+        let (_response, stream) = send.send_request(request, false)?;
+        Ok(AckSink { stream })
+    }
+
     /// Opens the notification stream (the device is online while it is open).
     pub async fn notifications(&mut self) -> Result<Notifications, Error> {
         let response = self.open(http::Method::GET, "/gateway/v1/notifications", None).await?;
@@ -160,6 +174,27 @@ async fn read_all(mut body: RecvStream) -> Result<Bytes, Error> {
         out.extend_from_slice(&chunk);
     }
     Ok(out.freeze())
+}
+
+/// An open acknowledgement stream.
+pub struct AckSink {
+    stream: h2::SendStream<Bytes>,
+}
+
+impl AckSink {
+    /// Sends one acknowledgement.
+    pub fn send(&mut self, ack: &Ack) -> Result<(), Error> {
+        let mut line = serde_json::to_vec(ack).map_err(|e| Error::Protocol(e.to_string()))?;
+        line.push(b'\n');
+        self.stream.send_data(Bytes::from(line), false)?;
+        Ok(())
+    }
+}
+
+impl Drop for AckSink {
+    fn drop(&mut self) {
+        let _ = self.stream.send_data(Bytes::new(), true);
+    }
 }
 
 /// The open notification stream: one [`Delivery`] per line.

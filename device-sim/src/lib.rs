@@ -11,7 +11,7 @@ pub mod present;
 pub mod run;
 
 pub use device::{BACKGROUND_BUDGET, Device, InstalledApp, Received};
-pub use gateway::{Endpoint, Gateway, Identity, Notifications};
+pub use gateway::{AckSink, Endpoint, Gateway, Identity, Notifications};
 pub use present::{AppState, Authorization, Decision, NotificationCenter, Shown, present};
 
 /// Why a simulated device could not do something.

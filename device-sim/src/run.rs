@@ -162,8 +162,9 @@ pub async fn run(
                 known[i] = Some(r.token.clone());
             }
             let mut stream = gw.notifications().await?;
+            let mut acks = gw.ack_sink().await?;
             say("online: waiting for notifications".to_owned());
-            while let Some(r) = device.receive(&mut stream, &mut gw).await {
+            while let Some(r) = device.receive(&mut stream, &mut acks).await {
                 say(describe(&r?));
             }
             Ok::<(), Error>(())

@@ -6,7 +6,8 @@
 //! Calls (messages in `protocol::gateway`): `POST /gateway/v1/activate`,
 //! `POST /gateway/v1/apps` (step 2: UDID + bundle ID → token), `GET
 //! /gateway/v1/notifications` (a stream of notifications that stays open: step 5), and
-//! `POST /gateway/v1/acks` (what the app did with each). Opening the stream is the device
+//! `POST /gateway/v1/acks` (what the app did with each: a JSON array, or NDJSON on a
+//! request body the phone keeps open). Opening the stream is the device
 //! coming online; losing it is the device going offline, so pushes meanwhile are stored.
 
 use std::sync::Arc;
@@ -188,24 +189,60 @@ async fn handle(
                 Err(e) => reply(&mut respond, status_of(&e), error_body(e)),
             }
         }
-        (&Method::POST, "/gateway/v1/acks") => {
-            let Some(body) = read_body(body).await else {
-                return reply(&mut respond, StatusCode::PAYLOAD_TOO_LARGE, error_body("body too large"));
-            };
-            let acks: Vec<Ack> = match serde_json::from_slice(&body) {
-                Ok(a) => a,
-                Err(e) => return reply(&mut respond, StatusCode::BAD_REQUEST, error_body(format!("bad JSON: {e}"))),
-            };
-            for ack in acks {
-                let _ = shared.engine.send(Event::Acked { udid: udid.clone(), ack }).await;
-            }
-            reply(&mut respond, StatusCode::NO_CONTENT, None)
-        }
+        (&Method::POST, "/gateway/v1/acks") => match read_acks(&shared, &udid, body).await {
+            Ok(()) => reply(&mut respond, StatusCode::NO_CONTENT, None),
+            Err(message) => reply(&mut respond, StatusCode::BAD_REQUEST, error_body(message)),
+        },
         (&Method::GET, "/gateway/v1/notifications") => stream(shared, udid, respond, shutdown).await,
         _ => {
             reply(&mut respond, StatusCode::NOT_FOUND, error_body(format!("no gateway route {} {path}", parts.method)))
         }
     }
+}
+
+/// Acks come as a JSON array, or as one JSON object per line on a request body the
+/// phone keeps open (one DATA frame per ack instead of one request). Each is handed to
+/// the engine as soon as its line is complete.
+async fn read_acks(shared: &Shared, udid: &str, mut body: RecvStream) -> Result<(), String> {
+    let mut buf = BytesMut::new();
+    let mut array = None;
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk.map_err(|e| e.to_string())?;
+        let _ = body.flow_control().release_capacity(chunk.len());
+        buf.extend_from_slice(&chunk);
+        if array.is_none()
+            && let Some(first) = buf.iter().find(|b| !b.is_ascii_whitespace())
+        {
+            array = Some(*first == b'[');
+        }
+        if array == Some(true) {
+            if buf.len() > MAX_BODY {
+                return Err("body too large".into());
+            }
+            continue;
+        }
+        while let Some(at) = buf.iter().position(|b| *b == b'\n') {
+            let line = buf.split_to(at + 1);
+            let line = line[..at].trim_ascii();
+            if line.is_empty() {
+                continue;
+            }
+            let ack: Ack = serde_json::from_slice(line).map_err(|e| format!("bad ack line: {e}"))?;
+            let _ = shared.engine.send(Event::Acked { udid: udid.to_owned(), ack }).await;
+        }
+        if buf.len() > MAX_BODY {
+            return Err("ack line too long".into());
+        }
+    }
+    let acks: Vec<Ack> = match array {
+        Some(true) => serde_json::from_slice(&buf).map_err(|e| format!("bad JSON: {e}"))?,
+        _ if buf.trim_ascii().is_empty() => Vec::new(),
+        _ => vec![serde_json::from_slice(buf.trim_ascii()).map_err(|e| format!("bad ack line: {e}"))?],
+    };
+    for ack in acks {
+        let _ = shared.engine.send(Event::Acked { udid: udid.to_owned(), ack }).await;
+    }
+    Ok(())
 }
 
 async fn activate_device(shared: &Shared, activate: Activate) -> Result<Activation, Error> {

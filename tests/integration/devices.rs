@@ -38,13 +38,14 @@ async fn a_push_reaches_the_phone_and_its_journey_is_logged() {
     assert_eq!(lab.mock.device("PHONE-A").expect("registered").apps[0].token, token, "step 2 over the gateway");
     let mut gw = device.connect().await.expect("connects");
     let mut stream = gw.notifications().await.expect("stream");
+    let mut acks = gw.ack_sink().await.expect("ack stream");
     let mut c = lab.client(Sandbox).await;
     let id = "00000000-0000-4000-8000-000000000001";
     let push = Push::new(&token, &lab.jwt())
         .header("apns-id", id)
         .body(r#"{"aps":{"alert":{"title":"Ann","body":"Lunch?"},"badge":2,"sound":"default"}}"#);
     c.push(push).await.assert_ok();
-    let got = tokio::time::timeout(Duration::from_secs(5), device.receive(&mut stream, &mut gw))
+    let got = tokio::time::timeout(Duration::from_secs(5), device.receive(&mut stream, &mut acks))
         .await
         .expect("arrives")
         .expect("stream open")
@@ -138,9 +139,10 @@ async fn unacknowledged_notifications_come_back_exactly_once_after_a_drop() {
     // Back: the three unacknowledged come again, flagged; the phone shows none twice.
     let mut gw = device.connect().await.expect("reconnects");
     let mut stream = gw.notifications().await.expect("stream");
+    let mut acks = gw.ack_sink().await.expect("ack stream");
     let mut again = Vec::new();
     for _ in 0..3 {
-        let r = tokio::time::timeout(Duration::from_secs(5), device.receive(&mut stream, &mut gw))
+        let r = tokio::time::timeout(Duration::from_secs(5), device.receive(&mut stream, &mut acks))
             .await
             .expect("arrives")
             .expect("open")
@@ -185,7 +187,8 @@ async fn a_phone_that_was_away_gets_what_was_stored_and_nothing_expired() {
     lab.mock.clock().advance(Duration::from_secs(120));
     let mut gw = device.connect().await.expect("reconnects");
     let mut stream = gw.notifications().await.expect("stream");
-    let r = tokio::time::timeout(Duration::from_secs(5), device.receive(&mut stream, &mut gw))
+    let mut acks = gw.ack_sink().await.expect("ack stream");
+    let r = tokio::time::timeout(Duration::from_secs(5), device.receive(&mut stream, &mut acks))
         .await
         .expect("arrives")
         .expect("open")
