@@ -45,7 +45,7 @@ pub struct Device {
 }
 
 /// One notification as it arrived and what the phone did with it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Received {
     /// The notification.
     pub delivery: Delivery,

@@ -120,7 +120,7 @@ pub fn present(d: &Delivery, apps: &[AppState]) -> Decision {
         shown,
         bundle_id: Some(app.bundle_id.clone()),
     };
-    let payload: Payload = serde_json::from_value(d.payload.clone()).unwrap_or_default();
+    let payload: Payload = serde_json::from_str(d.payload.get()).unwrap_or_default();
     let aps = &payload.aps;
     if aps.is_silent() {
         return if app.background_budget > 0 {

@@ -526,7 +526,7 @@ impl Shared {
             priority: protocol::Priority::Immediate,
             collapse_id: None,
             environment,
-            payload: push.payload,
+            payload: protocol::gateway::raw_payload(push.payload.to_string().as_bytes()),
             received_ms: self.clock.unix_millis(),
             from_storage: false,
             redelivered: false,
@@ -738,7 +738,7 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<AdminRespo
                     // Accepted and not (yet) stored or delivered: the capture log is its journey.
                     let journey = journey.unwrap_or_else(|| match &request {
                         Some(r) if r.status == 200 => {
-                            vec![crate::journey::Step { state: "received".into(), time_ms: r.time_ms, detail: None }]
+                            vec![crate::journey::Step { state: "received", time_ms: r.time_ms, detail: None }]
                         }
                         _ => Vec::new(),
                     });

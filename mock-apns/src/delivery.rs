@@ -316,7 +316,7 @@ pub(crate) async fn run(
                         priority: held.priority,
                         collapse_id: held.collapse_id.clone(),
                         environment: key.2,
-                        payload: serde_json::from_slice(&held.payload).unwrap_or(serde_json::Value::Null),
+                        payload: protocol::gateway::raw_payload(&held.payload),
                         received_ms: held.received_ms,
                         from_storage: true,
                         redelivered: false,
@@ -369,7 +369,7 @@ pub(crate) async fn run(
 
 /// Sends one notification down the device's stream (or keeps it for the next connection)
 /// and remembers it until it is acknowledged.
-fn send(shared: &Shared, link: &mut Link, out: Outgoing, state: &str) {
+fn send(shared: &Shared, link: &mut Link, out: Outgoing, state: &'static str) {
     let line = encode(&out.delivery);
     let sent = match &link.conn {
         Some((_, tx)) => tx.try_send(line).is_ok(),

@@ -237,7 +237,7 @@ async fn deliver(shared: &Shared, accepted: &Accepted, apns_id: &ApnsId, topic: 
         priority: accepted.priority,
         collapse_id: accepted.collapse_id.as_ref().map(|c| c.as_str().to_owned()),
         environment,
-        payload: serde_json::from_slice(body).unwrap_or(serde_json::Value::Null),
+        payload: protocol::gateway::raw_payload(body),
         received_ms: shared.clock.unix_millis(),
         from_storage: false,
         redelivered: false,

@@ -13,7 +13,7 @@
 //! ever registers its own apps and reads its own notifications.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::{Environment, Priority, PushType};
 
@@ -57,7 +57,7 @@ pub struct Registered {
 }
 
 /// Step 5: one notification on its way to the device.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Delivery {
     /// The notification's apns-id (the device drops a second copy of the same id).
     pub apns_id: String,
@@ -72,8 +72,8 @@ pub struct Delivery {
     pub collapse_id: Option<String>,
     /// The environment of the token it was sent to.
     pub environment: Environment,
-    /// The payload.
-    pub payload: Value,
+    /// The payload, exactly as the provider sent it (passed through, never re-encoded).
+    pub payload: Box<RawValue>,
     /// When APNs accepted it, ms since the epoch.
     pub received_ms: u64,
     /// Whether it was stored while the device was offline.
@@ -82,6 +82,15 @@ pub struct Delivery {
     /// Whether this is a redelivery of one not acknowledged before.
     #[serde(default)]
     pub redelivered: bool,
+}
+
+/// A payload as a [`Delivery`] carries it, from bytes already known to be a JSON object
+/// (the provider API checked them); anything else becomes `{}`.
+pub fn raw_payload(bytes: &[u8]) -> Box<RawValue> {
+    std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|s| RawValue::from_string(s.trim().to_owned()).ok())
+        .unwrap_or_else(|| RawValue::from_string("{}".to_owned()).expect("{} is JSON"))
 }
 
 /// What the device did with a notification.
@@ -126,6 +135,7 @@ mod tests {
         }))
         .expect("parses");
         assert!(!d.from_storage && !d.redelivered);
+        assert_eq!(d.payload.get(), r#"{"aps":{"alert":"hi"}}"#);
         assert_eq!(d.priority, Priority::Immediate);
     }
 }
