@@ -484,8 +484,10 @@ impl Shared {
         let logged = self.record_event(logged, &touched).await?;
         // A connected phone whose tokens changed is told by losing its stream: it
         // reconnects, registers its apps again and hands the new tokens to its provider.
-        if logged.tokens.iter().any(|t| t.changed) {
-            let _ = self.engine.send(crate::delivery::Event::Kick { udid: udid.to_owned() }).await;
+        if logged.tokens.iter().any(|t| t.changed)
+            && let Some(device) = self.registry.device_slot(udid)
+        {
+            let _ = self.engine.send(crate::delivery::Event::Kick { device }).await;
         }
         // Coming back online, the device reports the uninstalls pushes hit while it was away.
         if matches!(event, Lifecycle::Online) && !changes.is_empty() {
@@ -531,7 +533,7 @@ impl Shared {
             from_storage: false,
             redelivered: false,
         };
-        let out = crate::delivery::Outgoing { key: (udid.into(), bundle.into(), environment), delivery };
+        let out = crate::delivery::Outgoing { device: slot, held: None, delivery };
         self.engine
             .send(crate::delivery::Event::Deliver(Box::new(out)))
             .await

@@ -207,19 +207,22 @@ pub(crate) enum Event {
     /// A push accepted for a device that is online.
     Deliver(Box<Outgoing>),
     /// A device opened its notification stream; lines go to `tx`.
-    Connected { udid: String, conn: u64, tx: mpsc::Sender<bytes::Bytes> },
+    Connected { device: u32, udid: String, conn: u64, tx: mpsc::Sender<bytes::Bytes> },
     /// That stream closed.
-    Disconnected { udid: String, conn: u64 },
+    Disconnected { device: u32, conn: u64 },
     /// Close the device's stream (its tokens changed: it must register again).
-    Kick { udid: String },
+    Kick { device: u32 },
     /// The device acknowledged a notification.
-    Acked { udid: String, ack: Ack },
+    Acked { device: u32, ack: Ack },
 }
 
 /// One notification on its way.
 #[derive(Clone)]
 pub(crate) struct Outgoing {
-    pub key: HeldKey,
+    /// The device slot (the engine's links are keyed by it: no strings on the hot path).
+    pub device: u32,
+    /// For a notification delivered from storage: which held slot to release on ack.
+    pub held: Option<HeldKey>,
     pub delivery: Delivery,
 }
 
@@ -252,7 +255,7 @@ pub(crate) async fn run(
     batch_window: Duration,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut links: HashMap<String, Link> = HashMap::new();
+    let mut links: HashMap<u32, Link> = HashMap::new();
     let mut next_batch: Option<Instant> = None;
     loop {
         let event = match next_batch {
@@ -277,7 +280,7 @@ pub(crate) async fn run(
         let Some(event) = event else { return };
         match event {
             Event::Deliver(out) => {
-                let link = links.entry(out.key.0.to_string()).or_default();
+                let link = links.entry(out.device).or_default();
                 if out.delivery.priority == protocol::Priority::Immediate || batch_window.is_zero() {
                     send(&shared, link, *out, "delivered");
                 } else {
@@ -285,8 +288,8 @@ pub(crate) async fn run(
                     next_batch.get_or_insert_with(|| Instant::now() + batch_window);
                 }
             }
-            Event::Connected { udid, conn, tx } => {
-                let link = links.entry(udid.clone()).or_default();
+            Event::Connected { device, udid, conn, tx } => {
+                let link = links.entry(device).or_default();
                 link.conn = Some((conn, tx));
                 // Resume: everything not acknowledged goes again, then what was stored.
                 let again: Vec<Pending> = link.unacked.drain(..).collect();
@@ -321,17 +324,17 @@ pub(crate) async fn run(
                         from_storage: true,
                         redelivered: false,
                     };
-                    send(&shared, link, Outgoing { key, delivery }, "delivered-from-storage");
+                    send(&shared, link, Outgoing { device, held: Some(key), delivery }, "delivered-from-storage");
                 }
             }
-            Event::Kick { udid } => {
+            Event::Kick { device } => {
                 // Dropping the sender ends the stream; the device reconnects and registers.
-                if let Some(link) = links.get_mut(&udid) {
+                if let Some(link) = links.get_mut(&device) {
                     link.conn = None;
                 }
             }
-            Event::Disconnected { udid, conn } => {
-                if let Some(link) = links.get_mut(&udid)
+            Event::Disconnected { device, conn } => {
+                if let Some(link) = links.get_mut(&device)
                     && link.conn.as_ref().is_some_and(|(c, _)| *c == conn)
                 {
                     link.conn = None;
@@ -340,8 +343,8 @@ pub(crate) async fn run(
                     link.unacked.extend(waiting.into_iter().map(|out| Pending { out }));
                 }
             }
-            Event::Acked { udid, ack } => {
-                let Some(link) = links.get_mut(&udid) else { continue };
+            Event::Acked { device, ack } => {
+                let Some(link) = links.get_mut(&device) else { continue };
                 let Some(at) = link.unacked.iter().position(|p| p.out.delivery.apns_id == ack.apns_id) else {
                     continue; // a duplicate ack, or for a notification not on this device
                 };
@@ -359,8 +362,10 @@ pub(crate) async fn run(
                     shared.clock.unix_millis(),
                     ack.reason,
                 );
-                if p.out.delivery.from_storage && shared.storage.release(&p.out.key, &ack.apns_id) {
-                    shared.store.write_later(vec![Write::DropHeldApp(p.out.key)]);
+                if let Some(key) = p.out.held
+                    && shared.storage.release(&key, &ack.apns_id)
+                {
+                    shared.store.write_later(vec![Write::DropHeldApp(key)]);
                 }
             }
         }

@@ -204,6 +204,7 @@ async fn handle(
 /// phone keeps open (one DATA frame per ack instead of one request). Each is handed to
 /// the engine as soon as its line is complete.
 async fn read_acks(shared: &Shared, udid: &str, mut body: RecvStream) -> Result<(), String> {
+    let device = shared.registry.device_slot(udid).ok_or_else(|| format!("no device {udid}"))?;
     let mut buf = BytesMut::new();
     let mut array = None;
     while let Some(chunk) = body.data().await {
@@ -228,7 +229,7 @@ async fn read_acks(shared: &Shared, udid: &str, mut body: RecvStream) -> Result<
                 continue;
             }
             let ack: Ack = serde_json::from_slice(line).map_err(|e| format!("bad ack line: {e}"))?;
-            let _ = shared.engine.send(Event::Acked { udid: udid.to_owned(), ack }).await;
+            let _ = shared.engine.send(Event::Acked { device, ack }).await;
         }
         if buf.len() > MAX_BODY {
             return Err("ack line too long".into());
@@ -240,7 +241,7 @@ async fn read_acks(shared: &Shared, udid: &str, mut body: RecvStream) -> Result<
         _ => vec![serde_json::from_slice(buf.trim_ascii()).map_err(|e| format!("bad ack line: {e}"))?],
     };
     for ack in acks {
-        let _ = shared.engine.send(Event::Acked { udid: udid.to_owned(), ack }).await;
+        let _ = shared.engine.send(Event::Acked { device, ack }).await;
     }
     Ok(())
 }
@@ -289,7 +290,7 @@ async fn stream(
     if let Err(e) = shared.lifecycle(&udid, Lifecycle::Online).await {
         tracing::warn!(%udid, error = %e, "device could not come online");
     }
-    let _ = shared.engine.send(Event::Connected { udid: udid.clone(), conn, tx }).await;
+    let _ = shared.engine.send(Event::Connected { device: slot, udid: udid.clone(), conn, tx }).await;
     loop {
         tokio::select! {
             line = rx.recv() => match line {
@@ -302,7 +303,7 @@ async fn stream(
     }
     // End the stream cleanly, so the phone reads a close rather than a reset.
     let _ = out.send_data(Bytes::new(), true);
-    let _ = shared.engine.send(Event::Disconnected { udid: udid.clone(), conn }).await;
+    let _ = shared.engine.send(Event::Disconnected { device: slot, conn }).await;
     let still_ours = shared.connections.by_device.remove_if(&slot, |_, c| *c == conn).is_some();
     if still_ours && let Err(e) = shared.lifecycle(&udid, Lifecycle::Offline).await {
         tracing::warn!(%udid, error = %e, "device could not go offline");

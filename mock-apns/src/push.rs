@@ -175,7 +175,7 @@ pub(crate) async fn handle(
             match store_if_offline(&shared, accepted, &apns_id, seen.topic.as_ref(), &body).await {
                 Ok(stored) => {
                     if !stored && shared.connections.is_connected(routed.device) {
-                        deliver(&shared, accepted, &apns_id, seen.topic.as_ref(), &body).await;
+                        deliver(&shared, conn.env, accepted, &apns_id, seen.topic.as_ref(), &body).await;
                     }
                     (200, None)
                 }
@@ -228,21 +228,27 @@ pub(crate) async fn handle(
 }
 
 /// Hands an accepted push to the delivery engine for the device's open stream.
-async fn deliver(shared: &Shared, accepted: &Accepted, apns_id: &ApnsId, topic: Option<&Topic>, body: &Bytes) {
-    let (udid, bundle_id, environment, _, _) = shared.registry.app_summary(accepted.routed.app);
+async fn deliver(
+    shared: &Shared,
+    env: Environment,
+    accepted: &Accepted,
+    apns_id: &ApnsId,
+    topic: Option<&Topic>,
+    body: &Bytes,
+) {
     let delivery = protocol::gateway::Delivery {
         apns_id: apns_id.as_str().to_owned(),
         topic: topic.map(|t| t.as_str().to_owned()).unwrap_or_default(),
         push_type: accepted.push_type,
         priority: accepted.priority,
         collapse_id: accepted.collapse_id.as_ref().map(|c| c.as_str().to_owned()),
-        environment,
+        environment: env,
         payload: protocol::gateway::raw_payload(body),
         received_ms: shared.clock.unix_millis(),
         from_storage: false,
         redelivered: false,
     };
-    let out = delivery::Outgoing { key: (udid.into(), bundle_id.into(), environment), delivery };
+    let out = delivery::Outgoing { device: accepted.routed.device, held: None, delivery };
     let _ = shared.engine.send(delivery::Event::Deliver(Box::new(out))).await;
 }
 
