@@ -362,6 +362,23 @@ pub(crate) async fn run(
                     shared.clock.unix_millis(),
                     ack.reason,
                 );
+                // "No such app" from the phone is how APNs learns of an uninstall.
+                if ack.outcome == Outcome::AppNotInstalled
+                    && let Ok(topic) = protocol::Topic::parse(&p.out.delivery.topic)
+                    && let Some(app) = shared.registry.device_reports_app_gone(
+                        device,
+                        topic.bundle_id(),
+                        p.out.delivery.environment,
+                        shared.clock.unix_millis(),
+                    )
+                {
+                    shared.delivery_found_app_gone(crate::registry::Routed {
+                        device,
+                        app,
+                        learned: true,
+                        online: true,
+                    });
+                }
                 if let Some(key) = p.out.held
                     && shared.storage.release(&key, &ack.apns_id)
                 {

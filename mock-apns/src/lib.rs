@@ -50,7 +50,7 @@ pub use auth::KeyEnvironment;
 pub use capture::{AuthSummary, CaptureFilter, CapturedRequest};
 pub use clock::Clock;
 pub use config::Config;
-pub use delivery::StoredView;
+pub use delivery::{MAX_STORAGE_SECS, MAX_UNACKED, StoredView};
 pub use error::Error;
 pub use events::{LifecycleEvent, TokenChangeView};
 pub use registry::TokenScope;

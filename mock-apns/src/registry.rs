@@ -795,6 +795,30 @@ impl Registry {
         Ok(Routed { device, app, learned: true, online })
     }
 
+    /// A phone answered a delivery with "no such app": APNs learns the app is gone now
+    /// (whether or not the uninstall went through the admin API). Returns the app slot if
+    /// this changed anything.
+    pub(crate) fn device_reports_app_gone(
+        &self,
+        device: u32,
+        bundle_id: &str,
+        env: Environment,
+        now: u64,
+    ) -> Option<u32> {
+        let mut t = self.write();
+        let bundle = t.names.get(bundle_id)?;
+        let app = Self::find_app(&t, device, bundle, env)?;
+        let a = &mut t.apps[app as usize];
+        if a.learned_at != 0 {
+            return None;
+        }
+        if a.uninstalled_at == 0 {
+            a.uninstalled_at = now.max(1);
+        }
+        (a.learned_at, a.pending) = (now.max(1), false);
+        Some(app)
+    }
+
     /// A routed app's device, bundle ID, environment, token and when APNs learned it
     /// was uninstalled (0: not yet).
     pub(crate) fn app_summary(&self, app: u32) -> (String, String, Environment, DeviceToken, u64) {

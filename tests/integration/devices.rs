@@ -207,3 +207,94 @@ async fn a_phone_that_was_away_gets_what_was_stored_and_nothing_expired() {
     // Once acknowledged, nothing is held any more.
     eventually(|| lab.mock.device("PHONE-A").expect("device").apps.iter().all(|a| a.stored.is_none())).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn low_priority_pushes_arrive_in_a_batch_and_the_unacked_queue_is_bounded() {
+    let lab = lab().await;
+    let device = phone(&lab, "PHONE-A").await;
+    let token = device.apps[0].token.clone().expect("token");
+    let mut gw = device.connect().await.expect("connects");
+    let mut stream = gw.notifications().await.expect("stream");
+    let mut c = lab.client(Sandbox).await;
+    // Priority 5 and 1 wait for the batch window, then come.
+    for (i, p) in ["5", "1"].iter().enumerate() {
+        let id = format!("00000000-0000-4000-8000-00000000000{i}");
+        c.push(Push::new(&token, &lab.jwt()).header("apns-priority", p).header("apns-id", &id)).await.assert_ok();
+    }
+    for _ in 0..2 {
+        let d = tokio::time::timeout(Duration::from_secs(5), stream.next())
+            .await
+            .expect("arrives")
+            .expect("open")
+            .expect("ok");
+        assert_ne!(d.priority, protocol::Priority::Immediate);
+    }
+    // Never acknowledge: past MAX_UNACKED the oldest is dropped from redelivery.
+    let max = mock_apns::MAX_UNACKED;
+    let ids: Vec<String> = (0..=max).map(|i| format!("00000000-0000-4000-9000-{i:012}")).collect();
+    for id in &ids {
+        c.push(Push::new(&token, &lab.jwt()).header("apns-id", id)).await.assert_ok();
+    }
+    let mut got = 0;
+    while got < ids.len() {
+        tokio::time::timeout(Duration::from_secs(5), stream.next()).await.expect("arrives").expect("open").expect("ok");
+        got += 1;
+    }
+    // The two batched ones and the first of these were pushed out of the bound.
+    let (_, v) = admin(lab.mock.admin_addr(), "GET", &format!("/api/v1/notifications/{}", ids[0]), None).await;
+    let last = v["journey"].as_array().expect("journey").last().cloned().expect("a step");
+    assert_eq!((last["state"].as_str(), last["detail"].as_str()), (Some("discarded"), Some("queue-full")), "{v}");
+    // Reconnecting brings back exactly the newest MAX_UNACKED.
+    drop(stream);
+    drop(gw);
+    eventually(|| !lab.mock.device("PHONE-A").expect("device").online).await;
+    let mut gw = device.connect().await.expect("reconnects");
+    let mut stream = gw.notifications().await.expect("stream");
+    let mut back = 0;
+    while tokio::time::timeout(Duration::from_millis(500), stream.next()).await.is_ok_and(|d| d.is_some()) {
+        back += 1;
+    }
+    assert_eq!(back, max);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fleet_of_phones_comes_online_and_receives() {
+    let lab = lab().await;
+    let endpoint = Endpoint::parse(&lab.mock.ready().gateway, lab.mock.ca_pem().to_owned()).expect("endpoint");
+    let stats = std::sync::Arc::new(device_sim::fleet::FleetStats::default());
+    let tokens =
+        device_sim::fleet::start(endpoint, 20, "F", &[(APP.to_owned(), Sandbox)], stats.clone()).await.expect("fleet");
+    assert_eq!(tokens.len(), 20);
+    let mut c = lab.client(Sandbox).await;
+    for (_, _, token) in &tokens {
+        c.push(Push::new(token, &lab.jwt())).await.assert_ok();
+    }
+    eventually(|| stats.delivered.load(std::sync::atomic::Ordering::Relaxed) == 20).await;
+    assert_eq!(stats.take_latencies().len(), 20);
+}
+
+/// A phone that does not have the app answers "not installed", and from then on APNs
+/// answers 410 for its token, with the time it learned.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_phone_without_the_app_makes_apns_learn_it_is_gone() {
+    let lab = lab().await;
+    let mut device = phone(&lab, "PHONE-A").await;
+    let token = device.apps[0].token.clone().expect("token");
+    device.apps.clear(); // deleted on the phone, without telling anyone
+    let mut gw = device.connect().await.expect("connects");
+    let mut stream = gw.notifications().await.expect("stream");
+    let mut acks = gw.ack_sink().await.expect("acks");
+    let mut c = lab.client(Sandbox).await;
+    c.push(Push::new(&token, &lab.jwt())).await.assert_ok();
+    let r = tokio::time::timeout(Duration::from_secs(5), device.receive(&mut stream, &mut acks))
+        .await
+        .expect("arrives")
+        .expect("open")
+        .expect("ok");
+    assert_eq!(r.decision.expect("decided").outcome, Outcome::AppNotInstalled);
+    eventually(|| lab.mock.device("PHONE-A").expect("device").apps[0].unregistered_at.is_some()).await;
+    let learned = lab.mock.device("PHONE-A").expect("device").apps[0].unregistered_at.expect("learned");
+    let r = c.push(Push::new(&token, &lab.jwt())).await;
+    r.assert_err(410, "Unregistered");
+    assert_eq!(r.json()["timestamp"], learned);
+}

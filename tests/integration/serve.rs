@@ -254,3 +254,69 @@ fn unusable_data_dirs_stop_serve_with_a_message() {
         assert_eq!(std::fs::read(&state).expect("state"), before, "no data lost");
     }
 }
+
+/// `apns-lab device run` shows what the phone shows, takes `device push` payloads, and
+/// registers again with new tokens when the phone is erased.
+#[test]
+fn device_run_push_and_erase_from_the_command_line() {
+    use std::sync::mpsc;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let s = serve(dir.path());
+    let r = &s.ready;
+    let mut phone = Command::new(env!("CARGO_BIN_EXE_apns-lab"))
+        .args([
+            "device",
+            "run",
+            "--gateway",
+            r["gateway"].as_str().expect("gateway"),
+            "--ca",
+            r["ca_file"].as_str().expect("ca"),
+        ])
+        .args(["--udid", "CLI-PHONE", "--app", "com.example.chat"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("device run starts");
+    let (tx, lines) = mpsc::channel();
+    let out = phone.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let mut wait_for = |needle: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        while std::time::Instant::now() < deadline {
+            if let Ok(line) = lines.recv_timeout(std::time::Duration::from_millis(100)) {
+                let found = line.contains(needle);
+                seen.push(line);
+                if found {
+                    return;
+                }
+            }
+        }
+        panic!("no line with {needle:?} in {seen:#?}");
+    };
+    wait_for("[2] APNs issued token");
+    wait_for("online: waiting for notifications");
+    let payload = dir.path().join("hello.apns");
+    std::fs::write(&payload, r#"{"Simulator Target Bundle":"com.example.chat","aps":{"alert":{"title":"Hi","body":"From the CLI"},"badge":4}}"#)
+        .expect("writes");
+    let push = Command::new(env!("CARGO_BIN_EXE_apns-lab"))
+        .args(["device", "push", "--admin", r["admin"].as_str().expect("admin"), "--udid", "CLI-PHONE"])
+        .arg(&payload)
+        .output()
+        .expect("device push runs");
+    assert!(push.status.success(), "{}", String::from_utf8_lossy(&push.stderr));
+    wait_for(r#"[5] com.example.chat: banner "Hi — From the CLI", badge 4"#);
+    sh(
+        r#"curl -sf -X POST "$ADMIN/api/v1/devices/CLI-PHONE/erase" >/dev/null"#,
+        &[("ADMIN", r["admin"].as_str().expect("admin"))],
+    );
+    wait_for("[2] APNs issued a NEW token");
+    let _ = phone.kill();
+    let _ = phone.wait();
+}
