@@ -509,30 +509,42 @@ impl Registry {
         let changes = match Self::find_app(t, device, bundle, env) {
             Some(app) if t.apps[app as usize].uninstalled_at == 0 => Vec::new(),
             Some(app) => vec![self.reinstall_slot(t, app, now)],
-            None => {
-                let app = t.apps.len() as u32;
-                let next = t.devices[device as usize].first_app;
-                t.apps.push(App {
-                    device,
-                    next,
-                    bundle,
-                    team,
-                    env,
-                    install_gen: 0,
-                    version: 0,
-                    uninstalled_at: 0,
-                    learned_at: 0,
-                    pending: false,
-                    indexed: false,
-                    token: [0; 32],
-                });
-                t.devices[device as usize].first_app = app;
-                let token = self.index_live(t, app);
-                vec![self.change(t, app, None, Some(token))]
-            }
+            None => vec![self.install_new(t, device, bundle, team, env)],
         };
         let app = Self::find_app(t, device, bundle, env).expect("the app was found or added above");
         Ok((self.record(t, app), changes))
+    }
+
+    /// Links an app slot into its device's list and returns its number.
+    fn add_app_slot(t: &mut Tables, app: App) -> u32 {
+        let id = t.apps.len() as u32;
+        let device = app.device as usize;
+        t.apps.push(App { next: t.devices[device].first_app, ..app });
+        t.devices[device].first_app = id;
+        id
+    }
+
+    /// A first install: a new app slot with a live token.
+    fn install_new(&self, t: &mut Tables, device: u32, bundle: u32, team: u32, env: Environment) -> TokenChange {
+        let app = Self::add_app_slot(
+            t,
+            App {
+                device,
+                next: NONE,
+                bundle,
+                team,
+                env,
+                install_gen: 0,
+                version: 0,
+                uninstalled_at: 0,
+                learned_at: 0,
+                pending: false,
+                indexed: false,
+                token: [0; 32],
+            },
+        );
+        let token = self.index_live(t, app);
+        self.change(t, app, None, Some(token))
     }
 
     /// Adds a device with no apps (or finds it).
@@ -677,27 +689,7 @@ impl Registry {
                     changes.push(self.change(t, app, Some(token), Some(token)));
                 }
                 Some(app) => changes.push(self.reinstall_slot(t, app, now)),
-                None => {
-                    let app = t.apps.len() as u32;
-                    let next = t.devices[target as usize].first_app;
-                    t.apps.push(App {
-                        device: target,
-                        next,
-                        bundle: b.bundle,
-                        team: b.team,
-                        env: b.env,
-                        install_gen: 0,
-                        version: 0,
-                        uninstalled_at: 0,
-                        learned_at: 0,
-                        pending: false,
-                        indexed: false,
-                        token: [0; 32],
-                    });
-                    t.devices[target as usize].first_app = app;
-                    let token = self.index_live(t, app);
-                    changes.push(self.change(t, app, None, Some(token)));
-                }
+                None => changes.push(self.install_new(t, target, b.bundle, b.team, b.env)),
             }
         }
         Ok(changes)
@@ -928,23 +920,23 @@ impl Registry {
             let bundle = t.names.id(&s.bundle_id);
             let team = t.names.id(&s.team_id);
             t.owners.insert(bundle, team);
-            let app = t.apps.len() as u32;
-            let next = t.devices[device as usize].first_app;
-            t.apps.push(App {
-                device,
-                next,
-                bundle,
-                team,
-                env: s.environment,
-                install_gen: s.install_gen,
-                version: s.version,
-                uninstalled_at: s.uninstalled_at,
-                learned_at: s.learned_at,
-                pending: s.pending,
-                indexed: s.indexed,
-                token: s.token,
-            });
-            t.devices[device as usize].first_app = app;
+            let app = Self::add_app_slot(
+                t,
+                App {
+                    device,
+                    next: NONE,
+                    bundle,
+                    team,
+                    env: s.environment,
+                    install_gen: s.install_gen,
+                    version: s.version,
+                    uninstalled_at: s.uninstalled_at,
+                    learned_at: s.learned_at,
+                    pending: s.pending,
+                    indexed: s.indexed,
+                    token: s.token,
+                },
+            );
             if s.indexed && Self::find_live(t, s.environment, &s.token).is_none() {
                 let apps = &t.apps;
                 t.live.insert_unique(token_hash(&s.token), app, |&x| token_hash(&apps[x as usize].token));
