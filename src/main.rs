@@ -71,6 +71,18 @@ enum DeviceCommand {
         /// {"udid","bundle_id","environment","token"} as JSON.
         #[arg(long)]
         provider: Option<String>,
+        /// The user refused notifications for this app (repeatable).
+        #[arg(long = "denied", value_name = "BUNDLE")]
+        denied: Vec<String>,
+        /// Notifications for this app are provisional: quietly to the notification center.
+        #[arg(long = "provisional", value_name = "BUNDLE")]
+        provisional: Vec<String>,
+        /// This app is on screen.
+        #[arg(long = "foreground", value_name = "BUNDLE")]
+        foreground: Vec<String>,
+        /// This app has a Notification Service Extension (for mutable-content).
+        #[arg(long = "service-extension", value_name = "BUNDLE")]
+        service_extension: Vec<String>,
     },
     /// Inject a payload into a running phone the way `xcrun simctl push` does.
     Push {
@@ -200,8 +212,37 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 async fn device(command: DeviceCommand) -> Result<(), Box<dyn std::error::Error>> {
     let ca_of = |path: &PathBuf| std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()));
     match command {
-        DeviceCommand::Run { gateway, ca, udid, apps, provider } => {
+        DeviceCommand::Run {
+            gateway,
+            ca,
+            udid,
+            apps,
+            provider,
+            denied,
+            provisional,
+            foreground,
+            service_extension,
+        } => {
             let endpoint = device_sim::Endpoint::parse(&gateway, ca_of(&ca)?)?;
+            for named in denied.iter().chain(&provisional).chain(&foreground).chain(&service_extension) {
+                if !apps.iter().any(|(b, _)| b == named) {
+                    return Err(format!("{named} is not one of the --app apps").into());
+                }
+            }
+            let apps = apps
+                .into_iter()
+                .map(|(bundle, env)| {
+                    let mut setup = device_sim::run::AppSetup::new(bundle.clone(), env);
+                    if denied.contains(&bundle) {
+                        setup.authorization = device_sim::Authorization::Denied;
+                    } else if provisional.contains(&bundle) {
+                        setup.authorization = device_sim::Authorization::Provisional;
+                    }
+                    setup.foreground = foreground.contains(&bundle);
+                    setup.service_extension = service_extension.contains(&bundle);
+                    setup
+                })
+                .collect();
             let run = device_sim::run::run(endpoint, udid, apps, provider, |line| println!("{line}"));
             tokio::select! {
                 r = run => r?,

@@ -115,18 +115,49 @@ fn shown(s: &Shown) -> String {
     parts.join(", ")
 }
 
-/// Runs a phone until the process stops: `apps` are (bundle ID, environment).
+/// How one app is set up on a running phone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppSetup {
+    /// The bundle ID.
+    pub bundle_id: String,
+    /// Its `aps-environment`.
+    pub environment: Environment,
+    /// Notification permission.
+    pub authorization: crate::Authorization,
+    /// Whether it is on screen.
+    pub foreground: bool,
+    /// Whether it has a Notification Service Extension.
+    pub service_extension: bool,
+}
+
+impl AppSetup {
+    /// An app in the background with notifications allowed.
+    pub fn new(bundle_id: impl Into<String>, environment: Environment) -> AppSetup {
+        AppSetup {
+            bundle_id: bundle_id.into(),
+            environment,
+            authorization: crate::Authorization::Granted,
+            foreground: false,
+            service_extension: false,
+        }
+    }
+}
+
+/// Runs a phone until the process stops.
 pub async fn run(
     endpoint: Endpoint,
     udid: Option<String>,
-    apps: Vec<(String, Environment)>,
+    apps: Vec<AppSetup>,
     provider: Option<String>,
     mut say: impl FnMut(String),
 ) -> Result<(), Error> {
     let mut device = Device::activate(endpoint, udid).await?;
     say(format!("iPhone {} activated with the gateway", device.udid));
-    for (bundle, env) in &apps {
-        device.install(bundle.clone(), *env);
+    for setup in &apps {
+        let app = device.install(setup.bundle_id.clone(), setup.environment);
+        app.state.authorization = setup.authorization;
+        app.state.foreground = setup.foreground;
+        app.state.service_extension = setup.service_extension;
     }
     let mut known: Vec<Option<String>> = vec![None; apps.len()];
     let mut backoff = Duration::from_millis(100);

@@ -272,7 +272,16 @@ fn device_run_push_and_erase_from_the_command_line() {
             "--ca",
             r["ca_file"].as_str().expect("ca"),
         ])
-        .args(["--udid", "CLI-PHONE", "--app", "com.example.chat"])
+        .args([
+            "--udid",
+            "CLI-PHONE",
+            "--app",
+            "com.example.chat",
+            "--app",
+            "com.example.news",
+            "--denied",
+            "com.example.news",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -312,6 +321,22 @@ fn device_run_push_and_erase_from_the_command_line() {
         .expect("device push runs");
     assert!(push.status.success(), "{}", String::from_utf8_lossy(&push.stderr));
     wait_for(r#"[5] com.example.chat: banner "Hi — From the CLI", badge 4"#);
+    std::fs::write(&payload, r#"{"aps":{"alert":"muted"}}"#).expect("writes");
+    let push = Command::new(env!("CARGO_BIN_EXE_apns-lab"))
+        .args([
+            "device",
+            "push",
+            "--admin",
+            r["admin"].as_str().expect("admin"),
+            "--udid",
+            "CLI-PHONE",
+            "com.example.news",
+        ])
+        .arg(&payload)
+        .output()
+        .expect("device push runs");
+    assert!(push.status.success(), "{}", String::from_utf8_lossy(&push.stderr));
+    wait_for("[5] com.example.news: not shown (notifications-disabled)");
     sh(
         r#"curl -sf -X POST "$ADMIN/api/v1/devices/CLI-PHONE/erase" >/dev/null"#,
         &[("ADMIN", r["admin"].as_str().expect("admin"))],
