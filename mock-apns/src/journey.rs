@@ -8,7 +8,9 @@
 //! key is the apns-id's 36 bytes inline and states are static strings, so a journey costs
 //! one allocation.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use hashbrown::HashMap;
 use std::sync::Mutex;
 
 use serde::Serialize;
@@ -36,7 +38,8 @@ fn key(apns_id: &str) -> Key {
     k
 }
 
-/// Journeys by apns-id, and the apns-ids oldest first (for the bound).
+/// Journeys by apns-id (hashbrown's default hasher: fast, seeded per process), and the
+/// apns-ids oldest first (for the bound).
 type Table = (HashMap<Key, Vec<Step>>, VecDeque<Key>);
 
 /// The journeys, by apns-id.
