@@ -1,41 +1,40 @@
-//! The provider: the app's server, which keeps the tokens its apps send it (step 3) and
-//! sends notifications to APNs when something happens (step 4).
+//! The provider: the app's server, which sends notifications to APNs when something
+//! happens (step 4 of the flow), and the client library it does that with.
 //!
-//! Today the crate holds the provider-token signer every APNs client needs: an ES256 JWT
-//! made from a team's `.p8` key, exactly as Apple's "Establishing a token-based
-//! connection to APNs" describes. The HTTP/2 client and provider server build on it.
+//! The client works against Apple or the mock unchanged: the endpoint is an open value
+//! (production, sandbox, or any `host:port` with its own CA), authentication is a team's
+//! `.p8` key (one JWT for all connections, refreshed inside APNs's 20–60 minute window)
+//! or a client certificate, and every answer is typed — accepted with its `apns-id`, or
+//! rejected with status, [`protocol::Reason`] (unknown future strings kept), apns-id and
+//! the 410 timestamp.
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use protocol::jwt::JwtClaims;
+mod client;
+mod notification;
+mod token;
 
-/// Why a provider token could not be made.
+pub use client::{Auth, Client, ClientConfig, Endpoint};
+pub use notification::{Accepted, Notification, Rejection, ResponseReason};
+pub use token::{SharedToken, TokenSigner};
+
+/// Why a notification was not accepted, or a client could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The `.p8` is not an EC P-256 private key in PEM.
+    /// APNs answered with an error.
+    #[error("APNs said no: {0}")]
+    Rejected(Rejection),
+    /// The notification was refused before sending (bad token text, payload too large…).
+    #[error("not sent: {0}")]
+    Invalid(String),
+    /// A key, certificate or endpoint could not be used.
+    #[error("{0}")]
+    Config(String),
+    /// The notification may not have reached APNs (connection lost before an answer).
+    #[error("no answer from APNs: {0}")]
+    Connection(String),
+    /// No answer within the request timeout (it may have been processed: not retried).
+    #[error("no answer from APNs within the request timeout")]
+    Timeout,
+    /// The `.p8` key cannot sign.
     #[error("the .p8 key cannot be used: {0}")]
     BadKey(String),
-}
-
-/// Signs provider tokens for one key.
-pub struct TokenSigner {
-    key: EncodingKey,
-    header: Header,
-    team_id: String,
-}
-
-impl TokenSigner {
-    /// A signer for the `.p8` key `p8_pem` with id `key_id`, for team `team_id`.
-    pub fn new(p8_pem: &[u8], key_id: &str, team_id: &str) -> Result<Self, Error> {
-        let key = EncodingKey::from_ec_pem(p8_pem).map_err(|e| Error::BadKey(e.to_string()))?;
-        let mut header = Header::new(Algorithm::ES256);
-        header.kid = Some(key_id.to_owned());
-        header.typ = None;
-        Ok(TokenSigner { key, header, team_id: team_id.to_owned() })
-    }
-
-    /// A token issued at `iat` (UNIX seconds). APNs accepts it for one hour.
-    pub fn sign(&self, iat: u64) -> Result<String, Error> {
-        let claims = JwtClaims { iss: self.team_id.clone(), iat };
-        jsonwebtoken::encode(&self.header, &claims, &self.key).map_err(|e| Error::BadKey(e.to_string()))
-    }
 }

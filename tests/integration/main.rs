@@ -4,6 +4,7 @@
 mod admin;
 mod auth;
 mod certificates;
+mod client;
 mod connection;
 mod devices;
 mod interop;

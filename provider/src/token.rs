@@ -1,0 +1,117 @@
+//! Provider authentication tokens: an ES256 JWT made from a team's `.p8` key, exactly
+//! as Apple's "Establishing a token-based connection to APNs" describes, and the
+//! schedule that keeps one token for all connections, refreshed inside APNs's 20–60
+//! minute window.
+
+use std::sync::Mutex;
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use protocol::jwt::{JwtClaims, MIN_REFRESH_SECS};
+
+use crate::Error;
+
+/// Signs provider tokens for one key.
+pub struct TokenSigner {
+    key: EncodingKey,
+    header: Header,
+    team_id: String,
+}
+
+impl TokenSigner {
+    /// A signer for the `.p8` key `p8_pem` with id `key_id`, for team `team_id`.
+    pub fn new(p8_pem: &[u8], key_id: &str, team_id: &str) -> Result<Self, Error> {
+        let key = EncodingKey::from_ec_pem(p8_pem).map_err(|e| Error::BadKey(e.to_string()))?;
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(key_id.to_owned());
+        header.typ = None;
+        Ok(TokenSigner { key, header, team_id: team_id.to_owned() })
+    }
+
+    /// A token issued at `iat` (UNIX seconds). APNs accepts it for one hour.
+    pub fn sign(&self, iat: u64) -> Result<String, Error> {
+        let claims = JwtClaims { iss: self.team_id.clone(), iat };
+        jsonwebtoken::encode(&self.header, &claims, &self.key).map_err(|e| Error::BadKey(e.to_string()))
+    }
+}
+
+/// One provider token shared by every connection, re-signed every `refresh_secs` (50
+/// minutes by default: inside APNs's window, never more often than 20 minutes, never
+/// older than 60).
+pub struct SharedToken {
+    signer: TokenSigner,
+    refresh_secs: u64,
+    current: Mutex<Option<(String, u64)>>,
+}
+
+impl SharedToken {
+    /// The default refresh period, in seconds (50 minutes).
+    pub const DEFAULT_REFRESH_SECS: u64 = 50 * 60;
+
+    /// A token source; `refresh_secs` is clamped into APNs's 20–60 minute window.
+    pub fn new(signer: TokenSigner, refresh_secs: u64) -> Self {
+        SharedToken { signer, refresh_secs: refresh_secs.clamp(MIN_REFRESH_SECS, 3600), current: Mutex::new(None) }
+    }
+
+    /// The token to send at `now` (UNIX seconds), signing a new one when the current one
+    /// is due.
+    pub fn get(&self, now: u64) -> Result<String, Error> {
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((token, iat)) = current.as_ref()
+            && now.saturating_sub(*iat) < self.refresh_secs
+            && *iat <= now
+        {
+            return Ok(token.clone());
+        }
+        let token = self.signer.sign(now)?;
+        *current = Some((token.clone(), now));
+        Ok(token)
+    }
+
+    /// After APNs said ExpiredProviderToken: sign a new one now, unless `stale` was
+    /// already replaced by another request.
+    pub fn refresh(&self, stale: &str, now: u64) -> Result<String, Error> {
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((token, _)) = current.as_ref()
+            && token != stale
+        {
+            return Ok(token.clone());
+        }
+        let token = self.signer.sign(now)?;
+        *current = Some((token.clone(), now));
+        Ok(token)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signer() -> TokenSigner {
+        use base64::Engine as _;
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 =
+            ring::signature::EcdsaKeyPair::generate_pkcs8(&ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+                .expect("keygen");
+        let pem = format!(
+            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+            base64::engine::general_purpose::STANDARD.encode(pkcs8.as_ref())
+        );
+        TokenSigner::new(pem.as_bytes(), "KEY1234567", "TEAM123456").expect("key")
+    }
+
+    #[test]
+    fn one_token_until_the_refresh_period_then_a_new_one() {
+        let t = SharedToken::new(signer(), SharedToken::DEFAULT_REFRESH_SECS);
+        let first = t.get(1_000_000).expect("signs");
+        assert_eq!(t.get(1_000_000 + 49 * 60).expect("same"), first);
+        let second = t.get(1_000_000 + 50 * 60).expect("new");
+        assert_ne!(second, first);
+        // After ExpiredProviderToken: a fresh one, but only once per stale token.
+        let third = t.refresh(&second, 1_000_000 + 51 * 60).expect("refreshed");
+        assert_ne!(third, second);
+        assert_eq!(t.refresh(&second, 1_000_000 + 51 * 60).expect("already"), third);
+        // The period is kept inside APNs's window.
+        assert_eq!(SharedToken::new(signer(), 60).refresh_secs, 20 * 60);
+        assert_eq!(SharedToken::new(signer(), 99_999).refresh_secs, 3600);
+    }
+}
