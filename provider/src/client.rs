@@ -67,7 +67,7 @@ impl Endpoint {
 /// How the provider proves who it is.
 pub enum Auth {
     /// A provider token from the team's `.p8`, shared by every connection.
-    Token(SharedToken),
+    Token(Box<SharedToken>),
     /// A client certificate and its key (PEM).
     Certificate {
         /// The certificate chain, PEM.
@@ -78,6 +78,11 @@ pub enum Auth {
 }
 
 impl Auth {
+    /// Token auth with a refresh period in seconds (clamped into 20–60 minutes).
+    pub fn token(signer: crate::TokenSigner, refresh_secs: u64) -> Auth {
+        Auth::Token(Box::new(SharedToken::new(signer, refresh_secs)))
+    }
+
     /// Certificate auth from a PKCS#12 file.
     pub fn pkcs12(der: &[u8], password: &str) -> Result<Auth, Error> {
         let store =

@@ -14,8 +14,7 @@ use crate::support::*;
 fn token_client(lab: &Lab, clock: fn() -> u64) -> Client {
     let signer = signer(lab.mock.key_p8(), lab.mock.key_id(), lab.mock.team_id());
     let endpoint = Endpoint::custom(&lab.mock.ready().sandbox, Some(lab.mock.ca_pem().to_owned())).expect("endpoint");
-    let mut config =
-        ClientConfig::new(endpoint, Auth::Token(SharedToken::new(signer, SharedToken::DEFAULT_REFRESH_SECS)));
+    let mut config = ClientConfig::new(endpoint, Auth::token(signer, SharedToken::DEFAULT_REFRESH_SECS));
     config.clock = clock;
     config.backoff = Duration::from_millis(5);
     Client::new(config).expect("client")
