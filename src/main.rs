@@ -36,6 +36,8 @@ enum Command {
         #[command(subcommand)]
         command: DeviceCommand,
     },
+    /// Send notifications to APNs (or the mock) like Apple's curl recipe, typed.
+    Send(Box<SendArgs>),
     /// Print a provider authentication token (ES256 JWT) made from a .p8 key.
     Token {
         /// The .p8 file (PKCS#8 PEM), as downloaded from Apple or written by `serve`.
@@ -48,6 +50,68 @@ enum Command {
         #[arg(long)]
         team_id: String,
     },
+}
+
+#[derive(clap::Args)]
+struct SendArgs {
+    /// sandbox, production, or https://host:port.
+    #[arg(long)]
+    endpoint: Option<String>,
+    /// Trust this CA (PEM) instead of the public roots.
+    #[arg(long)]
+    ca: Option<PathBuf>,
+    /// Take endpoint (sandbox), CA, key, key id and team id from `apns-lab serve`'s ready line.
+    #[arg(long)]
+    mock_ready: Option<PathBuf>,
+    /// The team's .p8 key (token auth).
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// The key's id.
+    #[arg(long)]
+    key_id: Option<String>,
+    /// The team id.
+    #[arg(long)]
+    team_id: Option<String>,
+    /// A client certificate: PEM (with --cert-key) or PKCS#12 (.p12, with --password).
+    #[arg(long)]
+    cert: Option<PathBuf>,
+    /// The certificate's private key, PEM.
+    #[arg(long)]
+    cert_key: Option<PathBuf>,
+    /// The PKCS#12 password.
+    #[arg(long, default_value = "")]
+    password: String,
+    /// apns-topic (default: the payload's "Simulator Target Bundle", if any).
+    #[arg(long)]
+    topic: Option<String>,
+    /// apns-push-type.
+    #[arg(long)]
+    push_type: Option<String>,
+    /// apns-priority (10, 5 or 1).
+    #[arg(long)]
+    priority: Option<String>,
+    /// apns-expiration (UNIX seconds; 0 = try once).
+    #[arg(long)]
+    expiration: Option<String>,
+    /// apns-collapse-id.
+    #[arg(long)]
+    collapse_id: Option<String>,
+    /// apns-id.
+    #[arg(long)]
+    apns_id: Option<String>,
+    /// The payload: a file (also an .apns file), inline JSON, or - for standard input.
+    #[arg(long, default_value = r#"{"aps":{"alert":"test"}}"#)]
+    payload: String,
+    /// Send this many notifications in all (tokens in turn) and print throughput and
+    /// latency instead of each result.
+    #[arg(long)]
+    count: Option<usize>,
+    /// Connections to use.
+    #[arg(long, default_value_t = 1)]
+    connections: usize,
+    /// Device tokens (hex).
+    #[arg(required = true)]
+    tokens: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -200,6 +264,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         Command::Serve(args) => serve(args).await,
         Command::Demo => demo().await,
         Command::Device { command } => device(command).await,
+        Command::Send(args) => send(*args).await,
         Command::Token { key_file, key_id, team_id } => {
             let p8 = std::fs::read(&key_file).map_err(|e| format!("{}: {e}", key_file.display()))?;
             let signer = provider::TokenSigner::new(&p8, &key_id, &team_id)?;
@@ -207,6 +272,120 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             Ok(())
         }
     }
+}
+
+async fn send(a: SendArgs) -> Result<(), Box<dyn std::error::Error>> {
+    use provider::{Auth, Client, ClientConfig, Endpoint, Notification, TokenSigner};
+    let read = |p: &PathBuf| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
+    let ready: Option<serde_json::Value> = match &a.mock_ready {
+        Some(p) => Some(
+            serde_json::from_str(read(p)?.lines().next().unwrap_or("")).map_err(|e| format!("{}: {e}", p.display()))?,
+        ),
+        None => None,
+    };
+    let from_ready = |field: &str| ready.as_ref().and_then(|r| r[field].as_str()).map(str::to_owned);
+    let ca = match (&a.ca, from_ready("ca_file")) {
+        (Some(p), _) => Some(read(p)?),
+        (None, Some(p)) => Some(read(&PathBuf::from(p))?),
+        (None, None) => None,
+    };
+    let endpoint = match a.endpoint.as_deref().map(str::to_owned).or_else(|| from_ready("sandbox")).as_deref() {
+        Some("production") => Endpoint { ca_pem: ca.clone(), ..Endpoint::production() },
+        Some("sandbox") | None => Endpoint { ca_pem: ca.clone(), ..Endpoint::sandbox() },
+        Some(url) => Endpoint::custom(url, ca.clone())?,
+    };
+    let auth = match (&a.cert, a.key.clone().or_else(|| from_ready("key_file").map(PathBuf::from))) {
+        (Some(cert), _) if cert.extension().is_some_and(|e| e == "p12" || e == "pfx") => {
+            Auth::pkcs12(&std::fs::read(cert).map_err(|e| format!("{}: {e}", cert.display()))?, &a.password)?
+        }
+        (Some(cert), _) => {
+            let key = a.cert_key.as_ref().ok_or("--cert needs --cert-key (or a .p12 file)")?;
+            Auth::Certificate { cert_pem: read(cert)?, key_pem: read(key)? }
+        }
+        (None, Some(key)) => {
+            let key_id = a.key_id.clone().or_else(|| from_ready("key_id")).ok_or("--key needs --key-id")?;
+            let team_id = a.team_id.clone().or_else(|| from_ready("team_id")).ok_or("--key needs --team-id")?;
+            let signer = TokenSigner::new(read(&key)?.as_bytes(), &key_id, &team_id)?;
+            Auth::token(signer, provider::SharedToken::DEFAULT_REFRESH_SECS)
+        }
+        (None, None) => return Err("give --key (token auth), --cert (certificate auth) or --mock-ready".into()),
+    };
+    let payload = match a.payload.as_str() {
+        "-" => {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)?;
+            s
+        }
+        p if p.trim_start().starts_with('{') => p.to_owned(),
+        p => read(&PathBuf::from(p))?,
+    };
+    let json: serde_json::Value =
+        serde_json::from_str(&payload).map_err(|e| format!("the payload is not JSON: {e}"))?;
+    let topic = a.topic.clone().or_else(|| json["Simulator Target Bundle"].as_str().map(str::to_owned));
+    let mut template = Notification::raw(String::new(), payload.trim().to_owned());
+    template.topic = topic;
+    template.push_type = a.push_type.as_deref().map(str::parse).transpose()?;
+    template.priority = a.priority.as_deref().map(str::parse).transpose()?;
+    template.expiration = a.expiration.as_deref().map(str::parse).transpose()?;
+    template.collapse_id = a.collapse_id.clone();
+    template.apns_id = a.apns_id.clone();
+    let mut config = ClientConfig::new(endpoint, auth);
+    config.connections = a.connections.max(1);
+    let client = Client::new(config)?;
+    let for_token = |t: &str| Notification { token: t.to_owned(), ..template.clone() };
+
+    if let Some(count) = a.count {
+        let started = std::time::Instant::now();
+        let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(a.connections.max(1) * 100));
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..count {
+            let (client, gate) = (client.clone(), gate.clone());
+            let n = for_token(&a.tokens[i % a.tokens.len()]);
+            tasks.spawn(async move {
+                let _p = gate.acquire_owned().await;
+                let t = std::time::Instant::now();
+                (client.send(&n).await.is_ok(), t.elapsed())
+            });
+        }
+        let mut latencies = Vec::with_capacity(count);
+        let mut failed = 0;
+        while let Some(Ok((ok, d))) = tasks.join_next().await {
+            failed += usize::from(!ok);
+            latencies.push(d);
+        }
+        let secs = started.elapsed().as_secs_f64();
+        latencies.sort();
+        let pct =
+            |p: f64| latencies.get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)));
+        let ms = |d: Option<&std::time::Duration>| d.map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+        println!(
+            "{count} sent in {secs:.2} s: {:.0}/s, {failed} not accepted, latency p50 {:.2} ms, p99 {:.2} ms",
+            count as f64 / secs,
+            ms(pct(0.5)),
+            ms(pct(0.99))
+        );
+        return if failed == 0 { Ok(()) } else { Err(format!("{failed} of {count} were not accepted").into()) };
+    }
+
+    let mut refused = 0;
+    for token in &a.tokens {
+        let short = &token[..token.len().min(16)];
+        match client.send(&for_token(token)).await {
+            Ok(ok) => {
+                let unique = ok.apns_unique_id.map(|u| format!(" apns-unique-id {u}")).unwrap_or_default();
+                println!("[4] {short}… 200 accepted  apns-id {}{unique}", ok.apns_id);
+            }
+            Err(provider::Error::Rejected(r)) => {
+                refused += 1;
+                println!("[4] {short}… {r}  apns-id {}", r.apns_id.as_deref().unwrap_or("-"));
+            }
+            Err(e) => {
+                refused += 1;
+                println!("[4] {short}… not sent: {e}");
+            }
+        }
+    }
+    if refused == 0 { Ok(()) } else { Err(format!("{refused} of {} were not accepted", a.tokens.len()).into()) }
 }
 
 async fn device(command: DeviceCommand) -> Result<(), Box<dyn std::error::Error>> {

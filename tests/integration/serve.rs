@@ -345,3 +345,43 @@ fn device_run_push_and_erase_from_the_command_line() {
     let _ = phone.kill();
     let _ = phone.wait();
 }
+
+/// `apns-lab send` against a running mock, straight from its ready line: one line per
+/// token, and an exit status that says whether all were accepted.
+#[test]
+fn send_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let s = serve(dir.path());
+    let ready_file = dir.path().join("ready.json");
+    std::fs::write(&ready_file, s.ready.to_string()).expect("writes");
+    let admin = s.ready["admin"].as_str().expect("admin");
+    let device = sh(
+        r#"curl -sf -X POST "$ADMIN/api/v1/devices" -d '{"apps":[{"bundle_id":"com.example.chat"}]}'"#,
+        &[("ADMIN", admin)],
+    );
+    let device: Value = serde_json::from_str(&device).expect("JSON");
+    let token = device["apps"][0]["token"].as_str().expect("token");
+    let send = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_apns-lab"))
+            .args(["send", "--mock-ready"])
+            .arg(&ready_file)
+            .args(["--topic", "com.example.chat"])
+            .args(extra)
+            .output()
+            .expect("send runs")
+    };
+    let out = send(&[token]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("200 accepted  apns-id "), "{stdout}");
+    let bad = "ab".repeat(32);
+    let out = send(&[token, &bad]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(stdout.contains("400 BadDeviceToken"), "{stdout}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 of 2 were not accepted"));
+    let out = send(&["--count", "200", "--connections", "2", token]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("200 sent in") && stdout.contains("0 not accepted"), "{stdout}");
+}
