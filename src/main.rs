@@ -38,6 +38,11 @@ enum Command {
     },
     /// Send notifications to APNs (or the mock) like Apple's curl recipe, typed.
     Send(Box<SendArgs>),
+    /// The provider server: apps register tokens, the backend sends, 410s prune.
+    Provider {
+        #[command(subcommand)]
+        command: ProviderCommand,
+    },
     /// Print a provider authentication token (ES256 JWT) made from a .p8 key.
     Token {
         /// The .p8 file (PKCS#8 PEM), as downloaded from Apple or written by `serve`.
@@ -53,9 +58,9 @@ enum Command {
 }
 
 #[derive(clap::Args)]
-struct SendArgs {
+struct ApnsArgs {
     /// sandbox, production, or https://host:port.
-    #[arg(long)]
+    #[arg(long, alias = "apns")]
     endpoint: Option<String>,
     /// Trust this CA (PEM) instead of the public roots.
     #[arg(long)]
@@ -81,6 +86,30 @@ struct SendArgs {
     /// The PKCS#12 password.
     #[arg(long, default_value = "")]
     password: String,
+    /// Connections to use.
+    #[arg(long, default_value_t = 1)]
+    connections: usize,
+}
+
+#[derive(Subcommand)]
+enum ProviderCommand {
+    /// Serve the provider API (HTTP/1.1 JSON) until Ctrl-C.
+    Serve {
+        #[command(flatten)]
+        apns: ApnsArgs,
+        /// The token database (SQLite).
+        #[arg(long, default_value = "provider.sqlite3")]
+        db: PathBuf,
+        /// Where to listen.
+        #[arg(long, default_value = "127.0.0.1:9000")]
+        addr: SocketAddr,
+    },
+}
+
+#[derive(clap::Args)]
+struct SendArgs {
+    #[command(flatten)]
+    apns: ApnsArgs,
     /// apns-topic (default: the payload's "Simulator Target Bundle", if any).
     #[arg(long)]
     topic: Option<String>,
@@ -106,9 +135,6 @@ struct SendArgs {
     /// latency instead of each result.
     #[arg(long)]
     count: Option<usize>,
-    /// Connections to use.
-    #[arg(long, default_value_t = 1)]
-    connections: usize,
     /// Device tokens (hex).
     #[arg(required = true)]
     tokens: Vec<String>,
@@ -265,6 +291,16 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         Command::Demo => demo().await,
         Command::Device { command } => device(command).await,
         Command::Send(args) => send(*args).await,
+        Command::Provider { command: ProviderCommand::Serve { apns, db, addr } } => {
+            let client = apns_client(&apns)?;
+            let tokens = provider::server::Tokens::open(Some(&db))?;
+            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("{addr}: {e}"))?;
+            let bound = listener.local_addr()?;
+            println!("{}", serde_json::json!({"event": "ready", "provider": format!("http://{bound}"), "db": db}));
+            let state = std::sync::Arc::new(provider::server::Provider { tokens, client });
+            provider::server::run(listener, state, wait_for_signal()).await;
+            Ok(())
+        }
         Command::Token { key_file, key_id, team_id } => {
             let p8 = std::fs::read(&key_file).map_err(|e| format!("{}: {e}", key_file.display()))?;
             let signer = provider::TokenSigner::new(&p8, &key_id, &team_id)?;
@@ -274,8 +310,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
 }
 
-async fn send(a: SendArgs) -> Result<(), Box<dyn std::error::Error>> {
-    use provider::{Auth, Client, ClientConfig, Endpoint, Notification, TokenSigner};
+/// A provider client from the command line's APNs options.
+fn apns_client(a: &ApnsArgs) -> Result<provider::Client, Box<dyn std::error::Error>> {
+    use provider::{Auth, Client, ClientConfig, Endpoint, TokenSigner};
     let read = |p: &PathBuf| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
     let ready: Option<serde_json::Value> = match &a.mock_ready {
         Some(p) => Some(
@@ -289,7 +326,7 @@ async fn send(a: SendArgs) -> Result<(), Box<dyn std::error::Error>> {
         (None, Some(p)) => Some(read(&PathBuf::from(p))?),
         (None, None) => None,
     };
-    let endpoint = match a.endpoint.as_deref().map(str::to_owned).or_else(|| from_ready("sandbox")).as_deref() {
+    let endpoint = match a.endpoint.clone().or_else(|| from_ready("sandbox")).as_deref() {
         Some("production") => Endpoint { ca_pem: ca.clone(), ..Endpoint::production() },
         Some("sandbox") | None => Endpoint { ca_pem: ca.clone(), ..Endpoint::sandbox() },
         Some(url) => Endpoint::custom(url, ca.clone())?,
@@ -310,6 +347,15 @@ async fn send(a: SendArgs) -> Result<(), Box<dyn std::error::Error>> {
         }
         (None, None) => return Err("give --key (token auth), --cert (certificate auth) or --mock-ready".into()),
     };
+    let mut config = ClientConfig::new(endpoint, auth);
+    config.connections = a.connections.max(1);
+    Ok(Client::new(config)?)
+}
+
+async fn send(a: SendArgs) -> Result<(), Box<dyn std::error::Error>> {
+    use provider::Notification;
+    let read = |p: &PathBuf| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
+    let client = apns_client(&a.apns)?;
     let payload = match a.payload.as_str() {
         "-" => {
             let mut s = String::new();
@@ -329,14 +375,11 @@ async fn send(a: SendArgs) -> Result<(), Box<dyn std::error::Error>> {
     template.expiration = a.expiration.as_deref().map(str::parse).transpose()?;
     template.collapse_id = a.collapse_id.clone();
     template.apns_id = a.apns_id.clone();
-    let mut config = ClientConfig::new(endpoint, auth);
-    config.connections = a.connections.max(1);
-    let client = Client::new(config)?;
     let for_token = |t: &str| Notification { token: t.to_owned(), ..template.clone() };
 
     if let Some(count) = a.count {
         let started = std::time::Instant::now();
-        let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(a.connections.max(1) * 100));
+        let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(a.apns.connections.max(1) * 100));
         let mut tasks = tokio::task::JoinSet::new();
         for i in 0..count {
             let (client, gate) = (client.clone(), gate.clone());

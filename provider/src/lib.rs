@@ -10,6 +10,7 @@
 
 mod client;
 mod notification;
+pub mod server;
 mod token;
 
 pub use client::{Auth, Client, ClientConfig, Endpoint};

@@ -9,6 +9,7 @@ mod connection;
 mod devices;
 mod interop;
 mod lifecycle;
+mod provider_server;
 mod serve;
 mod support;
 mod validation;

@@ -1,0 +1,476 @@
+//! The provider server: steps 3 and 4 of the flow as a backend should do them. Apps
+//! register their tokens (step 3); the backend sends to a user, a token or every token of
+//! an app (step 4); and it reacts to APNs's answers the way Apple says to:
+//!
+//! * 410 Unregistered: delete the token **only if** the 410 `timestamp` is later than the
+//!   token's last registration — a token registered again after the uninstall (the app
+//!   came back) stays.
+//! * BadDeviceToken or DeviceTokenNotForTopic: the token is marked invalid (never retried).
+//!
+//! Tokens live in an embedded SQLite database, so a restart loses none.
+//!
+//! | route | what |
+//! |---|---|
+//! | `POST /v1/registrations` `{token, bundle_id, environment, user_id?, previous_token?, udid?}` | step 3: register or rotate a token |
+//! | `DELETE /v1/registrations/{token}` | forget a token |
+//! | `GET /v1/registrations?user_id=&bundle_id=` | list tokens |
+//! | `POST /v1/notifications` `{to: {user_id} \| {token} \| {bundle_id}, payload, push_type?, priority?, expiration?, collapse_id?}` | step 4: one result per token |
+
+use std::convert::Infallible;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use protocol::{DeviceToken, Environment, Expiration, Priority, PushType, Reason, Topic};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+
+use crate::{Client, Error, Notification};
+
+/// A token as the provider keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registration {
+    /// The device token, lowercase hex.
+    pub token: String,
+    /// The app.
+    pub bundle_id: String,
+    /// Its environment.
+    pub environment: Environment,
+    /// The user it belongs to, if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// When it was last registered, ms since the epoch.
+    #[serde(default)]
+    pub registered_at: u64,
+    /// `valid` or `invalid` (BadDeviceToken / DeviceTokenNotForTopic).
+    #[serde(default = "valid")]
+    pub state: String,
+}
+
+fn valid() -> String {
+    "valid".into()
+}
+
+/// `POST /v1/registrations`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Register {
+    /// The token.
+    pub token: String,
+    /// The app.
+    pub bundle_id: String,
+    /// Its environment.
+    pub environment: Environment,
+    /// The user, if known.
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// The token this one replaces (rotation).
+    #[serde(default)]
+    pub previous_token: Option<String>,
+    /// The device (sent by simulated phones; not kept).
+    #[serde(default)]
+    pub udid: Option<String>,
+}
+
+/// Whom a notification goes to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum To {
+    /// Every valid token of a user.
+    UserId(String),
+    /// One token.
+    Token(String),
+    /// Every valid token of an app.
+    BundleId(String),
+}
+
+/// `POST /v1/notifications`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct NotificationRequest {
+    /// Whom to.
+    pub to: To,
+    /// The payload.
+    pub payload: serde_json::Value,
+    /// `apns-push-type`.
+    #[serde(default)]
+    pub push_type: Option<PushType>,
+    /// `apns-priority`.
+    #[serde(default)]
+    pub priority: Option<Priority>,
+    /// `apns-expiration`.
+    #[serde(default)]
+    pub expiration: Option<Expiration>,
+    /// `apns-collapse-id`.
+    #[serde(default)]
+    pub collapse_id: Option<String>,
+}
+
+/// The result for one token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SendResult {
+    /// The token.
+    pub token: String,
+    /// The HTTP status APNs answered (0: no answer).
+    pub status: u16,
+    /// The apns-id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apns_id: Option<String>,
+    /// The reason, for rejections.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The 410 timestamp.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<u64>,
+    /// What the provider did with the token: `kept`, `deleted`, `marked-invalid`.
+    pub action: String,
+}
+
+/// The token store (SQLite).
+pub struct Tokens {
+    conn: Mutex<Connection>,
+}
+
+impl Tokens {
+    /// Opens (creating) `path`, or memory for `None`.
+    pub fn open(path: Option<&Path>) -> Result<Tokens, Error> {
+        let conn = match path {
+            Some(p) => Connection::open(p),
+            None => Connection::open_in_memory(),
+        }
+        .map_err(|e| Error::Config(format!("token database: {e}")))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             CREATE TABLE IF NOT EXISTS registrations (
+                token TEXT PRIMARY KEY, bundle_id TEXT NOT NULL, environment TEXT NOT NULL,
+                user_id TEXT, registered_at INTEGER NOT NULL, state TEXT NOT NULL);
+             CREATE INDEX IF NOT EXISTS by_user ON registrations (user_id);",
+        )
+        .map_err(|e| Error::Config(format!("token database: {e}")))?;
+        Ok(Tokens { conn: Mutex::new(conn) })
+    }
+
+    fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Step 3: registers (or rotates) a token.
+    pub fn register(&self, r: &Register, now_ms: u64) -> Result<Registration, Error> {
+        let token = DeviceToken::parse_hex(&r.token).map_err(|e| Error::Invalid(format!("token: {e}")))?.to_hex();
+        Topic::parse(&r.bundle_id).map_err(|e| Error::Invalid(format!("bundle_id: {e}")))?;
+        let db = self.db();
+        let map = |e: rusqlite::Error| Error::Config(format!("token database: {e}"));
+        if let Some(prev) = &r.previous_token {
+            db.execute("DELETE FROM registrations WHERE token = ?1", [prev.to_lowercase()]).map_err(map)?;
+        }
+        db.execute(
+            "INSERT OR REPLACE INTO registrations (token, bundle_id, environment, user_id, registered_at, state)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'valid')",
+            params![token, r.bundle_id, r.environment.as_str(), r.user_id, now_ms as i64],
+        )
+        .map_err(map)?;
+        Ok(Registration {
+            token,
+            bundle_id: r.bundle_id.clone(),
+            environment: r.environment,
+            user_id: r.user_id.clone(),
+            registered_at: now_ms,
+            state: valid(),
+        })
+    }
+
+    /// Forgets a token; whether it was there.
+    pub fn remove(&self, token: &str) -> Result<bool, Error> {
+        let n = self
+            .db()
+            .execute("DELETE FROM registrations WHERE token = ?1", [token.to_lowercase()])
+            .map_err(|e| Error::Config(format!("token database: {e}")))?;
+        Ok(n > 0)
+    }
+
+    /// Tokens, filtered.
+    pub fn list(
+        &self,
+        user_id: Option<&str>,
+        bundle_id: Option<&str>,
+        token: Option<&str>,
+    ) -> Result<Vec<Registration>, Error> {
+        let db = self.db();
+        let mut stmt = db
+            .prepare(
+                "SELECT token, bundle_id, environment, user_id, registered_at, state FROM registrations
+                 WHERE (?1 IS NULL OR user_id = ?1) AND (?2 IS NULL OR bundle_id = ?2) AND (?3 IS NULL OR token = ?3)
+                 ORDER BY registered_at",
+            )
+            .map_err(|e| Error::Config(e.to_string()))?;
+        let rows = stmt
+            .query_map(params![user_id, bundle_id, token.map(str::to_lowercase)], |r| {
+                let env: String = r.get(2)?;
+                Ok(Registration {
+                    token: r.get(0)?,
+                    bundle_id: r.get(1)?,
+                    environment: env.parse().unwrap_or(Environment::Sandbox),
+                    user_id: r.get(3)?,
+                    registered_at: r.get::<_, i64>(4)? as u64,
+                    state: r.get(5)?,
+                })
+            })
+            .map_err(|e| Error::Config(e.to_string()))?;
+        rows.collect::<Result<_, _>>().map_err(|e| Error::Config(e.to_string()))
+    }
+
+    /// Apple's rule for a 410: delete the token only if APNs learned it was invalid after
+    /// it was last registered. Returns the action taken.
+    pub fn unregistered(&self, token: &str, timestamp: Option<u64>) -> Result<&'static str, Error> {
+        let db = self.db();
+        let registered: Option<i64> = db
+            .query_row("SELECT registered_at FROM registrations WHERE token = ?1", [token], |r| r.get(0))
+            .optional()
+            .map_err(|e| Error::Config(e.to_string()))?;
+        match (registered, timestamp) {
+            (Some(at), Some(ts)) if ts <= at as u64 => Ok("kept (registered again after APNs's timestamp)"),
+            (Some(_), _) => {
+                db.execute("DELETE FROM registrations WHERE token = ?1", [token])
+                    .map_err(|e| Error::Config(e.to_string()))?;
+                Ok("deleted")
+            }
+            (None, _) => Ok("not registered"),
+        }
+    }
+
+    /// Marks a token invalid (BadDeviceToken, DeviceTokenNotForTopic).
+    pub fn invalid(&self, token: &str) -> Result<(), Error> {
+        self.db()
+            .execute("UPDATE registrations SET state = 'invalid' WHERE token = ?1", [token])
+            .map_err(|e| Error::Config(e.to_string()))?;
+        Ok(())
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The provider server's state.
+pub struct Provider {
+    /// Where tokens are kept.
+    pub tokens: Tokens,
+    /// How it reaches APNs.
+    pub client: Client,
+}
+
+impl Provider {
+    /// Step 4: sends to every valid token `to` names; one result per token, and each
+    /// token's fate decided by APNs's answer.
+    pub async fn send(&self, req: NotificationRequest) -> Result<Vec<SendResult>, Error> {
+        let targets = match &req.to {
+            To::UserId(u) => self.tokens.list(Some(u), None, None)?,
+            To::BundleId(b) => self.tokens.list(None, Some(b), None)?,
+            To::Token(t) => self.tokens.list(None, None, Some(t))?,
+        };
+        let payload = serde_json::to_vec(&req.payload).map_err(|e| Error::Invalid(e.to_string()))?;
+        let mut out = Vec::new();
+        for reg in targets.into_iter().filter(|r| r.state == "valid") {
+            let mut n =
+                Notification::raw(reg.token.clone(), payload.clone()).topic(topic_for(&reg.bundle_id, req.push_type));
+            n.push_type = req.push_type;
+            n.priority = req.priority;
+            n.expiration = req.expiration;
+            n.collapse_id = req.collapse_id.clone();
+            let result = self.client.send(&n).await;
+            let r = match result {
+                Ok(ok) => {
+                    tracing::info!(token = %&reg.token[..8], apns_id = %ok.apns_id, "[4] accepted by APNs");
+                    SendResult {
+                        token: reg.token,
+                        status: 200,
+                        apns_id: Some(ok.apns_id),
+                        reason: None,
+                        timestamp: None,
+                        action: "kept".into(),
+                    }
+                }
+                Err(Error::Rejected(rej)) => {
+                    let action = match rej.reason.known() {
+                        Some(Reason::Unregistered | Reason::ExpiredToken) => {
+                            self.tokens.unregistered(&reg.token, rej.timestamp)?.to_owned()
+                        }
+                        Some(Reason::BadDeviceToken | Reason::DeviceTokenNotForTopic) => {
+                            self.tokens.invalid(&reg.token)?;
+                            "marked-invalid".to_owned()
+                        }
+                        _ => "kept".to_owned(),
+                    };
+                    tracing::info!(token = %&reg.token[..8], reason = %rej.reason, %action, "[4] refused by APNs");
+                    SendResult {
+                        token: reg.token,
+                        status: rej.status,
+                        apns_id: rej.apns_id,
+                        reason: Some(rej.reason.to_string()),
+                        timestamp: rej.timestamp,
+                        action,
+                    }
+                }
+                Err(e) => SendResult {
+                    token: reg.token,
+                    status: 0,
+                    apns_id: None,
+                    reason: Some(e.to_string()),
+                    timestamp: None,
+                    action: "kept".into(),
+                },
+            };
+            out.push(r);
+        }
+        Ok(out)
+    }
+}
+
+/// The topic for a push type: the bundle ID with the suffix the type needs.
+fn topic_for(bundle_id: &str, push_type: Option<PushType>) -> String {
+    match push_type.and_then(PushType::topic_suffix) {
+        Some(suffix) => format!("{bundle_id}{suffix}"),
+        None => bundle_id.to_owned(),
+    }
+}
+
+type Answer = Response<Full<Bytes>>;
+
+fn json(status: StatusCode, v: &impl Serialize) -> Answer {
+    Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(serde_json::to_vec(v).unwrap_or_default())))
+        .expect("static header")
+}
+
+fn error(status: StatusCode, message: impl std::fmt::Display) -> Answer {
+    json(status, &serde_json::json!({ "error": message.to_string() }))
+}
+
+fn from_error(e: Error) -> Answer {
+    match e {
+        Error::Invalid(_) => error(StatusCode::BAD_REQUEST, e),
+        _ => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}
+
+async fn body<T: serde::de::DeserializeOwned>(req: Request<Incoming>) -> Result<T, Answer> {
+    let bytes = Limited::new(req.into_body(), 1 << 20)
+        .collect()
+        .await
+        .map_err(|_| error(StatusCode::PAYLOAD_TOO_LARGE, "body over 1 MiB"))?
+        .to_bytes();
+    serde_json::from_slice(&bytes).map_err(|e| error(StatusCode::BAD_REQUEST, format!("bad JSON: {e}")))
+}
+
+async fn route(p: Arc<Provider>, req: Request<Incoming>) -> Result<Answer, Infallible> {
+    let path = req.uri().path().to_owned();
+    let query: Vec<(String, String)> = req
+        .uri()
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+        .collect();
+    let q = |k: &str| query.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+    let answer = match (req.method().clone(), path.as_str()) {
+        (Method::POST, "/v1/registrations") => match body::<Register>(req).await {
+            Ok(r) => match p.tokens.register(&r, now_ms()) {
+                Ok(reg) => {
+                    tracing::info!(bundle = %reg.bundle_id, token = %&reg.token[..8], "[3] token registered");
+                    json(StatusCode::CREATED, &reg)
+                }
+                Err(e) => from_error(e),
+            },
+            Err(a) => a,
+        },
+        (Method::GET, "/v1/registrations") => {
+            match p.tokens.list(q("user_id").as_deref(), q("bundle_id").as_deref(), None) {
+                Ok(list) => json(StatusCode::OK, &list),
+                Err(e) => from_error(e),
+            }
+        }
+        (Method::DELETE, t) if t.starts_with("/v1/registrations/") => {
+            match p.tokens.remove(t.trim_start_matches("/v1/registrations/")) {
+                Ok(true) => {
+                    Response::builder().status(StatusCode::NO_CONTENT).body(Full::new(Bytes::new())).expect("static")
+                }
+                Ok(false) => error(StatusCode::NOT_FOUND, "no such token"),
+                Err(e) => from_error(e),
+            }
+        }
+        (Method::POST, "/v1/notifications") => match body::<NotificationRequest>(req).await {
+            Ok(s) => match p.send(s).await {
+                Ok(results) => json(StatusCode::OK, &results),
+                Err(e) => from_error(e),
+            },
+            Err(a) => a,
+        },
+        (_, "/v1/registrations" | "/v1/notifications") => error(StatusCode::METHOD_NOT_ALLOWED, "wrong method"),
+        _ => error(StatusCode::NOT_FOUND, format!("no route {path}")),
+    };
+    Ok(answer)
+}
+
+/// Serves the provider API on `listener` until `shutdown` resolves.
+pub async fn run(listener: TcpListener, provider: Arc<Provider>, shutdown: impl std::future::Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    loop {
+        let tcp = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => tcp,
+                Err(_) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => return,
+        };
+        let provider = provider.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| route(provider.clone(), req));
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
+                .await;
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reg(token: &str) -> Register {
+        Register {
+            token: token.into(),
+            bundle_id: "com.example.chat".into(),
+            environment: Environment::Sandbox,
+            user_id: Some("ann".into()),
+            previous_token: None,
+            udid: None,
+        }
+    }
+
+    #[test]
+    fn registrations_rotate_and_the_410_rule_holds_both_ways() {
+        let t = Tokens::open(None).expect("db");
+        let a = "aa".repeat(32);
+        let b = "bb".repeat(32);
+        t.register(&reg(&a), 1000).expect("registers");
+        t.register(&Register { previous_token: Some(a.clone()), ..reg(&b) }, 2000).expect("rotates");
+        let list = t.list(Some("ann"), None, None).expect("lists");
+        assert_eq!(list.iter().map(|r| r.token.as_str()).collect::<Vec<_>>(), [b.as_str()]);
+        // APNs learned of the uninstall before the last registration: keep.
+        assert_eq!(t.unregistered(&b, Some(1500)).expect("decides"), "kept (registered again after APNs's timestamp)");
+        assert_eq!(t.list(None, None, Some(&b)).expect("lists").len(), 1);
+        // After it: delete.
+        assert_eq!(t.unregistered(&b, Some(2500)).expect("decides"), "deleted");
+        assert!(t.list(None, None, Some(&b)).expect("lists").is_empty());
+        assert!(matches!(t.register(&reg("nothex"), 1), Err(Error::Invalid(_))));
+        assert_eq!(topic_for("com.example.chat", Some(PushType::Voip)), "com.example.chat.voip");
+    }
+}
