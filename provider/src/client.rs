@@ -180,11 +180,18 @@ pub struct Client {
     inner: Arc<Inner>,
 }
 
+/// How many times a notification the server did not process is sent again.
+const UNPROCESSED_RETRIES: u32 = 10;
+
 /// What one attempt came to.
 enum Attempt {
     Done(Result<Accepted, Error>),
-    /// The server did not process it (GOAWAY, REFUSED_STREAM, a dead connection): send again.
-    Again(String),
+    /// The server did not process it (GOAWAY, REFUSED_STREAM, a dead connection): send
+    /// again — on a fresh connection if `retire` (the old one is going away).
+    Again {
+        why: String,
+        retire: bool,
+    },
 }
 
 impl Client {
@@ -229,19 +236,20 @@ impl Client {
         })
     }
 
-    /// A live connection of the pool (round robin), opening it if needed.
-    async fn connection(&self) -> Result<SendRequest<Bytes>, Error> {
+    /// A live connection of the pool (round robin), opening it if needed, with the flag
+    /// that retires it.
+    async fn connection(&self) -> Result<(SendRequest<Bytes>, Arc<AtomicBool>), Error> {
         let i = self.inner.next.fetch_add(1, Ordering::Relaxed) % self.inner.pool.len();
         let mut slot = self.inner.pool[i].lock().await;
         if let Some(c) = slot.as_ref()
             && c.alive.load(Ordering::Acquire)
         {
-            return Ok(c.send.clone());
+            return Ok((c.send.clone(), c.alive.clone()));
         }
         let conn = self.connect().await?;
-        let send = conn.send.clone();
+        let out = (conn.send.clone(), conn.alive.clone());
         *slot = Some(conn);
-        Ok(send)
+        Ok(out)
     }
 
     async fn connect(&self) -> Result<Conn, Error> {
@@ -280,6 +288,7 @@ impl Client {
         let config = &self.inner.config;
         let mut refreshed = false;
         let mut attempt = 0;
+        let mut unprocessed = 0;
         loop {
             let token = match &config.auth {
                 Auth::Token(t) => Some(t.get((config.clock)())?),
@@ -303,21 +312,35 @@ impl Client {
                     attempt += 1;
                 }
                 Attempt::Done(result) => return result,
-                Attempt::Again(why) if attempt < config.retries => {
+                // Not processed: always safe to send again, so it has its own, larger budget.
+                Attempt::Again { why, .. } if unprocessed < UNPROCESSED_RETRIES => {
                     tracing::debug!(%why, "not processed by the server; sending again");
-                    attempt += 1;
+                    unprocessed += 1;
+                    if unprocessed > 1 {
+                        tokio::time::sleep(config.backoff).await;
+                    }
                 }
-                Attempt::Again(why) => return Err(Error::Connection(why)),
+                Attempt::Again { why, .. } => return Err(Error::Connection(why)),
             }
         }
     }
 
     async fn attempt(&self, n: &Notification, token: Option<&str>) -> Attempt {
-        let send = match self.connection().await {
+        let (send, alive) = match self.connection().await {
             Ok(s) => s,
-            Err(Error::Connection(e)) => return Attempt::Again(e),
+            Err(Error::Connection(e)) => return Attempt::Again { why: e, retire: true },
             Err(e) => return Attempt::Done(Err(e)),
         };
+        let outcome = self.attempt_on(send, n, token).await;
+        if let Attempt::Again { retire: true, .. } = &outcome {
+            // A GOAWAY or a dying connection retires the connection; the next attempt
+            // opens a fresh one. A refused stream alone does not.
+            alive.store(false, Ordering::Release);
+        }
+        outcome
+    }
+
+    async fn attempt_on(&self, send: SendRequest<Bytes>, n: &Notification, token: Option<&str>) -> Attempt {
         let mut request =
             http::Request::post(format!("https://{}/3/device/{}", self.inner.config.endpoint.host, n.token));
         if let Some(t) = token {
@@ -341,11 +364,11 @@ impl Client {
         };
         let mut send = match send.ready().await {
             Ok(s) => s,
-            Err(e) => return Attempt::Again(e.to_string()),
+            Err(e) => return Attempt::Again { why: e.to_string(), retire: true },
         };
         let (response, mut body) = match send.send_request(request, false) {
             Ok(x) => x,
-            Err(e) => return Attempt::Again(e.to_string()),
+            Err(e) => return Attempt::Again { why: e.to_string(), retire: true },
         };
         if let Err(e) = body.send_data(n.payload.clone(), true) {
             return unprocessed_or_lost(e);
@@ -405,9 +428,10 @@ impl Client {
 /// A stream error: sent again if the server says it did not process it (GOAWAY past
 /// it, REFUSED_STREAM); otherwise it may have been processed, and is not.
 fn unprocessed_or_lost(e: h2::Error) -> Attempt {
-    let refused = e.reason() == Some(h2::Reason::REFUSED_STREAM);
-    if refused || (e.is_go_away() && e.is_remote()) {
-        Attempt::Again(e.to_string())
+    if e.reason() == Some(h2::Reason::REFUSED_STREAM) && e.is_reset() {
+        Attempt::Again { why: e.to_string(), retire: false }
+    } else if e.is_go_away() && e.is_remote() {
+        Attempt::Again { why: e.to_string(), retire: true }
     } else {
         Attempt::Done(Err(Error::Connection(e.to_string())))
     }

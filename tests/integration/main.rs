@@ -5,6 +5,7 @@ mod admin;
 mod auth;
 mod certificates;
 mod client;
+mod client_faults;
 mod connection;
 mod devices;
 mod interop;
