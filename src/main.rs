@@ -378,23 +378,35 @@ async fn send(a: SendArgs) -> Result<(), Box<dyn std::error::Error>> {
     let for_token = |t: &str| Notification { token: t.to_owned(), ..template.clone() };
 
     if let Some(count) = a.count {
+        // A fixed set of senders, each taking the next notification: 100 streams per
+        // connection, no task per notification.
         let started = std::time::Instant::now();
-        let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(a.apns.connections.max(1) * 100));
-        let mut tasks = tokio::task::JoinSet::new();
-        for i in 0..count {
-            let (client, gate) = (client.clone(), gate.clone());
-            let n = for_token(&a.tokens[i % a.tokens.len()]);
-            tasks.spawn(async move {
-                let _p = gate.acquire_owned().await;
-                let t = std::time::Instant::now();
-                (client.send(&n).await.is_ok(), t.elapsed())
+        let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let tokens = std::sync::Arc::new(a.tokens.clone());
+        let mut workers = tokio::task::JoinSet::new();
+        for _ in 0..a.apns.connections.max(1) * 100 {
+            let (client, next, tokens, template) = (client.clone(), next.clone(), tokens.clone(), template.clone());
+            workers.spawn(async move {
+                let mut done = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= count {
+                        return done;
+                    }
+                    let n = Notification { token: tokens[i % tokens.len()].clone(), ..template.clone() };
+                    let t = std::time::Instant::now();
+                    let ok = client.send(&n).await.is_ok();
+                    done.push((ok, t.elapsed()));
+                }
             });
         }
         let mut latencies = Vec::with_capacity(count);
         let mut failed = 0;
-        while let Some(Ok((ok, d))) = tasks.join_next().await {
-            failed += usize::from(!ok);
-            latencies.push(d);
+        while let Some(Ok(done)) = workers.join_next().await {
+            for (ok, d) in done {
+                failed += usize::from(!ok);
+                latencies.push(d);
+            }
         }
         let secs = started.elapsed().as_secs_f64();
         latencies.sort();

@@ -167,10 +167,25 @@ struct Conn {
     alive: Arc<AtomicBool>,
 }
 
+/// One place in the pool: the current connection (read on every send, under a plain
+/// lock held for a clone), and a lock held only while a replacement is being opened.
+#[derive(Default)]
+struct Slot {
+    current: std::sync::Mutex<Option<Conn>>,
+    connecting: Mutex<()>,
+}
+
+impl Slot {
+    fn live(&self) -> Option<(SendRequest<Bytes>, Arc<AtomicBool>)> {
+        let current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        current.as_ref().filter(|c| c.alive.load(Ordering::Acquire)).map(|c| (c.send.clone(), c.alive.clone()))
+    }
+}
+
 struct Inner {
     config: ClientConfig,
     tls: tokio_rustls::TlsConnector,
-    pool: Vec<Mutex<Option<Conn>>>,
+    pool: Vec<Slot>,
     next: AtomicUsize,
 }
 
@@ -225,7 +240,7 @@ impl Client {
             }
         };
         tls.alpn_protocols = vec![b"h2".to_vec()];
-        let pool = (0..config.connections.max(1)).map(|_| Mutex::new(None)).collect();
+        let pool = (0..config.connections.max(1)).map(|_| Slot::default()).collect();
         Ok(Client {
             inner: Arc::new(Inner {
                 config,
@@ -240,15 +255,18 @@ impl Client {
     /// that retires it.
     async fn connection(&self) -> Result<(SendRequest<Bytes>, Arc<AtomicBool>), Error> {
         let i = self.inner.next.fetch_add(1, Ordering::Relaxed) % self.inner.pool.len();
-        let mut slot = self.inner.pool[i].lock().await;
-        if let Some(c) = slot.as_ref()
-            && c.alive.load(Ordering::Acquire)
-        {
-            return Ok((c.send.clone(), c.alive.clone()));
+        let slot = &self.inner.pool[i];
+        if let Some(live) = slot.live() {
+            return Ok(live);
+        }
+        // One task opens the replacement; the others wait for it.
+        let _connecting = slot.connecting.lock().await;
+        if let Some(live) = slot.live() {
+            return Ok(live);
         }
         let conn = self.connect().await?;
         let out = (conn.send.clone(), conn.alive.clone());
-        *slot = Some(conn);
+        *slot.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(conn);
         Ok(out)
     }
 
