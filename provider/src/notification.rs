@@ -81,6 +81,13 @@ impl Notification {
         self
     }
 
+    /// Replaces the payload with this text, sent as is (for tests of what APNs does with
+    /// payloads that are not JSON objects).
+    pub fn payload_text(mut self, text: &str) -> Self {
+        self.payload = Bytes::from(text.to_owned());
+        self
+    }
+
     /// Sets `apns-id`.
     pub fn apns_id(mut self, id: impl Into<String>) -> Self {
         self.apns_id = Some(id.into());

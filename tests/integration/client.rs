@@ -125,3 +125,52 @@ async fn a_bulk_send_gets_one_result_per_notification() {
     assert_eq!(accepted.iter().filter(|n| n.status == 200).count(), 300, "each sent exactly once");
     let _ = Sandbox;
 }
+
+#[tokio::test]
+async fn the_reasons_a_well_formed_client_can_meet() {
+    let lab = lab().await;
+    let client = token_client(&lab, now);
+    let hello = || Notification::raw(lab.sandbox_token.clone(), r#"{"aps":{"alert":"hi"}}"#);
+    let check = |r: Result<Accepted, Error>, status: u16, reason: Reason| {
+        let r = rejected(r);
+        assert_eq!((r.status, r.reason.known()), (status, Some(reason)), "{r}");
+        assert!(r.apns_id.is_some());
+    };
+    check(client.send(&hello()).await, 400, Reason::MissingTopic);
+    check(
+        client.send(&hello().topic("com.example.chat.voip").push_type(protocol::PushType::Alert)).await,
+        400,
+        Reason::DeviceTokenNotForTopic,
+    );
+    check(
+        client.send(&hello().topic(APP).push_type(protocol::PushType::Voip)).await,
+        400,
+        Reason::DeviceTokenNotForTopic,
+    );
+    check(client.send(&Notification::raw("ab".repeat(32), "{}").topic(APP)).await, 400, Reason::BadDeviceToken);
+    check(
+        client.send(&Notification::raw(lab.production_token.clone(), "{}").topic(APP)).await,
+        400,
+        Reason::BadDeviceToken,
+    );
+    check(client.send(&hello().topic(APP).payload_text("[1]")).await, 400, Reason::PayloadEmpty);
+    // A key of another team may not push to this team's app.
+    let other = new_p8();
+    lab.mock
+        .register_key(mock_apns::NewKey {
+            key_id: "OTHERKEY01".into(),
+            team_id: "OTHERTEAM1".into(),
+            public_key_pem: None,
+            private_key_p8: Some(other.clone()),
+            environment: KeyEnvironment::Both,
+            topics: None,
+            related_key_id: None,
+        })
+        .await
+        .expect("key");
+    let endpoint = Endpoint::custom(&lab.mock.ready().sandbox, Some(lab.mock.ca_pem().to_owned())).expect("endpoint");
+    let mut config = ClientConfig::new(endpoint, Auth::token(signer(&other, "OTHERKEY01", "OTHERTEAM1"), 3000));
+    config.clock = now;
+    let theirs = Client::new(config).expect("client");
+    check(theirs.send(&hello().topic(APP)).await, 400, Reason::TopicDisallowed);
+}

@@ -23,6 +23,9 @@ enum Fault {
     BreakEveryThird,
     /// Never answer.
     Silent,
+    /// Answer 503 Shutdown the first time an apns-id comes, 200 after; 400 BadDeviceToken
+    /// always for apns-ids ending in 9.
+    UnavailableOnce,
 }
 
 struct Server {
@@ -82,6 +85,31 @@ async fn server(fault: Fault, max_streams: u32) -> Server {
                                 return respond.send_reset(h2::Reason::REFUSED_STREAM);
                             }
                             Fault::Silent => return std::future::pending().await,
+                            Fault::UnavailableOnce => {
+                                let mut seen = seen.lock().expect("lock");
+                                let attempts = seen.entry(format!("attempt {id}")).or_default();
+                                *attempts += 1;
+                                let reason = if id.ends_with('9') {
+                                    Some((400, "BadDeviceToken"))
+                                } else if *attempts == 1 {
+                                    Some((503, "Shutdown"))
+                                } else {
+                                    None
+                                };
+                                if let Some((status, reason)) = reason {
+                                    drop(seen);
+                                    let resp = http::Response::builder()
+                                        .status(status)
+                                        .header("apns-id", id)
+                                        .body(())
+                                        .expect("response");
+                                    if let Ok(mut stream) = respond.send_response(resp, false) {
+                                        let _ =
+                                            stream.send_data(Bytes::from(format!(r#"{{"reason":"{reason}"}}"#)), true);
+                                    }
+                                    return;
+                                }
+                            }
                             _ => {}
                         }
                         *seen.lock().expect("lock").entry(id.clone()).or_default() += 1;
@@ -169,4 +197,23 @@ async fn a_silent_server_times_out_once_per_notification() {
     let results = client(&s, Duration::from_millis(200)).send_all(batch(10), 10).await;
     assert_eq!(results.len(), 10);
     assert!(results.iter().all(|r| matches!(r, Err(Error::Timeout))));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_what_apple_says_to_retry_is_retried() {
+    let s = server(Fault::UnavailableOnce, 100).await;
+    let results = client(&s, Duration::from_secs(5)).send_all(batch(20), 20).await;
+    let seen = s.processed.lock().expect("lock");
+    for (i, r) in results.iter().enumerate() {
+        let id = format!("00000000-0000-4000-8000-{i:012}");
+        let attempts = seen[&format!("attempt {id}")];
+        if id.ends_with('9') {
+            assert!(matches!(r, Err(Error::Rejected(rej)) if rej.status == 400), "{r:?}");
+            assert_eq!(attempts, 1, "BadDeviceToken is never retried");
+        } else {
+            assert!(r.is_ok(), "{r:?}");
+            assert_eq!(attempts, 2, "503 Shutdown is retried once, then accepted");
+            assert_eq!(seen[&id], 1, "processed once");
+        }
+    }
 }
