@@ -85,6 +85,8 @@ pub(crate) struct Shared {
     default_key_p8: String,
     /// Numbers connections for the capture log.
     next_connection: AtomicU64,
+    /// Open provider-API connections (to change their SETTINGS).
+    provider_conns: dashmap::DashMap<u64, std::sync::Weak<push::ConnState>>,
 }
 
 /// Events the delivery engine may have queued before senders wait.
@@ -188,6 +190,7 @@ impl Shared {
             default_key_id,
             default_key_p8,
             next_connection: AtomicU64::new(1),
+            provider_conns: dashmap::DashMap::new(),
         })
     }
 
@@ -558,6 +561,19 @@ impl MockApns {
     /// Answered requests, newest first (`GET /api/v1/notifications`).
     pub fn notifications(&self, filter: &CaptureFilter) -> Vec<CapturedRequest> {
         self.shared.capture.query(filter)
+    }
+
+    /// Lowers (or raises) MAX_CONCURRENT_STREAMS on every open provider connection, with a
+    /// SETTINGS frame, as APNs does under load; streams a client opens beyond it are
+    /// refused (REFUSED_STREAM). Returns how many connections were told.
+    pub fn set_max_streams(&self, n: u32) -> usize {
+        let mut told = 0;
+        for conn in self.shared.provider_conns.iter().filter_map(|c| c.upgrade()) {
+            conn.limit.store(n, std::sync::atomic::Ordering::Release);
+            conn.tap.send_settings(&[(tap::SETTINGS_MAX_CONCURRENT_STREAMS, n)]);
+            told += 1;
+        }
+        told
     }
 
     /// Full ES256 verifications and token-cache hits so far.

@@ -37,7 +37,7 @@
 //! token that exists: on real APNs the token of a push type is issued for the suffixed
 //! topic, so the plain topic is another topic than the token's.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
@@ -97,6 +97,9 @@ pub(crate) struct ConnState {
     /// Token connections: `false` until the first valid token, while the advertised
     /// MAX_CONCURRENT_STREAMS is 1.
     pub open: AtomicBool,
+    /// The MAX_CONCURRENT_STREAMS advertised now (1 before the first valid token; the
+    /// configured limit after; lower if the mock lowered it). Streams beyond it are refused.
+    pub limit: AtomicU32,
     /// Streams being handled now (for the one-stream rule).
     pub in_flight: AtomicUsize,
     /// Raises the advertised stream limit when the connection opens.
@@ -141,9 +144,10 @@ pub(crate) async fn handle(
 ) {
     let in_flight = conn.in_flight.fetch_add(1, Ordering::AcqRel) + 1;
     let _guard = InFlight(&conn.in_flight);
-    // A token connection advertises one stream until it is authenticated; a client that
-    // opens more gets them refused, which HTTP/2 clients retry.
-    if !conn.open.load(Ordering::Acquire) && in_flight > 1 {
+    // A token connection advertises one stream until it is authenticated (and any
+    // connection may be lowered later); a client that opens more than advertised gets
+    // them refused, which HTTP/2 clients retry.
+    if in_flight > conn.limit.load(Ordering::Acquire) as usize {
         respond.send_reset(h2::Reason::REFUSED_STREAM);
         return;
     }
@@ -451,6 +455,7 @@ fn authenticate<'a>(
             drop(binding);
             seen.auth = Authenticated::Token(key.clone());
             if !conn.open.swap(true, Ordering::AcqRel) {
+                conn.limit.store(conn.max_streams, Ordering::Release);
                 conn.tap.send_settings(&[(SETTINGS_MAX_CONCURRENT_STREAMS, conn.max_streams)]);
             }
             Ok(Credential::Token(key))

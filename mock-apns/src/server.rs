@@ -10,7 +10,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use protocol::{Environment, Reason};
@@ -143,6 +143,15 @@ fn server_settings(max_streams: u32) -> [(u16, u32); 5] {
     ]
 }
 
+/// Removes a connection from the list of open ones when its task ends.
+struct Forget<'a>(&'a dashmap::DashMap<u64, std::sync::Weak<ConnState>>, u64);
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        self.0.remove(&self.1);
+    }
+}
+
 /// Serves HTTP/2 on an established connection.
 async fn serve_h2<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     io: IO,
@@ -179,10 +188,13 @@ async fn serve_h2<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         env,
         auth,
         open: AtomicBool::new(!token_auth),
+        limit: AtomicU32::new(if token_auth { 1 } else { max_streams }),
         in_flight: AtomicUsize::new(0),
         tap: ctl,
         max_streams,
     });
+    shared.provider_conns.insert(id, Arc::downgrade(&state));
+    let _forget = Forget(&shared.provider_conns, id);
     loop {
         tokio::select! {
             next = conn.accept() => match next {

@@ -456,6 +456,20 @@ mod tests {
     }
 
     #[test]
+    fn tokens_survive_a_restart() {
+        let dir = std::env::temp_dir().join(format!("apns-lab-provider-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("tokens.sqlite3");
+        let _ = std::fs::remove_file(&path);
+        let a = "cc".repeat(32);
+        Tokens::open(Some(&path)).expect("db").register(&reg(&a), 42).expect("registers");
+        let again = Tokens::open(Some(&path)).expect("reopens");
+        let list = again.list(Some("ann"), None, None).expect("lists");
+        assert_eq!((list[0].token.as_str(), list[0].registered_at), (a.as_str(), 42));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn registrations_rotate_and_the_410_rule_holds_both_ways() {
         let t = Tokens::open(None).expect("db");
         let a = "aa".repeat(32);

@@ -174,3 +174,28 @@ async fn the_reasons_a_well_formed_client_can_meet() {
     let theirs = Client::new(config).expect("client");
     check(theirs.send(&hello().topic(APP)).await, 400, Reason::TopicDisallowed);
 }
+
+/// APNs lowers MAX_CONCURRENT_STREAMS mid-batch: the client keeps to the new limit, the
+/// streams refused meanwhile are sent again, and each notification is accepted once.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_server_lowers_the_stream_limit_mid_batch() {
+    let lab = lab().await;
+    let client = token_client(&lab, now);
+    let batch: Vec<Notification> = (0..400)
+        .map(|_| Notification::raw(lab.sandbox_token.clone(), r#"{"aps":{"alert":"hi"}}"#).topic(APP))
+        .collect();
+    let sending = tokio::spawn({
+        let client = client.clone();
+        async move { client.send_all(batch, 200).await }
+    });
+    let filter = mock_apns::CaptureFilter { limit: Some(10_000), ..Default::default() };
+    while lab.mock.notifications(&filter).len() < 50 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert_eq!(lab.mock.set_max_streams(2), 1, "one open connection told");
+    let results = sending.await.expect("batch");
+    assert_eq!(results.len(), 400);
+    assert!(results.iter().all(|r| r.is_ok()), "{:?}", results.iter().find(|r| r.is_err()));
+    let answered = lab.mock.notifications(&filter);
+    assert_eq!(answered.iter().filter(|n| n.status == 200).count(), 400, "each accepted exactly once");
+}
