@@ -28,8 +28,54 @@ enum Fault {
     UnavailableOnce,
 }
 
+/// Counts PING frames (not ACKs) in what the client sends: a read-side wrapper that looks
+/// for the PING frame header in each chunk (test payloads never contain those bytes).
+struct PingCounter<IO> {
+    io: IO,
+    pings: Arc<AtomicUsize>,
+}
+
+impl<IO: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for PingCounter<IO> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = std::pin::Pin::new(&mut self.io).poll_read(cx, buf);
+        let ping = [0u8, 0, 8, 6, 0, 0, 0, 0, 0];
+        let n = buf.filled()[before..].windows(9).filter(|w| *w == ping).count();
+        self.pings.fetch_add(n, Ordering::SeqCst);
+        r
+    }
+}
+
+impl<IO: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for PingCounter<IO> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        b: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.io).poll_write(cx, b)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
 struct Server {
     addr: std::net::SocketAddr,
+    /// PING frames the client sent.
+    pings: Arc<AtomicUsize>,
     ca_pem: String,
     /// apns-id → how many times the server processed it.
     processed: Arc<Mutex<HashMap<String, usize>>>,
@@ -54,12 +100,15 @@ async fn server(fault: Fault, max_streams: u32) -> Server {
     let processed: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
     let broken: Arc<Mutex<Vec<String>>> = Arc::default();
     let (seen, reset) = (processed.clone(), broken.clone());
+    let pings: Arc<AtomicUsize> = Arc::default();
+    let counter = pings.clone();
     tokio::spawn(async move {
         loop {
             let Ok((tcp, _)) = listener.accept().await else { return };
-            let (acceptor, seen, reset) = (acceptor.clone(), seen.clone(), reset.clone());
+            let (acceptor, seen, reset, counter) = (acceptor.clone(), seen.clone(), reset.clone(), counter.clone());
             tokio::spawn(async move {
                 let Ok(tls) = acceptor.accept(tcp).await else { return };
+                let tls = PingCounter { io: tls, pings: counter };
                 let Ok(mut conn) =
                     h2::server::Builder::new().max_concurrent_streams(max_streams).handshake::<_, Bytes>(tls).await
                 else {
@@ -127,10 +176,14 @@ async fn server(fault: Fault, max_streams: u32) -> Server {
             });
         }
     });
-    Server { addr, ca_pem: cert.pem(), processed, broken }
+    Server { addr, pings, ca_pem: cert.pem(), processed, broken }
 }
 
 fn client(s: &Server, timeout: Duration) -> Client {
+    client_with(s, timeout, Duration::from_secs(60))
+}
+
+fn client_with(s: &Server, timeout: Duration, ping_interval: Duration) -> Client {
     let endpoint = Endpoint::custom(&format!("https://{}", s.addr), Some(s.ca_pem.clone())).expect("endpoint");
     // Token auth needs a key; certificate auth does not matter to this server.
     let key = rcgen::KeyPair::generate().expect("key");
@@ -140,6 +193,7 @@ fn client(s: &Server, timeout: Duration) -> Client {
         ClientConfig::new(endpoint, Auth::Certificate { cert_pem: cert.pem(), key_pem: key.serialize_pem() });
     config.request_timeout = timeout;
     config.backoff = Duration::from_millis(1);
+    config.ping_interval = ping_interval;
     Client::new(config).expect("client")
 }
 
@@ -216,4 +270,15 @@ async fn only_what_apple_says_to_retry_is_retried() {
             assert_eq!(seen[&id], 1, "processed once");
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_connections_are_kept_alive_with_pings() {
+    let s = server(Fault::GoawayAfter(usize::MAX), 100).await;
+    let c = client_with(&s, Duration::from_secs(5), Duration::from_millis(30));
+    c.send_all(batch(1), 1).await.into_iter().for_each(|r| assert!(r.is_ok()));
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let pings = s.pings.load(Ordering::SeqCst);
+    assert!(pings >= 3, "{pings} pings in 250 ms at one per 30 ms");
+    c.send_all(batch(1), 1).await.into_iter().for_each(|r| assert!(r.is_ok()));
 }
