@@ -11,7 +11,9 @@ use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, Subcommand};
-use mock_apns::{Config, MockApns, NewApp, NewDevice, TokenScope};
+
+mod demo;
+use mock_apns::{Config, MockApns, TokenScope};
 use protocol::Environment;
 
 #[derive(Parser)]
@@ -27,8 +29,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Start the mock APNs with a demo device and print how to push to it.
-    Demo,
+    /// The whole flow on this machine, narrated: APNs, a provider and two iPhones.
+    Demo {
+        /// Run the script once and exit (instead of staying up until Ctrl-C).
+        #[arg(long)]
+        once: bool,
+        /// per-app (today's iOS) or per-device (the seed's rules).
+        #[arg(long, default_value = "per-app", value_parser = parse_scope)]
+        token_scope: TokenScope,
+    },
     /// Run the mock APNs for other projects' tests; prints a JSON ready line on stdout.
     Serve(ServeArgs),
     /// Simulated iPhones: run one, inject a payload, or run a fleet.
@@ -288,7 +297,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .init();
     match Cli::parse().command {
         Command::Serve(args) => serve(args).await,
-        Command::Demo => demo().await,
+        Command::Demo { once, token_scope } => demo::run(once, token_scope, wait_for_signal()).await,
         Command::Device { command } => device(command).await,
         Command::Send(args) => send(*args).await,
         Command::Provider { command: ProviderCommand::Serve { apns, db, addr } } => {
@@ -567,56 +576,6 @@ async fn wait_for_signal() {
     }
     #[cfg(not(unix))]
     let _ = tokio::signal::ctrl_c().await;
-}
-
-async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = std::env::temp_dir().join(format!("apns-lab-demo-{}", std::process::id()));
-    let config = Config {
-        data_dir: Some(dir.clone()),
-        admin_addr: "127.0.0.1:0".parse()?,
-        sandbox_addr: "127.0.0.1:0".parse()?,
-        production_addr: "127.0.0.1:0".parse()?,
-        gateway_addr: "127.0.0.1:0".parse()?,
-        ..Config::default()
-    };
-    let mock = MockApns::start(config).await?;
-    let ready = mock.ready().clone();
-    let device = mock
-        .create_device(NewDevice {
-            udid: None,
-            apps: vec![NewApp {
-                bundle_id: "com.example.chat".into(),
-                environment: Environment::Sandbox,
-                team_id: None,
-            }],
-        })
-        .await?;
-    let token = &device.apps[0].token;
-    let key_file = ready.key_file.clone().unwrap_or_default();
-    let ca_file = ready.ca_file.clone().unwrap_or_default();
-    println!("apns-lab: a mock APNs is running (state in {})\n", dir.display());
-    println!("  1. an app on iPhone {} asked to register for remote notifications", device.udid);
-    println!("  2. APNs derived its device token from UDID + bundle ID: {token}");
-    println!("  3. the provider would store that token; here you are the provider");
-    println!("  4. send a notification to APNs, as Apple's curl recipe does:\n");
-    println!(
-        "     JWT=$(cargo run -q --release -- token --key-file {} --key-id {} --team-id {})",
-        key_file.display(),
-        ready.key_id,
-        ready.team_id
-    );
-    println!(
-        "     curl --http2 --cacert {} -H \"authorization: bearer $JWT\" -H 'apns-topic: com.example.chat' \\\n          -H 'apns-push-type: alert' -d '{{\"aps\":{{\"alert\":\"hello\"}}}}' {}/3/device/{token}\n",
-        ca_file.display(),
-        ready.sandbox
-    );
-    println!("  5. see what APNs accepted:  curl -s {}/api/v1/notifications\n", ready.admin);
-    println!("{}", serde_json::to_string(&ready)?);
-    println!("\nPress Ctrl-C to stop.");
-    wait_for_signal().await;
-    mock.shutdown().await;
-    let _ = std::fs::remove_dir_all(&dir);
-    Ok(())
 }
 
 #[cfg(test)]

@@ -51,6 +51,8 @@ pub struct Received {
     pub delivery: Delivery,
     /// What the phone did (None: a duplicate, dropped and acknowledged again).
     pub decision: Option<Decision>,
+    /// Whether it replaced an earlier notification with the same collapse id.
+    pub replaced: bool,
 }
 
 impl Device {
@@ -133,7 +135,7 @@ impl Device {
     /// Presents one notification (or recognises a duplicate) without any I/O.
     pub fn handle(&mut self, delivery: Delivery) -> Received {
         if !self.seen.0.insert(delivery.apns_id.clone()) {
-            return Received { delivery, decision: None };
+            return Received { delivery, decision: None, replaced: false };
         }
         self.seen.1.push_back(delivery.apns_id.clone());
         if self.seen.1.len() > SEEN
@@ -148,12 +150,13 @@ impl Device {
         {
             app.state.background_budget = app.state.background_budget.saturating_sub(1);
         }
+        let mut replaced = false;
         if let Some(shown) = &decision.shown {
             if let Some(badge) = shown.badge {
                 self.badges.insert(shown.bundle_id.clone(), badge);
             }
-            self.center.add(shown.clone());
+            replaced = self.center.add(shown.clone());
         }
-        Received { delivery, decision: Some(decision) }
+        Received { delivery, decision: Some(decision), replaced }
     }
 }

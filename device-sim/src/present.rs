@@ -180,13 +180,16 @@ impl NotificationCenter {
     pub const LIMIT: usize = 200;
 
     /// Adds a shown notification, replacing an earlier one of the same app with the
-    /// same collapse id.
-    pub fn add(&mut self, shown: Shown) {
+    /// same collapse id; returns whether it replaced one.
+    pub fn add(&mut self, shown: Shown) -> bool {
+        let before = self.items.len();
         if let Some(c) = &shown.collapse_id {
             self.items.retain(|s| !(s.bundle_id == shown.bundle_id && s.collapse_id.as_ref() == Some(c)));
         }
+        let replaced = self.items.len() < before;
         self.items.insert(0, shown);
         self.items.truncate(Self::LIMIT);
+        replaced
     }
 
     /// The notifications of one thread of one app, newest first.

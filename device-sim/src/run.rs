@@ -68,13 +68,19 @@ pub fn describe(r: &Received) -> String {
         return format!("[5] {}: duplicate of {} dropped", r.delivery.topic, r.delivery.apns_id);
     };
     let app = decision.bundle_id.as_deref().unwrap_or(&r.delivery.topic);
-    let how = if r.delivery.from_storage {
-        " (stored while offline)"
+    let mut how = if r.delivery.from_storage {
+        " (stored while offline)".to_owned()
     } else if r.delivery.redelivered {
-        " (redelivered)"
+        " (redelivered)".to_owned()
     } else {
-        ""
+        String::new()
     };
+    if r.replaced {
+        how.push_str(&format!(
+            ", replacing the earlier one with collapse id {}",
+            r.delivery.collapse_id.as_deref().unwrap_or("")
+        ));
+    }
     match (decision.outcome, &decision.shown) {
         (Outcome::Presented, Some(s)) => format!("[5] {app}: {}{how}", shown(s)),
         (Outcome::HandledSilently, _) => format!("[5] {app}: woken in the background, nothing shown{how}"),

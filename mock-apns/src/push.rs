@@ -178,7 +178,11 @@ pub(crate) async fn handle(
             // it is durable. A device with its gateway stream open: the engine delivers.
             match store_if_offline(&shared, accepted, &apns_id, seen.topic.as_ref(), &body).await {
                 Ok(stored) => {
-                    if !stored && shared.connections.is_connected(routed.device) {
+                    if routed.learned && routed.online {
+                        // The delivery attempt is what found the app gone: nothing reaches it.
+                        let now = shared.clock.unix_millis();
+                        shared.journeys.step(apns_id.as_str(), now, "app-not-installed", now, None);
+                    } else if !stored && shared.connections.is_connected(routed.device) {
                         deliver(&shared, conn.env, accepted, &apns_id, seen.topic.as_ref(), &body).await;
                     }
                     (200, None)

@@ -7,12 +7,13 @@
 //!   came back) stays.
 //! * BadDeviceToken or DeviceTokenNotForTopic: the token is marked invalid (never retried).
 //!
-//! Tokens live in an embedded SQLite database, so a restart loses none.
+//! Tokens live in an embedded SQLite database, so a restart loses none. A registration is
+//! a (token, bundle ID) pair: with per-device tokens one token serves several apps.
 //!
 //! | route | what |
 //! |---|---|
 //! | `POST /v1/registrations` `{token, bundle_id, environment, user_id?, previous_token?, udid?}` | step 3: register or rotate a token |
-//! | `DELETE /v1/registrations/{token}` | forget a token |
+//! | `DELETE /v1/registrations/{token}` | forget a token (every app it was registered for) |
 //! | `GET /v1/registrations?user_id=&bundle_id=` | list tokens |
 //! | `POST /v1/notifications` `{to: {user_id} \| {token} \| {bundle_id}, payload, push_type?, priority?, expiration?, collapse_id?}` | step 4: one result per token |
 
@@ -145,8 +146,9 @@ impl Tokens {
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
              CREATE TABLE IF NOT EXISTS registrations (
-                token TEXT PRIMARY KEY, bundle_id TEXT NOT NULL, environment TEXT NOT NULL,
-                user_id TEXT, registered_at INTEGER NOT NULL, state TEXT NOT NULL);
+                token TEXT NOT NULL, bundle_id TEXT NOT NULL, environment TEXT NOT NULL,
+                user_id TEXT, registered_at INTEGER NOT NULL, state TEXT NOT NULL,
+                PRIMARY KEY (token, bundle_id));
              CREATE INDEX IF NOT EXISTS by_user ON registrations (user_id);",
         )
         .map_err(|e| Error::Config(format!("token database: {e}")))?;
@@ -164,7 +166,11 @@ impl Tokens {
         let db = self.db();
         let map = |e: rusqlite::Error| Error::Config(format!("token database: {e}"));
         if let Some(prev) = &r.previous_token {
-            db.execute("DELETE FROM registrations WHERE token = ?1", [prev.to_lowercase()]).map_err(map)?;
+            db.execute(
+                "DELETE FROM registrations WHERE token = ?1 AND bundle_id = ?2",
+                params![prev.to_lowercase(), r.bundle_id],
+            )
+            .map_err(map)?;
         }
         db.execute(
             "INSERT OR REPLACE INTO registrations (token, bundle_id, environment, user_id, registered_at, state)
@@ -222,29 +228,37 @@ impl Tokens {
         rows.collect::<Result<_, _>>().map_err(|e| Error::Config(e.to_string()))
     }
 
-    /// Apple's rule for a 410: delete the token only if APNs learned it was invalid after
-    /// it was last registered. Returns the action taken.
-    pub fn unregistered(&self, token: &str, timestamp: Option<u64>) -> Result<&'static str, Error> {
+    /// Apple's rule for a 410: delete the registration only if APNs learned the token
+    /// was invalid after it was last registered. Returns the action taken.
+    pub fn unregistered(&self, token: &str, bundle_id: &str, timestamp: Option<u64>) -> Result<&'static str, Error> {
         let db = self.db();
+        let map = |e: rusqlite::Error| Error::Config(e.to_string());
         let registered: Option<i64> = db
-            .query_row("SELECT registered_at FROM registrations WHERE token = ?1", [token], |r| r.get(0))
+            .query_row(
+                "SELECT registered_at FROM registrations WHERE token = ?1 AND bundle_id = ?2",
+                params![token, bundle_id],
+                |r| r.get(0),
+            )
             .optional()
-            .map_err(|e| Error::Config(e.to_string()))?;
+            .map_err(map)?;
         match (registered, timestamp) {
             (Some(at), Some(ts)) if ts <= at as u64 => Ok("kept (registered again after APNs's timestamp)"),
             (Some(_), _) => {
-                db.execute("DELETE FROM registrations WHERE token = ?1", [token])
-                    .map_err(|e| Error::Config(e.to_string()))?;
+                db.execute("DELETE FROM registrations WHERE token = ?1 AND bundle_id = ?2", params![token, bundle_id])
+                    .map_err(map)?;
                 Ok("deleted")
             }
             (None, _) => Ok("not registered"),
         }
     }
 
-    /// Marks a token invalid (BadDeviceToken, DeviceTokenNotForTopic).
-    pub fn invalid(&self, token: &str) -> Result<(), Error> {
+    /// Marks a registration invalid (BadDeviceToken, DeviceTokenNotForTopic).
+    pub fn invalid(&self, token: &str, bundle_id: &str) -> Result<(), Error> {
         self.db()
-            .execute("UPDATE registrations SET state = 'invalid' WHERE token = ?1", [token])
+            .execute(
+                "UPDATE registrations SET state = 'invalid' WHERE token = ?1 AND bundle_id = ?2",
+                params![token, bundle_id],
+            )
             .map_err(|e| Error::Config(e.to_string()))?;
         Ok(())
     }
@@ -296,10 +310,10 @@ impl Provider {
                 Err(Error::Rejected(rej)) => {
                     let action = match rej.reason.known() {
                         Some(Reason::Unregistered | Reason::ExpiredToken) => {
-                            self.tokens.unregistered(&reg.token, rej.timestamp)?.to_owned()
+                            self.tokens.unregistered(&reg.token, &reg.bundle_id, rej.timestamp)?.to_owned()
                         }
                         Some(Reason::BadDeviceToken | Reason::DeviceTokenNotForTopic) => {
-                            self.tokens.invalid(&reg.token)?;
+                            self.tokens.invalid(&reg.token, &reg.bundle_id)?;
                             "marked-invalid".to_owned()
                         }
                         _ => "kept".to_owned(),
@@ -479,10 +493,13 @@ mod tests {
         let list = t.list(Some("ann"), None, None).expect("lists");
         assert_eq!(list.iter().map(|r| r.token.as_str()).collect::<Vec<_>>(), [b.as_str()]);
         // APNs learned of the uninstall before the last registration: keep.
-        assert_eq!(t.unregistered(&b, Some(1500)).expect("decides"), "kept (registered again after APNs's timestamp)");
+        assert_eq!(
+            t.unregistered(&b, "com.example.chat", Some(1500)).expect("decides"),
+            "kept (registered again after APNs's timestamp)"
+        );
         assert_eq!(t.list(None, None, Some(&b)).expect("lists").len(), 1);
         // After it: delete.
-        assert_eq!(t.unregistered(&b, Some(2500)).expect("decides"), "deleted");
+        assert_eq!(t.unregistered(&b, "com.example.chat", Some(2500)).expect("decides"), "deleted");
         assert!(t.list(None, None, Some(&b)).expect("lists").is_empty());
         assert!(matches!(t.register(&reg("nothex"), 1), Err(Error::Invalid(_))));
         assert_eq!(topic_for("com.example.chat", Some(PushType::Voip)), "com.example.chat.voip");

@@ -385,3 +385,36 @@ fn send_from_the_command_line() {
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains("200 sent in") && stdout.contains("0 not accepted"), "{stdout}");
 }
+
+/// `apns-lab demo --once`: the whole flow and the cases people get wrong, narrated, for
+/// both token scopes; exits 0.
+#[test]
+fn the_demo_runs_the_whole_script() {
+    for scope in ["per-app", "per-device"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_apns-lab"))
+            .args(["demo", "--once", "--token-scope", scope])
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("demo runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{scope}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        for line in [
+            "[1] com.example.chat asks to register for remote notifications",
+            "[3] com.example.chat sent its token to the provider",
+            "[5] com.example.chat: banner \"Bob — Lunch at noon?\"",
+            "banner \"News — Evening edition\", sound default (stored while offline)",
+            "replacing the earlier one with collapse id match-42",
+            "woken in the background, nothing shown",
+            "(discarded: try once)",
+            "APNs issued a NEW token",
+            "410 Unregistered",
+            "token deleted",
+            "Done.",
+        ] {
+            assert!(stdout.contains(line), "{scope}: no {line:?} in\n{stdout}");
+        }
+        assert!(!stdout.contains("Morning edition\", sound default (stored"), "only the latest is stored");
+        assert!(!stdout.contains("banner \"News — Breaking\""), "an uninstalled app shows nothing");
+        assert!(!stdout.contains("Flash sale"), "try-once is never delivered to a phone that was away");
+    }
+}

@@ -1,0 +1,254 @@
+//! `apns-lab demo`: the whole flow on one machine, narrated — the mock APNs, the provider
+//! server and two simulated iPhones in one process — then the cases people get wrong:
+//! a phone that is away (store and forward, one per app), collapse ids, a silent push,
+//! "try once" expiry, erase (new tokens, re-registration), and uninstall (the first push
+//! still accepted, then 410, then the provider prunes the token).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mock_apns::{Config, Lifecycle, MockApns, TokenScope};
+use protocol::Environment;
+use provider::server::{NotificationRequest, Provider, To, Tokens};
+use provider::{Auth, Client, ClientConfig, Endpoint, SharedToken, TokenSigner};
+use tokio::task::JoinHandle;
+
+const CHAT: &str = "com.example.chat";
+const NEWS: &str = "com.example.news";
+
+/// Prints a narration line.
+fn say(line: impl AsRef<str>) {
+    println!("{}", line.as_ref());
+}
+
+/// Waits (at most 10 s) until `check` holds.
+async fn until<F: Future<Output = bool>>(what: &str, mut check: impl FnMut() -> F) -> Result<(), String> {
+    for _ in 0..1000 {
+        if check().await {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Err(format!("the demo waited 10 s for {what}"))
+}
+
+/// A simulated phone running in the background, printing what it shows.
+fn phone(mock: &MockApns, name: &'static str, udid: &str, apps: &[&str], provider: &str) -> JoinHandle<()> {
+    let endpoint = device_sim::Endpoint::parse(&mock.ready().gateway, mock.ca_pem().to_owned())
+        .expect("the gateway address is ours");
+    let apps = apps.iter().map(|b| device_sim::run::AppSetup::new(*b, Environment::Sandbox)).collect();
+    let (udid, provider) = (udid.to_owned(), provider.to_owned());
+    tokio::spawn(async move {
+        let _ =
+            device_sim::run::run(endpoint, Some(udid), apps, Some(provider), |line| println!("    {name} │ {line}"))
+                .await;
+    })
+}
+
+fn alert(title: &str, body: &str) -> serde_json::Value {
+    serde_json::json!({"aps": {"alert": {"title": title, "body": body}, "sound": "default"}})
+}
+
+/// Runs the demo; with `once`, returns when the script is done, else waits for Ctrl-C.
+pub async fn run(
+    once: bool,
+    scope: TokenScope,
+    stop: impl Future<Output = ()>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let dir = std::env::temp_dir().join(format!("apns-lab-demo-{}-{}", std::process::id(), scope.as_str()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let any = "127.0.0.1:0".parse()?;
+    let config = Config {
+        data_dir: Some(dir.clone()),
+        sandbox_addr: any,
+        production_addr: any,
+        admin_addr: any,
+        gateway_addr: any,
+        token_scope: scope,
+        ..Config::default()
+    };
+    let mock = MockApns::start(config).await?;
+    let ready = mock.ready().clone();
+    say(format!("apns-lab demo ({} tokens): APNs, a provider and two iPhones on this machine\n", scope.as_str()));
+    say(format!(
+        "  APNs (mock)    provider API {}  device gateway {}  admin {}",
+        ready.sandbox, ready.gateway, ready.admin
+    ));
+
+    // The provider: its server, and its client to APNs (the team's .p8, a JWT).
+    let signer = TokenSigner::new(mock.key_p8().as_bytes(), mock.key_id(), mock.team_id())?;
+    let endpoint = Endpoint::custom(&ready.sandbox, Some(mock.ca_pem().to_owned()))?;
+    let client = Client::new(ClientConfig::new(endpoint, Auth::token(signer, SharedToken::DEFAULT_REFRESH_SECS)))?;
+    let provider = Arc::new(Provider { tokens: Tokens::open(None)?, client });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let provider_url = format!("http://{}/v1/registrations", listener.local_addr()?);
+    let (stop_provider, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(provider::server::run(listener, provider.clone(), async {
+        let _ = stopped.await;
+    }));
+    say(format!("  provider       {provider_url}\n"));
+
+    let tokens_of = |bundle: &'static str| {
+        let provider = provider.clone();
+        move || {
+            let list = provider.tokens.list(None, Some(bundle), None).unwrap_or_default();
+            list.into_iter().filter(|r| r.state == "valid").map(|r| r.token).collect::<Vec<_>>()
+        }
+    };
+    let send = |to: To, payload: serde_json::Value| {
+        let provider = provider.clone();
+        async move {
+            let req = NotificationRequest {
+                to,
+                payload,
+                push_type: None,
+                priority: None,
+                expiration: None,
+                collapse_id: None,
+            };
+            provider.send(req).await.unwrap_or_default()
+        }
+    };
+    let show = |results: &[provider::server::SendResult]| {
+        for r in results {
+            let what = match (&r.reason, r.status) {
+                (None, 200) => format!("200 accepted, apns-id {}", r.apns_id.as_deref().unwrap_or("-")),
+                (Some(reason), status) => {
+                    format!("{status} {reason}{}", r.timestamp.map(|t| format!(" (timestamp {t})")).unwrap_or_default())
+                }
+                (None, status) => format!("{status}"),
+            };
+            say(format!("  provider │ [4] to {}…: {what}; token {}", &r.token[..12], r.action));
+        }
+    };
+
+    say("── Steps 1–3: two iPhones register their apps and hand the tokens to the provider");
+    let ann = phone(&mock, "Ann's iPhone", "ANN-IPHONE", &[CHAT, NEWS], &provider_url);
+    let mut bob = phone(&mock, "Bob's iPhone", "BOB-IPHONE", &[NEWS], &provider_url);
+    until("the tokens to reach the provider", || {
+        let (chat, news) = (tokens_of(CHAT)(), tokens_of(NEWS)());
+        async move { chat.len() == 1 && news.len() == 2 }
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    say("\n── Step 4 → 5: the provider sends, APNs delivers, the phone shows it");
+    show(&send(To::BundleId(CHAT.into()), alert("Bob", "Lunch at noon?")).await);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    say("\n── A phone that is away: APNs stores one notification per app, the latest, and delivers it on return");
+    bob.abort();
+    let bob_udid = "BOB-IPHONE";
+    until("Bob's iPhone to go offline", || async { !mock.device(bob_udid).map(|d| d.online).unwrap_or(true) }).await?;
+    say("    Bob's iPhone │ switched off");
+    let bob_token = mock.device(bob_udid)?.apps[0].token.clone();
+    show(&send(To::Token(bob_token.clone()), alert("News", "Morning edition")).await);
+    show(&send(To::Token(bob_token.clone()), alert("News", "Evening edition")).await);
+    say(format!(
+        "  APNs     │ holds for Bob's news app: {:?}",
+        mock.device(bob_udid)?.apps[0].stored.as_ref().map(|s| s.apns_id.clone())
+    ));
+    say("    Bob's iPhone │ switched on");
+    bob = phone(&mock, "Bob's iPhone", bob_udid, &[NEWS], &provider_url);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+
+    say("\n── apns-collapse-id: a newer notification replaces the one with the same id");
+    let ann_chat = mock.device("ANN-IPHONE")?.apps[0].token.clone();
+    for score in ["1–0", "2–0"] {
+        let req = NotificationRequest {
+            to: To::Token(ann_chat.clone()),
+            payload: alert("Match", &format!("Score {score}")),
+            push_type: None,
+            priority: None,
+            expiration: None,
+            collapse_id: Some("match-42".into()),
+        };
+        show(&provider.send(req).await.unwrap_or_default());
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    say("\n── A silent background push (content-available, priority 5): the app wakes, nothing is shown");
+    let req = NotificationRequest {
+        to: To::Token(ann_chat.clone()),
+        payload: serde_json::json!({"aps": {"content-available": 1}, "sync": "inbox"}),
+        push_type: Some(protocol::PushType::Background),
+        priority: Some(protocol::Priority::PowerConsiderate),
+        expiration: None,
+        collapse_id: None,
+    };
+    show(&provider.send(req).await.unwrap_or_default());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    say("\n── apns-expiration: 0 means try once: a phone that is away never gets it");
+    bob.abort();
+    until("Bob's iPhone to go offline", || async { !mock.device(bob_udid).map(|d| d.online).unwrap_or(true) }).await?;
+    say("    Bob's iPhone │ switched off");
+    let req = NotificationRequest {
+        to: To::Token(bob_token.clone()),
+        payload: alert("Flash sale", "Ends now"),
+        push_type: None,
+        priority: None,
+        expiration: Some(protocol::Expiration(0)),
+        collapse_id: None,
+    };
+    show(&provider.send(req).await.unwrap_or_default());
+    say(format!(
+        "  APNs     │ holds for Bob's news app: {:?} (discarded: try once)",
+        mock.device(bob_udid)?.apps[0].stored.as_ref().map(|s| s.apns_id.clone())
+    ));
+    say("    Bob's iPhone │ switched on");
+    bob = phone(&mock, "Bob's iPhone", bob_udid, &[NEWS], &provider_url);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    say("\n── Erase all content and settings: every token of the phone changes; the apps register again");
+    let before = tokens_of(CHAT)();
+    let out = mock.lifecycle("ANN-IPHONE", Lifecycle::Erase).await?;
+    for t in &out.event.tokens {
+        say(format!(
+            "  APNs     │ {} {}… → {}…",
+            t.bundle_id,
+            &t.old.clone().unwrap_or_default()[..12],
+            &t.new.clone().unwrap_or_default()[..12]
+        ));
+    }
+    until("the new chat token to reach the provider", || {
+        let now = tokens_of(CHAT)();
+        let before = before.clone();
+        async move { now.iter().any(|t| !before.contains(t)) }
+    })
+    .await?;
+    say("  provider │ sends to every chat token it has: the new one works, the old one is pruned");
+    show(&send(To::BundleId(CHAT.into()), alert("Bob", "Are you there?")).await);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    say("\n── Uninstall: APNs learns of it only when a delivery fails on the phone");
+    mock.lifecycle(bob_udid, Lifecycle::Uninstall(NEWS.into())).await?;
+    say("    Bob's iPhone │ deleted the news app");
+    show(&send(To::Token(bob_token.clone()), alert("News", "Breaking")).await);
+    say("  provider │ (accepted: APNs did not know yet — the delivery attempt told it)");
+    show(&send(To::Token(bob_token.clone()), alert("News", "Still breaking")).await);
+    let left = tokens_of(NEWS)();
+    say(format!(
+        "  provider │ news tokens left: {} (Bob's was pruned: the 410 is newer than its registration)",
+        left.len()
+    ));
+
+    say(format!(
+        "\nThe admin API and the delivery log are at {}/api/v1/notifications and {}/api/v1/events.",
+        ready.admin, ready.admin
+    ));
+    if once {
+        say("Done.");
+    } else {
+        say("Everything keeps running; press Ctrl-C to stop.");
+        stop.await;
+    }
+    ann.abort();
+    bob.abort();
+    let _ = stop_provider.send(());
+    let _ = (ann.await, bob.await);
+    mock.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
