@@ -21,6 +21,10 @@
 //! | `GET /api/v1/events?udid=&limit=` | lifecycle events with their token changes, newest first (default 100) |
 //! | `GET /api/v1/notifications?token=&topic=&apns_id=&limit=` | answered requests, newest first (default limit 100) |
 //! | `GET /api/v1/notifications/{apns_id}` | one notification: the request and its journey (received → stored / delivered → presented / handled silently / discarded) |
+//! | `GET /api/v1/stats` | counts like Apple's console: received, delivered, stored, discarded by reason… |
+//! | `GET /api/v1/stream` | server-sent events: `request`, `journey`, `lifecycle` as they happen |
+//! | `POST /api/v1/console` | sends a push signed with the default key ([`crate::ConsolePush`]); answers the status and a curl command |
+//! | `GET /` | the dashboard |
 //! | `POST /api/v1/reset` | forgets devices, events, stored notifications and the capture log (keys and the CA stay) |
 //!
 //! Errors are `{"error":"…"}` with 400 (bad input), 404 (no such route or thing), 405
@@ -33,7 +37,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use protocol::{Environment, Topic};
@@ -43,6 +47,7 @@ use tokio::sync::watch;
 
 use crate::auth::{KeyEnvironment, SigningKey};
 use crate::capture::CaptureFilter;
+use crate::dashboard::{self, AdminBody, ConsolePush};
 use crate::delivery::{Storage, StoredView};
 use crate::events::{LifecycleEvent, TokenChangeView};
 use crate::registry::{AppRecord, DeviceRecord, TokenChange};
@@ -491,7 +496,8 @@ impl Shared {
         }
         // Coming back online, the device reports the uninstalls pushes hit while it was away.
         if matches!(event, Lifecycle::Online) && !changes.is_empty() {
-            self.events.push(LifecycleEvent { kind: "unregistered".into(), ..logged.clone() });
+            let learned = self.events.push(LifecycleEvent { kind: "unregistered".into(), ..logged.clone() });
+            self.live.lifecycle(&learned);
         }
         let device = r.device(udid).ok_or_else(|| Error::NotFound(format!("no device {udid}")))?;
         Ok(LifecycleOutcome { event: logged, device: self.view(&device) })
@@ -560,6 +566,7 @@ impl Shared {
         self.events.clear();
         self.storage.clear();
         self.journeys.clear();
+        self.stats.clear();
         Ok(())
     }
 }
@@ -590,14 +597,14 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>, mut shutdo
     }
 }
 
-type AdminResponse = Response<Full<Bytes>>;
+type AdminResponse = Response<AdminBody>;
 
 fn json(status: StatusCode, value: &impl Serialize) -> AdminResponse {
     let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
     Response::builder()
         .status(status)
         .header(http::header::CONTENT_TYPE, "application/json")
-        .body(Full::new(Bytes::from(body)))
+        .body(Bytes::from(body).into())
         .expect("static status and header")
 }
 
@@ -653,7 +660,7 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<AdminRespo
         }
         (["api", "v1", "ca.pem"], &Method::GET) => Response::builder()
             .header(http::header::CONTENT_TYPE, "application/x-pem-file")
-            .body(Full::new(Bytes::from(shared.authority.cert_pem().to_owned())))
+            .body(Bytes::from(shared.authority.cert_pem().to_owned()).into())
             .expect("static header"),
         (["api", "v1", "keys"], &Method::GET) => json(StatusCode::OK, &shared.key_views()),
         (["api", "v1", "keys"], &Method::POST) => match read_json::<NewKey>(req).await {
@@ -752,6 +759,13 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<AdminRespo
             Ok(filter) => json(StatusCode::OK, &shared.capture.query(&filter)),
             Err(msg) => error(StatusCode::BAD_REQUEST, msg),
         },
+        ([""], &Method::GET) => dashboard::page(),
+        (["api", "v1", "stream"], &Method::GET) => dashboard::stream(&shared),
+        (["api", "v1", "stats"], &Method::GET) => json(StatusCode::OK, &shared.stats.snapshot()),
+        (["api", "v1", "console"], &Method::POST) => match read_json::<ConsolePush>(req).await {
+            Ok(push) => ok(dashboard::console(&shared, push).await),
+            Err(r) => r,
+        },
         (["api", "v1", "reset"], &Method::POST) => match shared.reset().await {
             Ok(()) => json(StatusCode::OK, &serde_json::json!({"reset": true})),
             Err(e) => from_error(e),
@@ -760,7 +774,8 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<AdminRespo
             [
                 "api",
                 "v1",
-                "health" | "ca.pem" | "keys" | "certificates" | "devices" | "events" | "notifications" | "reset",
+                "health" | "ca.pem" | "keys" | "certificates" | "devices" | "events" | "notifications" | "reset"
+                | "stats" | "stream" | "console",
             ]
             | ["api", "v1", "devices", _]
             | ["api", "v1", "devices", _, _]

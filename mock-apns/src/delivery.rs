@@ -300,7 +300,7 @@ pub(crate) async fn run(
                 let now = shared.clock.unix_secs();
                 for (key, held) in shared.storage.take_device(&udid) {
                     if held.expires_at <= now {
-                        shared.journeys.step(
+                        shared.step(
                             held.apns_id.as_str(),
                             held.received_ms,
                             "discarded",
@@ -355,13 +355,7 @@ pub(crate) async fn run(
                     Outcome::Discarded => "discarded",
                     Outcome::AppNotInstalled => "app-not-installed",
                 };
-                shared.journeys.step(
-                    &ack.apns_id,
-                    p.out.delivery.received_ms,
-                    state,
-                    shared.clock.unix_millis(),
-                    ack.reason,
-                );
+                shared.step(&ack.apns_id, p.out.delivery.received_ms, state, shared.clock.unix_millis(), ack.reason);
                 // "No such app" from the phone is how APNs learns of an uninstall.
                 if ack.outcome == Outcome::AppNotInstalled
                     && let Ok(topic) = protocol::Topic::parse(&p.out.delivery.topic)
@@ -398,12 +392,12 @@ fn send(shared: &Shared, link: &mut Link, out: Outgoing, state: &'static str) {
         None => false,
     };
     if sent {
-        shared.journeys.step(&out.delivery.apns_id, out.delivery.received_ms, state, shared.clock.unix_millis(), None);
+        shared.step(&out.delivery.apns_id, out.delivery.received_ms, state, shared.clock.unix_millis(), None);
     }
     if link.unacked.len() >= MAX_UNACKED
         && let Some(dropped) = link.unacked.pop_front()
     {
-        shared.journeys.step(
+        shared.step(
             &dropped.out.delivery.apns_id,
             dropped.out.delivery.received_ms,
             "discarded",

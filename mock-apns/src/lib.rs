@@ -17,11 +17,13 @@ mod auth;
 mod capture;
 mod clock;
 mod config;
+mod dashboard;
 mod delivery;
 mod error;
 mod events;
 mod gateway;
 mod journey;
+mod live;
 mod push;
 mod registry;
 mod server;
@@ -50,6 +52,7 @@ pub use auth::KeyEnvironment;
 pub use capture::{AuthSummary, CaptureFilter, CapturedRequest};
 pub use clock::Clock;
 pub use config::Config;
+pub use dashboard::{ConsoleAnswer, ConsolePush};
 pub use delivery::{MAX_STORAGE_SECS, MAX_UNACKED, StoredView};
 pub use error::Error;
 pub use events::{LifecycleEvent, TokenChangeView};
@@ -69,6 +72,10 @@ pub(crate) struct Shared {
     storage: delivery::Storage,
     /// Every accepted notification's journey.
     journeys: journey::Journeys,
+    /// The live event stream for the dashboard.
+    live: live::Live,
+    /// The dashboard's counts.
+    stats: live::Stats,
     /// Devices with an open gateway stream.
     connections: gateway::Connections,
     /// The delivery engine's inbox.
@@ -87,6 +94,8 @@ pub(crate) struct Shared {
     next_connection: AtomicU64,
     /// Open provider-API connections (to change their SETTINGS).
     provider_conns: dashmap::DashMap<u64, std::sync::Weak<push::ConnState>>,
+    /// The provider-API listeners' addresses (sandbox, production), once bound.
+    endpoints: std::sync::OnceLock<(SocketAddr, SocketAddr)>,
 }
 
 /// Events the delivery engine may have queued before senders wait.
@@ -97,6 +106,11 @@ const STATE_FILE: &str = "state.sqlite3";
 const CA_FILE: &str = "ca.pem";
 
 impl Shared {
+    /// Where a provider connects for `env`, once the listeners are bound.
+    fn endpoint(&self, env: Environment) -> Option<SocketAddr> {
+        self.endpoints.get().map(|(s, p)| if env == Environment::Sandbox { *s } else { *p })
+    }
+
     /// Opens the state (creating the CA, token secret, team and key on first start) and
     /// reads back everything stored.
     fn open(config: Config) -> Result<Shared, Error> {
@@ -178,6 +192,8 @@ impl Shared {
             events,
             storage,
             journeys: journey::Journeys::default(),
+            live: live::Live::default(),
+            stats: live::Stats::default(),
             connections: gateway::Connections::default(),
             engine,
             engine_inbox: std::sync::Mutex::new(Some(engine_inbox)),
@@ -190,8 +206,16 @@ impl Shared {
             default_key_id,
             default_key_p8,
             next_connection: AtomicU64::new(1),
+            endpoints: std::sync::OnceLock::new(),
             provider_conns: dashmap::DashMap::new(),
         })
+    }
+
+    /// Adds a step to a notification's journey, counts it, and tells the dashboard.
+    fn step(&self, apns_id: &str, received_ms: u64, state: &'static str, time_ms: u64, detail: Option<String>) {
+        self.stats.count(state, detail.as_deref());
+        self.live.journey(apns_id, state, time_ms, detail.as_deref());
+        self.journeys.step(apns_id, received_ms, state, time_ms, detail);
     }
 
     /// Persists one device (its apps and token-index entries) and waits until durable.
@@ -228,6 +252,7 @@ impl Shared {
             to_udid: None,
             tokens: vec![events::TokenChangeView::from(&change)],
         });
+        self.live.lifecycle(&event);
         let mut writes = self.device_writes(&udid);
         writes.push(store::Write::Event {
             seq: event.seq,
@@ -244,6 +269,7 @@ impl Shared {
         devices: &[&str],
     ) -> Result<events::LifecycleEvent, Error> {
         let event = self.events.push(event);
+        self.live.lifecycle(&event);
         let mut writes: Vec<store::Write> = devices.iter().flat_map(|u| self.device_writes(u)).collect();
         writes.push(store::Write::Event {
             seq: event.seq,
@@ -401,6 +427,7 @@ impl MockApns {
         let (shutdown, rx) = watch::channel(false);
         let sandbox = listeners.sandbox.local_addr()?;
         let production = listeners.production.local_addr()?;
+        let _ = shared.endpoints.set((sandbox, production));
         let admin = listeners.admin.local_addr()?;
         let gateway = listeners.gateway.local_addr()?;
         let h2c = listeners.h2c.as_ref().map(|l| l.local_addr()).transpose()?;

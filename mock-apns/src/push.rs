@@ -160,63 +160,13 @@ pub(crate) async fn handle(
     };
     let Ok(body) = body else { return };
 
-    // Validate.
-    let mut seen = Seen { apns_id: None, token: None, topic: None, auth: Authenticated::None };
-    let verdict = validate(&shared, &conn, &parts.method, parts.uri.path(), &parts.headers, &body, &mut seen);
-
-    // Apply: for now, accepted pushes are recorded; delivery hangs off this point.
-    let apns_id = seen.apns_id.take().unwrap_or_else(ApnsId::random);
-    let unique_id = (conn.env == Environment::Sandbox).then(uuid::Uuid::new_v4);
-    let (status, error) = match &verdict {
-        Ok(accepted) => {
-            let routed = accepted.routed;
-            tracing::debug!(apns_id = %apns_id, device = routed.device, app = routed.app, "accepted");
-            if routed.learned {
-                shared.delivery_found_app_gone(routed);
-            }
-            // An offline device: APNs stores the push (one per app) and answers only once
-            // it is durable. A device with its gateway stream open: the engine delivers.
-            match store_if_offline(&shared, accepted, &apns_id, seen.topic.as_ref(), &body).await {
-                Ok(stored) => {
-                    if routed.learned && routed.online {
-                        // The delivery attempt is what found the app gone: nothing reaches it.
-                        let now = shared.clock.unix_millis();
-                        shared.journeys.step(apns_id.as_str(), now, "app-not-installed", now, None);
-                    } else if !stored && shared.connections.is_connected(routed.device) {
-                        deliver(&shared, conn.env, accepted, &apns_id, seen.topic.as_ref(), &body).await;
-                    }
-                    (200, None)
-                }
-                Err(reason) => (reason.status(), Some(ErrorBody { reason, timestamp: None })),
-            }
-        }
-        Err((reason, timestamp)) => {
-            tracing::debug!(apns_id = %apns_id, %reason, "rejected");
-            (reason.status(), Some(ErrorBody { reason: *reason, timestamp: *timestamp }))
-        }
-    };
+    // Validate and apply.
+    let Answer { status, apns_id, unique_id, error } = process(&shared, &conn, &parts, body).await;
     let mut response = Response::builder().status(status).header(APNS_ID, apns_id.as_str());
     if let Some(unique) = &unique_id {
         let mut buf = uuid::Uuid::encode_buffer();
         response = response.header(APNS_UNIQUE_ID, &*unique.hyphenated().encode_lower(&mut buf));
     }
-    shared.capture.record(&Record {
-        time_ms: shared.clock.unix_millis(),
-        environment: conn.env,
-        connection: conn.id,
-        apns_id: &apns_id,
-        apns_unique_id: unique_id,
-        method: &parts.method,
-        path: parts.uri.path(),
-        headers: &parts.headers,
-        token: seen.token.as_ref(),
-        topic: seen.topic.as_ref(),
-        auth: &seen.auth,
-        body: &body,
-        status,
-        reason: error.as_ref().map(|e| e.reason),
-        timestamp: error.as_ref().and_then(|e| e.timestamp),
-    });
 
     // Respond: success is one HEADERS frame with END_STREAM; an error is HEADERS then
     // one DATA frame holding the JSON body, with END_STREAM.
@@ -273,7 +223,7 @@ async fn store_if_offline(
         return Ok(false);
     }
     let Some(expires_at) = delivery::storage_deadline(accepted.expiration, shared.clock.unix_secs()) else {
-        shared.journeys.step(
+        shared.step(
             apns_id.as_str(),
             shared.clock.unix_millis(),
             "discarded",
@@ -298,7 +248,7 @@ async fn store_if_offline(
         Ok(()) => {
             shared.storage.hold(key, held);
             let now = shared.clock.unix_millis();
-            shared.journeys.step(apns_id.as_str(), now, "stored", now, Some("device offline".into()));
+            shared.step(apns_id.as_str(), now, "stored", now, Some("device offline".into()));
             Ok(true)
         }
         Err(e) => {
@@ -306,6 +256,77 @@ async fn store_if_offline(
             Err(Reason::InternalServerError)
         }
     }
+}
+
+/// What the provider API answers to one request.
+pub(crate) struct Answer {
+    pub status: u16,
+    pub apns_id: ApnsId,
+    pub unique_id: Option<uuid::Uuid>,
+    pub error: Option<ErrorBody>,
+}
+
+/// Validates and applies one request (whatever carried it: an HTTP/2 stream, or the
+/// dashboard's console), records it in the capture log, and says what to answer.
+pub(crate) async fn process(shared: &Shared, conn: &ConnState, parts: &http::request::Parts, body: Bytes) -> Answer {
+    // Validate.
+    let mut seen = Seen { apns_id: None, token: None, topic: None, auth: Authenticated::None };
+    let verdict = validate(shared, conn, &parts.method, parts.uri.path(), &parts.headers, &body, &mut seen);
+
+    // Apply: for now, accepted pushes are recorded; delivery hangs off this point.
+    let apns_id = seen.apns_id.take().unwrap_or_else(ApnsId::random);
+    let unique_id = (conn.env == Environment::Sandbox).then(uuid::Uuid::new_v4);
+    let (status, error) = match &verdict {
+        Ok(accepted) => {
+            let routed = accepted.routed;
+            tracing::debug!(apns_id = %apns_id, device = routed.device, app = routed.app, "accepted");
+            if routed.learned {
+                shared.delivery_found_app_gone(routed);
+            }
+            // An offline device: APNs stores the push (one per app) and answers only once
+            // it is durable. A device with its gateway stream open: the engine delivers.
+            match store_if_offline(shared, accepted, &apns_id, seen.topic.as_ref(), &body).await {
+                Ok(stored) => {
+                    if routed.learned && routed.online {
+                        // The delivery attempt is what found the app gone: nothing reaches it.
+                        let now = shared.clock.unix_millis();
+                        shared.step(apns_id.as_str(), now, "app-not-installed", now, None);
+                    } else if !stored && shared.connections.is_connected(routed.device) {
+                        deliver(shared, conn.env, accepted, &apns_id, seen.topic.as_ref(), &body).await;
+                    }
+                    (200, None)
+                }
+                Err(reason) => (reason.status(), Some(ErrorBody { reason, timestamp: None })),
+            }
+        }
+        Err((reason, timestamp)) => {
+            tracing::debug!(apns_id = %apns_id, %reason, "rejected");
+            (reason.status(), Some(ErrorBody { reason: *reason, timestamp: *timestamp }))
+        }
+    };
+    shared.capture.record(&Record {
+        time_ms: shared.clock.unix_millis(),
+        environment: conn.env,
+        connection: conn.id,
+        apns_id: &apns_id,
+        apns_unique_id: unique_id,
+        method: &parts.method,
+        path: parts.uri.path(),
+        headers: &parts.headers,
+        token: seen.token.as_ref(),
+        topic: seen.topic.as_ref(),
+        auth: &seen.auth,
+        body: &body,
+        status,
+        reason: error.as_ref().map(|e| e.reason),
+        timestamp: error.as_ref().and_then(|e| e.timestamp),
+    });
+
+    if status == 200 {
+        shared.stats.accepted.fetch_add(1, Ordering::Relaxed);
+    }
+    shared.live.request(&apns_id, status, error.as_ref(), seen.token.as_ref(), seen.topic.as_ref(), conn.env);
+    Answer { status, apns_id, unique_id, error }
 }
 
 /// Reads the request body, keeping at most `MAX_BODY + 1` bytes; the rest is read and

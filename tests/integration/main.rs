@@ -7,6 +7,7 @@ mod certificates;
 mod client;
 mod client_faults;
 mod connection;
+mod dashboard;
 mod devices;
 mod interop;
 mod lifecycle;

@@ -1,0 +1,271 @@
+//! The dashboard: its JSON routes (console, counts, the live stream) over plain HTTP, and
+//! the page itself in headless Chromium driven through WebDriver — send a push from the
+//! console, see it on the phone and in the flow, erase the phone and see its token change.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use mock_apns::{Config, MockApns};
+use protocol::Environment::Sandbox;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::support::*;
+
+/// A mock on the real clock with one simulated iPhone running (gateway connected,
+/// [`APP`] registered), as `apns-lab demo` has them.
+async fn running_phone(udid: &str) -> (MockApns, String) {
+    let mock = MockApns::start(Config::default()).await.expect("mock starts");
+    let endpoint =
+        device_sim::Endpoint::parse(&mock.ready().gateway, mock.ca_pem().to_owned()).expect("gateway endpoint");
+    let apps = vec![device_sim::run::AppSetup::new(APP, Sandbox)];
+    tokio::spawn(device_sim::run::run(endpoint, Some(udid.to_owned()), apps, None, |_| {}));
+    let token = wait_for(Duration::from_secs(10), || {
+        mock.device(udid).ok().and_then(|d| d.apps.first().map(|a| a.token.clone()))
+    })
+    .await
+    .expect("the phone registers");
+    (mock, token)
+}
+
+async fn wait_for<T>(within: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if tokio::time::Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_console_sends_through_the_provider_api_and_the_counts_follow() {
+    let (mock, token) = running_phone("CONSOLE-PHONE").await;
+    let addr = mock.admin_addr();
+    let (status, answer) = admin(
+        addr,
+        "POST",
+        "/api/v1/console",
+        Some(json!({"token": token, "topic": APP, "payload": r#"{"aps":{"alert":"From the console"}}"#})),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["status"], 200, "{answer}");
+    let id = answer["apns_id"].as_str().expect("apns-id").to_owned();
+    assert!(answer["apns_unique_id"].is_string(), "sandbox answers carry apns-unique-id");
+    let curl = answer["curl"].as_str().expect("curl");
+    assert!(curl.contains("--http2") && curl.contains(&format!("/3/device/{token}")), "{curl}");
+    assert!(curl.contains("authorization: bearer ey") && curl.contains("apns-topic: com.example.chat"), "{curl}");
+
+    // It went the whole way, like any push.
+    let mut presented = false;
+    for _ in 0..250 {
+        let (_, n) = admin(addr, "GET", &format!("/api/v1/notifications/{id}"), None).await;
+        if n["journey"].as_array().is_some_and(|j| j.iter().any(|s| s["state"] == "presented")) {
+            presented = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(presented, "the console's push is presented on the phone");
+    let (_, stats) = admin(addr, "GET", "/api/v1/stats", None).await;
+    assert_eq!(stats["received"], 1, "{stats}");
+    assert_eq!(stats["delivered"], 1, "{stats}");
+    assert_eq!(stats["presented"], 1, "{stats}");
+
+    // Bad input gets APNs's answers, not ours.
+    let (_, bad) =
+        admin(addr, "POST", "/api/v1/console", Some(json!({"token": token, "topic": APP, "payload": "{not json"})))
+            .await;
+    assert_eq!((bad["status"].as_u64(), bad["reason"].as_str()), (Some(400), Some("PayloadEmpty")), "{bad}");
+    let (_, bad) =
+        admin(addr, "POST", "/api/v1/console", Some(json!({"token": "abc", "topic": APP, "payload": "{}"}))).await;
+    assert_eq!((bad["status"].as_u64(), bad["reason"].as_str()), (Some(400), Some("BadDeviceToken")), "{bad}");
+    let (_, bad) = admin(
+        addr,
+        "POST",
+        "/api/v1/console",
+        Some(json!({"token": token, "topic": "com.other.app", "payload": "{}"})),
+    )
+    .await;
+    assert_eq!((bad["status"].as_u64(), bad["reason"].as_str()), (Some(400), Some("DeviceTokenNotForTopic")), "{bad}");
+    // Our own API's errors for what is not an APNs request at all.
+    let (status, _) = admin(addr, "POST", "/api/v1/console", Some(json!({"payload": "{}"}))).await;
+    assert_eq!(status, 400, "no token");
+    let (status, _) =
+        admin(addr, "POST", "/api/v1/console", Some(json!({"token": "a b", "topic": APP, "payload": "{}"}))).await;
+    assert_eq!(status, 400, "a token that cannot be a path");
+    let (_, stats) = admin(addr, "GET", "/api/v1/stats", None).await;
+    assert_eq!(stats["received"], 1, "rejections are not received: {stats}");
+    mock.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_stream_tells_what_happens_as_it_happens() {
+    let (mock, token) = running_phone("STREAM-PHONE").await;
+    let mut sse = tokio::net::TcpStream::connect(mock.admin_addr()).await.expect("connects");
+    sse.write_all(b"GET /api/v1/stream HTTP/1.1\r\nhost: localhost\r\n\r\n").await.expect("asks");
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    while !seen.contains(": connected") {
+        let n = tokio::time::timeout(Duration::from_secs(5), sse.read(&mut buf)).await.expect("headers").expect("read");
+        assert!(n > 0, "stream closed: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(seen.contains("text/event-stream"), "{seen}");
+    let payload = r#"{"aps":{"alert":"live"}}"#;
+    admin(
+        mock.admin_addr(),
+        "POST",
+        "/api/v1/console",
+        Some(json!({"token": token, "topic": APP, "payload": payload})),
+    )
+    .await;
+    while !seen.contains("\"state\":\"presented\"") {
+        let n = tokio::time::timeout(Duration::from_secs(5), sse.read(&mut buf)).await.expect("events").expect("read");
+        assert!(n > 0, "stream closed: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(seen.contains("event: request") && seen.contains("\"status\":200"), "{seen}");
+    assert!(seen.contains("event: journey") && seen.contains("\"state\":\"delivered\""), "{seen}");
+    let at = |s: &str| seen.find(s).expect(s);
+    assert!(at("\"state\":\"delivered\"") < at("\"state\":\"presented\""), "in order: {seen}");
+
+    admin(mock.admin_addr(), "POST", "/api/v1/devices/STREAM-PHONE/offline", None).await;
+    while !seen.contains("event: lifecycle") {
+        let n = tokio::time::timeout(Duration::from_secs(5), sse.read(&mut buf)).await.expect("events").expect("read");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(seen.contains("\"kind\":\"offline\""), "{seen}");
+    mock.shutdown().await;
+}
+
+/// chromedriver on a free port, killed when dropped.
+struct Driver(Child, u16);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn browser() -> (Driver, Client) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver runs (Debian: chromium-driver; .ci/run installs it)");
+    let driver = Driver(child, port);
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                        "--window-size=1400,1200", "--proxy-server=direct://", "--no-first-run"]}),
+    );
+    let url = format!("http://127.0.0.1:{}", driver.1);
+    for _ in 0..100 {
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        if let Ok(client) = ClientBuilder::new(connector).capabilities(caps.clone()).connect(&url).await {
+            return (driver, client);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("chromedriver did not start a headless Chromium");
+}
+
+/// The text of the first element matching `css`, once `check` accepts it (bounded).
+async fn text_when(c: &Client, css: &str, check: impl Fn(&str) -> bool) -> String {
+    let mut last = String::new();
+    for _ in 0..300 {
+        if let Ok(el) = c.find(Locator::Css(css)).await
+            && let Ok(text) = el.text().await
+        {
+            if check(&text) {
+                return text;
+            }
+            last = text;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{css}: never as expected (last: {last:?})");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_page_shows_a_console_push_on_the_phone_and_a_new_token_after_erase() {
+    let (mock, token) = running_phone("BROWSER-PHONE").await;
+    let (_driver, c) = browser().await;
+    let result = async {
+        c.goto(&mock.ready().admin).await.expect("page loads");
+        text_when(&c, "#live", |t| t == "live").await;
+        let shown = text_when(&c, r#".phone[data-udid="BROWSER-PHONE"] .app-token"#, |t| !t.is_empty()).await;
+        assert_eq!(shown, token, "the phone shows its token");
+
+        // The console: the token is preselected (one phone); type a payload, send.
+        let payload = c.find(Locator::Id("console-payload")).await.expect("payload box");
+        payload.clear().await.expect("clears");
+        payload
+            .send_keys(r#"{"aps":{"alert":{"title":"Browser test","body":"Hi from Chromium"},"badge":3}}"#)
+            .await
+            .expect("types");
+        text_when(&c, "#payload-check", |t| t.starts_with("valid JSON")).await;
+        c.find(Locator::Id("console-send")).await.expect("send button").click().await.expect("clicks");
+        let status = text_when(&c, "#console-status", |t| t.starts_with("200")).await;
+        assert!(status.contains("accepted"), "{status}");
+        text_when(&c, "#console-curl-text", |t| t.contains("curl -v --http2")).await;
+
+        // It reaches the phone: a banner, and the badge on the app icon.
+        text_when(&c, r#".phone[data-udid="BROWSER-PHONE"] .lock .banner"#, |t| t.contains("Browser test")).await;
+        text_when(&c, r#".phone[data-udid="BROWSER-PHONE"] .badge"#, |t| t == "3").await;
+        // And the flow shows its journey to the app.
+        let note = text_when(&c, r#"#flow .note[data-state="presented"]"#, |t| t.contains("presented")).await;
+        assert!(note.contains("200") && note.contains("delivered"), "{note}");
+        // The counts.
+        text_when(&c, r#"#counts [data-count="presented"] b"#, |t| t == "1").await;
+        c.execute("window.scrollTo(0, 0)", vec![]).await.expect("scrolls");
+        save_screenshot(&c, "dashboard.png").await;
+
+        // The delivery log finds it by token.
+        let q = c.find(Locator::Id("log-query")).await.expect("log search");
+        q.send_keys(&token).await.expect("types");
+        c.find(Locator::Css("#log-search button")).await.expect("find").click().await.expect("clicks");
+        text_when(&c, "#log tbody tr", |t| t.contains("presented") && t.contains("delivered")).await;
+        c.execute("window.scrollTo(0, document.body.scrollHeight)", vec![]).await.expect("scrolls");
+        save_screenshot(&c, "dashboard-console-and-log.png").await;
+
+        // Erase: the phone comes back with a new token, and the page shows it.
+        c.find(Locator::Css(r#".phone[data-udid="BROWSER-PHONE"] button[data-action="erase"]"#))
+            .await
+            .expect("erase button")
+            .click()
+            .await
+            .expect("clicks");
+        let fresh =
+            text_when(&c, r#".phone[data-udid="BROWSER-PHONE"] .app-token"#, |t| !t.is_empty() && t != token).await;
+        assert_eq!(mock.device("BROWSER-PHONE").expect("device").apps[0].token, fresh);
+        text_when(&c, r#".phone[data-udid="BROWSER-PHONE"] .status"#, |t| t.contains("gen 1")).await;
+    }
+    .await;
+    c.close().await.expect("browser closes");
+    mock.shutdown().await;
+    result
+}
+
+/// Saves a screenshot under `target/screenshots/`, and under `docs/` when
+/// `APNS_LAB_SCREENSHOTS` is set (how the README's pictures are made).
+async fn save_screenshot(c: &Client, name: &str) {
+    let png = c.screenshot().await.expect("screenshot");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("target/screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshot dir");
+    std::fs::write(dir.join(name), &png).expect("screenshot written");
+    if std::env::var_os("APNS_LAB_SCREENSHOTS").is_some() {
+        std::fs::write(root.join("docs").join(name), &png).expect("docs screenshot written");
+    }
+}
