@@ -235,8 +235,9 @@ pub async fn run(
     ));
 
     say(format!(
-        "\nThe admin API and the delivery log are at {}/api/v1/notifications and {}/api/v1/events.",
-        ready.admin, ready.admin
+        "\nThe dashboard (all three parties, live; send pushes from its console): {}/\n\
+         The admin API and the delivery log: {}/api/v1/notifications and {}/api/v1/events.",
+        ready.admin, ready.admin, ready.admin
     ));
     if once {
         say("Done.");

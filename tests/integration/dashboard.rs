@@ -42,6 +42,18 @@ async fn wait_for<T>(within: Duration, mut f: impl FnMut() -> Option<T>) -> Opti
     }
 }
 
+/// Whether the notification's journey reaches "presented" within 5 s.
+async fn presented(addr: std::net::SocketAddr, id: &str) -> bool {
+    for _ in 0..250 {
+        let (_, n) = admin(addr, "GET", &format!("/api/v1/notifications/{id}"), None).await;
+        if n["journey"].as_array().is_some_and(|j| j.iter().any(|s| s["state"] == "presented")) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_console_sends_through_the_provider_api_and_the_counts_follow() {
     let (mock, token) = running_phone("CONSOLE-PHONE").await;
@@ -62,16 +74,7 @@ async fn the_console_sends_through_the_provider_api_and_the_counts_follow() {
     assert!(curl.contains("authorization: bearer ey") && curl.contains("apns-topic: com.example.chat"), "{curl}");
 
     // It went the whole way, like any push.
-    let mut presented = false;
-    for _ in 0..250 {
-        let (_, n) = admin(addr, "GET", &format!("/api/v1/notifications/{id}"), None).await;
-        if n["journey"].as_array().is_some_and(|j| j.iter().any(|s| s["state"] == "presented")) {
-            presented = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(presented, "the console's push is presented on the phone");
+    assert!(presented(addr, &id).await, "the console's push is presented on the phone");
     let (_, stats) = admin(addr, "GET", "/api/v1/stats", None).await;
     assert_eq!(stats["received"], 1, "{stats}");
     assert_eq!(stats["delivered"], 1, "{stats}");
@@ -200,10 +203,24 @@ async fn text_when(c: &Client, css: &str, check: impl Fn(&str) -> bool) -> Strin
 #[tokio::test(flavor = "multi_thread")]
 async fn the_page_shows_a_console_push_on_the_phone_and_a_new_token_after_erase() {
     let (mock, token) = running_phone("BROWSER-PHONE").await;
+    // Before the page opens: two pushes with one collapse id; the second replaces the first.
+    for (title, id) in
+        [("Score 1-0", "00000000-0000-4000-8000-00000000000a"), ("Score 2-0", "00000000-0000-4000-8000-00000000000b")]
+    {
+        let payload = format!(r#"{{"aps":{{"alert":{{"title":"{title}"}}}}}}"#);
+        let push = json!({"token": token, "topic": APP, "collapse_id": "score", "apns_id": id, "payload": payload});
+        let (_, answer) = admin(mock.admin_addr(), "POST", "/api/v1/console", Some(push)).await;
+        assert_eq!(answer["status"], 200, "{answer}");
+        assert!(presented(mock.admin_addr(), id).await, "{title} is presented");
+    }
     let (_driver, c) = browser().await;
     let result = async {
         c.goto(&mock.ready().admin).await.expect("page loads");
         text_when(&c, "#live", |t| t == "live").await;
+        // What happened before the page opened is there, collapsed as the phone shows it.
+        let center = text_when(&c, r#".phone[data-udid="BROWSER-PHONE"] .notifs"#, |t| t.contains("Score")).await;
+        assert!(center.contains("Score 2-0") && !center.contains("Score 1-0"), "{center}");
+        text_when(&c, "#flow", |t| t.matches("presented").count() == 2).await;
         let shown = text_when(&c, r#".phone[data-udid="BROWSER-PHONE"] .app-token"#, |t| !t.is_empty()).await;
         assert_eq!(shown, token, "the phone shows its token");
 
@@ -227,7 +244,7 @@ async fn the_page_shows_a_console_push_on_the_phone_and_a_new_token_after_erase(
         let note = text_when(&c, r#"#flow .note[data-state="presented"]"#, |t| t.contains("presented")).await;
         assert!(note.contains("200") && note.contains("delivered"), "{note}");
         // The counts.
-        text_when(&c, r#"#counts [data-count="presented"] b"#, |t| t == "1").await;
+        text_when(&c, r#"#counts [data-count="presented"] b"#, |t| t == "3").await;
         c.execute("window.scrollTo(0, 0)", vec![]).await.expect("scrolls");
         save_screenshot(&c, "dashboard.png").await;
 
