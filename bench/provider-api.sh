@@ -28,10 +28,10 @@ CLIENT_CPU=1
 
 # The mock, with validation and capture on (the defaults).
 taskset -c $SERVER_CPU target/release/apns-lab serve --data-dir "$work/state" \
-  --sandbox-addr 127.0.0.1:0 --production-addr 127.0.0.1:0 --admin-addr 127.0.0.1:0 \
+  --sandbox-addr 127.0.0.1:0 --production-addr 127.0.0.1:0 --admin-addr 127.0.0.1:0 --gateway-addr 127.0.0.1:0 \
   >"$work/ready" 2>"$work/mock.log" &
 pids+=($!)
-until [ -s "$work/ready" ]; do sleep 0.1; done
+until [ -s "$work/ready" ]; do kill -0 "${pids[-1]}" 2>/dev/null || { cat "$work/mock.log" >&2; exit 1; }; sleep 0.1; done
 READY=$(cat "$work/ready")
 MOCK=$(jq -r .sandbox <<<"$READY")
 ADMIN=$(jq -r .admin <<<"$READY")
@@ -40,10 +40,10 @@ JWT=$(target/release/apns-lab token --key-file "$(jq -r .key_file <<<"$READY")" 
 
 # The mock again with the capture log off, to show what capture costs.
 taskset -c $SERVER_CPU target/release/apns-lab serve --data-dir "$work/state2" --capture-limit 0 \
-  --sandbox-addr 127.0.0.1:0 --production-addr 127.0.0.1:0 --admin-addr 127.0.0.1:0 \
+  --sandbox-addr 127.0.0.1:0 --production-addr 127.0.0.1:0 --admin-addr 127.0.0.1:0 --gateway-addr 127.0.0.1:0 \
   >"$work/ready2" 2>"$work/mock2.log" &
 pids+=($!)
-until [ -s "$work/ready2" ]; do sleep 0.1; done
+until [ -s "$work/ready2" ]; do kill -0 "${pids[-1]}" 2>/dev/null || { cat "$work/mock2.log" >&2; exit 1; }; sleep 0.1; done
 READY2=$(cat "$work/ready2")
 NOCAP=$(jq -r .sandbox <<<"$READY2")
 ADMIN2=$(jq -r .admin <<<"$READY2")

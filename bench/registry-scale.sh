@@ -31,9 +31,9 @@ taskset -c 0 target/release/examples/registry_scale "$work/small" 1000 >/dev/nul
 start() { # DIR NAME -> sets URL_NAME TOKEN_NAME JWT_NAME
   local dir=$1 name=$2
   taskset -c 0 target/release/apns-lab serve --data-dir "$dir" \
-    --sandbox-addr 127.0.0.1:0 --production-addr 127.0.0.1:0 --admin-addr 127.0.0.1:0 >"$work/$name.ready" 2>/dev/null &
+    --sandbox-addr 127.0.0.1:0 --production-addr 127.0.0.1:0 --admin-addr 127.0.0.1:0 --gateway-addr 127.0.0.1:0 >"$work/$name.ready" 2>/dev/null &
   pids+=($!)
-  until [ -s "$work/$name.ready" ]; do sleep 0.1; done
+  until [ -s "$work/$name.ready" ]; do kill -0 "${pids[-1]}" 2>/dev/null || { echo "serve failed" >&2; exit 1; }; sleep 0.1; done
   local ready; ready=$(cat "$work/$name.ready")
   local admin; admin=$(jq -r .admin <<<"$ready")
   eval "URL_$name=$(jq -r .sandbox <<<"$ready")"

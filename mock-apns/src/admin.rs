@@ -24,6 +24,7 @@
 //! | `GET /api/v1/stats` | counts like Apple's console: received, delivered, stored, discarded by reason… |
 //! | `GET /api/v1/stream` | server-sent events: `request`, `journey`, `lifecycle` as they happen |
 //! | `POST /api/v1/console` | sends a push signed with the default key ([`crate::ConsolePush`]); answers the status and a curl command |
+//! | `POST /api/v1/faults` · `GET` · `DELETE` · `DELETE /api/v1/faults/{id}` | fault rules ([`crate::NewFault`]): answer with any reason, 410, delay, stall, reset, GOAWAY, close, lower the stream limit |
 //! | `GET /` | the dashboard |
 //! | `POST /api/v1/reset` | forgets devices, events, stored notifications and the capture log (keys and the CA stay) |
 //!
@@ -50,6 +51,7 @@ use crate::capture::CaptureFilter;
 use crate::dashboard::{self, AdminBody, ConsolePush};
 use crate::delivery::{Storage, StoredView};
 use crate::events::{LifecycleEvent, TokenChangeView};
+use crate::faults::NewFault;
 use crate::registry::{AppRecord, DeviceRecord, TokenChange};
 use crate::store::Write;
 use crate::{Error, Shared};
@@ -567,6 +569,7 @@ impl Shared {
         self.storage.clear();
         self.journeys.clear();
         self.stats.clear();
+        self.faults.clear();
         Ok(())
     }
 }
@@ -766,6 +769,19 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<AdminRespo
             Ok(push) => ok(dashboard::console(&shared, push).await),
             Err(r) => r,
         },
+        (["api", "v1", "faults"], &Method::GET) => json(StatusCode::OK, &shared.faults.list()),
+        (["api", "v1", "faults"], &Method::POST) => match read_json::<NewFault>(req).await {
+            Ok(rule) => created(shared.faults.add(rule)),
+            Err(r) => r,
+        },
+        (["api", "v1", "faults"], &Method::DELETE) => {
+            shared.faults.clear();
+            json(StatusCode::OK, &serde_json::json!({"removed": "all"}))
+        }
+        (["api", "v1", "faults", id], &Method::DELETE) => match id.parse::<u64>() {
+            Ok(id) => ok(shared.faults.remove(id).map(|()| serde_json::json!({"removed": id}))),
+            Err(_) => error(StatusCode::NOT_FOUND, format!("no fault rule {id}")),
+        },
         (["api", "v1", "reset"], &Method::POST) => match shared.reset().await {
             Ok(()) => json(StatusCode::OK, &serde_json::json!({"reset": true})),
             Err(e) => from_error(e),
@@ -775,9 +791,10 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<AdminRespo
                 "api",
                 "v1",
                 "health" | "ca.pem" | "keys" | "certificates" | "devices" | "events" | "notifications" | "reset"
-                | "stats" | "stream" | "console",
+                | "stats" | "stream" | "console" | "faults",
             ]
             | ["api", "v1", "devices", _]
+            | ["api", "v1", "faults", _]
             | ["api", "v1", "devices", _, _]
             | ["api", "v1", "devices", _, "apps", _, _],
             _,

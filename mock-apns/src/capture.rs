@@ -45,6 +45,8 @@ pub(crate) struct Record<'a> {
     pub status: u16,
     pub reason: Option<Reason>,
     pub timestamp: Option<u64>,
+    /// The fault rule that fired on this request (`#id action`), if any.
+    pub fault: Option<&'a str>,
 }
 
 /// A slot of the ring: one request, in buffers that are reused.
@@ -99,7 +101,8 @@ impl Slot {
         self.apns_id = r.apns_id.clone();
         self.apns_unique_id = r.apns_unique_id;
         self.request.clear();
-        let pseudo = [(":method", r.method.as_str().as_bytes()), (":path", r.path.as_bytes())];
+        let fault = r.fault.map(|f| (":fault", f.as_bytes()));
+        let pseudo = [(":method", r.method.as_str().as_bytes()), (":path", r.path.as_bytes())].into_iter().chain(fault);
         let headers = r
             .headers
             .iter()
@@ -143,7 +146,7 @@ impl Slot {
     fn view(&self) -> CapturedRequest {
         let mut headers = self.lines();
         let pseudo = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()).unwrap_or_default();
-        let (method, path) = (pseudo(":method"), pseudo(":path"));
+        let (method, path, fault) = (pseudo(":method"), pseudo(":path"), pseudo(":fault"));
         headers.retain(|(n, _)| !n.starts_with(':'));
         let payload = serde_json::from_slice(&self.body)
             .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&self.body).into_owned()));
@@ -164,6 +167,7 @@ impl Slot {
             status: self.status,
             reason: self.reason,
             timestamp: self.timestamp,
+            fault: (!fault.is_empty()).then_some(fault),
         }
     }
 }
@@ -315,6 +319,10 @@ pub struct CapturedRequest {
     /// The 410 timestamp answered, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<u64>,
+    /// The fault rule that fired on it (`#id action`); status 0 means it was never
+    /// answered (stall, reset, close).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fault: Option<String>,
 }
 
 /// Filters for [`crate::MockApns::notifications`]; `None` matches anything.
@@ -485,6 +493,7 @@ mod tests {
             status: 200,
             reason: None,
             timestamp: None,
+            fault: None,
         });
     }
 

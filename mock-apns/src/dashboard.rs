@@ -78,10 +78,12 @@ pub(crate) fn page() -> Response<AdminBody> {
 
 /// `GET /api/v1/stream`: what happens from now on, as server-sent events (`request`,
 /// `journey`, `lifecycle`; `lagged` if this listener fell too far behind to see all).
-pub(crate) fn stream(shared: &Shared) -> Response<AdminBody> {
-    let mut events = shared.live.subscribe();
+pub(crate) fn stream(shared: &Arc<Shared>) -> Response<AdminBody> {
+    let shared = shared.clone();
     let (tx, rx) = mpsc::channel::<Bytes>(64);
     tokio::spawn(async move {
+        let mut listener = shared.live.subscribe();
+        let events = &mut listener.rx;
         if tx.send(Bytes::from_static(b"retry: 1000\n: connected\n\n")).await.is_err() {
             return;
         }
@@ -191,8 +193,9 @@ pub(crate) async fn console(shared: &Arc<Shared>, push: ConsolePush) -> Result<C
         in_flight: AtomicUsize::new(1),
         tap: Arc::default(),
         max_streams: 1,
+        control: tokio::sync::mpsc::unbounded_channel().0,
     };
-    let answer = push::process(shared, &conn, &parts, Bytes::from(push.payload.clone())).await;
+    let answer = push::process(shared, &conn, &parts, Bytes::from(push.payload.clone()), None).await;
 
     // The mock's address stands in for Apple's host, so the URL is the real one.
     let host = shared.endpoint(env).map_or_else(|| "127.0.0.1:2197".to_owned(), |a| a.to_string());

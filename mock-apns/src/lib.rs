@@ -21,6 +21,7 @@ mod dashboard;
 mod delivery;
 mod error;
 mod events;
+mod faults;
 mod gateway;
 mod journey;
 mod live;
@@ -56,6 +57,7 @@ pub use dashboard::{ConsoleAnswer, ConsolePush};
 pub use delivery::{MAX_STORAGE_SECS, MAX_UNACKED, StoredView};
 pub use error::Error;
 pub use events::{LifecycleEvent, TokenChangeView};
+pub use faults::{FaultAction, FaultView, NewFault};
 pub use registry::TokenScope;
 pub use tls::SERVER_NAMES;
 
@@ -76,6 +78,8 @@ pub(crate) struct Shared {
     live: live::Live,
     /// The dashboard's counts.
     stats: live::Stats,
+    /// Fault rules set by tests.
+    faults: faults::Faults,
     /// Devices with an open gateway stream.
     connections: gateway::Connections,
     /// The delivery engine's inbox.
@@ -194,6 +198,7 @@ impl Shared {
             journeys: journey::Journeys::default(),
             live: live::Live::default(),
             stats: live::Stats::default(),
+            faults: faults::Faults::default(),
             connections: gateway::Connections::default(),
             engine,
             engine_inbox: std::sync::Mutex::new(Some(engine_inbox)),
@@ -601,6 +606,21 @@ impl MockApns {
             told += 1;
         }
         told
+    }
+
+    /// Adds a fault rule (`POST /api/v1/faults`).
+    pub fn add_fault(&self, rule: NewFault) -> Result<FaultView, Error> {
+        self.shared.faults.add(rule)
+    }
+
+    /// The fault rules, with how often each matched and fired.
+    pub fn faults(&self) -> Vec<FaultView> {
+        self.shared.faults.list()
+    }
+
+    /// Removes a fault rule.
+    pub fn remove_fault(&self, id: u64) -> Result<(), Error> {
+        self.shared.faults.remove(id)
     }
 
     /// Full ES256 verifications and token-cache hits so far.

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use protocol::{ApnsId, DeviceToken, Environment, ErrorBody, Topic};
 use serde::Serialize;
@@ -18,22 +18,38 @@ const BACKLOG: usize = 4096;
 /// The live event stream.
 pub(crate) struct Live {
     tx: broadcast::Sender<String>,
+    /// Open listeners, counted here because the channel's own count takes a lock.
+    listeners: AtomicUsize,
 }
 
 impl Default for Live {
     fn default() -> Self {
-        Live { tx: broadcast::channel(BACKLOG).0 }
+        Live { tx: broadcast::channel(BACKLOG).0, listeners: AtomicUsize::new(0) }
+    }
+}
+
+/// A listener; events stop being encoded once the last one is dropped.
+pub(crate) struct Listener<'a> {
+    live: &'a Live,
+    /// The events.
+    pub rx: broadcast::Receiver<String>,
+}
+
+impl Drop for Listener<'_> {
+    fn drop(&mut self) {
+        self.live.listeners.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
 impl Live {
     /// A new listener.
-    pub(crate) fn subscribe(&self) -> broadcast::Receiver<String> {
-        self.tx.subscribe()
+    pub(crate) fn subscribe(&self) -> Listener<'_> {
+        self.listeners.fetch_add(1, Ordering::Relaxed);
+        Listener { live: self, rx: self.tx.subscribe() }
     }
 
     fn listening(&self) -> bool {
-        self.tx.receiver_count() > 0
+        self.listeners.load(Ordering::Relaxed) > 0
     }
 
     fn send(&self, kind: &str, data: &impl Serialize) {
@@ -99,9 +115,9 @@ impl Stats {
     /// Counts one journey step.
     pub(crate) fn count(&self, state: &str, detail: Option<&str>) {
         let mut states = self.states.lock().unwrap_or_else(|e| e.into_inner());
-        *states.entry(state.to_owned()).or_default() += 1;
+        bump(&mut states, state);
         if state == "discarded" {
-            *states.entry(format!("discarded: {}", detail.unwrap_or("unknown"))).or_default() += 1;
+            bump(&mut states, &format!("discarded: {}", detail.unwrap_or("unknown")));
         }
     }
 
@@ -116,5 +132,15 @@ impl Stats {
     pub(crate) fn clear(&self) {
         self.states.lock().unwrap_or_else(|e| e.into_inner()).clear();
         self.accepted.store(0, Ordering::Relaxed);
+    }
+}
+
+/// Adds one to a count, allocating its name only the first time.
+fn bump(states: &mut BTreeMap<String, u64>, name: &str) {
+    match states.get_mut(name) {
+        Some(n) => *n += 1,
+        None => {
+            states.insert(name.to_owned(), 1);
+        }
     }
 }

@@ -53,6 +53,7 @@ use crate::Shared;
 use crate::auth::{self, CertIdentity, SigningKey, TokenBinding};
 use crate::capture::{Authenticated, Record};
 use crate::delivery::{self, Held, HeldKey};
+use crate::faults::{FaultAction, Fired};
 use crate::registry::Routed;
 use crate::store::Write;
 use crate::tap::{SETTINGS_MAX_CONCURRENT_STREAMS, TapControl};
@@ -106,6 +107,17 @@ pub(crate) struct ConnState {
     pub tap: Arc<TapControl>,
     /// The limit to raise it to.
     pub max_streams: u32,
+    /// Tells the connection's task to GOAWAY or drop (fault rules).
+    pub control: tokio::sync::mpsc::UnboundedSender<ConnControl>,
+}
+
+/// What a fault rule asks of a whole connection.
+#[derive(Debug)]
+pub(crate) enum ConnControl {
+    /// GOAWAY with `{"reason":…}`, then close once the open streams are answered.
+    Goaway(Reason),
+    /// Drop the connection now.
+    Close,
 }
 
 /// A push that passed every check.
@@ -160,8 +172,50 @@ pub(crate) async fn handle(
     };
     let Ok(body) = body else { return };
 
-    // Validate and apply.
-    let Answer { status, apns_id, unique_id, error } = process(&shared, &conn, &parts, body).await;
+    // A fault rule may take over: a test asked for this request to go wrong.
+    let fired = shared.faults.check(conn.env, &parts);
+    let label = fired.as_ref().map(Fired::label);
+    let answer = match fired.map(|f| f.action) {
+        None => process(&shared, &conn, &parts, body, None).await,
+        Some(FaultAction::Delay { ms }) => {
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+            process(&shared, &conn, &parts, body, label.as_deref()).await
+        }
+        Some(FaultAction::MaxStreams { value }) => {
+            conn.limit.store(value, Ordering::Release);
+            conn.tap.send_settings(&[(crate::tap::SETTINGS_MAX_CONCURRENT_STREAMS, value)]);
+            process(&shared, &conn, &parts, body, label.as_deref()).await
+        }
+        Some(action @ (FaultAction::Stall | FaultAction::Reset | FaultAction::Close)) => {
+            unanswered(&shared, &conn, &parts, &body, label.as_deref());
+            match action {
+                // Held until the client resets the stream or the connection ends.
+                FaultAction::Stall => {
+                    let _ = std::future::poll_fn(|cx| respond.poll_reset(cx)).await;
+                }
+                FaultAction::Reset => respond.send_reset(h2::Reason::INTERNAL_ERROR),
+                _ => {
+                    let _ = conn.control.send(ConnControl::Close);
+                }
+            }
+            return;
+        }
+        Some(action) => {
+            let reason = action.reason().unwrap_or(Reason::InternalServerError);
+            let timestamp = match action {
+                FaultAction::Unregistered { timestamp } => {
+                    Some(timestamp.unwrap_or_else(|| shared.clock.unix_millis()))
+                }
+                _ => None,
+            };
+            let answer = forced(&shared, &conn, &parts, &body, reason, timestamp, label.as_deref());
+            if let FaultAction::Goaway { .. } = action {
+                let _ = conn.control.send(ConnControl::Goaway(reason));
+            }
+            answer
+        }
+    };
+    let Answer { status, apns_id, unique_id, error } = answer;
     let mut response = Response::builder().status(status).header(APNS_ID, apns_id.as_str());
     if let Some(unique) = &unique_id {
         let mut buf = uuid::Uuid::encode_buffer();
@@ -268,7 +322,13 @@ pub(crate) struct Answer {
 
 /// Validates and applies one request (whatever carried it: an HTTP/2 stream, or the
 /// dashboard's console), records it in the capture log, and says what to answer.
-pub(crate) async fn process(shared: &Shared, conn: &ConnState, parts: &http::request::Parts, body: Bytes) -> Answer {
+pub(crate) async fn process(
+    shared: &Shared,
+    conn: &ConnState,
+    parts: &http::request::Parts,
+    body: Bytes,
+    fault: Option<&str>,
+) -> Answer {
     // Validate.
     let mut seen = Seen { apns_id: None, token: None, topic: None, auth: Authenticated::None };
     let verdict = validate(shared, conn, &parts.method, parts.uri.path(), &parts.headers, &body, &mut seen);
@@ -320,6 +380,7 @@ pub(crate) async fn process(shared: &Shared, conn: &ConnState, parts: &http::req
         status,
         reason: error.as_ref().map(|e| e.reason),
         timestamp: error.as_ref().and_then(|e| e.timestamp),
+        fault,
     });
 
     if status == 200 {
@@ -498,4 +559,65 @@ fn header_value<'h>(headers: &'h HeaderMap, name: &http::HeaderName) -> Option<&
 /// nothing is a missing topic, not a bad one).
 fn header_str<'h>(headers: &'h HeaderMap, name: &http::HeaderName) -> Option<&'h str> {
     header_value(headers, name).filter(|v| !v.is_empty())
+}
+
+/// Answers with what a fault rule says, without validating; logged like any answer.
+fn forced(
+    shared: &Shared,
+    conn: &ConnState,
+    parts: &http::request::Parts,
+    body: &Bytes,
+    reason: Reason,
+    timestamp: Option<u64>,
+    fault: Option<&str>,
+) -> Answer {
+    let apns_id = parts
+        .headers
+        .get(names::APNS_ID)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| ApnsId::parse(v).ok())
+        .unwrap_or_else(ApnsId::random);
+    let error = ErrorBody { reason, timestamp };
+    log_fault(shared, conn, parts, body, &apns_id, reason.status(), Some(&error), fault);
+    let unique_id = (conn.env == Environment::Sandbox).then(uuid::Uuid::new_v4);
+    Answer { status: reason.status(), apns_id, unique_id, error: Some(error) }
+}
+
+/// Logs a request a fault rule left unanswered (status 0).
+fn unanswered(shared: &Shared, conn: &ConnState, parts: &http::request::Parts, body: &Bytes, fault: Option<&str>) {
+    log_fault(shared, conn, parts, body, &ApnsId::random(), 0, None, fault);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn log_fault(
+    shared: &Shared,
+    conn: &ConnState,
+    parts: &http::request::Parts,
+    body: &Bytes,
+    apns_id: &ApnsId,
+    status: u16,
+    error: Option<&ErrorBody>,
+    fault: Option<&str>,
+) {
+    let token = parts.uri.path().strip_prefix("/3/device/").and_then(|t| DeviceToken::parse_hex(t).ok());
+    let topic = parts.headers.get(names::APNS_TOPIC).and_then(|v| v.to_str().ok()).and_then(|t| Topic::parse(t).ok());
+    shared.capture.record(&Record {
+        time_ms: shared.clock.unix_millis(),
+        environment: conn.env,
+        connection: conn.id,
+        apns_id,
+        apns_unique_id: None,
+        method: &parts.method,
+        path: parts.uri.path(),
+        headers: &parts.headers,
+        token: token.as_ref(),
+        topic: topic.as_ref(),
+        auth: &Authenticated::None,
+        body,
+        status,
+        reason: error.map(|e| e.reason),
+        timestamp: error.and_then(|e| e.timestamp),
+        fault,
+    });
+    shared.live.request(apns_id, status, error, token.as_ref(), topic.as_ref(), conn.env);
 }

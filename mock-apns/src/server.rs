@@ -22,7 +22,7 @@ use tracing::Instrument;
 
 use crate::Shared;
 use crate::auth::CertIdentity;
-use crate::push::{self, ConnAuth, ConnState};
+use crate::push::{self, ConnAuth, ConnControl, ConnState};
 use crate::tap::{SETTINGS_MAX_CONCURRENT_STREAMS, Tap, goaway_frame, settings_frame};
 
 /// HTTP/2 settings APNs advertises (besides MAX_CONCURRENT_STREAMS).
@@ -183,6 +183,7 @@ async fn serve_h2<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
             return;
         }
     };
+    let (control, mut controls) = tokio::sync::mpsc::unbounded_channel();
     let state = Arc::new(ConnState {
         id,
         env,
@@ -192,6 +193,7 @@ async fn serve_h2<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         in_flight: AtomicUsize::new(0),
         tap: ctl,
         max_streams,
+        control,
     });
     shared.provider_conns.insert(id, Arc::downgrade(&state));
     let _forget = Forget(&shared.provider_conns, id);
@@ -206,6 +208,16 @@ async fn serve_h2<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
                     return;
                 }
                 None => return,
+            },
+            Some(control) = controls.recv() => match control {
+                // A fault rule: drop the connection as a crashed server would.
+                ConnControl::Close => return,
+                ConnControl::Goaway(reason) => {
+                    state.tap.send_goaway(u32::MAX >> 1, format!(r#"{{"reason":"{reason}"}}"#).as_bytes());
+                    conn.graceful_shutdown();
+                    let _ = tokio::time::timeout(DRAIN_TIMEOUT, std::future::poll_fn(|cx| conn.poll_closed(cx))).await;
+                    return;
+                }
             },
             _ = shutdown.changed() => {
                 // APNs announces its own shutdown as GOAWAY {"reason":"Shutdown"}; h2's
