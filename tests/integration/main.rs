@@ -9,6 +9,7 @@ mod client_faults;
 mod connection;
 mod dashboard;
 mod devices;
+mod faults;
 mod interop;
 mod lifecycle;
 mod provider_server;

@@ -1,0 +1,232 @@
+//! Fault rules over real TLS and HTTP/2: APNs's bad days on demand — any reason, 410
+//! with a timestamp, a late answer, no answer, a reset stream, GOAWAY, a dropped
+//! connection, a lowered stream limit — each one in the capture log.
+
+use std::time::{Duration, Instant};
+
+use mock_apns::{CaptureFilter, FaultAction, NewFault};
+use protocol::Environment::{Production, Sandbox};
+use serde_json::json;
+use tokio::io::AsyncWriteExt;
+
+use crate::support::*;
+
+fn rule(action: FaultAction) -> NewFault {
+    NewFault {
+        token: None,
+        topic: None,
+        push_type: None,
+        environment: None,
+        after: 0,
+        count: None,
+        probability: None,
+        action,
+    }
+}
+
+fn reason(r: &str) -> FaultAction {
+    FaultAction::Reason { reason: r.into() }
+}
+
+#[tokio::test]
+async fn any_reason_on_the_pushes_a_rule_picks_then_back_to_normal() {
+    let lab = lab().await;
+    let mut c = lab.client(Sandbox).await;
+    let push = || Push::new(&lab.sandbox_token, &lab.jwt());
+    // Reasons a request cannot provoke, with their statuses from APNs's table.
+    for (r, status) in [
+        ("TooManyRequests", 429),
+        ("InternalServerError", 500),
+        ("ServiceUnavailable", 503),
+        ("Shutdown", 503),
+        ("IdleTimeout", 400),
+        ("ExpiredToken", 410),
+        ("Forbidden", 403),
+    ] {
+        let id = lab.mock.add_fault(NewFault { count: Some(1), ..rule(reason(r)) }).expect("rule").id;
+        c.push(push()).await.assert_err(status, r);
+        c.push(push()).await.assert_ok();
+        lab.mock.remove_fault(id).expect("removed");
+    }
+    // Matchers: token, topic, environment; `after` lets the first through.
+    let other = lab.mock.create_device(mock_apns::NewDevice {
+        udid: None,
+        apps: vec![mock_apns::NewApp { bundle_id: APP.into(), environment: Sandbox, team_id: None }],
+    });
+    let other = other.await.expect("device").apps[0].token.clone();
+    lab.mock
+        .add_fault(NewFault {
+            token: Some(lab.sandbox_token.to_uppercase()),
+            after: 1,
+            ..rule(reason("TooManyRequests"))
+        })
+        .expect("rule");
+    c.push(push()).await.assert_ok();
+    c.push(push()).await.assert_err(429, "TooManyRequests");
+    c.push(Push::new(&other, &lab.jwt())).await.assert_ok();
+    lab.mock
+        .add_fault(NewFault { environment: Some(Production), ..rule(reason("InternalServerError")) })
+        .expect("rule");
+    c.push(Push::new(&other, &lab.jwt())).await.assert_ok();
+    let mut p = lab.client(Production).await;
+    p.push(Push::new(&lab.production_token, &lab.jwt())).await.assert_err(500, "InternalServerError");
+    let listed = lab.mock.faults();
+    assert_eq!((listed[0].matched, listed[0].fired), (2, 1), "{listed:?}");
+
+    // The capture log says which rule answered.
+    let log = lab.mock.notifications(&CaptureFilter { token: Some(lab.sandbox_token.clone()), ..Default::default() });
+    assert_eq!(log[0].fault.as_deref(), Some(format!("#{} reason TooManyRequests", listed[0].id).as_str()));
+    assert_eq!(log[1].fault, None, "the request let through");
+}
+
+#[tokio::test]
+async fn unregistered_with_a_timestamp_and_delays() {
+    let lab = lab().await;
+    let mut c = lab.client(Sandbox).await;
+    lab.mock
+        .add_fault(NewFault {
+            count: Some(1),
+            ..rule(FaultAction::Unregistered { timestamp: Some(1_700_000_000_000) })
+        })
+        .expect("rule");
+    let r = c.push(Push::new(&lab.sandbox_token, &lab.jwt())).await;
+    r.assert_err(410, "Unregistered");
+    assert_eq!(r.json()["timestamp"], 1_700_000_000_000u64);
+
+    lab.mock.add_fault(NewFault { count: Some(1), ..rule(FaultAction::Delay { ms: 300 }) }).expect("rule");
+    let started = Instant::now();
+    c.push(Push::new(&lab.sandbox_token, &lab.jwt())).await.assert_ok();
+    assert!(started.elapsed() >= Duration::from_millis(300), "answered after the delay");
+    let log = lab.mock.notifications(&CaptureFilter::default());
+    assert_eq!(log[0].status, 200);
+    assert!(log[0].fault.as_deref().is_some_and(|f| f.ends_with("delay 300 ms")), "{:?}", log[0].fault);
+}
+
+#[tokio::test]
+async fn stall_reset_and_close_leave_the_request_unanswered() {
+    let lab = lab().await;
+    // Stall: no answer until the client gives up.
+    lab.mock.add_fault(NewFault { count: Some(1), ..rule(FaultAction::Stall) }).expect("rule");
+    let mut c = lab.client(Sandbox).await;
+    let stalled = tokio::time::timeout(Duration::from_millis(500), c.send(Push::new(&lab.sandbox_token, &lab.jwt())));
+    assert!(stalled.await.is_err(), "a stalled request is not answered");
+    // The connection still serves other streams.
+    let mut c = lab.client(Sandbox).await;
+    c.push(Push::new(&lab.sandbox_token, &lab.jwt())).await.assert_ok();
+
+    // Reset: RST_STREAM, connection kept.
+    lab.mock.add_fault(NewFault { count: Some(1), ..rule(FaultAction::Reset) }).expect("rule");
+    let err = c.send(Push::new(&lab.sandbox_token, &lab.jwt())).await.expect_err("reset");
+    assert!(err.contains("internal error"), "RST_STREAM INTERNAL_ERROR: {err}");
+    c.push(Push::new(&lab.sandbox_token, &lab.jwt())).await.assert_ok();
+
+    // Close: the connection is gone; a new one works.
+    lab.mock.add_fault(NewFault { count: Some(1), ..rule(FaultAction::Close) }).expect("rule");
+    assert!(c.send(Push::new(&lab.sandbox_token, &lab.jwt())).await.is_err(), "connection dropped");
+    assert!(c.send(Push::new(&lab.sandbox_token, &lab.jwt())).await.is_err(), "and stays dropped");
+    lab.client(Sandbox).await.push(Push::new(&lab.sandbox_token, &lab.jwt())).await.assert_ok();
+
+    let log = lab.mock.notifications(&CaptureFilter::default());
+    let faults: Vec<(u16, String)> = log
+        .iter()
+        .filter_map(|r| r.fault.as_ref().map(|f| (r.status, f.split(' ').nth(1).unwrap_or("").to_owned())))
+        .collect();
+    assert_eq!(faults, [(0, "close".to_owned()), (0, "reset".to_owned()), (0, "stall".to_owned())]);
+}
+
+#[tokio::test]
+async fn goaway_with_a_reason_after_n_streams() {
+    let lab = lab().await;
+    lab.mock
+        .add_fault(NewFault { after: 2, count: Some(1), ..rule(FaultAction::Goaway { reason: "Shutdown".into() }) })
+        .expect("rule");
+    let mut tls = tls_connect(lab.mock.addr(Sandbox), lab.mock.ca_pem(), None, Alpn::H2).await;
+    raw_start(&mut tls).await;
+    let bearer = format!("bearer {}", lab.jwt());
+    let path = format!("/3/device/{}", lab.sandbox_token);
+    let mut seen = Vec::new();
+    for stream in [1u32, 3, 5] {
+        let block = hpack(&[
+            (":method", "POST"),
+            (":scheme", "https"),
+            (":authority", "api.sandbox.push.apple.com"),
+            (":path", &path),
+            ("authorization", &bearer),
+            ("apns-topic", APP),
+        ]);
+        tls.write_all(&frame(0x1, 0x4, stream, &block)).await.expect("writes");
+        tls.write_all(&frame(0x0, 0x1, stream, br#"{"aps":{"alert":"hi"}}"#)).await.expect("writes");
+        // One at a time: a token connection allows one stream until it is authenticated.
+        let frames = read_frames(&mut tls, |f| f.stream == stream && f.flags & 0x1 != 0).await;
+        assert!(frames.iter().any(|f| f.kind == 0x1 && f.stream == stream), "stream {stream} answered");
+        seen.extend(frames);
+    }
+    if !seen.iter().any(|f| f.kind == 0x7) {
+        seen.extend(read_frames(&mut tls, |f| f.kind == 0x7).await);
+    }
+    let goaway = seen.iter().find(|f| f.kind == 0x7).expect("a GOAWAY");
+    assert_eq!(&goaway.payload[4..8], &[0; 4], "NO_ERROR");
+    assert_eq!(&goaway.payload[8..], br#"{"reason":"Shutdown"}"#);
+    // The third stream got 503 Shutdown; the first two 200.
+    let log = lab.mock.notifications(&CaptureFilter::default());
+    let statuses: Vec<u16> = log.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [503, 200, 200]);
+    assert_eq!(log[0].reason.map(|r| r.as_str()), Some("Shutdown"));
+    // The connection closes; a new one is served.
+    let rest = read_frames(&mut tls, |_| false).await;
+    assert!(rest.iter().all(|f| f.kind != 0x1), "no more answers: {rest:?}");
+    lab.client(Sandbox).await.push(Push::new(&lab.sandbox_token, &lab.jwt())).await.assert_ok();
+}
+
+#[tokio::test]
+async fn a_rule_can_lower_the_stream_limit_of_the_connection_it_fires_on() {
+    let lab = lab().await;
+    let mut c = lab.client(Sandbox).await;
+    c.push(Push::new(&lab.sandbox_token, &lab.jwt())).await.assert_ok();
+    let _ = c.drive(tokio::time::sleep(Duration::from_millis(30))).await;
+    assert_eq!(c.max_streams(), 1000);
+    lab.mock.add_fault(NewFault { count: Some(1), ..rule(FaultAction::MaxStreams { value: 3 }) }).expect("rule");
+    c.push(Push::new(&lab.sandbox_token, &lab.jwt())).await.assert_ok();
+    let _ = c.drive(tokio::time::sleep(Duration::from_millis(50))).await;
+    assert_eq!(c.max_streams(), 3, "SETTINGS lowered the limit");
+}
+
+#[tokio::test]
+async fn the_admin_api_adds_lists_and_removes_rules_and_refuses_bad_ones() {
+    let lab = lab().await;
+    let addr = lab.mock.admin_addr();
+    let (status, added) = admin(
+        addr,
+        "POST",
+        "/api/v1/faults",
+        Some(json!({"topic": APP, "probability": 1.0, "action": {"kind": "reason", "reason": "TooManyRequests"}})),
+    )
+    .await;
+    assert_eq!(status, 201, "{added}");
+    let mut c = lab.client(Sandbox).await;
+    c.push(Push::new(&lab.sandbox_token, &lab.jwt())).await.assert_err(429, "TooManyRequests");
+    let (_, listed) = admin(addr, "GET", "/api/v1/faults", None).await;
+    assert_eq!(listed[0]["fired"], 1, "{listed}");
+    assert_eq!(listed[0]["action"]["kind"], "reason");
+    let (status, _) = admin(addr, "DELETE", &format!("/api/v1/faults/{}", added["id"]), None).await;
+    assert_eq!(status, 200);
+    let (status, _) = admin(addr, "DELETE", &format!("/api/v1/faults/{}", added["id"]), None).await;
+    assert_eq!(status, 404);
+    c.push(Push::new(&lab.sandbox_token, &lab.jwt())).await.assert_ok();
+    for bad in [
+        json!({"action": {"kind": "reason", "reason": "Success"}}),
+        json!({"action": {"kind": "reason", "reason": "NotAReason"}}),
+        json!({"action": {"kind": "explode"}}),
+        json!({"probability": -1, "action": {"kind": "stall"}}),
+        json!({"nope": 1, "action": {"kind": "stall"}}),
+    ] {
+        let (status, body) = admin(addr, "POST", "/api/v1/faults", Some(bad.clone())).await;
+        assert_eq!(status, 400, "{bad} -> {body}");
+        assert!(body["error"].is_string());
+    }
+    // Reset forgets rules too.
+    admin(addr, "POST", "/api/v1/faults", Some(json!({"action": {"kind": "stall"}}))).await;
+    admin(addr, "POST", "/api/v1/reset", None).await;
+    let (_, listed) = admin(addr, "GET", "/api/v1/faults", None).await;
+    assert_eq!(listed, json!([]));
+}
