@@ -256,6 +256,11 @@ struct ServeArgs {
     /// How many answered requests the capture log keeps (0 turns capture off).
     #[arg(long, default_value_t = Config::default().capture_limit)]
     capture_limit: usize,
+    /// A secret every admin call and the dashboard must present (`Authorization: Bearer
+    /// <token>`, or `?admin_token=` in the dashboard's URL). Required when --admin-addr
+    /// is not a loopback address.
+    #[arg(long, env = "APNS_LAB_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
 }
 
 fn parse_scope(s: &str) -> Result<TokenScope, String> {
@@ -554,6 +559,7 @@ async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         gateway_addr: args.gateway_addr,
         capture_limit: args.capture_limit,
         token_scope: args.token_scope,
+        admin_token: args.admin_token,
         ..Config::default()
     };
     let mock = MockApns::start(config).await?;

@@ -646,7 +646,21 @@ async fn read_json<T: serde::de::DeserializeOwned>(req: Request<Incoming>) -> Re
 
 async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<AdminResponse, Infallible> {
     let path = req.uri().path().to_owned();
-    let query = req.uri().query().unwrap_or("").to_owned();
+    let (query, presented) = split_admin_token(req.uri().query().unwrap_or(""));
+    if let Some(expected) = &shared.config.admin_token {
+        let bearer = req
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
+        let given = bearer.map(str::to_owned).or(presented);
+        if !given.is_some_and(|g| same_secret(g.as_bytes(), expected.as_bytes())) {
+            return Ok(error(
+                StatusCode::UNAUTHORIZED,
+                "this admin API needs its token: Authorization: Bearer <token>, or ?admin_token=<token>",
+            ));
+        }
+    }
     let method = req.method().clone();
     let Some(segments) = path.split('/').skip(1).map(percent_decode).collect::<Option<Vec<String>>>() else {
         return Ok(error(StatusCode::BAD_REQUEST, "bad escape in the path"));
@@ -864,6 +878,27 @@ fn parse_filter(query: &str) -> Result<CaptureFilter, String> {
     Ok(filter)
 }
 
+/// Takes `admin_token` out of a query string: (the rest, the token).
+fn split_admin_token(query: &str) -> (String, Option<String>) {
+    let mut token = None;
+    let rest: Vec<&str> = query
+        .split('&')
+        .filter(|pair| match pair.strip_prefix("admin_token=") {
+            Some(t) => {
+                token = percent_decode(t);
+                false
+            }
+            None => true,
+        })
+        .collect();
+    (rest.join("&"), token)
+}
+
+/// Compares secrets in time that depends only on their lengths.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 fn percent_decode(s: &str) -> Option<String> {
     let mut out = Vec::with_capacity(s.len());
     let mut bytes = s.bytes();
@@ -893,5 +928,15 @@ mod tests {
         assert!(parse_filter("limit=x").is_err());
         assert!(parse_filter("nope=1").is_err());
         assert!(parse_filter("topic=%zz").is_err());
+    }
+
+    #[test]
+    fn the_admin_token_is_taken_out_of_the_query() {
+        assert_eq!(
+            split_admin_token("token=AB&admin_token=s%3Dx&limit=1"),
+            ("token=AB&limit=1".into(), Some("s=x".into()))
+        );
+        assert_eq!(split_admin_token(""), (String::new(), None));
+        assert!(same_secret(b"abc", b"abc") && !same_secret(b"abc", b"abd") && !same_secret(b"abc", b"ab"));
     }
 }

@@ -50,6 +50,10 @@ pub struct Config {
     /// Which token rules apply: per-app (today's iOS, the default) or per-device (one
     /// token for all apps of a device). Fixed for a data dir when it is created.
     pub token_scope: TokenScope,
+    /// A secret every admin call (and the dashboard) must present, as
+    /// `Authorization: Bearer <token>` or `?admin_token=<token>`. Required when the admin
+    /// API listens beyond loopback. Default: none.
+    pub admin_token: Option<String>,
 }
 
 impl Default for Config {
@@ -71,6 +75,7 @@ impl Default for Config {
             handshake_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
             token_scope: TokenScope::PerApp,
+            admin_token: None,
         }
     }
 }

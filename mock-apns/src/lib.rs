@@ -426,6 +426,18 @@ impl MockApns {
 
     /// Starts serving on listeners the caller bound.
     pub async fn start_on(listeners: Listeners, config: Config) -> Result<MockApns, Error> {
+        // The admin API can create devices, send pushes and read every payload: beyond
+        // loopback it needs a secret.
+        let admin_addr = listeners.admin.local_addr()?;
+        match &config.admin_token {
+            Some(t) if t.is_empty() => return Err(Error::Invalid("the admin token is empty".into())),
+            None if !admin_addr.ip().is_loopback() => {
+                return Err(Error::Invalid(format!(
+                    "the admin API would listen on {admin_addr}, beyond loopback: set an admin token (--admin-token)"
+                )));
+            }
+            _ => {}
+        }
         let data_dir = config.data_dir.clone();
         let shared = Arc::new(Shared::open(config)?);
         let acceptor = TlsAcceptor::from(shared.authority.server_config()?);

@@ -118,3 +118,61 @@ async fn bad_admin_requests_get_clear_errors() {
     let (got, body) = admin(a, "POST", "/api/v1/devices", Some(json!("{"))).await;
     assert_eq!(got, 400, "{body}");
 }
+
+/// With an admin token, every admin call (the dashboard too) must present it; beyond
+/// loopback the admin API refuses to start without one.
+#[tokio::test]
+async fn the_admin_token_guards_every_route() {
+    let mock = mock_apns::MockApns::start(mock_apns::Config {
+        admin_token: Some("s3cret-token".into()),
+        ..mock_apns::Config::default()
+    })
+    .await
+    .expect("starts");
+    let addr = mock.admin_addr();
+    for (method, path) in [
+        ("GET", "/api/v1/health"),
+        ("GET", "/"),
+        ("GET", "/api/v1/stream"),
+        ("POST", "/api/v1/reset"),
+        ("GET", "/nope"),
+    ] {
+        let (status, body) = admin(addr, method, path, None).await;
+        assert_eq!(status, 401, "{method} {path}: {body}");
+        assert!(body["error"].as_str().is_some_and(|e| e.contains("token")), "{body}");
+        let (status, _) = admin(addr, method, &format!("{path}?admin_token=wrong"), None).await;
+        assert_eq!(status, 401, "{method} {path} with a wrong token");
+    }
+    let (status, _) = admin(addr, "GET", "/api/v1/health?admin_token=s3cret-token", None).await;
+    assert_eq!(status, 200, "query token");
+    // The token parameter does not disturb the route's own parameters.
+    let (status, body) = admin(addr, "GET", "/api/v1/notifications?limit=1&admin_token=s3cret-token", None).await;
+    assert_eq!((status, body), (200, serde_json::json!([])));
+    // A bearer header.
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connects");
+    let (mut send, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp)).await.expect("handshake");
+    tokio::spawn(conn);
+    let req = http::Request::get("/api/v1/health")
+        .header("host", "localhost")
+        .header("authorization", "Bearer s3cret-token")
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .expect("request");
+    assert_eq!(send.send_request(req).await.expect("answers").status(), 200, "bearer token");
+    mock.shutdown().await;
+
+    // Beyond loopback: refused without a token, allowed with one.
+    let wide: std::net::SocketAddr = "0.0.0.0:0".parse().expect("addr");
+    let refused =
+        mock_apns::MockApns::start(mock_apns::Config { admin_addr: wide, ..mock_apns::Config::default() }).await;
+    let message = refused.err().expect("refused").to_string();
+    assert!(message.contains("beyond loopback") && message.contains("--admin-token"), "{message}");
+    let allowed = mock_apns::MockApns::start(mock_apns::Config {
+        admin_addr: wide,
+        admin_token: Some("t".into()),
+        ..mock_apns::Config::default()
+    })
+    .await
+    .expect("starts with a token");
+    allowed.shutdown().await;
+}

@@ -286,3 +286,24 @@ async fn save_screenshot(c: &Client, name: &str) {
         std::fs::write(root.join("docs").join(name), &png).expect("docs screenshot written");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_an_admin_token_the_page_passes_it_on() {
+    let mock = MockApns::start(Config { admin_token: Some("dash-secret".into()), ..Config::default() })
+        .await
+        .expect("mock starts");
+    let device = mock
+        .create_device(mock_apns::NewDevice {
+            udid: Some("TOKEN-PHONE".into()),
+            apps: vec![mock_apns::NewApp { bundle_id: APP.into(), environment: Sandbox, team_id: None }],
+        })
+        .await
+        .expect("device");
+    let (_driver, c) = browser().await;
+    c.goto(&format!("{}/?admin_token=dash-secret", mock.ready().admin)).await.expect("page loads");
+    text_when(&c, "#live", |t| t == "live").await;
+    let token = text_when(&c, r#".phone[data-udid="TOKEN-PHONE"] .app-token"#, |t| !t.is_empty()).await;
+    assert_eq!(token, device.apps[0].token);
+    c.close().await.expect("browser closes");
+    mock.shutdown().await;
+}

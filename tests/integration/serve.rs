@@ -214,6 +214,21 @@ fn unusable_data_dirs_stop_serve_with_a_message() {
             .output()
             .expect("runs")
     };
+    // An admin API beyond loopback without a token.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(env!("CARGO_BIN_EXE_apns-lab"))
+        .args(["serve", "--data-dir"])
+        .arg(dir.path())
+        .args(["--sandbox-addr", "127.0.0.1:0", "--production-addr", "127.0.0.1:0", "--admin-addr", "0.0.0.0:0"])
+        .args(["--gateway-addr", "127.0.0.1:0"])
+        .env_remove("APNS_LAB_ADMIN_TOKEN")
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("beyond loopback") && stderr.contains("--admin-token"), "{stderr}");
+    assert!(out.stdout.is_empty(), "no ready line");
+
     // Not a database.
     let dir = tempfile::tempdir().expect("temp dir");
     let garbage = b"definitely not an SQLite file, but long enough to have a header".to_vec();
