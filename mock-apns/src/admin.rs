@@ -25,6 +25,8 @@
 //! | `GET /api/v1/stream` | server-sent events: `request`, `journey`, `lifecycle` as they happen |
 //! | `POST /api/v1/console` | sends a push signed with the default key ([`crate::ConsolePush`]); answers the status and a curl command |
 //! | `POST /api/v1/faults` · `GET` · `DELETE` · `DELETE /api/v1/faults/{id}` | fault rules ([`crate::NewFault`]): answer with any reason, 410, delay, stall, reset, GOAWAY, close, lower the stream limit |
+//! | `GET` · `PUT /api/v1/rate-limits` `{"per_token"?: {"max","per_ms"}, "global"?: …}` | 429 TooManyRequests past these rates (off by default) |
+//! | `GET` · `PUT /api/v1/idle-timeout` `{"ms"}` | provider connections idle this long get GOAWAY IdleTimeout (`null`: never, the default) |
 //! | `GET /` | the dashboard |
 //! | `POST /api/v1/reset` | forgets devices, events, stored notifications and the capture log (keys and the CA stay) |
 //!
@@ -52,6 +54,7 @@ use crate::dashboard::{self, AdminBody, ConsolePush};
 use crate::delivery::{Storage, StoredView};
 use crate::events::{LifecycleEvent, TokenChangeView};
 use crate::faults::NewFault;
+use crate::limits::RateLimits;
 use crate::registry::{AppRecord, DeviceRecord, TokenChange};
 use crate::store::Write;
 use crate::{Error, Shared};
@@ -570,6 +573,8 @@ impl Shared {
         self.journeys.clear();
         self.stats.clear();
         self.faults.clear();
+        let _ = self.limits.set(RateLimits::default());
+        self.idle_timeout_ms.store(0, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 }
@@ -796,6 +801,23 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<AdminRespo
             Ok(id) => ok(shared.faults.remove(id).map(|()| serde_json::json!({"removed": id}))),
             Err(_) => error(StatusCode::NOT_FOUND, format!("no fault rule {id}")),
         },
+        (["api", "v1", "rate-limits"], &Method::GET) => json(StatusCode::OK, &shared.limits.get()),
+        (["api", "v1", "rate-limits"], &Method::PUT) => match read_json::<RateLimits>(req).await {
+            Ok(limits) => ok(shared.limits.set(limits)),
+            Err(r) => r,
+        },
+        (["api", "v1", "idle-timeout"], &Method::GET) => {
+            let ms = shared.idle_timeout_ms.load(std::sync::atomic::Ordering::Relaxed);
+            json(StatusCode::OK, &IdleTimeout { ms: (ms > 0).then_some(ms) })
+        }
+        (["api", "v1", "idle-timeout"], &Method::PUT) => match read_json::<IdleTimeout>(req).await {
+            Ok(t) if t.ms == Some(0) => error(StatusCode::BAD_REQUEST, "ms must be at least 1 (null turns it off)"),
+            Ok(t) => {
+                shared.idle_timeout_ms.store(t.ms.unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
+                json(StatusCode::OK, &t)
+            }
+            Err(r) => r,
+        },
         (["api", "v1", "reset"], &Method::POST) => match shared.reset().await {
             Ok(()) => json(StatusCode::OK, &serde_json::json!({"reset": true})),
             Err(e) => from_error(e),
@@ -805,7 +827,7 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<AdminRespo
                 "api",
                 "v1",
                 "health" | "ca.pem" | "keys" | "certificates" | "devices" | "events" | "notifications" | "reset"
-                | "stats" | "stream" | "console" | "faults",
+                | "stats" | "stream" | "console" | "faults" | "rate-limits" | "idle-timeout",
             ]
             | ["api", "v1", "devices", _]
             | ["api", "v1", "faults", _]
@@ -828,6 +850,13 @@ pub struct LocalPush {
     pub bundle_id: Option<String>,
     /// The `.apns` file's JSON.
     pub payload: serde_json::Value,
+}
+
+/// `PUT /api/v1/idle-timeout`: close provider connections idle this long (`null`: never).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IdleTimeout {
+    ms: Option<u64>,
 }
 
 /// `POST /api/v1/devices/batch` body.

@@ -24,6 +24,7 @@ mod events;
 mod faults;
 mod gateway;
 mod journey;
+mod limits;
 mod live;
 mod push;
 mod registry;
@@ -58,6 +59,7 @@ pub use delivery::{MAX_STORAGE_SECS, MAX_UNACKED, StoredView};
 pub use error::Error;
 pub use events::{LifecycleEvent, TokenChangeView};
 pub use faults::{FaultAction, FaultView, NewFault};
+pub use limits::{Rate, RateLimits};
 pub use registry::TokenScope;
 pub use tls::SERVER_NAMES;
 
@@ -80,6 +82,10 @@ pub(crate) struct Shared {
     stats: live::Stats,
     /// Fault rules set by tests.
     faults: faults::Faults,
+    /// Rate limits set by tests.
+    limits: limits::Limiter,
+    /// Provider connections idle this long get GOAWAY IdleTimeout (ms; 0 = never).
+    idle_timeout_ms: AtomicU64,
     /// Devices with an open gateway stream.
     connections: gateway::Connections,
     /// The delivery engine's inbox.
@@ -199,6 +205,8 @@ impl Shared {
             live: live::Live::default(),
             stats: live::Stats::default(),
             faults: faults::Faults::default(),
+            limits: limits::Limiter::default(),
+            idle_timeout_ms: AtomicU64::new(0),
             connections: gateway::Connections::default(),
             engine,
             engine_inbox: std::sync::Mutex::new(Some(engine_inbox)),
@@ -633,6 +641,18 @@ impl MockApns {
     /// Removes a fault rule.
     pub fn remove_fault(&self, id: u64) -> Result<(), Error> {
         self.shared.faults.remove(id)
+    }
+
+    /// Sets the rate limits (`PUT /api/v1/rate-limits`); both off by default.
+    pub fn set_rate_limits(&self, limits: RateLimits) -> Result<RateLimits, Error> {
+        self.shared.limits.set(limits)
+    }
+
+    /// Closes provider connections idle for `after` with GOAWAY `{"reason":"IdleTimeout"}`
+    /// (`None`: never, the default).
+    pub fn set_idle_timeout(&self, after: Option<std::time::Duration>) {
+        let ms = after.map_or(0, |d| d.as_millis().clamp(1, u128::from(u64::MAX)) as u64);
+        self.shared.idle_timeout_ms.store(ms, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Full ES256 verifications and token-cache hits so far.

@@ -336,7 +336,15 @@ pub(crate) async fn process(
     // Apply: for now, accepted pushes are recorded; delivery hangs off this point.
     let apns_id = seen.apns_id.take().unwrap_or_else(ApnsId::random);
     let unique_id = (conn.env == Environment::Sandbox).then(uuid::Uuid::new_v4);
+    let too_fast = |token: Option<&DeviceToken>| {
+        !shared.limits.allow(token.map_or(&[][..], DeviceToken::as_bytes), shared.clock.unix_millis())
+    };
     let (status, error) = match &verdict {
+        // Rate limits (off unless a test sets them) refuse only what would be accepted.
+        Ok(_) if too_fast(seen.token.as_ref()) => {
+            let reason = Reason::TooManyRequests;
+            (reason.status(), Some(ErrorBody { reason, timestamp: None }))
+        }
         Ok(accepted) => {
             let routed = accepted.routed;
             tracing::debug!(apns_id = %apns_id, device = routed.device, app = routed.app, "accepted");

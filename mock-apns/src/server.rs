@@ -197,10 +197,33 @@ async fn serve_h2<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     });
     shared.provider_conns.insert(id, Arc::downgrade(&state));
     let _forget = Forget(&shared.provider_conns, id);
+    let mut last_active = tokio::time::Instant::now();
     loop {
+        // APNs closes connections that carry nothing for a while (GOAWAY IdleTimeout);
+        // a test sets how long (off by default). In-flight streams count as activity.
+        let idle_ms = shared.idle_timeout_ms.load(Ordering::Relaxed);
+        let idle = async {
+            if idle_ms == 0 {
+                return std::future::pending().await;
+            }
+            loop {
+                tokio::time::sleep_until(last_active + Duration::from_millis(idle_ms)).await;
+                if state.in_flight.load(Ordering::Acquire) == 0 {
+                    return;
+                }
+                last_active = tokio::time::Instant::now();
+            }
+        };
         tokio::select! {
+            () = idle => {
+                state.tap.send_goaway(u32::MAX >> 1, format!(r#"{{"reason":"{}"}}"#, Reason::IdleTimeout).as_bytes());
+                conn.graceful_shutdown();
+                let _ = tokio::time::timeout(DRAIN_TIMEOUT, std::future::poll_fn(|cx| conn.poll_closed(cx))).await;
+                return;
+            }
             next = conn.accept() => match next {
                 Some(Ok((request, respond))) => {
+                    last_active = tokio::time::Instant::now();
                     tokio::spawn(push::handle(shared.clone(), state.clone(), request, respond));
                 }
                 Some(Err(e)) => {

@@ -230,3 +230,84 @@ async fn the_admin_api_adds_lists_and_removes_rules_and_refuses_bad_ones() {
     let (_, listed) = admin(addr, "GET", "/api/v1/faults", None).await;
     assert_eq!(listed, json!([]));
 }
+
+#[tokio::test]
+async fn rate_limits_answer_too_many_requests_per_token_and_overall() {
+    let lab = lab().await;
+    let mut c = lab.client(Sandbox).await;
+    let push = || Push::new(&lab.sandbox_token, &lab.jwt());
+    // Off by default: a burst goes through.
+    for _ in 0..50 {
+        c.push(push()).await.assert_ok();
+    }
+    let (status, set) = admin(
+        lab.mock.admin_addr(),
+        "PUT",
+        "/api/v1/rate-limits",
+        Some(json!({"per_token": {"max": 2, "per_ms": 1000}})),
+    )
+    .await;
+    assert_eq!(status, 200, "{set}");
+    c.push(push()).await.assert_ok();
+    c.push(push()).await.assert_ok();
+    c.push(push()).await.assert_err(429, "TooManyRequests");
+    // A request that is wrong anyway gets its own answer, not 429.
+    c.push(push().header("apns-push-type", "nonsense")).await.assert_err(400, "InvalidPushType");
+    // Another device is not throttled.
+    let other = lab
+        .mock
+        .create_device(mock_apns::NewDevice {
+            udid: None,
+            apps: vec![mock_apns::NewApp { bundle_id: APP.into(), environment: Sandbox, team_id: None }],
+        })
+        .await
+        .expect("device")
+        .apps[0]
+        .token
+        .clone();
+    c.push(Push::new(&other, &lab.jwt())).await.assert_ok();
+    // Half the window refills one push (the mock's clock).
+    lab.mock.clock().advance(Duration::from_millis(500));
+    c.push(push()).await.assert_ok();
+    c.push(push()).await.assert_err(429, "TooManyRequests");
+
+    // A global limit counts every token.
+    lab.mock
+        .set_rate_limits(mock_apns::RateLimits {
+            per_token: None,
+            global: Some(mock_apns::Rate { max: 1, per_ms: 60_000 }),
+        })
+        .expect("set");
+    c.push(Push::new(&other, &lab.jwt())).await.assert_ok();
+    c.push(push()).await.assert_err(429, "TooManyRequests");
+    let (status, _) =
+        admin(lab.mock.admin_addr(), "PUT", "/api/v1/rate-limits", Some(json!({"global": {"max": 0, "per_ms": 1}})))
+            .await;
+    assert_eq!(status, 400, "a zero rate is refused");
+    // Reset turns them off.
+    admin(lab.mock.admin_addr(), "POST", "/api/v1/reset", None).await;
+    let (_, limits) = admin(lab.mock.admin_addr(), "GET", "/api/v1/rate-limits", None).await;
+    assert_eq!(limits, json!({"per_token": null, "global": null}));
+}
+
+#[tokio::test]
+async fn idle_connections_get_goaway_idle_timeout() {
+    let lab = lab().await;
+    let (status, _) = admin(lab.mock.admin_addr(), "PUT", "/api/v1/idle-timeout", Some(json!({"ms": 300}))).await;
+    assert_eq!(status, 200);
+    let mut tls = tls_connect(lab.mock.addr(Sandbox), lab.mock.ca_pem(), None, Alpn::H2).await;
+    raw_start(&mut tls).await;
+    let started = Instant::now();
+    let frames = read_frames(&mut tls, |f| f.kind == 0x7).await;
+    let goaway = frames.iter().find(|f| f.kind == 0x7).expect("a GOAWAY");
+    assert!(started.elapsed() >= Duration::from_millis(250), "not before the timeout");
+    assert_eq!(&goaway.payload[8..], br#"{"reason":"IdleTimeout"}"#);
+    // A connection in use is not idle.
+    let mut c = lab.client(Sandbox).await;
+    for _ in 0..5 {
+        c.push(Push::new(&lab.sandbox_token, &lab.jwt())).await.assert_ok();
+        let _ = c.drive(tokio::time::sleep(Duration::from_millis(100))).await;
+    }
+    let (status, _) = admin(lab.mock.admin_addr(), "PUT", "/api/v1/idle-timeout", Some(json!({"ms": 0}))).await;
+    assert_eq!(status, 400);
+}
