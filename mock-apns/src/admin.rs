@@ -27,6 +27,7 @@
 //! | `POST /api/v1/faults` · `GET` · `DELETE` · `DELETE /api/v1/faults/{id}` | fault rules ([`crate::NewFault`]): answer with any reason, 410, delay, stall, reset, GOAWAY, close, lower the stream limit |
 //! | `GET` · `PUT /api/v1/rate-limits` `{"per_token"?: {"max","per_ms"}, "global"?: …}` | 429 TooManyRequests past these rates (off by default) |
 //! | `GET` · `PUT /api/v1/idle-timeout` `{"ms"}` | provider connections idle this long get GOAWAY IdleTimeout (`null`: never, the default) |
+//! | `GET /metrics` | Prometheus text: requests by environment/status/reason, notifications by state, discards by why, open connections, JWT verifications and cache hits, answer latency |
 //! | `GET /` | the dashboard |
 //! | `POST /api/v1/reset` | forgets devices, events, stored notifications and the capture log (keys and the CA stay) |
 //!
@@ -573,6 +574,7 @@ impl Shared {
         self.journeys.clear();
         self.stats.clear();
         self.faults.clear();
+        self.metrics.clear();
         let _ = self.limits.set(RateLimits::default());
         self.idle_timeout_ms.store(0, std::sync::atomic::Ordering::Relaxed);
         Ok(())
@@ -782,6 +784,10 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<AdminRespo
             Err(msg) => error(StatusCode::BAD_REQUEST, msg),
         },
         ([""], &Method::GET) => dashboard::page(),
+        (["metrics"], &Method::GET) => Response::builder()
+            .header(http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")
+            .body(Bytes::from(crate::metrics::render(&shared)).into())
+            .expect("static header"),
         (["api", "v1", "stream"], &Method::GET) => dashboard::stream(&shared),
         (["api", "v1", "stats"], &Method::GET) => json(StatusCode::OK, &shared.stats.snapshot()),
         (["api", "v1", "console"], &Method::POST) => match read_json::<ConsolePush>(req).await {

@@ -45,6 +45,11 @@ impl Connections {
     pub(crate) fn is_connected(&self, device: u32) -> bool {
         self.by_device.contains_key(&device)
     }
+
+    /// How many devices have their stream open.
+    pub(crate) fn count(&self) -> usize {
+        self.by_device.len()
+    }
 }
 
 /// Serves the gateway until `shutdown` fires.

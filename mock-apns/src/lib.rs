@@ -26,6 +26,7 @@ mod gateway;
 mod journey;
 mod limits;
 mod live;
+mod metrics;
 mod push;
 mod registry;
 mod server;
@@ -84,6 +85,8 @@ pub(crate) struct Shared {
     faults: faults::Faults,
     /// Rate limits set by tests.
     limits: limits::Limiter,
+    /// The counters behind `GET /metrics`.
+    metrics: metrics::Metrics,
     /// Provider connections idle this long get GOAWAY IdleTimeout (ms; 0 = never).
     idle_timeout_ms: AtomicU64,
     /// Devices with an open gateway stream.
@@ -206,6 +209,7 @@ impl Shared {
             stats: live::Stats::default(),
             faults: faults::Faults::default(),
             limits: limits::Limiter::default(),
+            metrics: metrics::Metrics::default(),
             idle_timeout_ms: AtomicU64::new(0),
             connections: gateway::Connections::default(),
             engine,

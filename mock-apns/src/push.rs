@@ -154,6 +154,7 @@ pub(crate) async fn handle(
     request: http::Request<RecvStream>,
     mut respond: SendResponse<Bytes>,
 ) {
+    let started = std::time::Instant::now();
     let in_flight = conn.in_flight.fetch_add(1, Ordering::AcqRel) + 1;
     let _guard = InFlight(&conn.in_flight);
     // A token connection advertises one stream until it is authenticated (and any
@@ -237,6 +238,7 @@ pub(crate) async fn handle(
             }
         }
     }
+    shared.metrics.latency(conn.env, started.elapsed());
 }
 
 /// Hands an accepted push to the delivery engine for the device's open stream.
@@ -390,6 +392,7 @@ pub(crate) async fn process(
         timestamp: error.as_ref().and_then(|e| e.timestamp),
         fault,
     });
+    shared.metrics.request(conn.env, status, error.as_ref().map(|e| e.reason));
 
     if status == 200 {
         shared.stats.accepted.fetch_add(1, Ordering::Relaxed);
@@ -627,5 +630,6 @@ fn log_fault(
         timestamp: error.and_then(|e| e.timestamp),
         fault,
     });
+    shared.metrics.request(conn.env, status, error.map(|e| e.reason));
     shared.live.request(apns_id, status, error, token.as_ref(), topic.as_ref(), conn.env);
 }

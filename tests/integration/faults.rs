@@ -311,3 +311,59 @@ async fn idle_connections_get_goaway_idle_timeout() {
     let (status, _) = admin(lab.mock.admin_addr(), "PUT", "/api/v1/idle-timeout", Some(json!({"ms": 0}))).await;
     assert_eq!(status, 400);
 }
+
+#[tokio::test]
+async fn metrics_are_prometheus_text_that_adds_up() {
+    let lab = lab().await;
+    let jwt = lab.jwt();
+    let mut c = lab.client(Sandbox).await;
+    for _ in 0..3 {
+        c.push(Push::new(&lab.sandbox_token, &jwt)).await.assert_ok();
+    }
+    c.push(Push::new("00", &jwt)).await.assert_err(400, "BadDeviceToken");
+    lab.mock.add_fault(NewFault { count: Some(2), ..rule(reason("ServiceUnavailable")) }).expect("rule");
+    for _ in 0..2 {
+        c.push(Push::new(&lab.sandbox_token, &jwt)).await.assert_err(503, "ServiceUnavailable");
+    }
+    let mut p = lab.client(Production).await;
+    p.push(Push::new(&lab.production_token, &jwt)).await.assert_ok();
+
+    let (status, text) = admin(lab.mock.admin_addr(), "GET", "/metrics", None).await;
+    assert_eq!(status, 200);
+    let text = text.as_str().expect("text").to_owned();
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("parses");
+    let value = |name: &str, labels: &[(&str, &str)]| -> f64 {
+        scrape
+            .samples
+            .iter()
+            .filter(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+            .map(|s| match s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                _ => 0.0,
+            })
+            .sum()
+    };
+    let req = "apns_requests_total";
+    assert_eq!(value(req, &[("environment", "sandbox"), ("status", "200")]), 3.0, "{text}");
+    assert_eq!(value(req, &[("environment", "sandbox"), ("reason", "BadDeviceToken"), ("status", "400")]), 1.0);
+    assert_eq!(value(req, &[("environment", "sandbox"), ("reason", "ServiceUnavailable")]), 2.0);
+    assert_eq!(value(req, &[("environment", "production"), ("status", "200")]), 1.0);
+    assert_eq!(value("apns_notifications_total", &[("state", "received")]), 4.0);
+    assert_eq!(value("apns_open_connections", &[("kind", "provider")]), 2.0);
+    assert_eq!(value("apns_jwt_verifications_total", &[]), 1.0, "one token, verified once");
+    assert!(value("apns_jwt_cache_hits_total", &[]) >= 1.0, "the production connection hit the cache");
+    // The histogram counts every answered request.
+    let count = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == "apns_request_duration_seconds" && s.labels.get("environment") == Some("sandbox"));
+    match count.map(|s| &s.value) {
+        Some(prometheus_parse::Value::Histogram(buckets)) => {
+            let total = buckets.iter().map(|b| b.count).fold(0.0, f64::max);
+            assert_eq!(total, 6.0, "{text}");
+        }
+        other => panic!("no sandbox histogram: {other:?}\n{text}"),
+    }
+}
