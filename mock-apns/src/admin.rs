@@ -27,6 +27,7 @@
 //! | `POST /api/v1/faults` · `GET` · `DELETE` · `DELETE /api/v1/faults/{id}` | fault rules ([`crate::NewFault`]): answer with any reason, 410, delay, stall, reset, GOAWAY, close, lower the stream limit |
 //! | `GET` · `PUT /api/v1/rate-limits` `{"per_token"?: {"max","per_ms"}, "global"?: …}` | 429 TooManyRequests past these rates (off by default) |
 //! | `GET` · `PUT /api/v1/idle-timeout` `{"ms"}` | provider connections idle this long get GOAWAY IdleTimeout (`null`: never, the default) |
+//! | `GET /api/v1/openapi.json` | this table as an OpenAPI 3.1 document |
 //! | `GET /metrics` | Prometheus text: requests by environment/status/reason, notifications by state, discards by why, open connections, JWT verifications and cache hits, answer latency |
 //! | `GET /` | the dashboard |
 //! | `POST /api/v1/reset` | forgets devices, events, stored notifications and the capture log (keys and the CA stay) |
@@ -59,6 +60,9 @@ use crate::limits::RateLimits;
 use crate::registry::{AppRecord, DeviceRecord, TokenChange};
 use crate::store::Write;
 use crate::{Error, Shared};
+
+/// The OpenAPI 3.1 description of every route here (checked against the router by a test).
+const OPENAPI: &str = include_str!("openapi.json");
 
 /// The largest admin request body.
 const MAX_ADMIN_BODY: usize = 64 << 20;
@@ -784,6 +788,10 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<AdminRespo
             Err(msg) => error(StatusCode::BAD_REQUEST, msg),
         },
         ([""], &Method::GET) => dashboard::page(),
+        (["api", "v1", "openapi.json"], &Method::GET) => Response::builder()
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(Bytes::from_static(OPENAPI.as_bytes()).into())
+            .expect("static header"),
         (["metrics"], &Method::GET) => Response::builder()
             .header(http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")
             .body(Bytes::from(crate::metrics::render(&shared)).into())
@@ -833,10 +841,13 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<AdminRespo
                 "api",
                 "v1",
                 "health" | "ca.pem" | "keys" | "certificates" | "devices" | "events" | "notifications" | "reset"
-                | "stats" | "stream" | "console" | "faults" | "rate-limits" | "idle-timeout",
+                | "stats" | "stream" | "console" | "faults" | "rate-limits" | "idle-timeout" | "openapi.json",
             ]
             | ["api", "v1", "devices", _]
             | ["api", "v1", "faults", _]
+            | ["api", "v1", "notifications", _]
+            | [""]
+            | ["metrics"]
             | ["api", "v1", "devices", _, _]
             | ["api", "v1", "devices", _, "apps", _, _],
             _,
