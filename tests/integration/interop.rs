@@ -2,7 +2,8 @@
 //!
 //! Python's aioapns (no ALPN, its own HTTP/2 stack, token and certificate auth) runs
 //! from a virtual environment the test creates under `target/interop-venv` on first use
-//! (pip, from PyPI; pinned version), then reuses.
+//! (pip, from PyPI; pinned version), then reuses. The README's pytest fixture
+//! (`tests/interop/pytest/conftest.py`) runs there too, starting `apns-lab serve` itself.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -11,21 +12,46 @@ use mock_apns::{KeyEnvironment, NewCertificate};
 
 use crate::support::*;
 
-const AIOAPNS: &str = "aioapns==4.0";
+const PACKAGES: [&str; 3] = ["aioapns==4.0", "pytest==8.3.3", "pytest-asyncio==0.24.0"];
 
-/// The venv's python, with aioapns installed.
+/// The venv's python, with the packages installed (once; tests share it).
 fn python() -> PathBuf {
+    static READY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = READY.lock().unwrap_or_else(|e| e.into_inner());
     let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/interop-venv");
     let python = venv.join("bin/python");
-    let marker = venv.join(AIOAPNS);
+    let marker = venv.join(PACKAGES.join(","));
     if !marker.exists() {
         let made = Command::new("python3").arg("-m").arg("venv").arg("--clear").arg(&venv).status();
         assert!(made.is_ok_and(|s| s.success()), "python3 -m venv failed: install python3 and python3-venv");
-        let pip = Command::new(&python).args(["-m", "pip", "install", "-q", AIOAPNS]).status();
-        assert!(pip.is_ok_and(|s| s.success()), "pip install {AIOAPNS} failed: PyPI must be reachable once");
+        let pip = Command::new(&python).args(["-m", "pip", "install", "-q"]).args(PACKAGES).status();
+        assert!(pip.is_ok_and(|s| s.success()), "pip install {PACKAGES:?} failed: PyPI must be reachable once");
         std::fs::write(&marker, "").expect("marker file");
     }
     python
+}
+
+/// The README's pytest fixture, as a user would run it: `apns-lab serve` on free ports,
+/// aioapns pointed at it, assertions through the admin API.
+#[test]
+fn the_readme_pytest_fixture_runs() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let fixture = std::fs::read_to_string(root.join("tests/interop/pytest/conftest.py")).expect("conftest");
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README");
+    assert!(readme.contains(fixture.trim()), "README.md shows tests/interop/pytest/conftest.py verbatim");
+    let out = Command::new(python())
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
+        .arg(root.join("tests/interop/pytest"))
+        .env("APNS_LAB_BIN", env!("CARGO_BIN_EXE_apns-lab"))
+        .output()
+        .expect("pytest runs");
+    assert!(
+        out.status.success(),
+        "pytest failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 passed"), "{}", String::from_utf8_lossy(&out.stdout));
 }
 
 #[tokio::test(flavor = "multi_thread")]
