@@ -433,3 +433,59 @@ fn the_demo_runs_the_whole_script() {
         assert!(!stdout.contains("Flash sale"), "try-once is never delivered to a phone that was away");
     }
 }
+
+/// Even at the most verbose log level, `serve` never writes a provider token, a private
+/// key or a whole device token to its log.
+#[test]
+fn logs_never_hold_secrets_or_whole_tokens() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log_path = dir.path().join("serve.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_apns-lab"))
+        .args(["serve", "--data-dir"])
+        .arg(dir.path().join("state"))
+        .args(["--sandbox-addr", "127.0.0.1:0", "--production-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"])
+        .args(["--gateway-addr", "127.0.0.1:0"])
+        .env("RUST_LOG", "trace")
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .expect("apns-lab starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("a ready line");
+    let r: Value = serde_json::from_str(&line).expect("ready line");
+    let admin = r["admin"].as_str().expect("url");
+    let device = sh(
+        r#"curl -sf -X POST "$ADMIN/api/v1/devices" -d '{"apps":[{"bundle_id":"com.example.chat"}]}'"#,
+        &[("ADMIN", admin)],
+    );
+    let device: Value = serde_json::from_str(&device).expect("JSON");
+    let token = device["apps"][0]["token"].as_str().expect("token").to_owned();
+    let jwt = Command::new(env!("CARGO_BIN_EXE_apns-lab"))
+        .args(["token", "--key-file", r["key_file"].as_str().expect("key")])
+        .args(["--key-id", r["key_id"].as_str().expect("kid"), "--team-id", r["team_id"].as_str().expect("team")])
+        .output()
+        .expect("token");
+    let jwt = String::from_utf8(jwt.stdout).expect("UTF-8").trim().to_owned();
+    let status = sh(
+        r#"curl -s -o /dev/null -w '%{http_code}' --http2 --cacert "$CA" -H "authorization: bearer $JWT" \
+           -H 'apns-topic: com.example.chat' -d '{"aps":{"alert":"hi"}}' "$URL/3/device/$TOKEN""#,
+        &[
+            ("CA", r["ca_file"].as_str().expect("ca")),
+            ("JWT", &jwt),
+            ("URL", r["sandbox"].as_str().expect("url")),
+            ("TOKEN", &token),
+        ],
+    );
+    assert_eq!(status, "200");
+    let _ = child.kill();
+    let _ = child.wait();
+    let logged = std::fs::read_to_string(&log_path).expect("log");
+    assert!(logged.len() > 1000, "trace logging is on: {} bytes", logged.len());
+    let p8 = std::fs::read_to_string(r["key_file"].as_str().expect("key")).expect("p8");
+    let key_body: String = p8.lines().filter(|l| !l.starts_with("-----")).collect();
+    let signature = jwt.rsplit('.').next().expect("signature");
+    assert!(!logged.contains(signature), "the provider token's signature is in the log");
+    assert!(!logged.contains(&key_body[..40]), "the private key is in the log");
+    assert!(!logged.contains(&token), "a whole device token is in the log");
+}
