@@ -339,7 +339,7 @@ pub(crate) async fn process(
     let apns_id = seen.apns_id.take().unwrap_or_else(ApnsId::random);
     let unique_id = (conn.env == Environment::Sandbox).then(uuid::Uuid::new_v4);
     let too_fast = |token: Option<&DeviceToken>| {
-        !shared.limits.allow(token.map_or(&[][..], DeviceToken::as_bytes), shared.clock.unix_millis())
+        !shared.limits.allow(token.map_or(&[][..], DeviceToken::as_bytes), || shared.clock.unix_millis())
     };
     let (status, error) = match &verdict {
         // Rate limits (off unless a test sets them) refuse only what would be accepted.
