@@ -122,7 +122,17 @@ impl Slot {
         if let Some(t) = r.topic {
             self.topic.push_str(t.as_str());
         }
-        self.auth = r.auth.clone();
+        // Reusing the slot's credential when it is the same one saves two atomic
+        // reference-count updates per push (a steady sender uses one key throughout).
+        let same = match (&self.auth, r.auth) {
+            (Authenticated::Token(a), Authenticated::Token(b)) => Arc::ptr_eq(a, b),
+            (Authenticated::Certificate(a), Authenticated::Certificate(b)) => Arc::ptr_eq(a, b),
+            (Authenticated::None, Authenticated::None) => true,
+            _ => false,
+        };
+        if !same {
+            self.auth = r.auth.clone();
+        }
         self.body.clear();
         self.body.extend_from_slice(r.body);
         self.status = r.status;
