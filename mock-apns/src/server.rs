@@ -171,7 +171,12 @@ async fn serve_h2<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         .initial_window_size(INITIAL_WINDOW_SIZE)
         .initial_connection_window_size(CONNECTION_WINDOW_SIZE)
         .max_frame_size(MAX_FRAME_SIZE)
-        .max_header_list_size(MAX_HEADER_LIST_SIZE);
+        .max_header_list_size(MAX_HEADER_LIST_SIZE)
+        // Streams refused after the stream limit drops (or before a token connection
+        // opens) are reset locally while the client may still send their DATA; h2
+        // remembers reset streams so such frames are ignored (10 by default), so let it
+        // remember a full window's worth.
+        .max_concurrent_reset_streams(2 * max_streams as usize);
     let mut conn = match tokio::time::timeout(shared.config.handshake_timeout, builder.handshake(tap)).await {
         Ok(Ok(conn)) => conn,
         Ok(Err(e)) => {

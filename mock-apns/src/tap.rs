@@ -33,6 +33,8 @@ const FLAG_ACK: u8 = 0x1;
 pub(crate) const SETTINGS_MAX_CONCURRENT_STREAMS: u16 = 0x3;
 /// Past this many buffered output bytes, writes wait for the socket.
 const OUT_HIGH_WATER: usize = 64 * 1024;
+/// How much is read from the socket at a time.
+const READ_CHUNK: usize = 16 * 1024;
 
 /// Encodes one SETTINGS frame with the given (identifier, value) pairs.
 pub(crate) fn settings_frame(settings: &[(u16, u32)]) -> Vec<u8> {
@@ -124,8 +126,11 @@ pub(crate) struct Tap<IO> {
     patch: Option<(usize, usize)>,
     /// Framing position of the client's input.
     r: Cursor,
-    /// A partial frame header held back from h2 until it is complete.
-    held: Vec<u8>,
+    /// Scanned input h2 has not read yet; `rbuf[rpos..]` is unread.
+    rbuf: Vec<u8>,
+    rpos: usize,
+    /// A partial frame header, scanned once it is complete.
+    partial: Vec<u8>,
 }
 
 impl<IO> Tap<IO> {
@@ -143,7 +148,9 @@ impl<IO> Tap<IO> {
             rewrite_max_streams: advertise_max_streams,
             patch: None,
             r: Cursor::Preface(PREFACE_LEN),
-            held: Vec::new(),
+            rbuf: Vec::with_capacity(READ_CHUNK),
+            rpos: 0,
+            partial: Vec::new(),
         };
         (tap, ctl)
     }
@@ -255,80 +262,72 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Tap<IO> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
         loop {
-            let start = buf.filled().len();
-            let held = std::mem::take(&mut this.held);
-            let put = held.len().min(buf.remaining());
-            buf.put_slice(&held[..put]);
-            this.held.extend_from_slice(&held[put..]);
-            let before = buf.filled().len();
-            match Pin::new(&mut this.io).poll_read(cx, buf) {
-                Poll::Pending => {
-                    // Nothing may look read on Pending: take the held bytes back.
-                    let mut back = buf.filled()[start..before].to_vec();
-                    back.extend_from_slice(&this.held);
-                    this.held = back;
-                    buf.set_filled(start);
-                    return Poll::Pending;
+            // Scanned bytes first, as many as h2's buffer takes.
+            if this.rpos < this.rbuf.len() {
+                let n = (this.rbuf.len() - this.rpos).min(buf.remaining());
+                buf.put_slice(&this.rbuf[this.rpos..this.rpos + n]);
+                this.rpos += n;
+                if this.rpos == this.rbuf.len() {
+                    this.rbuf.clear();
+                    this.rpos = 0;
                 }
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Ready(Ok(())) => {}
-            }
-            let eof = buf.filled().len() == before;
-            if eof {
-                // Let h2 see whatever partial bytes there were, then the end.
                 return Poll::Ready(Ok(()));
             }
-            this.scan_input(buf, start);
-            if buf.filled().len() > start {
-                return Poll::Ready(Ok(()));
+            // Then more from the socket, into our own buffer, so a frame header is
+            // always scanned whole whatever room h2 leaves.
+            let mut chunk = [0u8; READ_CHUNK];
+            let mut read = ReadBuf::new(&mut chunk);
+            ready!(Pin::new(&mut this.io).poll_read(cx, &mut read))?;
+            if read.filled().is_empty() {
+                // The end: let h2 see any partial header, then the end itself.
+                if this.partial.is_empty() {
+                    return Poll::Ready(Ok(()));
+                }
+                this.rbuf = std::mem::take(&mut this.partial);
+                continue;
             }
+            let mut data = std::mem::take(&mut this.partial);
+            data.extend_from_slice(read.filled());
+            this.scan_input(&data);
         }
     }
 }
 
 impl<IO> Tap<IO> {
-    /// Walks the frames in `buf.filled()[start..]`, removes SETTINGS ACKs owed to
-    /// injected frames, and holds back a trailing partial header.
-    fn scan_input(&mut self, buf: &mut ReadBuf<'_>, start: usize) {
-        let mut pos = start;
-        loop {
-            let end = buf.filled().len();
-            if pos >= end {
-                return;
-            }
+    /// Walks the frames in `data` (which continues the client's input), appends them to
+    /// the bytes h2 will read except the SETTINGS ACKs owed to injected frames, and keeps
+    /// a trailing partial frame header for the next read.
+    fn scan_input(&mut self, data: &[u8]) {
+        let mut pos = 0;
+        while pos < data.len() {
+            let rest = &data[pos..];
             match self.r {
-                Cursor::Preface(left) => {
-                    let n = left.min(end - pos);
+                Cursor::Preface(left) | Cursor::Payload(left) => {
+                    let n = left.min(rest.len());
+                    self.rbuf.extend_from_slice(&rest[..n]);
                     pos += n;
-                    self.r = if n == left { Cursor::Boundary } else { Cursor::Preface(left - n) };
-                }
-                Cursor::Payload(left) => {
-                    let n = left.min(end - pos);
-                    pos += n;
-                    self.r = if n == left { Cursor::Boundary } else { Cursor::Payload(left - n) };
+                    self.r = match self.r {
+                        _ if n == left => Cursor::Boundary,
+                        Cursor::Preface(_) => Cursor::Preface(left - n),
+                        _ => Cursor::Payload(left - n),
+                    };
                 }
                 Cursor::Boundary | Cursor::Header(_) => {
-                    if end - pos < HEADER_LEN {
-                        let mut held = buf.filled()[pos..end].to_vec();
-                        held.extend_from_slice(&self.held);
-                        self.held = held;
-                        buf.set_filled(pos);
+                    if rest.len() < HEADER_LEN {
+                        self.partial.extend_from_slice(rest);
                         return;
                     }
-                    let h = &buf.filled()[pos..pos + HEADER_LEN];
+                    let h = &rest[..HEADER_LEN];
                     let len = u32::from_be_bytes([0, h[0], h[1], h[2]]) as usize;
                     let is_ack = h[3] == TYPE_SETTINGS && h[4] & FLAG_ACK != 0 && len == 0;
-                    if is_ack
+                    let drop = is_ack
                         && self
                             .ctl
                             .acks_to_drop
                             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                            .is_ok()
-                    {
-                        let filled = buf.filled_mut();
-                        filled.copy_within(pos + HEADER_LEN..end, pos);
-                        buf.set_filled(end - HEADER_LEN);
-                        continue;
+                            .is_ok();
+                    if !drop {
+                        self.rbuf.extend_from_slice(h);
                     }
                     pos += HEADER_LEN;
                     self.r = if len == 0 { Cursor::Boundary } else { Cursor::Payload(len) };
@@ -401,6 +400,42 @@ mod tests {
         tap.read_exact(&mut got).await.expect("read");
         assert_eq!(got, expected);
         drop(writer.await.expect("writer"));
+        assert_eq!(ctl.acks_to_drop.load(Ordering::SeqCst), 0);
+    }
+
+    /// h2 may leave only a few bytes of room in its read buffer; a frame header must
+    /// still be scanned whole (reading three bytes at a time here, with the input all
+    /// there at once).
+    #[tokio::test]
+    async fn a_small_read_buffer_does_not_split_what_is_scanned() {
+        let (a, mut b) = tokio::io::duplex(1 << 16);
+        let (mut tap, ctl) = Tap::new(a, None);
+        ctl.send_settings(&[(3, 1000)]);
+        ctl.send_settings(&[(3, 2)]);
+        let ack = [0u8, 0, 0, 4, 1, 0, 0, 0, 0];
+        let ping = [0u8, 0, 8, 6, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8];
+        let mut input = PREFACE.to_vec();
+        for _ in 0..3 {
+            input.extend_from_slice(&ping);
+            input.extend_from_slice(&ack);
+        }
+        b.write_all(&input).await.expect("write");
+        drop(b);
+        let mut expected = PREFACE.to_vec();
+        expected.extend_from_slice(&ping);
+        expected.extend_from_slice(&ping);
+        expected.extend_from_slice(&ping);
+        expected.extend_from_slice(&ack);
+        let mut got = Vec::new();
+        let mut small = [0u8; 3];
+        loop {
+            let n = tap.read(&mut small).await.expect("read");
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&small[..n]);
+        }
+        assert_eq!(got, expected, "two ACKs dropped, the third passed, nothing reordered");
         assert_eq!(ctl.acks_to_drop.load(Ordering::SeqCst), 0);
     }
 }

@@ -139,11 +139,12 @@ async fn the_stream_tells_what_happens_as_it_happens() {
     assert!(at("\"state\":\"delivered\"") < at("\"state\":\"presented\""), "in order: {seen}");
 
     admin(mock.admin_addr(), "POST", "/api/v1/devices/STREAM-PHONE/offline", None).await;
-    while !seen.contains("event: lifecycle") {
+    while !seen.contains("\"kind\":\"offline\"") {
         let n = tokio::time::timeout(Duration::from_secs(5), sse.read(&mut buf)).await.expect("events").expect("read");
+        assert!(n > 0, "stream closed: {seen}");
         seen.push_str(&String::from_utf8_lossy(&buf[..n]));
     }
-    assert!(seen.contains("\"kind\":\"offline\""), "{seen}");
+    assert!(seen.contains("event: lifecycle"), "{seen}");
     mock.shutdown().await;
 }
 
