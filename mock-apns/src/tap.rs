@@ -131,6 +131,8 @@ pub(crate) struct Tap<IO> {
     rpos: usize,
     /// A partial frame header, scanned once it is complete.
     partial: Vec<u8>,
+    /// Where socket reads land (allocated once).
+    chunk: Vec<u8>,
 }
 
 impl<IO> Tap<IO> {
@@ -151,6 +153,7 @@ impl<IO> Tap<IO> {
             rbuf: Vec::with_capacity(READ_CHUNK),
             rpos: 0,
             partial: Vec::new(),
+            chunk: vec![0; READ_CHUNK],
         };
         (tap, ctl)
     }
@@ -275,20 +278,30 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Tap<IO> {
             }
             // Then more from the socket, into our own buffer, so a frame header is
             // always scanned whole whatever room h2 leaves.
-            let mut chunk = [0u8; READ_CHUNK];
+            let mut chunk = std::mem::take(&mut this.chunk);
             let mut read = ReadBuf::new(&mut chunk);
-            ready!(Pin::new(&mut this.io).poll_read(cx, &mut read))?;
-            if read.filled().is_empty() {
-                // The end: let h2 see any partial header, then the end itself.
+            let polled = Pin::new(&mut this.io).poll_read(cx, &mut read);
+            let n = read.filled().len();
+            if let Poll::Ready(Ok(())) = polled
+                && n > 0
+            {
                 if this.partial.is_empty() {
-                    return Poll::Ready(Ok(()));
+                    this.scan_input(&chunk[..n]);
+                } else {
+                    let mut data = std::mem::take(&mut this.partial);
+                    data.extend_from_slice(&chunk[..n]);
+                    this.scan_input(&data);
                 }
-                this.rbuf = std::mem::take(&mut this.partial);
+                this.chunk = chunk;
                 continue;
             }
-            let mut data = std::mem::take(&mut this.partial);
-            data.extend_from_slice(read.filled());
-            this.scan_input(&data);
+            this.chunk = chunk;
+            ready!(polled)?;
+            // The end: let h2 see any partial header, then the end itself.
+            if this.partial.is_empty() {
+                return Poll::Ready(Ok(()));
+            }
+            this.rbuf = std::mem::take(&mut this.partial);
         }
     }
 }
