@@ -26,29 +26,30 @@ trap cleanup EXIT
 SERVER_CPU=0
 CLIENT_CPU=1
 
-# The mock, with validation and capture on (the defaults).
-taskset -c $SERVER_CPU target/release/apns-lab serve --data-dir "$work/state" \
-  --sandbox-addr 127.0.0.1:0 --production-addr 127.0.0.1:0 --admin-addr 127.0.0.1:0 --gateway-addr 127.0.0.1:0 \
-  >"$work/ready" 2>"$work/mock.log" &
-pids+=($!)
-until [ -s "$work/ready" ]; do kill -0 "${pids[-1]}" 2>/dev/null || { cat "$work/mock.log" >&2; exit 1; }; sleep 0.1; done
-READY=$(cat "$work/ready")
-MOCK=$(jq -r .sandbox <<<"$READY")
-ADMIN=$(jq -r .admin <<<"$READY")
-TOKEN=$(curl -sf -X POST "$ADMIN/api/v1/devices" -d '{"apps":[{"bundle_id":"com.example.bench"}]}' | jq -r '.apps[0].token')
-JWT=$(target/release/apns-lab token --key-file "$(jq -r .key_file <<<"$READY")" --key-id "$(jq -r .key_id <<<"$READY")" --team-id "$(jq -r .team_id <<<"$READY")")
+# start_mock NAME [serve args...]: starts a mock pinned to the server core, creates a
+# virtual device, and sets URL_NAME, TOKEN_NAME and JWT_NAME.
+start_mock() {
+  local name=$1; shift
+  taskset -c $SERVER_CPU target/release/apns-lab serve --data-dir "$work/$name" "$@" \
+    --sandbox-addr 127.0.0.1:0 --production-addr 127.0.0.1:0 --admin-addr 127.0.0.1:0 --gateway-addr 127.0.0.1:0 \
+    >"$work/$name.ready" 2>"$work/$name.log" &
+  pids+=($!)
+  until [ -s "$work/$name.ready" ]; do kill -0 "${pids[-1]}" 2>/dev/null || { cat "$work/$name.log" >&2; exit 1; }; sleep 0.1; done
+  local ready admin
+  ready=$(cat "$work/$name.ready")
+  admin=$(jq -r .admin <<<"$ready")
+  printf -v "URL_$name" '%s' "$(jq -r .sandbox <<<"$ready")"
+  printf -v "TOKEN_$name" '%s' "$(curl -sf -X POST "$admin/api/v1/devices" -d '{"apps":[{"bundle_id":"com.example.bench"}]}' | jq -r '.apps[0].token')"
+  printf -v "JWT_$name" '%s' "$(target/release/apns-lab token --key-file "$(jq -r .key_file <<<"$ready")" \
+    --key-id "$(jq -r .key_id <<<"$ready")" --team-id "$(jq -r .team_id <<<"$ready")")"
+}
 
-# The mock again with the capture log off, to show what capture costs.
-taskset -c $SERVER_CPU target/release/apns-lab serve --data-dir "$work/state2" --capture-limit 0 \
-  --sandbox-addr 127.0.0.1:0 --production-addr 127.0.0.1:0 --admin-addr 127.0.0.1:0 --gateway-addr 127.0.0.1:0 \
-  >"$work/ready2" 2>"$work/mock2.log" &
-pids+=($!)
-until [ -s "$work/ready2" ]; do kill -0 "${pids[-1]}" 2>/dev/null || { cat "$work/mock2.log" >&2; exit 1; }; sleep 0.1; done
-READY2=$(cat "$work/ready2")
-NOCAP=$(jq -r .sandbox <<<"$READY2")
-ADMIN2=$(jq -r .admin <<<"$READY2")
-TOKEN2=$(curl -sf -X POST "$ADMIN2/api/v1/devices" -d '{"apps":[{"bundle_id":"com.example.bench"}]}' | jq -r '.apps[0].token')
-JWT2=$(target/release/apns-lab token --key-file "$(jq -r .key_file <<<"$READY2")" --key-id "$(jq -r .key_id <<<"$READY2")" --team-id "$(jq -r .team_id <<<"$READY2")")
+# The mock, with validation and capture on (the defaults); again with the capture log
+# off, to show what capture costs.
+start_mock full
+start_mock nocap --capture-limit 0
+MOCK=$URL_full TOKEN=$TOKEN_full JWT=$JWT_full
+NOCAP=$URL_nocap TOKEN2=$TOKEN_nocap JWT2=$JWT_nocap
 
 # The baseline.
 taskset -c $SERVER_CPU target/release/examples/bare_h2 >"$work/bare" &

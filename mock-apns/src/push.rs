@@ -188,7 +188,7 @@ pub(crate) async fn handle(
             process(&shared, &conn, &parts, body, label.as_deref()).await
         }
         Some(action @ (FaultAction::Stall | FaultAction::Reset | FaultAction::Close)) => {
-            unanswered(&shared, &conn, &parts, &body, label.as_deref());
+            forced(&shared, &conn, &parts, &body, None, label.as_deref());
             match action {
                 // Held until the client resets the stream or the connection ends.
                 FaultAction::Stall => {
@@ -209,7 +209,7 @@ pub(crate) async fn handle(
                 }
                 _ => None,
             };
-            let answer = forced(&shared, &conn, &parts, &body, reason, timestamp, label.as_deref());
+            let answer = forced(&shared, &conn, &parts, &body, Some((reason, timestamp)), label.as_deref());
             if let FaultAction::Goaway { .. } = action {
                 let _ = conn.control.send(ConnControl::Goaway(reason));
             }
@@ -374,30 +374,22 @@ pub(crate) async fn process(
             (reason.status(), Some(ErrorBody { reason: *reason, timestamp: *timestamp }))
         }
     };
-    shared.capture.record(&Record {
-        time_ms: shared.clock.unix_millis(),
-        environment: conn.env,
-        connection: conn.id,
-        apns_id: &apns_id,
-        apns_unique_id: unique_id,
-        method: &parts.method,
-        path: parts.uri.path(),
-        headers: &parts.headers,
-        token: seen.token.as_ref(),
-        topic: seen.topic.as_ref(),
-        auth: &seen.auth,
-        body: &body,
-        status,
-        reason: error.as_ref().map(|e| e.reason),
-        timestamp: error.as_ref().and_then(|e| e.timestamp),
-        fault,
-    });
-    shared.metrics.request(conn.env, status, error.as_ref().map(|e| e.reason));
-
-    if status == 200 {
-        shared.stats.accepted.fetch_add(1, Ordering::Relaxed);
-    }
-    shared.live.request(&apns_id, status, error.as_ref(), seen.token.as_ref(), seen.topic.as_ref(), conn.env);
+    log_answer(
+        shared,
+        conn,
+        parts,
+        &body,
+        &Logged {
+            apns_id: &apns_id,
+            unique_id,
+            token: seen.token.as_ref(),
+            topic: seen.topic.as_ref(),
+            auth: &seen.auth,
+            status,
+            error: error.as_ref(),
+            fault,
+        },
+    );
     Answer { status, apns_id, unique_id, error }
 }
 
@@ -572,64 +564,76 @@ fn header_str<'h>(headers: &'h HeaderMap, name: &http::HeaderName) -> Option<&'h
     header_value(headers, name).filter(|v| !v.is_empty())
 }
 
-/// Answers with what a fault rule says, without validating; logged like any answer.
+/// What was answered to one request.
+struct Logged<'a> {
+    apns_id: &'a ApnsId,
+    unique_id: Option<uuid::Uuid>,
+    token: Option<&'a DeviceToken>,
+    topic: Option<&'a Topic>,
+    auth: &'a Authenticated,
+    /// 0 when a fault rule left the request unanswered.
+    status: u16,
+    error: Option<&'a ErrorBody>,
+    fault: Option<&'a str>,
+}
+
+/// Records an answer everywhere it is seen: the capture log, the metrics, the counts and
+/// the live stream.
+fn log_answer(shared: &Shared, conn: &ConnState, parts: &http::request::Parts, body: &[u8], a: &Logged<'_>) {
+    let reason = a.error.map(|e| e.reason);
+    shared.capture.record(&Record {
+        time_ms: shared.clock.unix_millis(),
+        environment: conn.env,
+        connection: conn.id,
+        apns_id: a.apns_id,
+        apns_unique_id: a.unique_id,
+        method: &parts.method,
+        path: parts.uri.path(),
+        headers: &parts.headers,
+        token: a.token,
+        topic: a.topic,
+        auth: a.auth,
+        body,
+        status: a.status,
+        reason,
+        timestamp: a.error.and_then(|e| e.timestamp),
+        fault: a.fault,
+    });
+    shared.metrics.request(conn.env, a.status, reason);
+    if a.status == 200 {
+        shared.stats.accepted.fetch_add(1, Ordering::Relaxed);
+    }
+    shared.live.request(a.apns_id, a.status, a.error, a.token, a.topic, conn.env);
+}
+
+/// Answers (or, with `reason` `None`, leaves unanswered) what a fault rule took over,
+/// without validating; logged like any answer.
 fn forced(
     shared: &Shared,
     conn: &ConnState,
     parts: &http::request::Parts,
     body: &Bytes,
-    reason: Reason,
-    timestamp: Option<u64>,
+    reason: Option<(Reason, Option<u64>)>,
     fault: Option<&str>,
 ) -> Answer {
-    let apns_id = parts
-        .headers
-        .get(names::APNS_ID)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| ApnsId::parse(v).ok())
-        .unwrap_or_else(ApnsId::random);
-    let error = ErrorBody { reason, timestamp };
-    log_fault(shared, conn, parts, body, &apns_id, reason.status(), Some(&error), fault);
-    let unique_id = (conn.env == Environment::Sandbox).then(uuid::Uuid::new_v4);
-    Answer { status: reason.status(), apns_id, unique_id, error: Some(error) }
-}
-
-/// Logs a request a fault rule left unanswered (status 0).
-fn unanswered(shared: &Shared, conn: &ConnState, parts: &http::request::Parts, body: &Bytes, fault: Option<&str>) {
-    log_fault(shared, conn, parts, body, &ApnsId::random(), 0, None, fault);
-}
-
-#[allow(clippy::too_many_arguments)]
-fn log_fault(
-    shared: &Shared,
-    conn: &ConnState,
-    parts: &http::request::Parts,
-    body: &Bytes,
-    apns_id: &ApnsId,
-    status: u16,
-    error: Option<&ErrorBody>,
-    fault: Option<&str>,
-) {
+    let apns_id =
+        header_str(&parts.headers, &APNS_ID).and_then(|v| ApnsId::parse(v).ok()).unwrap_or_else(ApnsId::random);
     let token = parts.uri.path().strip_prefix("/3/device/").and_then(|t| DeviceToken::parse_hex(t).ok());
-    let topic = parts.headers.get(names::APNS_TOPIC).and_then(|v| v.to_str().ok()).and_then(|t| Topic::parse(t).ok());
-    shared.capture.record(&Record {
-        time_ms: shared.clock.unix_millis(),
-        environment: conn.env,
-        connection: conn.id,
-        apns_id,
-        apns_unique_id: None,
-        method: &parts.method,
-        path: parts.uri.path(),
-        headers: &parts.headers,
+    let topic = header_str(&parts.headers, &APNS_TOPIC).and_then(|t| Topic::parse(t).ok());
+    let error = reason.map(|(reason, timestamp)| ErrorBody { reason, timestamp });
+    let answered = error.is_some();
+    let unique_id = (answered && conn.env == Environment::Sandbox).then(uuid::Uuid::new_v4);
+    let status = error.as_ref().map_or(0, |e| e.reason.status());
+    let logged = Logged {
+        apns_id: &apns_id,
+        unique_id,
         token: token.as_ref(),
         topic: topic.as_ref(),
         auth: &Authenticated::None,
-        body,
         status,
-        reason: error.map(|e| e.reason),
-        timestamp: error.and_then(|e| e.timestamp),
+        error: error.as_ref(),
         fault,
-    });
-    shared.metrics.request(conn.env, status, error.map(|e| e.reason));
-    shared.live.request(apns_id, status, error, token.as_ref(), topic.as_ref(), conn.env);
+    };
+    log_answer(shared, conn, parts, body, &logged);
+    Answer { status, apns_id, unique_id, error }
 }

@@ -219,17 +219,13 @@ async fn serve_h2<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
                 last_active = tokio::time::Instant::now();
             }
         };
-        tokio::select! {
-            () = idle => {
-                state.tap.send_goaway(u32::MAX >> 1, format!(r#"{{"reason":"{}"}}"#, Reason::IdleTimeout).as_bytes());
-                conn.graceful_shutdown();
-                let _ = tokio::time::timeout(DRAIN_TIMEOUT, std::future::poll_fn(|cx| conn.poll_closed(cx))).await;
-                return;
-            }
+        let reason = tokio::select! {
+            () = idle => Reason::IdleTimeout,
             next = conn.accept() => match next {
                 Some(Ok((request, respond))) => {
                     last_active = tokio::time::Instant::now();
                     tokio::spawn(push::handle(shared.clone(), state.clone(), request, respond));
+                    continue;
                 }
                 Some(Err(e)) => {
                     tracing::debug!(error = %e, "connection error");
@@ -240,21 +236,16 @@ async fn serve_h2<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
             Some(control) = controls.recv() => match control {
                 // A fault rule: drop the connection as a crashed server would.
                 ConnControl::Close => return,
-                ConnControl::Goaway(reason) => {
-                    state.tap.send_goaway(u32::MAX >> 1, format!(r#"{{"reason":"{reason}"}}"#).as_bytes());
-                    conn.graceful_shutdown();
-                    let _ = tokio::time::timeout(DRAIN_TIMEOUT, std::future::poll_fn(|cx| conn.poll_closed(cx))).await;
-                    return;
-                }
+                ConnControl::Goaway(reason) => reason,
             },
-            _ = shutdown.changed() => {
-                // APNs announces its own shutdown as GOAWAY {"reason":"Shutdown"}; h2's
-                // graceful GOAWAY (no debug data) follows, then in-flight streams finish.
-                state.tap.send_goaway(u32::MAX >> 1, format!(r#"{{"reason":"{}"}}"#, Reason::Shutdown).as_bytes());
-                conn.graceful_shutdown();
-                let _ = tokio::time::timeout(DRAIN_TIMEOUT, std::future::poll_fn(|cx| conn.poll_closed(cx))).await;
-                return;
-            }
-        }
+            _ = shutdown.changed() => Reason::Shutdown,
+        };
+        // APNs says why it closes a connection (its own shutdown, an idle connection, a
+        // fault rule) as GOAWAY {"reason":…}; h2's graceful GOAWAY (no debug data)
+        // follows, then in-flight streams finish.
+        state.tap.send_goaway(u32::MAX >> 1, format!(r#"{{"reason":"{reason}"}}"#).as_bytes());
+        conn.graceful_shutdown();
+        let _ = tokio::time::timeout(DRAIN_TIMEOUT, std::future::poll_fn(|cx| conn.poll_closed(cx))).await;
+        return;
     }
 }

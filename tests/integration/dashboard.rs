@@ -128,7 +128,9 @@ async fn the_stream_tells_what_happens_as_it_happens() {
         Some(json!({"token": token, "topic": APP, "payload": payload})),
     )
     .await;
-    while !seen.contains("\"state\":\"presented\"") {
+    // The request event is sent once the answer is decided, which may be after the
+    // device already showed the push: wait for both.
+    while !(seen.contains("\"state\":\"presented\"") && seen.contains("event: request")) {
         let n = tokio::time::timeout(Duration::from_secs(5), sse.read(&mut buf)).await.expect("events").expect("read");
         assert!(n > 0, "stream closed: {seen}");
         seen.push_str(&String::from_utf8_lossy(&buf[..n]));
