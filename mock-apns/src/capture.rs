@@ -184,31 +184,29 @@ impl Slot {
 
 impl Slot {
     /// A compact, exact encoding for the state database (bodies and header values are
-    /// bytes, not necessarily UTF-8).
-    fn encode(&self) -> Vec<u8> {
+    /// bytes, not necessarily UTF-8), appended to `out`.
+    fn encode_into(&self, out: &mut Vec<u8>) {
         fn bytes(out: &mut Vec<u8>, b: &[u8]) {
             out.extend_from_slice(&(b.len() as u32).to_le_bytes());
             out.extend_from_slice(b);
         }
-        let mut out = Vec::with_capacity(128 + self.request.len() + self.body.len());
         out.extend_from_slice(&self.time_ms.to_le_bytes());
         out.push(self.environment as u8);
         out.extend_from_slice(&self.connection.to_le_bytes());
-        bytes(&mut out, self.apns_id.as_str().as_bytes());
-        bytes(&mut out, self.apns_unique_id.as_ref().map_or(&[][..], |u| u.as_bytes()));
-        bytes(&mut out, &self.request);
-        bytes(&mut out, &self.token);
-        bytes(&mut out, self.topic.as_bytes());
+        bytes(out, self.apns_id.as_str().as_bytes());
+        bytes(out, self.apns_unique_id.as_ref().map_or(&[][..], |u| u.as_bytes()));
+        bytes(out, &self.request);
+        bytes(out, &self.token);
+        bytes(out, self.topic.as_bytes());
         let auth = serde_json::to_vec(&self.view_auth()).unwrap_or_default();
-        bytes(&mut out, &auth);
-        bytes(&mut out, &self.body);
+        bytes(out, &auth);
+        bytes(out, &self.body);
         out.extend_from_slice(&self.status.to_le_bytes());
-        bytes(&mut out, self.reason.map_or("", Reason::as_str).as_bytes());
+        bytes(out, self.reason.map_or("", Reason::as_str).as_bytes());
         out.extend_from_slice(&self.timestamp.unwrap_or(0).to_le_bytes());
-        out
     }
 
-    /// The inverse of [`Slot::encode`]; `None` for bytes it did not write.
+    /// The inverse of [`Slot::encode_into`]; `None` for bytes it did not write.
     fn decode(seq: u64, mut b: &[u8]) -> Option<Slot> {
         fn take<'a>(b: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
             let (head, rest) = (b.get(..n)?, b.get(n..)?);
@@ -287,6 +285,46 @@ pub enum AuthSummary {
         /// The certificate's subject UID.
         uid: String,
     },
+}
+
+/// Captured requests as the state database keeps them: many records in one row, so
+/// saving a busy second's log is one insert rather than thousands. `bytes` holds, oldest
+/// first, each record as its sequence number (u64 LE), its length (u32 LE) and its
+/// encoding ([`Slot::encode_into`]).
+pub(crate) struct Batch {
+    pub oldest: u64,
+    pub newest: u64,
+    pub bytes: Vec<u8>,
+}
+
+impl Batch {
+    /// Appends one record (newer than those before it), encoded by `encode`.
+    pub(crate) fn push(&mut self, seq: u64, encode: impl FnOnce(&mut Vec<u8>)) {
+        if self.bytes.is_empty() {
+            self.oldest = seq;
+        }
+        self.newest = seq;
+        self.bytes.extend_from_slice(&seq.to_le_bytes());
+        let at = self.bytes.len();
+        self.bytes.extend_from_slice(&[0; 4]);
+        encode(&mut self.bytes);
+        let len = (self.bytes.len() - at - 4) as u32;
+        self.bytes[at..at + 4].copy_from_slice(&len.to_le_bytes());
+    }
+
+    /// The records of a batch, as (sequence number, encoding); stops at the first that
+    /// is cut short.
+    pub(crate) fn records(mut b: &[u8]) -> Vec<(u64, Vec<u8>)> {
+        let mut out = Vec::new();
+        while b.len() >= 12 {
+            let seq = u64::from_le_bytes(b[..8].try_into().expect("8 bytes"));
+            let len = u32::from_le_bytes(b[8..12].try_into().expect("4 bytes")) as usize;
+            let Some(record) = b.get(12..12 + len) else { break };
+            out.push((seq, record.to_vec()));
+            b = &b[12 + len..];
+        }
+        out
+    }
 }
 
 /// One answered request, as the admin API shows it.
@@ -403,17 +441,21 @@ impl Capture {
         self.ring().seq
     }
 
-    /// The records newer than `after`, encoded for the state database, oldest first.
-    pub(crate) fn export_since(&self, after: u64) -> Vec<(u64, Vec<u8>)> {
+    /// The records newer than `after`, encoded for the state database as one batch
+    /// (see [`Batch`]); `None` when there are none.
+    pub(crate) fn export_since(&self, after: u64) -> Option<Batch> {
         let ring = self.ring();
         let n = ring.slots.len();
-        let mut out: Vec<(u64, Vec<u8>)> = (0..n)
-            .map(|i| &ring.slots[(ring.next + n - 1 - i) % n])
-            .take_while(|s| s.seq > after)
-            .map(|s| (s.seq, s.encode()))
-            .collect();
-        out.reverse();
-        out
+        let newer = (0..n).map(|i| &ring.slots[(ring.next + n - 1 - i) % n]).take_while(|s| s.seq > after).count();
+        if newer == 0 {
+            return None;
+        }
+        let mut batch = Batch { oldest: 0, newest: 0, bytes: Vec::with_capacity(newer * 512) };
+        for i in (0..newer).rev() {
+            let slot = &ring.slots[(ring.next + n - 1 - i) % n];
+            batch.push(slot.seq, |out| slot.encode_into(out));
+        }
+        Some(batch)
     }
 
     /// Puts records read from the state database back (oldest first); records that do
@@ -530,17 +572,23 @@ mod tests {
         for n in 0..5 {
             check(&c, n, "aa", &h);
         }
-        let rows = c.export_since(3);
-        assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), [4, 5]);
-        let all = c.export_since(0);
-        assert_eq!(all.len(), 3);
+        let seqs =
+            |b: Option<Batch>| Batch::records(&b.expect("a batch").bytes).iter().map(|r| r.0).collect::<Vec<_>>();
+        let newer = c.export_since(3).expect("a batch");
+        assert_eq!((newer.oldest, newer.newest), (4, 5));
+        assert_eq!(seqs(Some(newer)), [4, 5]);
+        assert!(c.export_since(5).is_none());
+        let all = c.export_since(0).expect("a batch");
+        let mut cut = all.bytes.clone();
+        cut.truncate(cut.len() - 1);
+        assert_eq!(Batch::records(&cut).len(), 2, "a record cut short is not read");
         let back = Capture::new(3);
-        back.import(all);
+        back.import(Batch::records(&all.bytes));
         let (a, b) = (c.query(&CaptureFilter::default()), back.query(&CaptureFilter::default()));
         assert_eq!(serde_json::to_value(&a).expect("json"), serde_json::to_value(&b).expect("json"));
         assert!(Slot::decode(1, b"garbage").is_none());
         check(&back, 9, "bb", &h);
-        assert_eq!(back.export_since(5).len(), 1, "sequence numbers go on after a restart");
+        assert_eq!(seqs(back.export_since(5)), [6], "sequence numbers go on after a restart");
     }
 
     #[test]

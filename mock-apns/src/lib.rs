@@ -344,10 +344,9 @@ async fn flush_capture(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>)
             _ = tick.tick() => false,
             _ = shutdown.changed() => true,
         };
-        let rows = shared.capture.export_since(saved);
-        if let Some((newest, _)) = rows.last() {
-            saved = *newest;
-            let write = store::Write::Capture { rows, keep: shared.config.capture_limit as u64 };
+        if let Some(batch) = shared.capture.export_since(saved) {
+            saved = batch.newest;
+            let write = store::Write::Capture { batch, keep: shared.config.capture_limit as u64 };
             if stop {
                 let _ = shared.store.write(vec![write]).await;
             } else {

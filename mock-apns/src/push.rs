@@ -166,10 +166,19 @@ pub(crate) async fn handle(
     }
 
     // Parse: read the body, keeping at most MAX_BODY + 1 bytes.
+    // The body has usually arrived with the headers; only a body still on its way gets
+    // a timer (registering one for every request costs a lock on the timer wheel).
     let (parts, body) = request.into_parts();
-    let Ok(body) = tokio::time::timeout(shared.config.body_timeout, read_body(body)).await else {
-        respond.send_reset(h2::Reason::CANCEL);
-        return;
+    let mut reading = std::pin::pin!(read_body(body));
+    let body = match std::future::poll_fn(|cx| std::task::Poll::Ready(reading.as_mut().poll(cx))).await {
+        std::task::Poll::Ready(body) => body,
+        std::task::Poll::Pending => match Box::pin(tokio::time::timeout(shared.config.body_timeout, reading)).await {
+            Ok(body) => body,
+            Err(_) => {
+                respond.send_reset(h2::Reason::CANCEL);
+                return;
+            }
+        },
     };
     let Ok(body) = body else { return };
 
@@ -179,7 +188,7 @@ pub(crate) async fn handle(
     let answer = match fired.map(|f| f.action) {
         None => process(&shared, &conn, &parts, body, None).await,
         Some(FaultAction::Delay { ms }) => {
-            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+            Box::pin(tokio::time::sleep(std::time::Duration::from_millis(ms))).await;
             process(&shared, &conn, &parts, body, label.as_deref()).await
         }
         Some(FaultAction::MaxStreams { value }) => {
@@ -297,7 +306,9 @@ async fn store_if_offline(
         push_type: accepted.push_type,
         topic: topic.map(|t| t.as_str().to_owned()).unwrap_or_default(),
         collapse_id: accepted.collapse_id.as_ref().map(|c| c.as_str().to_owned()),
-        payload: body.clone(),
+        // A copy: the body may be a slice of h2's read buffer, which a held
+        // notification would otherwise keep alive for as long as it is held.
+        payload: Bytes::copy_from_slice(body),
     };
     let key: HeldKey = (udid.into(), bundle_id.into(), environment);
     match shared.store.write(vec![Write::Hold(key.clone(), held.clone())]).await {
@@ -355,14 +366,20 @@ pub(crate) async fn process(
             }
             // An offline device: APNs stores the push (one per app) and answers only once
             // it is durable. A device with its gateway stream open: the engine delivers.
-            match store_if_offline(shared, accepted, &apns_id, seen.topic.as_ref(), &body).await {
+            // (Both awaits are boxed: they are rare or cheap next to what their state
+            // would add to every request's task, which is copied when it is spawned.)
+            let stored = match routed.online {
+                true => Ok(false),
+                false => Box::pin(store_if_offline(shared, accepted, &apns_id, seen.topic.as_ref(), &body)).await,
+            };
+            match stored {
                 Ok(stored) => {
                     if routed.learned && routed.online {
                         // The delivery attempt is what found the app gone: nothing reaches it.
                         let now = shared.clock.unix_millis();
                         shared.step(apns_id.as_str(), now, "app-not-installed", now, None);
                     } else if !stored && shared.connections.is_connected(routed.device) {
-                        deliver(shared, conn.env, accepted, &apns_id, seen.topic.as_ref(), &body).await;
+                        Box::pin(deliver(shared, conn.env, accepted, &apns_id, seen.topic.as_ref(), &body)).await;
                     }
                     (200, None)
                 }
@@ -394,18 +411,33 @@ pub(crate) async fn process(
 }
 
 /// Reads the request body, keeping at most `MAX_BODY + 1` bytes; the rest is read and
-/// released (flow control) but not kept. `Err` if the client reset the stream.
+/// released (flow control) but not kept. `Err` if the client reset the stream. A body
+/// that came in one DATA frame (the usual case) is kept as h2 handed it, uncopied.
 async fn read_body(mut body: RecvStream) -> Result<Bytes, h2::Error> {
-    let mut kept = BytesMut::new();
+    fn append(kept: &mut BytesMut, chunk: &[u8]) {
+        let room = (MAX_BODY + 1).saturating_sub(kept.len());
+        kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+    }
+    let mut first = Bytes::new();
+    let mut more: Option<BytesMut> = None;
     while let Some(chunk) = body.data().await {
         let chunk = chunk?;
         let _ = body.flow_control().release_capacity(chunk.len());
-        if kept.len() <= MAX_BODY {
-            let room = MAX_BODY + 1 - kept.len();
-            kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        match &mut more {
+            None if first.is_empty() => first = chunk,
+            None => {
+                let mut kept = BytesMut::new();
+                append(&mut kept, &first);
+                append(&mut kept, &chunk);
+                more = Some(kept);
+            }
+            Some(kept) => append(kept, &chunk),
         }
     }
-    Ok(kept.freeze())
+    Ok(match more {
+        Some(kept) => kept.freeze(),
+        None => first.slice(..first.len().min(MAX_BODY + 1)),
+    })
 }
 
 /// The checks of the module table, in order.

@@ -20,12 +20,15 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::Error;
 use crate::auth::{KeyEnvironment, SigningKey};
+use crate::capture::Batch;
 use crate::delivery::{Held, HeldKey};
 use crate::registry::{StoredApp, StoredDevice, StoredToken};
 
 /// The schema this build writes. A database with a higher `user_version` was written by
-/// a newer apns-lab and is refused rather than misread.
-const SCHEMA_VERSION: i64 = 1;
+/// a newer apns-lab and is refused rather than misread. Version 2 keeps the capture log
+/// in batches (`capture_batches`); version 1's one row per request (`capture`) is still
+/// read, and moved into a batch when the database is opened.
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -45,6 +48,8 @@ CREATE TABLE IF NOT EXISTS dead_tokens (
     dead_at INTEGER NOT NULL, PRIMARY KEY (environment, token)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS capture (seq INTEGER PRIMARY KEY, body BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS capture_batches (
+    newest_seq INTEGER PRIMARY KEY, oldest_seq INTEGER NOT NULL, body BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS held (
     udid TEXT NOT NULL, bundle_id TEXT NOT NULL, environment TEXT NOT NULL, apns_id TEXT NOT NULL,
     received_ms INTEGER NOT NULL, expires_at INTEGER NOT NULL, priority INTEGER NOT NULL,
@@ -69,8 +74,8 @@ pub(crate) enum Write {
     ClearRegistry,
     /// A lifecycle event (JSON), keeping the newest `keep`.
     Event { seq: u64, body: String, keep: u64 },
-    /// Captured requests (encoded), keeping the newest `keep`.
-    Capture { rows: Vec<(u64, Vec<u8>)>, keep: u64 },
+    /// Captured requests (one batch), keeping the batches that hold the newest `keep`.
+    Capture { batch: Batch, keep: u64 },
     /// A notification held for an offline device (replacing the app's previous one).
     Hold(HeldKey, Held),
     /// Forget what is held for a device.
@@ -119,6 +124,28 @@ fn explain(path: Option<&Path>, e: rusqlite::Error) -> Error {
     Error::Invalid(format!("state database {place}: {detail}"))
 }
 
+/// Moves a version-1 capture log (one row per request) into one batch.
+fn migrate_capture(conn: &Connection) -> rusqlite::Result<()> {
+    let rows: Vec<(i64, Vec<u8>)> = conn
+        .prepare("SELECT seq, body FROM capture ORDER BY seq")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut batch = Batch { oldest: 0, newest: 0, bytes: Vec::new() };
+    for (seq, body) in &rows {
+        batch.push(*seq as u64, |out| out.extend_from_slice(body));
+    }
+    let tx = conn.unchecked_transaction()?;
+    tx.execute(
+        "INSERT OR REPLACE INTO capture_batches (newest_seq, oldest_seq, body) VALUES (?1, ?2, ?3)",
+        params![batch.newest as i64, batch.oldest as i64, batch.bytes],
+    )?;
+    tx.execute("DELETE FROM capture", [])?;
+    tx.commit()
+}
+
 impl Opened {
     /// Opens (creating) `path`, or an in-memory database for `None`, and checks its schema.
     pub(crate) fn open(path: Option<&Path>) -> Result<Opened, Error> {
@@ -136,6 +163,7 @@ impl Opened {
         }
         conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;").map_err(|e| explain(path, e))?;
         conn.execute_batch(SCHEMA).map_err(|e| explain(path, e))?;
+        migrate_capture(&conn).map_err(|e| explain(path, e))?;
         conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};")).map_err(|e| explain(path, e))?;
         Ok(Opened { conn, path: path.map(Path::to_path_buf) })
     }
@@ -259,11 +287,15 @@ impl Opened {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// The stored capture log (encoded), oldest first.
+    /// The stored capture log (encoded records), oldest first.
     pub(crate) fn load_capture(&self) -> Result<Vec<(u64, Vec<u8>)>, Error> {
-        let mut stmt = self.conn.prepare("SELECT seq, body FROM capture ORDER BY seq")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut stmt = self.conn.prepare("SELECT body FROM capture_batches ORDER BY newest_seq")?;
+        let batches = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
+        let mut records = Vec::new();
+        for batch in batches {
+            records.extend(Batch::records(&batch?));
+        }
+        Ok(records)
     }
 
     /// Every held notification, passed to `each`.
@@ -382,7 +414,7 @@ fn apply(conn: &Connection, w: &Write) -> rusqlite::Result<()> {
         }
         Write::ClearRegistry => {
             conn.execute_batch(
-                "DELETE FROM apps; DELETE FROM devices; DELETE FROM dead_tokens; DELETE FROM events; DELETE FROM capture; DELETE FROM held;",
+                "DELETE FROM apps; DELETE FROM devices; DELETE FROM dead_tokens; DELETE FROM events; DELETE FROM capture; DELETE FROM capture_batches; DELETE FROM held;",
             )?;
         }
         Write::Event { seq, body, keep } => {
@@ -390,15 +422,14 @@ fn apply(conn: &Connection, w: &Write) -> rusqlite::Result<()> {
                 .execute(params![*seq as i64, body])?;
             conn.prepare_cached("DELETE FROM events WHERE seq <= ?1")?.execute([seq.saturating_sub(*keep) as i64])?;
         }
-        Write::Capture { rows, keep } => {
-            let mut insert = conn.prepare_cached("INSERT OR REPLACE INTO capture (seq, body) VALUES (?1, ?2)")?;
-            let mut newest = 0;
-            for (seq, body) in rows {
-                insert.execute(params![*seq as i64, body])?;
-                newest = newest.max(*seq);
-            }
-            conn.prepare_cached("DELETE FROM capture WHERE seq <= ?1")?
-                .execute([newest.saturating_sub(*keep) as i64])?;
+        Write::Capture { batch, keep } => {
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO capture_batches (newest_seq, oldest_seq, body) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![batch.newest as i64, batch.oldest as i64, &batch.bytes[..]])?;
+            // A batch goes once every record in it is older than the newest `keep`.
+            conn.prepare_cached("DELETE FROM capture_batches WHERE newest_seq <= ?1")?
+                .execute([batch.newest.saturating_sub(*keep) as i64])?;
         }
         Write::Hold((udid, bundle, env), h) => {
             conn.prepare_cached(

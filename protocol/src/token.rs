@@ -26,7 +26,24 @@ impl DeviceToken {
         if text.is_empty() || text.len() % 2 != 0 || text.len() > 2 * Self::MAX_BYTES {
             return Err(Error::MalformedDeviceToken);
         }
-        hex::decode(text).map(|b| Self(b.into())).map_err(|_| Error::MalformedDeviceToken)
+        // Every push path carries one, so this is a plain loop into a stack buffer (the
+        // hex crate's decoder goes through an iterator and a growing Vec).
+        fn nibble(c: u8) -> Option<u8> {
+            match c {
+                b'0'..=b'9' => Some(c - b'0'),
+                b'a'..=b'f' => Some(c - b'a' + 10),
+                b'A'..=b'F' => Some(c - b'A' + 10),
+                _ => None,
+            }
+        }
+        let mut bytes = [0u8; Self::MAX_BYTES];
+        for (out, pair) in bytes.iter_mut().zip(text.as_bytes().chunks_exact(2)) {
+            let (Some(hi), Some(lo)) = (nibble(pair[0]), nibble(pair[1])) else {
+                return Err(Error::MalformedDeviceToken);
+            };
+            *out = hi << 4 | lo;
+        }
+        Ok(Self(bytes[..text.len() / 2].into()))
     }
 
     /// Wraps raw token bytes (for example an HMAC output).
@@ -102,6 +119,7 @@ mod tests {
         let live_activity = "0f".repeat(80);
         check(&live_activity, Some(&live_activity));
         check("00", Some("00"));
+        check("0123456789abcdefABCDEF", Some("0123456789abcdefabcdef"));
         check(&"ff".repeat(DeviceToken::MAX_BYTES), Some(&"ff".repeat(DeviceToken::MAX_BYTES)));
     }
 
@@ -112,6 +130,9 @@ mod tests {
         check(&"g".repeat(64), None);
         check(&"ff".repeat(DeviceToken::MAX_BYTES + 1), None);
         check("a b ", None);
+        for edge in ["0/", ":0", "@0", "0G", "`0", "0g"] {
+            check(edge, None);
+        }
         check("ÿÿ", None);
     }
 

@@ -198,6 +198,79 @@ async fn state_survives_a_restart_with_the_same_data_dir() {
     assert!(message.contains("--token-scope per-app"), "{message}");
 }
 
+/// The capture log is saved in batches: across restarts it keeps the newest
+/// `capture_limit` requests and the database does not grow past them; a database of the
+/// earlier schema (one row per request) is read and converted.
+#[tokio::test]
+async fn the_capture_log_survives_restarts_bounded_and_from_the_older_schema() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("state.sqlite3");
+    let config = || Config { capture_limit: 3, data_dir: Some(dir.path().to_path_buf()), ..Config::default() };
+    let ids = |mock: &MockApns| -> Vec<String> {
+        mock.notifications(&mock_apns::CaptureFilter::default()).into_iter().map(|e| e.apns_id).collect()
+    };
+    let batches = || -> i64 {
+        rusqlite::Connection::open(&db)
+            .expect("db")
+            .query_row("SELECT count(*) FROM capture_batches", [], |r| r.get(0))
+            .expect("count")
+    };
+    let mut sent = Vec::new();
+    let mut token = None;
+    for run in 0..4 {
+        let lab = lab_with(config()).await;
+        let chat = match token.clone() {
+            Some(t) => t,
+            None => phone(&lab).await.0,
+        };
+        token = Some(chat.clone());
+        assert_eq!(ids(&lab.mock), sent.iter().rev().take(3).cloned().collect::<Vec<_>>(), "run {run}: before");
+        let mut c = lab.client(Sandbox).await;
+        for _ in 0..2 {
+            let id = format!("00000000-0000-4000-8000-{:012}", sent.len());
+            c.push(Push::new(&chat, &lab.jwt()).header("apns-id", &id)).await.assert_ok();
+            sent.push(id);
+        }
+        let Lab { mock, .. } = lab;
+        mock.shutdown().await;
+        assert!(batches() <= 2, "run {run}: only the batches that hold the newest 3 are kept");
+    }
+    // The same database as the earlier schema wrote it: one row per request in `capture`.
+    {
+        let conn = rusqlite::Connection::open(&db).expect("db");
+        let mut rows: Vec<(i64, Vec<u8>)> = Vec::new();
+        let blobs: Vec<Vec<u8>> = conn
+            .prepare("SELECT body FROM capture_batches ORDER BY newest_seq")
+            .expect("select")
+            .query_map([], |r| r.get(0))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("blobs");
+        for blob in blobs {
+            let mut b = &blob[..];
+            while !b.is_empty() {
+                let seq = u64::from_le_bytes(b[..8].try_into().expect("seq"));
+                let len = u32::from_le_bytes(b[8..12].try_into().expect("len")) as usize;
+                rows.push((seq as i64, b[12..12 + len].to_vec()));
+                b = &b[12 + len..];
+            }
+        }
+        conn.execute("DELETE FROM capture_batches", []).expect("delete");
+        for (seq, body) in &rows {
+            conn.execute("INSERT INTO capture (seq, body) VALUES (?1, ?2)", rusqlite::params![seq, body])
+                .expect("insert");
+        }
+        conn.execute_batch("PRAGMA user_version = 1;").expect("version");
+    }
+    let mock = MockApns::start(config()).await.expect("reads the older schema");
+    assert_eq!(ids(&mock), sent.iter().rev().take(3).cloned().collect::<Vec<_>>(), "converted");
+    mock.shutdown().await;
+    let conn = rusqlite::Connection::open(&db).expect("db");
+    let legacy: i64 = conn.query_row("SELECT count(*) FROM capture", [], |r| r.get(0)).expect("count");
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).expect("version");
+    assert_eq!((legacy, version), (0, 2));
+}
+
 #[tokio::test]
 async fn bad_lifecycle_calls_get_clear_errors() {
     let lab = lab().await;
