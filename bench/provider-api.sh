@@ -27,7 +27,7 @@ SERVER_CPU=0
 CLIENT_CPU=1
 
 # start_mock NAME [serve args...]: starts a mock pinned to the server core, creates a
-# virtual device, and sets URL_NAME, TOKEN_NAME and JWT_NAME.
+# virtual device, and sets URL_NAME, ADMIN_NAME, TOKEN_NAME and JWT_NAME.
 start_mock() {
   local name=$1; shift
   taskset -c $SERVER_CPU target/release/apns-lab serve --data-dir "$work/$name" "$@" \
@@ -39,6 +39,7 @@ start_mock() {
   ready=$(cat "$work/$name.ready")
   admin=$(jq -r .admin <<<"$ready")
   printf -v "URL_$name" '%s' "$(jq -r .sandbox <<<"$ready")"
+  printf -v "ADMIN_$name" '%s' "$admin"
   printf -v "TOKEN_$name" '%s' "$(curl -sf -X POST "$admin/api/v1/devices" -d '{"apps":[{"bundle_id":"com.example.bench"}]}' | jq -r '.apps[0].token')"
   printf -v "JWT_$name" '%s' "$(target/release/apns-lab token --key-file "$(jq -r .key_file <<<"$ready")" \
     --key-id "$(jq -r .key_id <<<"$ready")" --team-id "$(jq -r .team_id <<<"$ready")")"
@@ -119,7 +120,7 @@ for conns in 4 16; do
   echo "ratio at ${conns}×100: mock $(python3 -c "print(f'{$m/$b:.2f}')")×, capture off $(python3 -c "print(f'{$n/$b:.2f}')")× the bare server"
 done
 echo
-curl -sf "$ADMIN/api/v1/notifications?limit=1" | jq -c '.[0] | {status, reason}'
+echo "the mock's last answer: $(curl -sf "$ADMIN_full/api/v1/notifications?limit=1" | jq -c '.[0] | {status, reason}')"
 
 echo
 cargo build --release -q -p mock-apns --example jwt_cost

@@ -3,9 +3,9 @@
 //!
 //! Bounded: it keeps the last [`crate::Config::capture_limit`] requests (10 000 by
 //! default) and overwrites the oldest past that. Recording is cheap on the push path: the
-//! log is a ring of slots whose buffers are reused, so once the ring is full a request is
-//! recorded by copying a few hundred bytes into buffers that already exist — no
-//! allocation, no free, and no reference kept to h2's buffers. A slot's buffers are as
+//! log is a ring of slots, each with one reused buffer, so once the ring is full a request
+//! is recorded by copying a few hundred bytes into a buffer that already exists — no
+//! allocation, no free, and no reference kept to h2's buffers. A slot's buffer is as
 //! large as the largest request it held (at most 5121 body bytes and an 8000-byte header
 //! list). Entries become JSON only when someone reads the log. Provider tokens are never
 //! kept; the entry records which key (or certificate) authenticated the request.
@@ -49,7 +49,7 @@ pub(crate) struct Record<'a> {
     pub fault: Option<&'a str>,
 }
 
-/// A slot of the ring: one request, in buffers that are reused.
+/// A slot of the ring: one request, in a buffer that is reused.
 struct Slot {
     /// Increases by one per record, across restarts (for persisting only what is new).
     seq: u64,
@@ -58,16 +58,17 @@ struct Slot {
     connection: u64,
     apns_id: ApnsId,
     apns_unique_id: Option<uuid::Uuid>,
-    /// `name: value\n` lines, `:method` and `:path` first, then every header except
-    /// `authorization`. HTTP/2 header values cannot contain a newline and names cannot
-    /// contain a colon, so the lines split unambiguously.
-    request: Vec<u8>,
-    /// The token's bytes; empty when the path held none.
-    token: Vec<u8>,
-    /// The topic; empty when there was none.
-    topic: String,
+    /// One buffer, so that recording a request writes one run of memory: the request
+    /// lines, then the token, the topic and the body (lengths below). The request lines
+    /// are `name: value\n`, `:method` and `:path` first, then every header except
+    /// `authorization`; HTTP/2 header values cannot contain a newline and names cannot
+    /// contain a colon, so they split unambiguously. The token is its bytes (none when
+    /// the path held none), the topic UTF-8 (none when there was none).
+    data: Vec<u8>,
+    request_len: usize,
+    token_len: usize,
+    topic_len: usize,
     auth: Authenticated,
-    body: Vec<u8>,
     status: u16,
     reason: Option<Reason>,
     timestamp: Option<u64>,
@@ -82,11 +83,11 @@ impl Slot {
             connection: 0,
             apns_id: ApnsId::random(),
             apns_unique_id: None,
-            request: Vec::new(),
-            token: Vec::new(),
-            topic: String::new(),
+            data: Vec::new(),
+            request_len: 0,
+            token_len: 0,
+            topic_len: 0,
             auth: Authenticated::None,
-            body: Vec::new(),
             status: 0,
             reason: None,
             timestamp: None,
@@ -100,7 +101,7 @@ impl Slot {
         self.connection = r.connection;
         self.apns_id = r.apns_id.clone();
         self.apns_unique_id = r.apns_unique_id;
-        self.request.clear();
+        self.data.clear();
         let fault = r.fault.map(|f| (":fault", f.as_bytes()));
         let pseudo = [(":method", r.method.as_str().as_bytes()), (":path", r.path.as_bytes())].into_iter().chain(fault);
         let headers = r
@@ -109,19 +110,19 @@ impl Slot {
             .filter(|(name, _)| *name != http::header::AUTHORIZATION)
             .map(|(name, value)| (name.as_str(), value.as_bytes()));
         for (name, value) in pseudo.into_iter().chain(headers) {
-            self.request.extend_from_slice(name.as_bytes());
-            self.request.extend_from_slice(b": ");
-            self.request.extend_from_slice(value);
-            self.request.push(b'\n');
+            self.data.extend_from_slice(name.as_bytes());
+            self.data.extend_from_slice(b": ");
+            self.data.extend_from_slice(value);
+            self.data.push(b'\n');
         }
-        self.token.clear();
-        if let Some(t) = r.token {
-            self.token.extend_from_slice(t.as_bytes());
-        }
-        self.topic.clear();
-        if let Some(t) = r.topic {
-            self.topic.push_str(t.as_str());
-        }
+        self.request_len = self.data.len();
+        let token = r.token.map_or(&[][..], DeviceToken::as_bytes);
+        self.data.extend_from_slice(token);
+        self.token_len = token.len();
+        let topic = r.topic.map_or("", Topic::as_str);
+        self.data.extend_from_slice(topic.as_bytes());
+        self.topic_len = topic.len();
+        self.data.extend_from_slice(r.body);
         // Reusing the slot's credential when it is the same one saves two atomic
         // reference-count updates per push (a steady sender uses one key throughout).
         let same = match (&self.auth, r.auth) {
@@ -133,16 +134,30 @@ impl Slot {
         if !same {
             self.auth = r.auth.clone();
         }
-        self.body.clear();
-        self.body.extend_from_slice(r.body);
         self.status = r.status;
         self.reason = r.reason;
         self.timestamp = r.timestamp;
     }
 
+    fn request(&self) -> &[u8] {
+        &self.data[..self.request_len]
+    }
+
+    fn token(&self) -> &[u8] {
+        &self.data[self.request_len..][..self.token_len]
+    }
+
+    fn topic(&self) -> &str {
+        std::str::from_utf8(&self.data[self.request_len + self.token_len..][..self.topic_len]).unwrap_or_default()
+    }
+
+    fn body(&self) -> &[u8] {
+        &self.data[self.request_len + self.token_len + self.topic_len..]
+    }
+
     /// Every request line as (name, value), pseudo-headers included.
     fn lines(&self) -> Vec<(String, String)> {
-        self.request
+        self.request()
             .split(|b| *b == b'\n')
             .filter(|line| !line.is_empty())
             .map(|line| {
@@ -158,8 +173,9 @@ impl Slot {
         let pseudo = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()).unwrap_or_default();
         let (method, path, fault) = (pseudo(":method"), pseudo(":path"), pseudo(":fault"));
         headers.retain(|(n, _)| !n.starts_with(':'));
-        let payload = serde_json::from_slice(&self.body)
-            .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&self.body).into_owned()));
+        let body = self.body();
+        let payload = serde_json::from_slice(body)
+            .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(body).into_owned()));
         CapturedRequest {
             time_ms: self.time_ms,
             environment: self.environment,
@@ -168,12 +184,12 @@ impl Slot {
             apns_unique_id: self.apns_unique_id.map(|u| u.hyphenated().to_string()),
             method,
             path,
-            token: (!self.token.is_empty()).then(|| hex::encode(&self.token)),
-            topic: (!self.topic.is_empty()).then(|| self.topic.clone()),
+            token: (self.token_len > 0).then(|| hex::encode(self.token())),
+            topic: (self.topic_len > 0).then(|| self.topic().to_owned()),
             headers,
             auth: self.view_auth(),
             payload,
-            payload_size: self.body.len(),
+            payload_size: body.len(),
             status: self.status,
             reason: self.reason,
             timestamp: self.timestamp,
@@ -195,12 +211,12 @@ impl Slot {
         out.extend_from_slice(&self.connection.to_le_bytes());
         bytes(out, self.apns_id.as_str().as_bytes());
         bytes(out, self.apns_unique_id.as_ref().map_or(&[][..], |u| u.as_bytes()));
-        bytes(out, &self.request);
-        bytes(out, &self.token);
-        bytes(out, self.topic.as_bytes());
+        bytes(out, self.request());
+        bytes(out, self.token());
+        bytes(out, self.topic().as_bytes());
         let auth = serde_json::to_vec(&self.view_auth()).unwrap_or_default();
         bytes(out, &auth);
-        bytes(out, &self.body);
+        bytes(out, self.body());
         out.extend_from_slice(&self.status.to_le_bytes());
         bytes(out, self.reason.map_or("", Reason::as_str).as_bytes());
         out.extend_from_slice(&self.timestamp.unwrap_or(0).to_le_bytes());
@@ -230,11 +246,12 @@ impl Slot {
         let apns_id = ApnsId::parse(std::str::from_utf8(bytes(&mut b)?).ok()?).ok()?;
         let unique = bytes(&mut b)?;
         let apns_unique_id = if unique.is_empty() { None } else { Some(uuid::Uuid::from_slice(unique).ok()?) };
-        let request = bytes(&mut b)?.to_vec();
-        let token = bytes(&mut b)?.to_vec();
-        let topic = String::from_utf8(bytes(&mut b)?.to_vec()).ok()?;
+        let request = bytes(&mut b)?;
+        let token = bytes(&mut b)?;
+        let topic = std::str::from_utf8(bytes(&mut b)?).ok()?;
         let auth = Authenticated::Restored(serde_json::from_slice(bytes(&mut b)?).ok()?);
-        let body = bytes(&mut b)?.to_vec();
+        let body = bytes(&mut b)?;
+        let data = [request, token, topic.as_bytes(), body].concat();
         let status = u16::from_le_bytes(take(&mut b, 2)?.try_into().ok()?);
         let reason = std::str::from_utf8(bytes(&mut b)?).ok()?;
         let reason = if reason.is_empty() { None } else { Some(reason.parse().ok()?) };
@@ -246,11 +263,11 @@ impl Slot {
             connection,
             apns_id,
             apns_unique_id,
-            request,
-            token,
-            topic,
+            data,
+            request_len: request.len(),
+            token_len: token.len(),
+            topic_len: topic.len(),
             auth,
-            body,
             status,
             reason,
             timestamp,
@@ -493,10 +510,10 @@ impl Capture {
         newest_first
             .filter(|e| match &token {
                 None => true,
-                Some(Ok(t)) => e.token == t.as_bytes(),
+                Some(Ok(t)) => e.token() == t.as_bytes(),
                 Some(Err(_)) => false,
             })
-            .filter(|e| filter.topic.as_deref().is_none_or(|t| e.topic == t))
+            .filter(|e| filter.topic.as_deref().is_none_or(|t| e.topic() == t))
             .filter(|e| filter.apns_id.as_deref().is_none_or(|a| e.apns_id.as_str().eq_ignore_ascii_case(a)))
             .take(limit)
             .map(Slot::view)

@@ -202,11 +202,28 @@ async fn serve_h2<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     });
     shared.provider_conns.insert(id, Arc::downgrade(&state));
     let _forget = Forget(&shared.provider_conns, id);
+    // The shutdown signal and the control channel are waited on by futures that live as
+    // long as the connection: made afresh for every request, each would register and
+    // unregister a waiter (a lock) per request.
+    let shutting_down = shutdown.changed();
+    let control = async {
+        match controls.recv().await {
+            Some(control) => control,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(shutting_down, control);
     let mut last_active = tokio::time::Instant::now();
+    let mut idle_was = 0;
     loop {
         // APNs closes connections that carry nothing for a while (GOAWAY IdleTimeout);
         // a test sets how long (off by default). In-flight streams count as activity.
         let idle_ms = shared.idle_timeout_ms.load(Ordering::Relaxed);
+        if idle_ms != idle_was {
+            // Just set: the connection has been idle since now, not since it opened.
+            last_active = tokio::time::Instant::now();
+            idle_was = idle_ms;
+        }
         let idle = async {
             if idle_ms == 0 {
                 return std::future::pending().await;
@@ -219,11 +236,20 @@ async fn serve_h2<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
                 last_active = tokio::time::Instant::now();
             }
         };
+        // Fault controls and shutdown first, so a busy connection cannot starve them.
         let reason = tokio::select! {
-            () = idle => Reason::IdleTimeout,
+            biased;
+            control = &mut control => match control {
+                // A fault rule: drop the connection as a crashed server would.
+                ConnControl::Close => return,
+                ConnControl::Goaway(reason) => reason,
+            },
+            _ = &mut shutting_down => Reason::Shutdown,
             next = conn.accept() => match next {
                 Some(Ok((request, respond))) => {
-                    last_active = tokio::time::Instant::now();
+                    if idle_ms != 0 {
+                        last_active = tokio::time::Instant::now();
+                    }
                     tokio::spawn(push::handle(shared.clone(), state.clone(), request, respond));
                     continue;
                 }
@@ -233,12 +259,7 @@ async fn serve_h2<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
                 }
                 None => return,
             },
-            Some(control) = controls.recv() => match control {
-                // A fault rule: drop the connection as a crashed server would.
-                ConnControl::Close => return,
-                ConnControl::Goaway(reason) => reason,
-            },
-            _ = shutdown.changed() => Reason::Shutdown,
+            () = idle => Reason::IdleTimeout,
         };
         // APNs says why it closes a connection (its own shutdown, an idle connection, a
         // fault rule) as GOAWAY {"reason":…}; h2's graceful GOAWAY (no debug data)
