@@ -30,8 +30,18 @@ async fn answer(req: Request<Incoming>) -> Result<Response<Empty<Bytes>>, Infall
         .expect("valid response"))
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // The same runtime as `apns-lab` picks: single-threaded on one core.
+    let one_core = std::thread::available_parallelism().is_ok_and(|n| n.get() == 1);
+    let runtime = if one_core {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()?
+    } else {
+        tokio::runtime::Runtime::new()?
+    };
+    runtime.block_on(serve())
+}
+
+async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:0".into());
     let key = rcgen::KeyPair::generate()?;
     let cert =

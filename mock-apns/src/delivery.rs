@@ -26,6 +26,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::Shared;
+use crate::gateway::DeviceStream;
 use crate::store::Write;
 
 /// The longest APNs stores a notification: 30 days, in seconds.
@@ -202,12 +203,18 @@ mod tests {
 /// device that stops acknowledging cannot make APNs hold unbounded memory for it.
 pub const MAX_UNACKED: usize = 1000;
 
+/// How many notifications may be on their way down a device's stream, sent and not yet
+/// acknowledged. Past it the engine keeps new ones for when the device reconnects (with
+/// the unacknowledged ones, within [`MAX_UNACKED`]), so a device that stops reading
+/// cannot make h2 buffer without bound.
+pub const MAX_IN_FLIGHT: usize = 1024;
+
 /// What the engine reacts to.
 pub(crate) enum Event {
     /// A push accepted for a device that is online.
     Deliver(Box<Outgoing>),
-    /// A device opened its notification stream; lines go to `tx`.
-    Connected { device: u32, udid: String, conn: u64, tx: mpsc::Sender<bytes::Bytes> },
+    /// A device opened its notification stream; lines go into `stream`.
+    Connected { device: u32, udid: String, stream: DeviceStream },
     /// That stream closed.
     Disconnected { device: u32, conn: u64 },
     /// Close the device's stream (its tokens changed: it must register again).
@@ -229,13 +236,17 @@ pub(crate) struct Outgoing {
 /// A delivered, unacknowledged notification.
 struct Pending {
     out: Outgoing,
+    /// Whether it went down the current stream (and counts as in flight).
+    sent: bool,
 }
 
 /// What the engine knows of one device.
 #[derive(Default)]
 struct Link {
-    /// The open stream, if any: its number and where its lines go.
-    conn: Option<(u64, mpsc::Sender<bytes::Bytes>)>,
+    /// The open stream, if any.
+    conn: Option<DeviceStream>,
+    /// Notifications sent down `conn` and not yet acknowledged.
+    in_flight: usize,
     /// Delivered and not yet acknowledged, oldest first.
     unacked: VecDeque<Pending>,
     /// Priority 5 and 1 notifications waiting for the next batch.
@@ -288,9 +299,10 @@ pub(crate) async fn run(
                     next_batch.get_or_insert_with(|| Instant::now() + batch_window);
                 }
             }
-            Event::Connected { device, udid, conn, tx } => {
+            Event::Connected { device, udid, stream } => {
                 let link = links.entry(device).or_default();
-                link.conn = Some((conn, tx));
+                link.conn = Some(stream);
+                link.in_flight = 0;
                 // Resume: everything not acknowledged goes again, then what was stored.
                 let again: Vec<Pending> = link.unacked.drain(..).collect();
                 for mut p in again {
@@ -335,12 +347,13 @@ pub(crate) async fn run(
             }
             Event::Disconnected { device, conn } => {
                 if let Some(link) = links.get_mut(&device)
-                    && link.conn.as_ref().is_some_and(|(c, _)| *c == conn)
+                    && link.conn.as_ref().is_some_and(|s| s.conn == conn)
                 {
                     link.conn = None;
+                    link.in_flight = 0;
                     // Batched ones wait for the device like the unacknowledged ones.
                     let waiting = std::mem::take(&mut link.batch);
-                    link.unacked.extend(waiting.into_iter().map(|out| Pending { out }));
+                    link.unacked.extend(waiting.into_iter().map(|out| Pending { out, sent: false }));
                 }
             }
             Event::Acked { device, ack } => {
@@ -349,6 +362,9 @@ pub(crate) async fn run(
                     continue; // a duplicate ack, or for a notification not on this device
                 };
                 let p = link.unacked.remove(at).expect("the position was just found");
+                if p.sent {
+                    link.in_flight = link.in_flight.saturating_sub(1);
+                }
                 let state = match ack.outcome {
                     Outcome::Presented => "presented",
                     Outcome::HandledSilently => "handled-silently",
@@ -386,12 +402,12 @@ pub(crate) async fn run(
 /// Sends one notification down the device's stream (or keeps it for the next connection)
 /// and remembers it until it is acknowledged.
 fn send(shared: &Shared, link: &mut Link, out: Outgoing, state: &'static str) {
-    let line = encode(&out.delivery);
     let sent = match &link.conn {
-        Some((_, tx)) => tx.try_send(line).is_ok(),
-        None => false,
+        Some(stream) if link.in_flight < MAX_IN_FLIGHT => stream.send(encode(&out.delivery)),
+        _ => false,
     };
     if sent {
+        link.in_flight += 1;
         shared.step(&out.delivery.apns_id, out.delivery.received_ms, state, shared.clock.unix_millis(), None);
     }
     if link.unacked.len() >= MAX_UNACKED
@@ -405,5 +421,5 @@ fn send(shared: &Shared, link: &mut Link, out: Outgoing, state: &'static str) {
             Some("queue-full".into()),
         );
     }
-    link.unacked.push_back(Pending { out });
+    link.unacked.push_back(Pending { out, sent });
 }

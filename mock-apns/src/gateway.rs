@@ -21,7 +21,7 @@ use h2::server::SendResponse;
 use http::{Method, Request, Response, StatusCode};
 use protocol::gateway::{Ack, Activate, Activation, RegisterApp, Registered};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use crate::admin::{Lifecycle, NewApp, NewDevice};
@@ -30,8 +30,6 @@ use crate::{Error, Shared};
 
 /// The largest request body the gateway reads.
 const MAX_BODY: usize = 1 << 20;
-/// Lines buffered for one device's stream before the engine keeps them for later.
-const STREAM_QUEUE: usize = 1024;
 
 /// Which devices have their notification stream open, by device slot: the push path
 /// asks this to decide between delivering and storing.
@@ -272,6 +270,11 @@ async fn register(shared: &Shared, udid: &str, app: RegisterApp) -> Result<Regis
 }
 
 /// The notification stream: the device is online while it is open.
+///
+/// The delivery engine writes each notification straight into the stream (see
+/// [`DeviceStream`]); this task only waits for the stream to end — the device resets it
+/// or goes away, the engine drops it (the device's tokens changed, or it opened another),
+/// or the mock shuts down — so a notification costs no wake-up of a task per device.
 async fn stream(
     shared: Arc<Shared>,
     udid: String,
@@ -286,28 +289,26 @@ async fn stream(
         .header(http::header::CONTENT_TYPE, "application/x-ndjson")
         .body(())
         .expect("valid header");
-    let Ok(mut out) = respond.send_response(response, false) else { return };
+    let Ok(out) = respond.send_response(response, false) else { return };
     let conn = shared.next_connection.fetch_add(1, Ordering::Relaxed);
-    let (tx, mut rx) = mpsc::channel::<Bytes>(STREAM_QUEUE);
+    let (closer, mut closed) = tokio::sync::oneshot::channel();
+    let out = Arc::new(std::sync::Mutex::new(out));
     shared.connections.by_device.insert(slot, conn);
     // Online first (APNs learns of uninstalls the device reports), then the engine sends
     // what waits for it.
     if let Err(e) = shared.lifecycle(&udid, Lifecycle::Online).await {
         tracing::warn!(%udid, error = %e, "device could not come online");
     }
-    let _ = shared.engine.send(Event::Connected { device: slot, udid: udid.clone(), conn, tx }).await;
-    loop {
-        tokio::select! {
-            line = rx.recv() => match line {
-                Some(line) => if send_all(&mut out, line).await.is_err() { break },
-                None => break,
-            },
-            _ = std::future::poll_fn(|cx| out.poll_reset(cx)) => break,
-            _ = shutdown.changed() => break,
-        }
+    let stream = DeviceStream { conn, out: out.clone(), _closer: closer };
+    let _ = shared.engine.send(Event::Connected { device: slot, udid: udid.clone(), stream }).await;
+    let lock = || out.lock().unwrap_or_else(|e| e.into_inner());
+    tokio::select! {
+        _ = &mut closed => {},
+        _ = std::future::poll_fn(|cx| lock().poll_reset(cx)) => {},
+        _ = shutdown.changed() => {},
     }
     // End the stream cleanly, so the phone reads a close rather than a reset.
-    let _ = out.send_data(Bytes::new(), true);
+    let _ = lock().send_data(Bytes::new(), true);
     let _ = shared.engine.send(Event::Disconnected { device: slot, conn }).await;
     let still_ours = shared.connections.by_device.remove_if(&slot, |_, c| *c == conn).is_some();
     if still_ours && let Err(e) = shared.lifecycle(&udid, Lifecycle::Offline).await {
@@ -315,18 +316,19 @@ async fn stream(
     }
 }
 
-/// Sends `data` on a stream as flow control allows.
-async fn send_all(out: &mut h2::SendStream<Bytes>, mut data: Bytes) -> Result<(), ()> {
-    while !data.is_empty() {
-        out.reserve_capacity(data.len());
-        match std::future::poll_fn(|cx| out.poll_capacity(cx)).await {
-            Some(Ok(0)) => continue,
-            Some(Ok(n)) => {
-                let chunk = data.split_to(n.min(data.len()));
-                out.send_data(chunk, false).map_err(|_| ())?;
-            }
-            _ => return Err(()),
-        }
+/// A device's open notification stream as the delivery engine holds it. Dropping it
+/// ends the stream (its task sees the closer go).
+pub(crate) struct DeviceStream {
+    /// The stream's number (a device that reconnects gets a new one).
+    pub conn: u64,
+    out: Arc<std::sync::Mutex<h2::SendStream<Bytes>>>,
+    _closer: tokio::sync::oneshot::Sender<()>,
+}
+
+impl DeviceStream {
+    /// Queues one line on the stream; h2 sends it as the device's flow-control window
+    /// allows (the engine bounds how many are outstanding). `false` if the stream is gone.
+    pub(crate) fn send(&self, line: Bytes) -> bool {
+        self.out.lock().unwrap_or_else(|e| e.into_inner()).send_data(line, false).is_ok()
     }
-    Ok(())
 }

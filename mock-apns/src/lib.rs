@@ -56,7 +56,7 @@ pub use capture::{AuthSummary, CaptureFilter, CapturedRequest};
 pub use clock::Clock;
 pub use config::Config;
 pub use dashboard::{ConsoleAnswer, ConsolePush};
-pub use delivery::{MAX_STORAGE_SECS, MAX_UNACKED, StoredView};
+pub use delivery::{MAX_IN_FLIGHT, MAX_STORAGE_SECS, MAX_UNACKED, StoredView};
 pub use error::Error;
 pub use events::{LifecycleEvent, TokenChangeView};
 pub use faults::{FaultAction, FaultView, NewFault};

@@ -168,7 +168,11 @@ pub(crate) async fn handle(
     // Parse: read the body, keeping at most MAX_BODY + 1 bytes.
     // The body has usually arrived with the headers; only a body still on its way gets
     // a timer (registering one for every request costs a lock on the timer wheel).
+    // (The request's parts and the validation's state are boxed: a task's future is
+    // copied into the task when it is spawned, and a small one is allocated from the
+    // allocator's fast per-thread cache.)
     let (parts, body) = request.into_parts();
+    let parts = Box::new(parts);
     let mut reading = std::pin::pin!(read_body(body));
     let body = match std::future::poll_fn(|cx| std::task::Poll::Ready(reading.as_mut().poll(cx))).await {
         std::task::Poll::Ready(body) => body,
@@ -186,15 +190,15 @@ pub(crate) async fn handle(
     let fired = shared.faults.check(conn.env, &parts);
     let label = fired.as_ref().map(Fired::label);
     let answer = match fired.map(|f| f.action) {
-        None => process(&shared, &conn, &parts, body, None).await,
+        None => Box::pin(process(&shared, &conn, &parts, body, None)).await,
         Some(FaultAction::Delay { ms }) => {
             Box::pin(tokio::time::sleep(std::time::Duration::from_millis(ms))).await;
-            process(&shared, &conn, &parts, body, label.as_deref()).await
+            Box::pin(process(&shared, &conn, &parts, body, label.as_deref())).await
         }
         Some(FaultAction::MaxStreams { value }) => {
             conn.limit.store(value, Ordering::Release);
             conn.tap.send_settings(&[(crate::tap::SETTINGS_MAX_CONCURRENT_STREAMS, value)]);
-            process(&shared, &conn, &parts, body, label.as_deref()).await
+            Box::pin(process(&shared, &conn, &parts, body, label.as_deref())).await
         }
         Some(action @ (FaultAction::Stall | FaultAction::Reset | FaultAction::Close)) => {
             forced(&shared, &conn, &parts, &body, None, label.as_deref());
@@ -343,8 +347,11 @@ pub(crate) async fn process(
     fault: Option<&str>,
 ) -> Answer {
     // Validate.
+    // One reading of the clock serves the token's age, the registry and the log.
+    let now = shared.clock.now();
+    let now_ms = now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
     let mut seen = Seen { apns_id: None, token: None, topic: None, auth: Authenticated::None };
-    let verdict = validate(shared, conn, &parts.method, parts.uri.path(), &parts.headers, &body, &mut seen);
+    let verdict = validate(shared, conn, parts, &body, now, &mut seen);
 
     // Apply: for now, accepted pushes are recorded; delivery hangs off this point.
     let apns_id = seen.apns_id.take().unwrap_or_else(ApnsId::random);
@@ -397,6 +404,7 @@ pub(crate) async fn process(
         parts,
         &body,
         &Logged {
+            time_ms: now_ms,
             apns_id: &apns_id,
             unique_id,
             token: seen.token.as_ref(),
@@ -444,12 +452,12 @@ async fn read_body(mut body: RecvStream) -> Result<Bytes, h2::Error> {
 fn validate(
     shared: &Shared,
     conn: &ConnState,
-    method: &Method,
-    path: &str,
-    headers: &HeaderMap,
+    parts: &http::request::Parts,
     body: &[u8],
+    now: std::time::SystemTime,
     seen: &mut Seen,
 ) -> Result<Accepted, (Reason, Option<u64>)> {
+    let (method, path, headers) = (&parts.method, parts.uri.path(), &parts.headers);
     let fail = |r: Reason| (r, None);
     // 1–4: route, method, duplicates, apns-id.
     let Some(token_text) = path.strip_prefix(DEVICE_PATH) else {
@@ -467,7 +475,7 @@ fn validate(
     }
 
     // 5: the credential.
-    let credential = authenticate(shared, conn, headers, seen).map_err(fail)?;
+    let credential = authenticate(shared, conn, headers, now, seen).map_err(fail)?;
 
     // 6–7: the device token.
     if token_text.is_empty() {
@@ -539,7 +547,8 @@ fn validate(
     }
 
     // 18: route the token.
-    let routed = shared.registry.route(conn.env, token, bundle_id, shared.clock.unix_millis())?;
+    let now_ms = now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let routed = shared.registry.route(conn.env, token, bundle_id, now_ms)?;
     if !has_suffix {
         return Err(fail(Reason::DeviceTokenNotForTopic));
     }
@@ -558,6 +567,7 @@ fn authenticate<'a>(
     shared: &Shared,
     conn: &'a ConnState,
     headers: &HeaderMap,
+    now: std::time::SystemTime,
     seen: &mut Seen,
 ) -> Result<Credential<'a>, Reason> {
     match &conn.auth {
@@ -572,7 +582,7 @@ fn authenticate<'a>(
                 .and_then(|v| auth::bearer(v.as_bytes()))
                 .ok_or(Reason::MissingProviderToken)?;
             let mut binding = binding.lock().unwrap_or_else(|e| e.into_inner());
-            let key = auth::authorize(token, conn.env, &mut binding, &shared.tokens, &shared.keys, shared.clock.now())?;
+            let key = auth::authorize(token, conn.env, &mut binding, &shared.tokens, &shared.keys, now)?;
             drop(binding);
             seen.auth = Authenticated::Token(key.clone());
             if !conn.open.swap(true, Ordering::AcqRel) {
@@ -598,6 +608,8 @@ fn header_str<'h>(headers: &'h HeaderMap, name: &http::HeaderName) -> Option<&'h
 
 /// What was answered to one request.
 struct Logged<'a> {
+    /// When, ms since the epoch.
+    time_ms: u64,
     apns_id: &'a ApnsId,
     unique_id: Option<uuid::Uuid>,
     token: Option<&'a DeviceToken>,
@@ -614,7 +626,7 @@ struct Logged<'a> {
 fn log_answer(shared: &Shared, conn: &ConnState, parts: &http::request::Parts, body: &[u8], a: &Logged<'_>) {
     let reason = a.error.map(|e| e.reason);
     shared.capture.record(&Record {
-        time_ms: shared.clock.unix_millis(),
+        time_ms: a.time_ms,
         environment: conn.env,
         connection: conn.id,
         apns_id: a.apns_id,
@@ -657,6 +669,7 @@ fn forced(
     let unique_id = (answered && conn.env == Environment::Sandbox).then(uuid::Uuid::new_v4);
     let status = error.as_ref().map_or(0, |e| e.reason.status());
     let logged = Logged {
+        time_ms: shared.clock.unix_millis(),
         apns_id: &apns_id,
         unique_id,
         token: token.as_ref(),

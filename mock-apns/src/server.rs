@@ -11,6 +11,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 
 use protocol::{Environment, Reason};
@@ -215,6 +216,7 @@ async fn serve_h2<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     tokio::pin!(shutting_down, control);
     let mut last_active = tokio::time::Instant::now();
     let mut idle_was = 0;
+    let mut batch = Vec::new();
     loop {
         // APNs closes connections that carry nothing for a while (GOAWAY IdleTimeout);
         // a test sets how long (off by default). In-flight streams count as activity.
@@ -245,19 +247,40 @@ async fn serve_h2<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
                 ConnControl::Goaway(reason) => reason,
             },
             _ = &mut shutting_down => Reason::Shutdown,
-            next = conn.accept() => match next {
-                Some(Ok((request, respond))) => {
-                    if idle_ms != 0 {
-                        last_active = tokio::time::Instant::now();
-                    }
-                    tokio::spawn(push::handle(shared.clone(), state.clone(), request, respond));
-                    continue;
+            next = conn.accept() => {
+                if idle_ms != 0 {
+                    last_active = tokio::time::Instant::now();
                 }
-                Some(Err(e)) => {
-                    tracing::debug!(error = %e, "connection error");
+                // Take every request h2 has already decoded, so that their bodies (which
+                // follow their headers) have been read too, then answer them here; only
+                // one that has to wait gets a task of its own (a body still arriving, a
+                // push stored for an offline device, a full delivery queue, a fault
+                // rule's delay). Most requests are answered without a task.
+                let mut next = next;
+                let closed = loop {
+                    match next {
+                        Some(Ok(stream)) => batch.push(stream),
+                        Some(Err(e)) => {
+                            tracing::debug!(error = %e, "connection error");
+                            return;
+                        }
+                        None => break true,
+                    }
+                    match std::future::poll_fn(|cx| Poll::Ready(conn.poll_accept(cx))).await {
+                        Poll::Ready(more) => next = more,
+                        Poll::Pending => break false,
+                    }
+                };
+                for (request, respond) in batch.drain(..) {
+                    let mut handling = Box::pin(push::handle(shared.clone(), state.clone(), request, respond));
+                    if std::future::poll_fn(|cx| Poll::Ready(handling.as_mut().poll(cx))).await.is_pending() {
+                        tokio::spawn(handling);
+                    }
+                }
+                if closed {
                     return;
                 }
-                None => return,
+                continue;
             },
             () = idle => Reason::IdleTimeout,
         };

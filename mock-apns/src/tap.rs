@@ -16,7 +16,7 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 
@@ -71,6 +71,9 @@ fn frame_header(len: usize, kind: u8, flags: u8, stream: u32) -> Vec<u8> {
 pub(crate) struct TapControl {
     /// Whole frames to write at the next frame boundary of h2's output.
     inject: Mutex<Vec<u8>>,
+    /// Whether `inject` holds anything: checked at every frame boundary, so the lock is
+    /// only taken when there is something to take.
+    pending: AtomicBool,
     /// How many SETTINGS ACKs from the client belong to injected frames.
     acks_to_drop: AtomicU32,
 }
@@ -79,17 +82,27 @@ impl TapControl {
     /// Sends a SETTINGS frame that h2 does not know about.
     pub(crate) fn send_settings(&self, settings: &[(u16, u32)]) {
         self.acks_to_drop.fetch_add(1, Ordering::SeqCst);
-        self.inject.lock().unwrap_or_else(|e| e.into_inner()).extend(settings_frame(settings));
+        self.inject(&settings_frame(settings));
     }
 
     /// Sends a GOAWAY h2 does not know about, with `debug` as its debug data (APNs puts
     /// `{"reason":…}` there). h2's own GOAWAY, if it sends one, follows it.
     pub(crate) fn send_goaway(&self, last_stream_id: u32, debug: &[u8]) {
-        self.inject.lock().unwrap_or_else(|e| e.into_inner()).extend(goaway_frame(last_stream_id, 0, debug));
+        self.inject(&goaway_frame(last_stream_id, 0, debug));
+    }
+
+    fn inject(&self, frames: &[u8]) {
+        let mut inject = self.inject.lock().unwrap_or_else(|e| e.into_inner());
+        inject.extend_from_slice(frames);
+        self.pending.store(true, Ordering::Release);
     }
 
     fn take_injection(&self) -> Option<Vec<u8>> {
+        if !self.pending.load(Ordering::Acquire) {
+            return None;
+        }
         let mut pending = self.inject.lock().unwrap_or_else(|e| e.into_inner());
+        self.pending.store(false, Ordering::Release);
         (!pending.is_empty()).then(|| std::mem::take(&mut *pending))
     }
 }

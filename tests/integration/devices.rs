@@ -257,6 +257,44 @@ async fn low_priority_pushes_arrive_in_a_batch_and_the_unacked_queue_is_bounded(
     assert_eq!(back, max);
 }
 
+/// A phone that reads its stream but never acknowledges gets at most MAX_IN_FLIGHT
+/// notifications down it; the rest wait, and come when it reconnects.
+#[tokio::test(flavor = "multi_thread")]
+async fn notifications_in_flight_to_a_phone_are_bounded() {
+    let lab = lab().await;
+    let device = phone(&lab, "PHONE-A").await;
+    let token = device.apps[0].token.clone().expect("token");
+    let mut gw = device.connect().await.expect("connects");
+    let mut stream = gw.notifications().await.expect("stream");
+    let mut c = lab.client(Sandbox).await;
+    let bound = mock_apns::MAX_IN_FLIGHT;
+    let ids: Vec<String> = (0..bound + 6).map(|i| format!("00000000-0000-4000-9000-{i:012}")).collect();
+    for id in &ids {
+        c.push(Push::new(&token, &lab.jwt()).header("apns-id", id)).await.assert_ok();
+    }
+    let mut got = Vec::new();
+    while let Ok(Some(d)) = tokio::time::timeout(Duration::from_millis(500), stream.next()).await {
+        got.push(d.expect("ok").apns_id);
+    }
+    assert_eq!(got, ids[..bound], "exactly the first MAX_IN_FLIGHT, in order");
+    let (_, v) = admin(lab.mock.admin_addr(), "GET", &format!("/api/v1/notifications/{}", ids[bound]), None).await;
+    let states: Vec<&str> =
+        v["journey"].as_array().into_iter().flatten().map(|s| s["state"].as_str().unwrap_or("")).collect();
+    assert!(!states.contains(&"delivered"), "the one past the bound waits: {v}");
+    // Reconnecting sends what waited (within the newest MAX_UNACKED).
+    drop(stream);
+    drop(gw);
+    eventually(|| !lab.mock.device("PHONE-A").expect("device").online).await;
+    let mut gw = device.connect().await.expect("reconnects");
+    let mut stream = gw.notifications().await.expect("stream");
+    let mut back = Vec::new();
+    while let Ok(Some(d)) = tokio::time::timeout(Duration::from_millis(500), stream.next()).await {
+        back.push(d.expect("ok").apns_id);
+    }
+    assert_eq!(back.len(), mock_apns::MAX_UNACKED);
+    assert_eq!(back.last(), ids.last(), "the newest, never sent before, comes now");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_fleet_of_phones_comes_online_and_receives() {
     let lab = lab().await;

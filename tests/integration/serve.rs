@@ -402,11 +402,20 @@ fn send_from_the_command_line() {
 }
 
 /// `apns-lab demo --once`: the whole flow and the cases people get wrong, narrated, for
-/// both token scopes; exits 0.
+/// both token scopes, and once more on a single core (`taskset`), where the binary runs
+/// everything on the single-threaded runtime; exits 0.
 #[test]
 fn the_demo_runs_the_whole_script() {
-    for scope in ["per-app", "per-device"] {
-        let out = Command::new(env!("CARGO_BIN_EXE_apns-lab"))
+    for (scope, one_core) in [("per-app", false), ("per-device", false), ("per-app", true)] {
+        let bin = env!("CARGO_BIN_EXE_apns-lab");
+        let mut command = if one_core {
+            let mut c = Command::new("taskset");
+            c.args(["-c", "0", bin]);
+            c
+        } else {
+            Command::new(bin)
+        };
+        let out = command
             .args(["demo", "--once", "--token-scope", scope])
             .env("RUST_LOG", "warn")
             .output()
