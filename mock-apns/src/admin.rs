@@ -537,14 +537,14 @@ impl Shared {
         let environment =
             record.apps.iter().find(|a| a.bundle_id == bundle).map_or(Environment::Sandbox, |a| a.environment);
         let apns_id = protocol::ApnsId::random();
-        let delivery = protocol::gateway::Delivery {
-            apns_id: apns_id.as_str().to_owned(),
+        let delivery = crate::delivery::Note {
+            apns_id: apns_id.clone(),
             topic: bundle.clone(),
             push_type: protocol::PushType::Alert,
             priority: protocol::Priority::Immediate,
             collapse_id: None,
             environment,
-            payload: protocol::gateway::raw_payload(push.payload.to_string().as_bytes()),
+            payload: bytes::Bytes::from(push.payload.to_string()),
             received_ms: self.clock.unix_millis(),
             from_storage: false,
             redelivered: false,

@@ -19,7 +19,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use protocol::gateway::{Ack, Delivery, Outcome};
+#[cfg(any(doc, test))]
+use protocol::gateway::Delivery;
+use protocol::gateway::{Ack, Outcome};
 use protocol::{ApnsId, Environment, Expiration, Priority, PushType};
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -169,6 +171,49 @@ mod tests {
         assert_eq!(storage_deadline(Some(Expiration(now + 2 * MAX_STORAGE_SECS)), now), Some(now + MAX_STORAGE_SECS));
     }
 
+    /// The hand-written line is exactly what serde makes of the same [`Delivery`], and
+    /// stays one line whatever the payload's layout.
+    #[test]
+    fn a_line_is_a_delivery_in_json() {
+        let note = Note {
+            apns_id: ApnsId::parse("00000000-0000-4000-8000-000000000001").expect("uuid"),
+            topic: r#"com.example."odd"\app"#.into(),
+            push_type: PushType::Background,
+            priority: Priority::PowerConsiderate,
+            collapse_id: Some("c\u{e9}\"1".into()),
+            environment: Environment::Production,
+            payload: Bytes::from_static(b"  {\n  \"aps\" : {\"alert\":\"a\\nb\"},\r\n  \"k\": [1, 2]\n}\n"),
+            received_ms: 1_800_000_000_123,
+            from_storage: true,
+            redelivered: false,
+        };
+        let line = note.line();
+        assert_eq!(line.iter().filter(|b| **b == b'\n').count(), 1, "one line");
+        assert!(line.ends_with(b"\n"));
+        let got: Delivery = serde_json::from_slice(&line).expect("a Delivery");
+        let expected = Delivery {
+            apns_id: note.apns_id.as_str().to_owned(),
+            topic: note.topic.clone(),
+            push_type: note.push_type,
+            priority: note.priority,
+            collapse_id: note.collapse_id.clone(),
+            environment: note.environment,
+            payload: protocol::gateway::raw_payload(br#"{"aps":{"alert":"a\nb"},"k":[1,2]}"#),
+            received_ms: note.received_ms,
+            from_storage: true,
+            redelivered: false,
+        };
+        let value = |d: &Delivery| {
+            let mut v = serde_json::to_value(d).expect("JSON");
+            v["payload"] = serde_json::from_str(d.payload.get()).expect("payload");
+            v
+        };
+        assert_eq!(value(&got), value(&expected));
+        let plain = Note { collapse_id: None, redelivered: true, ..note };
+        let got: Delivery = serde_json::from_slice(&plain.line()).expect("a Delivery");
+        assert_eq!((got.collapse_id, got.redelivered), (None, true));
+    }
+
     #[test]
     fn one_per_app_the_latest() {
         let s = Storage::default();
@@ -230,7 +275,69 @@ pub(crate) struct Outgoing {
     pub device: u32,
     /// For a notification delivered from storage: which held slot to release on ack.
     pub held: Option<HeldKey>,
-    pub delivery: Delivery,
+    pub delivery: Note,
+}
+
+/// A notification as the engine carries it: the fields of a [`Delivery`] line, with
+/// the payload kept as the provider's bytes (checked once, by the provider API, and
+/// never parsed again: [`Note::line`] writes the line by hand).
+#[derive(Debug, Clone)]
+pub(crate) struct Note {
+    pub apns_id: ApnsId,
+    pub topic: String,
+    pub push_type: PushType,
+    pub priority: Priority,
+    pub collapse_id: Option<String>,
+    pub environment: Environment,
+    /// A JSON object.
+    pub payload: Bytes,
+    pub received_ms: u64,
+    pub from_storage: bool,
+    pub redelivered: bool,
+}
+
+impl Note {
+    /// The notification as one line of the device's stream: a [`Delivery`] in JSON and a
+    /// newline. Raw line breaks in the payload (whitespace, since JSON strings cannot
+    /// hold them) become spaces, so a pretty-printed payload stays on its line.
+    pub(crate) fn line(&self) -> Bytes {
+        fn string(out: &mut Vec<u8>, s: &str) {
+            // Serialising a &str to a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut *out, s);
+        }
+        let mut out = Vec::with_capacity(200 + self.topic.len() + self.payload.len());
+        out.extend_from_slice(br#"{"apns_id":""#);
+        out.extend_from_slice(self.apns_id.as_str().as_bytes());
+        out.extend_from_slice(br#"","topic":"#);
+        string(&mut out, &self.topic);
+        out.extend_from_slice(br#","push_type":""#);
+        out.extend_from_slice(self.push_type.as_str().as_bytes());
+        out.extend_from_slice(br#"","priority":"#);
+        out.extend_from_slice(self.priority.as_u8().to_string().as_bytes());
+        if let Some(collapse_id) = &self.collapse_id {
+            out.extend_from_slice(br#","collapse_id":"#);
+            string(&mut out, collapse_id);
+        }
+        out.extend_from_slice(br#","environment":""#);
+        out.extend_from_slice(self.environment.as_str().as_bytes());
+        out.extend_from_slice(br#"","payload":"#);
+        let payload = self.payload.trim_ascii();
+        let at = out.len();
+        out.extend_from_slice(if payload.is_empty() { b"{}" } else { payload });
+        for b in &mut out[at..] {
+            if *b == b'\n' || *b == b'\r' {
+                *b = b' ';
+            }
+        }
+        out.extend_from_slice(br#","received_ms":"#);
+        out.extend_from_slice(self.received_ms.to_string().as_bytes());
+        out.extend_from_slice(br#","from_storage":"#);
+        out.extend_from_slice(if self.from_storage { b"true" } else { b"false" });
+        out.extend_from_slice(br#","redelivered":"#);
+        out.extend_from_slice(if self.redelivered { b"true" } else { b"false" });
+        out.extend_from_slice(b"}\n");
+        Bytes::from(out)
+    }
 }
 
 /// A delivered, unacknowledged notification.
@@ -238,6 +345,8 @@ struct Pending {
     out: Outgoing,
     /// Whether it went down the current stream (and counts as in flight).
     sent: bool,
+    /// Where its journey is.
+    journey: Option<crate::journey::Hint>,
 }
 
 /// What the engine knows of one device.
@@ -251,12 +360,6 @@ struct Link {
     unacked: VecDeque<Pending>,
     /// Priority 5 and 1 notifications waiting for the next batch.
     batch: Vec<Outgoing>,
-}
-
-fn encode(d: &Delivery) -> bytes::Bytes {
-    let mut line = serde_json::to_vec(d).unwrap_or_default();
-    line.push(b'\n');
-    bytes::Bytes::from(line)
 }
 
 /// Runs the engine until every sender is gone.
@@ -324,14 +427,14 @@ pub(crate) async fn run(
                     }
                     // Kept in storage until the device acknowledges it.
                     shared.storage.hold(key.clone(), held.clone());
-                    let delivery = Delivery {
-                        apns_id: held.apns_id.as_str().to_owned(),
+                    let delivery = Note {
+                        apns_id: held.apns_id.clone(),
                         topic: held.topic.clone(),
                         push_type: held.push_type,
                         priority: held.priority,
                         collapse_id: held.collapse_id.clone(),
                         environment: key.2,
-                        payload: protocol::gateway::raw_payload(&held.payload),
+                        payload: held.payload.clone(),
                         received_ms: held.received_ms,
                         from_storage: true,
                         redelivered: false,
@@ -353,12 +456,12 @@ pub(crate) async fn run(
                     link.in_flight = 0;
                     // Batched ones wait for the device like the unacknowledged ones.
                     let waiting = std::mem::take(&mut link.batch);
-                    link.unacked.extend(waiting.into_iter().map(|out| Pending { out, sent: false }));
+                    link.unacked.extend(waiting.into_iter().map(|out| Pending { out, sent: false, journey: None }));
                 }
             }
             Event::Acked { device, ack } => {
                 let Some(link) = links.get_mut(&device) else { continue };
-                let Some(at) = link.unacked.iter().position(|p| p.out.delivery.apns_id == ack.apns_id) else {
+                let Some(at) = link.unacked.iter().position(|p| p.out.delivery.apns_id.as_str() == ack.apns_id) else {
                     continue; // a duplicate ack, or for a notification not on this device
                 };
                 let p = link.unacked.remove(at).expect("the position was just found");
@@ -371,7 +474,8 @@ pub(crate) async fn run(
                     Outcome::Discarded => "discarded",
                     Outcome::AppNotInstalled => "app-not-installed",
                 };
-                shared.step(&ack.apns_id, p.out.delivery.received_ms, state, shared.clock.unix_millis(), ack.reason);
+                let now = shared.clock.unix_millis();
+                shared.step_at(&ack.apns_id, p.out.delivery.received_ms, state, now, ack.reason, p.journey);
                 // "No such app" from the phone is how APNs learns of an uninstall.
                 if ack.outcome == Outcome::AppNotInstalled
                     && let Ok(topic) = protocol::Topic::parse(&p.out.delivery.topic)
@@ -403,23 +507,25 @@ pub(crate) async fn run(
 /// and remembers it until it is acknowledged.
 fn send(shared: &Shared, link: &mut Link, out: Outgoing, state: &'static str) {
     let sent = match &link.conn {
-        Some(stream) if link.in_flight < MAX_IN_FLIGHT => stream.send(encode(&out.delivery)),
+        Some(stream) if link.in_flight < MAX_IN_FLIGHT => stream.send(out.delivery.line()),
         _ => false,
     };
+    let mut journey = None;
     if sent {
         link.in_flight += 1;
-        shared.step(&out.delivery.apns_id, out.delivery.received_ms, state, shared.clock.unix_millis(), None);
+        let now = shared.clock.unix_millis();
+        journey = Some(shared.step_at(out.delivery.apns_id.as_str(), out.delivery.received_ms, state, now, None, None));
     }
     if link.unacked.len() >= MAX_UNACKED
         && let Some(dropped) = link.unacked.pop_front()
     {
         shared.step(
-            &dropped.out.delivery.apns_id,
+            dropped.out.delivery.apns_id.as_str(),
             dropped.out.delivery.received_ms,
             "discarded",
             shared.clock.unix_millis(),
             Some("queue-full".into()),
         );
     }
-    link.unacked.push_back(Pending { out, sent });
+    link.unacked.push_back(Pending { out, sent, journey });
 }

@@ -3,12 +3,11 @@
 //! presented / handled silently / discarded (and why). `GET
 //! /api/v1/notifications/{apns_id}` shows one.
 //!
-//! Bounded: the journeys of the newest [`Journeys::LIMIT`] notifications are kept. Cheap
-//! to record, since the delivery engine records two or three steps per notification: the
-//! key is the apns-id's 36 bytes inline and states are static strings, so a journey costs
-//! one allocation.
-
-use std::collections::VecDeque;
+//! Bounded: the journeys of the newest [`Journeys::LIMIT`] notifications are kept, in a
+//! ring whose slots and step buffers are reused. Cheap to record, since the delivery
+//! engine records two or three steps per notification: the key is the apns-id's 36 bytes
+//! inline, states are static strings, nothing is allocated once the ring is full, and the
+//! engine's later steps go straight to the slot (a [`Hint`]) without a look-up.
 
 use hashbrown::HashMap;
 use std::sync::Mutex;
@@ -38,15 +37,33 @@ fn key(apns_id: &str) -> Key {
     k
 }
 
-/// Journeys by apns-id (hashbrown's default hasher: fast, seeded per process), and the
-/// apns-ids oldest first (for the bound).
-type Table = (HashMap<Key, Vec<Step>>, VecDeque<Key>);
+/// One journey in the ring; its `steps` buffer is reused by the journeys that follow.
+struct Slot {
+    key: Key,
+    steps: Vec<Step>,
+}
+
+/// The newest journeys in a ring (oldest overwritten first), and where each apns-id's
+/// is (hashbrown's default hasher: fast, seeded per process).
+#[derive(Default)]
+struct Table {
+    slots: Vec<Slot>,
+    next: usize,
+    index: HashMap<Key, u32>,
+}
 
 /// The journeys, by apns-id.
 #[derive(Default)]
 pub(crate) struct Journeys {
     inner: Mutex<Table>,
 }
+
+/// Where a journey is kept: handed back by [`Journeys::step`] so that the next step of
+/// the same notification (the delivery engine records "delivered" and, on the ack,
+/// "presented") goes straight to it without a look-up. A stale hint (the journey was
+/// overwritten meanwhile) is noticed and ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Hint(u32);
 
 impl Journeys {
     /// How many notifications' journeys are kept.
@@ -64,37 +81,83 @@ impl Journeys {
         state: &'static str,
         time_ms: u64,
         detail: Option<String>,
-    ) {
+        hint: Option<Hint>,
+    ) -> Hint {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let (map, order) = &mut *inner;
+        let table = &mut *inner;
         let k = key(apns_id);
         let step = Step { state, time_ms, detail };
-        if let Some(steps) = map.get_mut(&k) {
-            steps.push(step);
-            return;
+        let known = hint
+            .filter(|h| table.slots.get(h.0 as usize).is_some_and(|slot| slot.key == k))
+            .map(|h| h.0)
+            .or_else(|| table.index.get(&k).copied());
+        if let Some(at) = known {
+            table.slots[at as usize].steps.push(step);
+            return Hint(at);
         }
-        if order.len() >= Self::LIMIT
-            && let Some(oldest) = order.pop_front()
-        {
-            map.remove(&oldest);
+        let at = table.next;
+        table.next = (at + 1) % Self::LIMIT;
+        if at == table.slots.len() {
+            table.slots.push(Slot { key: k, steps: Vec::with_capacity(4) });
+        } else {
+            let old = table.slots[at].key;
+            table.index.remove(&old);
+            table.slots[at].key = k;
         }
-        order.push_back(k);
-        let mut steps = Vec::with_capacity(4);
+        let steps = &mut table.slots[at].steps;
+        steps.clear();
         steps.push(Step { state: "received", time_ms: received_ms, detail: None });
         steps.push(step);
-        map.insert(k, steps);
+        table.index.insert(k, at as u32);
+        Hint(at as u32)
     }
 
     /// One journey.
     pub(crate) fn get(&self, apns_id: &str) -> Option<Vec<Step>> {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        inner.0.get(&key(apns_id)).cloned()
+        inner.index.get(&key(apns_id)).map(|at| inner.slots[*at as usize].steps.clone())
     }
 
     /// Forgets everything.
     pub(crate) fn clear(&self) {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        inner.0.clear();
-        inner.1.clear();
+        *inner = Table::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: usize) -> String {
+        format!("00000000-0000-4000-8000-{n:012}")
+    }
+
+    #[test]
+    fn bounded_and_hints_go_straight_to_the_journey() {
+        let j = Journeys::default();
+        let first = j.step(&id(0), 1, "delivered", 2, None, None);
+        assert_eq!(j.step(&id(0), 1, "presented", 3, None, Some(first)), first);
+        let states = |n| j.get(&id(n)).map(|s| s.iter().map(|s| s.state).collect::<Vec<_>>());
+        assert_eq!(states(0), Some(vec!["received", "delivered", "presented"]));
+        // Without a hint the index finds it.
+        j.step(&id(0), 1, "discarded", 4, Some("why".into()), None);
+        assert_eq!(j.get(&id(0)).expect("kept")[3].detail.as_deref(), Some("why"));
+        // Past the limit the oldest goes, and a stale hint is not followed.
+        for n in 1..=Journeys::LIMIT {
+            j.step(&id(n), 1, "delivered", 2, None, None);
+        }
+        assert_eq!(states(0), None, "the oldest was overwritten");
+        assert_eq!(states(1), Some(vec!["received", "delivered"]));
+        let again = j.step(&id(0), 1, "presented", 5, None, Some(first));
+        assert_ne!(again, first, "a new journey, not the overwritten slot's");
+        assert_eq!(states(0), Some(vec!["received", "presented"]));
+        assert_eq!(
+            states(Journeys::LIMIT),
+            Some(vec!["received", "delivered"]),
+            "the hinted slot's new owner is untouched"
+        );
+        j.clear();
+        assert_eq!(states(1), None);
     }
 }

@@ -230,9 +230,22 @@ impl Shared {
 
     /// Adds a step to a notification's journey, counts it, and tells the dashboard.
     fn step(&self, apns_id: &str, received_ms: u64, state: &'static str, time_ms: u64, detail: Option<String>) {
+        self.step_at(apns_id, received_ms, state, time_ms, detail, None);
+    }
+
+    /// [`Shared::step`], with where the journey was last seen; says where it is now.
+    fn step_at(
+        &self,
+        apns_id: &str,
+        received_ms: u64,
+        state: &'static str,
+        time_ms: u64,
+        detail: Option<String>,
+        hint: Option<journey::Hint>,
+    ) -> journey::Hint {
         self.stats.count(state, detail.as_deref());
         self.live.journey(apns_id, state, time_ms, detail.as_deref());
-        self.journeys.step(apns_id, received_ms, state, time_ms, detail);
+        self.journeys.step(apns_id, received_ms, state, time_ms, detail, hint)
     }
 
     /// Persists one device (its apps and token-index entries) and waits until durable.

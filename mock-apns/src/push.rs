@@ -263,14 +263,15 @@ async fn deliver(
     topic: Option<&Topic>,
     body: &Bytes,
 ) {
-    let delivery = protocol::gateway::Delivery {
-        apns_id: apns_id.as_str().to_owned(),
+    let delivery = delivery::Note {
+        apns_id: apns_id.clone(),
         topic: topic.map(|t| t.as_str().to_owned()).unwrap_or_default(),
         push_type: accepted.push_type,
         priority: accepted.priority,
         collapse_id: accepted.collapse_id.as_ref().map(|c| c.as_str().to_owned()),
         environment: env,
-        payload: protocol::gateway::raw_payload(body),
+        // A copy: the body may be a slice of h2's read buffer, kept until acknowledged.
+        payload: Bytes::copy_from_slice(body),
         received_ms: shared.clock.unix_millis(),
         from_storage: false,
         redelivered: false,

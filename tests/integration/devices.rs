@@ -41,9 +41,10 @@ async fn a_push_reaches_the_phone_and_its_journey_is_logged() {
     let mut acks = gw.ack_sink().await.expect("ack stream");
     let mut c = lab.client(Sandbox).await;
     let id = "00000000-0000-4000-8000-000000000001";
-    let push = Push::new(&token, &lab.jwt())
-        .header("apns-id", id)
-        .body(r#"{"aps":{"alert":{"title":"Ann","body":"Lunch?"},"badge":2,"sound":"default"}}"#);
+    // Pretty-printed, line breaks and all, as a provider may send it.
+    let push = Push::new(&token, &lab.jwt()).header("apns-id", id).body(
+        "{\n  \"aps\": {\n    \"alert\": {\"title\": \"Ann\", \"body\": \"Lunch?\"},\r\n    \"badge\": 2,\n    \"sound\": \"default\"\n  }\n}\n",
+    );
     c.push(push).await.assert_ok();
     let got = tokio::time::timeout(Duration::from_secs(5), device.receive(&mut stream, &mut acks))
         .await
