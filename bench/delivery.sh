@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # End-to-end benchmark: provider API → delivery engine → N connected simulated phones
 # (one process, `apns-lab device fleet`) → present → ack, all on this machine. The mock
-# is pinned to core 0; h2load and the fleet share core 1. Reports sustained deliveries per
-# second at full load, and latency from APNs accepting a push to the phone presenting it
-# at a fixed rate.
+# is pinned to core 0; h2load and the fleet share core 1. h2load offers pushes at a
+# series of fixed rates, then as fast as it goes; each row says how many were accepted
+# and delivered per second, the worst per-second p99 latency from APNs accepting a push
+# to the phone presenting it, and the CPU each notification cost the mock and the
+# fleet. The sustained rate is the highest offered rate that is delivered in full with
+# bounded latency. Then latency at a fixed rate.
 #
 # Usage: bench/delivery.sh [phones, default 10000] [seconds, default 10] [rate for the latency run, default 10000]
+# RATES="30000 40000 0" overrides the offered rates (0 = as fast as h2load goes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-10000}
@@ -33,6 +37,7 @@ READY=$(cat "$work/ready")
 taskset -c 1 target/release/apns-lab device fleet --gateway "$(jq -r .gateway <<<"$READY")" --ca "$(jq -r .ca_file <<<"$READY")" \
   --count "$N" --app com.example.chat --tokens-out "$work/tokens" >"$work/stats" 2>"$work/fleet.log" &
 pids+=($!)
+fleet=$!
 until [ -s "$work/tokens" ]; do sleep 0.2; done
 cat "$work/fleet.log"
 SANDBOX=$(jq -r .sandbox <<<"$READY")
@@ -40,27 +45,44 @@ awk -v s="$SANDBOX" '{print s "/3/device/" $3}' "$work/tokens" >"$work/uris"
 JWT=$(target/release/apns-lab token --key-file "$(jq -r .key_file <<<"$READY")" --key-id "$(jq -r .key_id <<<"$READY")" --team-id "$(jq -r .team_id <<<"$READY")")
 printf '{"aps":{"alert":{"title":"Bench","body":"%s"},"sound":"default"},"id":1}' "$(printf 'x%.0s' $(seq 130))" >"$work/payload"
 
-cpu() { awk '{print $14+$15}' "/proc/$mock/stat"; }   # utime+stime in clock ticks
+cpu() { awk '{print $14+$15}' "/proc/$1/stat"; }   # utime+stime in clock ticks
 push() { # EXTRA_H2LOAD_ARGS...
   taskset -c 1 h2load -c 4 -m 100 -t 1 -D "$SECS" -i "$work/uris" -d "$work/payload" \
     -H "authorization: bearer $JWT" -H "apns-topic: com.example.chat" "$@" 2>&1 | grep -E "finished in|status codes"
 }
-# Deliveries per second while h2load runs: the median of the fleet's per-second lines.
-window() { # FROM_LINE
-  tail -n +"$1" "$work/stats" | jq -r '.delivered_per_s' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
+total() { tail -1 "$work/stats" | jq .total; }
+
+# A run at one offered rate (0: as fast as h2load goes): accepted/s, delivered/s over
+# the run and the 2 s after it, the worst per-second p99 latency the phones saw, and
+# CPU per delivered notification of the mock and of the fleet.
+run_at() { # RATE
+  local rate=$1 from n0 m0 f0 out accepted n1 m1 f1 delivered p99
+  from=$(( $(wc -l <"$work/stats") + 2 ))
+  n0=$(total); m0=$(cpu "$mock"); f0=$(cpu "$fleet")
+  if [ "$rate" -eq 0 ]; then out=$(push); else out=$(push --rps $((rate / 4))); fi
+  sleep 2
+  n1=$(total); m1=$(cpu "$mock"); f1=$(cpu "$fleet")
+  accepted=$(grep -oE '[0-9]+ 2xx' <<<"$out" | cut -d' ' -f1)
+  delivered=$((n1 - n0))
+  p99=$(tail -n +"$from" "$work/stats" | jq -s 'map(.p99_ms) | max')
+  python3 - "$rate" "$SECS" "$accepted" "$delivered" "$p99" "$m0" "$m1" "$f0" "$f1" <<'PY'
+import sys
+rate, secs, acc, dlv, p99, m0, m1, f0, f1 = (float(x) for x in sys.argv[1:])
+offered = "as fast as it goes" if rate == 0 else f"{rate:,.0f}/s"
+print(f"| {offered} | {acc/secs:,.0f} | {dlv/secs:,.0f} | {dlv/acc*100:.1f} % | {p99:.0f} | {(m1-m0)/100/dlv*1e6:.1f} µs | {(f1-f0)/100/dlv*1e6:.1f} µs |")
+PY
 }
 
-echo "## full load ($N phones, 4×100 streams, ${SECS}s)"
-from=$(( $(wc -l <"$work/stats") + 2 ))
-c0=$(cpu)
-push
-sleep 2
-c1=$(cpu)
-sent=$(tail -n +"$from" "$work/stats" | jq -s 'map(.delivered_per_s) | add')
-echo "delivered per second: $(python3 -c "print(round($sent/$SECS))") on average over the run, $(window "$from") median of the per-second counts"
-echo "mock CPU per notification: $(python3 -c "print(f'{($c1-$c0)/100/$sent*1e6:.1f} µs')") ($sent delivered)"
+echo "## sustained delivery ($N phones, 4×100 streams, ${SECS}s per rate)"
+echo
+echo "| offered | accepted/s | delivered/s | delivered ÷ accepted | worst p99 ms | mock CPU / notification | fleet CPU / notification |"
+echo "|---|---|---|---|---|---|---|"
+for rate in ${RATES:-30000 35000 40000 45000 50000 0}; do
+  run_at "$rate"
+done
 
 if [ -n "${PROFILE:-}" ]; then perf record -F 300 -g -p "$mock" -o "$PROFILE" -- sleep 5 &>/dev/null & fi
+echo
 echo "## latency at $RATE/s"
 from=$(( $(wc -l <"$work/stats") + 2 ))
 push --rps $((RATE / 4))
