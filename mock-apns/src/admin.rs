@@ -580,7 +580,7 @@ impl Shared {
         self.faults.clear();
         self.metrics.clear();
         let _ = self.limits.set(RateLimits::default());
-        self.idle_timeout_ms.store(0, std::sync::atomic::Ordering::Relaxed);
+        self.set_idle_timeout_ms(0);
         Ok(())
     }
 }
@@ -827,7 +827,7 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<AdminRespo
         (["api", "v1", "idle-timeout"], &Method::PUT) => match read_json::<IdleTimeout>(req).await {
             Ok(t) if t.ms == Some(0) => error(StatusCode::BAD_REQUEST, "ms must be at least 1 (null turns it off)"),
             Ok(t) => {
-                shared.idle_timeout_ms.store(t.ms.unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
+                shared.set_idle_timeout_ms(t.ms.unwrap_or(0));
                 json(StatusCode::OK, &t)
             }
             Err(r) => r,

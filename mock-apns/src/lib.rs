@@ -89,6 +89,9 @@ pub(crate) struct Shared {
     metrics: metrics::Metrics,
     /// Provider connections idle this long get GOAWAY IdleTimeout (ms; 0 = never).
     idle_timeout_ms: AtomicU64,
+    /// Wakes every provider connection when the idle timeout changes, so one that is
+    /// idle already counts from the change rather than from its next request.
+    idle_changed: tokio::sync::Notify,
     /// Devices with an open gateway stream.
     connections: gateway::Connections,
     /// The delivery engine's inbox.
@@ -211,6 +214,7 @@ impl Shared {
             limits: limits::Limiter::default(),
             metrics: metrics::Metrics::default(),
             idle_timeout_ms: AtomicU64::new(0),
+            idle_changed: tokio::sync::Notify::new(),
             connections: gateway::Connections::default(),
             engine,
             engine_inbox: std::sync::Mutex::new(Some(engine_inbox)),
@@ -226,6 +230,12 @@ impl Shared {
             endpoints: std::sync::OnceLock::new(),
             provider_conns: dashmap::DashMap::new(),
         })
+    }
+
+    /// Sets the idle timeout (ms; 0 = never) and tells every provider connection.
+    fn set_idle_timeout_ms(&self, ms: u64) {
+        self.idle_timeout_ms.store(ms, std::sync::atomic::Ordering::Relaxed);
+        self.idle_changed.notify_waiters();
     }
 
     /// Adds a step to a notification's journey, counts it, and tells the dashboard.
@@ -668,7 +678,7 @@ impl MockApns {
     /// (`None`: never, the default).
     pub fn set_idle_timeout(&self, after: Option<std::time::Duration>) {
         let ms = after.map_or(0, |d| d.as_millis().clamp(1, u128::from(u64::MAX)) as u64);
-        self.shared.idle_timeout_ms.store(ms, std::sync::atomic::Ordering::Relaxed);
+        self.shared.set_idle_timeout_ms(ms);
     }
 
     /// Full ES256 verifications and token-cache hits so far.

@@ -213,7 +213,8 @@ async fn serve_h2<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
             None => std::future::pending().await,
         }
     };
-    tokio::pin!(shutting_down, control);
+    let idle_changed = shared.idle_changed.notified();
+    tokio::pin!(shutting_down, control, idle_changed);
     let mut last_active = tokio::time::Instant::now();
     let mut idle_was = 0;
     let mut batch = Vec::new();
@@ -222,7 +223,8 @@ async fn serve_h2<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         // a test sets how long (off by default). In-flight streams count as activity.
         let idle_ms = shared.idle_timeout_ms.load(Ordering::Relaxed);
         if idle_ms != idle_was {
-            // Just set: the connection has been idle since now, not since it opened.
+            // Just set: the connection has been idle since now, not since it opened (a
+            // connection idle when the setting changes is woken by `idle_changed`).
             last_active = tokio::time::Instant::now();
             idle_was = idle_ms;
         }
@@ -247,6 +249,10 @@ async fn serve_h2<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
                 ConnControl::Goaway(reason) => reason,
             },
             _ = &mut shutting_down => Reason::Shutdown,
+            () = &mut idle_changed => {
+                idle_changed.set(shared.idle_changed.notified());
+                continue;
+            }
             next = conn.accept() => {
                 if idle_ms != 0 {
                     last_active = tokio::time::Instant::now();

@@ -293,10 +293,12 @@ async fn rate_limits_answer_too_many_requests_per_token_and_overall() {
 #[tokio::test]
 async fn idle_connections_get_goaway_idle_timeout() {
     let lab = lab().await;
-    let (status, _) = admin(lab.mock.admin_addr(), "PUT", "/api/v1/idle-timeout", Some(json!({"ms": 300}))).await;
-    assert_eq!(status, 200);
+    // A connection that is idle already when the timeout is set counts from the setting.
     let mut tls = tls_connect(lab.mock.addr(Sandbox), lab.mock.ca_pem(), None, Alpn::H2).await;
     raw_start(&mut tls).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (status, _) = admin(lab.mock.admin_addr(), "PUT", "/api/v1/idle-timeout", Some(json!({"ms": 300}))).await;
+    assert_eq!(status, 200);
     let started = Instant::now();
     let frames = read_frames(&mut tls, |f| f.kind == 0x7).await;
     let goaway = frames.iter().find(|f| f.kind == 0x7).expect("a GOAWAY");
