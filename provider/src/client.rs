@@ -309,10 +309,11 @@ impl Client {
         let mut unprocessed = 0;
         loop {
             let token = match &config.auth {
-                Auth::Token(t) => Some(t.get((config.clock)())?),
+                Auth::Token(t) => Some(t.signed((config.clock)())?),
                 Auth::Certificate { .. } => None,
             };
-            let outcome = match tokio::time::timeout(config.request_timeout, self.attempt(n, token.as_deref())).await {
+            let header = token.as_ref().map(|t| &t.header);
+            let outcome = match tokio::time::timeout(config.request_timeout, self.attempt(n, header)).await {
                 Ok(outcome) => outcome,
                 Err(_) => return Err(Error::Timeout),
             };
@@ -322,7 +323,7 @@ impl Client {
                 {
                     refreshed = true;
                     if let (Auth::Token(t), Some(stale)) = (&config.auth, token) {
-                        t.refresh(&stale, (config.clock)())?;
+                        t.refresh(&stale.token, (config.clock)())?;
                     }
                 }
                 Attempt::Done(Err(Error::Rejected(r))) if r.retryable() && attempt < config.retries => {
@@ -343,7 +344,7 @@ impl Client {
         }
     }
 
-    async fn attempt(&self, n: &Notification, token: Option<&str>) -> Attempt {
+    async fn attempt(&self, n: &Notification, token: Option<&http::HeaderValue>) -> Attempt {
         let (send, alive) = match self.connection().await {
             Ok(s) => s,
             Err(Error::Connection(e)) => return Attempt::Again { why: e, retire: true },
@@ -358,11 +359,16 @@ impl Client {
         outcome
     }
 
-    async fn attempt_on(&self, send: SendRequest<Bytes>, n: &Notification, token: Option<&str>) -> Attempt {
+    async fn attempt_on(
+        &self,
+        send: SendRequest<Bytes>,
+        n: &Notification,
+        token: Option<&http::HeaderValue>,
+    ) -> Attempt {
         let mut request =
             http::Request::post(format!("https://{}/3/device/{}", self.inner.config.endpoint.host, n.token));
         if let Some(t) = token {
-            request = request.header(AUTHORIZATION, format!("bearer {t}"));
+            request = request.header(AUTHORIZATION, t.clone());
         }
         let headers = [
             (APNS_TOPIC, n.topic.clone()),

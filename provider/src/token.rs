@@ -3,7 +3,7 @@
 //! schedule that keeps one token for all connections, refreshed inside APNs's 20–60
 //! minute window.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use protocol::jwt::{JwtClaims, MIN_REFRESH_SECS};
@@ -40,7 +40,24 @@ impl TokenSigner {
 pub struct SharedToken {
     signer: TokenSigner,
     refresh_secs: u64,
-    current: Mutex<Option<(String, u64)>>,
+    current: Mutex<Option<Signed>>,
+}
+
+/// The current token, with its `authorization` header value made once (every request
+/// carries it), and when it was issued.
+#[derive(Clone)]
+pub(crate) struct Signed {
+    pub token: Arc<str>,
+    pub header: http::HeaderValue,
+    iat: u64,
+}
+
+impl Signed {
+    fn new(token: String, iat: u64) -> Result<Signed, Error> {
+        let header = http::HeaderValue::try_from(format!("bearer {token}"))
+            .map_err(|_| Error::BadKey("the signed token is not a valid header value".into()))?;
+        Ok(Signed { token: token.into(), header, iat })
+    }
 }
 
 impl SharedToken {
@@ -55,30 +72,35 @@ impl SharedToken {
     /// The token to send at `now` (UNIX seconds), signing a new one when the current one
     /// is due.
     pub fn get(&self, now: u64) -> Result<String, Error> {
+        self.signed(now).map(|s| s.token.to_string())
+    }
+
+    /// [`SharedToken::get`], with the header value, without copying the token.
+    pub(crate) fn signed(&self, now: u64) -> Result<Signed, Error> {
         let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((token, iat)) = current.as_ref()
-            && now.saturating_sub(*iat) < self.refresh_secs
-            && *iat <= now
+        if let Some(signed) = current.as_ref()
+            && now.saturating_sub(signed.iat) < self.refresh_secs
+            && signed.iat <= now
         {
-            return Ok(token.clone());
+            return Ok(signed.clone());
         }
-        let token = self.signer.sign(now)?;
-        *current = Some((token.clone(), now));
-        Ok(token)
+        let signed = Signed::new(self.signer.sign(now)?, now)?;
+        *current = Some(signed.clone());
+        Ok(signed)
     }
 
     /// After APNs said ExpiredProviderToken: sign a new one now, unless `stale` was
     /// already replaced by another request.
     pub fn refresh(&self, stale: &str, now: u64) -> Result<String, Error> {
         let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((token, _)) = current.as_ref()
-            && token != stale
+        if let Some(signed) = current.as_ref()
+            && &*signed.token != stale
         {
-            return Ok(token.clone());
+            return Ok(signed.token.to_string());
         }
-        let token = self.signer.sign(now)?;
-        *current = Some((token.clone(), now));
-        Ok(token)
+        let signed = Signed::new(self.signer.sign(now)?, now)?;
+        *current = Some(signed.clone());
+        Ok(signed.token.to_string())
     }
 }
 
