@@ -2,7 +2,8 @@
 //! certificate, then serve HTTP/2 streams to the push handler.
 //!
 //! Shape after mini-redis: a semaphore bounds open connections before `accept`, each
-//! connection is one task, and a shutdown signal makes every connection send GOAWAY
+//! connection is one task (which also answers the requests that need not wait, without
+//! a task each), and a shutdown signal makes every connection send GOAWAY
 //! (`{"reason":"Shutdown"}`) and finish its streams within a bounded wait. HTTP/2 settings are APNs's as seen on the
 //! wire (HEADER_TABLE_SIZE 4096, MAX_CONCURRENT_STREAMS 1000 — 1 on a token connection
 //! until its first valid token —, INITIAL_WINDOW_SIZE 65535, MAX_FRAME_SIZE 16384,
