@@ -4,6 +4,9 @@
 //! from a virtual environment the test creates under `target/interop-venv` on first use
 //! (pip, from PyPI; pinned version), then reuses. The README's pytest fixture
 //! (`tests/interop/pytest/conftest.py`) runs there too, starting `apns-lab serve` itself.
+//! Node's @parse/node-apn (Node's own HTTP/2 stack) runs through the README's Node
+//! fixture (`tests/interop/node/apns-lab.js`) under `node --test`, with its packages
+//! installed from the committed lock file into `target/interop-node` on first use.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -52,6 +55,49 @@ fn the_readme_pytest_fixture_runs() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 passed"), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+/// `node_modules` for the Node interop test, installed with `npm ci` from
+/// `tests/interop/node/package-lock.json` (once per lock file; tests share it).
+fn node_modules() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("target/interop-node");
+    let lock = std::fs::read(root.join("tests/interop/node/package-lock.json")).expect("package-lock.json");
+    let marker = dir.join("installed-from.json");
+    if std::fs::read(&marker).ok().as_deref() != Some(&lock[..]) {
+        std::fs::create_dir_all(&dir).expect("target/interop-node");
+        for file in ["package.json", "package-lock.json"] {
+            std::fs::copy(root.join("tests/interop/node").join(file), dir.join(file)).expect("copies");
+        }
+        let npm = Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--silent"]).current_dir(&dir).status();
+        assert!(
+            npm.is_ok_and(|s| s.success()),
+            "npm ci failed: install nodejs and npm; the npm registry must be reachable once"
+        );
+        std::fs::write(&marker, &lock).expect("marker file");
+    }
+    dir.join("node_modules")
+}
+
+/// The README's Node fixture, as a user would run it: `apns-lab serve` on free ports,
+/// @parse/node-apn pointed at it (address, port, CA), assertions through the admin API.
+#[test]
+fn the_readme_node_fixture_runs_node_apn() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let fixture = std::fs::read_to_string(root.join("tests/interop/node/apns-lab.js")).expect("fixture");
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README");
+    assert!(readme.contains(fixture.trim()), "README.md shows tests/interop/node/apns-lab.js verbatim");
+    let out = Command::new("node")
+        .arg("--test")
+        .arg(root.join("tests/interop/node/node-apn.test.js"))
+        .env("NODE_PATH", node_modules())
+        .env("APNS_LAB_BIN", env!("CARGO_BIN_EXE_apns-lab"))
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "node --test failed:\n{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("# pass 1") && stdout.contains("# fail 0"), "{stdout}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
