@@ -46,6 +46,14 @@ fn phone(mock: &MockApns, name: &'static str, udid: &str, apps: &[&str], provide
     })
 }
 
+/// What APNs holds for an app, as the demo says it.
+fn held(app: &mock_apns::AppView) -> String {
+    match &app.stored {
+        Some(s) => format!("apns-id {}", s.apns_id),
+        None => "nothing".to_owned(),
+    }
+}
+
 fn alert(title: &str, body: &str) -> serde_json::Value {
     serde_json::json!({"aps": {"alert": {"title": title, "body": body}, "sound": "default"}})
 }
@@ -145,10 +153,7 @@ pub async fn run(
     let bob_token = mock.device(bob_udid)?.apps[0].token.clone();
     show(&send(To::Token(bob_token.clone()), alert("News", "Morning edition")).await);
     show(&send(To::Token(bob_token.clone()), alert("News", "Evening edition")).await);
-    say(format!(
-        "  APNs     │ holds for Bob's news app: {:?}",
-        mock.device(bob_udid)?.apps[0].stored.as_ref().map(|s| s.apns_id.clone())
-    ));
+    say(format!("  APNs     │ holds for Bob's news app: {}", held(&mock.device(bob_udid)?.apps[0])));
     say("    Bob's iPhone │ switched on");
     bob = phone(&mock, "Bob's iPhone", bob_udid, &[NEWS], &provider_url);
     tokio::time::sleep(Duration::from_millis(800)).await;
@@ -194,8 +199,8 @@ pub async fn run(
     };
     show(&provider.send(req).await.unwrap_or_default());
     say(format!(
-        "  APNs     │ holds for Bob's news app: {:?} (discarded: try once)",
-        mock.device(bob_udid)?.apps[0].stored.as_ref().map(|s| s.apns_id.clone())
+        "  APNs     │ holds for Bob's news app: {} (discarded: try once)",
+        held(&mock.device(bob_udid)?.apps[0])
     ));
     say("    Bob's iPhone │ switched on");
     bob = phone(&mock, "Bob's iPhone", bob_udid, &[NEWS], &provider_url);

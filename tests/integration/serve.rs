@@ -437,6 +437,8 @@ fn the_demo_runs_the_whole_script() {
         ] {
             assert!(stdout.contains(line), "{scope}: no {line:?} in\n{stdout}");
         }
+        assert!(stdout.contains("holds for Bob's news app: apns-id "), "{scope}: {stdout}");
+        assert!(!stdout.contains("Some(") && !stdout.contains("None"), "{scope}: no Rust debug output in\n{stdout}");
         assert!(!stdout.contains("Morning edition\", sound default (stored"), "only the latest is stored");
         assert!(!stdout.contains("banner \"News — Breaking\""), "an uninstalled app shows nothing");
         assert!(!stdout.contains("Flash sale"), "try-once is never delivered to a phone that was away");
