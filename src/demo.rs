@@ -104,19 +104,22 @@ pub async fn run(
             list.into_iter().filter(|r| r.state == "valid").map(|r| r.token).collect::<Vec<_>>()
         }
     };
-    let send = |to: To, payload: serde_json::Value| {
+    // Step 4 is said before the request goes out, so it reads before the phone's step 5
+    // even when the phone shows the notification before APNs's answer is back.
+    let push = |req: NotificationRequest| {
         let provider = provider.clone();
         async move {
-            let req = NotificationRequest {
-                to,
-                payload,
-                push_type: None,
-                priority: None,
-                expiration: None,
-                collapse_id: None,
+            let to = match &req.to {
+                To::Token(t) => format!("token {}…", &t[..t.len().min(12)]),
+                To::BundleId(b) => format!("every token of {b}"),
+                To::UserId(u) => format!("every token of user {u}"),
             };
+            say(format!("  provider │ [4] sends to {to}"));
             provider.send(req).await.unwrap_or_default()
         }
+    };
+    let send = |to: To, payload: serde_json::Value| {
+        push(NotificationRequest { to, payload, push_type: None, priority: None, expiration: None, collapse_id: None })
     };
     let show = |results: &[provider::server::SendResult]| {
         for r in results {
@@ -127,7 +130,7 @@ pub async fn run(
                 }
                 (None, status) => format!("{status}"),
             };
-            say(format!("  provider │ [4] to {}…: {what}; token {}", &r.token[..12], r.action));
+            say(format!("  provider │     APNs answered for {}…: {what}; token {}", &r.token[..12], r.action));
         }
     };
 
@@ -169,7 +172,7 @@ pub async fn run(
             expiration: None,
             collapse_id: Some("match-42".into()),
         };
-        show(&provider.send(req).await.unwrap_or_default());
+        show(&push(req).await);
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
 
@@ -182,7 +185,7 @@ pub async fn run(
         expiration: None,
         collapse_id: None,
     };
-    show(&provider.send(req).await.unwrap_or_default());
+    show(&push(req).await);
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     say("\n── apns-expiration: 0 means try once: a phone that is away never gets it");
@@ -197,7 +200,7 @@ pub async fn run(
         expiration: Some(protocol::Expiration(0)),
         collapse_id: None,
     };
-    show(&provider.send(req).await.unwrap_or_default());
+    show(&push(req).await);
     say(format!(
         "  APNs     │ holds for Bob's news app: {} (discarded: try once)",
         held(&mock.device(bob_udid)?.apps[0])

@@ -438,6 +438,10 @@ fn the_demo_runs_the_whole_script() {
             assert!(stdout.contains(line), "{scope}: no {line:?} in\n{stdout}");
         }
         assert!(stdout.contains("holds for Bob's news app: apns-id "), "{scope}: {stdout}");
+        // The narration keeps the textbook order: the provider's step 4 before the phone's 5.
+        let four = stdout.find("[4] sends to every token of com.example.chat").expect("step 4 narrated");
+        let five = stdout.find("[5] com.example.chat: banner \"Bob — Lunch at noon?\"").expect("step 5 narrated");
+        assert!(four < five, "{scope}: step 4 is told before step 5\n{stdout}");
         assert!(!stdout.contains("Some(") && !stdout.contains("None"), "{scope}: no Rust debug output in\n{stdout}");
         assert!(!stdout.contains("Morning edition\", sound default (stored"), "only the latest is stored");
         assert!(!stdout.contains("banner \"News — Breaking\""), "an uninstalled app shows nothing");
