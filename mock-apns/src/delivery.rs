@@ -254,6 +254,9 @@ pub const MAX_UNACKED: usize = 1000;
 /// cannot make h2 buffer without bound.
 pub const MAX_IN_FLIGHT: usize = 1024;
 
+/// How many events the engine takes from its inbox at a time.
+const EVENT_BATCH: usize = 256;
+
 /// What the engine reacts to.
 pub(crate) enum Event {
     /// A push accepted for a device that is online.
@@ -371,11 +374,18 @@ pub(crate) async fn run(
 ) {
     let mut links: HashMap<u32, Link> = HashMap::new();
     let mut next_batch: Option<Instant> = None;
+    // The shutdown signal is waited on by one future for the engine's whole life (made
+    // afresh per event, it would register and unregister a waiter, under a lock, twice
+    // per notification), and events are taken in batches.
+    let shutting_down = shutdown.changed();
+    tokio::pin!(shutting_down);
+    let mut inbox = Vec::with_capacity(EVENT_BATCH);
     loop {
-        let event = match next_batch {
+        let got = match next_batch {
             Some(at) => tokio::select! {
-                e = events.recv() => e,
-                _ = shutdown.changed() => return,
+                biased;
+                _ = &mut shutting_down => return,
+                n = events.recv_many(&mut inbox, EVENT_BATCH) => n,
                 _ = tokio::time::sleep_until(at) => {
                     next_batch = None;
                     for link in links.values_mut() {
@@ -387,116 +397,122 @@ pub(crate) async fn run(
                 }
             },
             None => tokio::select! {
-                e = events.recv() => e,
-                _ = shutdown.changed() => return,
+                biased;
+                _ = &mut shutting_down => return,
+                n = events.recv_many(&mut inbox, EVENT_BATCH) => n,
             },
         };
-        let Some(event) = event else { return };
-        match event {
-            Event::Deliver(out) => {
-                let link = links.entry(out.device).or_default();
-                if out.delivery.priority == protocol::Priority::Immediate || batch_window.is_zero() {
-                    send(&shared, link, *out, "delivered");
-                } else {
-                    link.batch.push(*out);
-                    next_batch.get_or_insert_with(|| Instant::now() + batch_window);
-                }
-            }
-            Event::Connected { device, udid, stream } => {
-                let link = links.entry(device).or_default();
-                link.conn = Some(stream);
-                link.in_flight = 0;
-                // Resume: everything not acknowledged goes again, then what was stored.
-                let again: Vec<Pending> = link.unacked.drain(..).collect();
-                for mut p in again {
-                    p.out.delivery.redelivered = true;
-                    send(&shared, link, p.out, "redelivered");
-                }
-                let now = shared.clock.unix_secs();
-                for (key, held) in shared.storage.take_device(&udid) {
-                    if held.expires_at <= now {
-                        shared.step(
-                            held.apns_id.as_str(),
-                            held.received_ms,
-                            "discarded",
-                            shared.clock.unix_millis(),
-                            Some("expired".into()),
-                        );
-                        shared.store.write_later(vec![Write::DropHeldApp(key)]);
-                        continue;
+        if got == 0 {
+            return; // every sender is gone
+        }
+        for event in inbox.drain(..) {
+            match event {
+                Event::Deliver(out) => {
+                    let link = links.entry(out.device).or_default();
+                    if out.delivery.priority == protocol::Priority::Immediate || batch_window.is_zero() {
+                        send(&shared, link, *out, "delivered");
+                    } else {
+                        link.batch.push(*out);
+                        next_batch.get_or_insert_with(|| Instant::now() + batch_window);
                     }
-                    // Kept in storage until the device acknowledges it.
-                    shared.storage.hold(key.clone(), held.clone());
-                    let delivery = Note {
-                        apns_id: held.apns_id.clone(),
-                        topic: held.topic.clone(),
-                        push_type: held.push_type,
-                        priority: held.priority,
-                        collapse_id: held.collapse_id.clone(),
-                        environment: key.2,
-                        payload: held.payload.clone(),
-                        received_ms: held.received_ms,
-                        from_storage: true,
-                        redelivered: false,
-                    };
-                    send(&shared, link, Outgoing { device, held: Some(key), delivery }, "delivered-from-storage");
                 }
-            }
-            Event::Kick { device } => {
-                // Dropping the sender ends the stream; the device reconnects and registers.
-                if let Some(link) = links.get_mut(&device) {
-                    link.conn = None;
-                }
-            }
-            Event::Disconnected { device, conn } => {
-                if let Some(link) = links.get_mut(&device)
-                    && link.conn.as_ref().is_some_and(|s| s.conn == conn)
-                {
-                    link.conn = None;
+                Event::Connected { device, udid, stream } => {
+                    let link = links.entry(device).or_default();
+                    link.conn = Some(stream);
                     link.in_flight = 0;
-                    // Batched ones wait for the device like the unacknowledged ones.
-                    let waiting = std::mem::take(&mut link.batch);
-                    link.unacked.extend(waiting.into_iter().map(|out| Pending { out, sent: false, journey: None }));
+                    // Resume: everything not acknowledged goes again, then what was stored.
+                    let again: Vec<Pending> = link.unacked.drain(..).collect();
+                    for mut p in again {
+                        p.out.delivery.redelivered = true;
+                        send(&shared, link, p.out, "redelivered");
+                    }
+                    let now = shared.clock.unix_secs();
+                    for (key, held) in shared.storage.take_device(&udid) {
+                        if held.expires_at <= now {
+                            shared.step(
+                                held.apns_id.as_str(),
+                                held.received_ms,
+                                "discarded",
+                                shared.clock.unix_millis(),
+                                Some("expired".into()),
+                            );
+                            shared.store.write_later(vec![Write::DropHeldApp(key)]);
+                            continue;
+                        }
+                        // Kept in storage until the device acknowledges it.
+                        shared.storage.hold(key.clone(), held.clone());
+                        let delivery = Note {
+                            apns_id: held.apns_id.clone(),
+                            topic: held.topic.clone(),
+                            push_type: held.push_type,
+                            priority: held.priority,
+                            collapse_id: held.collapse_id.clone(),
+                            environment: key.2,
+                            payload: held.payload.clone(),
+                            received_ms: held.received_ms,
+                            from_storage: true,
+                            redelivered: false,
+                        };
+                        send(&shared, link, Outgoing { device, held: Some(key), delivery }, "delivered-from-storage");
+                    }
                 }
-            }
-            Event::Acked { device, ack } => {
-                let Some(link) = links.get_mut(&device) else { continue };
-                let Some(at) = link.unacked.iter().position(|p| p.out.delivery.apns_id.as_str() == ack.apns_id) else {
-                    continue; // a duplicate ack, or for a notification not on this device
-                };
-                let p = link.unacked.remove(at).expect("the position was just found");
-                if p.sent {
-                    link.in_flight = link.in_flight.saturating_sub(1);
+                Event::Kick { device } => {
+                    // Dropping the sender ends the stream; the device reconnects and registers.
+                    if let Some(link) = links.get_mut(&device) {
+                        link.conn = None;
+                    }
                 }
-                let state = match ack.outcome {
-                    Outcome::Presented => "presented",
-                    Outcome::HandledSilently => "handled-silently",
-                    Outcome::Discarded => "discarded",
-                    Outcome::AppNotInstalled => "app-not-installed",
-                };
-                let now = shared.clock.unix_millis();
-                shared.step_at(&ack.apns_id, p.out.delivery.received_ms, state, now, ack.reason, p.journey);
-                // "No such app" from the phone is how APNs learns of an uninstall.
-                if ack.outcome == Outcome::AppNotInstalled
-                    && let Ok(topic) = protocol::Topic::parse(&p.out.delivery.topic)
-                    && let Some(app) = shared.registry.device_reports_app_gone(
-                        device,
-                        topic.bundle_id(),
-                        p.out.delivery.environment,
-                        shared.clock.unix_millis(),
-                    )
-                {
-                    shared.delivery_found_app_gone(crate::registry::Routed {
-                        device,
-                        app,
-                        learned: true,
-                        online: true,
-                    });
+                Event::Disconnected { device, conn } => {
+                    if let Some(link) = links.get_mut(&device)
+                        && link.conn.as_ref().is_some_and(|s| s.conn == conn)
+                    {
+                        link.conn = None;
+                        link.in_flight = 0;
+                        // Batched ones wait for the device like the unacknowledged ones.
+                        let waiting = std::mem::take(&mut link.batch);
+                        link.unacked.extend(waiting.into_iter().map(|out| Pending { out, sent: false, journey: None }));
+                    }
                 }
-                if let Some(key) = p.out.held
-                    && shared.storage.release(&key, &ack.apns_id)
-                {
-                    shared.store.write_later(vec![Write::DropHeldApp(key)]);
+                Event::Acked { device, ack } => {
+                    let Some(link) = links.get_mut(&device) else { continue };
+                    let Some(at) = link.unacked.iter().position(|p| p.out.delivery.apns_id.as_str() == ack.apns_id)
+                    else {
+                        continue; // a duplicate ack, or for a notification not on this device
+                    };
+                    let p = link.unacked.remove(at).expect("the position was just found");
+                    if p.sent {
+                        link.in_flight = link.in_flight.saturating_sub(1);
+                    }
+                    let state = match ack.outcome {
+                        Outcome::Presented => "presented",
+                        Outcome::HandledSilently => "handled-silently",
+                        Outcome::Discarded => "discarded",
+                        Outcome::AppNotInstalled => "app-not-installed",
+                    };
+                    let now = shared.clock.unix_millis();
+                    shared.step_at(&ack.apns_id, p.out.delivery.received_ms, state, now, ack.reason, p.journey);
+                    // "No such app" from the phone is how APNs learns of an uninstall.
+                    if ack.outcome == Outcome::AppNotInstalled
+                        && let Ok(topic) = protocol::Topic::parse(&p.out.delivery.topic)
+                        && let Some(app) = shared.registry.device_reports_app_gone(
+                            device,
+                            topic.bundle_id(),
+                            p.out.delivery.environment,
+                            shared.clock.unix_millis(),
+                        )
+                    {
+                        shared.delivery_found_app_gone(crate::registry::Routed {
+                            device,
+                            app,
+                            learned: true,
+                            online: true,
+                        });
+                    }
+                    if let Some(key) = p.out.held
+                        && shared.storage.release(&key, &ack.apns_id)
+                    {
+                        shared.store.write_later(vec![Write::DropHeldApp(key)]);
+                    }
                 }
             }
         }
