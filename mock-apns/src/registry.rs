@@ -586,20 +586,9 @@ impl Registry {
 
     /// Uninstalls an app. Its token stays live until APNs learns of it.
     pub fn uninstall(&self, udid: &str, bundle_id: &str, now: u64) -> Result<Vec<TokenChange>, Error> {
-        let mut t = self.write();
-        let (_, slots) = self.bundle_slots(&t, udid, bundle_id)?;
-        let installed: Vec<u32> = slots.into_iter().filter(|&a| t.apps[a as usize].uninstalled_at == 0).collect();
-        if installed.is_empty() {
-            return Err(Error::Conflict(format!("{bundle_id} is not installed on {udid}")));
-        }
-        let mut changes = Vec::new();
-        for app in installed {
-            let a = &mut t.apps[app as usize];
-            (a.uninstalled_at, a.learned_at, a.pending) = (now.max(1), 0, false);
-            let token = Self::app_token(&t, app);
-            changes.push(self.change(&t, app, Some(token), Some(token)));
-        }
-        Ok(changes)
+        self.change_installed(udid, bundle_id, "", |a| {
+            (a.uninstalled_at, a.learned_at, a.pending) = (now.max(1), 0, false)
+        })
     }
 
     /// Reinstalls an app (uninstalling it first if it is installed).
@@ -611,15 +600,28 @@ impl Registry {
 
     /// An app update: the token does not change.
     pub fn update(&self, udid: &str, bundle_id: &str) -> Result<Vec<TokenChange>, Error> {
+        self.change_installed(udid, bundle_id, ": nothing to update", |a| a.version += 1)
+    }
+
+    /// Applies `f` to every installed copy of an app (one per environment) and reports
+    /// each as a change that keeps its token; Conflict if none is installed (`why` ends
+    /// the message).
+    fn change_installed(
+        &self,
+        udid: &str,
+        bundle_id: &str,
+        why: &str,
+        f: impl Fn(&mut App),
+    ) -> Result<Vec<TokenChange>, Error> {
         let mut t = self.write();
         let (_, slots) = self.bundle_slots(&t, udid, bundle_id)?;
         let installed: Vec<u32> = slots.into_iter().filter(|&a| t.apps[a as usize].uninstalled_at == 0).collect();
         if installed.is_empty() {
-            return Err(Error::Conflict(format!("{bundle_id} is not installed on {udid}: nothing to update")));
+            return Err(Error::Conflict(format!("{bundle_id} is not installed on {udid}{why}")));
         }
         let mut changes = Vec::new();
         for app in installed {
-            t.apps[app as usize].version += 1;
+            f(&mut t.apps[app as usize]);
             let token = Self::app_token(&t, app);
             changes.push(self.change(&t, app, Some(token), Some(token)));
         }

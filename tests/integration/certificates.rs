@@ -2,21 +2,11 @@
 //! and environments, and the mock reads them back on every connection.
 
 use base64::Engine as _;
-use mock_apns::{Config, KeyEnvironment, NewCertificate};
+use mock_apns::{Config, KeyEnvironment};
 use protocol::Environment::{Production, Sandbox};
 use tokio::io::AsyncWriteExt;
 
 use crate::support::*;
-
-fn issue(lab: &Lab, topics: &[&str], environment: KeyEnvironment) -> mock_apns::CertificateView {
-    lab.mock
-        .issue_certificate(NewCertificate {
-            topics: topics.iter().map(|t| t.to_string()).collect(),
-            environment,
-            pkcs12_password: None,
-        })
-        .expect("certificate is issued")
-}
 
 async fn cert_client(lab: &Lab, env: protocol::Environment, cert: &mock_apns::CertificateView) -> Client {
     Client::connect(lab.mock.addr(env), lab.mock.ca_pem(), Some((&cert.cert_pem, &cert.key_pem)), Alpn::H2).await
@@ -25,7 +15,7 @@ async fn cert_client(lab: &Lab, env: protocol::Environment, cert: &mock_apns::Ce
 #[tokio::test]
 async fn a_single_topic_certificate_pushes_without_a_token_or_topic() {
     let lab = lab().await;
-    let cert = issue(&lab, &[APP], KeyEnvironment::Both);
+    let cert = lab.certificate(&[APP], KeyEnvironment::Both);
     let mut c = cert_client(&lab, Sandbox, &cert).await;
     assert_eq!(c.max_streams(), 1000, "certificate connections are not limited to one stream");
     // Apple's certificate recipe leaves out apns-topic and authorization.
@@ -45,7 +35,7 @@ async fn a_single_topic_certificate_pushes_without_a_token_or_topic() {
 async fn a_multi_topic_certificate_needs_apns_topic() {
     let lab = lab().await;
     let topics = [APP, "com.example.chat.voip", "com.example.chat.complication"];
-    let cert = issue(&lab, &topics, KeyEnvironment::Sandbox);
+    let cert = lab.certificate(&topics, KeyEnvironment::Sandbox);
     let mut c = cert_client(&lab, Sandbox, &cert).await;
     c.push(Push::new(&lab.sandbox_token, "").without("apns-topic")).await.assert_err(400, "MissingTopic");
     c.push(Push::new(&lab.sandbox_token, "")).await.assert_ok();
@@ -68,7 +58,7 @@ async fn a_multi_topic_certificate_needs_apns_topic() {
 #[tokio::test]
 async fn a_certificate_for_the_other_environment_gets_goaway() {
     let lab = lab().await;
-    let cert = issue(&lab, &[APP], KeyEnvironment::Sandbox);
+    let cert = lab.certificate(&[APP], KeyEnvironment::Sandbox);
     let mut tls =
         tls_connect(lab.mock.addr(Production), lab.mock.ca_pem(), Some((&cert.cert_pem, &cert.key_pem)), Alpn::H2)
             .await;
@@ -90,7 +80,7 @@ async fn a_certificate_for_the_other_environment_gets_goaway() {
 #[tokio::test]
 async fn pkcs12_holds_the_same_certificate_and_key() {
     let lab = lab().await;
-    let cert = issue(&lab, &[APP], KeyEnvironment::Both);
+    let cert = lab.certificate(&[APP], KeyEnvironment::Both);
     let p12 = base64::engine::general_purpose::STANDARD.decode(&cert.pkcs12_base64).expect("base64");
     let store =
         p12_keystore::KeyStore::from_pkcs12(&p12, &cert.pkcs12_password).expect("PKCS#12 opens with the password");

@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use mock_apns::{KeyEnvironment, Lifecycle, NewCertificate};
+use mock_apns::{KeyEnvironment, Lifecycle};
 use protocol::{Environment::Sandbox, Reason};
 use provider::{Accepted, Auth, Client, ClientConfig, Endpoint, Error, Notification, SharedToken};
 
@@ -87,14 +87,7 @@ async fn an_expired_token_is_refreshed_once_and_the_push_sent_again() {
 async fn certificate_auth_from_pem_and_pkcs12() {
     use base64::Engine as _;
     let lab = lab().await;
-    let cert = lab
-        .mock
-        .issue_certificate(NewCertificate {
-            topics: vec![APP.into()],
-            environment: KeyEnvironment::Sandbox,
-            pkcs12_password: None,
-        })
-        .expect("certificate");
+    let cert = lab.certificate(&[APP], KeyEnvironment::Sandbox);
     let endpoint = Endpoint::custom(&lab.mock.ready().sandbox, Some(lab.mock.ca_pem().to_owned())).expect("endpoint");
     let pem = Client::new(ClientConfig::new(
         endpoint.clone(),

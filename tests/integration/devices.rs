@@ -19,6 +19,29 @@ async fn phone(lab: &Lab, udid: &str) -> Device {
     device
 }
 
+/// Waits until the device is seen offline (its stream dropped), then connects it again.
+async fn reconnect(lab: &Lab, device: &Device) -> device_sim::Gateway {
+    eventually(|| !lab.mock.device(&device.udid).expect("device").online).await;
+    device.connect().await.expect("reconnects")
+}
+
+/// The apns-ids a stream brings until it has been quiet for half a second.
+async fn drain(stream: &mut device_sim::Notifications) -> Vec<String> {
+    let mut ids = Vec::new();
+    while let Ok(Some(d)) = tokio::time::timeout(Duration::from_millis(500), stream.next()).await {
+        ids.push(d.expect("ok").apns_id);
+    }
+    ids
+}
+
+/// The states of a notification's journey, as `GET /api/v1/notifications/{id}` shows it
+/// (empty when it has none).
+async fn journey_states(lab: &Lab, apns_id: &str) -> (Vec<String>, serde_json::Value) {
+    let (_, v) = admin(lab.mock.admin_addr(), "GET", &format!("/api/v1/notifications/{apns_id}"), None).await;
+    let states = v["journey"].as_array().into_iter().flatten().map(|s| s["state"].as_str().unwrap_or("").to_owned());
+    (states.collect(), v)
+}
+
 /// Waits (bounded) until the capture or journey shows what the test waits for.
 async fn eventually(mut check: impl FnMut() -> bool) {
     for _ in 0..200 {
@@ -136,9 +159,8 @@ async fn unacknowledged_notifications_come_back_exactly_once_after_a_drop() {
     }
     drop(stream);
     drop(gw);
-    eventually(|| !lab.mock.device("PHONE-A").expect("device").online).await;
     // Back: the three unacknowledged come again, flagged; the phone shows none twice.
-    let mut gw = device.connect().await.expect("reconnects");
+    let mut gw = reconnect(&lab, &device).await;
     let mut stream = gw.notifications().await.expect("stream");
     let mut acks = gw.ack_sink().await.expect("ack stream");
     let mut again = Vec::new();
@@ -200,10 +222,7 @@ async fn a_phone_that_was_away_gets_what_was_stored_and_nothing_expired() {
         tokio::time::timeout(Duration::from_millis(300), stream.next()).await.is_err(),
         "the expired one is not delivered"
     );
-    let (_, v) =
-        admin(lab.mock.admin_addr(), "GET", "/api/v1/notifications/00000000-0000-4000-8000-000000000003", None).await;
-    let states: Vec<&str> =
-        v["journey"].as_array().expect("journey").iter().map(|s| s["state"].as_str().unwrap_or("")).collect();
+    let (states, v) = journey_states(&lab, "00000000-0000-4000-8000-000000000003").await;
     assert_eq!(states, ["received", "stored", "discarded"], "{v}");
     // Once acknowledged, nothing is held any more.
     eventually(|| lab.mock.device("PHONE-A").expect("device").apps.iter().all(|a| a.stored.is_none())).await;
@@ -248,14 +267,9 @@ async fn low_priority_pushes_arrive_in_a_batch_and_the_unacked_queue_is_bounded(
     // Reconnecting brings back exactly the newest MAX_UNACKED.
     drop(stream);
     drop(gw);
-    eventually(|| !lab.mock.device("PHONE-A").expect("device").online).await;
-    let mut gw = device.connect().await.expect("reconnects");
+    let mut gw = reconnect(&lab, &device).await;
     let mut stream = gw.notifications().await.expect("stream");
-    let mut back = 0;
-    while tokio::time::timeout(Duration::from_millis(500), stream.next()).await.is_ok_and(|d| d.is_some()) {
-        back += 1;
-    }
-    assert_eq!(back, max);
+    assert_eq!(drain(&mut stream).await.len(), max);
 }
 
 /// A phone that reads its stream but never acknowledges gets at most MAX_IN_FLIGHT
@@ -273,25 +287,15 @@ async fn notifications_in_flight_to_a_phone_are_bounded() {
     for id in &ids {
         c.push(Push::new(&token, &lab.jwt()).header("apns-id", id)).await.assert_ok();
     }
-    let mut got = Vec::new();
-    while let Ok(Some(d)) = tokio::time::timeout(Duration::from_millis(500), stream.next()).await {
-        got.push(d.expect("ok").apns_id);
-    }
-    assert_eq!(got, ids[..bound], "exactly the first MAX_IN_FLIGHT, in order");
-    let (_, v) = admin(lab.mock.admin_addr(), "GET", &format!("/api/v1/notifications/{}", ids[bound]), None).await;
-    let states: Vec<&str> =
-        v["journey"].as_array().into_iter().flatten().map(|s| s["state"].as_str().unwrap_or("")).collect();
-    assert!(!states.contains(&"delivered"), "the one past the bound waits: {v}");
+    assert_eq!(drain(&mut stream).await, ids[..bound], "exactly the first MAX_IN_FLIGHT, in order");
+    let (states, v) = journey_states(&lab, &ids[bound]).await;
+    assert!(!states.iter().any(|s| s == "delivered"), "the one past the bound waits: {v}");
     // Reconnecting sends what waited (within the newest MAX_UNACKED).
     drop(stream);
     drop(gw);
-    eventually(|| !lab.mock.device("PHONE-A").expect("device").online).await;
-    let mut gw = device.connect().await.expect("reconnects");
+    let mut gw = reconnect(&lab, &device).await;
     let mut stream = gw.notifications().await.expect("stream");
-    let mut back = Vec::new();
-    while let Ok(Some(d)) = tokio::time::timeout(Duration::from_millis(500), stream.next()).await {
-        back.push(d.expect("ok").apns_id);
-    }
+    let back = drain(&mut stream).await;
     assert_eq!(back.len(), mock_apns::MAX_UNACKED);
     assert_eq!(back.last(), ids.last(), "the newest, never sent before, comes now");
 }

@@ -11,7 +11,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use mock_apns::{KeyEnvironment, NewCertificate};
+use mock_apns::KeyEnvironment;
 
 use crate::support::*;
 
@@ -104,14 +104,7 @@ fn the_readme_node_fixture_runs_node_apn() {
 async fn aioapns_pushes_with_a_token_and_a_certificate() {
     let dir = tempfile::tempdir().expect("temp dir");
     let lab = lab_with(mock_apns::Config { data_dir: Some(dir.path().to_path_buf()), ..Default::default() }).await;
-    let cert = lab
-        .mock
-        .issue_certificate(NewCertificate {
-            topics: vec![APP.into()],
-            environment: KeyEnvironment::Sandbox,
-            pkcs12_password: None,
-        })
-        .expect("certificate");
+    let cert = lab.certificate(&[APP], KeyEnvironment::Sandbox);
     let pem = dir.path().join("client.pem");
     std::fs::write(&pem, format!("{}{}", cert.cert_pem, cert.key_pem)).expect("writes");
     let ready = serde_json::to_string(lab.mock.ready()).expect("JSON");

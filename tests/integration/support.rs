@@ -59,6 +59,17 @@ impl Lab {
         signer(self.mock.key_p8(), self.mock.key_id(), self.mock.team_id()).sign(iat).expect("signs")
     }
 
+    /// A client certificate from the mock's CA for `topics` in `environment`.
+    pub fn certificate(&self, topics: &[&str], environment: mock_apns::KeyEnvironment) -> mock_apns::CertificateView {
+        self.mock
+            .issue_certificate(mock_apns::NewCertificate {
+                topics: topics.iter().map(|t| t.to_string()).collect(),
+                environment,
+                pkcs12_password: None,
+            })
+            .expect("certificate is issued")
+    }
+
     pub async fn client(&self, env: Environment) -> Client {
         Client::connect(self.mock.addr(env), self.mock.ca_pem(), None, Alpn::H2).await
     }
