@@ -10,30 +10,16 @@
 #
 # Usage: bench/delivery.sh [phones, default 10000] [seconds, default 10] [rate for the latency run, default 10000]
 # RATES="30000 40000 0" overrides the offered rates (0 = as fast as h2load goes).
-set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/common.sh"
 N=${1:-10000}
 SECS=${2:-10}
 RATE=${3:-10000}
 
-if ! command -v h2load >/dev/null; then
-  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nghttp2-client
-fi
 ulimit -n 65536 2>/dev/null || true
-cargo build --release -q --bin apns-lab
 
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-
-taskset -c 0 target/release/apns-lab serve --data-dir "$work/state" --sandbox-addr 127.0.0.1:0 \
-  --production-addr 127.0.0.1:0 --admin-addr 127.0.0.1:0 --gateway-addr 127.0.0.1:0 >"$work/ready" 2>"$work/mock.log" &
-pids+=($!)
-mock=$!
-until [ -s "$work/ready" ]; do sleep 0.1; done
-READY=$(cat "$work/ready")
+serve state
+mock=$SERVE_PID
+READY=$(cat "$work/state.ready")
 taskset -c 1 target/release/apns-lab device fleet --gateway "$(jq -r .gateway <<<"$READY")" --ca "$(jq -r .ca_file <<<"$READY")" \
   --count "$N" --app com.example.chat --tokens-out "$work/tokens" >"$work/stats" 2>"$work/fleet.log" &
 pids+=($!)
@@ -42,8 +28,8 @@ until [ -s "$work/tokens" ]; do sleep 0.2; done
 cat "$work/fleet.log"
 SANDBOX=$(jq -r .sandbox <<<"$READY")
 awk -v s="$SANDBOX" '{print s "/3/device/" $3}' "$work/tokens" >"$work/uris"
-JWT=$(target/release/apns-lab token --key-file "$(jq -r .key_file <<<"$READY")" --key-id "$(jq -r .key_id <<<"$READY")" --team-id "$(jq -r .team_id <<<"$READY")")
-printf '{"aps":{"alert":{"title":"Bench","body":"%s"},"sound":"default"},"id":1}' "$(printf 'x%.0s' $(seq 130))" >"$work/payload"
+JWT=$(jwt "$work/state.ready")
+payload "$work/payload"
 
 cpu() { awk '{print $14+$15}' "/proc/$1/stat"; }   # utime+stime in clock ticks
 push() { # EXTRA_H2LOAD_ARGS...

@@ -5,23 +5,11 @@
 # h2load are pinned to different cores. Prints a Markdown table for BENCHMARKS.md.
 #
 # Usage: bench/provider-api.sh [seconds per run, default 5] [rounds, default 3]
-set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/common.sh"
 SECS=${1:-5}
 ROUNDS=${2:-3}
 
-if ! command -v h2load >/dev/null; then
-  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nghttp2-client
-fi
-command -v jq >/dev/null || { echo "jq is needed" >&2; exit 1; }
-cargo build --release -q --bin apns-lab
 cargo build --release -q -p mock-apns --example bare_h2
-
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
 
 SERVER_CPU=0
 CLIENT_CPU=1
@@ -30,19 +18,14 @@ CLIENT_CPU=1
 # virtual device, and sets URL_NAME, ADMIN_NAME, TOKEN_NAME and JWT_NAME.
 start_mock() {
   local name=$1; shift
-  taskset -c $SERVER_CPU target/release/apns-lab serve --data-dir "$work/$name" "$@" \
-    --sandbox-addr 127.0.0.1:0 --production-addr 127.0.0.1:0 --admin-addr 127.0.0.1:0 --gateway-addr 127.0.0.1:0 \
-    >"$work/$name.ready" 2>"$work/$name.log" &
-  pids+=($!)
-  until [ -s "$work/$name.ready" ]; do kill -0 "${pids[-1]}" 2>/dev/null || { cat "$work/$name.log" >&2; exit 1; }; sleep 0.1; done
+  serve "$name" "$@"
   local ready admin
   ready=$(cat "$work/$name.ready")
   admin=$(jq -r .admin <<<"$ready")
   printf -v "URL_$name" '%s' "$(jq -r .sandbox <<<"$ready")"
   printf -v "ADMIN_$name" '%s' "$admin"
   printf -v "TOKEN_$name" '%s' "$(curl -sf -X POST "$admin/api/v1/devices" -d '{"apps":[{"bundle_id":"com.example.bench"}]}' | jq -r '.apps[0].token')"
-  printf -v "JWT_$name" '%s' "$(target/release/apns-lab token --key-file "$(jq -r .key_file <<<"$ready")" \
-    --key-id "$(jq -r .key_id <<<"$ready")" --team-id "$(jq -r .team_id <<<"$ready")")"
+  printf -v "JWT_$name" '%s' "$(jwt "$work/$name.ready")"
 }
 
 # The mock, with validation and capture on (the defaults); again with the capture log
@@ -59,16 +42,7 @@ until [ -s "$work/bare" ]; do sleep 0.1; done
 BARE=$(cat "$work/bare")
 
 # A 200-byte alert payload.
-python3 - "$work/payload.json" <<'PY'
-import json, sys
-body = {"aps": {"alert": {"title": "Bench", "body": ""}, "sound": "default"}, "id": 1}
-base = len(json.dumps(body, separators=(",", ":")))
-body["aps"]["alert"]["body"] = "x" * (200 - base)
-data = json.dumps(body, separators=(",", ":"))
-assert len(data) == 200, len(data)
-open(sys.argv[1], "w").write(data)
-PY
-
+payload "$work/payload.json"
 # run URL CONNS TOKEN JWT -> "reqps p50_ms p99_ms failed non200"
 run() {
   local url=$1 conns=$2 token=$3 jwt=$4 log="$work/h2load.log"
@@ -89,7 +63,6 @@ run() {
   echo "$reqps $pct $failed $non200"
 }
 
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 echo "| streams | server | req/s (median of $ROUNDS) | p50 ms | p99 ms | non-200 |"
 echo "|---|---|---|---|---|---|"
