@@ -278,15 +278,7 @@ fn default_data_dir() -> PathBuf {
 }
 
 fn main() -> std::process::ExitCode {
-    // On one core (a pinned process, a small container) the single-threaded scheduler
-    // does the same work without the cross-thread hand-offs of a one-worker pool.
-    let one_core = std::thread::available_parallelism().is_ok_and(|n| n.get() == 1);
-    let built = if one_core {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()
-    } else {
-        tokio::runtime::Runtime::new()
-    };
-    let runtime = match built {
+    let runtime = match mock_apns::runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("apns-lab: cannot start the async runtime: {e}");

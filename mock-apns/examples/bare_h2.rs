@@ -31,14 +31,8 @@ async fn answer(req: Request<Incoming>) -> Result<Response<Empty<Bytes>>, Infall
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // The same runtime as `apns-lab` picks: single-threaded on one core.
-    let one_core = std::thread::available_parallelism().is_ok_and(|n| n.get() == 1);
-    let runtime = if one_core {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()?
-    } else {
-        tokio::runtime::Runtime::new()?
-    };
-    runtime.block_on(serve())
+    // The runtime `apns-lab` runs on, so the baseline stays like for like.
+    mock_apns::runtime()?.block_on(serve())
 }
 
 async fn serve() -> Result<(), Box<dyn std::error::Error>> {

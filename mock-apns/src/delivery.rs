@@ -304,6 +304,7 @@ impl Note {
     /// newline. Raw line breaks in the payload (whitespace, since JSON strings cannot
     /// hold them) become spaces, so a pretty-printed payload stays on its line.
     pub(crate) fn line(&self) -> Bytes {
+        use std::io::Write as _;
         fn string(out: &mut Vec<u8>, s: &str) {
             // Serialising a &str to a Vec cannot fail.
             let _ = serde_json::to_writer(&mut *out, s);
@@ -316,7 +317,7 @@ impl Note {
         out.extend_from_slice(br#","push_type":""#);
         out.extend_from_slice(self.push_type.as_str().as_bytes());
         out.extend_from_slice(br#"","priority":"#);
-        out.extend_from_slice(self.priority.as_u8().to_string().as_bytes());
+        let _ = write!(out, "{}", self.priority.as_u8());
         if let Some(collapse_id) = &self.collapse_id {
             out.extend_from_slice(br#","collapse_id":"#);
             string(&mut out, collapse_id);
@@ -333,7 +334,7 @@ impl Note {
             }
         }
         out.extend_from_slice(br#","received_ms":"#);
-        out.extend_from_slice(self.received_ms.to_string().as_bytes());
+        let _ = write!(out, "{}", self.received_ms);
         out.extend_from_slice(br#","from_storage":"#);
         out.extend_from_slice(if self.from_storage { b"true" } else { b"false" });
         out.extend_from_slice(br#","redelivered":"#);

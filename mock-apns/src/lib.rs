@@ -382,6 +382,17 @@ async fn flush_capture(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>)
     }
 }
 
+/// The tokio runtime `apns-lab` runs on: single-threaded when the process has one CPU (a
+/// pinned process, a small container: the same work without the hand-offs of a
+/// one-worker pool), multi-threaded otherwise. Nothing in this crate depends on which.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    if std::thread::available_parallelism().is_ok_and(|n| n.get() == 1) {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    } else {
+        tokio::runtime::Runtime::new()
+    }
+}
+
 /// What a started mock tells its users: the contract of `apns-lab serve`'s ready line.
 #[derive(Debug, Clone, Serialize)]
 pub struct Ready {

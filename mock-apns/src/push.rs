@@ -138,6 +138,21 @@ struct Seen {
     auth: Authenticated,
 }
 
+/// One reading of the clock, in both forms the checks and the log need.
+#[derive(Clone, Copy)]
+struct Now {
+    at: std::time::SystemTime,
+    /// `at` in ms since the epoch.
+    ms: u64,
+}
+
+impl Now {
+    fn read(clock: &crate::clock::Clock) -> Now {
+        let at = clock.now();
+        Now { at, ms: at.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64) }
+    }
+}
+
 /// Counts a stream in flight for as long as it is handled.
 struct InFlight<'a>(&'a AtomicUsize);
 
@@ -349,8 +364,7 @@ pub(crate) async fn process(
 ) -> Answer {
     // Validate.
     // One reading of the clock serves the token's age, the registry and the log.
-    let now = shared.clock.now();
-    let now_ms = now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let now = Now::read(&shared.clock);
     let mut seen = Seen { apns_id: None, token: None, topic: None, auth: Authenticated::None };
     let verdict = validate(shared, conn, parts, &body, now, &mut seen);
 
@@ -405,7 +419,7 @@ pub(crate) async fn process(
         parts,
         &body,
         &Logged {
-            time_ms: now_ms,
+            time_ms: now.ms,
             apns_id: &apns_id,
             unique_id,
             token: seen.token.as_ref(),
@@ -455,7 +469,7 @@ fn validate(
     conn: &ConnState,
     parts: &http::request::Parts,
     body: &[u8],
-    now: std::time::SystemTime,
+    now: Now,
     seen: &mut Seen,
 ) -> Result<Accepted, (Reason, Option<u64>)> {
     let (method, path, headers) = (&parts.method, parts.uri.path(), &parts.headers);
@@ -476,7 +490,7 @@ fn validate(
     }
 
     // 5: the credential.
-    let credential = authenticate(shared, conn, headers, now, seen).map_err(fail)?;
+    let credential = authenticate(shared, conn, headers, now.at, seen).map_err(fail)?;
 
     // 6–7: the device token.
     if token_text.is_empty() {
@@ -548,8 +562,7 @@ fn validate(
     }
 
     // 18: route the token.
-    let now_ms = now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-    let routed = shared.registry.route(conn.env, token, bundle_id, now_ms)?;
+    let routed = shared.registry.route(conn.env, token, bundle_id, now.ms)?;
     if !has_suffix {
         return Err(fail(Reason::DeviceTokenNotForTopic));
     }
