@@ -382,6 +382,13 @@ async fn flush_capture(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>)
     }
 }
 
+/// Polls `f` once, within the task running now: `Ready` with its output, or `Pending`
+/// (it has registered to be woken). For work that has usually nothing to wait for, so
+/// that only what does wait gets a timer or a task of its own.
+pub(crate) async fn poll_once<F: Future + ?Sized>(mut f: std::pin::Pin<&mut F>) -> std::task::Poll<F::Output> {
+    std::future::poll_fn(|cx| std::task::Poll::Ready(f.as_mut().poll(cx))).await
+}
+
 /// The tokio runtime `apns-lab` runs on: single-threaded when the process has one CPU (a
 /// pinned process, a small container: the same work without the hand-offs of a
 /// one-worker pool), multi-threaded otherwise. Nothing in this crate depends on which.

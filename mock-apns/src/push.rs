@@ -189,7 +189,7 @@ pub(crate) async fn handle(
     let (parts, body) = request.into_parts();
     let parts = Box::new(parts);
     let mut reading = std::pin::pin!(read_body(body));
-    let body = match std::future::poll_fn(|cx| std::task::Poll::Ready(reading.as_mut().poll(cx))).await {
+    let body = match crate::poll_once(reading.as_mut()).await {
         std::task::Poll::Ready(body) => body,
         std::task::Poll::Pending => match Box::pin(tokio::time::timeout(shared.config.body_timeout, reading)).await {
             Ok(body) => body,

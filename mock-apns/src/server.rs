@@ -280,7 +280,7 @@ async fn serve_h2<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
                 };
                 for (request, respond) in batch.drain(..) {
                     let mut handling = Box::pin(push::handle(shared.clone(), state.clone(), request, respond));
-                    if std::future::poll_fn(|cx| Poll::Ready(handling.as_mut().poll(cx))).await.is_pending() {
+                    if crate::poll_once(handling.as_mut()).await.is_pending() {
                         tokio::spawn(handling);
                     }
                 }
