@@ -424,8 +424,14 @@ pub(crate) async fn run(
                     // Resume: everything not acknowledged goes again, then what was stored.
                     let again: Vec<Pending> = link.unacked.drain(..).collect();
                     for mut p in again {
-                        p.out.delivery.redelivered = true;
-                        send(&shared, link, p.out, "redelivered");
+                        // Only what went down a stream before is a redelivery; a push
+                        // that arrived while this stream was being set up is new.
+                        if p.sent || p.out.delivery.redelivered {
+                            p.out.delivery.redelivered = true;
+                            send(&shared, link, p.out, "redelivered");
+                        } else {
+                            send(&shared, link, p.out, "delivered");
+                        }
                     }
                     let now = shared.clock.unix_secs();
                     for (key, held) in shared.storage.take_device(&udid) {

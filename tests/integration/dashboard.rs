@@ -107,18 +107,27 @@ async fn the_console_sends_through_the_provider_api_and_the_counts_follow() {
     mock.shutdown().await;
 }
 
+/// Reads the event stream into `seen` until `done` says so; fails with what came if the
+/// stream closes or stays quiet for 5 s.
+async fn read_until(sse: &mut tokio::net::TcpStream, seen: &mut String, done: impl Fn(&str) -> bool) {
+    let mut buf = [0u8; 4096];
+    while !done(seen) {
+        let Ok(read) = tokio::time::timeout(Duration::from_secs(5), sse.read(&mut buf)).await else {
+            panic!("nothing more within 5 s; so far:\n{seen}");
+        };
+        let n = read.expect("read");
+        assert!(n > 0, "stream closed: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_stream_tells_what_happens_as_it_happens() {
     let (mock, token) = running_phone("STREAM-PHONE").await;
     let mut sse = tokio::net::TcpStream::connect(mock.admin_addr()).await.expect("connects");
     sse.write_all(b"GET /api/v1/stream HTTP/1.1\r\nhost: localhost\r\n\r\n").await.expect("asks");
     let mut seen = String::new();
-    let mut buf = [0u8; 4096];
-    while !seen.contains(": connected") {
-        let n = tokio::time::timeout(Duration::from_secs(5), sse.read(&mut buf)).await.expect("headers").expect("read");
-        assert!(n > 0, "stream closed: {seen}");
-        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-    }
+    read_until(&mut sse, &mut seen, |s| s.contains(": connected")).await;
     assert!(seen.contains("text/event-stream"), "{seen}");
     let payload = r#"{"aps":{"alert":"live"}}"#;
     admin(
@@ -129,23 +138,19 @@ async fn the_stream_tells_what_happens_as_it_happens() {
     )
     .await;
     // The request event is sent once the answer is decided, which may be after the
-    // device already showed the push: wait for both.
-    while !(seen.contains("\"state\":\"presented\"") && seen.contains("event: request")) {
-        let n = tokio::time::timeout(Duration::from_secs(5), sse.read(&mut buf)).await.expect("events").expect("read");
-        assert!(n > 0, "stream closed: {seen}");
-        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-    }
+    // device already showed the push: wait for both, and for the last event (and its
+    // HTTP chunk) to be whole — an event's lines may come in two reads.
+    read_until(&mut sse, &mut seen, |s| {
+        s.contains("\"state\":\"presented\"") && s.contains("event: request") && s.ends_with("\n\n\r\n")
+    })
+    .await;
     assert!(seen.contains("event: request") && seen.contains("\"status\":200"), "{seen}");
     assert!(seen.contains("event: journey") && seen.contains("\"state\":\"delivered\""), "{seen}");
     let at = |s: &str| seen.find(s).expect(s);
     assert!(at("\"state\":\"delivered\"") < at("\"state\":\"presented\""), "in order: {seen}");
 
     admin(mock.admin_addr(), "POST", "/api/v1/devices/STREAM-PHONE/offline", None).await;
-    while !seen.contains("\"kind\":\"offline\"") {
-        let n = tokio::time::timeout(Duration::from_secs(5), sse.read(&mut buf)).await.expect("events").expect("read");
-        assert!(n > 0, "stream closed: {seen}");
-        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-    }
+    read_until(&mut sse, &mut seen, |s| s.contains("\"kind\":\"offline\"")).await;
     assert!(seen.contains("event: lifecycle"), "{seen}");
     mock.shutdown().await;
 }

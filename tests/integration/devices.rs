@@ -298,6 +298,11 @@ async fn notifications_in_flight_to_a_phone_are_bounded() {
     let back = drain(&mut stream).await;
     assert_eq!(back.len(), mock_apns::MAX_UNACKED);
     assert_eq!(back.last(), ids.last(), "the newest, never sent before, comes now");
+    // What never went down a stream is delivered, not redelivered.
+    let (states, v) = journey_states(&lab, ids.last().expect("ids")).await;
+    assert_eq!(states, ["received", "delivered"], "{v}");
+    let (states, v) = journey_states(&lab, &ids[bound - 1]).await;
+    assert_eq!(states, ["received", "delivered", "redelivered"], "{v}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
