@@ -26,6 +26,10 @@ async fn running_phone(udid: &str) -> (MockApns, String) {
     })
     .await
     .expect("the phone registers");
+    // Registered is not yet listening: wait for its notification stream ("online").
+    wait_for(Duration::from_secs(10), || mock.events(Some(udid), 10).iter().any(|e| e.kind == "online").then_some(()))
+        .await
+        .expect("the phone opens its notification stream");
     (mock, token)
 }
 
