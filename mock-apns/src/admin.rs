@@ -27,6 +27,7 @@
 //! | `POST /api/v1/faults` · `GET` · `DELETE` · `DELETE /api/v1/faults/{id}` | fault rules ([`crate::NewFault`]): answer with any reason, 410, delay, stall, reset, GOAWAY, close, lower the stream limit |
 //! | `GET` · `PUT /api/v1/rate-limits` `{"per_token"?: {"max","per_ms"}, "global"?: …}` | 429 TooManyRequests past these rates (off by default) |
 //! | `GET` · `PUT /api/v1/idle-timeout` `{"ms"}` | provider connections idle this long get GOAWAY IdleTimeout (`null`: never, the default) |
+//! | `GET` · `PUT /api/v1/clock` `{"advance_ms"}` \| `{"offset_ms"}` \| `{"now_ms"}` | APNs's time: read it, move it forward, or set its offset from the real time ([`ClockView`], [`SetClock`]) |
 //! | `GET /api/v1/openapi.json` | this table as an OpenAPI 3.1 document |
 //! | `GET /metrics` | Prometheus text: requests by environment/status/reason, notifications by state, discards by why, open connections, JWT verifications and cache hits, answer latency |
 //! | `GET /` | the dashboard |
@@ -832,6 +833,11 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<AdminRespo
             }
             Err(r) => r,
         },
+        (["api", "v1", "clock"], &Method::GET) => json(StatusCode::OK, &ClockView::of(&shared.clock)),
+        (["api", "v1", "clock"], &Method::PUT) => match read_json::<SetClock>(req).await {
+            Ok(set) => ok(set.apply(&shared.clock)),
+            Err(r) => r,
+        },
         (["api", "v1", "reset"], &Method::POST) => match shared.reset().await {
             Ok(()) => json(StatusCode::OK, &serde_json::json!({"reset": true})),
             Err(e) => from_error(e),
@@ -841,7 +847,7 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<AdminRespo
                 "api",
                 "v1",
                 "health" | "ca.pem" | "keys" | "certificates" | "devices" | "events" | "notifications" | "reset"
-                | "stats" | "stream" | "console" | "faults" | "rate-limits" | "idle-timeout" | "openapi.json",
+                | "stats" | "stream" | "console" | "faults" | "rate-limits" | "idle-timeout" | "clock" | "openapi.json",
             ]
             | ["api", "v1", "devices", _]
             | ["api", "v1", "faults", _]
@@ -874,6 +880,52 @@ pub struct LocalPush {
 #[serde(deny_unknown_fields)]
 struct IdleTimeout {
     ms: Option<u64>,
+}
+
+/// `GET /api/v1/clock`: APNs's time as the mock reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ClockView {
+    /// The mock's now, ms since the UNIX epoch.
+    pub now_ms: u64,
+    /// How far it is from its base (the real time, or a manual clock's start), ms.
+    pub offset_ms: i64,
+    /// Whether the clock stands still between moves (a manual clock, in-process only).
+    pub manual: bool,
+}
+
+impl ClockView {
+    /// What `clock` reads now.
+    pub fn of(clock: &crate::Clock) -> ClockView {
+        ClockView { now_ms: clock.unix_millis(), offset_ms: clock.offset_ms(), manual: clock.is_manual() }
+    }
+}
+
+/// `PUT /api/v1/clock`: exactly one of the three.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetClock {
+    /// Move the clock forward by this many ms.
+    #[serde(default)]
+    pub advance_ms: Option<u64>,
+    /// Set the offset from the base (0: back to the real time).
+    #[serde(default)]
+    pub offset_ms: Option<i64>,
+    /// Set the clock so that it reads this now (ms since the UNIX epoch).
+    #[serde(default)]
+    pub now_ms: Option<u64>,
+}
+
+impl SetClock {
+    /// Moves `clock` as asked; answers what it reads then.
+    pub fn apply(self, clock: &crate::Clock) -> Result<ClockView, Error> {
+        match (self.advance_ms, self.offset_ms, self.now_ms) {
+            (Some(ms), None, None) => clock.advance(std::time::Duration::from_millis(ms)),
+            (None, Some(ms), None) => clock.set_offset(ms),
+            (None, None, Some(ms)) => clock.set(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms)),
+            _ => return Err(Error::Invalid("give exactly one of advance_ms, offset_ms, now_ms".into())),
+        }
+        Ok(ClockView::of(clock))
+    }
 }
 
 /// `POST /api/v1/devices/batch` body.

@@ -1,29 +1,55 @@
-//! The mock's notion of "now", injectable so tests can move time (JWT age, the 20-minute
-//! refresh rule) without sleeping.
+//! The mock's notion of "now" — APNs's time. Every rule that is about APNs's clock reads
+//! it: a provider token's age and the 20-minute refresh rule, how long a stored
+//! notification lives, the 410 `timestamp`, rate-limit buckets and journeys' times. What
+//! is about connections (handshake, body and idle timeouts, low-priority batching) stays
+//! on real time.
+//!
+//! Tests move it without sleeping: in-process through [`Clock::advance`] and
+//! [`Clock::set_offset`], from any language through `GET/PUT /api/v1/clock`. A clock is
+//! a base (the system's time, or a fixed instant for a manual clock) plus an offset, so
+//! moving it never stops it, and setting the offset back to 0 returns to the base.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// A wall clock: the system's, or a manual one that only moves when told.
+/// A wall clock: the system's or a fixed instant, plus an offset tests can move.
 #[derive(Clone, Default)]
-pub struct Clock(Option<Arc<Mutex<SystemTime>>>);
+pub struct Clock(Arc<Inner>);
+
+#[derive(Default)]
+struct Inner {
+    /// `None`: the system clock; `Some`: a manual clock stopped at this instant.
+    base: Option<SystemTime>,
+    /// Added to the base, in milliseconds (negative: behind it).
+    offset_ms: AtomicI64,
+}
 
 impl Clock {
     /// The system clock (the default).
     pub fn system() -> Self {
-        Clock(None)
+        Clock::default()
     }
 
-    /// A clock stopped at `start` until [`Clock::advance`] or [`Clock::set`].
+    /// A clock stopped at `start` until [`Clock::advance`], [`Clock::set`] or
+    /// [`Clock::set_offset`] moves it.
     pub fn manual(start: SystemTime) -> Self {
-        Clock(Some(Arc::new(Mutex::new(start))))
+        Clock(Arc::new(Inner { base: Some(start), offset_ms: AtomicI64::new(0) }))
+    }
+
+    /// Whether this clock stands still between moves (a manual clock).
+    pub fn is_manual(&self) -> bool {
+        self.0.base.is_some()
     }
 
     /// The current time.
     pub fn now(&self) -> SystemTime {
-        match &self.0 {
-            None => SystemTime::now(),
-            Some(t) => *t.lock().unwrap_or_else(|e| e.into_inner()),
+        let base = self.0.base.unwrap_or_else(SystemTime::now);
+        let offset = self.0.offset_ms.load(Ordering::Relaxed);
+        if offset >= 0 {
+            base + Duration::from_millis(offset as u64)
+        } else {
+            base.checked_sub(Duration::from_millis(offset.unsigned_abs())).unwrap_or(UNIX_EPOCH)
         }
     }
 
@@ -37,26 +63,64 @@ impl Clock {
         self.now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
     }
 
-    /// Moves a manual clock forward; the system clock ignores this.
-    pub fn advance(&self, by: Duration) {
-        if let Some(t) = &self.0 {
-            *t.lock().unwrap_or_else(|e| e.into_inner()) += by;
-        }
+    /// How far this clock is from its base, in milliseconds.
+    pub fn offset_ms(&self) -> i64 {
+        self.0.offset_ms.load(Ordering::Relaxed)
     }
 
-    /// Sets a manual clock; the system clock ignores this.
+    /// Sets how far this clock is from its base (0: the system's time again, or the
+    /// manual clock's start).
+    pub fn set_offset(&self, ms: i64) {
+        self.0.offset_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Moves the clock forward by `by`.
+    pub fn advance(&self, by: Duration) {
+        let ms = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
+        let _ = self.0.offset_ms.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |o| Some(o.saturating_add(ms)));
+    }
+
+    /// Sets the clock so that it reads `to` now.
     pub fn set(&self, to: SystemTime) {
-        if let Some(t) = &self.0 {
-            *t.lock().unwrap_or_else(|e| e.into_inner()) = to;
-        }
+        let base = self.0.base.unwrap_or_else(SystemTime::now);
+        let ms = match to.duration_since(base) {
+            Ok(ahead) => i64::try_from(ahead.as_millis()).unwrap_or(i64::MAX),
+            Err(behind) => -i64::try_from(behind.duration().as_millis()).unwrap_or(i64::MAX),
+        };
+        self.set_offset(ms);
     }
 }
 
 impl std::fmt::Debug for Clock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.0 {
-            None => f.write_str("Clock::system"),
-            Some(_) => write!(f, "Clock::manual({:?})", self.now()),
-        }
+        let kind = if self.is_manual() { "manual" } else { "system" };
+        write!(f, "Clock::{kind}(offset {} ms, now {:?})", self.offset_ms(), self.now())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_move_both_kinds_and_zero_goes_back() {
+        let start = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let manual = Clock::manual(start);
+        manual.advance(Duration::from_secs(61 * 60));
+        assert_eq!(manual.unix_secs(), 1_800_000_000 + 61 * 60);
+        assert_eq!(manual.offset_ms(), 61 * 60 * 1000);
+        manual.set_offset(-1000);
+        assert_eq!(manual.unix_millis(), 1_800_000_000_000 - 1000);
+        manual.set(start + Duration::from_secs(5));
+        assert_eq!((manual.unix_secs(), manual.offset_ms()), (1_800_000_005, 5000));
+        manual.set_offset(0);
+        assert_eq!(manual.now(), start);
+
+        let system = Clock::system();
+        system.advance(Duration::from_secs(2 * 86_400));
+        let real = SystemTime::now().duration_since(UNIX_EPOCH).expect("after 1970").as_secs();
+        assert!(system.unix_secs() >= real + 2 * 86_400 - 1 && system.unix_secs() <= real + 2 * 86_400 + 1);
+        system.set_offset(0);
+        assert!(system.unix_secs().abs_diff(real) <= 1);
     }
 }

@@ -48,8 +48,8 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 pub use admin::{
-    AppView, CertificateView, DeviceView, KeyView, Lifecycle, LifecycleOutcome, LocalPush, NewApp, NewCertificate,
-    NewDevice, NewKey,
+    AppView, CertificateView, ClockView, DeviceView, KeyView, Lifecycle, LifecycleOutcome, LocalPush, NewApp,
+    NewCertificate, NewDevice, NewKey, SetClock,
 };
 pub use auth::KeyEnvironment;
 pub use capture::{AuthSummary, CaptureFilter, CapturedRequest};
@@ -589,9 +589,16 @@ impl MockApns {
         &self.shared.default_key_p8
     }
 
-    /// The clock the mock reads (advance it when it is a manual one).
+    /// APNs's clock, as the mock reads it: JWT age and refresh, storage expiry, 410
+    /// timestamps, rate limits and journeys. Move it with [`Clock::advance`],
+    /// [`Clock::set_offset`] or [`Clock::set`] (or [`MockApns::set_clock`]).
     pub fn clock(&self) -> &Clock {
         &self.shared.clock
+    }
+
+    /// Moves the clock as `PUT /api/v1/clock` does; answers what it reads then.
+    pub fn set_clock(&self, set: SetClock) -> Result<ClockView, Error> {
+        set.apply(&self.shared.clock)
     }
 
     /// Registers a signing key (`POST /api/v1/keys`); returns once it is saved.

@@ -137,8 +137,10 @@ pub struct ClientConfig {
     pub backoff: Duration,
     /// Idle connections send a PING this often. Default 60 s.
     pub ping_interval: Duration,
-    /// "Now" in UNIX seconds, for signing tokens. Default: the system clock.
-    pub clock: fn() -> u64,
+    /// "Now" in UNIX seconds, for signing tokens. Default: the system clock. A test can
+    /// hand the client the mock's clock (`move || mock_clock.unix_secs()`), so moving
+    /// APNs's time moves the client's token schedule with it.
+    pub clock: Arc<dyn Fn() -> u64 + Send + Sync>,
 }
 
 fn system_now() -> u64 {
@@ -156,7 +158,7 @@ impl ClientConfig {
             retries: 3,
             backoff: Duration::from_millis(200),
             ping_interval: Duration::from_secs(60),
-            clock: system_now,
+            clock: Arc::new(system_now),
         }
     }
 }

@@ -15,7 +15,7 @@ fn token_client(lab: &Lab, clock: fn() -> u64) -> Client {
     let signer = signer(lab.mock.key_p8(), lab.mock.key_id(), lab.mock.team_id());
     let endpoint = Endpoint::custom(&lab.mock.ready().sandbox, Some(lab.mock.ca_pem().to_owned())).expect("endpoint");
     let mut config = ClientConfig::new(endpoint, Auth::token(signer, SharedToken::DEFAULT_REFRESH_SECS));
-    config.clock = clock;
+    config.clock = std::sync::Arc::new(clock);
     config.backoff = Duration::from_millis(5);
     Client::new(config).expect("client")
 }
@@ -163,7 +163,7 @@ async fn the_reasons_a_well_formed_client_can_meet() {
         .expect("key");
     let endpoint = Endpoint::custom(&lab.mock.ready().sandbox, Some(lab.mock.ca_pem().to_owned())).expect("endpoint");
     let mut config = ClientConfig::new(endpoint, Auth::token(signer(&other, "OTHERKEY01", "OTHERTEAM1"), 3000));
-    config.clock = now;
+    config.clock = std::sync::Arc::new(now);
     let theirs = Client::new(config).expect("client");
     check(theirs.send(&hello().topic(APP)).await, 400, Reason::TopicDisallowed);
 }

@@ -10,7 +10,7 @@ use protocol::gateway::Outcome;
 
 use crate::support::*;
 
-async fn phone(lab: &Lab, udid: &str) -> Device {
+pub(crate) async fn phone(lab: &Lab, udid: &str) -> Device {
     let endpoint = Endpoint::parse(&lab.mock.ready().gateway, lab.mock.ca_pem().to_owned()).expect("endpoint");
     let mut device = Device::activate(endpoint, Some(udid.into())).await.expect("activates");
     device.install(APP, Sandbox);
@@ -36,14 +36,14 @@ async fn drain(stream: &mut device_sim::Notifications) -> Vec<String> {
 
 /// The states of a notification's journey, as `GET /api/v1/notifications/{id}` shows it
 /// (empty when it has none).
-async fn journey_states(lab: &Lab, apns_id: &str) -> (Vec<String>, serde_json::Value) {
+pub(crate) async fn journey_states(lab: &Lab, apns_id: &str) -> (Vec<String>, serde_json::Value) {
     let (_, v) = admin(lab.mock.admin_addr(), "GET", &format!("/api/v1/notifications/{apns_id}"), None).await;
     let states = v["journey"].as_array().into_iter().flatten().map(|s| s["state"].as_str().unwrap_or("").to_owned());
     (states.collect(), v)
 }
 
 /// Waits (bounded) until the capture or journey shows what the test waits for.
-async fn eventually(mut check: impl FnMut() -> bool) {
+pub(crate) async fn eventually(mut check: impl FnMut() -> bool) {
     for _ in 0..200 {
         if check() {
             return;

@@ -6,6 +6,7 @@ mod auth;
 mod certificates;
 mod client;
 mod client_faults;
+mod clock;
 mod connection;
 mod dashboard;
 mod devices;

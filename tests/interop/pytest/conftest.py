@@ -1,11 +1,15 @@
-"""pytest fixture: a fresh apns-lab mock per test, on free ports, torn down after."""
+"""pytest fixtures: a fresh apns-lab mock per test (on free ports, torn down after), and aioapns
+pointed at it."""
 import json
 import os
+import ssl
 import subprocess
 import tempfile
 import urllib.request
 
+import aioapns.connection
 import pytest
+from aioapns import APNs
 
 APNS_LAB = os.environ.get("APNS_LAB_BIN", "apns-lab")
 
@@ -33,3 +37,15 @@ def apns_lab():
         finally:
             proc.terminate()
             proc.wait(timeout=10)
+
+
+@pytest.fixture
+async def apns(apns_lab):
+    """aioapns pointed at the mock. An async fixture, so the client is made inside the
+    test's event loop (made outside it, its connections belong to another loop)."""
+    host, port = apns_lab["sandbox"].removeprefix("https://").split(":")
+    aioapns.connection.APNsDevelopmentClientProtocol.APNS_SERVER = host
+    aioapns.connection.APNsDevelopmentClientProtocol.APNS_PORT = int(port)
+    yield APNs(key=open(apns_lab["key_file"]).read(), key_id=apns_lab["key_id"], team_id=apns_lab["team_id"],
+               topic="com.example.chat", use_sandbox=True,
+               ssl_context=ssl.create_default_context(cafile=apns_lab["ca_file"]))
