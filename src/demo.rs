@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use mock_apns::{Config, Lifecycle, MockApns, TokenScope};
 use protocol::Environment;
-use provider::server::{NotificationRequest, Provider, To, Tokens};
+use provider::server::{Clients, NotificationRequest, Provider, To, Tokens};
 use provider::{Auth, Client, ClientConfig, Endpoint, SharedToken, TokenSigner};
 use tokio::task::JoinHandle;
 
@@ -85,10 +85,14 @@ pub async fn run(
     ));
 
     // The provider: its server, and its client to APNs (the team's .p8, a JWT).
-    let signer = TokenSigner::new(mock.key_p8().as_bytes(), mock.key_id(), mock.team_id())?;
-    let endpoint = Endpoint::custom(&ready.sandbox, Some(mock.ca_pem().to_owned()))?;
-    let client = Client::new(ClientConfig::new(endpoint, Auth::token(signer, SharedToken::DEFAULT_REFRESH_SECS)))?;
-    let provider = Arc::new(Provider { tokens: Tokens::open(None)?, client });
+    // One client per environment: a token is only known to its own.
+    let client = |url: &str| -> Result<Client, Box<dyn std::error::Error>> {
+        let signer = TokenSigner::new(mock.key_p8().as_bytes(), mock.key_id(), mock.team_id())?;
+        let endpoint = Endpoint::custom(url, Some(mock.ca_pem().to_owned()))?;
+        Ok(Client::new(ClientConfig::new(endpoint, Auth::token(signer, SharedToken::DEFAULT_REFRESH_SECS)))?)
+    };
+    let clients = Clients { sandbox: Some(client(&ready.sandbox)?), production: Some(client(&ready.production)?) };
+    let provider = Arc::new(Provider { tokens: Tokens::open(None)?, clients });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let provider_url = format!("http://{}/v1/registrations", listener.local_addr()?);
     let (stop_provider, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -242,14 +246,18 @@ pub async fn run(
         left.len()
     ));
 
-    say(format!(
-        "\nThe dashboard (all three parties, live; send pushes from its console): {}/\n\
-         The admin API and the delivery log: {}/api/v1/notifications and {}/api/v1/events.",
-        ready.admin, ready.admin, ready.admin
-    ));
     if once {
+        // Everything stops in a moment: no address that would be dead by the time it is opened.
+        say(
+            "\nThe dashboard shows all of this live while the demo runs: run `apns-lab demo` without --once and open the address it prints.",
+        );
         say("Done.");
     } else {
+        say(format!(
+            "\nThe dashboard (all three parties, live; send pushes from its console): {}/\n\
+             The admin API and the delivery log: {}/api/v1/notifications and {}/api/v1/events.",
+            ready.admin, ready.admin, ready.admin
+        ));
         say("Everything keeps running; press Ctrl-C to stop.");
         stop.await;
     }

@@ -50,7 +50,7 @@ enum Command {
     /// The provider server: apps register tokens, the backend sends, 410s prune.
     Provider {
         #[command(subcommand)]
-        command: ProviderCommand,
+        command: Box<ProviderCommand>,
     },
     /// Print a provider authentication token (ES256 JWT) made from a .p8 key.
     Token {
@@ -66,15 +66,14 @@ enum Command {
     },
 }
 
+/// How to reach APNs and prove who we are: shared by `send` and `provider serve`.
 #[derive(clap::Args)]
 struct ApnsArgs {
-    /// sandbox, production, or https://host:port.
-    #[arg(long, alias = "apns")]
-    endpoint: Option<String>,
     /// Trust this CA (PEM) instead of the public roots.
     #[arg(long)]
     ca: Option<PathBuf>,
-    /// Take endpoint (sandbox), CA, key, key id and team id from `apns-lab serve`'s ready line.
+    /// Take the mock's listeners, CA, key, key id and team id from `apns-lab serve`'s
+    /// ready line (a file holding it).
     #[arg(long)]
     mock_ready: Option<PathBuf>,
     /// The team's .p8 key (token auth).
@@ -106,11 +105,19 @@ enum ProviderCommand {
     Serve {
         #[command(flatten)]
         apns: ApnsArgs,
+        /// Where sandbox tokens go: https://HOST:PORT, or `apple` for Apple's real
+        /// sandbox server [default with --mock-ready: the mock's sandbox listener].
+        #[arg(long)]
+        sandbox_endpoint: Option<String>,
+        /// Where production tokens go: https://HOST:PORT, or `apple` for Apple's real
+        /// production server [default with --mock-ready: the mock's production listener].
+        #[arg(long)]
+        production_endpoint: Option<String>,
         /// The token database (SQLite).
         #[arg(long, default_value = "provider.sqlite3")]
         db: PathBuf,
-        /// Where to listen.
-        #[arg(long, default_value = "127.0.0.1:9000")]
+        /// Where to listen (port 0 picks a free port; names such as localhost are resolved).
+        #[arg(long, default_value = "127.0.0.1:9000", value_parser = parse_addr)]
         addr: SocketAddr,
     },
 }
@@ -119,6 +126,11 @@ enum ProviderCommand {
 struct SendArgs {
     #[command(flatten)]
     apns: ApnsArgs,
+    /// Where to send: `sandbox` or `production` (the mock's listeners, with
+    /// --mock-ready; the default is sandbox), https://HOST:PORT, or `apple-sandbox` /
+    /// `apple-production` for Apple's real servers.
+    #[arg(long, alias = "apns")]
+    endpoint: Option<String>,
     /// apns-topic (default: the payload's "Simulator Target Bundle", if any).
     #[arg(long)]
     topic: Option<String>,
@@ -234,20 +246,21 @@ struct ServeArgs {
     /// [default: $XDG_DATA_HOME/apns-lab, or ~/.local/share/apns-lab].
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// The sandbox provider API (TLS + HTTP/2). Port 0 picks a free port.
-    #[arg(long, default_value = "127.0.0.1:2197")]
+    /// The sandbox provider API (TLS + HTTP/2). Port 0 picks a free port; a name such
+    /// as localhost is resolved (IPv4 first).
+    #[arg(long, default_value = "127.0.0.1:2197", value_parser = parse_addr)]
     sandbox_addr: SocketAddr,
     /// The production provider API (TLS + HTTP/2).
-    #[arg(long, default_value = "127.0.0.1:2198")]
+    #[arg(long, default_value = "127.0.0.1:2198", value_parser = parse_addr)]
     production_addr: SocketAddr,
     /// The admin API (HTTP/1.1, JSON).
-    #[arg(long, default_value = "127.0.0.1:8089")]
+    #[arg(long, default_value = "127.0.0.1:8089", value_parser = parse_addr)]
     admin_addr: SocketAddr,
     /// The device gateway (TLS + HTTP/2), where simulated phones connect.
-    #[arg(long, default_value = "127.0.0.1:2199")]
+    #[arg(long, default_value = "127.0.0.1:2199", value_parser = parse_addr)]
     gateway_addr: SocketAddr,
     /// Also serve the sandbox environment as plaintext HTTP/2 (h2c, prior knowledge).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_addr)]
     h2c_addr: Option<SocketAddr>,
     /// Token rules: per-app (today's iOS) or per-device (one token per device, the
     /// seed's rules). Fixed for a data dir when it is created.
@@ -261,6 +274,17 @@ struct ServeArgs {
     /// is not a loopback address.
     #[arg(long, env = "APNS_LAB_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
+}
+
+/// `IP:PORT`, or `NAME:PORT` with the name resolved (IPv4 first, as the listeners'
+/// defaults are).
+fn parse_addr(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = s.parse() {
+        return Ok(addr);
+    }
+    let all: Vec<SocketAddr> =
+        std::net::ToSocketAddrs::to_socket_addrs(s).map_err(|e| format!("{s:?} is not HOST:PORT ({e})"))?.collect();
+    all.iter().find(|a| a.is_ipv4()).or(all.first()).copied().ok_or_else(|| format!("{s:?} resolves to no address"))
 }
 
 fn parse_scope(s: &str) -> Result<TokenScope, String> {
@@ -305,45 +329,127 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         Command::Demo { once, token_scope } => demo::run(once, token_scope, wait_for_signal()).await,
         Command::Device { command } => device(command).await,
         Command::Send(args) => send(*args).await,
-        Command::Provider { command: ProviderCommand::Serve { apns, db, addr } } => {
-            let client = apns_client(&apns)?;
+        Command::Provider { command } => {
+            let ProviderCommand::Serve { apns, sandbox_endpoint, production_endpoint, db, addr } = *command;
+            let ready = mock_ready(&apns)?;
+            let mut clients = provider::server::Clients::default();
+            for (env, flag, value) in [
+                (Environment::Sandbox, "--sandbox-endpoint", sandbox_endpoint),
+                (Environment::Production, "--production-endpoint", production_endpoint),
+            ] {
+                let endpoint = match value.as_deref() {
+                    Some("apple") => Some(Target::Apple(env)),
+                    Some(url) => Some(Target::Url(url.to_owned())),
+                    None if ready.is_some() => Some(Target::Mock(env)),
+                    None => None,
+                };
+                if let Some(target) = endpoint {
+                    let client = apns_client(&apns, ready.as_ref(), &target).map_err(|e| format!("{flag}: {e}"))?;
+                    match env {
+                        Environment::Sandbox => clients.sandbox = Some(client),
+                        Environment::Production => clients.production = Some(client),
+                    }
+                }
+            }
+            if clients.sandbox.is_none() && clients.production.is_none() {
+                return Err(
+                    "say where APNs is: --mock-ready FILE (the mock's two listeners), or --sandbox-endpoint / \
+                     --production-endpoint (https://HOST:PORT, or `apple` for Apple's real servers)"
+                        .into(),
+                );
+            }
             let tokens = provider::server::Tokens::open(Some(&db))?;
             let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("{addr}: {e}"))?;
             let bound = listener.local_addr()?;
             println!("{}", serde_json::json!({"event": "ready", "provider": format!("http://{bound}"), "db": db}));
-            let state = std::sync::Arc::new(provider::server::Provider { tokens, client });
+            let state = std::sync::Arc::new(provider::server::Provider { tokens, clients });
             provider::server::run(listener, state, wait_for_signal()).await;
             Ok(())
         }
         Command::Token { key_file, key_id, team_id } => {
             let p8 = std::fs::read(&key_file).map_err(|e| format!("{}: {e}", key_file.display()))?;
-            let signer = provider::TokenSigner::new(&p8, &key_id, &team_id)?;
+            let signer = provider::TokenSigner::new(&p8, &key_id, &team_id)
+                .map_err(|e| format!("{}: {e}", key_file.display()))?;
             println!("{}", signer.sign(unix_now())?);
             Ok(())
         }
     }
 }
 
-/// A provider client from the command line's APNs options.
-fn apns_client(a: &ApnsArgs) -> Result<provider::Client, Box<dyn std::error::Error>> {
+/// Where a client connects.
+enum Target {
+    /// The mock's listener for an environment (from the ready line).
+    Mock(Environment),
+    /// Apple's real server for an environment: only when the user says so in as many words.
+    Apple(Environment),
+    /// `https://host:port`.
+    Url(String),
+}
+
+impl Target {
+    /// `send --endpoint`'s value.
+    fn parse(value: Option<&str>) -> Target {
+        match value {
+            None | Some("sandbox") => Target::Mock(Environment::Sandbox),
+            Some("production") => Target::Mock(Environment::Production),
+            Some("apple-sandbox") => Target::Apple(Environment::Sandbox),
+            Some("apple-production") => Target::Apple(Environment::Production),
+            Some(url) => Target::Url(url.to_owned()),
+        }
+    }
+}
+
+/// The ready line `--mock-ready` names, if any.
+fn mock_ready(a: &ApnsArgs) -> Result<Option<serde_json::Value>, Box<dyn std::error::Error>> {
+    let Some(p) = &a.mock_ready else { return Ok(None) };
+    let text = std::fs::read_to_string(p).map_err(|e| format!("--mock-ready {}: {e}", p.display()))?;
+    let line = text.lines().next().unwrap_or("");
+    let ready: serde_json::Value = serde_json::from_str(line)
+        .map_err(|e| format!("--mock-ready {}: not the ready line of `apns-lab serve` ({e})", p.display()))?;
+    Ok(Some(ready))
+}
+
+/// A provider client for `target` from the command line's APNs options. Nothing reaches
+/// an Apple host unless the user named Apple, and then stderr says so first.
+fn apns_client(
+    a: &ApnsArgs,
+    ready: Option<&serde_json::Value>,
+    target: &Target,
+) -> Result<provider::Client, Box<dyn std::error::Error>> {
     use provider::{Auth, Client, ClientConfig, Endpoint, TokenSigner};
     let read = |p: &PathBuf| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
-    let ready: Option<serde_json::Value> = match &a.mock_ready {
-        Some(p) => Some(
-            serde_json::from_str(read(p)?.lines().next().unwrap_or("")).map_err(|e| format!("{}: {e}", p.display()))?,
-        ),
-        None => None,
-    };
-    let from_ready = |field: &str| ready.as_ref().and_then(|r| r[field].as_str()).map(str::to_owned);
+    let from_ready = |field: &str| ready.and_then(|r| r[field].as_str()).map(str::to_owned);
     let ca = match (&a.ca, from_ready("ca_file")) {
         (Some(p), _) => Some(read(p)?),
         (None, Some(p)) => Some(read(&PathBuf::from(p))?),
         (None, None) => None,
     };
-    let endpoint = match a.endpoint.clone().or_else(|| from_ready("sandbox")).as_deref() {
-        Some("production") => Endpoint { ca_pem: ca.clone(), ..Endpoint::production() },
-        Some("sandbox") | None => Endpoint { ca_pem: ca.clone(), ..Endpoint::sandbox() },
-        Some(url) => Endpoint::custom(url, ca.clone())?,
+    let endpoint = match target {
+        Target::Mock(env) => {
+            let url = from_ready(env.as_str()).ok_or_else(|| {
+                format!(
+                    "{env} means the mock's {env} listener, which needs --mock-ready FILE; \
+                     for Apple's own server say apple-{env}, or give https://HOST:PORT"
+                )
+            })?;
+            Endpoint::custom(&url, ca)?
+        }
+        Target::Apple(env) => {
+            let endpoint = match env {
+                Environment::Sandbox => Endpoint::sandbox(),
+                Environment::Production => Endpoint::production(),
+            };
+            eprintln!("apns-lab: sending to Apple's real APNs ({}), as asked", endpoint.addr);
+            // Apple's servers are trusted through the public roots unless --ca says otherwise.
+            Endpoint { ca_pem: a.ca.as_ref().map(read).transpose()?, ..endpoint }
+        }
+        Target::Url(url) => {
+            let endpoint = Endpoint::custom(url, ca)?;
+            if endpoint.host.ends_with("push.apple.com") {
+                eprintln!("apns-lab: sending to Apple's real APNs ({}), as asked", endpoint.addr);
+            }
+            endpoint
+        }
     };
     let auth = match (&a.cert, a.key.clone().or_else(|| from_ready("key_file").map(PathBuf::from))) {
         (Some(cert), _) if cert.extension().is_some_and(|e| e == "p12" || e == "pfx") => {
@@ -356,7 +462,8 @@ fn apns_client(a: &ApnsArgs) -> Result<provider::Client, Box<dyn std::error::Err
         (None, Some(key)) => {
             let key_id = a.key_id.clone().or_else(|| from_ready("key_id")).ok_or("--key needs --key-id")?;
             let team_id = a.team_id.clone().or_else(|| from_ready("team_id")).ok_or("--key needs --team-id")?;
-            let signer = TokenSigner::new(read(&key)?.as_bytes(), &key_id, &team_id)?;
+            let signer = TokenSigner::new(read(&key)?.as_bytes(), &key_id, &team_id)
+                .map_err(|e| format!("{}: {e}", key.display()))?;
             Auth::token(signer, provider::SharedToken::DEFAULT_REFRESH_SECS)
         }
         (None, None) => return Err("give --key (token auth), --cert (certificate auth) or --mock-ready".into()),
@@ -369,7 +476,13 @@ fn apns_client(a: &ApnsArgs) -> Result<provider::Client, Box<dyn std::error::Err
 async fn send(a: SendArgs) -> Result<(), Box<dyn std::error::Error>> {
     use provider::Notification;
     let read = |p: &PathBuf| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
-    let client = apns_client(&a.apns)?;
+    let ready = mock_ready(&a.apns)?;
+    if ready.is_none() && a.endpoint.is_none() {
+        return Err("say where APNs is: --mock-ready FILE (the mock), --endpoint https://HOST:PORT, or \
+                    --endpoint apple-sandbox / apple-production for Apple's real servers"
+            .into());
+    }
+    let client = apns_client(&a.apns, ready.as_ref(), &Target::parse(a.endpoint.as_deref()))?;
     let payload = match a.payload.as_str() {
         "-" => {
             let mut s = String::new();
@@ -506,7 +619,7 @@ async fn device(command: DeviceCommand) -> Result<(), Box<dyn std::error::Error>
                 serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", file.display()))?;
             let url = format!("{}/api/v1/devices/{udid}/push", admin.trim_end_matches('/'));
             let body = serde_json::json!({ "bundle_id": bundle, "payload": payload });
-            let answer = device_sim::run::post_json(&url, &body).await?;
+            let answer = device_sim::run::post_json("admin API", &url, &body).await?;
             println!("{}", String::from_utf8_lossy(&answer));
             Ok(())
         }
@@ -600,5 +713,14 @@ mod tests {
         assert_eq!(super::parse_app("com.example.chat:production"), Ok(("com.example.chat".into(), Production)));
         assert!(super::parse_app("com.example.chat:staging").is_err());
         assert!(super::parse_app("bad bundle").is_err());
+    }
+
+    #[test]
+    fn addresses_take_names_and_port_zero() {
+        assert_eq!(super::parse_addr("localhost:0"), Ok("127.0.0.1:0".parse().expect("addr")));
+        assert_eq!(super::parse_addr("127.0.0.1:2197"), Ok("127.0.0.1:2197".parse().expect("addr")));
+        assert_eq!(super::parse_addr("[::1]:0"), Ok("[::1]:0".parse().expect("addr")));
+        assert!(super::parse_addr("localhost").is_err(), "a port is needed");
+        assert!(super::parse_addr("127.0.0.1:99999").is_err());
     }
 }

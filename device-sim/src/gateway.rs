@@ -18,18 +18,32 @@ use crate::Error;
 /// Where the gateway is and how to trust it.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
-    /// `host:port` (the `gateway` of the mock's ready line, without `https://`).
+    /// Where to connect (the `gateway` of the mock's ready line, a name resolved).
     pub addr: SocketAddr,
     /// The mock's CA certificate, PEM.
     pub ca_pem: String,
 }
 
 impl Endpoint {
-    /// Reads `https://host:port` (or `host:port`).
+    /// Reads `https://host:port` (or `host:port`); a name such as `localhost` is
+    /// resolved, IPv4 first.
     pub fn parse(url: &str, ca_pem: String) -> Result<Endpoint, Error> {
         let hostport = url.trim_start_matches("https://").trim_end_matches('/');
-        let addr = hostport.parse().map_err(|_| Error::Config(format!("gateway {url:?} is not https://IP:PORT")))?;
+        let bad = || Error::Config(format!("gateway {url:?} is not https://HOST:PORT"));
+        let addr = match hostport.parse::<SocketAddr>() {
+            Ok(a) => a,
+            Err(_) => {
+                let all: Vec<SocketAddr> =
+                    std::net::ToSocketAddrs::to_socket_addrs(hostport).map_err(|_| bad())?.collect();
+                all.iter().find(|a| a.is_ipv4()).or(all.first()).copied().ok_or_else(bad)?
+            }
+        };
         Ok(Endpoint { addr, ca_pem })
+    }
+
+    /// `https://addr`, as errors name it.
+    pub fn url(&self) -> String {
+        format!("https://{}", self.addr)
     }
 }
 
@@ -45,6 +59,8 @@ pub struct Identity {
 /// One HTTP/2 connection to the gateway.
 pub struct Gateway {
     send: SendRequest<Bytes>,
+    /// `https://addr`, for errors.
+    url: String,
 }
 
 fn tls_config(ca_pem: &str, identity: Option<&Identity>) -> Result<rustls::ClientConfig, Error> {
@@ -77,15 +93,17 @@ impl Gateway {
     /// Connects (with the device identity, once the device has one).
     pub async fn connect(endpoint: &Endpoint, identity: Option<&Identity>) -> Result<Gateway, Error> {
         let connector = tokio_rustls::TlsConnector::from(Arc::new(tls_config(&endpoint.ca_pem, identity)?));
-        let tcp = TcpStream::connect(endpoint.addr).await?;
+        let url = endpoint.url();
+        let unreachable = |source| Error::Unreachable { who: "gateway", url: url.clone(), source };
+        let tcp = TcpStream::connect(endpoint.addr).await.map_err(unreachable)?;
         let _ = tcp.set_nodelay(true);
         let name = ServerName::from(endpoint.addr.ip());
-        let tls = connector.connect(name, tcp).await?;
+        let tls = connector.connect(name, tcp).await.map_err(unreachable)?;
         let (send, conn) = h2::client::handshake(tls).await?;
         tokio::spawn(async move {
             let _ = conn.await;
         });
-        Ok(Gateway { send })
+        Ok(Gateway { send, url })
     }
 
     async fn open(
@@ -115,6 +133,8 @@ impl Gateway {
         let bytes = read_all(response.into_body()).await?;
         if !status.is_success() {
             return Err(Error::Refused {
+                who: "gateway",
+                url: format!("{}{path}", self.url),
                 status: status.as_u16(),
                 message: String::from_utf8_lossy(&bytes).into_owned(),
             });
@@ -160,7 +180,12 @@ impl Gateway {
         if !response.status().is_success() {
             let status = response.status().as_u16();
             let bytes = read_all(response.into_body()).await?;
-            return Err(Error::Refused { status, message: String::from_utf8_lossy(&bytes).into_owned() });
+            return Err(Error::Refused {
+                who: "gateway",
+                url: format!("{}/gateway/v1/notifications", self.url),
+                status,
+                message: String::from_utf8_lossy(&bytes).into_owned(),
+            });
         }
         Ok(Notifications { body: response.into_body(), buf: BytesMut::new() })
     }

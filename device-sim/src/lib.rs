@@ -23,12 +23,26 @@ pub enum Error {
     /// The connection failed.
     #[error("connection: {0}")]
     Io(#[from] std::io::Error),
+    /// Nothing answered at an address: who was meant to be there, and where.
+    #[error("cannot reach the {who} at {url}: {source}")]
+    Unreachable {
+        /// `gateway`, `provider` or `admin API`.
+        who: &'static str,
+        /// Where.
+        url: String,
+        /// What the OS said.
+        source: std::io::Error,
+    },
     /// HTTP/2 failed.
     #[error("HTTP/2: {0}")]
     H2(#[from] h2::Error),
-    /// The gateway answered with an error.
-    #[error("the gateway refused ({status}): {message}")]
+    /// A server answered with an error: which one, at which URL.
+    #[error("the {who} at {url} answered {status}: {message}")]
     Refused {
+        /// `gateway`, `provider` or `admin API`.
+        who: &'static str,
+        /// The URL that was asked.
+        url: String,
         /// The HTTP status.
         status: u16,
         /// Its message.

@@ -30,19 +30,21 @@ pub struct TokenRegistration {
 
 /// Sends one token to a provider (plain HTTP: `http://host:port/path`).
 pub async fn send_token(provider: &str, registration: &TokenRegistration) -> Result<(), Error> {
-    post_json(provider, registration).await.map(|_| ())
+    post_json("provider", provider, registration).await.map(|_| ())
 }
 
-/// `POST`s `body` as JSON to a plain-HTTP URL and returns the answer's body (an error
-/// for a non-2xx status).
-pub async fn post_json(url: &str, body: &impl Serialize) -> Result<Bytes, Error> {
+/// `POST`s `body` as JSON to a plain-HTTP URL and returns the answer's body; an error
+/// for a non-2xx status or no answer names `who` was asked (`provider`, `admin API`)
+/// and the URL.
+pub async fn post_json(who: &'static str, url: &str, body: &impl Serialize) -> Result<Bytes, Error> {
     let uri: http::Uri = url.parse().map_err(|_| Error::Config(format!("{url:?} is not a URL")))?;
     if uri.scheme_str() != Some("http") {
         return Err(Error::Config(format!("{url:?} must be http://")));
     }
     let authority = uri.authority().ok_or_else(|| Error::Config(format!("{url:?} has no host")))?.clone();
     let port = authority.port_u16().unwrap_or(80);
-    let tcp = tokio::net::TcpStream::connect((authority.host(), port)).await?;
+    let unreachable = |source| Error::Unreachable { who, url: url.to_owned(), source };
+    let tcp = tokio::net::TcpStream::connect((authority.host(), port)).await.map_err(unreachable)?;
     let (mut send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
         .await
         .map_err(|e| Error::Protocol(e.to_string()))?;
@@ -57,7 +59,12 @@ pub async fn post_json(url: &str, body: &impl Serialize) -> Result<Bytes, Error>
     let status = response.status().as_u16();
     let text = response.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     if !(200..300).contains(&status) {
-        return Err(Error::Refused { status, message: String::from_utf8_lossy(&text).into_owned() });
+        return Err(Error::Refused {
+            who,
+            url: url.to_owned(),
+            status,
+            message: String::from_utf8_lossy(&text).into_owned(),
+        });
     }
     Ok(text)
 }
@@ -193,7 +200,7 @@ pub async fn run(
                     };
                     match send_token(url, &reg).await {
                         Ok(()) => say(format!("[3] {} sent its token to the provider at {url}", r.bundle_id)),
-                        Err(e) => say(format!("[3] {} could not reach its provider: {e}", r.bundle_id)),
+                        Err(e) => say(format!("[3] {} could not give its token to the provider: {e}", r.bundle_id)),
                     }
                 }
                 known[i] = Some(r.token.clone());
@@ -212,7 +219,7 @@ pub async fn run(
                 backoff = Duration::from_millis(100);
             }
             Err(e) => {
-                say(format!("gateway: {e}; retrying in {} ms", backoff.as_millis()));
+                say(format!("{e}; retrying in {} ms", backoff.as_millis()));
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }

@@ -137,8 +137,19 @@ pub struct ConsolePush {
     /// `apns-id`.
     #[serde(default)]
     pub apns_id: Option<String>,
-    /// The JSON payload, as typed.
+    /// The JSON payload, as typed. Over the admin API it may also be a JSON object (as
+    /// `POST /api/v1/devices/{udid}/push` takes it), which is sent as compact JSON.
+    #[serde(deserialize_with = "text_or_json")]
     pub payload: String,
+}
+
+/// A payload given as text (kept byte for byte, so a malformed one gets APNs's answer) or
+/// as any other JSON value (sent as compact JSON).
+fn text_or_json<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(text) => text,
+        other => other.to_string(),
+    })
 }
 
 /// What the console shows: APNs's answer and the same request as a curl command.

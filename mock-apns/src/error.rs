@@ -15,16 +15,34 @@ pub enum Error {
     /// The state database failed.
     #[error("state database: {0}")]
     Store(#[from] rusqlite::Error),
-    /// A file in the data directory could not be read or written.
-    #[error("{path}: {source}")]
-    File {
-        /// The file.
-        path: PathBuf,
+    /// The data directory cannot be used; the message says what to do.
+    #[error("data dir {}: {problem}", dir.display())]
+    DataDir {
+        /// The directory.
+        dir: PathBuf,
+        /// What is wrong and what to do.
+        problem: String,
+    },
+    /// Another process holds the data directory.
+    #[error("data dir {} is in use by another apns-lab process{}: stop it, or give this one another --data-dir", dir.display(), pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    Busy {
+        /// The directory.
+        dir: PathBuf,
+        /// The holder's process id, as it wrote it in the lock file.
+        pid: Option<u32>,
+    },
+    /// A listener could not be bound.
+    #[error("{listener} listener {addr}: {source}")]
+    Bind {
+        /// Which listener (sandbox, production, admin, gateway, h2c).
+        listener: &'static str,
+        /// The address asked for.
+        addr: std::net::SocketAddr,
         /// What the OS said.
         source: std::io::Error,
     },
     /// A listener could not be bound or used.
-    #[error("socket: {0}")]
+    #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
     /// A signing key (`.p8` or public key PEM) could not be used.
     #[error("signing key: {0}")]
@@ -38,12 +56,4 @@ pub enum Error {
     /// An admin request conflicts with existing state.
     #[error("{0}")]
     Conflict(String),
-}
-
-impl Error {
-    /// Wraps an I/O error with the file it concerns.
-    pub(crate) fn file(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
-        let path = path.into();
-        move |source| Error::File { path, source }
-    }
 }

@@ -18,6 +18,7 @@ mod capture;
 mod clock;
 mod config;
 mod dashboard;
+mod data_dir;
 mod delivery;
 mod error;
 mod events;
@@ -35,7 +36,7 @@ mod tap;
 mod tls;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
@@ -130,9 +131,6 @@ impl Shared {
     /// Opens the state (creating the CA, token secret, team and key on first start) and
     /// reads back everything stored.
     fn open(config: Config) -> Result<Shared, Error> {
-        if let Some(dir) = &config.data_dir {
-            std::fs::create_dir_all(dir).map_err(Error::file(dir))?;
-        }
         let db = store::Opened::open(config.data_dir.as_ref().map(|d| d.join(STATE_FILE)).as_deref())?;
         let meta_or = |key: &str, make: &dyn Fn() -> Result<Vec<u8>, Error>| -> Result<Vec<u8>, Error> {
             match db.meta(key)? {
@@ -198,8 +196,11 @@ impl Shared {
         let (engine, engine_inbox) = tokio::sync::mpsc::channel(ENGINE_QUEUE);
 
         if let Some(dir) = &config.data_dir {
-            write_file(&dir.join(CA_FILE), authority.cert_pem())?;
-            write_file(&dir.join(format!("AuthKey_{default_key_id}.p8")), &default_key_p8)?;
+            let write = |name: &str, contents: &str| {
+                std::fs::write(dir.join(name), contents).map_err(|e| data_dir::unusable(dir, &e))
+            };
+            write(CA_FILE, authority.cert_pem())?;
+            write(&format!("AuthKey_{default_key_id}.p8"), &default_key_p8)?;
         }
         Ok(Shared {
             clock: config.clock.clone(),
@@ -319,10 +320,6 @@ impl Shared {
         self.store.write(writes).await?;
         Ok(event)
     }
-}
-
-fn write_file(path: &Path, contents: &str) -> Result<(), Error> {
-    std::fs::write(path, contents).map_err(Error::file(path))
 }
 
 fn random_bytes(n: usize) -> Vec<u8> {
@@ -458,18 +455,23 @@ pub struct MockApns {
     admin: SocketAddr,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    /// The data directory, held until this mock is shut down or dropped.
+    _dir_lock: Option<data_dir::DirLock>,
 }
 
 impl MockApns {
     /// Binds the addresses in `config` and starts serving.
     pub async fn start(config: Config) -> Result<MockApns, Error> {
+        async fn bind(listener: &'static str, addr: SocketAddr) -> Result<TcpListener, Error> {
+            TcpListener::bind(addr).await.map_err(|source| Error::Bind { listener, addr, source })
+        }
         let listeners = Listeners {
-            sandbox: TcpListener::bind(config.sandbox_addr).await?,
-            production: TcpListener::bind(config.production_addr).await?,
-            admin: TcpListener::bind(config.admin_addr).await?,
-            gateway: TcpListener::bind(config.gateway_addr).await?,
+            sandbox: bind("sandbox", config.sandbox_addr).await?,
+            production: bind("production", config.production_addr).await?,
+            admin: bind("admin", config.admin_addr).await?,
+            gateway: bind("gateway", config.gateway_addr).await?,
             h2c: match config.h2c_addr {
-                Some(a) => Some(TcpListener::bind(a).await?),
+                Some(a) => Some(bind("h2c", a).await?),
                 None => None,
             },
         };
@@ -491,6 +493,8 @@ impl MockApns {
             _ => {}
         }
         let data_dir = config.data_dir.clone();
+        // One process per data dir: taken before the state database is opened.
+        let dir_lock = data_dir.as_deref().map(data_dir::take).transpose()?;
         let shared = Arc::new(Shared::open(config)?);
         let acceptor = TlsAcceptor::from(shared.authority.server_config()?);
         let (shutdown, rx) = watch::channel(false);
@@ -548,7 +552,7 @@ impl MockApns {
             pid: std::process::id(),
             token_scope: shared.registry.scope(),
         };
-        Ok(MockApns { shared, ready, sandbox, production, admin, shutdown, tasks })
+        Ok(MockApns { shared, ready, sandbox, production, admin, shutdown, tasks, _dir_lock: dir_lock })
     }
 
     /// The ready line's contents.

@@ -474,6 +474,18 @@ fn validate(
 ) -> Result<Accepted, (Reason, Option<u64>)> {
     let (method, path, headers) = (&parts.method, parts.uri.path(), &parts.headers);
     let fail = |r: Reason| (r, None);
+    // The request's one valid apns-id is echoed by every answer, those of checks 1–3
+    // included; two apns-id fields are DuplicateHeaders and echo neither.
+    let mut ids = headers.get_all(&APNS_ID).iter();
+    let (first, second) = (ids.next(), ids.next());
+    let bad_id = match first.map(|v| v.to_str().ok().and_then(|s| ApnsId::parse(s).ok())) {
+        Some(Some(id)) if second.is_none() => {
+            seen.apns_id = Some(id);
+            false
+        }
+        Some(None) => true,
+        _ => false,
+    };
     // 1–4: route, method, duplicates, apns-id.
     let Some(token_text) = path.strip_prefix(DEVICE_PATH) else {
         return Err(fail(Reason::BadPath));
@@ -484,9 +496,8 @@ fn validate(
     if headers.keys_len() != headers.len() {
         return Err(fail(Reason::DuplicateHeaders));
     }
-    if let Some(id) = headers.get(&APNS_ID) {
-        let id = id.to_str().ok().and_then(|s| ApnsId::parse(s).ok()).ok_or(fail(Reason::BadMessageId))?;
-        seen.apns_id = Some(id);
+    if bad_id {
+        return Err(fail(Reason::BadMessageId));
     }
 
     // 5: the credential.

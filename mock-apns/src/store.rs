@@ -117,7 +117,10 @@ fn explain(path: Option<&Path>, e: rusqlite::Error) -> Error {
         Some(rusqlite::ErrorCode::ReadOnly)
         | Some(rusqlite::ErrorCode::CannotOpen)
         | Some(rusqlite::ErrorCode::PermissionDenied) => {
-            format!("it cannot be opened for writing: {e}")
+            format!("it cannot be opened for writing: {e} (give --data-dir a directory this user can write)")
+        }
+        Some(rusqlite::ErrorCode::DiskFull) => {
+            format!("the disk is full ({e}): free some space, or give --data-dir a directory on another disk")
         }
         _ => e.to_string(),
     };

@@ -23,7 +23,7 @@ impl DeviceToken {
 
     /// Parses hexadecimal text, upper or lower case.
     pub fn parse_hex(text: &str) -> Result<Self, Error> {
-        if text.is_empty() || text.len() % 2 != 0 || text.len() > 2 * Self::MAX_BYTES {
+        if text.is_empty() || !text.len().is_multiple_of(2) || text.len() > 2 * Self::MAX_BYTES {
             return Err(Error::MalformedDeviceToken);
         }
         // Every push path carries one, so this is a plain loop into a stack buffer (the

@@ -7,6 +7,12 @@
 //!   came back) stays.
 //! * BadDeviceToken or DeviceTokenNotForTopic: the token is marked invalid (never retried).
 //!
+//! A token belongs to one environment (the app's `aps-environment`): a sandbox token is
+//! unknown to production and the other way round. So the provider keeps one client per
+//! environment ([`Clients`]) and sends every token to its own; a token whose environment
+//! has no client is not sent (and kept), so an answer from the wrong environment can never
+//! mark a good token invalid.
+//!
 //! Tokens live in an embedded SQLite database, so a restart loses none. A registration is
 //! a (token, bundle ID) pair: with per-device tokens one token serves several apps.
 //!
@@ -115,6 +121,8 @@ pub struct NotificationRequest {
 pub struct SendResult {
     /// The token.
     pub token: String,
+    /// The environment it was registered for, and sent to.
+    pub environment: Environment,
     /// The HTTP status APNs answered (0: no answer).
     pub status: u16,
     /// The apns-id.
@@ -268,12 +276,31 @@ fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
+/// How the provider reaches APNs: one client per environment, either possibly absent.
+#[derive(Clone, Default)]
+pub struct Clients {
+    /// For tokens registered as `sandbox`.
+    pub sandbox: Option<Client>,
+    /// For tokens registered as `production`.
+    pub production: Option<Client>,
+}
+
+impl Clients {
+    /// The client for `env`'s tokens, if there is one.
+    pub fn get(&self, env: Environment) -> Option<&Client> {
+        match env {
+            Environment::Sandbox => self.sandbox.as_ref(),
+            Environment::Production => self.production.as_ref(),
+        }
+    }
+}
+
 /// The provider server's state.
 pub struct Provider {
     /// Where tokens are kept.
     pub tokens: Tokens,
-    /// How it reaches APNs.
-    pub client: Client,
+    /// How it reaches APNs, per environment.
+    pub clients: Clients,
 }
 
 impl Provider {
@@ -288,18 +315,33 @@ impl Provider {
         let payload = serde_json::to_vec(&req.payload).map_err(|e| Error::Invalid(e.to_string()))?;
         let mut out = Vec::new();
         for reg in targets.into_iter().filter(|r| r.state == "valid") {
+            let environment = reg.environment;
+            let Some(client) = self.clients.get(environment) else {
+                // Sending it elsewhere would only earn BadDeviceToken for a good token.
+                out.push(SendResult {
+                    token: reg.token,
+                    environment,
+                    status: 0,
+                    apns_id: None,
+                    reason: Some(format!("not sent: this provider has no APNs endpoint for {environment}")),
+                    timestamp: None,
+                    action: "kept".into(),
+                });
+                continue;
+            };
             let mut n =
                 Notification::raw(reg.token.clone(), payload.clone()).topic(topic_for(&reg.bundle_id, req.push_type));
             n.push_type = req.push_type;
             n.priority = req.priority;
             n.expiration = req.expiration;
             n.collapse_id = req.collapse_id.clone();
-            let result = self.client.send(&n).await;
+            let result = client.send(&n).await;
             let r = match result {
                 Ok(ok) => {
                     tracing::info!(token = %&reg.token[..8], apns_id = %ok.apns_id, "[4] accepted by APNs");
                     SendResult {
                         token: reg.token,
+                        environment,
                         status: 200,
                         apns_id: Some(ok.apns_id),
                         reason: None,
@@ -321,6 +363,7 @@ impl Provider {
                     tracing::info!(token = %&reg.token[..8], reason = %rej.reason, %action, "[4] refused by APNs");
                     SendResult {
                         token: reg.token,
+                        environment,
                         status: rej.status,
                         apns_id: rej.apns_id,
                         reason: Some(rej.reason.to_string()),
@@ -330,6 +373,7 @@ impl Provider {
                 }
                 Err(e) => SendResult {
                     token: reg.token,
+                    environment,
                     status: 0,
                     apns_id: None,
                     reason: Some(e.to_string()),

@@ -20,11 +20,19 @@ pub struct TokenSigner {
 impl TokenSigner {
     /// A signer for the `.p8` key `p8_pem` with id `key_id`, for team `team_id`.
     pub fn new(p8_pem: &[u8], key_id: &str, team_id: &str) -> Result<Self, Error> {
-        let key = EncodingKey::from_ec_pem(p8_pem).map_err(|e| Error::BadKey(e.to_string()))?;
+        let expected = |e: &dyn std::fmt::Display| {
+            Error::BadKey(format!(
+                "expected a PKCS#8 P-256 private key in PEM, as Apple's AuthKey_<KEYID>.p8 (\"-----BEGIN PRIVATE KEY-----\"); {e}"
+            ))
+        };
+        let key = EncodingKey::from_ec_pem(p8_pem).map_err(|e| expected(&e))?;
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some(key_id.to_owned());
         header.typ = None;
-        Ok(TokenSigner { key, header, team_id: team_id.to_owned() })
+        let signer = TokenSigner { key, header, team_id: team_id.to_owned() };
+        // Some keys parse and only fail to sign: find out now, not at the first push.
+        signer.sign(0).map_err(|e| expected(&e))?;
+        Ok(signer)
     }
 
     /// A token issued at `iat` (UNIX seconds). APNs accepts it for one hour.
@@ -119,6 +127,14 @@ mod tests {
             base64::engine::general_purpose::STANDARD.encode(pkcs8.as_ref())
         );
         TokenSigner::new(pem.as_bytes(), "KEY1234567", "TEAM123456").expect("key")
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_p8_says_what_was_expected() {
+        for not_a_key in [&b"hello"[..], b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", b""] {
+            let message = TokenSigner::new(not_a_key, "KEY1234567", "TEAM123456").err().expect("refused").to_string();
+            assert!(message.contains("PKCS#8 P-256 private key in PEM") && message.contains("AuthKey_"), "{message}");
+        }
     }
 
     #[test]

@@ -130,7 +130,7 @@ async fn server(fault: Fault, max_streams: u32) -> Server {
                             let _ = body.flow_control().release_capacity(chunk.len());
                         }
                         match fault {
-                            Fault::RefuseEveryThird if n % 3 == 0 => {
+                            Fault::RefuseEveryThird if n.is_multiple_of(3) => {
                                 return respond.send_reset(h2::Reason::REFUSED_STREAM);
                             }
                             Fault::Silent => return std::future::pending().await,
@@ -162,7 +162,7 @@ async fn server(fault: Fault, max_streams: u32) -> Server {
                             _ => {}
                         }
                         *seen.lock().expect("lock").entry(id.clone()).or_default() += 1;
-                        if matches!(fault, Fault::BreakEveryThird) && n % 3 == 0 {
+                        if matches!(fault, Fault::BreakEveryThird) && n.is_multiple_of(3) {
                             reset.lock().expect("lock").push(id);
                             return respond.send_reset(h2::Reason::INTERNAL_ERROR);
                         }

@@ -84,6 +84,22 @@ async fn the_console_sends_through_the_provider_api_and_the_counts_follow() {
     assert_eq!(stats["delivered"], 1, "{stats}");
     assert_eq!(stats["presented"], 1, "{stats}");
 
+    // The payload may be a JSON object too, as `POST /api/v1/devices/{udid}/push` takes it.
+    let (status, answer) = admin(
+        addr,
+        "POST",
+        "/api/v1/console",
+        Some(json!({"token": token, "topic": APP, "payload": {"aps": {"alert": "As an object"}}})),
+    )
+    .await;
+    assert_eq!((status, answer["status"].as_u64()), (200, Some(200)), "{answer}");
+    assert!(answer["curl"].as_str().is_some_and(|c| c.contains(r#"{"aps":{"alert":"As an object"}}"#)), "{answer}");
+    let object_id = answer["apns_id"].as_str().expect("apns-id").to_owned();
+    assert!(presented(addr, &object_id).await, "the object payload is presented on the phone");
+    let (_, bad) =
+        admin(addr, "POST", "/api/v1/console", Some(json!({"token": token, "topic": APP, "payload": [1, 2]}))).await;
+    assert_eq!((bad["status"].as_u64(), bad["reason"].as_str()), (Some(400), Some("PayloadEmpty")), "{bad}");
+
     // Bad input gets APNs's answers, not ours.
     let (_, bad) =
         admin(addr, "POST", "/api/v1/console", Some(json!({"token": token, "topic": APP, "payload": "{not json"})))
@@ -107,7 +123,7 @@ async fn the_console_sends_through_the_provider_api_and_the_counts_follow() {
         admin(addr, "POST", "/api/v1/console", Some(json!({"token": "a b", "topic": APP, "payload": "{}"}))).await;
     assert_eq!(status, 400, "a token that cannot be a path");
     let (_, stats) = admin(addr, "GET", "/api/v1/stats", None).await;
-    assert_eq!(stats["received"], 1, "rejections are not received: {stats}");
+    assert_eq!(stats["received"], 2, "rejections are not received: {stats}");
     mock.shutdown().await;
 }
 

@@ -4,6 +4,7 @@
 mod admin;
 mod auth;
 mod certificates;
+mod cli;
 mod client;
 mod client_faults;
 mod clock;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use mock_apns::{Config, Lifecycle};
 use protocol::Environment::Sandbox;
-use provider::server::{Provider, Tokens};
+use provider::server::{Clients, Provider, Tokens};
 use provider::{Auth, Client, ClientConfig, Endpoint, SharedToken};
 use serde_json::{Value, json};
 
@@ -14,12 +14,22 @@ use crate::support::*;
 
 const UDID: &str = "00008030-001A2D3C3E02802E";
 
-async fn provider_for(lab: &Lab) -> std::net::SocketAddr {
+fn client_for(lab: &Lab, url: &str) -> Client {
     let signer = signer(lab.mock.key_p8(), lab.mock.key_id(), lab.mock.team_id());
-    let endpoint = Endpoint::custom(&lab.mock.ready().sandbox, Some(lab.mock.ca_pem().to_owned())).expect("endpoint");
-    let client = Client::new(ClientConfig::new(endpoint, Auth::token(signer, SharedToken::DEFAULT_REFRESH_SECS)))
-        .expect("client");
-    let state = Arc::new(Provider { tokens: Tokens::open(None).expect("db"), client });
+    let endpoint = Endpoint::custom(url, Some(lab.mock.ca_pem().to_owned())).expect("endpoint");
+    Client::new(ClientConfig::new(endpoint, Auth::token(signer, SharedToken::DEFAULT_REFRESH_SECS))).expect("client")
+}
+
+async fn provider_for(lab: &Lab) -> std::net::SocketAddr {
+    let both = Clients {
+        sandbox: Some(client_for(lab, &lab.mock.ready().sandbox)),
+        production: Some(client_for(lab, &lab.mock.ready().production)),
+    };
+    provider_with(both).await
+}
+
+async fn provider_with(clients: Clients) -> std::net::SocketAddr {
+    let state = Arc::new(Provider { tokens: Tokens::open(None).expect("db"), clients });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(provider::server::run(listener, state, std::future::pending()));
@@ -61,6 +71,56 @@ async fn register_send_and_prune_like_apple_says() {
     assert_eq!(list, json!([]));
 }
 
+/// Each token goes to its own environment: a production token to production, a sandbox
+/// one to the sandbox. A provider without a client for an environment does not send its
+/// tokens anywhere else, so it never earns a BadDeviceToken that would mark a good token
+/// invalid.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_token_goes_to_its_own_environment() {
+    let lab = lab_with(Config::default()).await;
+    let register =
+        |token: &str, env: &str| json!({"token": token, "bundle_id": APP, "environment": env, "user_id": "ann"});
+    let send = json!({"to": {"user_id": "ann"}, "payload": {"aps": {"alert": "hi"}}});
+    let p = provider_for(&lab).await;
+    for (token, env) in [(&lab.sandbox_token, "sandbox"), (&lab.production_token, "production")] {
+        let (status, reg) = call(p, "POST", "/v1/registrations", Some(register(token, env))).await;
+        assert_eq!(status, 201, "{reg}");
+    }
+    let (_, results) = call(p, "POST", "/v1/notifications", Some(send.clone())).await;
+    let mut got: Vec<(String, u64, String)> = results
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| {
+            (
+                r["environment"].as_str().unwrap_or("").into(),
+                r["status"].as_u64().unwrap_or(0),
+                r["action"].as_str().unwrap_or("").into(),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(got, [("production".into(), 200, "kept".into()), ("sandbox".into(), 200, "kept".into())], "{results}");
+    let captured = lab.mock.notifications(&mock_apns::CaptureFilter::default());
+    assert_eq!(captured.len(), 2);
+    assert!(captured.iter().all(|c| c.status == 200), "both accepted by their own environment");
+
+    // Only a sandbox client: the production token is not sent, and stays valid.
+    let p =
+        provider_with(Clients { sandbox: Some(client_for(&lab, &lab.mock.ready().sandbox)), production: None }).await;
+    for (token, env) in [(&lab.sandbox_token, "sandbox"), (&lab.production_token, "production")] {
+        call(p, "POST", "/v1/registrations", Some(register(token, env))).await;
+    }
+    let (_, results) = call(p, "POST", "/v1/notifications", Some(send)).await;
+    let production =
+        results.as_array().expect("results").iter().find(|r| r["environment"] == "production").expect("one");
+    assert_eq!((production["status"].as_u64(), production["action"].as_str()), (Some(0), Some("kept")), "{results}");
+    assert!(production["reason"].as_str().is_some_and(|r| r.contains("no APNs endpoint for production")), "{results}");
+    let (_, list) = call(p, "GET", "/v1/registrations?user_id=ann", None).await;
+    assert!(list.as_array().expect("list").iter().all(|r| r["state"] == "valid"), "nothing marked invalid: {list}");
+    assert_eq!(lab.mock.notifications(&mock_apns::CaptureFilter::default()).len(), 3, "one more push, to the sandbox");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_token_registered_again_after_the_410_timestamp_stays() {
     let lab = lab_with(Config::default()).await;
@@ -85,8 +145,8 @@ async fn a_token_registered_again_after_the_410_timestamp_stays() {
 async fn bad_tokens_are_marked_invalid_and_bad_requests_refused() {
     let lab = lab_with(Config::default()).await;
     let p = provider_for(&lab).await;
-    // A production token on a sandbox provider: BadDeviceToken.
-    let reg = json!({"token": lab.production_token, "bundle_id": APP, "environment": "production", "user_id": "cy"});
+    // A token APNs never issued: BadDeviceToken.
+    let reg = json!({"token": "ab".repeat(32), "bundle_id": APP, "environment": "sandbox", "user_id": "cy"});
     call(p, "POST", "/v1/registrations", Some(reg)).await;
     let send = json!({"to": {"user_id": "cy"}, "payload": {"aps": {}}});
     let (_, results) = call(p, "POST", "/v1/notifications", Some(send.clone())).await;

@@ -8,9 +8,9 @@ use std::process::{Child, Command, Stdio};
 use serde_json::Value;
 
 /// A running `apns-lab serve` that is killed when dropped.
-struct Serve {
-    child: Child,
-    ready: Value,
+pub(crate) struct Serve {
+    pub(crate) child: Child,
+    pub(crate) ready: Value,
 }
 
 impl Drop for Serve {
@@ -20,7 +20,7 @@ impl Drop for Serve {
     }
 }
 
-fn serve(data_dir: &std::path::Path) -> Serve {
+pub(crate) fn serve(data_dir: &std::path::Path) -> Serve {
     let mut child = Command::new(env!("CARGO_BIN_EXE_apns-lab"))
         .args(["serve", "--data-dir"])
         .arg(data_dir)
@@ -37,7 +37,7 @@ fn serve(data_dir: &std::path::Path) -> Serve {
     Serve { child, ready }
 }
 
-fn sh(script: &str, env: &[(&str, &str)]) -> String {
+pub(crate) fn sh(script: &str, env: &[(&str, &str)]) -> String {
     let out = Command::new("bash")
         .arg("-euo")
         .arg("pipefail")
@@ -438,6 +438,13 @@ fn the_demo_runs_the_whole_script() {
             assert!(stdout.contains(line), "{scope}: no {line:?} in\n{stdout}");
         }
         assert!(stdout.contains("holds for Bob's news app: apns-id "), "{scope}: {stdout}");
+        // --once stops everything when it is done: no dashboard address that is dead a
+        // moment later, but where to get one.
+        assert!(
+            !stdout.lines().any(|l| l.contains("dashboard") && l.contains("http://")),
+            "{scope}: --once prints no dashboard URL that dies with it\n{stdout}"
+        );
+        assert!(stdout.contains("without --once"), "{scope}: {stdout}");
         // The narration keeps the textbook order: the provider's step 4 before the phone's 5.
         let four = stdout.find("[4] sends to every token of com.example.chat").expect("step 4 narrated");
         let five = stdout.find("[5] com.example.chat: banner \"Bob — Lunch at noon?\"").expect("step 5 narrated");

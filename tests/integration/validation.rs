@@ -149,3 +149,33 @@ async fn a_huge_body_is_refused_without_harm() {
     r.assert_err(413, "PayloadTooLarge");
     c.push(Push::new(&lab.sandbox_token, &lab.jwt())).await.assert_ok();
 }
+
+/// Every answer to a request carrying exactly one valid `apns-id` echoes it, the answers
+/// to the first checks (path, method, duplicate headers) included; two apns-id fields, or
+/// one that is not a UUID, get an apns-id of the mock's own.
+#[tokio::test]
+async fn every_answer_echoes_the_one_valid_apns_id() {
+    let lab = lab().await;
+    let mut c = lab.client(Sandbox).await;
+    let jwt = lab.jwt();
+    let id = "8E4B2C1A-5F3D-4E6A-9B7C-0D1E2F3A4B5C";
+    let with_id = || Push::new(&lab.sandbox_token, &jwt).header("apns-id", id);
+    for (push, status, reason) in [
+        (with_id().path("/3/devices/abc"), 404, "BadPath"),
+        (with_id().method("GET"), 405, "MethodNotAllowed"),
+        (with_id().also("apns-topic", APP), 400, "DuplicateHeaders"),
+        (with_id().header("apns-topic", "com.example.chat."), 400, "BadTopic"),
+        (with_id().path("/3/device/xyz"), 400, "BadDeviceToken"),
+        (with_id().body(""), 400, "PayloadEmpty"),
+    ] {
+        let r = c.push(push).await;
+        r.assert_err(status, reason);
+        assert_eq!(r.apns_id.as_deref(), Some(id), "{reason} echoes the apns-id");
+    }
+    let r = c.push(with_id().also("apns-id", id)).await;
+    r.assert_err(400, "DuplicateHeaders");
+    assert!(r.apns_id.as_deref().is_some_and(|got| got != id), "two apns-ids: neither is echoed");
+    let r = c.push(Push::new(&lab.sandbox_token, &jwt).header("apns-id", "not-a-uuid")).await;
+    r.assert_err(400, "BadMessageId");
+    assert!(r.apns_id.as_deref().is_some_and(|got| got != "not-a-uuid"));
+}

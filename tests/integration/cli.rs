@@ -1,0 +1,252 @@
+//! The command line's sharp edges, as a newcomer meets them: pushes that must go to the
+//! environment a token belongs to (and never to Apple unasked), one process per data
+//! dir, and errors that say which listener, which address, which party answered and what
+//! to do.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::serve::{serve, sh};
+
+fn apns_lab(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_apns-lab"));
+    c.args(args).env("RUST_LOG", "warn");
+    c
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The free-port listener flags, for a `serve` that must not clash with anything.
+const FREE_PORTS: [&str; 8] = [
+    "--sandbox-addr",
+    "127.0.0.1:0",
+    "--production-addr",
+    "127.0.0.1:0",
+    "--admin-addr",
+    "127.0.0.1:0",
+    "--gateway-addr",
+    "127.0.0.1:0",
+];
+
+fn device_with(admin: &str, apps: Value) -> Value {
+    let body = json!({ "apps": apps }).to_string();
+    let out = sh(r#"curl -sf -X POST "$ADMIN/api/v1/devices" -d "$BODY""#, &[("ADMIN", admin), ("BODY", &body)]);
+    serde_json::from_str(&out).expect("device JSON")
+}
+
+/// `send --endpoint production` with a ready line means the mock's production listener;
+/// `sandbox`/`production` without one, or no endpoint at all, is refused before any
+/// connection: Apple is reached only when named (`apple-sandbox`, `apple-production`).
+#[test]
+fn send_goes_to_the_mocks_listener_and_never_to_apple_unasked() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let s = serve(dir.path());
+    let ready_file = dir.path().join("ready.json");
+    std::fs::write(&ready_file, s.ready.to_string()).expect("writes");
+    let admin = s.ready["admin"].as_str().expect("admin");
+    let d = device_with(admin, json!([{"bundle_id": "com.example.news", "environment": "production"}]));
+    let token = d["apps"][0]["token"].as_str().expect("token");
+    let ready = ready_file.to_str().expect("path");
+
+    let out =
+        apns_lab(&["send", "--mock-ready", ready, "--endpoint", "production", "--topic", "com.example.news", token])
+            .output()
+            .expect("send runs");
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert!(!stderr(&out).contains("Apple"), "{}", stderr(&out));
+    let log: Value =
+        serde_json::from_str(&sh(r#"curl -sf "$ADMIN/api/v1/notifications""#, &[("ADMIN", admin)])).expect("log");
+    assert_eq!((log[0]["status"].as_u64(), log[0]["environment"].as_str()), (Some(200), Some("production")), "{log}");
+
+    let key = s.ready["key_file"].as_str().expect("key");
+    let (kid, team) = (s.ready["key_id"].as_str().expect("kid"), s.ready["team_id"].as_str().expect("team"));
+    let keyed = ["--key", key, "--key-id", kid, "--team-id", team, "--topic", "com.example.news"];
+    for (endpoint, says) in [
+        (Some("production"), "needs --mock-ready"),
+        (Some("sandbox"), "apple-sandbox"),
+        (None, "--endpoint apple-sandbox / apple-production"),
+    ] {
+        let started = Instant::now();
+        let mut args = vec!["send"];
+        args.extend(keyed);
+        if let Some(e) = endpoint {
+            args.extend(["--endpoint", e]);
+        }
+        args.push(token);
+        let out = apns_lab(&args).output().expect("send runs");
+        assert!(!out.status.success(), "{endpoint:?} must be refused");
+        assert!(stderr(&out).contains(says), "{endpoint:?}: {}", stderr(&out));
+        assert!(!stderr(&out).contains("sending to Apple"), "{}", stderr(&out));
+        assert!(started.elapsed() < Duration::from_secs(5), "refused without trying the network");
+    }
+}
+
+/// `provider serve --mock-ready`: a token registered for production is sent to the
+/// mock's production listener and accepted (it used to go to the sandbox, be answered
+/// BadDeviceToken and be marked invalid); a phone pointed at a path the provider does not
+/// serve is told that the provider answered 404, at that URL.
+#[test]
+fn provider_serve_keeps_each_token_in_its_environment() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let s = serve(dir.path());
+    let ready_file = dir.path().join("ready.json");
+    std::fs::write(&ready_file, s.ready.to_string()).expect("writes");
+    let db = dir.path().join("provider.sqlite3");
+    let mut provider = apns_lab(&["provider", "serve", "--mock-ready"])
+        .arg(&ready_file)
+        .arg("--db")
+        .arg(&db)
+        .args(["--addr", "localhost:0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("provider serve starts");
+    let mut line = String::new();
+    BufReader::new(provider.stdout.take().expect("stdout")).read_line(&mut line).expect("ready line");
+    let p: Value = serde_json::from_str(&line).expect("JSON");
+    let url = p["provider"].as_str().expect("provider URL").to_owned();
+    assert!(url.starts_with("http://127.0.0.1:"), "localhost:0 is taken: {url}");
+
+    let admin = s.ready["admin"].as_str().expect("admin");
+    let d = device_with(
+        admin,
+        json!([{"bundle_id": "com.example.news", "environment": "production"}, {"bundle_id": "com.example.chat"}]),
+    );
+    for app in d["apps"].as_array().expect("apps") {
+        let body = json!({"token": app["token"], "bundle_id": app["bundle_id"], "environment": app["environment"], "user_id": "ann"});
+        sh(
+            r#"curl -sf -X POST "$P/v1/registrations" -d "$BODY" >/dev/null"#,
+            &[("P", &url), ("BODY", &body.to_string())],
+        );
+    }
+    let results: Value = serde_json::from_str(&sh(
+        r#"curl -sf -X POST "$P/v1/notifications" -d '{"to":{"user_id":"ann"},"payload":{"aps":{"alert":"hi"}}}'"#,
+        &[("P", &url)],
+    ))
+    .expect("results");
+    for r in results.as_array().expect("results") {
+        assert_eq!((r["status"].as_u64(), r["action"].as_str()), (Some(200), Some("kept")), "{results}");
+    }
+    let list: Value =
+        serde_json::from_str(&sh(r#"curl -sf "$P/v1/registrations?user_id=ann""#, &[("P", &url)])).expect("list");
+    assert!(list.as_array().expect("list").iter().all(|r| r["state"] == "valid"), "{list}");
+
+    // A phone told a path the provider does not serve: the error names the provider and the URL.
+    let wrong = format!("{url}/tokens");
+    let mut phone = apns_lab(&["device", "run", "--gateway", s.ready["gateway"].as_str().expect("gw")])
+        .args(["--ca", s.ready["ca_file"].as_str().expect("ca"), "--app", "com.example.chat", "--provider", &wrong])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("device run starts");
+    let mut seen = Vec::new();
+    for line in BufReader::new(phone.stdout.take().expect("stdout")).lines().map_while(Result::ok) {
+        let done = line.starts_with("[3]");
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    let _ = phone.kill();
+    let _ = phone.wait();
+    let _ = provider.kill();
+    let _ = provider.wait();
+    let three = seen.last().expect("a step-3 line");
+    assert!(three.contains(&format!("the provider at {wrong} answered 404")), "{seen:#?}");
+    assert!(!three.contains("gateway"), "{seen:#?}");
+}
+
+/// Two `serve`s on one data dir: the second exits non-zero naming the dir and the first
+/// one's pid. A holder killed with -9 leaves no stale lock.
+#[test]
+fn one_data_dir_one_process() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut first = serve(dir.path());
+    let pid = first.ready["pid"].as_u64().expect("pid");
+    let second = apns_lab(&["serve", "--data-dir"]).arg(dir.path()).args(FREE_PORTS).output().expect("runs");
+    assert!(!second.status.success());
+    let message = stderr(&second);
+    assert!(message.contains(&dir.path().display().to_string()), "{message}");
+    assert!(message.contains(&format!("pid {pid}")), "{message}");
+    assert!(message.contains("in use by another apns-lab"), "{message}");
+    assert!(second.stdout.is_empty(), "no ready line");
+
+    let killed = Command::new("kill").args(["-9", &pid.to_string()]).status().expect("kill runs");
+    assert!(killed.success());
+    let _ = first.child.wait();
+    let third = serve(dir.path());
+    assert_eq!(third.ready["data_dir"], dir.path().display().to_string(), "started after the kill -9");
+}
+
+/// Listeners, data dirs and keys that cannot be used: one line that names the thing and
+/// says what to do. Names such as localhost are taken wherever an address is.
+#[test]
+fn errors_name_the_listener_the_dir_and_the_key() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+    let addr = taken.local_addr().expect("addr").to_string();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut args: Vec<&str> = FREE_PORTS.to_vec();
+    args[1] = &addr;
+    let out = apns_lab(&["serve", "--data-dir"]).arg(dir.path()).args(&args).output().expect("runs");
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains(&format!("sandbox listener {addr}: ")), "{}", stderr(&out));
+    assert!(stderr(&out).to_lowercase().contains("address already in use"), "{}", stderr(&out));
+
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").expect("writes");
+    let out = apns_lab(&["serve", "--data-dir"]).arg(&file).args(FREE_PORTS).output().expect("runs");
+    assert!(!out.status.success());
+    let message = stderr(&out);
+    assert!(message.contains(&format!("data dir {}: it is a file, not a directory", file.display())), "{message}");
+    assert_eq!(message.trim().lines().count(), 1, "one line: {message}");
+
+    let out = apns_lab(&["token", "--key-id", "KEY1234567", "--team-id", "TEAM123456", "--key-file"])
+        .arg(&file)
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let message = stderr(&out);
+    assert!(message.contains(&file.display().to_string()), "{message}");
+    assert!(message.contains("PKCS#8 P-256 private key in PEM") && message.contains("AuthKey_<KEYID>.p8"), "{message}");
+
+    // A dead gateway: the phone names it (localhost resolved).
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+    let port = dead.local_addr().expect("addr").port();
+    drop(dead);
+    let ca = dir.path().join("ca.pem");
+    let s = serve(&dir.path().join("state"));
+    std::fs::copy(s.ready["ca_file"].as_str().expect("ca"), &ca).expect("copies");
+    let out =
+        apns_lab(&["device", "run", "--gateway", &format!("https://localhost:{port}"), "--app", "com.example.chat"])
+            .arg("--ca")
+            .arg(&ca)
+            .output()
+            .expect("runs");
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains(&format!("cannot reach the gateway at https://127.0.0.1:{port}")),
+        "{}",
+        stderr(&out)
+    );
+
+    // localhost:0 for a listener.
+    let out = {
+        let mut child = apns_lab(&["serve", "--data-dir"])
+            .arg(dir.path().join("named"))
+            .args(["--sandbox-addr", "localhost:0", "--production-addr", "localhost:0", "--admin-addr", "localhost:0"])
+            .args(["--gateway-addr", "localhost:0"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("serve starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("ready line");
+        let _ = child.kill();
+        let _ = child.wait();
+        line
+    };
+    let ready: Value = serde_json::from_str(&out).expect("ready JSON");
+    assert!(ready["sandbox"].as_str().is_some_and(|u| u.starts_with("https://127.0.0.1:")), "{ready}");
+}
