@@ -561,9 +561,13 @@ async fn send(a: SendArgs) -> Result<(), Box<dyn std::error::Error>> {
                 refused += 1;
                 println!("[4] {short}… {r}  apns-id {}", r.apns_id.as_deref().unwrap_or("-"));
             }
-            Err(e) => {
+            Err(e @ provider::Error::Connection(_)) => {
                 refused += 1;
                 println!("[4] {short}… not sent: {e}");
+            }
+            Err(e) => {
+                refused += 1;
+                println!("[4] {short}… not sent to https://{}: {e}", client.endpoint().addr);
             }
         }
     }

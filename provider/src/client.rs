@@ -302,8 +302,25 @@ impl Client {
         Ok(Conn { send, alive })
     }
 
-    /// Sends one notification and returns APNs's answer.
+    /// Where this client sends.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.inner.config.endpoint
+    }
+
+    /// Sends one notification and returns APNs's answer. A connection failure names the
+    /// endpoint (`https://host:port: …`).
     pub async fn send(&self, n: &Notification) -> Result<Accepted, Error> {
+        let addr = &self.inner.config.endpoint.addr;
+        self.send_once(n).await.map_err(|e| match e {
+            Error::Connection(why) if !why.starts_with(addr.as_str()) => {
+                Error::Connection(format!("APNs at https://{addr}: {why}"))
+            }
+            Error::Connection(why) => Error::Connection(format!("APNs at https://{why}")),
+            other => other,
+        })
+    }
+
+    async fn send_once(&self, n: &Notification) -> Result<Accepted, Error> {
         n.check()?;
         let config = &self.inner.config;
         let mut refreshed = false;

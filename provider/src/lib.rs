@@ -30,10 +30,10 @@ pub enum Error {
     #[error("{0}")]
     Config(String),
     /// The notification may not have reached APNs (connection lost before an answer).
-    #[error("no answer from APNs: {0}")]
+    #[error("no answer: {0}")]
     Connection(String),
     /// No answer within the request timeout (it may have been processed: not retried).
-    #[error("no answer from APNs within the request timeout")]
+    #[error("no answer from APNs within the request timeout (it may have been processed)")]
     Timeout,
     /// The `.p8` key cannot sign.
     #[error("the .p8 key cannot be used: {0}")]

@@ -232,6 +232,16 @@ fn errors_name_the_listener_the_dir_and_the_key() {
         stderr(&out)
     );
 
+    // Nothing listening where APNs should be: the answer names the endpoint.
+    let out = apns_lab(&["send", "--endpoint", &format!("https://127.0.0.1:{port}"), "--topic", "com.example.chat"])
+        .args(["--key", s.ready["key_file"].as_str().expect("key"), "--key-id", "KEY1234567"])
+        .args(["--team-id", "TEAM123456", &"ab".repeat(32)])
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(&format!("not sent: no answer: APNs at https://127.0.0.1:{port}: ")), "{stdout}");
+
     // localhost:0 for a listener.
     let out = {
         let mut child = apns_lab(&["serve", "--data-dir"])

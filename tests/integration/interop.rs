@@ -42,6 +42,8 @@ fn the_readme_pytest_fixture_runs() {
     let fixture = std::fs::read_to_string(root.join("tests/interop/pytest/conftest.py")).expect("conftest");
     let readme = std::fs::read_to_string(root.join("README.md")).expect("README");
     assert!(readme.contains(fixture.trim()), "README.md shows tests/interop/pytest/conftest.py verbatim");
+    let ini = std::fs::read_to_string(root.join("tests/interop/pytest/pytest.ini")).expect("pytest.ini");
+    assert!(readme.contains(ini.trim()), "README.md shows tests/interop/pytest/pytest.ini verbatim");
     let out = Command::new(python())
         .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
         .arg(root.join("tests/interop/pytest"))

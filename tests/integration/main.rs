@@ -16,5 +16,6 @@ mod interop;
 mod lifecycle;
 mod provider_server;
 mod serve;
+mod shapes;
 mod support;
 mod validation;
