@@ -122,9 +122,26 @@ fn explain(path: Option<&Path>, e: rusqlite::Error) -> Error {
         Some(rusqlite::ErrorCode::DiskFull) => {
             format!("the disk is full ({e}): free some space, or give --data-dir a directory on another disk")
         }
+        // SQLite reports a full disk met while growing its files as a plain I/O error.
+        Some(rusqlite::ErrorCode::SystemIoFailure) if path.is_some_and(disk_is_full) => {
+            format!("the disk is full ({e}): free some space, or give --data-dir a directory on another disk")
+        }
+        Some(rusqlite::ErrorCode::SystemIoFailure) => {
+            format!("{e}: the disk under the data dir failed; check it, or give --data-dir another directory")
+        }
         _ => e.to_string(),
     };
     Error::Invalid(format!("state database {place}: {detail}"))
+}
+
+/// Whether the disk holding `file` is out of room: a 64 KiB probe next to it fails with
+/// "no space".
+fn disk_is_full(file: &Path) -> bool {
+    let probe = file.with_extension("space-probe");
+    let full = std::fs::write(&probe, [0u8; 64 * 1024])
+        .is_err_and(|e| matches!(e.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded));
+    let _ = std::fs::remove_file(&probe);
+    full
 }
 
 /// Moves a version-1 capture log (one row per request) into one batch.

@@ -260,3 +260,32 @@ fn errors_name_the_listener_the_dir_and_the_key() {
     let ready: Value = serde_json::from_str(&out).expect("ready JSON");
     assert!(ready["sandbox"].as_str().is_some_and(|u| u.starts_with("https://127.0.0.1:")), "{ready}");
 }
+
+/// A data dir on a full disk: one line that says so and what to do, nothing half-made
+/// that a later start would misread. The disk is a tiny tmpfs; where mounting is not
+/// allowed (no root), the same message is checked by data_dir.rs's unit test alone.
+#[test]
+fn a_full_disk_is_named_with_what_to_do() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let disk = dir.path().join("tiny");
+    std::fs::create_dir(&disk).expect("mount point");
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=16k", "tmpfs"])
+        .arg(&disk)
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("cannot mount a tmpfs here; the full-disk message is covered by the unit test");
+        return;
+    }
+    let data = disk.join("apns-lab");
+    let out = apns_lab(&["serve", "--data-dir"]).arg(&data).args(FREE_PORTS).output().expect("runs");
+    let _ = Command::new("umount").arg(&disk).status();
+    assert!(!out.status.success());
+    let message = stderr(&out);
+    assert!(message.contains(&data.display().to_string()), "{message}");
+    assert!(message.contains("the disk is full") && message.contains("free some space"), "{message}");
+    assert_eq!(message.trim().lines().count(), 1, "one line: {message}");
+    assert!(out.stdout.is_empty(), "no ready line");
+}
