@@ -9,7 +9,8 @@
 //! `server` (listeners, TLS, HTTP/2) → `tap` (the SETTINGS APNs changes mid-connection)
 //! → `push` (the checks, in order, and the exact response frames) → `auth` (provider
 //! tokens and client certificates) → `registry` (UDID + bundle ID ⇄ token) → `capture`
-//! (what was answered). `admin` serves the JSON API; `store` keeps state in SQLite;
+//! (what was answered). `admin` serves the JSON API; `data_dir` holds the data directory
+//! for one process; `store` keeps state in SQLite;
 //! `tls` is the local certificate authority.
 
 mod admin;
