@@ -439,14 +439,14 @@ fn apns_client(
                 Environment::Sandbox => Endpoint::sandbox(),
                 Environment::Production => Endpoint::production(),
             };
-            eprintln!("apns-lab: sending to Apple's real APNs ({}), as asked", endpoint.addr);
+            eprintln!("apns-lab: this reaches Apple's real APNs at {}, as asked", endpoint.addr);
             // Apple's servers are trusted through the public roots unless --ca says otherwise.
             Endpoint { ca_pem: a.ca.as_ref().map(read).transpose()?, ..endpoint }
         }
         Target::Url(url) => {
             let endpoint = Endpoint::custom(url, ca)?;
             if endpoint.host.ends_with("push.apple.com") {
-                eprintln!("apns-lab: sending to Apple's real APNs ({}), as asked", endpoint.addr);
+                eprintln!("apns-lab: this reaches Apple's real APNs at {}, as asked", endpoint.addr);
             }
             endpoint
         }

@@ -81,7 +81,7 @@ fn send_goes_to_the_mocks_listener_and_never_to_apple_unasked() {
         let out = apns_lab(&args).output().expect("send runs");
         assert!(!out.status.success(), "{endpoint:?} must be refused");
         assert!(stderr(&out).contains(says), "{endpoint:?}: {}", stderr(&out));
-        assert!(!stderr(&out).contains("sending to Apple"), "{}", stderr(&out));
+        assert!(!stderr(&out).contains("Apple's real APNs"), "{}", stderr(&out));
         assert!(started.elapsed() < Duration::from_secs(5), "refused without trying the network");
     }
 }
@@ -288,4 +288,48 @@ fn a_full_disk_is_named_with_what_to_do() {
     assert!(message.contains("the disk is full") && message.contains("free some space"), "{message}");
     assert_eq!(message.trim().lines().count(), 1, "one line: {message}");
     assert!(out.stdout.is_empty(), "no ready line");
+}
+
+/// `provider serve` from flags: each environment's endpoint on its own flag; `apple`
+/// names Apple's real server and is said on stderr before anything else (the client
+/// connects only when something is sent, so nothing is dialled here); with no endpoint at
+/// all it refuses to guess.
+#[test]
+fn provider_serve_takes_an_endpoint_per_environment_and_names_apple() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let s = serve(&dir.path().join("mock"));
+    let key = ["--key", s.ready["key_file"].as_str().expect("key")];
+    let ids =
+        ["--key-id", s.ready["key_id"].as_str().expect("kid"), "--team-id", s.ready["team_id"].as_str().expect("team")];
+    let db = dir.path().join("p.sqlite3");
+
+    let out = apns_lab(&["provider", "serve"]).args(key).args(ids).arg("--db").arg(&db).output().expect("runs");
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--sandbox-endpoint") && stderr(&out).contains("--mock-ready"), "{}", stderr(&out));
+
+    let mut child =
+        apns_lab(&["provider", "serve", "--addr", "127.0.0.1:0", "--ca", s.ready["ca_file"].as_str().expect("ca")])
+            .args(key)
+            .args(ids)
+            .args([
+                "--sandbox-endpoint",
+                s.ready["sandbox"].as_str().expect("sandbox"),
+                "--production-endpoint",
+                "apple",
+            ])
+            .arg("--db")
+            .arg(&db)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("provider serve starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("ready line");
+    let _ = child.kill();
+    let out = child.wait_with_output().expect("exits");
+    let ready: Value = serde_json::from_str(&line).expect("ready JSON");
+    assert!(ready["provider"].is_string(), "{ready}");
+    let said = stderr(&out);
+    assert!(said.contains("this reaches Apple's real APNs at api.push.apple.com:443, as asked"), "{said}");
+    assert!(!said.contains("api.sandbox.push.apple.com"), "only production was named Apple: {said}");
 }
