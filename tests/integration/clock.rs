@@ -12,7 +12,7 @@ use protocol::Environment::Sandbox;
 use provider::{Auth, Client, ClientConfig, Endpoint, Notification, SharedToken};
 use serde_json::json;
 
-use crate::devices::{eventually, journey_states, phone};
+use crate::devices::{away_phone, eventually, journey_states};
 use crate::support::*;
 
 fn real_ms() -> u64 {
@@ -67,14 +67,8 @@ async fn a_mock_moved_ahead_sees_the_clients_token_expire() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stored_notification_expires_when_the_clock_moves_past_it() {
     let lab = lab_with(Config::default()).await;
-    let device = phone(&lab, "PHONE-AWAY").await;
+    let device = away_phone(&lab, "PHONE-AWAY").await;
     let token = device.apps[0].token.clone().expect("token");
-    // Online once, then away.
-    let mut gw = device.connect().await.expect("connects");
-    let stream = gw.notifications().await.expect("stream");
-    eventually(|| lab.mock.device("PHONE-AWAY").expect("device").online).await;
-    drop((stream, gw));
-    eventually(|| !lab.mock.device("PHONE-AWAY").expect("device").online).await;
     let now = lab.mock.clock().unix_secs();
     let id = "00000000-0000-4000-8000-00000000d1d1";
     let mut c = lab.client(Sandbox).await;

@@ -19,6 +19,18 @@ pub(crate) async fn phone(lab: &Lab, udid: &str) -> Device {
     device
 }
 
+/// A phone that was online once (its stream opened) and is away now: what is pushed to
+/// it is stored.
+pub(crate) async fn away_phone(lab: &Lab, udid: &str) -> Device {
+    let device = phone(lab, udid).await;
+    let mut gw = device.connect().await.expect("connects");
+    let stream = gw.notifications().await.expect("stream");
+    eventually(|| lab.mock.device(udid).expect("device").online).await;
+    drop((stream, gw));
+    eventually(|| !lab.mock.device(udid).expect("device").online).await;
+    device
+}
+
 /// Waits until the device is seen offline (its stream dropped), then connects it again.
 async fn reconnect(lab: &Lab, device: &Device) -> device_sim::Gateway {
     eventually(|| !lab.mock.device(&device.udid).expect("device").online).await;

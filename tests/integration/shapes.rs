@@ -9,7 +9,7 @@ use mock_apns::{Config, Lifecycle};
 use protocol::Environment::Sandbox;
 use serde_json::{Value, json};
 
-use crate::devices::{eventually, journey_states, phone};
+use crate::devices::{away_phone, journey_states};
 use crate::support::*;
 
 /// Checks `value` against `#/components/schemas/{name}` of `doc`.
@@ -40,13 +40,8 @@ async fn live_answers_match_the_documented_shapes() {
     check(&doc, "Device", &device, "POST /api/v1/devices");
 
     // A real phone, away when the push comes: stored, then delivered from storage and presented.
-    let mut device = phone(&lab, "SHAPE-PHONE").await;
+    let mut device = away_phone(&lab, "SHAPE-PHONE").await;
     let token = device.apps[0].token.clone().expect("token");
-    let mut gw = device.connect().await.expect("connects");
-    let stream = gw.notifications().await.expect("stream");
-    eventually(|| lab.mock.device("SHAPE-PHONE").expect("device").online).await;
-    drop((stream, gw));
-    eventually(|| !lab.mock.device("SHAPE-PHONE").expect("device").online).await;
     let mut c = lab.client(Sandbox).await;
     let id = "5A4B3C2D-1E0F-4A9B-8C7D-6E5F4A3B2C1D";
     c.push(Push::new(&token, &lab.jwt()).header("apns-id", id).header("apns-collapse-id", "score")).await.assert_ok();
