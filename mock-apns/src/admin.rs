@@ -52,12 +52,12 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::auth::{KeyEnvironment, SigningKey};
-use crate::capture::CaptureFilter;
 use crate::dashboard::{self, AdminBody, ConsolePush};
 use crate::delivery::{Storage, StoredView};
 use crate::events::{LifecycleEvent, TokenChangeView};
 use crate::faults::NewFault;
 use crate::limits::RateLimits;
+use crate::observe::capture::CaptureFilter;
 use crate::registry::{AppRecord, DeviceRecord, TokenChange};
 use crate::store::Write;
 use crate::{Error, Shared};
@@ -795,7 +795,7 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<AdminRespo
             .expect("static header"),
         (["metrics"], &Method::GET) => Response::builder()
             .header(http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")
-            .body(Bytes::from(crate::metrics::render(&shared)).into())
+            .body(Bytes::from(crate::observe::metrics::render(&shared)).into())
             .expect("static header"),
         (["api", "v1", "stream"], &Method::GET) => dashboard::stream(&shared),
         (["api", "v1", "stats"], &Method::GET) => json(StatusCode::OK, &shared.stats.snapshot()),

@@ -15,7 +15,6 @@
 
 mod admin;
 mod auth;
-mod capture;
 mod clock;
 mod config;
 mod dashboard;
@@ -27,8 +26,7 @@ mod faults;
 mod gateway;
 mod journey;
 mod limits;
-mod live;
-mod metrics;
+mod observe;
 mod push;
 mod registry;
 mod server;
@@ -54,7 +52,6 @@ pub use admin::{
     NewCertificate, NewDevice, NewKey, SetClock,
 };
 pub use auth::KeyEnvironment;
-pub use capture::{AuthSummary, CaptureFilter, CapturedRequest};
 pub use clock::Clock;
 pub use config::Config;
 pub use dashboard::{ConsoleAnswer, ConsolePush};
@@ -63,6 +60,8 @@ pub use error::Error;
 pub use events::{LifecycleEvent, TokenChangeView};
 pub use faults::{FaultAction, FaultView, NewFault};
 pub use limits::{Rate, RateLimits};
+pub use observe::capture::{AuthSummary, CaptureFilter, CapturedRequest};
+use observe::{capture, live, metrics};
 pub use registry::TokenScope;
 pub use tls::SERVER_NAMES;
 

@@ -51,9 +51,9 @@ use protocol::{
 
 use crate::Shared;
 use crate::auth::{self, CertIdentity, SigningKey, TokenBinding};
-use crate::capture::{Authenticated, Record};
 use crate::delivery::{self, Held, HeldKey};
 use crate::faults::{FaultAction, Fired};
+use crate::observe::capture::{Authenticated, Record};
 use crate::registry::Routed;
 use crate::store::Write;
 use crate::tap::{SETTINGS_MAX_CONCURRENT_STREAMS, TapControl};

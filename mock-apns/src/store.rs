@@ -20,8 +20,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::Error;
 use crate::auth::{KeyEnvironment, SigningKey};
-use crate::capture::Batch;
 use crate::delivery::{Held, HeldKey};
+use crate::observe::capture::Batch;
 use crate::registry::{StoredApp, StoredDevice, StoredToken};
 
 /// The schema this build writes. A database with a higher `user_version` was written by
