@@ -62,12 +62,15 @@ pub(crate) fn unusable(dir: &Path, e: &std::io::Error) -> Error {
                 "this user cannot write there ({e}): give --data-dir a directory you can write, or fix its permissions"
             )
         }
-        ErrorKind::StorageFull | ErrorKind::QuotaExceeded => {
-            format!("the disk is full ({e}): free some space, or give --data-dir a directory on another disk")
-        }
+        ErrorKind::StorageFull | ErrorKind::QuotaExceeded => disk_full(e),
         _ => format!("{e}: give --data-dir a directory this user can create and write"),
     };
     Error::DataDir { dir: dir.to_path_buf(), problem }
+}
+
+/// What to say when the disk under the data dir is full (`e`: what reported it).
+pub(crate) fn disk_full(e: &dyn std::fmt::Display) -> String {
+    format!("the disk is full ({e}): free some space, or give --data-dir a directory on another disk")
 }
 
 #[cfg(test)]

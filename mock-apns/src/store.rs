@@ -119,13 +119,9 @@ fn explain(path: Option<&Path>, e: rusqlite::Error) -> Error {
         | Some(rusqlite::ErrorCode::PermissionDenied) => {
             format!("it cannot be opened for writing: {e} (give --data-dir a directory this user can write)")
         }
-        Some(rusqlite::ErrorCode::DiskFull) => {
-            format!("the disk is full ({e}): free some space, or give --data-dir a directory on another disk")
-        }
         // SQLite reports a full disk met while growing its files as a plain I/O error.
-        Some(rusqlite::ErrorCode::SystemIoFailure) if path.is_some_and(disk_is_full) => {
-            format!("the disk is full ({e}): free some space, or give --data-dir a directory on another disk")
-        }
+        Some(rusqlite::ErrorCode::DiskFull) => crate::data_dir::disk_full(&e),
+        Some(rusqlite::ErrorCode::SystemIoFailure) if path.is_some_and(disk_is_full) => crate::data_dir::disk_full(&e),
         Some(rusqlite::ErrorCode::SystemIoFailure) => {
             format!("{e}: the disk under the data dir failed; check it, or give --data-dir another directory")
         }

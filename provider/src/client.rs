@@ -274,7 +274,7 @@ impl Client {
 
     async fn connect(&self) -> Result<Conn, Error> {
         let e = &self.inner.config.endpoint;
-        let tcp = TcpStream::connect(&e.addr).await.map_err(|err| Error::Connection(format!("{}: {err}", e.addr)))?;
+        let tcp = TcpStream::connect(&e.addr).await.map_err(|err| Error::Connection(err.to_string()))?;
         let _ = tcp.set_nodelay(true);
         let name = ServerName::try_from(e.host.clone()).map_err(|_| Error::Config(format!("bad host {:?}", e.host)))?;
         let tls = self.inner.tls.connect(name, tcp).await.map_err(|err| Error::Connection(format!("TLS: {err}")))?;
@@ -310,17 +310,15 @@ impl Client {
     /// Sends one notification and returns APNs's answer. A connection failure names the
     /// endpoint (`https://host:port: …`).
     pub async fn send(&self, n: &Notification) -> Result<Accepted, Error> {
-        let addr = &self.inner.config.endpoint.addr;
-        self.send_once(n).await.map_err(|e| match e {
-            Error::Connection(why) if !why.starts_with(addr.as_str()) => {
-                Error::Connection(format!("APNs at https://{addr}: {why}"))
+        self.send_with_retries(n).await.map_err(|e| match e {
+            Error::Connection(why) => {
+                Error::Connection(format!("APNs at https://{}: {why}", self.inner.config.endpoint.addr))
             }
-            Error::Connection(why) => Error::Connection(format!("APNs at https://{why}")),
             other => other,
         })
     }
 
-    async fn send_once(&self, n: &Notification) -> Result<Accepted, Error> {
+    async fn send_with_retries(&self, n: &Notification) -> Result<Accepted, Error> {
         n.check()?;
         let config = &self.inner.config;
         let mut refreshed = false;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::serve::{serve, sh};
+use crate::serve::{device_with, ready_file, serve, sh};
 
 fn apns_lab(args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_apns-lab"));
@@ -33,12 +33,6 @@ const FREE_PORTS: [&str; 8] = [
     "127.0.0.1:0",
 ];
 
-fn device_with(admin: &str, apps: Value) -> Value {
-    let body = json!({ "apps": apps }).to_string();
-    let out = sh(r#"curl -sf -X POST "$ADMIN/api/v1/devices" -d "$BODY""#, &[("ADMIN", admin), ("BODY", &body)]);
-    serde_json::from_str(&out).expect("device JSON")
-}
-
 /// `send --endpoint production` with a ready line means the mock's production listener;
 /// `sandbox`/`production` without one, or no endpoint at all, is refused before any
 /// connection: Apple is reached only when named (`apple-sandbox`, `apple-production`).
@@ -46,8 +40,7 @@ fn device_with(admin: &str, apps: Value) -> Value {
 fn send_goes_to_the_mocks_listener_and_never_to_apple_unasked() {
     let dir = tempfile::tempdir().expect("temp dir");
     let s = serve(dir.path());
-    let ready_file = dir.path().join("ready.json");
-    std::fs::write(&ready_file, s.ready.to_string()).expect("writes");
+    let ready_file = ready_file(dir.path(), &s);
     let admin = s.ready["admin"].as_str().expect("admin");
     let d = device_with(admin, json!([{"bundle_id": "com.example.news", "environment": "production"}]));
     let token = d["apps"][0]["token"].as_str().expect("token");
@@ -94,8 +87,7 @@ fn send_goes_to_the_mocks_listener_and_never_to_apple_unasked() {
 fn provider_serve_keeps_each_token_in_its_environment() {
     let dir = tempfile::tempdir().expect("temp dir");
     let s = serve(dir.path());
-    let ready_file = dir.path().join("ready.json");
-    std::fs::write(&ready_file, s.ready.to_string()).expect("writes");
+    let ready_file = ready_file(dir.path(), &s);
     let db = dir.path().join("provider.sqlite3");
     let mut provider = apns_lab(&["provider", "serve", "--mock-ready"])
         .arg(&ready_file)

@@ -37,6 +37,20 @@ pub(crate) fn serve(data_dir: &std::path::Path) -> Serve {
     Serve { child, ready }
 }
 
+/// Writes the ready line where `--mock-ready` can read it.
+pub(crate) fn ready_file(dir: &std::path::Path, s: &Serve) -> std::path::PathBuf {
+    let path = dir.join("ready.json");
+    std::fs::write(&path, s.ready.to_string()).expect("writes the ready line");
+    path
+}
+
+/// A virtual device with `apps` (`[{"bundle_id", "environment"?}]`), through the admin API.
+pub(crate) fn device_with(admin: &str, apps: Value) -> Value {
+    let body = serde_json::json!({ "apps": apps }).to_string();
+    let out = sh(r#"curl -sf -X POST "$ADMIN/api/v1/devices" -d "$BODY""#, &[("ADMIN", admin), ("BODY", &body)]);
+    serde_json::from_str(&out).expect("device JSON")
+}
+
 pub(crate) fn sh(script: &str, env: &[(&str, &str)]) -> String {
     let out = Command::new("bash")
         .arg("-euo")
@@ -367,14 +381,9 @@ fn device_run_push_and_erase_from_the_command_line() {
 fn send_from_the_command_line() {
     let dir = tempfile::tempdir().expect("temp dir");
     let s = serve(dir.path());
-    let ready_file = dir.path().join("ready.json");
-    std::fs::write(&ready_file, s.ready.to_string()).expect("writes");
+    let ready_file = ready_file(dir.path(), &s);
     let admin = s.ready["admin"].as_str().expect("admin");
-    let device = sh(
-        r#"curl -sf -X POST "$ADMIN/api/v1/devices" -d '{"apps":[{"bundle_id":"com.example.chat"}]}'"#,
-        &[("ADMIN", admin)],
-    );
-    let device: Value = serde_json::from_str(&device).expect("JSON");
+    let device = device_with(admin, serde_json::json!([{"bundle_id": "com.example.chat"}]));
     let token = device["apps"][0]["token"].as_str().expect("token");
     let send = |extra: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_apns-lab"))
