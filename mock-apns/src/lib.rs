@@ -460,8 +460,10 @@ pub struct MockApns {
 }
 
 impl MockApns {
-    /// Binds the addresses in `config` and starts serving.
+    /// Binds the addresses in `config` and starts serving. The data dir is taken first, so
+    /// a second mock on the same dir is told so, whatever else would clash.
     pub async fn start(config: Config) -> Result<MockApns, Error> {
+        let dir_lock = config.data_dir.as_deref().map(data_dir::take).transpose()?;
         async fn bind(listener: &'static str, addr: SocketAddr) -> Result<TcpListener, Error> {
             TcpListener::bind(addr).await.map_err(|source| Error::Bind { listener, addr, source })
         }
@@ -475,11 +477,22 @@ impl MockApns {
                 None => None,
             },
         };
-        Self::start_on(listeners, config).await
+        Self::start_held(listeners, config, dir_lock).await
     }
 
     /// Starts serving on listeners the caller bound.
     pub async fn start_on(listeners: Listeners, config: Config) -> Result<MockApns, Error> {
+        let dir_lock = config.data_dir.as_deref().map(data_dir::take).transpose()?;
+        Self::start_held(listeners, config, dir_lock).await
+    }
+
+    /// Starts serving, the data dir (if any) already held: one process per data dir,
+    /// taken before the state database is opened.
+    async fn start_held(
+        listeners: Listeners,
+        config: Config,
+        dir_lock: Option<data_dir::DirLock>,
+    ) -> Result<MockApns, Error> {
         // The admin API can create devices, send pushes and read every payload: beyond
         // loopback it needs a secret.
         let admin_addr = listeners.admin.local_addr()?;
@@ -493,8 +506,6 @@ impl MockApns {
             _ => {}
         }
         let data_dir = config.data_dir.clone();
-        // One process per data dir: taken before the state database is opened.
-        let dir_lock = data_dir.as_deref().map(data_dir::take).transpose()?;
         let shared = Arc::new(Shared::open(config)?);
         let acceptor = TlsAcceptor::from(shared.authority.server_config()?);
         let (shutdown, rx) = watch::channel(false);

@@ -158,7 +158,19 @@ fn one_data_dir_one_process() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut first = serve(dir.path());
     let pid = first.ready["pid"].as_u64().expect("pid");
-    let second = apns_lab(&["serve", "--data-dir"]).arg(dir.path()).args(FREE_PORTS).output().expect("runs");
+    // On the first one's own ports too: the data dir is what is said, not the port.
+    let addr = |key: &str| first.ready[key].as_str().expect("url").rsplit('/').next().expect("addr").to_owned();
+    let same_ports = [
+        "--sandbox-addr".to_owned(),
+        addr("sandbox"),
+        "--production-addr".to_owned(),
+        addr("production"),
+        "--admin-addr".to_owned(),
+        addr("admin"),
+        "--gateway-addr".to_owned(),
+        addr("gateway"),
+    ];
+    let second = apns_lab(&["serve", "--data-dir"]).arg(dir.path()).args(&same_ports).output().expect("runs");
     assert!(!second.status.success());
     let message = stderr(&second);
     assert!(message.contains(&dir.path().display().to_string()), "{message}");
