@@ -37,7 +37,8 @@ pub(crate) fn take(dir: &Path) -> Result<DirLock, Error> {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => {
             let mut holder = String::new();
-            let _ = file.read_to_string(&mut holder);
+            // A pid is a few digits; read no more than that from a file anyone could fill.
+            let _ = (&mut file).take(32).read_to_string(&mut holder);
             return Err(Error::Busy { dir: dir.to_path_buf(), pid: holder.trim().parse().ok() });
         }
         Err(std::fs::TryLockError::Error(e)) => return Err(unusable(dir, &e)),
