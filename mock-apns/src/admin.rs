@@ -59,7 +59,7 @@ use crate::faults::NewFault;
 use crate::limits::RateLimits;
 use crate::observe::capture::CaptureFilter;
 use crate::registry::{AppRecord, DeviceRecord, TokenChange};
-use crate::store::Write;
+use crate::state::store::Write;
 use crate::{Error, Shared};
 
 /// The OpenAPI 3.1 description of every route here (checked against the router by a test).
@@ -332,7 +332,7 @@ impl Shared {
             }
         };
         let key = SigningKey::new(&req.key_id, &req.team_id, req.environment, req.topics, req.related_key_id, pem)?;
-        self.store.write(vec![Write::key(&key)]).await?;
+        self.store.write(vec![Write::Key(key.row())]).await?;
         let view = KeyView::from(&key);
         self.keys.insert(key);
         self.tokens.clear();

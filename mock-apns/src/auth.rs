@@ -38,6 +38,7 @@ use ring::signature::{ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA256_FIXED, UnparsedP
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
+use crate::state::rows::KeyRow;
 
 /// Where a signing key may be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,6 +122,26 @@ impl SigningKey {
             public_key_pem: spki_pem(&point),
             point,
         })
+    }
+
+    /// The key as the state database stores it.
+    pub(crate) fn row(&self) -> KeyRow {
+        KeyRow {
+            key_id: self.key_id.clone(),
+            team_id: self.team_id.clone(),
+            environment: self.environment.as_str().to_owned(),
+            topics: self.topics.clone(),
+            related_key_id: self.related_key_id.clone(),
+            public_key_pem: self.public_key_pem.clone(),
+        }
+    }
+
+    /// A stored key, rebuilt from its public half.
+    pub(crate) fn from_row(row: KeyRow) -> Result<Self, Error> {
+        let env = KeyEnvironment::parse(&row.environment).ok_or_else(|| {
+            Error::Invalid(format!("stored key {} has environment {:?}", row.key_id, row.environment))
+        })?;
+        SigningKey::new(&row.key_id, &row.team_id, env, row.topics, row.related_key_id, &row.public_key_pem)
     }
 
     /// Checks an ES256 signature in either encoding.

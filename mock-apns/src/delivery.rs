@@ -29,27 +29,11 @@ use tokio::time::Instant;
 
 use crate::Shared;
 use crate::gateway::DeviceStream;
-use crate::store::Write;
+use crate::state::rows::{Held, HeldKey};
+use crate::state::store::Write;
 
 /// The longest APNs stores a notification: 30 days, in seconds.
 pub const MAX_STORAGE_SECS: u64 = 30 * 24 * 60 * 60;
-
-/// A notification APNs is holding for an offline device.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Held {
-    pub apns_id: ApnsId,
-    pub received_ms: u64,
-    /// UNIX seconds after which it is discarded.
-    pub expires_at: u64,
-    pub priority: Priority,
-    pub push_type: PushType,
-    pub topic: String,
-    pub collapse_id: Option<String>,
-    pub payload: Bytes,
-}
-
-/// Which app a held notification is for.
-pub(crate) type HeldKey = (Box<str>, Box<str>, Environment);
 
 /// A held notification as the admin API shows it (on its app, in `GET /api/v1/devices`).
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -18,7 +18,6 @@ mod auth;
 mod clock;
 mod config;
 mod dashboard;
-mod data_dir;
 mod delivery;
 mod error;
 mod events;
@@ -30,7 +29,7 @@ mod observe;
 mod push;
 mod registry;
 mod server;
-mod store;
+mod state;
 mod tap;
 mod tls;
 
@@ -46,6 +45,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
+
+use state::{data_dir, store};
 
 pub use admin::{
     AppView, CertificateView, ClockView, DeviceView, KeyView, Lifecycle, LifecycleOutcome, LocalPush, NewApp,
@@ -168,7 +169,7 @@ impl Shared {
         let default_key_p8 = text(meta_or("default_key_p8", &|| Ok(new_p8()?.into_bytes()))?)?;
 
         let keys = auth::Keys::default();
-        let stored = db.load_keys()?;
+        let stored = db.load_keys()?.into_iter().map(auth::SigningKey::from_row).collect::<Result<Vec<_>, _>>()?;
         if !stored.iter().any(|k| k.key_id == default_key_id) {
             let key = auth::SigningKey::new(
                 &default_key_id,
@@ -178,7 +179,7 @@ impl Shared {
                 None,
                 &default_key_p8,
             )?;
-            db.save_key(&key)?;
+            db.save_key(key.row())?;
             keys.insert(key);
         }
         for key in stored {

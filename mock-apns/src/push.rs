@@ -51,11 +51,12 @@ use protocol::{
 
 use crate::Shared;
 use crate::auth::{self, CertIdentity, SigningKey, TokenBinding};
-use crate::delivery::{self, Held, HeldKey};
+use crate::delivery;
 use crate::faults::{FaultAction, Fired};
 use crate::observe::capture::{Authenticated, Record};
 use crate::registry::Routed;
-use crate::store::Write;
+use crate::state::rows::{Held, HeldKey};
+use crate::state::store::Write;
 use crate::tap::{SETTINGS_MAX_CONCURRENT_STREAMS, TapControl};
 
 /// Header names, parsed once: looking a header up by `&str` parses the name every time.

@@ -38,6 +38,7 @@ use protocol::{DeviceToken, Environment, Reason};
 use ring::hmac;
 
 use crate::Error;
+use crate::state::rows::{StoredApp, StoredDevice, StoredToken};
 
 /// Which token rules the registry follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -235,44 +236,6 @@ pub struct TokenChange {
     pub old: Option<DeviceToken>,
     /// The token after (the same as `old` when it did not change).
     pub new: Option<DeviceToken>,
-}
-
-/// A device as stored in the state database.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct StoredDevice {
-    pub udid: String,
-    pub generation: u32,
-    pub online: bool,
-    /// (bundle, team, environment) of each backed-up app.
-    pub backup: Option<Vec<(String, String, Environment)>>,
-    pub apps: Vec<StoredApp>,
-}
-
-/// An app as stored in the state database.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct StoredApp {
-    pub bundle_id: String,
-    pub team_id: String,
-    pub environment: Environment,
-    pub install_gen: u32,
-    pub version: u32,
-    pub uninstalled_at: u64,
-    pub learned_at: u64,
-    pub pending: bool,
-    pub indexed: bool,
-    pub token: [u8; 32],
-}
-
-/// An entry of the token index as stored: which device (and, per-app, which app) the
-/// token belongs to, and when it died (0: live).
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct StoredToken {
-    pub environment: Environment,
-    pub token: Token,
-    pub udid: String,
-    /// `None` for a per-device token.
-    pub bundle_id: Option<String>,
-    pub dead_at: u64,
 }
 
 /// What a push was routed to.

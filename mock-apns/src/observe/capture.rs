@@ -17,6 +17,7 @@ use protocol::{ApnsId, DeviceToken, Environment, Reason, Topic};
 use serde::Serialize;
 
 use crate::auth::SigningKey;
+use crate::state::rows::Batch;
 
 /// How a request was authenticated (internal form).
 #[derive(Clone)]
@@ -302,46 +303,6 @@ pub enum AuthSummary {
         /// The certificate's subject UID.
         uid: String,
     },
-}
-
-/// Captured requests as the state database keeps them: many records in one row, so
-/// saving a busy second's log is one insert rather than thousands. `bytes` holds, oldest
-/// first, each record as its sequence number (u64 LE), its length (u32 LE) and its
-/// encoding ([`Slot::encode_into`]).
-pub(crate) struct Batch {
-    pub oldest: u64,
-    pub newest: u64,
-    pub bytes: Vec<u8>,
-}
-
-impl Batch {
-    /// Appends one record (newer than those before it), encoded by `encode`.
-    pub(crate) fn push(&mut self, seq: u64, encode: impl FnOnce(&mut Vec<u8>)) {
-        if self.bytes.is_empty() {
-            self.oldest = seq;
-        }
-        self.newest = seq;
-        self.bytes.extend_from_slice(&seq.to_le_bytes());
-        let at = self.bytes.len();
-        self.bytes.extend_from_slice(&[0; 4]);
-        encode(&mut self.bytes);
-        let len = (self.bytes.len() - at - 4) as u32;
-        self.bytes[at..at + 4].copy_from_slice(&len.to_le_bytes());
-    }
-
-    /// The records of a batch, as (sequence number, encoding); stops at the first that
-    /// is cut short.
-    pub(crate) fn records(mut b: &[u8]) -> Vec<(u64, Vec<u8>)> {
-        let mut out = Vec::new();
-        while b.len() >= 12 {
-            let seq = u64::from_le_bytes(b[..8].try_into().expect("8 bytes"));
-            let len = u32::from_le_bytes(b[8..12].try_into().expect("4 bytes")) as usize;
-            let Some(record) = b.get(12..12 + len) else { break };
-            out.push((seq, record.to_vec()));
-            b = &b[12 + len..];
-        }
-        out
-    }
 }
 
 /// One answered request, as the admin API shows it.

@@ -18,11 +18,8 @@ use protocol::Environment;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
 
+use super::rows::{Batch, Held, HeldKey, KeyRow, StoredApp, StoredDevice, StoredToken};
 use crate::Error;
-use crate::auth::{KeyEnvironment, SigningKey};
-use crate::delivery::{Held, HeldKey};
-use crate::observe::capture::Batch;
-use crate::registry::{StoredApp, StoredDevice, StoredToken};
 
 /// The schema this build writes. A database with a higher `user_version` was written by
 /// a newer apns-lab and is refused rather than misread. Version 2 keeps the capture log
@@ -60,14 +57,7 @@ CREATE TABLE IF NOT EXISTS held (
 /// One change to persist.
 pub(crate) enum Write {
     /// A signing key (its public half and restrictions).
-    Key {
-        key_id: String,
-        team_id: String,
-        environment: KeyEnvironment,
-        topics: Option<Vec<String>>,
-        related: Option<String>,
-        public_key_pem: String,
-    },
+    Key(KeyRow),
     /// A device with all its apps (and their live tokens), and its dead tokens.
     Device(StoredDevice, Vec<StoredToken>),
     /// Forget every device, app, token, event and captured request.
@@ -83,19 +73,6 @@ pub(crate) enum Write {
     /// Forget what is held for one app of a device (it was delivered and acknowledged, or
     /// it expired).
     DropHeldApp(HeldKey),
-}
-
-impl Write {
-    pub(crate) fn key(key: &SigningKey) -> Write {
-        Write::Key {
-            key_id: key.key_id.clone(),
-            team_id: key.team_id.clone(),
-            environment: key.environment,
-            topics: key.topics.clone(),
-            related: key.related_key_id.clone(),
-            public_key_pem: key.public_key_pem.clone(),
-        }
-    }
 }
 
 /// A batch and whom to tell when it is durable.
@@ -120,8 +97,8 @@ fn explain(path: Option<&Path>, e: rusqlite::Error) -> Error {
             format!("it cannot be opened for writing: {e} (give --data-dir a directory this user can write)")
         }
         // SQLite reports a full disk met while growing its files as a plain I/O error.
-        Some(rusqlite::ErrorCode::DiskFull) => crate::data_dir::disk_full(&e),
-        Some(rusqlite::ErrorCode::SystemIoFailure) if path.is_some_and(disk_is_full) => crate::data_dir::disk_full(&e),
+        Some(rusqlite::ErrorCode::DiskFull) => super::data_dir::disk_full(&e),
+        Some(rusqlite::ErrorCode::SystemIoFailure) if path.is_some_and(disk_is_full) => super::data_dir::disk_full(&e),
         Some(rusqlite::ErrorCode::SystemIoFailure) => {
             format!("{e}: the disk under the data dir failed; check it, or give --data-dir another directory")
         }
@@ -193,13 +170,13 @@ impl Opened {
         Ok(())
     }
 
-    pub(crate) fn save_key(&self, key: &SigningKey) -> Result<(), Error> {
-        apply(&self.conn, &Write::key(key))?;
+    pub(crate) fn save_key(&self, key: KeyRow) -> Result<(), Error> {
+        apply(&self.conn, &Write::Key(key))?;
         Ok(())
     }
 
     /// Every stored key, rebuilt from its public half.
-    pub(crate) fn load_keys(&self) -> Result<Vec<SigningKey>, Error> {
+    pub(crate) fn load_keys(&self) -> Result<Vec<KeyRow>, Error> {
         let mut stmt = self.conn.prepare(
             "SELECT key_id, team_id, environment, topics, related_key_id, public_key_pem FROM keys ORDER BY key_id",
         )?;
@@ -215,14 +192,17 @@ impl Opened {
                 ))
             })?
             .collect::<Result<Vec<_>, _>>()?;
-        rows.into_iter()
-            .map(|(key_id, team_id, env, topics, related, pem)| {
-                let env = KeyEnvironment::parse(&env)
-                    .ok_or_else(|| Error::Invalid(format!("stored key {key_id} has environment {env:?}")))?;
-                let topics = topics.and_then(|t| serde_json::from_str(&t).ok());
-                SigningKey::new(&key_id, &team_id, env, topics, related, &pem)
+        Ok(rows
+            .into_iter()
+            .map(|(key_id, team_id, environment, topics, related_key_id, public_key_pem)| KeyRow {
+                key_id,
+                team_id,
+                environment,
+                topics: topics.and_then(|t| serde_json::from_str(&t).ok()),
+                related_key_id,
+                public_key_pem,
             })
-            .collect()
+            .collect())
     }
 
     /// Every stored device with its apps, in UDID order, passed to `each` one at a time
@@ -386,13 +366,13 @@ fn writer(mut conn: Connection, mut rx: mpsc::Receiver<Job>, path: Option<PathBu
 
 fn apply(conn: &Connection, w: &Write) -> rusqlite::Result<()> {
     match w {
-        Write::Key { key_id, team_id, environment, topics, related, public_key_pem } => {
+        Write::Key(KeyRow { key_id, team_id, environment, topics, related_key_id, public_key_pem }) => {
             let topics = topics.as_ref().map(|t| serde_json::to_string(t).unwrap_or_default());
             conn.prepare_cached(
                 "INSERT OR REPLACE INTO keys (key_id, team_id, environment, topics, related_key_id, public_key_pem)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
-            .execute(params![key_id, team_id, environment.as_str(), topics, related, public_key_pem])?;
+            .execute(params![key_id, team_id, environment, topics, related_key_id, public_key_pem])?;
         }
         Write::Device(d, tokens) => {
             let backup = d.backup.as_ref().map(|b| serde_json::to_string(b).unwrap_or_default());
