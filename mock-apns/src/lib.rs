@@ -20,7 +20,7 @@ mod config;
 mod dashboard;
 mod delivery;
 mod error;
-mod events;
+
 mod faults;
 mod gateway;
 mod journey;
@@ -46,6 +46,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
+use registry::events;
 use state::{data_dir, store};
 
 pub use admin::{

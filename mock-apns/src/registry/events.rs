@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use protocol::Environment;
 use serde::{Deserialize, Serialize};
 
-use crate::registry::TokenChange;
+use super::TokenChange;
 
 /// One event, as the admin API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
