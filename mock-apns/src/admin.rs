@@ -53,12 +53,10 @@ use tokio::sync::watch;
 
 use crate::auth::{KeyEnvironment, SigningKey};
 use crate::dashboard::{self, AdminBody, ConsolePush};
-use crate::delivery::{Storage, StoredView};
+use crate::devices::operations::{Lifecycle, LocalPush, NewDevice};
 use crate::faults::NewFault;
 use crate::limits::RateLimits;
 use crate::observe::capture::CaptureFilter;
-use crate::registry::events::{LifecycleEvent, TokenChangeView};
-use crate::registry::{AppRecord, DeviceRecord, TokenChange};
 use crate::state::store::Write;
 use crate::{Error, Shared};
 
@@ -161,166 +159,6 @@ pub struct CertificateView {
     pub environment: KeyEnvironment,
 }
 
-/// `POST /api/v1/devices`: a virtual device and the apps installed on it.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewDevice {
-    /// The device's UDID; a new one is made up when absent.
-    #[serde(default)]
-    pub udid: Option<String>,
-    /// Apps to register (step 2 of the flow for each).
-    #[serde(default)]
-    pub apps: Vec<NewApp>,
-}
-
-/// One app of a [`NewDevice`].
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewApp {
-    /// The bundle ID.
-    pub bundle_id: String,
-    /// `sandbox` (default: development builds) or `production`.
-    #[serde(default = "sandbox")]
-    pub environment: Environment,
-    /// The team that owns the app (default: the mock's default team).
-    #[serde(default)]
-    pub team_id: Option<String>,
-}
-
-fn sandbox() -> Environment {
-    Environment::Sandbox
-}
-
-/// A device as the admin API shows it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct DeviceView {
-    /// The UDID.
-    pub udid: String,
-    /// How many times it was erased (tokens change each time).
-    pub generation: u32,
-    /// Whether it is online.
-    pub online: bool,
-    /// Whether it has a backup to restore from.
-    pub has_backup: bool,
-    /// Its apps (installed or not) and their tokens, in install order.
-    pub apps: Vec<AppView>,
-}
-
-impl DeviceView {
-    /// The view of a device, with what is held for each of its apps.
-    fn new(d: &DeviceRecord, storage: &Storage, now_secs: u64) -> Self {
-        DeviceView {
-            udid: d.udid.clone(),
-            generation: d.generation,
-            online: d.online,
-            has_backup: d.has_backup,
-            apps: d
-                .apps
-                .iter()
-                .map(|a| AppView {
-                    stored: storage.get(&d.udid, &a.bundle_id, a.environment, now_secs).as_ref().map(StoredView::from),
-                    ..AppView::from(a)
-                })
-                .collect(),
-        }
-    }
-}
-
-/// An app on a device.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct AppView {
-    /// The bundle ID.
-    pub bundle_id: String,
-    /// Its environment.
-    pub environment: Environment,
-    /// The device token, lowercase hex: the token APNs gives the app when it registers.
-    pub token: String,
-    /// The owning team.
-    pub team_id: String,
-    /// Reinstall counter (per-app tokens change with it).
-    pub install_generation: u32,
-    /// App update counter (tokens do not change).
-    pub version: u32,
-    /// Whether the app is installed.
-    pub installed: bool,
-    /// When it was uninstalled (ms since the epoch).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub uninstalled_at: Option<u64>,
-    /// When APNs learned of the uninstall: pushes get 410 with this timestamp.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub unregistered_at: Option<u64>,
-    /// The notification APNs holds for this app while the device is offline.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub stored: Option<StoredView>,
-}
-
-impl From<&AppRecord> for AppView {
-    fn from(a: &AppRecord) -> Self {
-        AppView {
-            bundle_id: a.bundle_id.clone(),
-            environment: a.environment,
-            token: a.token.to_hex(),
-            team_id: a.team_id.clone(),
-            install_generation: a.install_generation,
-            version: a.version,
-            installed: a.installed,
-            uninstalled_at: a.uninstalled_at,
-            unregistered_at: a.unregistered_at,
-            stored: None,
-        }
-    }
-}
-
-/// A device lifecycle event, for [`crate::MockApns::lifecycle`] and the admin routes
-/// `POST /api/v1/devices/{udid}/…`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Lifecycle {
-    /// Erase all content and settings: every token of the device changes.
-    Erase,
-    /// Save the installed apps as the device's backup.
-    Backup,
-    /// Restore the backup onto the device itself (tokens unchanged) or onto another
-    /// UDID (new tokens there; this device untouched).
-    Restore {
-        /// The device to restore onto; `None` for the same device.
-        to_udid: Option<String>,
-    },
-    /// The device leaves the network (uninstalls it hits are learned when it returns).
-    Offline,
-    /// The device comes back.
-    Online,
-    /// An app update (token unchanged).
-    Update(String),
-    /// The app is removed; APNs learns of it at the next delivery attempt.
-    Uninstall(String),
-    /// The app is installed again (per-app: new token; per-device: the same).
-    Reinstall(String),
-}
-
-impl Lifecycle {
-    fn kind(&self) -> &'static str {
-        match self {
-            Lifecycle::Erase => "erase",
-            Lifecycle::Backup => "backup",
-            Lifecycle::Restore { .. } => "restore",
-            Lifecycle::Offline => "offline",
-            Lifecycle::Online => "online",
-            Lifecycle::Update(_) => "update",
-            Lifecycle::Uninstall(_) => "uninstall",
-            Lifecycle::Reinstall(_) => "reinstall",
-        }
-    }
-}
-
-/// What a lifecycle call answers: the event as logged and the device after it.
-#[derive(Debug, Clone, Serialize)]
-pub struct LifecycleOutcome {
-    /// The logged event, with each token change.
-    pub event: LifecycleEvent,
-    /// The device afterwards.
-    pub device: DeviceView,
-}
-
 impl Shared {
     /// Registers (or replaces) a signing key.
     pub(crate) async fn register_key(&self, req: NewKey) -> Result<KeyView, Error> {
@@ -367,209 +205,6 @@ impl Shared {
         })
     }
 
-    fn new_event(&self, udid: &str, kind: &str, bundle_id: Option<&str>, changes: &[TokenChange]) -> LifecycleEvent {
-        LifecycleEvent {
-            seq: 0,
-            time_ms: self.clock.unix_millis(),
-            udid: udid.to_owned(),
-            kind: kind.to_owned(),
-            bundle_id: bundle_id.map(str::to_owned),
-            to_udid: None,
-            tokens: changes.iter().map(TokenChangeView::from).collect(),
-        }
-    }
-
-    /// Creates a device (or adds apps to it): step 2 of the flow for each app.
-    pub(crate) async fn create_device(&self, req: NewDevice) -> Result<DeviceView, Error> {
-        let udid = match req.udid {
-            Some(u) if !valid_udid(&u) => {
-                return Err(Error::Invalid("udid must be 1-64 letters, digits or '-'".into()));
-            }
-            Some(u) => u,
-            None => crate::new_udid(),
-        };
-        for app in &req.apps {
-            Topic::parse(&app.bundle_id).map_err(|e| Error::Invalid(format!("bundle_id {:?}: {e}", app.bundle_id)))?;
-        }
-        self.registry.add_device(&udid);
-        let now = self.clock.unix_millis();
-        let mut changes = Vec::new();
-        for app in &req.apps {
-            let team = app.team_id.as_deref().unwrap_or(&self.default_team);
-            let (_, c) = self.registry.register_app(&udid, &app.bundle_id, app.environment, team, now)?;
-            changes.extend(c);
-        }
-        if changes.is_empty() {
-            self.save_device(&udid).await?;
-        } else {
-            self.record_event(self.new_event(&udid, "install", None, &changes), &[&udid]).await?;
-        }
-        let record = self.registry.device(&udid).ok_or_else(|| Error::NotFound(format!("no device {udid}")))?;
-        // Answer with the apps in the order they were asked for, then any others.
-        let mut apps: Vec<AppView> = req
-            .apps
-            .iter()
-            .filter_map(|a| record.apps.iter().find(|r| r.bundle_id == a.bundle_id && r.environment == a.environment))
-            .map(AppView::from)
-            .collect();
-        for r in &record.apps {
-            if !apps.iter().any(|v| v.bundle_id == r.bundle_id && v.environment == r.environment) {
-                apps.push(AppView::from(r));
-            }
-        }
-        Ok(DeviceView { apps, ..self.view(&record) })
-    }
-
-    /// Creates many devices at once, for fleets: validated first (nothing is created if
-    /// one is bad), saved in large group commits, and without a lifecycle event per
-    /// device. Answers the devices with their tokens, in order.
-    pub(crate) async fn create_devices(&self, reqs: Vec<NewDevice>) -> Result<Vec<DeviceView>, Error> {
-        const CHUNK: usize = 10_000;
-        let mut udids = Vec::with_capacity(reqs.len());
-        for req in &reqs {
-            match &req.udid {
-                Some(u) if !valid_udid(u) => {
-                    return Err(Error::Invalid(format!("udid {u:?} must be 1-64 letters, digits or '-'")));
-                }
-                Some(u) => udids.push(u.clone()),
-                None => udids.push(crate::new_udid()),
-            }
-            for app in &req.apps {
-                Topic::parse(&app.bundle_id)
-                    .map_err(|e| Error::Invalid(format!("bundle_id {:?}: {e}", app.bundle_id)))?;
-                let team = app.team_id.as_deref().unwrap_or(&self.default_team);
-                if self.registry.owned_by_other_team(&app.bundle_id, team) {
-                    return Err(Error::Conflict(format!("{} belongs to another team than {team}", app.bundle_id)));
-                }
-            }
-        }
-        let now = self.clock.unix_millis();
-        for (chunk_reqs, chunk_udids) in reqs.chunks(CHUNK).zip(udids.chunks(CHUNK)) {
-            for (req, udid) in chunk_reqs.iter().zip(chunk_udids) {
-                self.registry.add_device(udid);
-                for app in &req.apps {
-                    let team = app.team_id.as_deref().unwrap_or(&self.default_team);
-                    self.registry.register_app(udid, &app.bundle_id, app.environment, team, now)?;
-                }
-            }
-            self.store.write(chunk_udids.iter().flat_map(|u| self.device_writes(u)).collect()).await?;
-        }
-        Ok(udids.iter().filter_map(|u| self.registry.device(u)).map(|d| self.view(&d)).collect())
-    }
-
-    /// Applies a lifecycle event to a device.
-    pub(crate) async fn lifecycle(&self, udid: &str, event: Lifecycle) -> Result<LifecycleOutcome, Error> {
-        let now = self.clock.unix_millis();
-        let r = &self.registry;
-        let changes = match &event {
-            Lifecycle::Erase => {
-                let changes = r.erase(udid, now)?;
-                // What APNs held for the device was for tokens that are now dead.
-                self.storage.drop_device(udid);
-                self.store.write(vec![Write::DropHeld(udid.to_owned())]).await?;
-                changes
-            }
-            Lifecycle::Backup => {
-                r.backup(udid)?;
-                Vec::new()
-            }
-            Lifecycle::Restore { to_udid } => {
-                if let Some(to) = to_udid
-                    && !valid_udid(to)
-                {
-                    return Err(Error::Invalid("to_udid must be 1-64 letters, digits or '-'".into()));
-                }
-                r.restore(udid, to_udid.as_deref(), now)?
-            }
-            Lifecycle::Offline => r.set_online(udid, false, now)?,
-            Lifecycle::Online => r.set_online(udid, true, now)?,
-            Lifecycle::Update(b) => r.update(udid, b)?,
-            Lifecycle::Uninstall(b) => r.uninstall(udid, b, now)?,
-            Lifecycle::Reinstall(b) => r.reinstall(udid, b, now)?,
-        };
-        let bundle = match &event {
-            Lifecycle::Update(b) | Lifecycle::Uninstall(b) | Lifecycle::Reinstall(b) => Some(b.as_str()),
-            _ => None,
-        };
-        let mut logged = self.new_event(udid, event.kind(), bundle, &changes);
-        let mut touched = vec![udid];
-        if let Lifecycle::Restore { to_udid: Some(to) } = &event {
-            logged.to_udid = Some(to.clone());
-            touched.push(to);
-        }
-        let logged = self.record_event(logged, &touched).await?;
-        // A connected phone whose tokens changed is told by losing its stream: it
-        // reconnects, registers its apps again and hands the new tokens to its provider.
-        if logged.tokens.iter().any(|t| t.changed)
-            && let Some(device) = self.registry.device_slot(udid)
-        {
-            let _ = self.engine.send(crate::delivery::Event::Kick { device }).await;
-        }
-        // Coming back online, the device reports the uninstalls pushes hit while it was away.
-        if matches!(event, Lifecycle::Online) && !changes.is_empty() {
-            let learned = self.events.push(LifecycleEvent { kind: "unregistered".into(), ..logged.clone() });
-            self.live.lifecycle(&learned);
-        }
-        let device = r.device(udid).ok_or_else(|| Error::NotFound(format!("no device {udid}")))?;
-        Ok(LifecycleOutcome { event: logged, device: self.view(&device) })
-    }
-
-    /// Injects a payload into a connected device (`xcrun simctl push`).
-    pub(crate) async fn local_push(&self, udid: &str, push: LocalPush) -> Result<serde_json::Value, Error> {
-        let bundle = match push.bundle_id {
-            Some(b) => b,
-            None => {
-                push.payload.get("Simulator Target Bundle").and_then(|b| b.as_str()).map(str::to_owned).ok_or_else(
-                    || Error::Invalid("give bundle_id, or put \"Simulator Target Bundle\" in the payload".into()),
-                )?
-            }
-        };
-        Topic::parse(&bundle).map_err(|e| Error::Invalid(format!("bundle {bundle:?}: {e}")))?;
-        if !push.payload.is_object() {
-            return Err(Error::Invalid("payload must be a JSON object".into()));
-        }
-        let slot = self.registry.device_slot(udid).ok_or_else(|| Error::NotFound(format!("no device {udid}")))?;
-        if !self.connections.is_connected(slot) {
-            return Err(Error::Conflict(format!(
-                "{udid} has no open gateway stream: run it with `apns-lab device run`"
-            )));
-        }
-        let record = self.registry.device(udid).ok_or_else(|| Error::NotFound(format!("no device {udid}")))?;
-        let environment =
-            record.apps.iter().find(|a| a.bundle_id == bundle).map_or(Environment::Sandbox, |a| a.environment);
-        let apns_id = protocol::ApnsId::random();
-        let delivery = crate::delivery::Note {
-            apns_id: apns_id.clone(),
-            topic: bundle.clone(),
-            push_type: protocol::PushType::Alert,
-            priority: protocol::Priority::Immediate,
-            collapse_id: None,
-            environment,
-            payload: bytes::Bytes::from(push.payload.to_string()),
-            received_ms: self.clock.unix_millis(),
-            from_storage: false,
-            redelivered: false,
-        };
-        let out = crate::delivery::Outgoing { device: slot, held: None, delivery };
-        self.engine
-            .send(crate::delivery::Event::Deliver(Box::new(out)))
-            .await
-            .map_err(|_| Error::Invalid("the delivery engine has stopped".into()))?;
-        Ok(serde_json::json!({ "apns_id": apns_id.as_str() }))
-    }
-
-    fn view(&self, d: &DeviceRecord) -> DeviceView {
-        DeviceView::new(d, &self.storage, self.clock.unix_secs())
-    }
-
-    pub(crate) fn device_view(&self, udid: &str) -> Result<DeviceView, Error> {
-        self.registry.device(udid).map(|d| self.view(&d)).ok_or_else(|| Error::NotFound(format!("no device {udid}")))
-    }
-
-    pub(crate) fn device_views(&self, after: Option<&str>, limit: usize) -> Vec<DeviceView> {
-        self.registry.devices(after, limit).iter().map(|d| self.view(d)).collect()
-    }
-
     pub(crate) async fn reset(&self) -> Result<(), Error> {
         self.store.write(vec![Write::ClearRegistry]).await?;
         self.registry.clear();
@@ -584,10 +219,6 @@ impl Shared {
         self.set_idle_timeout_ms(0);
         Ok(())
     }
-}
-
-fn valid_udid(u: &str) -> bool {
-    !u.is_empty() && u.len() <= 64 && u.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 /// Serves the admin API until `shutdown` fires.
@@ -776,7 +407,7 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<AdminRespo
                     // Accepted and not (yet) stored or delivered: the capture log is its journey.
                     let journey = journey.unwrap_or_else(|| match &request {
                         Some(r) if r.status == 200 => {
-                            vec![crate::journey::Step { state: "received", time_ms: r.time_ms, detail: None }]
+                            vec![crate::devices::journey::Step { state: "received", time_ms: r.time_ms, detail: None }]
                         }
                         _ => Vec::new(),
                     });
@@ -861,18 +492,6 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<AdminRespo
         _ => error(StatusCode::NOT_FOUND, format!("no route {path}")),
     };
     Ok(response)
-}
-
-/// `POST /api/v1/devices/{udid}/push`: a payload injected straight into a connected
-/// device, the way `xcrun simctl push` does (no provider, no token).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LocalPush {
-    /// The app; when absent, the payload's `"Simulator Target Bundle"` names it.
-    #[serde(default)]
-    pub bundle_id: Option<String>,
-    /// The `.apns` file's JSON.
-    pub payload: serde_json::Value,
 }
 
 /// `PUT /api/v1/idle-timeout`: close provider connections idle this long (`null`: never).

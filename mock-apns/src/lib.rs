@@ -18,12 +18,12 @@ mod auth;
 mod clock;
 mod config;
 mod dashboard;
-mod delivery;
+
 mod error;
 
 mod faults;
-mod gateway;
-mod journey;
+
+mod devices;
 mod limits;
 mod observe;
 mod push;
@@ -46,18 +46,17 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
+use devices::{delivery, gateway, journey, storage};
 use registry::events;
 use state::{data_dir, store};
 
-pub use admin::{
-    AppView, CertificateView, ClockView, DeviceView, KeyView, Lifecycle, LifecycleOutcome, LocalPush, NewApp,
-    NewCertificate, NewDevice, NewKey, SetClock,
-};
+pub use admin::{CertificateView, ClockView, KeyView, NewCertificate, NewKey, SetClock};
 pub use auth::KeyEnvironment;
 pub use clock::Clock;
 pub use config::Config;
 pub use dashboard::{ConsoleAnswer, ConsolePush};
-pub use delivery::{MAX_IN_FLIGHT, MAX_STORAGE_SECS, MAX_UNACKED, StoredView};
+pub use delivery::{MAX_IN_FLIGHT, MAX_UNACKED};
+pub use devices::operations::{AppView, DeviceView, Lifecycle, LifecycleOutcome, LocalPush, NewApp, NewDevice};
 pub use error::Error;
 pub use events::{LifecycleEvent, TokenChangeView};
 pub use faults::{FaultAction, FaultView, NewFault};
@@ -65,6 +64,7 @@ pub use limits::{Rate, RateLimits};
 pub use observe::capture::{AuthSummary, CaptureFilter, CapturedRequest};
 use observe::{capture, live, metrics};
 pub use registry::TokenScope;
+pub use storage::{MAX_STORAGE_SECS, StoredView};
 pub use tls::SERVER_NAMES;
 
 /// Everything the listeners share.
@@ -77,7 +77,7 @@ pub(crate) struct Shared {
     capture: capture::Capture,
     events: events::Events,
     /// Notifications held for offline devices.
-    storage: delivery::Storage,
+    storage: storage::Storage,
     /// Every accepted notification's journey.
     journeys: journey::Journeys,
     /// The live event stream for the dashboard.
@@ -193,7 +193,7 @@ impl Shared {
         events.load(db.load_events()?.into_iter().filter_map(|(_, body)| serde_json::from_str(&body).ok()));
         let capture = capture::Capture::new(config.capture_limit);
         capture.import(db.load_capture()?);
-        let storage = delivery::Storage::default();
+        let storage = storage::Storage::default();
         db.load_held(|key, held| storage.hold(key, held))?;
         let (engine, engine_inbox) = tokio::sync::mpsc::channel(ENGINE_QUEUE);
 
@@ -240,91 +240,9 @@ impl Shared {
         self.idle_timeout_ms.store(ms, std::sync::atomic::Ordering::Relaxed);
         self.idle_changed.notify_waiters();
     }
-
-    /// Adds a step to a notification's journey, counts it, and tells the dashboard.
-    fn step(&self, apns_id: &str, received_ms: u64, state: &'static str, time_ms: u64, detail: Option<String>) {
-        self.step_at(apns_id, received_ms, state, time_ms, detail, None);
-    }
-
-    /// [`Shared::step`], with where the journey was last seen; says where it is now.
-    fn step_at(
-        &self,
-        apns_id: &str,
-        received_ms: u64,
-        state: &'static str,
-        time_ms: u64,
-        detail: Option<String>,
-        hint: Option<journey::Hint>,
-    ) -> journey::Hint {
-        self.stats.count(state, detail.as_deref());
-        self.live.journey(apns_id, state, time_ms, detail.as_deref());
-        self.journeys.step(apns_id, received_ms, state, time_ms, detail, hint)
-    }
-
-    /// Persists one device (its apps and token-index entries) and waits until durable.
-    async fn save_device(&self, udid: &str) -> Result<(), Error> {
-        self.store.write(self.device_writes(udid)).await
-    }
-
-    fn device_writes(&self, udid: &str) -> Vec<store::Write> {
-        match self.registry.stored_device(udid) {
-            Some(d) => vec![store::Write::Device(d, self.registry.stored_tokens(udid))],
-            None => Vec::new(),
-        }
-    }
-
-    /// A push reached an app that was uninstalled: the device answers "not installed"
-    /// (now, or when it comes back online), which is how APNs learns. Logged and saved
-    /// without holding up the push's answer.
-    fn delivery_found_app_gone(&self, routed: registry::Routed) {
-        let (udid, bundle_id, environment, token, learned_at) = self.registry.app_summary(routed.app);
-        let change = registry::TokenChange {
-            udid: udid.clone(),
-            bundle_id: bundle_id.clone(),
-            environment,
-            old: Some(token.clone()),
-            new: Some(token),
-        };
-        let kind = if learned_at != 0 { "unregistered" } else { "undeliverable" };
-        let event = self.events.push(events::LifecycleEvent {
-            seq: 0,
-            time_ms: self.clock.unix_millis(),
-            udid: udid.clone(),
-            kind: kind.to_owned(),
-            bundle_id: Some(bundle_id),
-            to_udid: None,
-            tokens: vec![events::TokenChangeView::from(&change)],
-        });
-        self.live.lifecycle(&event);
-        let mut writes = self.device_writes(&udid);
-        writes.push(store::Write::Event {
-            seq: event.seq,
-            body: serde_json::to_string(&event).unwrap_or_default(),
-            keep: events::Events::LIMIT,
-        });
-        self.store.write_later(writes);
-    }
-
-    /// Records a lifecycle event (and persists it with the devices it touched).
-    async fn record_event(
-        &self,
-        event: events::LifecycleEvent,
-        devices: &[&str],
-    ) -> Result<events::LifecycleEvent, Error> {
-        let event = self.events.push(event);
-        self.live.lifecycle(&event);
-        let mut writes: Vec<store::Write> = devices.iter().flat_map(|u| self.device_writes(u)).collect();
-        writes.push(store::Write::Event {
-            seq: event.seq,
-            body: serde_json::to_string(&event).unwrap_or_default(),
-            keep: events::Events::LIMIT,
-        });
-        self.store.write(writes).await?;
-        Ok(event)
-    }
 }
 
-fn random_bytes(n: usize) -> Vec<u8> {
+pub(crate) fn random_bytes(n: usize) -> Vec<u8> {
     let mut v = vec![0; n];
     ring::rand::SystemRandom::new().fill(&mut v).expect("the OS random source is available");
     v
@@ -334,12 +252,6 @@ fn random_bytes(n: usize) -> Vec<u8> {
 fn random_id() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     random_bytes(10).iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect()
-}
-
-/// A UDID in the shape of a current iPhone's: 8 hex digits, a dash, 16 hex digits.
-pub(crate) fn new_udid() -> String {
-    let b = hex::encode_upper(random_bytes(12));
-    format!("{}-{}", &b[..8], &b[8..])
 }
 
 /// A new P-256 signing key as Apple's `.p8` download: PKCS#8, PEM.

@@ -51,7 +51,7 @@ use protocol::{
 
 use crate::Shared;
 use crate::auth::{self, CertIdentity, SigningKey, TokenBinding};
-use crate::delivery;
+use crate::devices::delivery;
 use crate::faults::{FaultAction, Fired};
 use crate::observe::capture::{Authenticated, Record};
 use crate::registry::Routed;
@@ -308,7 +308,8 @@ async fn store_if_offline(
     if accepted.routed.online {
         return Ok(false);
     }
-    let Some(expires_at) = delivery::storage_deadline(accepted.expiration, shared.clock.unix_secs()) else {
+    let Some(expires_at) = crate::devices::storage::storage_deadline(accepted.expiration, shared.clock.unix_secs())
+    else {
         shared.step(
             apns_id.as_str(),
             shared.clock.unix_millis(),

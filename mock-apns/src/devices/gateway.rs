@@ -24,8 +24,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
-use crate::admin::{Lifecycle, NewApp, NewDevice};
-use crate::delivery::Event;
+use super::operations::{Lifecycle, NewApp, NewDevice};
+use crate::devices::delivery::Event;
 use crate::{Error, Shared};
 
 /// The largest request body the gateway reads.
