@@ -18,7 +18,7 @@ use protocol::{Environment, headers as h};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc};
 
-use crate::push::{self, ConnAuth, ConnState};
+use crate::provider_api::push::{self, ConnAuth, ConnState};
 use crate::{Error, Shared};
 
 /// The page, served at `/`.

@@ -14,23 +14,17 @@
 //! `tls` is the local certificate authority.
 
 mod admin;
-mod auth;
 mod clock;
 mod config;
 mod dashboard;
 
 mod error;
 
-mod faults;
-
 mod devices;
-mod limits;
 mod observe;
-mod push;
+mod provider_api;
 mod registry;
-mod server;
 mod state;
-mod tap;
 mod tls;
 
 use std::net::SocketAddr;
@@ -47,10 +41,11 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use devices::{delivery, gateway, journey, storage};
+use provider_api::{auth, faults, limits, push, server};
 use registry::events;
 use state::{data_dir, store};
 
-pub use admin::{CertificateView, ClockView, KeyView, NewCertificate, NewKey, SetClock};
+pub use admin::{ClockView, SetClock};
 pub use auth::KeyEnvironment;
 pub use clock::Clock;
 pub use config::Config;
@@ -63,6 +58,7 @@ pub use faults::{FaultAction, FaultView, NewFault};
 pub use limits::{Rate, RateLimits};
 pub use observe::capture::{AuthSummary, CaptureFilter, CapturedRequest};
 use observe::{capture, live, metrics};
+pub use provider_api::credentials::{CertificateView, KeyView, NewCertificate, NewKey};
 pub use registry::TokenScope;
 pub use storage::{MAX_STORAGE_SECS, StoredView};
 pub use tls::SERVER_NAMES;
@@ -234,12 +230,6 @@ impl Shared {
             provider_conns: dashmap::DashMap::new(),
         })
     }
-
-    /// Sets the idle timeout (ms; 0 = never) and tells every provider connection.
-    fn set_idle_timeout_ms(&self, ms: u64) {
-        self.idle_timeout_ms.store(ms, std::sync::atomic::Ordering::Relaxed);
-        self.idle_changed.notify_waiters();
-    }
 }
 
 pub(crate) fn random_bytes(n: usize) -> Vec<u8> {
@@ -291,13 +281,6 @@ async fn flush_capture(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>)
             return;
         }
     }
-}
-
-/// Polls `f` once, within the task running now: `Ready` with its output, or `Pending`
-/// (it has registered to be woken). For work that has usually nothing to wait for, so
-/// that only what does wait gets a timer or a task of its own.
-pub(crate) async fn poll_once<F: Future + ?Sized>(mut f: std::pin::Pin<&mut F>) -> std::task::Poll<F::Output> {
-    std::future::poll_fn(|cx| std::task::Poll::Ready(f.as_mut().poll(cx))).await
 }
 
 /// The tokio runtime `apns-lab` runs on: single-threaded when the process has one CPU (a
@@ -599,13 +582,7 @@ impl MockApns {
     /// SETTINGS frame, as APNs does under load; streams a client opens beyond it are
     /// refused (REFUSED_STREAM). Returns how many connections were told.
     pub fn set_max_streams(&self, n: u32) -> usize {
-        let mut told = 0;
-        for conn in self.shared.provider_conns.iter().filter_map(|c| c.upgrade()) {
-            conn.limit.store(n, std::sync::atomic::Ordering::Release);
-            conn.tap.send_settings(&[(tap::SETTINGS_MAX_CONCURRENT_STREAMS, n)]);
-            told += 1;
-        }
-        told
+        self.shared.set_max_streams(n)
     }
 
     /// Adds a fault rule (`POST /api/v1/faults`).

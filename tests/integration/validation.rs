@@ -1,5 +1,5 @@
 //! Every reason a device-push request can provoke, each asserted on status, body and
-//! apns-id, over real TLS + HTTP/2 (the order of checks is in mock-apns/src/push.rs).
+//! apns-id, over real TLS + HTTP/2 (the order of checks is in mock-apns/src/provider_api/push.rs).
 
 use protocol::Environment::{Production, Sandbox};
 

@@ -16,7 +16,7 @@ use http::{HeaderMap, Method};
 use protocol::{ApnsId, DeviceToken, Environment, Reason, Topic};
 use serde::Serialize;
 
-use crate::auth::SigningKey;
+use crate::provider_api::auth::SigningKey;
 use crate::state::rows::Batch;
 
 /// How a request was authenticated (internal form).

@@ -50,14 +50,14 @@ use protocol::{
 };
 
 use crate::Shared;
-use crate::auth::{self, CertIdentity, SigningKey, TokenBinding};
 use crate::devices::delivery;
-use crate::faults::{FaultAction, Fired};
 use crate::observe::capture::{Authenticated, Record};
+use crate::provider_api::auth::{self, CertIdentity, SigningKey, TokenBinding};
+use crate::provider_api::faults::{FaultAction, Fired};
+use crate::provider_api::tap::{SETTINGS_MAX_CONCURRENT_STREAMS, TapControl};
 use crate::registry::Routed;
 use crate::state::rows::{Held, HeldKey};
 use crate::state::store::Write;
-use crate::tap::{SETTINGS_MAX_CONCURRENT_STREAMS, TapControl};
 
 /// Header names, parsed once: looking a header up by `&str` parses the name every time.
 mod names {
@@ -190,7 +190,7 @@ pub(crate) async fn handle(
     let (parts, body) = request.into_parts();
     let parts = Box::new(parts);
     let mut reading = std::pin::pin!(read_body(body));
-    let body = match crate::poll_once(reading.as_mut()).await {
+    let body = match crate::provider_api::poll_once(reading.as_mut()).await {
         std::task::Poll::Ready(body) => body,
         std::task::Poll::Pending => match Box::pin(tokio::time::timeout(shared.config.body_timeout, reading)).await {
             Ok(body) => body,
@@ -213,7 +213,7 @@ pub(crate) async fn handle(
         }
         Some(FaultAction::MaxStreams { value }) => {
             conn.limit.store(value, Ordering::Release);
-            conn.tap.send_settings(&[(crate::tap::SETTINGS_MAX_CONCURRENT_STREAMS, value)]);
+            conn.tap.send_settings(&[(crate::provider_api::tap::SETTINGS_MAX_CONCURRENT_STREAMS, value)]);
             Box::pin(process(&shared, &conn, &parts, body, label.as_deref())).await
         }
         Some(action @ (FaultAction::Stall | FaultAction::Reset | FaultAction::Close)) => {

@@ -23,9 +23,9 @@ use tokio_rustls::TlsAcceptor;
 use tracing::Instrument;
 
 use crate::Shared;
-use crate::auth::CertIdentity;
-use crate::push::{self, ConnAuth, ConnControl, ConnState};
-use crate::tap::{SETTINGS_MAX_CONCURRENT_STREAMS, Tap, goaway_frame, settings_frame};
+use crate::provider_api::auth::CertIdentity;
+use crate::provider_api::push::{self, ConnAuth, ConnControl, ConnState};
+use crate::provider_api::tap::{SETTINGS_MAX_CONCURRENT_STREAMS, Tap, goaway_frame, settings_frame};
 
 /// HTTP/2 settings APNs advertises (besides MAX_CONCURRENT_STREAMS).
 const HEADER_TABLE_SIZE: u32 = 4096;
@@ -280,7 +280,7 @@ async fn serve_h2<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
                 };
                 for (request, respond) in batch.drain(..) {
                     let mut handling = Box::pin(push::handle(shared.clone(), state.clone(), request, respond));
-                    if crate::poll_once(handling.as_mut()).await.is_pending() {
+                    if crate::provider_api::poll_once(handling.as_mut()).await.is_pending() {
                         tokio::spawn(handling);
                     }
                 }
