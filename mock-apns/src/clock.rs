@@ -13,6 +13,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+
 /// A wall clock: the system's or a fixed instant, plus an offset tests can move.
 #[derive(Clone, Default)]
 pub struct Clock(Arc<Inner>);
@@ -95,6 +99,52 @@ impl std::fmt::Debug for Clock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kind = if self.is_manual() { "manual" } else { "system" };
         write!(f, "Clock::{kind}(offset {} ms, now {:?})", self.offset_ms(), self.now())
+    }
+}
+
+/// `GET /api/v1/clock`: APNs's time as the mock reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ClockView {
+    /// The mock's now, ms since the UNIX epoch.
+    pub now_ms: u64,
+    /// How far it is from its base (the real time, or a manual clock's start), ms.
+    pub offset_ms: i64,
+    /// Whether the clock stands still between moves (a manual clock, in-process only).
+    pub manual: bool,
+}
+
+impl ClockView {
+    /// What `clock` reads now.
+    pub fn of(clock: &Clock) -> ClockView {
+        ClockView { now_ms: clock.unix_millis(), offset_ms: clock.offset_ms(), manual: clock.is_manual() }
+    }
+}
+
+/// `PUT /api/v1/clock`: exactly one of the three.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetClock {
+    /// Move the clock forward by this many ms.
+    #[serde(default)]
+    pub advance_ms: Option<u64>,
+    /// Set the offset from the base (0: back to the real time).
+    #[serde(default)]
+    pub offset_ms: Option<i64>,
+    /// Set the clock so that it reads this now (ms since the UNIX epoch).
+    #[serde(default)]
+    pub now_ms: Option<u64>,
+}
+
+impl SetClock {
+    /// Moves `clock` as asked; answers what it reads then.
+    pub fn apply(self, clock: &Clock) -> Result<ClockView, Error> {
+        match (self.advance_ms, self.offset_ms, self.now_ms) {
+            (Some(ms), None, None) => clock.advance(std::time::Duration::from_millis(ms)),
+            (None, Some(ms), None) => clock.set_offset(ms),
+            (None, None, Some(ms)) => clock.set(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms)),
+            _ => return Err(Error::Invalid("give exactly one of advance_ms, offset_ms, now_ms".into())),
+        }
+        Ok(ClockView::of(clock))
     }
 }
 

@@ -16,7 +16,6 @@
 mod admin;
 mod clock;
 mod config;
-mod dashboard;
 
 mod error;
 
@@ -45,11 +44,11 @@ use provider_api::{auth, faults, limits, push, server};
 use registry::events;
 use state::{data_dir, store};
 
-pub use admin::{ClockView, SetClock};
+pub use admin::dashboard::{ConsoleAnswer, ConsolePush};
 pub use auth::KeyEnvironment;
 pub use clock::Clock;
+pub use clock::{ClockView, SetClock};
 pub use config::Config;
-pub use dashboard::{ConsoleAnswer, ConsolePush};
 pub use delivery::{MAX_IN_FLIGHT, MAX_UNACKED};
 pub use devices::operations::{AppView, DeviceView, Lifecycle, LifecycleOutcome, LocalPush, NewApp, NewDevice};
 pub use error::Error;
@@ -637,5 +636,24 @@ impl MockApns {
 impl Drop for MockApns {
     fn drop(&mut self) {
         let _ = self.shutdown.send(true);
+    }
+}
+
+impl Shared {
+    /// Forgets devices, events, stored notifications, the capture log, fault rules,
+    /// rate limits and the idle timeout (keys and the CA stay).
+    pub(crate) async fn reset(&self) -> Result<(), Error> {
+        self.store.write(vec![store::Write::ClearRegistry]).await?;
+        self.registry.clear();
+        self.capture.clear();
+        self.events.clear();
+        self.storage.clear();
+        self.journeys.clear();
+        self.stats.clear();
+        self.faults.clear();
+        self.metrics.clear();
+        let _ = self.limits.set(RateLimits::default());
+        self.set_idle_timeout_ms(0);
+        Ok(())
     }
 }

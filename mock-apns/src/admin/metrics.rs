@@ -1,0 +1,112 @@
+//! `GET /metrics`: the Prometheus text, assembled when scraped from the counters every
+//! room keeps.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use protocol::{Environment, Reason};
+
+use crate::Shared;
+use crate::observe::metrics::{BUCKETS, env_index};
+
+/// The exposition text.
+pub(crate) fn render(shared: &Shared) -> String {
+    let m = &shared.metrics;
+    let mut out = String::with_capacity(8192);
+    let envs = [Environment::Sandbox, Environment::Production];
+
+    family(&mut out, "apns_requests_total", "counter", "Provider API requests, by environment, status and reason.");
+    for env in envs {
+        let row = &m.requests[env_index(env)];
+        let mut line = |status: u16, reason: &str, n: &AtomicU64| {
+            let n = n.load(Ordering::Relaxed);
+            if n > 0 || (status == 200 && reason.is_empty()) {
+                let _ = writeln!(
+                    out,
+                    "apns_requests_total{{environment=\"{}\",status=\"{status}\",reason=\"{reason}\"}} {n}",
+                    env.as_str()
+                );
+            }
+        };
+        line(200, "", &row[0]);
+        for r in Reason::ALL {
+            line(r.status(), r.as_str(), &row[1 + *r as usize]);
+        }
+        line(0, "", &row[row.len() - 1]);
+    }
+
+    let stats = shared.stats.snapshot();
+    family(&mut out, "apns_notifications_total", "counter", "Notifications by what happened to them (journey states).");
+    for state in [
+        "received",
+        "stored",
+        "delivered",
+        "delivered-from-storage",
+        "redelivered",
+        "presented",
+        "handled-silently",
+        "app-not-installed",
+        "discarded",
+    ] {
+        let n = stats.get(state).copied().unwrap_or(0);
+        let _ = writeln!(out, "apns_notifications_total{{state=\"{state}\"}} {n}");
+    }
+    family(&mut out, "apns_discarded_total", "counter", "Discarded notifications, by why.");
+    for (key, n) in &stats {
+        if let Some(why) = key.strip_prefix("discarded: ") {
+            let _ = writeln!(out, "apns_discarded_total{{reason=\"{}\"}} {n}", escape(why));
+        }
+    }
+
+    family(
+        &mut out,
+        "apns_open_connections",
+        "gauge",
+        "Open connections: providers on the provider API, devices on the gateway.",
+    );
+    let providers = shared.provider_conns.len();
+    let _ = writeln!(out, "apns_open_connections{{kind=\"provider\"}} {providers}");
+    let _ = writeln!(out, "apns_open_connections{{kind=\"device\"}} {}", shared.connections.count());
+
+    family(
+        &mut out,
+        "apns_jwt_verifications_total",
+        "counter",
+        "Provider tokens checked with a full ES256 verification.",
+    );
+    let _ = writeln!(out, "apns_jwt_verifications_total {}", shared.tokens.verifications.load(Ordering::Relaxed));
+    family(&mut out, "apns_jwt_cache_hits_total", "counter", "Provider tokens found already verified.");
+    let _ = writeln!(out, "apns_jwt_cache_hits_total {}", shared.tokens.hits.load(Ordering::Relaxed));
+
+    family(
+        &mut out,
+        "apns_request_duration_seconds",
+        "histogram",
+        "From a request's headers to its answer, by environment.",
+    );
+    for env in envs {
+        let e = env_index(env);
+        let mut cumulative = 0;
+        for (i, bound) in BUCKETS.iter().map(|b| b.to_string()).chain(["+Inf".to_owned()]).enumerate() {
+            cumulative += m.latency[e][i].load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "apns_request_duration_seconds_bucket{{environment=\"{}\",le=\"{bound}\"}} {cumulative}",
+                env.as_str()
+            );
+        }
+        let sum = m.latency_sum_us[e].load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "apns_request_duration_seconds_sum{{environment=\"{}\"}} {sum}", env.as_str());
+        let _ = writeln!(out, "apns_request_duration_seconds_count{{environment=\"{}\"}} {cumulative}", env.as_str());
+    }
+    out
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// A label value with `\`, `"` and newlines escaped.
+fn escape(s: &str) -> String {
+    s.replace('\\', r"\\").replace('"', "\\\"").replace('\n', r"\n")
+}

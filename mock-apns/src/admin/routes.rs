@@ -1,0 +1,420 @@
+//! The admin routes: HTTP/1.1 in, a call to the room that owns the operation, JSON out
+//! (the route table is in [`super`]).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use super::dashboard::{self, AdminBody, ConsolePush};
+use crate::clock::{ClockView, SetClock};
+use crate::devices::operations::{Lifecycle, LocalPush, NewDevice};
+use crate::observe::capture::CaptureFilter;
+use crate::provider_api::credentials::{NewCertificate, NewKey};
+use crate::provider_api::faults::NewFault;
+use crate::provider_api::limits::RateLimits;
+use crate::{Error, Shared};
+
+/// The OpenAPI 3.1 description of every route here (checked against the router by a test).
+const OPENAPI: &str = include_str!("openapi.json");
+
+/// The largest admin request body.
+const MAX_ADMIN_BODY: usize = 64 << 20;
+
+/// Serves the admin API until `shutdown` fires.
+pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let tcp = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => tcp,
+                Err(e) => {
+                    tracing::warn!(error = %e, "admin accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => return,
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| route(shared.clone(), req));
+            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tcp), service).await;
+        });
+    }
+}
+
+type AdminResponse = Response<AdminBody>;
+
+fn json(status: StatusCode, value: &impl Serialize) -> AdminResponse {
+    let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+    Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Bytes::from(body).into())
+        .expect("static status and header")
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> AdminResponse {
+    json(status, &serde_json::json!({ "error": message.into() }))
+}
+
+fn created<T: Serialize>(v: Result<T, Error>) -> AdminResponse {
+    v.map_or_else(from_error, |v| json(StatusCode::CREATED, &v))
+}
+
+fn ok<T: Serialize>(v: Result<T, Error>) -> AdminResponse {
+    v.map_or_else(from_error, |v| json(StatusCode::OK, &v))
+}
+
+fn from_error(e: Error) -> AdminResponse {
+    let status = match e {
+        Error::NotFound(_) => StatusCode::NOT_FOUND,
+        Error::Conflict(_) => StatusCode::CONFLICT,
+        Error::Invalid(_) | Error::BadKey(_) => StatusCode::BAD_REQUEST,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    error(status, e.to_string())
+}
+
+async fn read_json<T: serde::de::DeserializeOwned>(req: Request<Incoming>) -> Result<T, AdminResponse> {
+    let bytes = match Limited::new(req.into_body(), MAX_ADMIN_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            return Err(error(StatusCode::PAYLOAD_TOO_LARGE, "request body is over 64 MiB"));
+        }
+    };
+    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) { Bytes::from_static(b"{}") } else { bytes };
+    serde_json::from_slice(&bytes).map_err(|e| error(StatusCode::BAD_REQUEST, format!("bad JSON body: {e}")))
+}
+
+async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<AdminResponse, Infallible> {
+    let path = req.uri().path().to_owned();
+    let (query, presented) = split_admin_token(req.uri().query().unwrap_or(""));
+    if let Some(expected) = &shared.config.admin_token {
+        let bearer = req
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
+        let given = bearer.map(str::to_owned).or(presented);
+        if !given.is_some_and(|g| same_secret(g.as_bytes(), expected.as_bytes())) {
+            return Ok(error(
+                StatusCode::UNAUTHORIZED,
+                "this admin API needs its token: Authorization: Bearer <token>, or ?admin_token=<token>",
+            ));
+        }
+    }
+    let method = req.method().clone();
+    let Some(segments) = path.split('/').skip(1).map(percent_decode).collect::<Option<Vec<String>>>() else {
+        return Ok(error(StatusCode::BAD_REQUEST, "bad escape in the path"));
+    };
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let response = match (segments.as_slice(), &method) {
+        (["api", "v1", "health"], &Method::GET) => {
+            let (devices, tokens) = shared.registry.counts();
+            let scope = shared.registry.scope();
+            json(
+                StatusCode::OK,
+                &serde_json::json!({"status": "ok", "devices": devices, "tokens": tokens, "token_scope": scope}),
+            )
+        }
+        (["api", "v1", "ca.pem"], &Method::GET) => Response::builder()
+            .header(http::header::CONTENT_TYPE, "application/x-pem-file")
+            .body(Bytes::from(shared.authority.cert_pem().to_owned()).into())
+            .expect("static header"),
+        (["api", "v1", "keys"], &Method::GET) => json(StatusCode::OK, &shared.key_views()),
+        (["api", "v1", "keys"], &Method::POST) => match read_json::<NewKey>(req).await {
+            Ok(new) => created(shared.register_key(new).await),
+            Err(r) => r,
+        },
+        (["api", "v1", "certificates"], &Method::POST) => match read_json::<NewCertificate>(req).await {
+            Ok(new) => created(shared.issue_certificate(new)),
+            Err(r) => r,
+        },
+        (["api", "v1", "devices"], &Method::GET) => match parse_query(&query, &["after", "limit"]) {
+            Ok(q) => match q.get("limit").map(|l| l.parse::<usize>()).transpose() {
+                Ok(limit) => json(
+                    StatusCode::OK,
+                    &shared.device_views(q.get("after").map(String::as_str), limit.unwrap_or(1000)),
+                ),
+                Err(_) => error(StatusCode::BAD_REQUEST, "limit is not a number"),
+            },
+            Err(msg) => error(StatusCode::BAD_REQUEST, msg),
+        },
+        (["api", "v1", "devices"], &Method::POST) => match read_json::<NewDevice>(req).await {
+            Ok(new) => created(shared.create_device(new).await),
+            Err(r) => r,
+        },
+        (["api", "v1", "devices", "batch"], &Method::POST) => match read_json::<NewDevices>(req).await {
+            Ok(new) => created(shared.create_devices(new.devices).await),
+            Err(r) => r,
+        },
+        (["api", "v1", "devices", udid], &Method::GET) => ok(shared.device_view(udid)),
+        (["api", "v1", "devices", udid, "push"], &Method::POST) => match read_json::<LocalPush>(req).await {
+            Ok(push) => ok(shared.local_push(udid, push).await),
+            Err(r) => r,
+        },
+        (["api", "v1", "devices", udid, action], &Method::POST) => {
+            let event = match *action {
+                "erase" => Ok(Lifecycle::Erase),
+                "backup" => Ok(Lifecycle::Backup),
+                "offline" => Ok(Lifecycle::Offline),
+                "online" => Ok(Lifecycle::Online),
+                "restore" => read_json::<RestoreRequest>(req).await.map(|r| Lifecycle::Restore { to_udid: r.to_udid }),
+                other => Err(error(
+                    StatusCode::NOT_FOUND,
+                    format!("no device action {other:?} (erase, backup, restore, offline, online)"),
+                )),
+            };
+            match event {
+                Ok(event) => ok(shared.lifecycle(udid, event).await),
+                Err(r) => r,
+            }
+        }
+        (["api", "v1", "devices", udid, "apps", bundle, action], &Method::POST) => {
+            let bundle = bundle.to_string();
+            let event = match *action {
+                "update" => Some(Lifecycle::Update(bundle)),
+                "uninstall" => Some(Lifecycle::Uninstall(bundle)),
+                "reinstall" => Some(Lifecycle::Reinstall(bundle)),
+                _ => None,
+            };
+            match event {
+                Some(event) => ok(shared.lifecycle(udid, event).await),
+                None => {
+                    error(StatusCode::NOT_FOUND, format!("no app action {action:?} (update, uninstall, reinstall)"))
+                }
+            }
+        }
+        (["api", "v1", "events"], &Method::GET) => match parse_query(&query, &["udid", "limit"]) {
+            Ok(q) => match q.get("limit").map(|l| l.parse::<usize>()).transpose() {
+                Ok(limit) => {
+                    json(StatusCode::OK, &shared.events.query(q.get("udid").map(String::as_str), limit.unwrap_or(100)))
+                }
+                Err(_) => error(StatusCode::BAD_REQUEST, "limit is not a number"),
+            },
+            Err(msg) => error(StatusCode::BAD_REQUEST, msg),
+        },
+        (["api", "v1", "notifications", apns_id], &Method::GET) => {
+            let request = shared.capture.query(&CaptureFilter {
+                apns_id: Some(apns_id.to_string()),
+                limit: Some(1),
+                ..Default::default()
+            });
+            match (request.into_iter().next(), shared.journeys.get(apns_id)) {
+                (None, None) => error(StatusCode::NOT_FOUND, format!("no notification {apns_id}")),
+                (request, journey) => {
+                    // Accepted and not (yet) stored or delivered: the capture log is its journey.
+                    let journey = journey.unwrap_or_else(|| match &request {
+                        Some(r) if r.status == 200 => {
+                            vec![crate::devices::journey::Step { state: "received", time_ms: r.time_ms, detail: None }]
+                        }
+                        _ => Vec::new(),
+                    });
+                    json(StatusCode::OK, &serde_json::json!({"request": request, "journey": journey}))
+                }
+            }
+        }
+        (["api", "v1", "notifications"], &Method::GET) => match parse_filter(&query) {
+            Ok(filter) => json(StatusCode::OK, &shared.capture.query(&filter)),
+            Err(msg) => error(StatusCode::BAD_REQUEST, msg),
+        },
+        ([""], &Method::GET) => dashboard::page(),
+        (["api", "v1", "openapi.json"], &Method::GET) => Response::builder()
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(Bytes::from_static(OPENAPI.as_bytes()).into())
+            .expect("static header"),
+        (["metrics"], &Method::GET) => Response::builder()
+            .header(http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")
+            .body(Bytes::from(super::metrics::render(&shared)).into())
+            .expect("static header"),
+        (["api", "v1", "stream"], &Method::GET) => dashboard::stream(&shared),
+        (["api", "v1", "stats"], &Method::GET) => json(StatusCode::OK, &shared.stats.snapshot()),
+        (["api", "v1", "console"], &Method::POST) => match read_json::<ConsolePush>(req).await {
+            Ok(push) => ok(dashboard::console(&shared, push).await),
+            Err(r) => r,
+        },
+        (["api", "v1", "faults"], &Method::GET) => json(StatusCode::OK, &shared.faults.list()),
+        (["api", "v1", "faults"], &Method::POST) => match read_json::<NewFault>(req).await {
+            Ok(rule) => created(shared.faults.add(rule)),
+            Err(r) => r,
+        },
+        (["api", "v1", "faults"], &Method::DELETE) => {
+            shared.faults.clear();
+            json(StatusCode::OK, &serde_json::json!({"removed": "all"}))
+        }
+        (["api", "v1", "faults", id], &Method::DELETE) => match id.parse::<u64>() {
+            Ok(id) => ok(shared.faults.remove(id).map(|()| serde_json::json!({"removed": id}))),
+            Err(_) => error(StatusCode::NOT_FOUND, format!("no fault rule {id}")),
+        },
+        (["api", "v1", "rate-limits"], &Method::GET) => json(StatusCode::OK, &shared.limits.get()),
+        (["api", "v1", "rate-limits"], &Method::PUT) => match read_json::<RateLimits>(req).await {
+            Ok(limits) => ok(shared.limits.set(limits)),
+            Err(r) => r,
+        },
+        (["api", "v1", "idle-timeout"], &Method::GET) => {
+            let ms = shared.idle_timeout_ms.load(std::sync::atomic::Ordering::Relaxed);
+            json(StatusCode::OK, &IdleTimeout { ms: (ms > 0).then_some(ms) })
+        }
+        (["api", "v1", "idle-timeout"], &Method::PUT) => match read_json::<IdleTimeout>(req).await {
+            Ok(t) if t.ms == Some(0) => error(StatusCode::BAD_REQUEST, "ms must be at least 1 (null turns it off)"),
+            Ok(t) => {
+                shared.set_idle_timeout_ms(t.ms.unwrap_or(0));
+                json(StatusCode::OK, &t)
+            }
+            Err(r) => r,
+        },
+        (["api", "v1", "clock"], &Method::GET) => json(StatusCode::OK, &ClockView::of(&shared.clock)),
+        (["api", "v1", "clock"], &Method::PUT) => match read_json::<SetClock>(req).await {
+            Ok(set) => ok(set.apply(&shared.clock)),
+            Err(r) => r,
+        },
+        (["api", "v1", "reset"], &Method::POST) => match shared.reset().await {
+            Ok(()) => json(StatusCode::OK, &serde_json::json!({"reset": true})),
+            Err(e) => from_error(e),
+        },
+        (
+            [
+                "api",
+                "v1",
+                "health" | "ca.pem" | "keys" | "certificates" | "devices" | "events" | "notifications" | "reset"
+                | "stats" | "stream" | "console" | "faults" | "rate-limits" | "idle-timeout" | "clock" | "openapi.json",
+            ]
+            | ["api", "v1", "devices", _]
+            | ["api", "v1", "faults", _]
+            | ["api", "v1", "notifications", _]
+            | [""]
+            | ["metrics"]
+            | ["api", "v1", "devices", _, _]
+            | ["api", "v1", "devices", _, "apps", _, _],
+            _,
+        ) => error(StatusCode::METHOD_NOT_ALLOWED, format!("{path} does not take {method}")),
+        _ => error(StatusCode::NOT_FOUND, format!("no route {path}")),
+    };
+    Ok(response)
+}
+
+/// `PUT /api/v1/idle-timeout`: close provider connections idle this long (`null`: never).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IdleTimeout {
+    ms: Option<u64>,
+}
+
+/// `POST /api/v1/devices/batch` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewDevices {
+    devices: Vec<NewDevice>,
+}
+
+/// `POST /api/v1/devices/{udid}/restore` body.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RestoreRequest {
+    #[serde(default)]
+    to_udid: Option<String>,
+}
+
+/// Reads the allowed keys of a query string.
+fn parse_query(query: &str, allowed: &[&str]) -> Result<std::collections::HashMap<String, String>, String> {
+    let mut out = std::collections::HashMap::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let v = percent_decode(v).ok_or_else(|| format!("bad escape in {k}"))?;
+        if !allowed.contains(&k) {
+            return Err(format!("unknown parameter {k:?} ({})", allowed.join(", ")));
+        }
+        out.insert(k.to_owned(), v);
+    }
+    Ok(out)
+}
+
+/// Reads `token`, `topic`, `apns_id` and `limit` from a query string.
+fn parse_filter(query: &str) -> Result<CaptureFilter, String> {
+    let mut filter = CaptureFilter::default();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let v = percent_decode(v).ok_or_else(|| format!("bad escape in {k}"))?;
+        match k {
+            "token" => filter.token = Some(v),
+            "topic" => filter.topic = Some(v),
+            "apns_id" => filter.apns_id = Some(v),
+            "limit" => filter.limit = Some(v.parse().map_err(|_| format!("limit {v:?} is not a number"))?),
+            other => {
+                return Err(format!("unknown filter {other:?} (token, topic, apns_id, limit)"));
+            }
+        }
+    }
+    Ok(filter)
+}
+
+/// Takes `admin_token` out of a query string: (the rest, the token).
+fn split_admin_token(query: &str) -> (String, Option<String>) {
+    let mut token = None;
+    let rest: Vec<&str> = query
+        .split('&')
+        .filter(|pair| match pair.strip_prefix("admin_token=") {
+            Some(t) => {
+                token = percent_decode(t);
+                false
+            }
+            None => true,
+        })
+        .collect();
+    (rest.join("&"), token)
+}
+
+/// Compares secrets in time that depends only on their lengths.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut bytes = s.bytes();
+    while let Some(b) = bytes.next() {
+        match b {
+            b'%' => {
+                let hex = [bytes.next()?, bytes.next()?];
+                out.push(u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?);
+            }
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_parse() {
+        let f = parse_filter("token=AB&topic=com.example%2Eapp&limit=5").expect("parses");
+        assert_eq!(f.token.as_deref(), Some("AB"));
+        assert_eq!(f.topic.as_deref(), Some("com.example.app"));
+        assert_eq!(f.limit, Some(5));
+        assert!(parse_filter("limit=x").is_err());
+        assert!(parse_filter("nope=1").is_err());
+        assert!(parse_filter("topic=%zz").is_err());
+    }
+
+    #[test]
+    fn the_admin_token_is_taken_out_of_the_query() {
+        assert_eq!(
+            split_admin_token("token=AB&admin_token=s%3Dx&limit=1"),
+            ("token=AB&limit=1".into(), Some("s=x".into()))
+        );
+        assert_eq!(split_admin_token(""), (String::new(), None));
+        assert!(same_secret(b"abc", b"abc") && !same_secret(b"abc", b"abd") && !same_secret(b"abc", b"ab"));
+    }
+}
