@@ -42,3 +42,6 @@ pub(crate) mod metrics;
 pub(crate) mod routes;
 
 pub(crate) use routes::serve;
+
+/// The admin API reaches every room through the top one, the provider API room.
+pub(crate) type Shared = crate::provider_api::Room;

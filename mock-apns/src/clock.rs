@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::Error;
+use crate::error::Error;
 
 /// A wall clock: the system's or a fixed instant, plus an offset tests can move.
 #[derive(Clone, Default)]

@@ -4,7 +4,8 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::{Clock, TokenScope};
+use crate::clock::Clock;
+use crate::error::Error;
 
 /// Settings for [`crate::MockApns`]. Every field has a default suited to tests:
 /// in-memory state and loopback listeners on ephemeral ports.
@@ -76,6 +77,38 @@ impl Default for Config {
             body_timeout: Duration::from_secs(10),
             token_scope: TokenScope::PerApp,
             admin_token: None,
+        }
+    }
+}
+
+/// Which token rules the registry follows (chosen when a data dir is first used).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TokenScope {
+    /// One token per app per device; reinstall gives a new token (today's iOS).
+    #[default]
+    PerApp,
+    /// One token per device shared by its apps; reinstall keeps it (the seed's rules).
+    PerDevice,
+}
+
+impl TokenScope {
+    /// `per-app` or `per-device`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenScope::PerApp => "per-app",
+            TokenScope::PerDevice => "per-device",
+        }
+    }
+}
+
+impl std::str::FromStr for TokenScope {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s {
+            "per-app" => Ok(TokenScope::PerApp),
+            "per-device" => Ok(TokenScope::PerDevice),
+            other => Err(Error::Invalid(format!("token scope {other:?} is not per-app or per-device"))),
         }
     }
 }

@@ -8,3 +8,61 @@ pub(crate) mod gateway;
 pub(crate) mod journey;
 pub(crate) mod operations;
 pub(crate) mod storage;
+
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc;
+
+use crate::error::Error;
+
+/// Events the delivery engine may have queued before senders wait.
+const ENGINE_QUEUE: usize = 65_536;
+
+/// The devices room, standing on the observation room.
+pub(crate) struct Room {
+    pub(crate) below: Arc<crate::observe::Room>,
+    /// Notifications held for offline devices.
+    pub(crate) storage: storage::Storage,
+    /// Every accepted notification's journey.
+    pub(crate) journeys: journey::Journeys,
+    /// Devices with an open gateway stream.
+    pub(crate) connections: gateway::Connections,
+    /// The delivery engine's inbox.
+    pub(crate) engine: mpsc::Sender<delivery::Event>,
+    /// Its other end, taken when the engine starts.
+    engine_inbox: Mutex<Option<mpsc::Receiver<delivery::Event>>>,
+}
+
+impl Room {
+    pub(crate) fn new(below: Arc<crate::observe::Room>, storage: storage::Storage) -> Room {
+        let (engine, inbox) = mpsc::channel(ENGINE_QUEUE);
+        Room {
+            below,
+            storage,
+            journeys: journey::Journeys::default(),
+            connections: gateway::Connections::default(),
+            engine,
+            engine_inbox: Mutex::new(Some(inbox)),
+        }
+    }
+
+    /// The delivery engine's inbox, the first time it is asked for (the engine starts once).
+    pub(crate) fn take_engine_inbox(&self) -> Option<mpsc::Receiver<delivery::Event>> {
+        self.engine_inbox.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    /// Forgets held notifications and journeys (after the rooms below).
+    pub(crate) async fn reset(&self) -> Result<(), Error> {
+        self.below.reset().await?;
+        self.storage.clear();
+        self.journeys.clear();
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for Room {
+    type Target = crate::observe::Room;
+    fn deref(&self) -> &crate::observe::Room {
+        &self.below
+    }
+}

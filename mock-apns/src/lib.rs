@@ -5,13 +5,22 @@
 //! run `apns-lab serve` and read the ready line. A provider's real APNs client talks to
 //! it by changing only host, port and trusted CA.
 //!
-//! Map of the crate, in the order a push meets it:
-//! `server` (listeners, TLS, HTTP/2) → `tap` (the SETTINGS APNs changes mid-connection)
-//! → `push` (the checks, in order, and the exact response frames) → `auth` (provider
-//! tokens and client certificates) → `registry` (UDID + bundle ID ⇄ token) → `capture`
-//! (what was answered). `admin` serves the JSON API; `data_dir` holds the data directory
-//! for one process; `store` keeps state in SQLite;
-//! `tls` is the local certificate authority.
+//! The crate is six rooms, each a folder standing on the ones below it and never
+//! importing one above (a test holds it to that):
+//!
+//! | room | holds |
+//! |---|---|
+//! | `admin` | the admin API's routes, the dashboard and its console, OpenAPI, `/metrics` |
+//! | `provider_api` | listeners, the byte tap, the push checks, auth and credentials, faults, limits |
+//! | `devices` | the gateway, the delivery engine, store-and-forward, journeys, device operations |
+//! | `observe` | the capture log, the live stream and counts, metrics counters |
+//! | `registry` | UDID + bundle ID ⇄ token, the lifecycle rules, the lifecycle event log |
+//! | `state` | the state database, its rows, the data directory |
+//!
+//! Under them all lie `error`, `clock`, `config`, `tls` (the local CA) and `random`.
+//! Each room's `Room` holds the room below and dereferences to it, so code in a room
+//! reaches down, and only down. This file wires them: it opens the state, builds the
+//! rooms from the bottom up and starts the listeners.
 
 mod admin;
 mod clock;
@@ -22,6 +31,7 @@ mod error;
 mod devices;
 mod observe;
 mod provider_api;
+mod random;
 mod registry;
 mod state;
 mod tls;
@@ -29,20 +39,21 @@ mod tls;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 
 use protocol::Environment;
-use ring::rand::SecureRandom;
 use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
-use devices::{delivery, gateway, journey, storage};
-use provider_api::{auth, faults, limits, push, server};
+use devices::{delivery, gateway, storage};
+use provider_api::{auth, faults, limits, server};
 use registry::events;
 use state::{data_dir, store};
+
+/// Everything the listeners share: the top room, which reaches every room below it.
+type Shared = provider_api::Room;
 
 pub use admin::dashboard::{ConsoleAnswer, ConsolePush};
 pub use auth::KeyEnvironment;
@@ -55,192 +66,89 @@ pub use error::Error;
 pub use events::{LifecycleEvent, TokenChangeView};
 pub use faults::{FaultAction, FaultView, NewFault};
 pub use limits::{Rate, RateLimits};
+use observe::capture;
 pub use observe::capture::{AuthSummary, CaptureFilter, CapturedRequest};
-use observe::{capture, live, metrics};
 pub use provider_api::credentials::{CertificateView, KeyView, NewCertificate, NewKey};
 pub use registry::TokenScope;
 pub use storage::{MAX_STORAGE_SECS, StoredView};
 pub use tls::SERVER_NAMES;
 
-/// Everything the listeners share.
-pub(crate) struct Shared {
-    config: Config,
-    clock: Clock,
-    keys: auth::Keys,
-    tokens: auth::TokenCache,
-    registry: registry::Registry,
-    capture: capture::Capture,
-    events: events::Events,
-    /// Notifications held for offline devices.
-    storage: storage::Storage,
-    /// Every accepted notification's journey.
-    journeys: journey::Journeys,
-    /// The live event stream for the dashboard.
-    live: live::Live,
-    /// The dashboard's counts.
-    stats: live::Stats,
-    /// Fault rules set by tests.
-    faults: faults::Faults,
-    /// Rate limits set by tests.
-    limits: limits::Limiter,
-    /// The counters behind `GET /metrics`.
-    metrics: metrics::Metrics,
-    /// Provider connections idle this long get GOAWAY IdleTimeout (ms; 0 = never).
-    idle_timeout_ms: AtomicU64,
-    /// Wakes every provider connection when the idle timeout changes, so one that is
-    /// idle already counts from the change rather than from its next request.
-    idle_changed: tokio::sync::Notify,
-    /// Devices with an open gateway stream.
-    connections: gateway::Connections,
-    /// The delivery engine's inbox.
-    engine: tokio::sync::mpsc::Sender<delivery::Event>,
-    /// Its other end, taken when the engine starts.
-    engine_inbox: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<delivery::Event>>>,
-    authority: tls::Authority,
-    store: store::Store,
-    /// The team created on first start; apps without a team belong to it.
-    default_team: String,
-    /// The signing key created on first start.
-    default_key_id: String,
-    /// Its `.p8` (PKCS#8 PEM), as Apple hands out.
-    default_key_p8: String,
-    /// Numbers connections for the capture log.
-    next_connection: AtomicU64,
-    /// Open provider-API connections (to change their SETTINGS).
-    provider_conns: dashmap::DashMap<u64, std::sync::Weak<push::ConnState>>,
-    /// The provider-API listeners' addresses (sandbox, production), once bound.
-    endpoints: std::sync::OnceLock<(SocketAddr, SocketAddr)>,
-}
-
-/// Events the delivery engine may have queued before senders wait.
-const ENGINE_QUEUE: usize = 65_536;
-
 /// File names in the data directory.
 const STATE_FILE: &str = "state.sqlite3";
 const CA_FILE: &str = "ca.pem";
 
-impl Shared {
-    /// Where a provider connects for `env`, once the listeners are bound.
-    fn endpoint(&self, env: Environment) -> Option<SocketAddr> {
-        self.endpoints.get().map(|(s, p)| if env == Environment::Sandbox { *s } else { *p })
-    }
-
-    /// Opens the state (creating the CA, token secret, team and key on first start) and
-    /// reads back everything stored.
-    fn open(config: Config) -> Result<Shared, Error> {
-        let db = store::Opened::open(config.data_dir.as_ref().map(|d| d.join(STATE_FILE)).as_deref())?;
-        let meta_or = |key: &str, make: &dyn Fn() -> Result<Vec<u8>, Error>| -> Result<Vec<u8>, Error> {
-            match db.meta(key)? {
-                Some(v) => Ok(v),
-                None => {
-                    let v = make()?;
-                    db.set_meta(key, &v)?;
-                    Ok(v)
-                }
+/// Opens the state (creating the CA, token secret, team and key on first start), reads
+/// back everything stored, and builds the rooms from the bottom up.
+fn open(config: Config) -> Result<Arc<Shared>, Error> {
+    let db = store::Opened::open(config.data_dir.as_ref().map(|d| d.join(STATE_FILE)).as_deref())?;
+    let meta_or = |key: &str, make: &dyn Fn() -> Result<Vec<u8>, Error>| -> Result<Vec<u8>, Error> {
+        match db.meta(key)? {
+            Some(v) => Ok(v),
+            None => {
+                let v = make()?;
+                db.set_meta(key, &v)?;
+                Ok(v)
             }
-        };
-        let text =
-            |v: Vec<u8>| String::from_utf8(v).map_err(|_| Error::Invalid("state database holds non-UTF-8 text".into()));
+        }
+    };
+    let text =
+        |v: Vec<u8>| String::from_utf8(v).map_err(|_| Error::Invalid("state database holds non-UTF-8 text".into()));
 
-        let scope = text(meta_or("token_scope", &|| Ok(config.token_scope.as_str().as_bytes().to_vec()))?)?;
-        let scope: TokenScope = scope.parse()?;
-        if scope != config.token_scope {
-            return Err(Error::Invalid(format!(
-                "this data dir was created with --token-scope {}; it cannot be opened with {} (use another data dir)",
-                scope.as_str(),
-                config.token_scope.as_str()
-            )));
-        }
-        let secret = meta_or("token_secret", &|| Ok(random_bytes(32)))?;
-        let ca_cert = text(meta_or("ca_cert", &|| {
-            let ca = tls::Authority::generate()?;
-            db.set_meta("ca_key", ca.key_pem().as_bytes())?;
-            Ok(ca.cert_pem().as_bytes().to_vec())
-        })?)?;
-        let ca_key =
-            text(db.meta("ca_key")?.ok_or_else(|| Error::Invalid("state database has a CA without its key".into()))?)?;
-        let authority = tls::Authority::from_pem(&ca_cert, &ca_key)?;
-        let default_team = text(meta_or("default_team", &|| Ok(random_id().into_bytes()))?)?;
-        let default_key_id = text(meta_or("default_key_id", &|| Ok(random_id().into_bytes()))?)?;
-        let default_key_p8 = text(meta_or("default_key_p8", &|| Ok(new_p8()?.into_bytes()))?)?;
-
-        let keys = auth::Keys::default();
-        let stored = db.load_keys()?.into_iter().map(auth::SigningKey::from_row).collect::<Result<Vec<_>, _>>()?;
-        if !stored.iter().any(|k| k.key_id == default_key_id) {
-            let key = auth::SigningKey::new(
-                &default_key_id,
-                &default_team,
-                KeyEnvironment::Both,
-                None,
-                None,
-                &default_key_p8,
-            )?;
-            db.save_key(key.row())?;
-            keys.insert(key);
-        }
-        for key in stored {
-            keys.insert(key);
-        }
-        let registry = registry::Registry::new(&secret, scope);
-        db.load_devices(|d| registry.load_device(d))?;
-        db.load_tokens(|t| registry.load_token(t))?;
-        let events = events::Events::default();
-        events.load(db.load_events()?.into_iter().filter_map(|(_, body)| serde_json::from_str(&body).ok()));
-        let capture = capture::Capture::new(config.capture_limit);
-        capture.import(db.load_capture()?);
-        let storage = storage::Storage::default();
-        db.load_held(|key, held| storage.hold(key, held))?;
-        let (engine, engine_inbox) = tokio::sync::mpsc::channel(ENGINE_QUEUE);
-
-        if let Some(dir) = &config.data_dir {
-            let write = |name: &str, contents: &str| {
-                std::fs::write(dir.join(name), contents).map_err(|e| data_dir::unusable(dir, &e))
-            };
-            write(CA_FILE, authority.cert_pem())?;
-            write(&format!("AuthKey_{default_key_id}.p8"), &default_key_p8)?;
-        }
-        Ok(Shared {
-            clock: config.clock.clone(),
-            tokens: auth::TokenCache::new(config.token_cache_limit),
-            capture,
-            events,
-            storage,
-            journeys: journey::Journeys::default(),
-            live: live::Live::default(),
-            stats: live::Stats::default(),
-            faults: faults::Faults::default(),
-            limits: limits::Limiter::default(),
-            metrics: metrics::Metrics::default(),
-            idle_timeout_ms: AtomicU64::new(0),
-            idle_changed: tokio::sync::Notify::new(),
-            connections: gateway::Connections::default(),
-            engine,
-            engine_inbox: std::sync::Mutex::new(Some(engine_inbox)),
-            config,
-            keys,
-            registry,
-            authority,
-            store: db.start_writer()?,
-            default_team,
-            default_key_id,
-            default_key_p8,
-            next_connection: AtomicU64::new(1),
-            endpoints: std::sync::OnceLock::new(),
-            provider_conns: dashmap::DashMap::new(),
-        })
+    let scope = text(meta_or("token_scope", &|| Ok(config.token_scope.as_str().as_bytes().to_vec()))?)?;
+    let scope: TokenScope = scope.parse()?;
+    if scope != config.token_scope {
+        return Err(Error::Invalid(format!(
+            "this data dir was created with --token-scope {}; it cannot be opened with {} (use another data dir)",
+            scope.as_str(),
+            config.token_scope.as_str()
+        )));
     }
-}
+    let secret = meta_or("token_secret", &|| Ok(random::bytes(32)))?;
+    let ca_cert = text(meta_or("ca_cert", &|| {
+        let ca = tls::Authority::generate()?;
+        db.set_meta("ca_key", ca.key_pem().as_bytes())?;
+        Ok(ca.cert_pem().as_bytes().to_vec())
+    })?)?;
+    let ca_key =
+        text(db.meta("ca_key")?.ok_or_else(|| Error::Invalid("state database has a CA without its key".into()))?)?;
+    let authority = tls::Authority::from_pem(&ca_cert, &ca_key)?;
+    let default_team = text(meta_or("default_team", &|| Ok(random::id().into_bytes()))?)?;
+    let default_key_id = text(meta_or("default_key_id", &|| Ok(random::id().into_bytes()))?)?;
+    let default_key_p8 = text(meta_or("default_key_p8", &|| Ok(new_p8()?.into_bytes()))?)?;
 
-pub(crate) fn random_bytes(n: usize) -> Vec<u8> {
-    let mut v = vec![0; n];
-    ring::rand::SystemRandom::new().fill(&mut v).expect("the OS random source is available");
-    v
-}
+    let keys = auth::Keys::default();
+    let stored = db.load_keys()?.into_iter().map(auth::SigningKey::from_row).collect::<Result<Vec<_>, _>>()?;
+    if !stored.iter().any(|k| k.key_id == default_key_id) {
+        let key =
+            auth::SigningKey::new(&default_key_id, &default_team, KeyEnvironment::Both, None, None, &default_key_p8)?;
+        db.save_key(key.row())?;
+        keys.insert(key);
+    }
+    for key in stored {
+        keys.insert(key);
+    }
+    let registry = registry::Registry::new(&secret, scope);
+    db.load_devices(|d| registry.load_device(d))?;
+    db.load_tokens(|t| registry.load_token(t))?;
+    let events = events::Events::default();
+    events.load(db.load_events()?.into_iter().filter_map(|(_, body)| serde_json::from_str(&body).ok()));
+    let capture = capture::Capture::new(config.capture_limit);
+    capture.import(db.load_capture()?);
+    let storage = storage::Storage::default();
+    db.load_held(|key, held| storage.hold(key, held))?;
 
-/// A 10-character id of capital letters and digits, the shape of Apple's Team and Key IDs.
-fn random_id() -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    random_bytes(10).iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect()
+    if let Some(dir) = &config.data_dir {
+        let write = |name: &str, contents: &str| {
+            std::fs::write(dir.join(name), contents).map_err(|e| data_dir::unusable(dir, &e))
+        };
+        write(CA_FILE, authority.cert_pem())?;
+        write(&format!("AuthKey_{default_key_id}.p8"), &default_key_p8)?;
+    }
+    let state = Arc::new(state::State { clock: config.clock.clone(), config, store: db.start_writer()?, authority });
+    let registry = Arc::new(registry::Room::new(state, registry, events, default_team));
+    let observe = Arc::new(observe::Room::new(registry, capture));
+    let devices = Arc::new(devices::Room::new(observe, storage));
+    Ok(Arc::new(provider_api::Room::new(devices, keys, default_key_id, default_key_p8)))
 }
 
 /// A new P-256 signing key as Apple's `.p8` download: PKCS#8, PEM.
@@ -252,34 +160,6 @@ fn new_p8() -> Result<String, Error> {
     let b64 = base64::engine::general_purpose::STANDARD.encode(pkcs8.as_ref());
     let lines: Vec<&str> = b64.as_bytes().chunks(64).filter_map(|c| std::str::from_utf8(c).ok()).collect();
     Ok(format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n", lines.join("\n")))
-}
-
-/// How often new capture-log entries are written to the state database. A crash loses
-/// at most this much of the log; the push path never waits for it.
-const CAPTURE_FLUSH: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// Saves the capture log's new entries every [`CAPTURE_FLUSH`], and once more at shutdown.
-async fn flush_capture(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
-    let mut saved = shared.capture.newest_seq();
-    let mut tick = tokio::time::interval(CAPTURE_FLUSH);
-    loop {
-        let stop = tokio::select! {
-            _ = tick.tick() => false,
-            _ = shutdown.changed() => true,
-        };
-        if let Some(batch) = shared.capture.export_since(saved) {
-            saved = batch.newest;
-            let write = store::Write::Capture { batch, keep: shared.config.capture_limit as u64 };
-            if stop {
-                let _ = shared.store.write(vec![write]).await;
-            } else {
-                shared.store.write_later(vec![write]);
-            }
-        }
-        if stop {
-            return;
-        }
-    }
 }
 
 /// The tokio runtime `apns-lab` runs on: single-threaded when the process has one CPU (a
@@ -402,7 +282,7 @@ impl MockApns {
             _ => {}
         }
         let data_dir = config.data_dir.clone();
-        let shared = Arc::new(Shared::open(config)?);
+        let shared = open(config)?;
         let acceptor = TlsAcceptor::from(shared.authority.server_config()?);
         let (shutdown, rx) = watch::channel(false);
         let sandbox = listeners.sandbox.local_addr()?;
@@ -427,19 +307,18 @@ impl MockApns {
                 rx.clone(),
             )),
             tokio::spawn(admin::serve(listeners.admin, shared.clone(), rx.clone())),
-            tokio::spawn(gateway::serve(listeners.gateway, acceptor.clone(), shared.clone(), rx.clone())),
+            tokio::spawn(gateway::serve(listeners.gateway, acceptor.clone(), shared.below.clone(), rx.clone())),
         ];
-        let inbox = shared.engine_inbox.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(inbox) = inbox {
+        if let Some(inbox) = shared.take_engine_inbox() {
             tasks.push(tokio::spawn(delivery::run(
-                shared.clone(),
+                shared.below.clone(),
                 inbox,
                 shared.config.low_priority_batch,
                 rx.clone(),
             )));
         }
         if data_dir.is_some() && shared.config.capture_limit > 0 {
-            tasks.push(tokio::spawn(flush_capture(shared.clone(), rx.clone())));
+            tasks.push(tokio::spawn(observe::flush_capture(shared.below.below.clone(), rx.clone())));
         }
         if let Some(h2c) = listeners.h2c {
             tasks.push(tokio::spawn(server::serve(h2c, Environment::Sandbox, None, shared.clone(), rx.clone())));
@@ -636,24 +515,5 @@ impl MockApns {
 impl Drop for MockApns {
     fn drop(&mut self) {
         let _ = self.shutdown.send(true);
-    }
-}
-
-impl Shared {
-    /// Forgets devices, events, stored notifications, the capture log, fault rules,
-    /// rate limits and the idle timeout (keys and the CA stay).
-    pub(crate) async fn reset(&self) -> Result<(), Error> {
-        self.store.write(vec![store::Write::ClearRegistry]).await?;
-        self.registry.clear();
-        self.capture.clear();
-        self.events.clear();
-        self.storage.clear();
-        self.journeys.clear();
-        self.stats.clear();
-        self.faults.clear();
-        self.metrics.clear();
-        let _ = self.limits.set(RateLimits::default());
-        self.set_idle_timeout_ms(0);
-        Ok(())
     }
 }

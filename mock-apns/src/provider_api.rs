@@ -10,6 +10,16 @@ pub(crate) mod push;
 pub(crate) mod server;
 pub(crate) mod tap;
 
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, OnceLock, Weak};
+
+use dashmap::DashMap;
+use protocol::Environment;
+use tokio::sync::Notify;
+
+use crate::error::Error;
+
 /// Polls `f` once, within the task running now: `Ready` with its output, or `Pending`
 /// (it has registered to be woken). For work that has usually nothing to wait for, so
 /// that only what does wait gets a timer or a task of its own.
@@ -17,7 +27,76 @@ pub(crate) async fn poll_once<F: Future + ?Sized>(mut f: std::pin::Pin<&mut F>) 
     std::future::poll_fn(|cx| std::task::Poll::Ready(f.as_mut().poll(cx))).await
 }
 
-impl crate::Shared {
+/// The provider API room, the top of the stack the admin API stands on: it reaches
+/// every room below through the devices room.
+pub(crate) struct Room {
+    pub(crate) below: Arc<crate::devices::Room>,
+    pub(crate) keys: auth::Keys,
+    /// Provider tokens already verified.
+    pub(crate) tokens: auth::TokenCache,
+    /// Fault rules set by tests.
+    pub(crate) faults: faults::Faults,
+    /// Rate limits set by tests.
+    pub(crate) limits: limits::Limiter,
+    /// Provider connections idle this long get GOAWAY IdleTimeout (ms; 0 = never).
+    pub(crate) idle_timeout_ms: AtomicU64,
+    /// Wakes every provider connection when the idle timeout changes, so one that is
+    /// idle already counts from the change rather than from its next request.
+    pub(crate) idle_changed: Notify,
+    /// Open provider-API connections (to change their SETTINGS).
+    pub(crate) provider_conns: DashMap<u64, Weak<push::ConnState>>,
+    /// The provider-API listeners' addresses (sandbox, production), once bound.
+    pub(crate) endpoints: OnceLock<(SocketAddr, SocketAddr)>,
+    /// The signing key created on first start.
+    pub(crate) default_key_id: String,
+    /// Its `.p8` (PKCS#8 PEM), as Apple hands out.
+    pub(crate) default_key_p8: String,
+}
+
+impl std::ops::Deref for Room {
+    type Target = crate::devices::Room;
+    fn deref(&self) -> &crate::devices::Room {
+        &self.below
+    }
+}
+
+impl Room {
+    pub(crate) fn new(
+        below: Arc<crate::devices::Room>,
+        keys: auth::Keys,
+        default_key_id: String,
+        default_key_p8: String,
+    ) -> Room {
+        Room {
+            tokens: auth::TokenCache::new(below.config.token_cache_limit),
+            below,
+            keys,
+            faults: faults::Faults::default(),
+            limits: limits::Limiter::default(),
+            idle_timeout_ms: AtomicU64::new(0),
+            idle_changed: Notify::new(),
+            provider_conns: DashMap::new(),
+            endpoints: OnceLock::new(),
+            default_key_id,
+            default_key_p8,
+        }
+    }
+
+    /// Where a provider connects for `env`, once the listeners are bound.
+    pub(crate) fn endpoint(&self, env: Environment) -> Option<SocketAddr> {
+        self.endpoints.get().map(|(s, p)| if env == Environment::Sandbox { *s } else { *p })
+    }
+
+    /// Forgets devices, events, stored notifications, the capture log, fault rules,
+    /// rate limits and the idle timeout (keys and the CA stay).
+    pub(crate) async fn reset(&self) -> Result<(), Error> {
+        self.below.reset().await?;
+        self.faults.clear();
+        let _ = self.limits.set(limits::RateLimits::default());
+        self.set_idle_timeout_ms(0);
+        Ok(())
+    }
+
     /// Sets the idle timeout (ms; 0 = never) and tells every provider connection.
     pub(crate) fn set_idle_timeout_ms(&self, ms: u64) {
         self.idle_timeout_ms.store(ms, std::sync::atomic::Ordering::Relaxed);

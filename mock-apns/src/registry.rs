@@ -37,45 +37,14 @@ use hashbrown::HashTable;
 use protocol::{DeviceToken, Environment};
 use ring::hmac;
 
-use crate::Error;
+pub use crate::config::TokenScope;
+use crate::error::Error;
 use crate::state::rows::{StoredApp, StoredDevice, StoredToken};
 
 pub(crate) mod events;
 mod lifecycle;
 mod routing;
 mod saved;
-
-/// Which token rules the registry follows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum TokenScope {
-    /// One token per app per device; reinstall gives a new token (today's iOS).
-    #[default]
-    PerApp,
-    /// One token per device shared by its apps; reinstall keeps it (the seed's rules).
-    PerDevice,
-}
-
-impl TokenScope {
-    /// `per-app` or `per-device`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TokenScope::PerApp => "per-app",
-            TokenScope::PerDevice => "per-device",
-        }
-    }
-}
-
-impl std::str::FromStr for TokenScope {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
-        match s {
-            "per-app" => Ok(TokenScope::PerApp),
-            "per-device" => Ok(TokenScope::PerDevice),
-            other => Err(Error::Invalid(format!("token scope {other:?} is not per-app or per-device"))),
-        }
-    }
-}
 
 /// The raw bytes of a derived token.
 type Token = [u8; 32];
@@ -519,6 +488,42 @@ impl Registry {
     pub fn add_device(&self, udid: &str) {
         let mut t = self.write();
         self.add_device_slot(&mut t, udid);
+    }
+}
+
+/// The registry room: the token table, the lifecycle event log and the default team,
+/// standing on the state room.
+pub(crate) struct Room {
+    below: std::sync::Arc<crate::state::State>,
+    pub(crate) registry: Registry,
+    pub(crate) events: events::Events,
+    /// The team created on first start; apps without a team belong to it.
+    pub(crate) default_team: String,
+}
+
+impl Room {
+    pub(crate) fn new(
+        below: std::sync::Arc<crate::state::State>,
+        registry: Registry,
+        events: events::Events,
+        default_team: String,
+    ) -> Room {
+        Room { below, registry, events, default_team }
+    }
+
+    /// Forgets devices, tokens and events (after the room below has).
+    pub(crate) async fn reset(&self) -> Result<(), Error> {
+        self.below.reset().await?;
+        self.registry.clear();
+        self.events.clear();
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for Room {
+    type Target = crate::state::State;
+    fn deref(&self) -> &crate::state::State {
+        &self.below
     }
 }
 

@@ -18,7 +18,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 
-use crate::Error;
+use crate::error::Error;
 
 /// Subject UID (`0.9.2342.19200300.100.1.1`), where Apple puts the bundle ID.
 const OID_UID: &[u64] = &[0, 9, 2342, 19200300, 100, 1, 1];

@@ -18,8 +18,9 @@ use protocol::{Environment, headers as h};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc};
 
+use super::Shared;
+use crate::error::Error;
 use crate::provider_api::push::{self, ConnAuth, ConnState};
-use crate::{Error, Shared};
 
 /// The page, served at `/`.
 const PAGE: &str = include_str!("dashboard.html");

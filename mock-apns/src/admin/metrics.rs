@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use protocol::{Environment, Reason};
 
-use crate::Shared;
+use super::Shared;
 use crate::observe::metrics::{BUCKETS, env_index};
 
 /// The exposition text.

@@ -13,14 +13,15 @@ use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use super::Shared;
 use super::dashboard::{self, AdminBody, ConsolePush};
 use crate::clock::{ClockView, SetClock};
 use crate::devices::operations::{Lifecycle, LocalPush, NewDevice};
+use crate::error::Error;
 use crate::observe::capture::CaptureFilter;
 use crate::provider_api::credentials::{NewCertificate, NewKey};
 use crate::provider_api::faults::NewFault;
 use crate::provider_api::limits::RateLimits;
-use crate::{Error, Shared};
 
 /// The OpenAPI 3.1 description of every route here (checked against the router by a test).
 const OPENAPI: &str = include_str!("openapi.json");

@@ -16,10 +16,36 @@ use protocol::{ApnsId, Environment, Priority, PushType};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::Shared;
-use crate::devices::gateway::DeviceStream;
+use super::Room;
 use crate::state::rows::HeldKey;
 use crate::state::store::Write;
+
+/// A device's open notification stream as the delivery engine holds it. Dropping it
+/// ends the stream (its task sees the closer go).
+pub(crate) struct DeviceStream {
+    /// The stream's number (a device that reconnects gets a new one).
+    pub conn: u64,
+    out: Arc<std::sync::Mutex<h2::SendStream<Bytes>>>,
+    _closer: tokio::sync::oneshot::Sender<()>,
+}
+
+impl DeviceStream {
+    /// The gateway's side of a stream it has opened: `out` to write into, `closer` to
+    /// drop when the engine lets go of it.
+    pub(crate) fn new(
+        conn: u64,
+        out: Arc<std::sync::Mutex<h2::SendStream<Bytes>>>,
+        closer: tokio::sync::oneshot::Sender<()>,
+    ) -> Self {
+        DeviceStream { conn, out, _closer: closer }
+    }
+
+    /// Queues one line on the stream; h2 sends it as the device's flow-control window
+    /// allows (the engine bounds how many are outstanding). `false` if the stream is gone.
+    pub(crate) fn send(&self, line: Bytes) -> bool {
+        self.out.lock().unwrap_or_else(|e| e.into_inner()).send_data(line, false).is_ok()
+    }
+}
 
 /// How many notifications a device may have delivered but not acknowledged. Past it the
 /// oldest is dropped from redelivery (its journey says `discarded: queue-full`): a
@@ -146,7 +172,7 @@ struct Link {
 
 /// Runs the engine until every sender is gone.
 pub(crate) async fn run(
-    shared: Arc<Shared>,
+    shared: Arc<Room>,
     mut events: mpsc::Receiver<Event>,
     batch_window: Duration,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
@@ -306,7 +332,7 @@ pub(crate) async fn run(
 
 /// Sends one notification down the device's stream (or keeps it for the next connection)
 /// and remembers it until it is acknowledged.
-fn send(shared: &Shared, link: &mut Link, out: Outgoing, state: &'static str) {
+fn send(shared: &Room, link: &mut Link, out: Outgoing, state: &'static str) {
     let sent = match &link.conn {
         Some(stream) if link.in_flight < MAX_IN_FLIGHT => stream.send(out.delivery.line()),
         _ => false,

@@ -24,9 +24,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
+use super::Room;
 use super::operations::{Lifecycle, NewApp, NewDevice};
-use crate::devices::delivery::Event;
-use crate::{Error, Shared};
+use crate::devices::delivery::{DeviceStream, Event};
+use crate::error::Error;
 
 /// The largest request body the gateway reads.
 const MAX_BODY: usize = 1 << 20;
@@ -54,7 +55,7 @@ impl Connections {
 pub(crate) async fn serve(
     listener: TcpListener,
     acceptor: TlsAcceptor,
-    shared: Arc<Shared>,
+    shared: Arc<Room>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -145,7 +146,7 @@ async fn read_body(mut body: RecvStream) -> Option<Bytes> {
 
 /// One gateway call: parse → authenticate → apply → respond.
 async fn handle(
-    shared: Arc<Shared>,
+    shared: Arc<Room>,
     udid: Option<String>,
     req: Request<RecvStream>,
     mut respond: SendResponse<Bytes>,
@@ -206,7 +207,7 @@ async fn handle(
 /// Acks come as a JSON array, or as one JSON object per line on a request body the
 /// phone keeps open (one DATA frame per ack instead of one request). Each is handed to
 /// the engine as soon as its line is complete.
-async fn read_acks(shared: &Shared, udid: &str, mut body: RecvStream) -> Result<(), String> {
+async fn read_acks(shared: &Room, udid: &str, mut body: RecvStream) -> Result<(), String> {
     let device = shared.registry.device_slot(udid).ok_or_else(|| format!("no device {udid}"))?;
     let mut buf = BytesMut::new();
     let mut array = None;
@@ -249,13 +250,13 @@ async fn read_acks(shared: &Shared, udid: &str, mut body: RecvStream) -> Result<
     Ok(())
 }
 
-async fn activate_device(shared: &Shared, activate: Activate) -> Result<Activation, Error> {
+async fn activate_device(shared: &Room, activate: Activate) -> Result<Activation, Error> {
     let device = shared.create_device(NewDevice { udid: activate.udid, apps: Vec::new() }).await?;
     let (cert_pem, key_pem) = shared.authority.issue_device_certificate(&device.udid)?;
     Ok(Activation { udid: device.udid, cert_pem, key_pem })
 }
 
-async fn register(shared: &Shared, udid: &str, app: RegisterApp) -> Result<Registered, Error> {
+async fn register(shared: &Room, udid: &str, app: RegisterApp) -> Result<Registered, Error> {
     let request = NewDevice {
         udid: Some(udid.to_owned()),
         apps: vec![NewApp { bundle_id: app.bundle_id.clone(), environment: app.environment, team_id: None }],
@@ -276,7 +277,7 @@ async fn register(shared: &Shared, udid: &str, app: RegisterApp) -> Result<Regis
 /// or goes away, the engine drops it (the device's tokens changed, or it opened another),
 /// or the mock shuts down — so a notification costs no wake-up of a task per device.
 async fn stream(
-    shared: Arc<Shared>,
+    shared: Arc<Room>,
     udid: String,
     mut respond: SendResponse<Bytes>,
     mut shutdown: watch::Receiver<bool>,
@@ -299,7 +300,7 @@ async fn stream(
     if let Err(e) = shared.lifecycle(&udid, Lifecycle::Online).await {
         tracing::warn!(%udid, error = %e, "device could not come online");
     }
-    let stream = DeviceStream { conn, out: out.clone(), _closer: closer };
+    let stream = DeviceStream::new(conn, out.clone(), closer);
     let _ = shared.engine.send(Event::Connected { device: slot, udid: udid.clone(), stream }).await;
     let lock = || out.lock().unwrap_or_else(|e| e.into_inner());
     tokio::select! {
@@ -313,22 +314,5 @@ async fn stream(
     let still_ours = shared.connections.by_device.remove_if(&slot, |_, c| *c == conn).is_some();
     if still_ours && let Err(e) = shared.lifecycle(&udid, Lifecycle::Offline).await {
         tracing::warn!(%udid, error = %e, "device could not go offline");
-    }
-}
-
-/// A device's open notification stream as the delivery engine holds it. Dropping it
-/// ends the stream (its task sees the closer go).
-pub(crate) struct DeviceStream {
-    /// The stream's number (a device that reconnects gets a new one).
-    pub conn: u64,
-    out: Arc<std::sync::Mutex<h2::SendStream<Bytes>>>,
-    _closer: tokio::sync::oneshot::Sender<()>,
-}
-
-impl DeviceStream {
-    /// Queues one line on the stream; h2 sends it as the device's flow-control window
-    /// allows (the engine bounds how many are outstanding). `false` if the stream is gone.
-    pub(crate) fn send(&self, line: Bytes) -> bool {
-        self.out.lock().unwrap_or_else(|e| e.into_inner()).send_data(line, false).is_ok()
     }
 }

@@ -6,12 +6,13 @@
 use protocol::{Environment, Topic};
 use serde::{Deserialize, Serialize};
 
+use super::Room;
 use super::journey;
 use super::storage::{Storage, StoredView};
+use crate::error::Error;
 use crate::registry::events::{self, LifecycleEvent, TokenChangeView};
 use crate::registry::{self, AppRecord, DeviceRecord, TokenChange};
 use crate::state::store::{self, Write};
-use crate::{Error, Shared};
 
 /// `POST /api/v1/devices`: a virtual device and the apps installed on it.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -185,7 +186,7 @@ pub struct LocalPush {
     pub payload: serde_json::Value,
 }
 
-impl Shared {
+impl Room {
     /// Adds a step to a notification's journey, counts it, and tells the dashboard.
     pub(crate) fn step(
         &self,
@@ -198,7 +199,7 @@ impl Shared {
         self.step_at(apns_id, received_ms, state, time_ms, detail, None);
     }
 
-    /// [`Shared::step`], with where the journey was last seen; says where it is now.
+    /// [`Room::step`], with where the journey was last seen; says where it is now.
     pub(crate) fn step_at(
         &self,
         apns_id: &str,
@@ -481,7 +482,7 @@ impl Shared {
 
 /// A UDID in the shape of a current iPhone's: 8 hex digits, a dash, 16 hex digits.
 pub(crate) fn new_udid() -> String {
-    let b = hex::encode_upper(crate::random_bytes(12));
+    let b = hex::encode_upper(crate::random::bytes(12));
     format!("{}-{}", &b[..8], &b[8..])
 }
 

@@ -16,14 +16,20 @@ use http::{HeaderMap, Method};
 use protocol::{ApnsId, DeviceToken, Environment, Reason, Topic};
 use serde::Serialize;
 
-use crate::provider_api::auth::SigningKey;
 use crate::state::rows::Batch;
+
+/// A signing key as the capture log names it.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct KeyLabel {
+    pub key_id: String,
+    pub team_id: String,
+}
 
 /// How a request was authenticated (internal form).
 #[derive(Clone)]
 pub(crate) enum Authenticated {
     None,
-    Token(Arc<SigningKey>),
+    Token(Arc<KeyLabel>),
     Certificate(Arc<str>),
     /// Read back from the state database.
     Restored(AuthSummary),

@@ -95,7 +95,7 @@ impl Live {
     }
 
     /// A device's life moved on.
-    pub(crate) fn lifecycle(&self, event: &crate::LifecycleEvent) {
+    pub(crate) fn lifecycle(&self, event: &crate::registry::events::LifecycleEvent) {
         if self.listening() {
             self.send("lifecycle", event);
         }

@@ -37,7 +37,8 @@ use protocol::{Environment, Reason};
 use ring::signature::{ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
 use serde::{Deserialize, Serialize};
 
-use crate::Error;
+use crate::error::Error;
+use crate::observe::capture::KeyLabel;
 use crate::state::rows::KeyRow;
 
 /// Where a signing key may be used.
@@ -97,6 +98,9 @@ pub struct SigningKey {
     pub public_key_pem: String,
     /// The uncompressed P-256 point, for ring's verifiers.
     point: Vec<u8>,
+    /// How the capture log names the key (shared, so recording a push costs one
+    /// reference count).
+    pub(crate) label: Arc<KeyLabel>,
 }
 
 impl SigningKey {
@@ -120,6 +124,7 @@ impl SigningKey {
             topics,
             related_key_id,
             public_key_pem: spki_pem(&point),
+            label: Arc::new(KeyLabel { key_id: key_id.to_owned(), team_id: team_id.to_owned() }),
             point,
         })
     }

@@ -6,9 +6,10 @@ use base64::Engine as _;
 use protocol::{Environment, Topic};
 use serde::{Deserialize, Serialize};
 
+use super::Room;
 use super::auth::{KeyEnvironment, SigningKey};
+use crate::error::Error;
 use crate::state::store::Write;
-use crate::{Error, Shared};
 
 /// `POST /api/v1/keys`: a signing key, as a team's `.p8` or its public key.
 #[derive(Debug, Clone, Deserialize)]
@@ -103,7 +104,7 @@ pub struct CertificateView {
     pub environment: KeyEnvironment,
 }
 
-impl Shared {
+impl Room {
     /// Registers (or replaces) a signing key.
     pub(crate) async fn register_key(&self, req: NewKey) -> Result<KeyView, Error> {
         let pem = match (&req.private_key_p8, &req.public_key_pem) {

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use protocol::{Environment, Reason};
 use serde::{Deserialize, Serialize};
 
-use crate::Error;
+use crate::error::Error;
 
 /// `POST /api/v1/faults`: a rule.
 #[derive(Debug, Clone, Deserialize, Serialize)]

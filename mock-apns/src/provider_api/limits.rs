@@ -13,7 +13,7 @@ use std::sync::{Mutex, RwLock};
 use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::Error;
+use crate::error::Error;
 
 /// Buckets kept per token before the table is cleared (a bound on memory).
 const MAX_BUCKETS: usize = 100_000;

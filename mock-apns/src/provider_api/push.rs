@@ -1,6 +1,9 @@
 //! Step 4 of the flow, APNs's side: one `POST /3/device/<token>` from a provider,
 //! checked the way APNs checks it and answered with APNs's exact bytes.
 //!
+//! It reads best whole, as the one place the order of checks lives, from the first byte
+//! of a request to the last of its answer.
+//!
 //! Every request goes through the same shape: **parse → validate → apply → respond**.
 //! Validation turns the request into an [`Accepted`] push or a [`Reason`]. The order of
 //! the checks matters (a request can be wrong in several ways, and a client sees only the
@@ -49,7 +52,7 @@ use protocol::{
     max_payload_size,
 };
 
-use crate::Shared;
+use super::Room;
 use crate::devices::delivery;
 use crate::observe::capture::{Authenticated, Record};
 use crate::provider_api::auth::{self, CertIdentity, SigningKey, TokenBinding};
@@ -165,7 +168,7 @@ impl Drop for InFlight<'_> {
 
 /// Handles one stream: parse → validate → apply → respond.
 pub(crate) async fn handle(
-    shared: Arc<Shared>,
+    shared: Arc<Room>,
     conn: Arc<ConnState>,
     request: http::Request<RecvStream>,
     mut respond: SendResponse<Bytes>,
@@ -272,7 +275,7 @@ pub(crate) async fn handle(
 
 /// Hands an accepted push to the delivery engine for the device's open stream.
 async fn deliver(
-    shared: &Shared,
+    shared: &Room,
     env: Environment,
     accepted: &Accepted,
     apns_id: &ApnsId,
@@ -299,7 +302,7 @@ async fn deliver(
 /// Holds an accepted push for an offline device, durably (see `delivery.rs`). Returns
 /// whether it was stored.
 async fn store_if_offline(
-    shared: &Shared,
+    shared: &Room,
     accepted: &Accepted,
     apns_id: &ApnsId,
     topic: Option<&Topic>,
@@ -358,7 +361,7 @@ pub(crate) struct Answer {
 /// Validates and applies one request (whatever carried it: an HTTP/2 stream, or the
 /// dashboard's console), records it in the capture log, and says what to answer.
 pub(crate) async fn process(
-    shared: &Shared,
+    shared: &Room,
     conn: &ConnState,
     parts: &http::request::Parts,
     body: Bytes,
@@ -467,7 +470,7 @@ async fn read_body(mut body: RecvStream) -> Result<Bytes, h2::Error> {
 
 /// The checks of the module table, in order.
 fn validate(
-    shared: &Shared,
+    shared: &Room,
     conn: &ConnState,
     parts: &http::request::Parts,
     body: &[u8],
@@ -591,7 +594,7 @@ enum Credential<'a> {
 /// Step 5: checks the connection's credential for this request, and opens a token
 /// connection to its full stream limit on its first valid token.
 fn authenticate<'a>(
-    shared: &Shared,
+    shared: &Room,
     conn: &'a ConnState,
     headers: &HeaderMap,
     now: std::time::SystemTime,
@@ -611,7 +614,7 @@ fn authenticate<'a>(
             let mut binding = binding.lock().unwrap_or_else(|e| e.into_inner());
             let key = auth::authorize(token, conn.env, &mut binding, &shared.tokens, &shared.keys, now)?;
             drop(binding);
-            seen.auth = Authenticated::Token(key.clone());
+            seen.auth = Authenticated::Token(key.label.clone());
             if !conn.open.swap(true, Ordering::AcqRel) {
                 conn.limit.store(conn.max_streams, Ordering::Release);
                 conn.tap.send_settings(&[(SETTINGS_MAX_CONCURRENT_STREAMS, conn.max_streams)]);
@@ -650,7 +653,7 @@ struct Logged<'a> {
 
 /// Records an answer everywhere it is seen: the capture log, the metrics, the counts and
 /// the live stream.
-fn log_answer(shared: &Shared, conn: &ConnState, parts: &http::request::Parts, body: &[u8], a: &Logged<'_>) {
+fn log_answer(shared: &Room, conn: &ConnState, parts: &http::request::Parts, body: &[u8], a: &Logged<'_>) {
     let reason = a.error.map(|e| e.reason);
     shared.capture.record(&Record {
         time_ms: a.time_ms,
@@ -680,7 +683,7 @@ fn log_answer(shared: &Shared, conn: &ConnState, parts: &http::request::Parts, b
 /// Answers (or, with `reason` `None`, leaves unanswered) what a fault rule took over,
 /// without validating; logged like any answer.
 fn forced(
-    shared: &Shared,
+    shared: &Room,
     conn: &ConnState,
     parts: &http::request::Parts,
     body: &Bytes,

@@ -22,7 +22,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 use tracing::Instrument;
 
-use crate::Shared;
+use super::Room;
 use crate::provider_api::auth::CertIdentity;
 use crate::provider_api::push::{self, ConnAuth, ConnControl, ConnState};
 use crate::provider_api::tap::{SETTINGS_MAX_CONCURRENT_STREAMS, Tap, goaway_frame, settings_frame};
@@ -45,7 +45,7 @@ pub(crate) async fn serve(
     listener: TcpListener,
     env: Environment,
     tls: Option<TlsAcceptor>,
-    shared: Arc<Shared>,
+    shared: Arc<Room>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let limit = Arc::new(Semaphore::new(shared.config.max_connections));
@@ -90,7 +90,7 @@ async fn serve_tls(
     id: u64,
     env: Environment,
     acceptor: TlsAcceptor,
-    shared: Arc<Shared>,
+    shared: Arc<Room>,
     shutdown: watch::Receiver<bool>,
 ) {
     let tls = match tokio::time::timeout(shared.config.handshake_timeout, acceptor.accept(tcp)).await {
@@ -160,7 +160,7 @@ async fn serve_h2<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     id: u64,
     env: Environment,
     auth: ConnAuth,
-    shared: Arc<Shared>,
+    shared: Arc<Room>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let max_streams = shared.config.max_concurrent_streams;

@@ -10,7 +10,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read, Seek, Write};
 use std::path::Path;
 
-use crate::Error;
+use crate::error::Error;
 
 /// The lock file's name in the data directory.
 const LOCK_FILE: &str = "lock";

@@ -19,7 +19,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
 
 use super::rows::{Batch, Held, HeldKey, KeyRow, StoredApp, StoredDevice, StoredToken};
-use crate::Error;
+use crate::error::Error;
 
 /// The schema this build writes. A database with a higher `user_version` was written by
 /// a newer apns-lab and is refused rather than misread. Version 2 keeps the capture log

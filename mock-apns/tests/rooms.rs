@@ -1,0 +1,102 @@
+//! The crate's layout as a rule: each room imports only rooms below it (and the ground
+//! modules every room stands on), and no file grows past ~700 lines unless its first
+//! lines say why it reads best whole. ARCHITECTURE.md draws the same order.
+
+use std::path::{Path, PathBuf};
+
+/// The rooms, from the bottom up.
+const ROOMS: [&str; 6] = ["state", "registry", "observe", "devices", "provider_api", "admin"];
+
+/// Modules at the crate root that import no room.
+const GROUND: [&str; 5] = ["error", "clock", "config", "tls", "random"];
+
+const MAX_LINES: usize = 720;
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("src is readable") {
+        let path = entry.expect("an entry").path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The room (or ground module) a file under `src/` belongs to.
+fn owner(src: &Path, file: &Path) -> String {
+    let rel = file.strip_prefix(src).expect("under src");
+    let first = rel.components().next().expect("a component").as_os_str().to_string_lossy().into_owned();
+    first.trim_end_matches(".rs").to_owned()
+}
+
+/// The crate modules a file's code names (`crate::x`), comments left out.
+fn imports(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let code = line.split("//").next().unwrap_or("");
+        let mut rest = code;
+        while let Some(at) = rest.find("crate::") {
+            rest = &rest[at + "crate::".len()..];
+            let name: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            if !name.is_empty() {
+                out.push(name);
+            }
+        }
+    }
+    out
+}
+
+fn level(name: &str) -> Option<usize> {
+    ROOMS.iter().position(|r| *r == name)
+}
+
+#[test]
+fn a_room_never_imports_a_room_above_it() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut wrong = Vec::new();
+    for file in &files {
+        let me = owner(&src, file);
+        if me == "lib" {
+            continue; // the crate root wires the rooms together
+        }
+        let text = std::fs::read_to_string(file).expect("readable");
+        for used in imports(&text) {
+            let ok = if GROUND.contains(&me.as_str()) {
+                GROUND.contains(&used.as_str())
+            } else {
+                let mine =
+                    level(&me).unwrap_or_else(|| panic!("{} is in no room: add it to ROOMS or GROUND", file.display()));
+                GROUND.contains(&used.as_str()) || level(&used).is_some_and(|l| l <= mine)
+            };
+            if !ok {
+                wrong.push(format!("{} ({me}) imports crate::{used}", file.display()));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "imports against the room order {ROOMS:?}:\n{}", wrong.join("\n"));
+}
+
+#[test]
+fn files_stay_short_or_say_why() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut long = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).expect("readable");
+        let head: String = text.lines().take(40).collect::<Vec<_>>().join("\n");
+        if text.lines().count() > MAX_LINES && !head.contains("reads best whole") {
+            long.push(format!("{}: {} lines", file.display(), text.lines().count()));
+        }
+    }
+    assert!(long.is_empty(), "files over {MAX_LINES} lines that do not say why:\n{}", long.join("\n"));
+}
+
+#[test]
+fn the_rule_sees_an_upward_import() {
+    assert_eq!(imports("use crate::devices::Room; // crate::admin"), vec!["devices"]);
+    assert!(level("state") < level("admin"));
+}
