@@ -1,4 +1,4 @@
-//! Step 2 of the flow: a device sends its UDID and an app's bundle ID, and APNs derives
+//! The registry room. Step 2 of the flow: a device sends its UDID and an app's bundle ID, and APNs derives
 //! the device token it will accept for that app. The registry also answers the other way
 //! round for every push: which device and app does this token address, and is it still
 //! valid?

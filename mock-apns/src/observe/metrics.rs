@@ -1,6 +1,6 @@
-//! `GET /metrics` in Prometheus's text format: requests by environment, status and
-//! reason; notifications by journey state and discards by why; open provider and device
-//! connections; JWT verifications against cache hits; and how long answers took.
+//! The counters behind `GET /metrics`: requests by environment, status and reason, and
+//! how long answers took (the rest of the page is read from the other rooms when
+//! scraped, by `admin/metrics.rs`).
 //!
 //! The push path only bumps atomics in fixed arrays (no map lookups, no labels built);
 //! the text is assembled when scraped. Written by hand rather than through a metrics
