@@ -3,6 +3,7 @@
 //! journey, and the operations on devices (create, lifecycle events, a local push) that
 //! the admin API, the gateway and `MockApns` all call.
 
+pub(crate) mod activities;
 pub(crate) mod delivery;
 pub(crate) mod gateway;
 pub(crate) mod journey;

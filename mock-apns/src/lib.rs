@@ -61,6 +61,7 @@ pub use clock::Clock;
 pub use clock::{ClockView, SetClock};
 pub use config::Config;
 pub use delivery::{MAX_IN_FLIGHT, MAX_UNACKED};
+pub use devices::activities::{ActivityView, NewActivity, NewActivityType};
 pub use devices::operations::{AppView, DeviceView, Lifecycle, LifecycleOutcome, LocalPush, NewApp, NewDevice};
 pub use error::Error;
 pub use events::{LifecycleEvent, TokenChangeView};
@@ -130,6 +131,7 @@ fn open(config: Config) -> Result<Arc<Shared>, Error> {
     let registry = registry::Registry::new(&secret, scope);
     db.load_devices(|d| registry.load_device(d))?;
     db.load_tokens(|t| registry.load_token(t))?;
+    db.load_activities(|udid, a| registry.load_activity(&udid, a))?;
     let events = events::Events::default();
     events.load(db.load_events()?.into_iter().filter_map(|(_, body)| serde_json::from_str(&body).ok()));
     let capture = capture::Capture::new(config.capture_limit);
@@ -434,6 +436,29 @@ impl MockApns {
     /// Applies a lifecycle event to a device (`POST /api/v1/devices/{udid}/…`).
     pub async fn lifecycle(&self, udid: &str, event: Lifecycle) -> Result<LifecycleOutcome, Error> {
         self.shared.lifecycle(udid, event).await
+    }
+
+    /// An app on a device declares an `ActivityAttributes` type: its push-to-start token
+    /// (`POST /api/v1/devices/{udid}/activity-types`).
+    pub async fn declare_activity_type(&self, udid: &str, req: NewActivityType) -> Result<ActivityView, Error> {
+        self.shared.declare_activity_type(udid, req).await
+    }
+
+    /// A Live Activity starts on a device: its update token (`POST
+    /// /api/v1/devices/{udid}/activities`).
+    pub async fn start_activity(&self, udid: &str, req: NewActivity) -> Result<ActivityView, Error> {
+        self.shared.start_activity(udid, req).await
+    }
+
+    /// A Live Activity ends on a device (`POST …/activities/{id}/end`): its token answers
+    /// 200 (and the device drops the push) until APNs learns, then 410.
+    pub async fn end_activity(&self, udid: &str, activity_id: &str) -> Result<ActivityView, Error> {
+        self.shared.end_activity(udid, activity_id).await
+    }
+
+    /// A device's Live Activity tokens (`GET /api/v1/devices/{udid}/activities`).
+    pub fn activities(&self, udid: &str) -> Result<Vec<ActivityView>, Error> {
+        self.shared.activity_views(udid)
     }
 
     /// One device (`GET /api/v1/devices/{udid}`).

@@ -39,8 +39,11 @@ use ring::hmac;
 
 pub use crate::config::TokenScope;
 use crate::error::Error;
-use crate::state::rows::{StoredApp, StoredDevice, StoredToken};
+use crate::state::rows::{StoredActivity, StoredApp, StoredDevice, StoredToken};
 
+pub use activities::ActivityRecord;
+
+mod activities;
 pub(crate) mod events;
 mod lifecycle;
 mod routing;
@@ -157,6 +160,12 @@ struct Tables {
     /// The dead tokens of each device (rare: only lifecycle events make them), so they
     /// can be listed without scanning every dead token.
     dead_by_device: HashMap<u32, Vec<Token>>,
+    /// Live Activity tokens (push-to-start and update), live or not.
+    activities: Vec<activities::ActivitySlot>,
+    /// Every activity token ever issued → its slot.
+    activity_tokens: HashMap<Box<[u8]>, u32>,
+    /// Each device's activity slots, in the order they were issued.
+    activities_by_device: HashMap<u32, Vec<u32>>,
 }
 
 /// One app as the registry reports it.
@@ -223,6 +232,8 @@ pub(crate) struct Routed {
     pub learned: bool,
     /// Whether the device is online (offline devices get the push stored).
     pub online: bool,
+    /// The Live Activity token slot, for a `liveactivity` push.
+    pub activity: Option<u32>,
 }
 
 /// UDID + bundle ID ⇄ token, with the lifecycle of both.

@@ -8,6 +8,9 @@
 //! | `POST /gateway/v1/apps` | [`RegisterApp`] | [`Registered`]: step 2, the app's device token |
 //! | `GET /gateway/v1/notifications` | — | a stream of [`Delivery`] lines (NDJSON) that stays open |
 //! | `POST /gateway/v1/acks` | [`Ack`] | 204 |
+//! | `POST /gateway/v1/push-to-start` | [`DeclareActivityType`] | [`ActivityToken`]: the app's push-to-start token for an `ActivityAttributes` type |
+//! | `POST /gateway/v1/activities` | [`StartActivity`] | [`ActivityToken`]: a running activity's update token |
+//! | `POST /gateway/v1/activities/end` | [`EndActivity`] | 204: the activity ended on the phone |
 //!
 //! Every call but activation is authenticated by the device certificate, so a device only
 //! ever registers its own apps and reads its own notifications.
@@ -15,6 +18,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use crate::activity::{ActivityTarget, ActivityTokenKind};
 use crate::{Environment, Priority, PushType};
 
 /// Activation request.
@@ -56,6 +60,62 @@ pub struct Registered {
     pub token: String,
 }
 
+/// An app declares an `ActivityAttributes` type and asks for its push-to-start token
+/// (ActivityKit's `pushToStartTokenUpdates`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeclareActivityType {
+    /// The app.
+    pub bundle_id: String,
+    /// Its environment.
+    pub environment: Environment,
+    /// The `ActivityAttributes` type's name.
+    pub attributes_type: String,
+}
+
+/// An activity started on the phone (by the app, or by a push-to-start push) and asks for
+/// its update token (ActivityKit's `pushTokenUpdates`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StartActivity {
+    /// The app.
+    pub bundle_id: String,
+    /// Its environment.
+    pub environment: Environment,
+    /// The `ActivityAttributes` type.
+    pub attributes_type: String,
+    /// The activity's id on the phone (ActivityKit's `Activity.id`).
+    pub activity_id: String,
+}
+
+/// An activity ended on the phone (its end was applied, it was dismissed, or the system
+/// ended it): its update token is accepted-then-ignored until APNs learns, then 410.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndActivity {
+    /// The app.
+    pub bundle_id: String,
+    /// Its environment.
+    pub environment: Environment,
+    /// The activity.
+    pub activity_id: String,
+}
+
+/// A token APNs issued for Live Activities.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivityToken {
+    /// The app.
+    pub bundle_id: String,
+    /// Its environment.
+    pub environment: Environment,
+    /// Push-to-start or update.
+    pub kind: ActivityTokenKind,
+    /// The `ActivityAttributes` type.
+    pub attributes_type: String,
+    /// The activity, for an update token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activity_id: Option<String>,
+    /// The token, lowercase hex (longer than a device token).
+    pub token: String,
+}
+
 /// Step 5: one notification on its way to the device.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Delivery {
@@ -82,6 +142,9 @@ pub struct Delivery {
     /// Whether this is a redelivery of one not acknowledged before.
     #[serde(default)]
     pub redelivered: bool,
+    /// For a `liveactivity` push: the activity (or push-to-start type) its token is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activity: Option<ActivityTarget>,
 }
 
 /// A payload as a [`Delivery`] carries it, from bytes already known to be a JSON object
@@ -106,6 +169,12 @@ pub enum Outcome {
     Discarded,
     /// No app on the device has the topic (it was uninstalled).
     AppNotInstalled,
+    /// A push-to-start push created a Live Activity.
+    ActivityStarted,
+    /// A Live Activity took the new content state.
+    ActivityUpdated,
+    /// A Live Activity ended.
+    ActivityEnded,
 }
 
 /// The device's acknowledgement of one notification.

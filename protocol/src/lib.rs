@@ -8,6 +8,7 @@
 //! "Handling notification responses from APNs" and "Generating a remote notification":
 //! <https://developer.apple.com/documentation/usernotifications/sending-notification-requests-to-apns>.
 
+pub mod activity;
 mod environment;
 mod error;
 pub mod gateway;
@@ -18,6 +19,7 @@ mod reason;
 mod token;
 mod topic;
 
+pub use activity::{ActivityEvent, ActivityPush, ActivityTarget, ActivityTokenKind};
 pub use environment::Environment;
 pub use error::Error;
 pub use headers::{ApnsId, CollapseId, Expiration, Priority};

@@ -1,6 +1,7 @@
 //! End-to-end tests of apns-lab over real TLS and HTTP/2: one test binary, with a shared
 //! support module, as ripgrep's suite is laid out.
 
+mod activities;
 mod admin;
 mod auth;
 mod certificates;

@@ -13,7 +13,7 @@ use crate::devices::{away_phone, journey_states};
 use crate::support::*;
 
 /// Checks `value` against `#/components/schemas/{name}` of `doc`.
-fn check(doc: &Value, name: &str, value: &Value, what: &str) {
+pub(crate) fn check(doc: &Value, name: &str, value: &Value, what: &str) {
     let schema = json!({ "$ref": format!("#/components/schemas/{name}"), "components": doc["components"] });
     let validator = jsonschema::draft202012::new(&schema).unwrap_or_else(|e| panic!("schema {name}: {e}"));
     let errors: Vec<String> = validator.iter_errors(value).map(|e| format!("{} at {}", e, e.instance_path())).collect();

@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use super::Shared;
 use super::dashboard::{self, AdminBody, ConsolePush};
 use crate::clock::{ClockView, SetClock};
+use crate::devices::activities::{NewActivity, NewActivityType};
 use crate::devices::operations::{Lifecycle, LocalPush, NewDevice};
 use crate::error::Error;
 use crate::observe::capture::CaptureFilter;
@@ -162,6 +163,20 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<AdminRespo
             Ok(push) => ok(shared.local_push(udid, push).await),
             Err(r) => r,
         },
+        (["api", "v1", "devices", udid, "activity-types"], &Method::POST) => {
+            match read_json::<NewActivityType>(req).await {
+                Ok(new) => created(shared.declare_activity_type(udid, new).await),
+                Err(r) => r,
+            }
+        }
+        (["api", "v1", "devices", udid, "activities"], &Method::POST) => match read_json::<NewActivity>(req).await {
+            Ok(new) => created(shared.start_activity(udid, new).await),
+            Err(r) => r,
+        },
+        (["api", "v1", "devices", udid, "activities"], &Method::GET) => ok(shared.activity_views(udid)),
+        (["api", "v1", "devices", udid, "activities", id, "end"], &Method::POST) => {
+            ok(shared.end_activity(udid, id).await)
+        }
         (["api", "v1", "devices", udid, action], &Method::POST) => {
             let event = match *action {
                 "erase" => Ok(Lifecycle::Erase),
@@ -294,6 +309,7 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<AdminRespo
             | [""]
             | ["metrics"]
             | ["api", "v1", "devices", _, _]
+            | ["api", "v1", "devices", _, "activities", _, "end"]
             | ["api", "v1", "devices", _, "apps", _, _],
             _,
         ) => error(StatusCode::METHOD_NOT_ALLOWED, format!("{path} does not take {method}")),

@@ -12,7 +12,7 @@ use bytes::Bytes;
 #[cfg(any(doc, test))]
 use protocol::gateway::Delivery;
 use protocol::gateway::{Ack, Outcome};
-use protocol::{ApnsId, Environment, Priority, PushType};
+use protocol::{ActivityTarget, ApnsId, Environment, Priority, PushType};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -58,6 +58,9 @@ pub const MAX_UNACKED: usize = 1000;
 /// cannot make h2 buffer without bound.
 pub const MAX_IN_FLIGHT: usize = 1024;
 
+/// The reason a phone gives for dropping a push to an activity that has ended.
+pub const ACTIVITY_ENDED: &str = "activity-ended";
+
 /// How many events the engine takes from its inbox at a time.
 const EVENT_BATCH: usize = 256;
 
@@ -101,6 +104,8 @@ pub(crate) struct Note {
     pub received_ms: u64,
     pub from_storage: bool,
     pub redelivered: bool,
+    /// For a `liveactivity` push: the activity (or push-to-start type) its token is for.
+    pub activity: Option<ActivityTarget>,
 }
 
 impl Note {
@@ -143,6 +148,10 @@ impl Note {
         out.extend_from_slice(if self.from_storage { b"true" } else { b"false" });
         out.extend_from_slice(br#","redelivered":"#);
         out.extend_from_slice(if self.redelivered { b"true" } else { b"false" });
+        if let Some(activity) = &self.activity {
+            out.extend_from_slice(br#","activity":"#);
+            let _ = serde_json::to_writer(&mut out, activity);
+        }
         out.extend_from_slice(b"}\n");
         Bytes::from(out)
     }
@@ -262,6 +271,7 @@ pub(crate) async fn run(
                             payload: held.payload.clone(),
                             received_ms: held.received_ms,
                             from_storage: true,
+                            activity: held.activity.clone(),
                             redelivered: false,
                         };
                         send(&shared, link, Outgoing { device, held: Some(key), delivery }, "delivered-from-storage");
@@ -299,8 +309,13 @@ pub(crate) async fn run(
                         Outcome::HandledSilently => "handled-silently",
                         Outcome::Discarded => "discarded",
                         Outcome::AppNotInstalled => "app-not-installed",
+                        Outcome::ActivityStarted => "activity-started",
+                        Outcome::ActivityUpdated => "activity-updated",
+                        Outcome::ActivityEnded => "activity-ended",
                     };
                     let now = shared.clock.unix_millis();
+                    let activity_ended =
+                        ack.outcome == Outcome::Discarded && ack.reason.as_deref() == Some(ACTIVITY_ENDED);
                     shared.step_at(&ack.apns_id, p.out.delivery.received_ms, state, now, ack.reason, p.journey);
                     // "No such app" from the phone is how APNs learns of an uninstall.
                     if ack.outcome == Outcome::AppNotInstalled
@@ -317,7 +332,19 @@ pub(crate) async fn run(
                             app,
                             learned: true,
                             online: true,
+                            activity: None,
                         });
+                    }
+                    // "That activity has ended" from the phone: APNs learns its token is gone.
+                    if activity_ended
+                        && let Some(ActivityTarget::Update { activity_id }) = &p.out.delivery.activity
+                        && let Some(slot) = shared.registry.device_reports_activity_gone(
+                            device,
+                            activity_id,
+                            shared.clock.unix_millis(),
+                        )
+                    {
+                        shared.delivery_found_activity_gone(slot);
                     }
                     if let Some(key) = p.out.held
                         && shared.storage.release(&key, &ack.apns_id)
@@ -376,6 +403,7 @@ mod tests {
             received_ms: 1_800_000_000_123,
             from_storage: true,
             redelivered: false,
+            activity: None,
         };
         let line = note.line();
         assert_eq!(line.iter().filter(|b| **b == b'\n').count(), 1, "one line");
@@ -392,6 +420,7 @@ mod tests {
             received_ms: note.received_ms,
             from_storage: true,
             redelivered: false,
+            activity: None,
         };
         let value = |d: &Delivery| {
             let mut v = serde_json::to_value(d).expect("JSON");
@@ -402,5 +431,9 @@ mod tests {
         let plain = Note { collapse_id: None, redelivered: true, ..note };
         let got: Delivery = serde_json::from_slice(&plain.line()).expect("a Delivery");
         assert_eq!((got.collapse_id, got.redelivered), (None, true));
+        let target = ActivityTarget::Update { activity_id: "A\"1".into() };
+        let activity = Note { push_type: PushType::Liveactivity, activity: Some(target.clone()), ..plain };
+        let got: Delivery = serde_json::from_slice(&activity.line()).expect("a Delivery");
+        assert_eq!(got.activity, Some(target));
     }
 }

@@ -7,7 +7,9 @@
 //! `POST /gateway/v1/apps` (step 2: UDID + bundle ID → token), `GET
 //! /gateway/v1/notifications` (a stream of notifications that stays open: step 5), and
 //! `POST /gateway/v1/acks` (what the app did with each: a JSON array, or NDJSON on a
-//! request body the phone keeps open). Opening the stream is the device
+//! request body the phone keeps open), and for Live Activities `POST
+//! /gateway/v1/push-to-start`, `POST /gateway/v1/activities` and `POST
+//! /gateway/v1/activities/end`. Opening the stream is the device
 //! coming online; losing it is the device going offline, so pushes meanwhile are stored.
 
 use std::sync::Arc;
@@ -19,12 +21,15 @@ use dashmap::DashMap;
 use h2::RecvStream;
 use h2::server::SendResponse;
 use http::{Method, Request, Response, StatusCode};
-use protocol::gateway::{Ack, Activate, Activation, RegisterApp, Registered};
+use protocol::gateway::{
+    Ack, Activate, Activation, ActivityToken, DeclareActivityType, EndActivity, RegisterApp, Registered, StartActivity,
+};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use super::Room;
+use super::activities::{NewActivity, NewActivityType};
 use super::operations::{Lifecycle, NewApp, NewDevice};
 use crate::devices::delivery::{DeviceStream, Event};
 use crate::error::Error;
@@ -193,6 +198,16 @@ async fn handle(
                 Err(e) => reply(&mut respond, status_of(&e), error_body(e)),
             }
         }
+        (&Method::POST, "/gateway/v1/push-to-start" | "/gateway/v1/activities" | "/gateway/v1/activities/end") => {
+            let Some(body) = read_body(body).await else {
+                return reply(&mut respond, StatusCode::PAYLOAD_TOO_LARGE, error_body("body too large"));
+            };
+            match activity_call(&shared, &udid, &path, &body).await {
+                Ok(Some(token)) => reply(&mut respond, StatusCode::OK, serde_json::to_vec(&token).ok()),
+                Ok(None) => reply(&mut respond, StatusCode::NO_CONTENT, None),
+                Err(e) => reply(&mut respond, status_of(&e), error_body(e)),
+            }
+        }
         (&Method::POST, "/gateway/v1/acks") => match read_acks(&shared, &udid, body).await {
             Ok(()) => reply(&mut respond, StatusCode::NO_CONTENT, None),
             Err(message) => reply(&mut respond, StatusCode::BAD_REQUEST, error_body(message)),
@@ -268,6 +283,46 @@ async fn register(shared: &Room, udid: &str, app: RegisterApp) -> Result<Registe
         .find(|a| a.bundle_id == app.bundle_id && a.environment == app.environment)
         .ok_or_else(|| Error::NotFound(format!("{} did not register", app.bundle_id)))?;
     Ok(Registered { bundle_id: view.bundle_id.clone(), environment: view.environment, token: view.token.clone() })
+}
+
+/// The Live Activity calls: declare an attributes type (its push-to-start token), start
+/// an activity (its update token), end one.
+async fn activity_call(shared: &Room, udid: &str, path: &str, body: &[u8]) -> Result<Option<ActivityToken>, Error> {
+    let bad = |e: serde_json::Error| Error::Invalid(format!("bad JSON: {e}"));
+    let view = match path {
+        "/gateway/v1/push-to-start" => {
+            let d: DeclareActivityType = serde_json::from_slice(body).map_err(bad)?;
+            let req = NewActivityType {
+                bundle_id: d.bundle_id,
+                environment: d.environment,
+                attributes_type: d.attributes_type,
+            };
+            shared.declare_activity_type(udid, req).await?
+        }
+        "/gateway/v1/activities" => {
+            let s: StartActivity = serde_json::from_slice(body).map_err(bad)?;
+            let req = NewActivity {
+                bundle_id: s.bundle_id,
+                environment: s.environment,
+                attributes_type: s.attributes_type,
+                activity_id: Some(s.activity_id),
+            };
+            shared.start_activity(udid, req).await?
+        }
+        _ => {
+            let e: EndActivity = serde_json::from_slice(body).map_err(bad)?;
+            shared.end_activity(udid, &e.activity_id).await?;
+            return Ok(None);
+        }
+    };
+    Ok(Some(ActivityToken {
+        bundle_id: view.bundle_id,
+        environment: view.environment,
+        kind: view.kind,
+        attributes_type: view.attributes_type,
+        activity_id: view.activity_id,
+        token: view.token,
+    }))
 }
 
 /// The notification stream: the device is online while it is open.

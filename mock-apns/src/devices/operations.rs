@@ -57,6 +57,10 @@ pub struct DeviceView {
     pub has_backup: bool,
     /// Its apps (installed or not) and their tokens, in install order.
     pub apps: Vec<AppView>,
+    /// Its Live Activity tokens (push-to-start and per activity), in issue order; absent
+    /// when it has none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub activities: Vec<super::activities::ActivityView>,
 }
 
 impl DeviceView {
@@ -75,6 +79,7 @@ impl DeviceView {
                     ..AppView::from(a)
                 })
                 .collect(),
+            activities: Vec::new(),
         }
     }
 }
@@ -220,10 +225,15 @@ impl Room {
     }
 
     pub(crate) fn device_writes(&self, udid: &str) -> Vec<store::Write> {
-        match self.registry.stored_device(udid) {
+        let mut writes = match self.registry.stored_device(udid) {
             Some(d) => vec![store::Write::Device(d, self.registry.stored_tokens(udid))],
             None => Vec::new(),
+        };
+        let activities = self.registry.stored_activities(udid);
+        if !activities.is_empty() {
+            writes.push(store::Write::Activities(udid.to_owned(), activities));
         }
+        writes
     }
 
     /// A push reached an app that was uninstalled: the device answers "not installed"
@@ -246,6 +256,8 @@ impl Room {
             kind: kind.to_owned(),
             bundle_id: Some(bundle_id),
             to_udid: None,
+            attributes_type: None,
+            activity_id: None,
             tokens: vec![events::TokenChangeView::from(&change)],
         });
         self.live.lifecycle(&event);
@@ -276,7 +288,13 @@ impl Room {
         Ok(event)
     }
 
-    fn new_event(&self, udid: &str, kind: &str, bundle_id: Option<&str>, changes: &[TokenChange]) -> LifecycleEvent {
+    pub(crate) fn new_event(
+        &self,
+        udid: &str,
+        kind: &str,
+        bundle_id: Option<&str>,
+        changes: &[TokenChange],
+    ) -> LifecycleEvent {
         LifecycleEvent {
             seq: 0,
             time_ms: self.clock.unix_millis(),
@@ -284,6 +302,8 @@ impl Room {
             kind: kind.to_owned(),
             bundle_id: bundle_id.map(str::to_owned),
             to_udid: None,
+            attributes_type: None,
+            activity_id: None,
             tokens: changes.iter().map(TokenChangeView::from).collect(),
         }
     }
@@ -458,6 +478,7 @@ impl Room {
             received_ms: self.clock.unix_millis(),
             from_storage: false,
             redelivered: false,
+            activity: None,
         };
         let out = crate::devices::delivery::Outgoing { device: slot, held: None, delivery };
         self.engine
@@ -467,8 +488,11 @@ impl Room {
         Ok(serde_json::json!({ "apns_id": apns_id.as_str() }))
     }
 
-    fn view(&self, d: &DeviceRecord) -> DeviceView {
-        DeviceView::new(d, &self.storage, self.clock.unix_secs())
+    pub(crate) fn view(&self, d: &DeviceRecord) -> DeviceView {
+        DeviceView {
+            activities: self.registry.activities(&d.udid).iter().map(super::activities::ActivityView::from).collect(),
+            ..DeviceView::new(d, &self.storage, self.clock.unix_secs())
+        }
     }
 
     pub(crate) fn device_view(&self, udid: &str) -> Result<DeviceView, Error> {

@@ -154,6 +154,7 @@ mod tests {
             topic: "com.example.chat".into(),
             collapse_id: None,
             payload: Bytes::from_static(b"{}"),
+            activity: None,
         };
         let key = || -> HeldKey { ("U1".into(), "com.example.chat".into(), Environment::Sandbox) };
         s.hold(key(), held("00000000-0000-0000-0000-000000000001", 100));

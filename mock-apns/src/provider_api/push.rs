@@ -21,14 +21,14 @@
 //! | 8 | `apns-topic` is sent (a single-topic certificate implies it) | MissingTopic (400) |
 //! | 9 | the topic is well formed | BadTopic (400) |
 //! | 10 | `apns-push-type`, if sent, is known (absent: implied by the topic's suffix) | InvalidPushType (400) |
-//! | 11 | `apns-priority` is 10, 5 or 1 | BadPriority (400) |
+//! | 11 | `apns-priority` is 10, 5 or 1 (10 or 5 for `liveactivity`) | BadPriority (400) |
 //! | 12 | `apns-expiration` is UNIX seconds | BadExpirationDate (400) |
 //! | 13 | `apns-collapse-id` is at most 64 bytes | BadCollapseId (400) |
 //! | 14 | the credential covers the topic: the key's team owns the app, a topic key lists it, a certificate names it | TopicDisallowed (400) |
 //! | 15 | the body is not empty | PayloadEmpty (400) |
 //! | 16 | the body fits: 4096 bytes, 5120 for VoIP | PayloadTooLarge (413) |
 //! | 17 | the body is a JSON object | PayloadEmpty (400) |
-//! | 18 | the token exists in this environment / was issued for this topic / is still valid | BadDeviceToken (400), DeviceTokenNotForTopic (400), Unregistered (410 + timestamp) |
+//! | 18 | the token exists in this environment / was issued for this topic / is still valid (a `liveactivity` push goes to an activity token: push-to-start or update) | BadDeviceToken (400), DeviceTokenNotForTopic (400), Unregistered (410 + timestamp) |
 //!
 //! Authentication comes before the header checks because a token connection is limited
 //! to one stream until a request *carrying a valid token* arrives, whatever else is
@@ -48,8 +48,8 @@ use h2::RecvStream;
 use h2::server::SendResponse;
 use http::{HeaderMap, Method, Response};
 use protocol::{
-    ApnsId, CollapseId, DeviceToken, Environment, ErrorBody, Expiration, Priority, PushType, Reason, Topic,
-    max_payload_size,
+    ActivityTarget, ApnsId, CollapseId, DeviceToken, Environment, ErrorBody, Expiration, Priority, PushType, Reason,
+    Topic, max_payload_size,
 };
 
 use super::Room;
@@ -294,6 +294,7 @@ async fn deliver(
         received_ms: shared.clock.unix_millis(),
         from_storage: false,
         redelivered: false,
+        activity: accepted.routed.activity.map(|slot| shared.registry.activity_target(slot)),
     };
     let out = delivery::Outgoing { device: accepted.routed.device, held: None, delivery };
     let _ = shared.engine.send(delivery::Event::Deliver(Box::new(out))).await;
@@ -323,6 +324,15 @@ async fn store_if_offline(
         return Ok(false);
     };
     let (udid, bundle_id, environment, _, _) = shared.registry.app_summary(accepted.routed.app);
+    // One held per app — and, for Live Activities, one per activity token beside it.
+    let activity = accepted.routed.activity.map(|slot| shared.registry.activity_target(slot));
+    let slot_name = match &activity {
+        None => bundle_id,
+        Some(ActivityTarget::Update { activity_id }) => format!("{bundle_id}.push-type.liveactivity/{activity_id}"),
+        Some(ActivityTarget::PushToStart { attributes_type }) => {
+            format!("{bundle_id}.push-type.liveactivity/start:{attributes_type}")
+        }
+    };
     let held = Held {
         apns_id: apns_id.clone(),
         received_ms: shared.clock.unix_millis(),
@@ -334,8 +344,9 @@ async fn store_if_offline(
         // A copy: the body may be a slice of h2's read buffer, which a held
         // notification would otherwise keep alive for as long as it is held.
         payload: Bytes::copy_from_slice(body),
+        activity,
     };
-    let key: HeldKey = (udid.into(), bundle_id.into(), environment);
+    let key: HeldKey = (udid.into(), slot_name.into(), environment);
     match shared.store.write(vec![Write::Hold(key.clone(), held.clone())]).await {
         Ok(()) => {
             shared.storage.hold(key, held);
@@ -389,7 +400,10 @@ pub(crate) async fn process(
             let routed = accepted.routed;
             tracing::debug!(apns_id = %apns_id, device = routed.device, app = routed.app, "accepted");
             if routed.learned {
-                shared.delivery_found_app_gone(routed);
+                match routed.activity {
+                    Some(slot) => shared.delivery_found_activity_gone(slot),
+                    None => shared.delivery_found_app_gone(routed),
+                }
             }
             // An offline device: APNs stores the push (one per app) and answers only once
             // it is durable. A device with its gateway stream open: the engine delivers.
@@ -402,9 +416,15 @@ pub(crate) async fn process(
             match stored {
                 Ok(stored) => {
                     if routed.learned && routed.online {
-                        // The delivery attempt is what found the app gone: nothing reaches it.
+                        // The delivery attempt is what found the app (or the activity)
+                        // gone: the device drops it.
                         let now = shared.clock.unix_millis();
-                        shared.step(apns_id.as_str(), now, "app-not-installed", now, None);
+                        match routed.activity {
+                            Some(_) => {
+                                shared.step(apns_id.as_str(), now, "discarded", now, Some("activity ended".into()))
+                            }
+                            None => shared.step(apns_id.as_str(), now, "app-not-installed", now, None),
+                        }
                     } else if !stored && shared.connections.is_connected(routed.device) {
                         Box::pin(deliver(shared, conn.env, accepted, &apns_id, seen.topic.as_ref(), &body)).await;
                     }
@@ -538,6 +558,10 @@ fn validate(
         Some(text) => text.parse::<Priority>().map_err(|e| fail(e.reason()))?,
         None => Priority::default(),
     };
+    // Live Activity pushes take 10 or 5 (ActivityKit's push article).
+    if push_type == PushType::Liveactivity && priority == Priority::PowerPrioritized {
+        return Err(fail(Reason::BadPriority));
+    }
     let expiration = match header_value(headers, &APNS_EXPIRATION) {
         Some(text) => Some(text.parse::<Expiration>().map_err(|e| fail(e.reason()))?),
         None => None,
@@ -577,8 +601,11 @@ fn validate(
         return Err(fail(Reason::PayloadEmpty));
     }
 
-    // 18: route the token.
-    let routed = shared.registry.route(conn.env, token, bundle_id, now.ms)?;
+    // 18: route the token (a Live Activity push to an activity token).
+    let routed = match push_type {
+        PushType::Liveactivity => shared.registry.route_activity(conn.env, token, bundle_id, now.ms)?,
+        _ => shared.registry.route(conn.env, token, bundle_id, now.ms)?,
+    };
     if !has_suffix {
         return Err(fail(Reason::DeviceTokenNotForTopic));
     }

@@ -25,7 +25,9 @@ pub struct LifecycleEvent {
     /// `install`, `update`, `uninstall`, `reinstall`, `erase`, `backup`, `restore`,
     /// `offline`, `online`, `unregistered` (APNs learned an app is gone) or
     /// `undeliverable` (a push found the app gone while the device was offline; APNs
-    /// learns when it returns).
+    /// learns when it returns); for Live Activities `push-to-start-token` (an app declared
+    /// an attributes type), `activity-start`, `activity-end`, and `activity-unregistered`
+    /// / `activity-undeliverable` (the same two, for an ended activity's token).
     pub kind: String,
     /// The app, for app events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -33,6 +35,12 @@ pub struct LifecycleEvent {
     /// For a restore onto another device: that device.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to_udid: Option<String>,
+    /// For Live Activity events: the `ActivityAttributes` type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attributes_type: Option<String>,
+    /// For Live Activity events: the activity (absent for a push-to-start token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activity_id: Option<String>,
     /// What happened to each token it touched.
     pub tokens: Vec<TokenChangeView>,
 }

@@ -16,6 +16,7 @@ impl Registry {
             a.install_gen += 1;
             Self::index_dead(t, device, env, &old, died);
         }
+        Self::activities_of_app_end(t, app, died, self.scope == TokenScope::PerApp);
         let new = self.index_live(t, app);
         self.change(t, app, Some(old), Some(new))
     }
@@ -37,9 +38,16 @@ impl Registry {
 
     /// Uninstalls an app. Its token stays live until APNs learns of it.
     pub fn uninstall(&self, udid: &str, bundle_id: &str, now: u64) -> Result<Vec<TokenChange>, Error> {
-        self.change_installed(udid, bundle_id, "", |a| {
+        let changes = self.change_installed(udid, bundle_id, "", |a| {
             (a.uninstalled_at, a.learned_at, a.pending) = (now.max(1), 0, false)
-        })
+        })?;
+        // The app's activities end with it (APNs learns as it learns of the uninstall).
+        let mut t = self.write();
+        let (_, slots) = self.bundle_slots(&t, udid, bundle_id)?;
+        for app in slots {
+            Self::activities_of_app_end(&mut t, app, now, false);
+        }
+        Ok(changes)
     }
 
     /// Reinstalls an app (uninstalling it first if it is installed).
@@ -92,6 +100,7 @@ impl Registry {
             Self::index_dead(t, device, t.apps[app as usize].env, token, now);
         }
         t.devices[device as usize].generation += 1;
+        Self::activities_die(t, device, now);
         let mut changes = Vec::new();
         for (&app, old) in apps.iter().zip(old) {
             let a = &t.apps[app as usize];
@@ -164,6 +173,7 @@ impl Registry {
                     changes.push(self.change(&t, app, Some(token), Some(token)));
                 }
             }
+            Self::activities_learn_pending(&mut t, device, now);
         }
         Ok(changes)
     }

@@ -18,7 +18,11 @@ impl Registry {
         now: u64,
     ) -> Result<Routed, (Reason, Option<u64>)> {
         let Ok(key) = <&Token>::try_from(token.as_bytes()) else {
-            return Err((Reason::BadDeviceToken, None));
+            // A Live Activity token is issued for the `.push-type.liveactivity` topic.
+            return Err(match self.is_activity_token(env, token.as_bytes()) {
+                true => (Reason::DeviceTokenNotForTopic, None),
+                false => (Reason::BadDeviceToken, None),
+            });
         };
         let t = self.read();
         let (entry, dead_at) = match Self::find_live(&t, env, key) {
@@ -47,7 +51,7 @@ impl Registry {
         let device = a.device;
         let online = t.devices[device as usize].online;
         if a.uninstalled_at == 0 || a.pending {
-            return Ok(Routed { device, app, learned: false, online });
+            return Ok(Routed { device, app, learned: false, online, activity: None });
         }
         // Uninstalled, and APNs does not know yet: accept, and let the delivery attempt
         // find the app gone — now if the device is online, when it returns otherwise.
@@ -62,7 +66,7 @@ impl Registry {
                 a.pending = true;
             }
         }
-        Ok(Routed { device, app, learned: true, online })
+        Ok(Routed { device, app, learned: true, online, activity: None })
     }
 
     /// A phone answered a delivery with "no such app": APNs learns the app is gone now

@@ -4,7 +4,7 @@
 //! from the rooms that use it.
 
 use bytes::Bytes;
-use protocol::{ApnsId, Environment, Priority, PushType};
+use protocol::{ActivityTarget, ApnsId, Environment, Priority, PushType};
 
 /// A device as stored in the state database.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,6 +44,22 @@ pub(crate) struct StoredToken {
     pub dead_at: u64,
 }
 
+/// A Live Activity token as stored (push-to-start or update), with its device's UDID
+/// alongside in the table.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct StoredActivity {
+    pub bundle_id: String,
+    pub environment: Environment,
+    pub push_to_start: bool,
+    pub attributes_type: String,
+    pub activity_id: Option<String>,
+    pub token: Vec<u8>,
+    pub issued_at: u64,
+    pub ended_at: u64,
+    pub learned_at: u64,
+    pub pending: bool,
+}
+
 /// A signing key as stored: its public half and its restrictions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct KeyRow {
@@ -69,6 +85,8 @@ pub(crate) struct Held {
     pub topic: String,
     pub collapse_id: Option<String>,
     pub payload: Bytes,
+    /// For a `liveactivity` push: the activity (or push-to-start type) it is for.
+    pub activity: Option<ActivityTarget>,
 }
 
 /// Which app a held notification is for.

@@ -18,14 +18,16 @@ use protocol::Environment;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
 
-use super::rows::{Batch, Held, HeldKey, KeyRow, StoredApp, StoredDevice, StoredToken};
+use super::rows::{Batch, Held, HeldKey, KeyRow, StoredActivity, StoredApp, StoredDevice, StoredToken};
 use crate::error::Error;
 
 /// The schema this build writes. A database with a higher `user_version` was written by
 /// a newer apns-lab and is refused rather than misread. Version 2 keeps the capture log
 /// in batches (`capture_batches`); version 1's one row per request (`capture`) is still
-/// read, and moved into a batch when the database is opened.
-const SCHEMA_VERSION: i64 = 2;
+/// read, and moved into a batch when the database is opened. Version 3 adds Live
+/// Activity tokens (`activities`) and the activity a held notification is for
+/// (`held.activity`); a version-2 database gains both when opened.
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -50,8 +52,13 @@ CREATE TABLE IF NOT EXISTS capture_batches (
 CREATE TABLE IF NOT EXISTS held (
     udid TEXT NOT NULL, bundle_id TEXT NOT NULL, environment TEXT NOT NULL, apns_id TEXT NOT NULL,
     received_ms INTEGER NOT NULL, expires_at INTEGER NOT NULL, priority INTEGER NOT NULL,
-    push_type TEXT NOT NULL, topic TEXT NOT NULL, collapse_id TEXT, payload BLOB NOT NULL,
+    push_type TEXT NOT NULL, topic TEXT NOT NULL, collapse_id TEXT, payload BLOB NOT NULL, activity TEXT,
     PRIMARY KEY (udid, bundle_id, environment)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS activities (
+    udid TEXT NOT NULL, seq INTEGER NOT NULL, bundle_id TEXT NOT NULL, environment TEXT NOT NULL,
+    push_to_start INTEGER NOT NULL, attributes_type TEXT NOT NULL, activity_id TEXT, token BLOB NOT NULL,
+    issued_at INTEGER NOT NULL, ended_at INTEGER NOT NULL, learned_at INTEGER NOT NULL, pending INTEGER NOT NULL,
+    PRIMARY KEY (udid, seq)) WITHOUT ROWID;
 ";
 
 /// One change to persist.
@@ -60,6 +67,8 @@ pub(crate) enum Write {
     Key(KeyRow),
     /// A device with all its apps (and their live tokens), and its dead tokens.
     Device(StoredDevice, Vec<StoredToken>),
+    /// A device's Live Activity tokens (all of them, replacing what was stored).
+    Activities(String, Vec<StoredActivity>),
     /// Forget every device, app, token, event and captured request.
     ClearRegistry,
     /// A lifecycle event (JSON), keeping the newest `keep`.
@@ -139,6 +148,18 @@ fn migrate_capture(conn: &Connection) -> rusqlite::Result<()> {
     tx.commit()
 }
 
+/// Gives a version-2 `held` table its `activity` column.
+fn migrate_held(conn: &Connection) -> rusqlite::Result<()> {
+    let has: bool =
+        conn.query_row("SELECT COUNT(*) FROM pragma_table_info('held') WHERE name = 'activity'", [], |r| {
+            r.get::<_, i64>(0).map(|n| n > 0)
+        })?;
+    if !has {
+        conn.execute_batch("ALTER TABLE held ADD COLUMN activity TEXT;")?;
+    }
+    Ok(())
+}
+
 impl Opened {
     /// Opens (creating) `path`, or an in-memory database for `None`, and checks its schema.
     pub(crate) fn open(path: Option<&Path>) -> Result<Opened, Error> {
@@ -157,6 +178,7 @@ impl Opened {
         conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;").map_err(|e| explain(path, e))?;
         conn.execute_batch(SCHEMA).map_err(|e| explain(path, e))?;
         migrate_capture(&conn).map_err(|e| explain(path, e))?;
+        migrate_held(&conn).map_err(|e| explain(path, e))?;
         conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};")).map_err(|e| explain(path, e))?;
         Ok(Opened { conn, path: path.map(Path::to_path_buf) })
     }
@@ -276,6 +298,35 @@ impl Opened {
         Ok(())
     }
 
+    /// Every stored Live Activity token with its device's UDID, in issue order.
+    pub(crate) fn load_activities(&self, mut each: impl FnMut(String, StoredActivity)) -> Result<(), Error> {
+        let bad = || Error::Invalid("state database: a stored activity token is malformed".into());
+        let mut stmt = self.conn.prepare(
+            "SELECT udid, bundle_id, environment, push_to_start, attributes_type, activity_id, token, issued_at, ended_at,
+             learned_at, pending FROM activities ORDER BY udid, seq",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let env: String = r.get(2)?;
+            each(
+                r.get(0)?,
+                StoredActivity {
+                    bundle_id: r.get(1)?,
+                    environment: env.parse().map_err(|_| bad())?,
+                    push_to_start: r.get(3)?,
+                    attributes_type: r.get(4)?,
+                    activity_id: r.get(5)?,
+                    token: r.get(6)?,
+                    issued_at: r.get::<_, i64>(7)? as u64,
+                    ended_at: r.get::<_, i64>(8)? as u64,
+                    learned_at: r.get::<_, i64>(9)? as u64,
+                    pending: r.get(10)?,
+                },
+            );
+        }
+        Ok(())
+    }
+
     /// The stored lifecycle events (JSON), oldest first, with their sequence numbers.
     pub(crate) fn load_events(&self) -> Result<Vec<(u64, String)>, Error> {
         let mut stmt = self.conn.prepare("SELECT seq, body FROM events ORDER BY seq")?;
@@ -298,7 +349,7 @@ impl Opened {
     pub(crate) fn load_held(&self, mut each: impl FnMut(HeldKey, Held)) -> Result<(), Error> {
         let bad = || Error::Invalid("state database: a held notification is malformed".into());
         let mut stmt = self.conn.prepare(
-            "SELECT udid, bundle_id, environment, apns_id, received_ms, expires_at, priority, push_type, topic, collapse_id, payload FROM held",
+            "SELECT udid, bundle_id, environment, apns_id, received_ms, expires_at, priority, push_type, topic, collapse_id, payload, activity FROM held",
         )?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
@@ -314,6 +365,10 @@ impl Opened {
                 topic: r.get(8)?,
                 collapse_id: r.get(9)?,
                 payload: bytes::Bytes::from(r.get::<_, Vec<u8>>(10)?),
+                activity: match r.get::<_, Option<String>>(11)? {
+                    Some(json) => Some(serde_json::from_str(&json).map_err(|_| bad())?),
+                    None => None,
+                },
             };
             let key: HeldKey =
                 (r.get::<_, String>(0)?.into(), r.get::<_, String>(1)?.into(), env.parse().map_err(|_| bad())?);
@@ -410,7 +465,7 @@ fn apply(conn: &Connection, w: &Write) -> rusqlite::Result<()> {
         }
         Write::ClearRegistry => {
             conn.execute_batch(
-                "DELETE FROM apps; DELETE FROM devices; DELETE FROM dead_tokens; DELETE FROM events; DELETE FROM capture; DELETE FROM capture_batches; DELETE FROM held;",
+                "DELETE FROM apps; DELETE FROM devices; DELETE FROM dead_tokens; DELETE FROM events; DELETE FROM capture; DELETE FROM capture_batches; DELETE FROM held; DELETE FROM activities;",
             )?;
         }
         Write::Event { seq, body, keep } => {
@@ -430,7 +485,7 @@ fn apply(conn: &Connection, w: &Write) -> rusqlite::Result<()> {
         Write::Hold((udid, bundle, env), h) => {
             conn.prepare_cached(
                 "INSERT OR REPLACE INTO held (udid, bundle_id, environment, apns_id, received_ms, expires_at, priority,
-                 push_type, topic, collapse_id, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                 push_type, topic, collapse_id, payload, activity) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )?
             .execute(params![
                 &**udid,
@@ -443,8 +498,32 @@ fn apply(conn: &Connection, w: &Write) -> rusqlite::Result<()> {
                 h.push_type.as_str(),
                 h.topic,
                 h.collapse_id,
-                &h.payload[..]
+                &h.payload[..],
+                h.activity.as_ref().map(|a| serde_json::to_string(a).unwrap_or_default()),
             ])?;
+        }
+        Write::Activities(udid, rows) => {
+            conn.prepare_cached("DELETE FROM activities WHERE udid = ?1")?.execute([udid])?;
+            let mut insert = conn.prepare_cached(
+                "INSERT INTO activities (udid, seq, bundle_id, environment, push_to_start, attributes_type, activity_id,
+                 token, issued_at, ended_at, learned_at, pending) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )?;
+            for (seq, a) in rows.iter().enumerate() {
+                insert.execute(params![
+                    udid,
+                    seq as i64,
+                    a.bundle_id,
+                    a.environment.as_str(),
+                    a.push_to_start,
+                    a.attributes_type,
+                    a.activity_id,
+                    a.token,
+                    a.issued_at as i64,
+                    a.ended_at as i64,
+                    a.learned_at as i64,
+                    a.pending,
+                ])?;
+            }
         }
         Write::DropHeld(udid) => {
             conn.prepare_cached("DELETE FROM held WHERE udid = ?1")?.execute([udid])?;

@@ -1,0 +1,175 @@
+//! The operations on Live Activity tokens, called alike by the gateway (a phone's app
+//! declares an attributes type, an activity starts or ends on the phone) and the admin
+//! API (the same, for a virtual device with no phone running): each issues or ends a
+//! token in the registry, logs a lifecycle event and answers once it is saved.
+
+use protocol::{ActivityTokenKind, Environment};
+use serde::{Deserialize, Serialize};
+
+use super::Room;
+use crate::error::Error;
+use crate::registry::ActivityRecord;
+use crate::registry::events::{LifecycleEvent, TokenChangeView};
+use crate::state::store;
+
+/// `POST /api/v1/devices/{udid}/activity-types`: an app declares an `ActivityAttributes`
+/// type and gets its push-to-start token.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewActivityType {
+    /// The app (installed on the device).
+    pub bundle_id: String,
+    /// Its environment (default sandbox).
+    #[serde(default = "sandbox")]
+    pub environment: Environment,
+    /// The `ActivityAttributes` type's name.
+    pub attributes_type: String,
+}
+
+/// `POST /api/v1/devices/{udid}/activities`: an activity starts on the device and gets
+/// its update token.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewActivity {
+    /// The app (installed on the device).
+    pub bundle_id: String,
+    /// Its environment (default sandbox).
+    #[serde(default = "sandbox")]
+    pub environment: Environment,
+    /// The `ActivityAttributes` type.
+    pub attributes_type: String,
+    /// The activity's id; a new UUID (as ActivityKit makes) when absent.
+    #[serde(default)]
+    pub activity_id: Option<String>,
+}
+
+fn sandbox() -> Environment {
+    Environment::Sandbox
+}
+
+/// A Live Activity token as the admin API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ActivityView {
+    /// The app.
+    pub bundle_id: String,
+    /// Its environment.
+    pub environment: Environment,
+    /// `push-to-start` (one per app and attributes type) or `update` (one per activity).
+    pub kind: ActivityTokenKind,
+    /// The `ActivityAttributes` type.
+    pub attributes_type: String,
+    /// The activity, for an update token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub activity_id: Option<String>,
+    /// The token, lowercase hex (80 bytes).
+    pub token: String,
+    /// `active`, `ended` (pushes still get 200, and the device drops them) or `gone` (410).
+    pub state: &'static str,
+    /// When APNs issued it (ms).
+    pub issued_at: u64,
+    /// When the activity ended (ms).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<u64>,
+    /// When APNs learned it is gone (ms): the 410's timestamp.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unregistered_at: Option<u64>,
+}
+
+impl From<&ActivityRecord> for ActivityView {
+    fn from(r: &ActivityRecord) -> Self {
+        ActivityView {
+            bundle_id: r.bundle_id.clone(),
+            environment: r.environment,
+            kind: r.kind,
+            attributes_type: r.attributes_type.clone(),
+            activity_id: r.activity_id.clone(),
+            token: r.token.to_hex(),
+            state: r.state(),
+            issued_at: r.issued_at,
+            ended_at: r.ended_at,
+            unregistered_at: r.unregistered_at,
+        }
+    }
+}
+
+impl Room {
+    /// The lifecycle event of an activity token (`kind`), with the token's change.
+    fn activity_event(&self, udid: &str, kind: &str, r: &ActivityRecord, old: bool, new: bool) -> LifecycleEvent {
+        let token = r.token.to_hex();
+        LifecycleEvent {
+            attributes_type: Some(r.attributes_type.clone()),
+            activity_id: r.activity_id.clone(),
+            tokens: vec![TokenChangeView {
+                udid: udid.to_owned(),
+                bundle_id: r.bundle_id.clone(),
+                environment: r.environment,
+                old: old.then(|| token.clone()),
+                new: new.then_some(token),
+                changed: old != new,
+            }],
+            ..self.new_event(udid, kind, Some(&r.bundle_id), &[])
+        }
+    }
+
+    /// An app declares an attributes type: its push-to-start token (step 2, for
+    /// activities). Logged when the token is new.
+    pub(crate) async fn declare_activity_type(&self, udid: &str, req: NewActivityType) -> Result<ActivityView, Error> {
+        let now = self.clock.unix_millis();
+        let (record, new) =
+            self.registry.declare_activity_type(udid, &req.bundle_id, req.environment, &req.attributes_type, now)?;
+        if new {
+            self.record_event(self.activity_event(udid, "push-to-start-token", &record, false, true), &[udid]).await?;
+        }
+        Ok(ActivityView::from(&record))
+    }
+
+    /// An activity starts on the device: its update token. Logged when it is new.
+    pub(crate) async fn start_activity(&self, udid: &str, req: NewActivity) -> Result<ActivityView, Error> {
+        let now = self.clock.unix_millis();
+        let id = req.activity_id.unwrap_or_else(|| uuid::Uuid::new_v4().hyphenated().to_string().to_uppercase());
+        let (record, new) =
+            self.registry.start_activity(udid, &req.bundle_id, req.environment, &req.attributes_type, &id, now)?;
+        if new {
+            self.record_event(self.activity_event(udid, "activity-start", &record, false, true), &[udid]).await?;
+        }
+        Ok(ActivityView::from(&record))
+    }
+
+    /// An activity ended on the device: its token is accepted and dropped until APNs
+    /// learns, then 410.
+    pub(crate) async fn end_activity(&self, udid: &str, activity_id: &str) -> Result<ActivityView, Error> {
+        let before = self.registry.activities(udid);
+        let record = self.registry.end_activity(udid, activity_id, self.clock.unix_millis())?;
+        let was_running = before.iter().any(|r| r.activity_id.as_deref() == Some(activity_id) && r.ended_at.is_none());
+        if was_running {
+            self.record_event(self.activity_event(udid, "activity-end", &record, true, true), &[udid]).await?;
+        }
+        Ok(ActivityView::from(&record))
+    }
+
+    /// A device's activity tokens.
+    pub(crate) fn activity_views(&self, udid: &str) -> Result<Vec<ActivityView>, Error> {
+        if self.registry.device_slot(udid).is_none() {
+            return Err(Error::NotFound(format!("no device {udid}")));
+        }
+        Ok(self.registry.activities(udid).iter().map(ActivityView::from).collect())
+    }
+
+    /// A push reached an ended activity: the device drops it (now, or when it comes back
+    /// online), which is how APNs learns the token is gone. Logged and saved without
+    /// holding up the push's answer.
+    pub(crate) fn delivery_found_activity_gone(&self, slot: u32) {
+        let record = self.registry.activity(slot);
+        let Some(udid) = self.registry.activity_udid(slot) else { return };
+        let kind = if record.unregistered_at.is_some() { "activity-unregistered" } else { "activity-undeliverable" };
+        let event = self.events.push(self.activity_event(&udid, kind, &record, true, true));
+        self.live.lifecycle(&event);
+        let mut writes = self.device_writes(&udid);
+        writes.push(store::Write::Event {
+            seq: event.seq,
+            body: serde_json::to_string(&event).unwrap_or_default(),
+            keep: crate::registry::events::Events::LIMIT,
+        });
+        self.store.write_later(writes);
+    }
+}

@@ -1,0 +1,278 @@
+//! Live Activities at APNs: push-to-start and update tokens issued through the admin API
+//! (so no phone is needed), the `liveactivity` checks over real TLS + HTTP/2, and the
+//! tokens' lifecycle — 200-then-410 after an activity ends, erase, uninstall, reinstall —
+//! kept across a restart.
+
+use std::time::Duration;
+
+use mock_apns::{Config, MockApns, NewActivity, NewActivityType};
+use protocol::Environment::{Production, Sandbox};
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+const UDID: &str = "00008030-001A2D3C3E02802E";
+const TOPIC: &str = "com.example.chat.push-type.liveactivity";
+const TYPE: &str = "DeliveryAttributes";
+
+/// A Live Activity push to `token`: an update with a content state, priority 10.
+fn activity_push(token: &str, jwt: &str) -> Push {
+    Push::new(token, jwt)
+        .header("apns-push-type", "liveactivity")
+        .header("apns-topic", TOPIC)
+        .header("apns-priority", "10")
+        .body(r#"{"aps":{"event":"update","timestamp":1800000000,"content-state":{"eta":5}}}"#)
+}
+
+async fn post(lab: &Lab, path: &str, body: Value, want: u16) -> Value {
+    let (status, v) = admin(lab.mock.admin_addr(), "POST", path, Some(body)).await;
+    assert_eq!(status, want, "{path}: {v}");
+    v
+}
+
+/// The app's push-to-start token for [`TYPE`] and a running activity "A1"'s update token.
+async fn tokens(lab: &Lab) -> (String, String) {
+    let start = post(
+        lab,
+        &format!("/api/v1/devices/{UDID}/activity-types"),
+        json!({"bundle_id": APP, "attributes_type": TYPE}),
+        201,
+    )
+    .await;
+    let update = post(
+        lab,
+        &format!("/api/v1/devices/{UDID}/activities"),
+        json!({"bundle_id": APP, "attributes_type": TYPE, "activity_id": "A1"}),
+        201,
+    )
+    .await;
+    assert_eq!(start["kind"], "push-to-start");
+    assert_eq!(update["kind"], "update");
+    assert_eq!((update["activity_id"].as_str(), update["state"].as_str()), (Some("A1"), Some("active")));
+    (start["token"].as_str().expect("token").into(), update["token"].as_str().expect("token").into())
+}
+
+#[tokio::test]
+async fn activity_tokens_are_derived_longer_and_listed_on_the_device() {
+    let lab = lab().await;
+    let (start, update) = tokens(&lab).await;
+    assert_eq!((start.len(), update.len()), (160, 160), "80 bytes, longer than a 32-byte device token");
+    assert!(start.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+    assert_ne!(start, update);
+    assert_ne!(start, lab.sandbox_token);
+    // Asking again is the same token (derived, not random), and logs nothing new.
+    let again = lab
+        .mock
+        .declare_activity_type(
+            UDID,
+            NewActivityType { bundle_id: APP.into(), environment: Sandbox, attributes_type: TYPE.into() },
+        )
+        .await
+        .expect("declared");
+    assert_eq!(again.token, start);
+    let events = lab.mock.events(Some(UDID), 10);
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds[..2], ["activity-start", "push-to-start-token"]);
+    assert_eq!(events[0].activity_id.as_deref(), Some("A1"));
+    assert_eq!(events[0].tokens[0].new.as_deref(), Some(update.as_str()));
+    // The device lists both, with their state.
+    let (status, d) = admin(lab.mock.admin_addr(), "GET", &format!("/api/v1/devices/{UDID}"), None).await;
+    assert_eq!(status, 200);
+    let listed: Vec<(&str, &str)> = d["activities"]
+        .as_array()
+        .expect("activities")
+        .iter()
+        .map(|a| (a["token"].as_str().expect("token"), a["state"].as_str().expect("state")))
+        .collect();
+    assert_eq!(listed, [(start.as_str(), "active"), (update.as_str(), "active")]);
+    // Another environment's app gets other tokens; an app that is not installed, none.
+    let prod = lab
+        .mock
+        .start_activity(
+            UDID,
+            NewActivity {
+                bundle_id: APP.into(),
+                environment: Production,
+                attributes_type: TYPE.into(),
+                activity_id: Some("A1".into()),
+            },
+        )
+        .await
+        .expect("started");
+    assert_ne!(prod.token, update);
+    let (status, body) = admin(
+        lab.mock.admin_addr(),
+        "POST",
+        &format!("/api/v1/devices/{UDID}/activities"),
+        Some(json!({"bundle_id": "com.example.absent", "attributes_type": TYPE})),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = admin(
+        lab.mock.admin_addr(),
+        "POST",
+        &format!("/api/v1/devices/{UDID}/activity-types"),
+        Some(json!({"bundle_id": APP, "attributes_type": ""})),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, _) =
+        admin(lab.mock.admin_addr(), "POST", &format!("/api/v1/devices/{UDID}/activities/NOPE/end"), None).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn liveactivity_pushes_are_checked_as_apns_checks_them() {
+    let lab = lab().await;
+    let (start, update) = tokens(&lab).await;
+    let jwt = lab.jwt();
+    let mut c = lab.client(Sandbox).await;
+    c.push(activity_push(&update, &jwt)).await.assert_ok();
+    c.push(activity_push(&update, &jwt).header("apns-priority", "5")).await.assert_ok();
+    c.push(activity_push(&start, &jwt)).await.assert_ok();
+    // Priority 1 is not for Live Activities.
+    c.push(activity_push(&update, &jwt).header("apns-priority", "1")).await.assert_err(400, "BadPriority");
+    // The topic needs its suffix; an activity token is not the app's plain topic's.
+    c.push(activity_push(&update, &jwt).header("apns-topic", APP)).await.assert_err(400, "DeviceTokenNotForTopic");
+    c.push(Push::new(&update, &jwt)).await.assert_err(400, "DeviceTokenNotForTopic");
+    // Another app's topic; another environment; a token APNs never issued.
+    c.push(activity_push(&update, &jwt).header("apns-topic", "com.example.news.push-type.liveactivity"))
+        .await
+        .assert_err(400, "DeviceTokenNotForTopic");
+    let mut prod = lab.client(Production).await;
+    prod.push(activity_push(&update, &jwt)).await.assert_err(400, "BadDeviceToken");
+    c.push(activity_push(&"ab".repeat(80), &jwt)).await.assert_err(400, "BadDeviceToken");
+    // 4096 bytes, as any device push.
+    let big = format!(r#"{{"aps":{{"event":"update","timestamp":1,"content-state":{{"x":"{}"}}}}}}"#, "x".repeat(4096));
+    c.push(activity_push(&update, &jwt).body(big)).await.assert_err(413, "PayloadTooLarge");
+    // What APNs does not read: a malformed aps is accepted (the device drops it).
+    c.push(activity_push(&update, &jwt).body(r#"{"aps":{"event":"pause"}}"#)).await.assert_ok();
+}
+
+#[tokio::test]
+async fn an_ended_activity_is_accepted_once_then_410_from_when_apns_learned() {
+    let lab = lab().await;
+    let (start, update) = tokens(&lab).await;
+    let jwt = lab.jwt();
+    let mut c = lab.client(Sandbox).await;
+    let ended = lab.mock.end_activity(UDID, "A1").await.expect("ended");
+    assert_eq!(ended.state, "ended");
+    lab.mock.clock().advance(Duration::from_secs(5));
+    let learned = lab.mock.clock().unix_millis();
+    // APNs does not know yet: accepted, and the device drops it.
+    let first = c.push(activity_push(&update, &jwt)).await;
+    first.assert_ok();
+    let apns_id = first.apns_id.clone().expect("apns-id");
+    let (_, n) = admin(lab.mock.admin_addr(), "GET", &format!("/api/v1/notifications/{apns_id}"), None).await;
+    let last = n["journey"].as_array().and_then(|j| j.last()).cloned().expect("a journey");
+    assert_eq!((last["state"].as_str(), last["detail"].as_str()), (Some("discarded"), Some("activity ended")), "{n}");
+    lab.mock.clock().advance(Duration::from_secs(5));
+    let r = c.push(activity_push(&update, &jwt)).await;
+    r.assert_err(410, "Unregistered");
+    assert_eq!(r.json()["timestamp"], learned, "the timestamp is when APNs learned");
+    // The push-to-start token and the device token are unaffected.
+    c.push(activity_push(&start, &jwt)).await.assert_ok();
+    c.push(Push::new(&lab.sandbox_token, &jwt)).await.assert_ok();
+    let a = lab.mock.activities(UDID).expect("activities");
+    assert_eq!((a[1].state, a[1].unregistered_at), ("gone", Some(learned)));
+    assert_eq!(lab.mock.events(Some(UDID), 1)[0].kind, "activity-unregistered");
+    // An ended activity's id does not start again.
+    let again = lab
+        .mock
+        .start_activity(
+            UDID,
+            NewActivity {
+                bundle_id: APP.into(),
+                environment: Sandbox,
+                attributes_type: TYPE.into(),
+                activity_id: Some("A1".into()),
+            },
+        )
+        .await;
+    assert!(matches!(again, Err(mock_apns::Error::Conflict(_))), "{again:?}");
+}
+
+#[tokio::test]
+async fn erase_kills_activity_tokens_at_once_and_uninstall_after_one_push() {
+    let lab = lab().await;
+    let jwt = lab.jwt();
+    let mut c = lab.client(Sandbox).await;
+    // Uninstall: the activity ended with the app; the first push is accepted, then 410.
+    let (start, update) = tokens(&lab).await;
+    post(&lab, &format!("/api/v1/devices/{UDID}/apps/{APP}/uninstall"), json!({}), 200).await;
+    c.push(activity_push(&update, &jwt)).await.assert_ok();
+    c.push(activity_push(&update, &jwt)).await.assert_err(410, "Unregistered");
+    c.push(activity_push(&start, &jwt)).await.assert_ok();
+    c.push(activity_push(&start, &jwt)).await.assert_err(410, "Unregistered");
+    // Reinstall (per-app): a new push-to-start token when the type is declared again.
+    post(&lab, &format!("/api/v1/devices/{UDID}/apps/{APP}/reinstall"), json!({}), 200).await;
+    let (start2, update2) = {
+        let s = post(
+            &lab,
+            &format!("/api/v1/devices/{UDID}/activity-types"),
+            json!({"bundle_id": APP, "attributes_type": TYPE}),
+            201,
+        )
+        .await;
+        let u = post(
+            &lab,
+            &format!("/api/v1/devices/{UDID}/activities"),
+            json!({"bundle_id": APP, "attributes_type": TYPE, "activity_id": "A2"}),
+            201,
+        )
+        .await;
+        (s["token"].as_str().expect("token").to_owned(), u["token"].as_str().expect("token").to_owned())
+    };
+    assert_ne!(start2, start);
+    c.push(activity_push(&start2, &jwt)).await.assert_ok();
+    // Erase: every activity token dies now, no push needed to learn it.
+    lab.mock.clock().advance(Duration::from_secs(1));
+    let erased_at = lab.mock.clock().unix_millis();
+    post(&lab, &format!("/api/v1/devices/{UDID}/erase"), json!({}), 200).await;
+    for token in [&start2, &update2] {
+        let r = c.push(activity_push(token, &jwt)).await;
+        r.assert_err(410, "Unregistered");
+        assert_eq!(r.json()["timestamp"], erased_at);
+    }
+}
+
+#[tokio::test]
+async fn activity_tokens_survive_a_restart() {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = || Config { data_dir: Some(dir.path().to_path_buf()), clock: manual_clock(), ..Config::default() };
+    let lab = lab_with(config()).await;
+    let (start, update) = tokens(&lab).await;
+    lab.mock.end_activity(UDID, "A1").await.expect("ended");
+    let before = lab.mock.activities(UDID).expect("activities");
+    let (sandbox_token, jwt) = (lab.sandbox_token.clone(), lab.jwt());
+    lab.mock.shutdown().await;
+    let mock = MockApns::start(config()).await.expect("restarts");
+    assert_eq!(mock.activities(UDID).expect("activities"), before);
+    let mut c = Client::connect(mock.addr(Sandbox), mock.ca_pem(), None, Alpn::H2).await;
+    c.push(activity_push(&start, &jwt)).await.assert_ok();
+    c.push(activity_push(&update, &jwt)).await.assert_ok();
+    c.push(activity_push(&update, &jwt)).await.assert_err(410, "Unregistered");
+    c.push(Push::new(&sandbox_token, &jwt)).await.assert_ok();
+    mock.shutdown().await;
+}
+
+#[tokio::test]
+async fn activity_answers_match_the_documented_shapes() {
+    let lab = lab().await;
+    let addr = lab.mock.admin_addr();
+    let (_, doc) = admin(addr, "GET", "/api/v1/openapi.json", None).await;
+    let (_, update) = tokens(&lab).await;
+    let ended = post(&lab, &format!("/api/v1/devices/{UDID}/activities/A1/end"), json!({}), 200).await;
+    crate::shapes::check(&doc, "Activity", &ended, "POST …/activities/{id}/end");
+    let mut c = lab.client(Sandbox).await;
+    c.push(activity_push(&update, &lab.jwt())).await.assert_ok();
+    let (_, device) = admin(addr, "GET", &format!("/api/v1/devices/{UDID}"), None).await;
+    crate::shapes::check(&doc, "Device", &device, "GET /api/v1/devices/{udid} with activities");
+    let (_, list) = admin(addr, "GET", &format!("/api/v1/devices/{UDID}/activities"), None).await;
+    assert_eq!(list.as_array().map(Vec::len), Some(2), "{list}");
+    let (_, events) = admin(addr, "GET", &format!("/api/v1/events?udid={UDID}"), None).await;
+    for event in events.as_array().expect("events") {
+        crate::shapes::check(&doc, "LifecycleEvent", event, "GET /api/v1/events");
+    }
+    assert_eq!(events[0]["kind"], "activity-unregistered", "{events}");
+}
