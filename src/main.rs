@@ -194,6 +194,14 @@ enum DeviceCommand {
         /// This app has a Notification Service Extension (for mutable-content).
         #[arg(long = "service-extension", value_name = "BUNDLE")]
         service_extension: Vec<String>,
+        /// A Live Activity type the app declares, BUNDLE:TYPE (repeatable): it gets a
+        /// push-to-start token and hands it to the provider.
+        #[arg(long = "activity-type", value_name = "BUNDLE:TYPE", value_parser = parse_activity_type)]
+        activity_types: Vec<(String, String)>,
+        /// Start a Live Activity of this type from the app once online, BUNDLE:TYPE
+        /// (repeatable): it gets an update token and hands it to the provider.
+        #[arg(long = "start-activity", value_name = "BUNDLE:TYPE", value_parser = parse_activity_type)]
+        start_activities: Vec<(String, String)>,
     },
     /// Inject a payload into a running phone the way `xcrun simctl push` does.
     Push {
@@ -229,6 +237,15 @@ enum DeviceCommand {
         #[arg(long)]
         tokens_out: Option<PathBuf>,
     },
+}
+
+fn parse_activity_type(s: &str) -> Result<(String, String), String> {
+    let (bundle, kind) = s.split_once(':').ok_or_else(|| format!("{s:?} is not BUNDLE:TYPE"))?;
+    protocol::Topic::parse(bundle).map_err(|e| format!("{bundle:?}: {e}"))?;
+    if kind.is_empty() || !kind.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(format!("{kind:?} is not an ActivityAttributes type name"));
+    }
+    Ok((bundle.to_owned(), kind.to_owned()))
 }
 
 fn parse_app(s: &str) -> Result<(String, Environment), String> {
@@ -587,9 +604,12 @@ async fn device(command: DeviceCommand) -> Result<(), Box<dyn std::error::Error>
             provisional,
             foreground,
             service_extension,
+            activity_types,
+            start_activities,
         } => {
             let endpoint = device_sim::Endpoint::parse(&gateway, ca_of(&ca)?)?;
-            for named in denied.iter().chain(&provisional).chain(&foreground).chain(&service_extension) {
+            let by_type = activity_types.iter().chain(&start_activities).map(|(b, _)| b);
+            for named in denied.iter().chain(&provisional).chain(&foreground).chain(&service_extension).chain(by_type) {
                 if !apps.iter().any(|(b, _)| b == named) {
                     return Err(format!("{named} is not one of the --app apps").into());
                 }
@@ -605,6 +625,11 @@ async fn device(command: DeviceCommand) -> Result<(), Box<dyn std::error::Error>
                     }
                     setup.foreground = foreground.contains(&bundle);
                     setup.service_extension = service_extension.contains(&bundle);
+                    let mine = |list: &[(String, String)]| -> Vec<String> {
+                        list.iter().filter(|(b, _)| *b == bundle).map(|(_, t)| t.clone()).collect()
+                    };
+                    setup.activity_types = mine(&activity_types);
+                    setup.start_activities = mine(&start_activities);
                     setup
                 })
                 .collect();

@@ -4,10 +4,14 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use protocol::Environment;
-use protocol::gateway::{Ack, Delivery, RegisterApp, Registered};
+use protocol::gateway::{
+    Ack, ActivityToken, DeclareActivityType, Delivery, EndActivity, Outcome, RegisterApp, Registered, StartActivity,
+};
+use protocol::{Environment, PushType, Topic};
+use serde_json::{Map, Value};
 
 use crate::Error;
+use crate::activity::{Activities, Applied, Change};
 use crate::gateway::{AckSink, Endpoint, Gateway, Identity, Notifications};
 use crate::present::{AppState, Authorization, Decision, NotificationCenter, present};
 
@@ -22,6 +26,9 @@ pub struct InstalledApp {
     pub state: AppState,
     /// The token APNs gave the app (step 2), once it has registered.
     pub token: Option<String>,
+    /// The `ActivityAttributes` types it declares, with the push-to-start token APNs
+    /// gave each once declared.
+    pub activity_types: Vec<(String, Option<String>)>,
 }
 
 /// How many apns-ids the phone remembers to drop duplicates.
@@ -39,6 +46,11 @@ pub struct Device {
     pub center: NotificationCenter,
     /// Badge per app.
     pub badges: HashMap<String, u32>,
+    /// Live Activities: declared types, running and ended ones.
+    pub activities: Activities,
+    /// APNs's clock minus this machine's, ms: each delivery's `received_ms` sets it, so
+    /// the phone's Live Activity timers follow the mock's clock.
+    pub clock_offset_ms: i64,
     endpoint: Endpoint,
     identity: Identity,
     seen: (HashSet<String>, VecDeque<String>),
@@ -53,6 +65,8 @@ pub struct Received {
     pub decision: Option<Decision>,
     /// Whether it replaced an earlier notification with the same collapse id.
     pub replaced: bool,
+    /// For a Live Activity push: what it did to an activity.
+    pub activity: Option<Change>,
 }
 
 impl Device {
@@ -65,6 +79,8 @@ impl Device {
             apps: Vec::new(),
             center: NotificationCenter::default(),
             badges: HashMap::new(),
+            activities: Activities::default(),
+            clock_offset_ms: 0,
             endpoint,
             identity: Identity { cert_pem: activation.cert_pem, key_pem: activation.key_pem },
             seen: (HashSet::new(), VecDeque::new()),
@@ -96,6 +112,7 @@ impl Device {
             bundle_id,
             environment,
             token: None,
+            activity_types: Vec::new(),
         });
         self.apps.last_mut().expect("an app was just pushed")
     }
@@ -135,13 +152,17 @@ impl Device {
     /// Presents one notification (or recognises a duplicate) without any I/O.
     pub fn handle(&mut self, delivery: Delivery) -> Received {
         if !self.seen.0.insert(delivery.apns_id.clone()) {
-            return Received { delivery, decision: None, replaced: false };
+            return Received { delivery, decision: None, replaced: false, activity: None };
         }
         self.seen.1.push_back(delivery.apns_id.clone());
         if self.seen.1.len() > SEEN
             && let Some(old) = self.seen.1.pop_front()
         {
             self.seen.0.remove(&old);
+        }
+        self.observe_clock(delivery.received_ms);
+        if delivery.push_type == PushType::Liveactivity {
+            return self.handle_activity(delivery);
         }
         let states: Vec<AppState> = self.apps.iter().map(|a| a.state.clone()).collect();
         let decision = present(&delivery, &states);
@@ -157,6 +178,134 @@ impl Device {
             }
             replaced = self.center.add(shown.clone());
         }
-        Received { delivery, decision: Some(decision), replaced }
+        Received { delivery, decision: Some(decision), replaced, activity: None }
     }
+
+    /// A Live Activity push: routed to the app by topic, then applied by ActivityKit's rules.
+    fn handle_activity(&mut self, delivery: Delivery) -> Received {
+        let bundle = Topic::parse(&delivery.topic).map(|t| t.bundle_id().to_owned()).unwrap_or_default();
+        let now = self.now_secs();
+        let applied = match self.apps.iter().any(|a| a.bundle_id == bundle) {
+            true => self.activities.apply(&delivery, &bundle, now),
+            false => Applied { outcome: Outcome::AppNotInstalled, reason: None, change: None },
+        };
+        let decision =
+            Decision { outcome: applied.outcome, reason: applied.reason, shown: None, bundle_id: Some(bundle) };
+        Received { delivery, decision: Some(decision), replaced: false, activity: applied.change }
+    }
+
+    /// Follows APNs's clock: `received_ms` is its time when it accepted the push, a moment ago.
+    pub fn observe_clock(&mut self, received_ms: u64) {
+        self.clock_offset_ms = received_ms as i64 - local_ms() as i64;
+    }
+
+    /// The phone's now, on APNs's clock, UNIX seconds.
+    pub fn now_secs(&self) -> u64 {
+        ((local_ms() as i64 + self.clock_offset_ms).max(0) as u64) / 1000
+    }
+
+    /// Declares an attributes type for an app and gets its push-to-start token (step 2,
+    /// for activities).
+    pub async fn declare_activity_type(
+        &mut self,
+        gateway: &mut Gateway,
+        bundle_id: &str,
+        attributes_type: &str,
+    ) -> Result<ActivityToken, Error> {
+        let app = self
+            .apps
+            .iter_mut()
+            .find(|a| a.bundle_id == bundle_id)
+            .ok_or_else(|| Error::Config(format!("{bundle_id} is not installed on this phone")))?;
+        let token = gateway
+            .declare_activity_type(&DeclareActivityType {
+                bundle_id: bundle_id.to_owned(),
+                environment: app.environment,
+                attributes_type: attributes_type.to_owned(),
+            })
+            .await?;
+        match app.activity_types.iter_mut().find(|(t, _)| t == attributes_type) {
+            Some(known) => known.1 = Some(token.token.clone()),
+            None => app.activity_types.push((attributes_type.to_owned(), Some(token.token.clone()))),
+        }
+        self.activities.declare(bundle_id, attributes_type);
+        Ok(token)
+    }
+
+    /// Every declared type of every app, declared with APNs again (after a reconnect).
+    pub async fn declare_activity_types(&mut self, gateway: &mut Gateway) -> Result<Vec<ActivityToken>, Error> {
+        let wanted: Vec<(String, String)> = self
+            .apps
+            .iter()
+            .flat_map(|a| a.activity_types.iter().map(|(t, _)| (a.bundle_id.clone(), t.clone())))
+            .collect();
+        let mut out = Vec::new();
+        for (bundle, kind) in wanted {
+            out.push(self.declare_activity_type(gateway, &bundle, &kind).await?);
+        }
+        Ok(out)
+    }
+
+    /// Starts an activity from the app and gets its update token.
+    pub async fn start_activity(
+        &mut self,
+        gateway: &mut Gateway,
+        bundle_id: &str,
+        attributes_type: &str,
+        attributes: Map<String, Value>,
+        content_state: Map<String, Value>,
+    ) -> Result<ActivityToken, Error> {
+        let now = self.now_secs();
+        let id = self.activities.start_local(bundle_id, attributes_type, attributes, content_state, now);
+        self.activity_token(gateway, &id).await
+    }
+
+    /// Asks APNs for a running activity's update token (pushTokenUpdates) and keeps it.
+    pub async fn activity_token(&mut self, gateway: &mut Gateway, id: &str) -> Result<ActivityToken, Error> {
+        let a = self.activities.get(id).ok_or_else(|| Error::Config(format!("no activity {id}")))?;
+        let environment = self
+            .apps
+            .iter()
+            .find(|app| app.bundle_id == a.bundle_id)
+            .map_or(protocol::Environment::Sandbox, |app| app.environment);
+        let token = gateway
+            .start_activity(&StartActivity {
+                bundle_id: a.bundle_id.clone(),
+                environment,
+                attributes_type: a.attributes_type.clone(),
+                activity_id: id.to_owned(),
+            })
+            .await?;
+        if let Some(a) = self.activities.list.iter_mut().find(|a| a.id == id) {
+            a.token = Some(token.token.clone());
+        }
+        Ok(token)
+    }
+
+    /// Tells APNs an activity ended on the phone.
+    pub async fn report_end(&mut self, gateway: &mut Gateway, id: &str) -> Result<(), Error> {
+        let Some(a) = self.activities.get(id) else { return Ok(()) };
+        let environment = self
+            .apps
+            .iter()
+            .find(|app| app.bundle_id == a.bundle_id)
+            .map_or(protocol::Environment::Sandbox, |app| app.environment);
+        gateway
+            .end_activity(&EndActivity { bundle_id: a.bundle_id.clone(), environment, activity_id: id.to_owned() })
+            .await
+    }
+
+    /// What a change needs from APNs: an update token for a new activity that asked for
+    /// one, or word that an activity ended. Answers the new token, if any.
+    pub async fn settle(&mut self, gateway: &mut Gateway, change: &Change) -> Result<Option<ActivityToken>, Error> {
+        match change {
+            Change::Started { id, wants_token: true } => self.activity_token(gateway, id).await.map(Some),
+            Change::Ended { id, .. } => self.report_end(gateway, id).await.map(|()| None),
+            _ => Ok(None),
+        }
+    }
+}
+
+fn local_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }

@@ -7,7 +7,10 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use h2::RecvStream;
 use h2::client::SendRequest;
-use protocol::gateway::{Ack, Activate, Activation, Delivery, RegisterApp, Registered};
+use protocol::gateway::{
+    Ack, Activate, Activation, ActivityToken, DeclareActivityType, Delivery, EndActivity, RegisterApp, Registered,
+    StartActivity,
+};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -153,6 +156,21 @@ impl Gateway {
     /// Step 1 → 2: registers an app and returns the token APNs derived for it.
     pub async fn register(&mut self, app: &RegisterApp) -> Result<Registered, Error> {
         self.call("/gateway/v1/apps", app).await
+    }
+
+    /// An app declares an `ActivityAttributes` type: its push-to-start token.
+    pub async fn declare_activity_type(&mut self, d: &DeclareActivityType) -> Result<ActivityToken, Error> {
+        self.call("/gateway/v1/push-to-start", d).await
+    }
+
+    /// An activity started on the phone: its update token.
+    pub async fn start_activity(&mut self, s: &StartActivity) -> Result<ActivityToken, Error> {
+        self.call("/gateway/v1/activities", s).await
+    }
+
+    /// An activity ended on the phone.
+    pub async fn end_activity(&mut self, e: &EndActivity) -> Result<(), Error> {
+        self.call::<_, ()>("/gateway/v1/activities/end", e).await
     }
 
     /// Acknowledges notifications.

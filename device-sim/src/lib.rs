@@ -4,12 +4,14 @@
 //! notification stream open, routes each notification to the app by topic, presents it
 //! the way iOS would ([`present`]), and acknowledges what the app did.
 
+pub mod activity;
 mod device;
 pub mod fleet;
 mod gateway;
 pub mod present;
 pub mod run;
 
+pub use activity::{Activities, Activity, ActivityState};
 pub use device::{BACKGROUND_BUDGET, Device, InstalledApp, Received};
 pub use gateway::{AckSink, Endpoint, Gateway, Identity, Notifications};
 pub use present::{AppState, Authorization, Decision, NotificationCenter, Shown, present};

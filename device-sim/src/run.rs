@@ -12,6 +12,7 @@ use protocol::Environment;
 use protocol::gateway::Outcome;
 use serde::Serialize;
 
+use crate::activity::Change;
 use crate::present::Shown;
 use crate::{Device, Endpoint, Error, Received};
 
@@ -26,6 +27,43 @@ pub struct TokenRegistration {
     pub environment: Environment,
     /// The token APNs gave it.
     pub token: String,
+}
+
+/// What an app hands its provider for a Live Activity (step 3 again, for activities): a
+/// push-to-start token, or a running activity's update token. Sent to the same URL as
+/// [`TokenRegistration`], with `kind` saying which.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ActivityRegistration {
+    /// The device.
+    pub udid: String,
+    /// The app.
+    pub bundle_id: String,
+    /// Its environment.
+    pub environment: Environment,
+    /// The token APNs gave it.
+    pub token: String,
+    /// `push-to-start` or `update`.
+    pub kind: protocol::ActivityTokenKind,
+    /// The `ActivityAttributes` type.
+    pub attributes_type: String,
+    /// For an update token: the activity.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub activity_id: Option<String>,
+}
+
+impl ActivityRegistration {
+    /// The registration of a token APNs issued.
+    pub fn of(udid: &str, token: &protocol::gateway::ActivityToken) -> ActivityRegistration {
+        ActivityRegistration {
+            udid: udid.to_owned(),
+            bundle_id: token.bundle_id.clone(),
+            environment: token.environment,
+            token: token.token.clone(),
+            kind: token.kind,
+            attributes_type: token.attributes_type.clone(),
+            activity_id: token.activity_id.clone(),
+        }
+    }
 }
 
 /// Sends one token to a provider (plain HTTP: `http://host:port/path`).
@@ -88,7 +126,35 @@ pub fn describe(r: &Received) -> String {
             r.delivery.collapse_id.as_deref().unwrap_or("")
         ));
     }
+    let state = || {
+        serde_json::from_str::<serde_json::Value>(r.delivery.payload.get())
+            .ok()
+            .and_then(|p| p["aps"].get("content-state").map(|s| s.to_string()))
+            .unwrap_or_default()
+    };
+    let id = match &r.activity {
+        Some(
+            Change::Started { id, .. }
+            | Change::Updated { id, .. }
+            | Change::Ended { id, .. }
+            | Change::Deferred { id, .. }
+            | Change::Dismissed { id },
+        ) => id.as_str(),
+        None => "",
+    };
+    let lit = match &r.activity {
+        Some(Change::Updated { alert: true, .. }) => " — the screen lights with its alert",
+        _ => "",
+    };
     match (decision.outcome, &decision.shown) {
+        (Outcome::ActivityStarted, _) => {
+            format!("[5] {app}: Live Activity {id} started by push, on the Lock Screen: {}{how}", state())
+        }
+        (Outcome::ActivityUpdated, _) if decision.reason.is_some() => {
+            format!("[5] {app}: Live Activity {id} update {}{how}", decision.reason.as_deref().unwrap_or_default())
+        }
+        (Outcome::ActivityUpdated, _) => format!("[5] {app}: Live Activity {id} updated: {}{lit}{how}", state()),
+        (Outcome::ActivityEnded, _) => format!("[5] {app}: Live Activity {id} ended: {}{how}", state()),
         (Outcome::Presented, Some(s)) => format!("[5] {app}: {}{how}", shown(s)),
         (Outcome::HandledSilently, _) => format!("[5] {app}: woken in the background, nothing shown{how}"),
         (Outcome::AppNotInstalled, _) => format!("[5] {}: no such app on this phone{how}", r.delivery.topic),
@@ -141,6 +207,10 @@ pub struct AppSetup {
     pub foreground: bool,
     /// Whether it has a Notification Service Extension.
     pub service_extension: bool,
+    /// The `ActivityAttributes` types it declares (Live Activities it can run).
+    pub activity_types: Vec<String>,
+    /// Live Activities it starts itself once online, by type.
+    pub start_activities: Vec<String>,
 }
 
 impl AppSetup {
@@ -152,8 +222,38 @@ impl AppSetup {
             authorization: crate::Authorization::Granted,
             foreground: false,
             service_extension: false,
+            activity_types: Vec::new(),
+            start_activities: Vec::new(),
         }
     }
+}
+
+/// Hands a token to the provider (when there is one) and says so.
+async fn report(provider: Option<&str>, app: &str, reg: &impl Serialize, what: &str, say: &mut impl FnMut(String)) {
+    let Some(url) = provider else { return };
+    match post_json("provider", url, reg).await {
+        Ok(_) => say(format!("[3] {app} sent its {what} to the provider at {url}")),
+        Err(e) => say(format!("[3] {app} could not give its {what} to the provider: {e}")),
+    }
+}
+
+/// Says what the clock did to the phone's activities, and tells APNs of the ends.
+async fn tick(device: &mut Device, gw: &mut crate::Gateway, say: &mut impl FnMut(String)) -> Result<(), Error> {
+    let now = device.now_secs();
+    for change in device.activities.tick(now) {
+        match &change {
+            Change::Ended { id, by_system: true } => {
+                say(format!("[5] Live Activity {id} ended by the system after 8 hours; APNs is told"));
+                device.report_end(gw, id).await?;
+            }
+            Change::Updated { id, .. } => {
+                say(format!("[5] Live Activity {id}: the deferred priority-10 update is applied"))
+            }
+            Change::Dismissed { id } => say(format!("[5] Live Activity {id} left the Lock Screen")),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Runs a phone until the process stops.
@@ -171,7 +271,10 @@ pub async fn run(
         app.state.authorization = setup.authorization;
         app.state.foreground = setup.foreground;
         app.state.service_extension = setup.service_extension;
+        app.activity_types = setup.activity_types.iter().map(|t| (t.clone(), None)).collect();
     }
+    let mut known_activity_tokens: Vec<String> = Vec::new();
+    let mut started_local = false;
     let mut known: Vec<Option<String>> = vec![None; apps.len()];
     let mut backoff = Duration::from_millis(100);
     loop {
@@ -191,25 +294,68 @@ pub async fn run(
                     "confirmed"
                 };
                 say(format!("[2] APNs {what} token {}… for {} ({})", &r.token[..16], r.bundle_id, r.environment));
-                if changed && let Some(url) = &provider {
+                if changed {
                     let reg = TokenRegistration {
                         udid: device.udid.clone(),
                         bundle_id: r.bundle_id.clone(),
                         environment: r.environment,
                         token: r.token.clone(),
                     };
-                    match send_token(url, &reg).await {
-                        Ok(()) => say(format!("[3] {} sent its token to the provider at {url}", r.bundle_id)),
-                        Err(e) => say(format!("[3] {} could not give its token to the provider: {e}", r.bundle_id)),
-                    }
+                    report(provider.as_deref(), &reg.bundle_id, &reg, "token", &mut say).await;
                 }
                 known[i] = Some(r.token.clone());
             }
+            for t in device.declare_activity_types(&mut gw).await? {
+                let new = !known_activity_tokens.contains(&t.token);
+                let what = if new { "issued" } else { "confirmed" };
+                say(format!(
+                    "[2] APNs {what} push-to-start token {}… for {} ({})",
+                    &t.token[..16],
+                    t.bundle_id,
+                    t.attributes_type
+                ));
+                if new {
+                    let reg = ActivityRegistration::of(&device.udid, &t);
+                    report(provider.as_deref(), &t.bundle_id, &reg, "push-to-start token", &mut say).await;
+                    known_activity_tokens.push(t.token);
+                }
+            }
+            for setup in apps.iter().filter(|_| !started_local) {
+                for kind in &setup.start_activities {
+                    let t = device
+                        .start_activity(&mut gw, &setup.bundle_id, kind, Default::default(), Default::default())
+                        .await?;
+                    let id = t.activity_id.as_deref().unwrap_or_default();
+                    say(format!("[5] {} started Live Activity {id} ({kind}) on the Lock Screen", setup.bundle_id));
+                    say(format!("[2] APNs issued update token {}… for Live Activity {id}", &t.token[..16]));
+                    let reg = ActivityRegistration::of(&device.udid, &t);
+                    report(provider.as_deref(), &t.bundle_id, &reg, "activity token", &mut say).await;
+                }
+            }
+            started_local = true;
             let mut stream = gw.notifications().await?;
             let mut acks = gw.ack_sink().await?;
             say("online: waiting for notifications".to_owned());
-            while let Some(r) = device.receive(&mut stream, &mut acks).await {
-                say(describe(&r?));
+            let mut clock = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                let received = tokio::select! {
+                    r = device.receive(&mut stream, &mut acks) => r,
+                    _ = clock.tick() => {
+                        tick(&mut device, &mut gw, &mut say).await?;
+                        continue;
+                    }
+                };
+                let Some(r) = received else { break };
+                let r = r?;
+                say(describe(&r));
+                if let Some(change) = &r.activity
+                    && let Some(t) = device.settle(&mut gw, change).await?
+                {
+                    let id = t.activity_id.as_deref().unwrap_or_default();
+                    say(format!("[2] APNs issued update token {}… for Live Activity {id}", &t.token[..16]));
+                    let reg = ActivityRegistration::of(&device.udid, &t);
+                    report(provider.as_deref(), &t.bundle_id, &reg, "activity token", &mut say).await;
+                }
             }
             Ok::<(), Error>(())
         };

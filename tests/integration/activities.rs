@@ -276,3 +276,100 @@ async fn activity_answers_match_the_documented_shapes() {
     }
     assert_eq!(events[0]["kind"], "activity-unregistered", "{events}");
 }
+
+/// Waits until a notification's journey has `n` steps, and answers its states and details.
+async fn journey(lab: &Lab, apns_id: &str, n: usize) -> Vec<(String, Option<String>)> {
+    for _ in 0..200 {
+        let (_, v) = admin(lab.mock.admin_addr(), "GET", &format!("/api/v1/notifications/{apns_id}"), None).await;
+        let steps: Vec<(String, Option<String>)> = v["journey"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|s| (s["state"].as_str().unwrap_or("").to_owned(), s["detail"].as_str().map(str::to_owned)))
+            .collect();
+        if steps.len() >= n {
+            return steps;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the journey of {apns_id} did not reach {n} steps");
+}
+
+/// A phone with the app declaring [`TYPE`]: push-to-start, updates in timestamp order, an
+/// update older than the state shown, an end — each as the phone shows it and as APNs's
+/// journey says — then the ended activity's token: 200 once, then 410.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_phone_runs_an_activity_started_by_push_to_its_end() {
+    let lab = lab().await;
+    let mut phone = crate::devices::phone(&lab, "LA-PHONE").await;
+    let mut gw = phone.connect().await.expect("connects");
+    let start_token = phone.declare_activity_type(&mut gw, APP, TYPE).await.expect("push-to-start token");
+    assert_eq!(start_token.token.len(), 160);
+    let mut stream = gw.notifications().await.expect("stream");
+    let mut acks = gw.ack_sink().await.expect("acks");
+    let jwt = lab.jwt();
+    let mut c = lab.client(Sandbox).await;
+    let t0 = lab.mock.clock().unix_secs();
+    let mut receive = async |phone: &mut device_sim::Device| {
+        tokio::time::timeout(Duration::from_secs(5), phone.receive(&mut stream, &mut acks))
+            .await
+            .expect("arrives")
+            .expect("open")
+            .expect("ok")
+    };
+
+    // Push-to-start: the phone creates the activity and asks APNs for its update token.
+    let start = activity_push(&start_token.token, &jwt).body(
+        json!({"aps": {"event": "start", "timestamp": t0, "content-state": {"eta": 20}, "attributes-type": TYPE,
+            "attributes": {"order": "A1"}, "alert": {"title": "On its way"}, "input-push-token": 1}})
+        .to_string(),
+    );
+    let r = c.push(start).await;
+    r.assert_ok();
+    let got = receive(&mut phone).await;
+    let change = got.activity.clone().expect("a change");
+    let device_sim::activity::Change::Started { id, wants_token: true } = &change else { panic!("{change:?}") };
+    let id = id.clone();
+    let update_token = phone.settle(&mut gw, &change).await.expect("settles").expect("an update token");
+    assert_eq!(update_token.activity_id.as_deref(), Some(id.as_str()));
+    assert_eq!(journey(&lab, r.apns_id.as_deref().expect("id"), 3).await[2].0, "activity-started");
+    let listed = lab.mock.activities("LA-PHONE").expect("activities");
+    assert_eq!(listed[1].activity_id.as_deref(), Some(id.as_str()));
+
+    // Updates apply in timestamp order; an older one is dropped.
+    let update = |ts: u64, eta: u64| {
+        activity_push(&update_token.token, &jwt)
+            .body(json!({"aps": {"event": "update", "timestamp": ts, "content-state": {"eta": eta}}}).to_string())
+    };
+    for (ts, eta, state, detail) in [
+        (t0 + 60, 15, "activity-updated", None),
+        (t0 + 30, 18, "discarded", Some("older-than-shown")),
+        (t0 + 90, 10, "activity-updated", None),
+    ] {
+        let r = c.push(update(ts, eta)).await;
+        r.assert_ok();
+        receive(&mut phone).await;
+        let steps = journey(&lab, r.apns_id.as_deref().expect("id"), 3).await;
+        assert_eq!((steps[2].0.as_str(), steps[2].1.as_deref()), (state, detail));
+    }
+    assert_eq!(phone.activities.get(&id).expect("runs").content_state["eta"], 10);
+
+    // The end: the phone applies the final state and tells APNs.
+    let end = activity_push(&update_token.token, &jwt).body(
+        json!({"aps": {"event": "end", "timestamp": t0 + 120, "content-state": {"eta": 0}, "dismissal-date": t0 + 600}})
+            .to_string(),
+    );
+    let r = c.push(end).await;
+    r.assert_ok();
+    let got = receive(&mut phone).await;
+    phone.settle(&mut gw, got.activity.as_ref().expect("ended")).await.expect("reports the end");
+    assert_eq!(journey(&lab, r.apns_id.as_deref().expect("id"), 3).await[2].0, "activity-ended");
+    assert_eq!(phone.activities.get(&id).expect("shown").state(t0 + 130), device_sim::ActivityState::Ended);
+    assert_eq!(lab.mock.activities("LA-PHONE").expect("activities")[1].state, "ended");
+    // Accepted once (the device drops it), then 410.
+    let r = c.push(update(t0 + 150, 1)).await;
+    r.assert_ok();
+    let steps = journey(&lab, r.apns_id.as_deref().expect("id"), 2).await;
+    assert_eq!(steps.last().map(|s| (s.0.as_str(), s.1.as_deref())), Some(("discarded", Some("activity ended"))));
+    c.push(update(t0 + 160, 1)).await.assert_err(410, "Unregistered");
+}
