@@ -156,9 +156,92 @@ struct SendArgs {
     /// latency instead of each result.
     #[arg(long)]
     count: Option<usize>,
-    /// Device tokens (hex).
+    #[command(flatten)]
+    live: LiveActivityArgs,
+    /// Device tokens (hex); for --live-activity, activity tokens.
     #[arg(required = true)]
     tokens: Vec<String>,
+}
+
+/// A Live Activity push, built from options instead of --payload.
+#[derive(clap::Args)]
+struct LiveActivityArgs {
+    /// Send a Live Activity push: start (to a push-to-start token), update or end (to an
+    /// activity's update token). --topic is the app's bundle ID; the topic, push type and
+    /// priority 10 follow.
+    #[arg(long, value_name = "EVENT", value_parser = ["start", "update", "end"])]
+    live_activity: Option<String>,
+    /// The content state, a JSON object.
+    #[arg(long, default_value = "{}", requires = "live_activity")]
+    content_state: String,
+    /// start: the ActivityAttributes type.
+    #[arg(long, requires = "live_activity")]
+    attributes_type: Option<String>,
+    /// start: the static attributes, a JSON object.
+    #[arg(long, default_value = "{}", requires = "live_activity")]
+    attributes: String,
+    /// The alert: text, or a JSON object (required on start).
+    #[arg(long, requires = "live_activity")]
+    alert: Option<String>,
+    /// The update's timestamp, UNIX seconds (default: now).
+    #[arg(long, requires = "live_activity")]
+    timestamp: Option<u64>,
+    /// When the content goes stale, UNIX seconds.
+    #[arg(long, requires = "live_activity")]
+    stale_date: Option<u64>,
+    /// end: when to remove it from the Lock Screen, UNIX seconds.
+    #[arg(long, requires = "live_activity")]
+    dismissal_date: Option<u64>,
+    /// start: give the new activity its own update token.
+    #[arg(long, requires = "live_activity")]
+    input_push_token: bool,
+}
+
+impl LiveActivityArgs {
+    /// The Live Activity's payload and the app's bundle ID, or `None` without --live-activity.
+    fn build(&self, topic: Option<&str>) -> Result<Option<(String, String)>, String> {
+        let Some(event) = self.live_activity.as_deref() else { return Ok(None) };
+        let bundle = topic
+            .map(|t| t.trim_end_matches(".push-type.liveactivity").to_owned())
+            .ok_or("--live-activity needs --topic (the app's bundle ID)")?;
+        let object = |what: &str, text: &str| -> Result<serde_json::Value, String> {
+            match serde_json::from_str(text) {
+                Ok(v @ serde_json::Value::Object(_)) => Ok(v),
+                _ => Err(format!("--{what} must be a JSON object: {text}")),
+            }
+        };
+        let state = object("content-state", &self.content_state)?;
+        let alert = self.alert.as_deref().map(|a| serde_json::from_str(a).unwrap_or_else(|_| serde_json::json!(a)));
+        let timestamp = self.timestamp.unwrap_or_else(|| {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+        });
+        let mut la = match event {
+            "start" => {
+                let kind = self.attributes_type.as_deref().ok_or("--live-activity start needs --attributes-type")?;
+                let alert = alert.clone().ok_or("--live-activity start needs --alert")?;
+                provider::LiveActivity::start(kind, &object("attributes", &self.attributes)?, &state, alert, timestamp)
+            }
+            "update" => provider::LiveActivity::update(&state, timestamp),
+            _ => provider::LiveActivity::end(&state, timestamp),
+        }
+        .map_err(|e| e.to_string())?;
+        if event != "start"
+            && let Some(alert) = alert
+        {
+            la = la.alert(alert);
+        }
+        if let Some(d) = self.stale_date {
+            la = la.stale_date(d);
+        }
+        if let Some(d) = self.dismissal_date {
+            la = la.dismissal_date(d);
+        }
+        if self.input_push_token {
+            la = la.input_push_token();
+        }
+        la.check().map_err(|e| e.to_string())?;
+        Ok(Some((la.payload().to_string(), bundle)))
+    }
 }
 
 #[derive(Subcommand)]
@@ -512,10 +595,23 @@ async fn send(a: SendArgs) -> Result<(), Box<dyn std::error::Error>> {
     let json: serde_json::Value =
         serde_json::from_str(&payload).map_err(|e| format!("the payload is not JSON: {e}"))?;
     let topic = a.topic.clone().or_else(|| json["Simulator Target Bundle"].as_str().map(str::to_owned));
-    let mut template = Notification::raw(String::new(), payload.trim().to_owned());
-    template.topic = topic;
-    template.push_type = a.push_type.as_deref().map(str::parse).transpose()?;
-    template.priority = a.priority.as_deref().map(str::parse).transpose()?;
+    let live = a.live.build(topic.as_deref())?;
+    let mut template = match &live {
+        Some((payload, bundle)) => Notification::raw(String::new(), payload.clone())
+            .topic(format!("{bundle}.push-type.liveactivity"))
+            .push_type(protocol::PushType::Liveactivity)
+            .priority(protocol::Priority::Immediate),
+        None => Notification::raw(String::new(), payload.trim().to_owned()),
+    };
+    if live.is_none() {
+        template.topic = topic;
+    }
+    if let Some(push_type) = a.push_type.as_deref() {
+        template.push_type = Some(push_type.parse()?);
+    }
+    if let Some(priority) = a.priority.as_deref() {
+        template.priority = Some(priority.parse()?);
+    }
     template.expiration = a.expiration.as_deref().map(str::parse).transpose()?;
     template.collapse_id = a.collapse_id.clone();
     template.apns_id = a.apns_id.clone();

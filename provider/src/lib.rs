@@ -8,11 +8,13 @@
 //! rejected with status, [`protocol::Reason`] (unknown future strings kept), apns-id and
 //! the 410 timestamp.
 
+mod activity;
 mod client;
 mod notification;
 pub mod server;
 mod token;
 
+pub use activity::LiveActivity;
 pub use client::{Auth, Client, ClientConfig, Endpoint};
 pub use notification::{Accepted, Notification, Rejection, ResponseReason};
 pub use token::{SharedToken, TokenSigner};

@@ -22,6 +22,7 @@
 //! | `DELETE /v1/registrations/{token}` | forget a token (every app it was registered for) |
 //! | `GET /v1/registrations?user_id=&bundle_id=` | list tokens |
 //! | `POST /v1/notifications` `{to: {user_id} \| {token} \| {bundle_id}, payload, push_type?, priority?, expiration?, collapse_id?}` | step 4: one result per token |
+//! | `POST /v1/activities` · `GET` · `PATCH` / `DELETE /v1/activities/{activity_id}` | Live Activities: start by push-to-start, list the tokens, update, end ([`activities`]) |
 
 use std::convert::Infallible;
 use std::path::Path;
@@ -38,6 +39,8 @@ use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 
 use crate::{Client, Error, Notification};
+
+pub mod activities;
 
 /// A token as the provider keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -157,7 +160,11 @@ impl Tokens {
                 token TEXT NOT NULL, bundle_id TEXT NOT NULL, environment TEXT NOT NULL,
                 user_id TEXT, registered_at INTEGER NOT NULL, state TEXT NOT NULL,
                 PRIMARY KEY (token, bundle_id));
-             CREATE INDEX IF NOT EXISTS by_user ON registrations (user_id);",
+             CREATE INDEX IF NOT EXISTS by_user ON registrations (user_id);
+             CREATE TABLE IF NOT EXISTS activity_tokens (
+                token TEXT PRIMARY KEY, bundle_id TEXT NOT NULL, environment TEXT NOT NULL, kind TEXT NOT NULL,
+                attributes_type TEXT NOT NULL, activity_id TEXT, user_id TEXT, registered_at INTEGER NOT NULL,
+                state TEXT NOT NULL);",
         )
         .map_err(|e| Error::Config(format!("token database: {e}")))?;
         Ok(Tokens { conn: Mutex::new(conn) })
@@ -239,11 +246,22 @@ impl Tokens {
     /// Apple's rule for a 410: delete the registration only if APNs learned the token
     /// was invalid after it was last registered. Returns the action taken.
     pub fn unregistered(&self, token: &str, bundle_id: &str, timestamp: Option<u64>) -> Result<&'static str, Error> {
+        self.unregistered_in(Table::Registrations, token, bundle_id, timestamp)
+    }
+
+    fn unregistered_in(
+        &self,
+        table: Table,
+        token: &str,
+        bundle_id: &str,
+        timestamp: Option<u64>,
+    ) -> Result<&'static str, Error> {
         let db = self.db();
         let map = |e: rusqlite::Error| Error::Config(e.to_string());
+        let name = table.name();
         let registered: Option<i64> = db
             .query_row(
-                "SELECT registered_at FROM registrations WHERE token = ?1 AND bundle_id = ?2",
+                &format!("SELECT registered_at FROM {name} WHERE token = ?1 AND bundle_id = ?2"),
                 params![token, bundle_id],
                 |r| r.get(0),
             )
@@ -252,8 +270,11 @@ impl Tokens {
         match (registered, timestamp) {
             (Some(at), Some(ts)) if ts <= at as u64 => Ok("kept (registered again after APNs's timestamp)"),
             (Some(_), _) => {
-                db.execute("DELETE FROM registrations WHERE token = ?1 AND bundle_id = ?2", params![token, bundle_id])
-                    .map_err(map)?;
+                db.execute(
+                    &format!("DELETE FROM {name} WHERE token = ?1 AND bundle_id = ?2"),
+                    params![token, bundle_id],
+                )
+                .map_err(map)?;
                 Ok("deleted")
             }
             (None, _) => Ok("not registered"),
@@ -262,13 +283,35 @@ impl Tokens {
 
     /// Marks a registration invalid (BadDeviceToken, DeviceTokenNotForTopic).
     pub fn invalid(&self, token: &str, bundle_id: &str) -> Result<(), Error> {
+        self.invalid_in(Table::Registrations, token, bundle_id)
+    }
+
+    fn invalid_in(&self, table: Table, token: &str, bundle_id: &str) -> Result<(), Error> {
         self.db()
             .execute(
-                "UPDATE registrations SET state = 'invalid' WHERE token = ?1 AND bundle_id = ?2",
+                &format!("UPDATE {} SET state = 'invalid' WHERE token = ?1 AND bundle_id = ?2", table.name()),
                 params![token, bundle_id],
             )
             .map_err(|e| Error::Config(e.to_string()))?;
         Ok(())
+    }
+}
+
+/// Which token table a result's 410 or invalid token is decided in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Table {
+    /// Device tokens.
+    Registrations,
+    /// Live Activity tokens.
+    Activities,
+}
+
+impl Table {
+    fn name(self) -> &'static str {
+        match self {
+            Table::Registrations => "registrations",
+            Table::Activities => "activity_tokens",
+        }
     }
 }
 
@@ -315,75 +358,84 @@ impl Provider {
         let payload = serde_json::to_vec(&req.payload).map_err(|e| Error::Invalid(e.to_string()))?;
         let mut out = Vec::new();
         for reg in targets.into_iter().filter(|r| r.state == "valid") {
-            let environment = reg.environment;
-            let Some(client) = self.clients.get(environment) else {
-                // Sending it elsewhere would only earn BadDeviceToken for a good token.
-                out.push(SendResult {
-                    token: reg.token,
-                    environment,
-                    status: 0,
-                    apns_id: None,
-                    reason: Some(format!("not sent: this provider has no APNs endpoint for {environment}")),
-                    timestamp: None,
-                    action: "kept".into(),
-                });
-                continue;
-            };
             let mut n =
                 Notification::raw(reg.token.clone(), payload.clone()).topic(topic_for(&reg.bundle_id, req.push_type));
             n.push_type = req.push_type;
             n.priority = req.priority;
             n.expiration = req.expiration;
             n.collapse_id = req.collapse_id.clone();
-            let result = client.send(&n).await;
-            let r = match result {
-                Ok(ok) => {
-                    tracing::info!(token = %&reg.token[..8], apns_id = %ok.apns_id, "[4] accepted by APNs");
-                    SendResult {
-                        token: reg.token,
-                        environment,
-                        status: 200,
-                        apns_id: Some(ok.apns_id),
-                        reason: None,
-                        timestamp: None,
-                        action: "kept".into(),
-                    }
-                }
-                Err(Error::Rejected(rej)) => {
-                    let action = match rej.reason.known() {
-                        Some(Reason::Unregistered | Reason::ExpiredToken) => {
-                            self.tokens.unregistered(&reg.token, &reg.bundle_id, rej.timestamp)?.to_owned()
-                        }
-                        Some(Reason::BadDeviceToken | Reason::DeviceTokenNotForTopic) => {
-                            self.tokens.invalid(&reg.token, &reg.bundle_id)?;
-                            "marked-invalid".to_owned()
-                        }
-                        _ => "kept".to_owned(),
-                    };
-                    tracing::info!(token = %&reg.token[..8], reason = %rej.reason, %action, "[4] refused by APNs");
-                    SendResult {
-                        token: reg.token,
-                        environment,
-                        status: rej.status,
-                        apns_id: rej.apns_id,
-                        reason: Some(rej.reason.to_string()),
-                        timestamp: rej.timestamp,
-                        action,
-                    }
-                }
-                Err(e) => SendResult {
-                    token: reg.token,
-                    environment,
-                    status: 0,
-                    apns_id: None,
-                    reason: Some(e.to_string()),
-                    timestamp: None,
-                    action: "kept".into(),
-                },
-            };
-            out.push(r);
+            out.push(self.deliver(&reg.bundle_id, reg.environment, n, Table::Registrations).await?);
         }
         Ok(out)
+    }
+
+    /// Sends one notification to its token's environment and decides the token's fate
+    /// by APNs's answer (in `table`).
+    async fn deliver(
+        &self,
+        bundle_id: &str,
+        environment: Environment,
+        n: Notification,
+        table: Table,
+    ) -> Result<SendResult, Error> {
+        let token = n.token.clone();
+        let Some(client) = self.clients.get(environment) else {
+            // Sending it elsewhere would only earn BadDeviceToken for a good token.
+            return Ok(SendResult {
+                token,
+                environment,
+                status: 0,
+                apns_id: None,
+                reason: Some(format!("not sent: this provider has no APNs endpoint for {environment}")),
+                timestamp: None,
+                action: "kept".into(),
+            });
+        };
+        Ok(match client.send(&n).await {
+            Ok(ok) => {
+                tracing::info!(token = %&token[..8], apns_id = %ok.apns_id, "[4] accepted by APNs");
+                SendResult {
+                    token,
+                    environment,
+                    status: 200,
+                    apns_id: Some(ok.apns_id),
+                    reason: None,
+                    timestamp: None,
+                    action: "kept".into(),
+                }
+            }
+            Err(Error::Rejected(rej)) => {
+                let action = match rej.reason.known() {
+                    Some(Reason::Unregistered | Reason::ExpiredToken) => {
+                        self.tokens.unregistered_in(table, &token, bundle_id, rej.timestamp)?.to_owned()
+                    }
+                    Some(Reason::BadDeviceToken | Reason::DeviceTokenNotForTopic) => {
+                        self.tokens.invalid_in(table, &token, bundle_id)?;
+                        "marked-invalid".to_owned()
+                    }
+                    _ => "kept".to_owned(),
+                };
+                tracing::info!(token = %&token[..8], reason = %rej.reason, %action, "[4] refused by APNs");
+                SendResult {
+                    token,
+                    environment,
+                    status: rej.status,
+                    apns_id: rej.apns_id,
+                    reason: Some(rej.reason.to_string()),
+                    timestamp: rej.timestamp,
+                    action,
+                }
+            }
+            Err(e) => SendResult {
+                token,
+                environment,
+                status: 0,
+                apns_id: None,
+                reason: Some(e.to_string()),
+                timestamp: None,
+                action: "kept".into(),
+            },
+        })
     }
 }
 
@@ -425,6 +477,19 @@ async fn body<T: serde::de::DeserializeOwned>(req: Request<Incoming>) -> Result<
     serde_json::from_slice(&bytes).map_err(|e| error(StatusCode::BAD_REQUEST, format!("bad JSON: {e}")))
 }
 
+/// A JSON body that may be absent (an end without a final state).
+async fn optional_body<T: serde::de::DeserializeOwned + Default>(req: Request<Incoming>) -> Result<T, Answer> {
+    let bytes = Limited::new(req.into_body(), 1 << 20)
+        .collect()
+        .await
+        .map_err(|_| error(StatusCode::PAYLOAD_TOO_LARGE, "body over 1 MiB"))?
+        .to_bytes();
+    if bytes.trim_ascii().is_empty() {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(&bytes).map_err(|e| error(StatusCode::BAD_REQUEST, format!("bad JSON: {e}")))
+}
+
 async fn route(p: Arc<Provider>, req: Request<Incoming>) -> Result<Answer, Infallible> {
     let path = req.uri().path().to_owned();
     let query: Vec<(String, String)> = req
@@ -436,16 +501,55 @@ async fn route(p: Arc<Provider>, req: Request<Incoming>) -> Result<Answer, Infal
         .collect();
     let q = |k: &str| query.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
     let answer = match (req.method().clone(), path.as_str()) {
-        (Method::POST, "/v1/registrations") => match body::<Register>(req).await {
-            Ok(r) => match p.tokens.register(&r, now_ms()) {
-                Ok(reg) => {
-                    tracing::info!(bundle = %reg.bundle_id, token = %&reg.token[..8], "[3] token registered");
-                    json(StatusCode::CREATED, &reg)
-                }
+        (Method::POST, "/v1/registrations") => match body::<serde_json::Value>(req).await {
+            // A Live Activity token says which kind it is.
+            Ok(v) if v.get("kind").is_some() => match serde_json::from_value::<activities::RegisterActivity>(v) {
+                Ok(r) => match p.tokens.register_activity(&r, now_ms()) {
+                    Ok(reg) => {
+                        tracing::info!(bundle = %reg.bundle_id, token = %&reg.token[..8], "[3] activity token registered");
+                        json(StatusCode::CREATED, &reg)
+                    }
+                    Err(e) => from_error(e),
+                },
+                Err(e) => error(StatusCode::BAD_REQUEST, format!("bad JSON: {e}")),
+            },
+            Ok(v) => match serde_json::from_value::<Register>(v) {
+                Ok(r) => match p.tokens.register(&r, now_ms()) {
+                    Ok(reg) => {
+                        tracing::info!(bundle = %reg.bundle_id, token = %&reg.token[..8], "[3] token registered");
+                        json(StatusCode::CREATED, &reg)
+                    }
+                    Err(e) => from_error(e),
+                },
+                Err(e) => error(StatusCode::BAD_REQUEST, format!("bad JSON: {e}")),
+            },
+            Err(a) => a,
+        },
+        (Method::GET, "/v1/activities") => {
+            match p.tokens.activity_tokens(q("bundle_id").as_deref(), q("user_id").as_deref(), None, None) {
+                Ok(list) => json(StatusCode::OK, &list),
+                Err(e) => from_error(e),
+            }
+        }
+        (Method::POST, "/v1/activities") => match body::<activities::StartRequest>(req).await {
+            Ok(r) => match p.start_activity(r).await {
+                Ok(results) => json(StatusCode::OK, &results),
                 Err(e) => from_error(e),
             },
             Err(a) => a,
         },
+        (Method::PATCH | Method::DELETE, t) if t.starts_with("/v1/activities/") => {
+            let end = req.method() == Method::DELETE;
+            let id = t.trim_start_matches("/v1/activities/").to_owned();
+            let change = match optional_body::<activities::ChangeRequest>(req).await {
+                Ok(c) => c,
+                Err(a) => return Ok(a),
+            };
+            match p.change_activity(&id, change, end).await {
+                Ok(results) => json(StatusCode::OK, &results),
+                Err(e) => from_error(e),
+            }
+        }
         (Method::GET, "/v1/registrations") => {
             match p.tokens.list(q("user_id").as_deref(), q("bundle_id").as_deref(), None) {
                 Ok(list) => json(StatusCode::OK, &list),
@@ -468,7 +572,9 @@ async fn route(p: Arc<Provider>, req: Request<Incoming>) -> Result<Answer, Infal
             },
             Err(a) => a,
         },
-        (_, "/v1/registrations" | "/v1/notifications") => error(StatusCode::METHOD_NOT_ALLOWED, "wrong method"),
+        (_, "/v1/registrations" | "/v1/notifications" | "/v1/activities") => {
+            error(StatusCode::METHOD_NOT_ALLOWED, "wrong method")
+        }
         _ => error(StatusCode::NOT_FOUND, format!("no route {path}")),
     };
     Ok(answer)

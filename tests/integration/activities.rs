@@ -373,3 +373,74 @@ async fn a_phone_runs_an_activity_started_by_push_to_its_end() {
     assert_eq!(steps.last().map(|s| (s.0.as_str(), s.1.as_deref())), Some(("discarded", Some("activity ended"))));
     c.push(update(t0 + 160, 1)).await.assert_err(410, "Unregistered");
 }
+
+/// The provider's side, every party real: a phone hands its push-to-start token to the
+/// provider server (step 3 for activities); the provider starts an activity for the app,
+/// the phone reports the new activity's update token, the provider updates and ends it;
+/// after the end the token is accepted once, then 410 — and the provider deletes it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_provider_starts_updates_and_ends_an_activity() {
+    use device_sim::run::{ActivityRegistration, post_json};
+    // The provider compares 410 timestamps with its own clock: both use the system's.
+    let lab = lab_with(Config::default()).await;
+    let p = crate::provider_server::provider_for(&lab).await;
+    let registrations = format!("http://{p}/v1/registrations");
+    let mut phone = crate::devices::phone(&lab, "LA-PROVIDER").await;
+    let mut gw = phone.connect().await.expect("connects");
+    let start_token = phone.declare_activity_type(&mut gw, APP, TYPE).await.expect("push-to-start token");
+    post_json("provider", &registrations, &ActivityRegistration::of(&phone.udid, &start_token)).await.expect("step 3");
+    let mut stream = gw.notifications().await.expect("stream");
+    let mut acks = gw.ack_sink().await.expect("acks");
+    let mut receive = async |phone: &mut device_sim::Device| {
+        tokio::time::timeout(Duration::from_secs(5), phone.receive(&mut stream, &mut acks))
+            .await
+            .expect("arrives")
+            .expect("open")
+            .expect("ok")
+    };
+
+    let start = json!({"to": {"bundle_id": APP}, "attributes_type": TYPE, "attributes": {"order": "A7"},
+        "content_state": {"eta": 30}, "alert": {"title": "Order confirmed"}});
+    let (status, results) = admin(p, "POST", "/v1/activities", Some(start)).await;
+    assert_eq!((status, results[0]["status"].as_u64()), (200, Some(200)), "{results}");
+    let got = receive(&mut phone).await;
+    let update_token =
+        phone.settle(&mut gw, got.activity.as_ref().expect("started")).await.expect("settles").expect("a token");
+    let id = update_token.activity_id.clone().expect("an activity id");
+    post_json("provider", &registrations, &ActivityRegistration::of(&phone.udid, &update_token)).await.expect("step 3");
+    let (_, kept) = admin(p, "GET", &format!("/v1/activities?bundle_id={APP}"), None).await;
+    assert_eq!(kept.as_array().map(Vec::len), Some(2), "{kept}");
+
+    let (status, results) =
+        admin(p, "PATCH", &format!("/v1/activities/{id}"), Some(json!({"content_state": {"eta": 12}}))).await;
+    assert_eq!((status, results[0]["status"].as_u64()), (200, Some(200)), "{results}");
+    receive(&mut phone).await;
+    assert_eq!(phone.activities.get(&id).expect("runs").content_state["eta"], 12);
+    let (_, results) = admin(
+        p,
+        "DELETE",
+        &format!("/v1/activities/{id}"),
+        Some(json!({"content_state": {"eta": 0}, "dismissal_date": 1})),
+    )
+    .await;
+    assert_eq!(results[0]["status"], 200, "{results}");
+    let got = receive(&mut phone).await;
+    phone.settle(&mut gw, got.activity.as_ref().expect("ended")).await.expect("reports the end");
+    assert_eq!(
+        phone.activities.get(&id).map(|a| a.state(phone.now_secs())),
+        Some(device_sim::ActivityState::Dismissed)
+    );
+
+    // After the end: accepted once (the device drops it), then 410, and the provider
+    // deletes the token (APNs learned after it was registered).
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let path = format!("/v1/activities/{id}");
+    let patch = || admin(p, "PATCH", &path, Some(json!({"content_state": {"eta": 1}})));
+    let (_, results) = patch().await;
+    assert_eq!((results[0]["status"].as_u64(), results[0]["action"].as_str()), (Some(200), Some("kept")), "{results}");
+    let (_, results) = patch().await;
+    assert_eq!((results[0]["status"].as_u64(), results[0]["reason"].as_str()), (Some(410), Some("Unregistered")));
+    assert_eq!(results[0]["action"], "deleted", "{results}");
+    let (status, body) = patch().await;
+    assert_eq!(status, 400, "no update token left: {body}");
+}

@@ -337,3 +337,58 @@ fn provider_serve_takes_an_endpoint_per_environment_and_names_apple() {
     assert!(said.contains("this reaches Apple's real APNs at api.push.apple.com:443, as asked"), "{said}");
     assert!(!said.contains("api.sandbox.push.apple.com"), "only production was named Apple: {said}");
 }
+
+/// `send --live-activity` builds the push from options: the topic's suffix, the push
+/// type and priority follow; what the phone would drop is refused before sending.
+#[test]
+fn send_builds_live_activity_pushes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let s = serve(dir.path());
+    let ready_file = ready_file(dir.path(), &s);
+    let admin = s.ready["admin"].as_str().expect("admin");
+    let d = device_with(admin, json!([{"bundle_id": "com.example.food"}]));
+    let udid = d["udid"].as_str().expect("udid");
+    let activity: Value = serde_json::from_str(&sh(
+        r#"curl -sf -X POST "$ADMIN/api/v1/devices/$UDID/activities" -d '{"bundle_id":"com.example.food","attributes_type":"Delivery"}'"#,
+        &[("ADMIN", admin), ("UDID", udid)],
+    ))
+    .expect("an activity");
+    let token = activity["token"].as_str().expect("token");
+    let ready = ready_file.to_str().expect("path");
+    let base = ["send", "--mock-ready", ready, "--topic", "com.example.food"];
+    let run = |extra: &[&str]| {
+        let mut args = base.to_vec();
+        args.extend(extra);
+        args.push(token);
+        apns_lab(&args).output().expect("send runs")
+    };
+    let out = run(&["--live-activity", "update", "--content-state", r#"{"eta":3}"#, "--stale-date", "1900000000"]);
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    let log: Value =
+        serde_json::from_str(&sh(r#"curl -sf "$ADMIN/api/v1/notifications?limit=1""#, &[("ADMIN", admin)]))
+            .expect("log");
+    let r = &log[0];
+    assert_eq!(r["status"], 200, "{r}");
+    let h = |name: &str| {
+        r["headers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|kv| kv[0] == name)
+            .and_then(|kv| kv[1].as_str())
+            .map(str::to_owned)
+    };
+    assert_eq!(h("apns-topic").as_deref(), Some("com.example.food.push-type.liveactivity"), "{r}");
+    assert_eq!((h("apns-push-type").as_deref(), h("apns-priority").as_deref()), (Some("liveactivity"), Some("10")));
+    assert_eq!(r["payload"]["aps"]["event"], "update", "{r}");
+    assert_eq!(r["payload"]["aps"]["content-state"]["eta"], 3);
+    // A start without its attributes type, a content state that is not an object: refused here.
+    for (extra, says) in [
+        (&["--live-activity", "start", "--alert", "hi"][..], "--attributes-type"),
+        (&["--live-activity", "end", "--content-state", "[1]"][..], "must be a JSON object"),
+    ] {
+        let out = run(extra);
+        assert!(!out.status.success(), "{extra:?} must be refused");
+        assert!(stderr(&out).contains(says), "{extra:?}: {}", stderr(&out));
+    }
+}

@@ -20,7 +20,7 @@ fn client_for(lab: &Lab, url: &str) -> Client {
     Client::new(ClientConfig::new(endpoint, Auth::token(signer, SharedToken::DEFAULT_REFRESH_SECS))).expect("client")
 }
 
-async fn provider_for(lab: &Lab) -> std::net::SocketAddr {
+pub(crate) async fn provider_for(lab: &Lab) -> std::net::SocketAddr {
     let both = Clients {
         sandbox: Some(client_for(lab, &lab.mock.ready().sandbox)),
         production: Some(client_for(lab, &lab.mock.ready().production)),
