@@ -372,6 +372,19 @@ async fn a_phone_runs_an_activity_started_by_push_to_its_end() {
     let steps = journey(&lab, r.apns_id.as_deref().expect("id"), 2).await;
     assert_eq!(steps.last().map(|s| (s.0.as_str(), s.1.as_deref())), Some(("discarded", Some("activity ended"))));
     c.push(update(t0 + 160, 1)).await.assert_err(410, "Unregistered");
+
+    // The metrics count activity events and tokens.
+    let (_, text) = admin(lab.mock.admin_addr(), "GET", "/metrics", None).await;
+    let text = text.as_str().expect("text");
+    for line in [
+        r#"apns_notifications_total{state="activity-started"} 1"#,
+        r#"apns_notifications_total{state="activity-updated"} 2"#,
+        r#"apns_notifications_total{state="activity-ended"} 1"#,
+        r#"apns_live_activity_tokens{kind="push-to-start",state="active"} 1"#,
+        r#"apns_live_activity_tokens{kind="update",state="gone"} 1"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+    }
 }
 
 /// The provider's side, every party real: a phone hands its push-to-start token to the

@@ -46,6 +46,9 @@ pub(crate) fn render(shared: &Shared) -> String {
         "presented",
         "handled-silently",
         "app-not-installed",
+        "activity-started",
+        "activity-updated",
+        "activity-ended",
         "discarded",
     ] {
         let n = stats.get(state).copied().unwrap_or(0);
@@ -56,6 +59,16 @@ pub(crate) fn render(shared: &Shared) -> String {
         if let Some(why) = key.strip_prefix("discarded: ") {
             let _ = writeln!(out, "apns_discarded_total{{reason=\"{}\"}} {n}", escape(why));
         }
+    }
+
+    family(
+        &mut out,
+        "apns_live_activity_tokens",
+        "gauge",
+        "Live Activity tokens, by kind and state (active, ended: 200 and dropped, gone: 410).",
+    );
+    for ((kind, state), n) in shared.registry.activity_counts() {
+        let _ = writeln!(out, "apns_live_activity_tokens{{kind=\"{kind}\",state=\"{state}\"}} {n}");
     }
 
     family(

@@ -282,6 +282,29 @@ impl Registry {
         Some(t.devices[s.device as usize].udid.to_string())
     }
 
+    /// How many activity tokens there are, by kind (`push-to-start`, `update`) and state
+    /// (`active`, `ended`, `gone`); every combination, zeros included.
+    pub(crate) fn activity_counts(&self) -> Vec<((&'static str, &'static str), u64)> {
+        let t = self.read();
+        let mut counts = [[0u64; 3]; 2];
+        for s in &t.activities {
+            let kind = usize::from(s.kind == ActivityTokenKind::Update);
+            let state = match (s.ended_at, s.learned_at) {
+                (_, l) if l != 0 => 2,
+                (e, _) if e != 0 => 1,
+                _ => 0,
+            };
+            counts[kind][state] += 1;
+        }
+        let mut out = Vec::new();
+        for (k, kind) in ["push-to-start", "update"].into_iter().enumerate() {
+            for (i, state) in ["active", "ended", "gone"].into_iter().enumerate() {
+                out.push(((kind, state), counts[k][i]));
+            }
+        }
+        out
+    }
+
     /// One activity token's record, by slot.
     pub(crate) fn activity(&self, slot: u32) -> ActivityRecord {
         self.activity_record(&self.read(), slot)
