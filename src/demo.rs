@@ -1,8 +1,9 @@
 //! `apns-lab demo`: the whole flow on one machine, narrated — the mock APNs, the provider
 //! server and two simulated iPhones in one process — then the cases people get wrong:
 //! a phone that is away (store and forward, one per app), collapse ids, a silent push,
-//! "try once" expiry, erase (new tokens, re-registration), and uninstall (the first push
-//! still accepted, then 410, then the provider prunes the token).
+//! "try once" expiry, erase (new tokens, re-registration), a Live Activity (push-to-start,
+//! three updates, an end, a late update accepted once then 410), and uninstall (the first
+//! push still accepted, then 410, then the provider prunes the token).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -10,12 +11,14 @@ use std::time::Duration;
 
 use mock_apns::{Config, Lifecycle, MockApns, TokenScope};
 use protocol::Environment;
-use provider::server::{Clients, NotificationRequest, Provider, To, Tokens};
+use provider::server::{Clients, NotificationRequest, Provider, To, Tokens, activities};
 use provider::{Auth, Client, ClientConfig, Endpoint, SharedToken, TokenSigner};
 use tokio::task::JoinHandle;
 
 const CHAT: &str = "com.example.chat";
 const NEWS: &str = "com.example.news";
+const FOOD: &str = "com.example.food";
+const DELIVERY: &str = "DeliveryAttributes";
 
 /// Prints a narration line.
 fn say(line: impl AsRef<str>) {
@@ -35,9 +38,20 @@ async fn until<F: Future<Output = bool>>(what: &str, mut check: impl FnMut() -> 
 
 /// A simulated phone running in the background, printing what it shows.
 fn phone(mock: &MockApns, name: &'static str, udid: &str, apps: &[&str], provider: &str) -> JoinHandle<()> {
+    let apps = apps.iter().map(|b| device_sim::run::AppSetup::new(*b, Environment::Sandbox)).collect();
+    phone_with(mock, name, udid, apps, provider)
+}
+
+/// A simulated phone with its apps set up as given.
+fn phone_with(
+    mock: &MockApns,
+    name: &'static str,
+    udid: &str,
+    apps: Vec<device_sim::run::AppSetup>,
+    provider: &str,
+) -> JoinHandle<()> {
     let endpoint = device_sim::Endpoint::parse(&mock.ready().gateway, mock.ca_pem().to_owned())
         .expect("the gateway address is ours");
-    let apps = apps.iter().map(|b| device_sim::run::AppSetup::new(*b, Environment::Sandbox)).collect();
     let (udid, provider) = (udid.to_owned(), provider.to_owned());
     tokio::spawn(async move {
         let _ =
@@ -51,6 +65,13 @@ fn held(app: &mock_apns::AppView) -> String {
     match &app.stored {
         Some(s) => format!("apns-id {}", s.apns_id),
         None => "nothing".to_owned(),
+    }
+}
+
+fn json_object(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    match v {
+        serde_json::Value::Object(o) => o,
+        _ => serde_json::Map::new(),
     }
 }
 
@@ -233,6 +254,71 @@ pub async fn run(
     say("  provider │ sends to every chat token it has: the new one works, the old one is pruned");
     show(&send(To::BundleId(CHAT.into()), alert("Bob", "Are you there?")).await);
     tokio::time::sleep(Duration::from_millis(300)).await;
+
+    say("\n── Live Activities: a delivery on its way — push-to-start, three updates, an end");
+    let mut food = device_sim::run::AppSetup::new(FOOD, Environment::Sandbox);
+    food.activity_types = vec![DELIVERY.into()];
+    let carol = phone_with(&mock, "Carol's iPhone", "CAROL-IPHONE", vec![food], &provider_url);
+    let activity_tokens = |kind: protocol::ActivityTokenKind| {
+        let provider = provider.clone();
+        move || {
+            let list = provider.tokens.activity_tokens(Some(FOOD), None, None, None).unwrap_or_default();
+            list.into_iter().filter(|t| t.kind == kind && t.state == "valid").collect::<Vec<_>>()
+        }
+    };
+    until("the push-to-start token to reach the provider", || {
+        let got = activity_tokens(protocol::ActivityTokenKind::PushToStart)();
+        async move { !got.is_empty() }
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    say("  provider │ [4] starts a Live Activity on every push-to-start token of DeliveryAttributes");
+    let start = activities::StartRequest {
+        to: To::BundleId(FOOD.into()),
+        attributes_type: DELIVERY.into(),
+        attributes: json_object(serde_json::json!({"order": "A7"})),
+        content_state: json_object(serde_json::json!({"status": "Order confirmed", "eta_minutes": 30})),
+        alert: serde_json::json!({"title": "Your order", "body": "Confirmed — 30 min"}),
+        stale_date: None,
+        relevance_score: None,
+    };
+    show(&provider.start_activity(start).await.unwrap_or_default());
+    until("the new activity's update token to reach the provider", || {
+        let got = activity_tokens(protocol::ActivityTokenKind::Update)();
+        async move { !got.is_empty() }
+    })
+    .await?;
+    let activity = activity_tokens(protocol::ActivityTokenKind::Update)().remove(0);
+    let id = activity.activity_id.clone().unwrap_or_default();
+    for (status, eta) in [("Picked up", 20), ("Nearby", 8), ("At your door", 1)] {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        say(format!("  provider │ [4] updates activity {id}: {status}"));
+        let change = activities::ChangeRequest {
+            content_state: Some(json_object(serde_json::json!({"status": status, "eta_minutes": eta}))),
+            ..Default::default()
+        };
+        show(&provider.change_activity(&id, change, false).await.unwrap_or_default());
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    say(format!("  provider │ [4] ends activity {id}: delivered"));
+    let end = activities::ChangeRequest {
+        content_state: Some(json_object(serde_json::json!({"status": "Delivered", "eta_minutes": 0}))),
+        ..Default::default()
+    };
+    show(&provider.change_activity(&id, end, true).await.unwrap_or_default());
+    until("the phone to report the end to APNs", || async {
+        mock.activities("CAROL-IPHONE").is_ok_and(|a| a.iter().any(|a| a.state == "ended"))
+    })
+    .await?;
+    say("  provider │ [4] a late update: accepted once and dropped (the activity ended), then 410 and pruned");
+    for _ in 0..2 {
+        let late = activities::ChangeRequest {
+            content_state: Some(json_object(serde_json::json!({"status": "Late", "eta_minutes": 0}))),
+            ..Default::default()
+        };
+        show(&provider.change_activity(&id, late, false).await.unwrap_or_default());
+    }
+    carol.abort();
 
     say("\n── Uninstall: APNs learns of it only when a delivery fails on the phone");
     mock.lifecycle(bob_udid, Lifecycle::Uninstall(NEWS.into())).await?;

@@ -442,6 +442,12 @@ fn the_demo_runs_the_whole_script() {
             "APNs issued a NEW token",
             "410 Unregistered",
             "token deleted",
+            "[2] APNs issued push-to-start token",
+            "sent its activity token to the provider",
+            "[5] com.example.food: Live Activity ",
+            "started by push, on the Lock Screen: {\"eta_minutes\":30",
+            "updated: {\"eta_minutes\":8,\"status\":\"Nearby\"}",
+            "ended: {\"eta_minutes\":0,\"status\":\"Delivered\"}",
             "Done.",
         ] {
             assert!(stdout.contains(line), "{scope}: no {line:?} in\n{stdout}");
