@@ -6,7 +6,8 @@
 //! (`tests/interop/pytest/conftest.py`) runs there too, starting `apns-lab serve` itself.
 //! Node's @parse/node-apn (Node's own HTTP/2 stack) runs through the README's Node
 //! fixture (`tests/interop/node/apns-lab.js`) under `node --test`, with its packages
-//! installed from the committed lock file into `target/interop-node` on first use.
+//! installed from the committed lock file into `target/interop-node` on first use; it
+//! also drives a Live Activity on a running phone (`tests/interop/node/live-activity.test.js`).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -92,6 +93,24 @@ fn the_readme_node_fixture_runs_node_apn() {
     let out = Command::new("node")
         .arg("--test")
         .arg(root.join("tests/interop/node/node-apn.test.js"))
+        .env("NODE_PATH", node_modules())
+        .env("APNS_LAB_BIN", env!("CARGO_BIN_EXE_apns-lab"))
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "node --test failed:\n{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("# pass 1") && stdout.contains("# fail 0"), "{stdout}");
+}
+
+/// @parse/node-apn's Live Activity notifications (start with input-push-token, update,
+/// end) against the mock, asserted on a running `apns-lab device run` phone.
+#[test]
+fn node_apn_drives_a_live_activity_on_a_phone() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("node")
+        .arg("--test")
+        .arg(root.join("tests/interop/node/live-activity.test.js"))
         .env("NODE_PATH", node_modules())
         .env("APNS_LAB_BIN", env!("CARGO_BIN_EXE_apns-lab"))
         .env("RUST_LOG", "warn")

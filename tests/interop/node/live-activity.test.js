@@ -1,0 +1,94 @@
+// @parse/node-apn's Live Activity notifications against the mock, asserted on a running
+// phone (`apns-lab device run`): push-to-start with input-push-token, an update, an end,
+// then the ended activity's token — accepted once, then 410.
+const { test } = require("node:test");
+const assert = require("node:assert");
+const { spawn } = require("node:child_process");
+const readline = require("node:readline");
+const apn = require("@parse/node-apn");
+const { startApnsLab } = require("./apns-lab");
+
+const APNS_LAB = process.env.APNS_LAB_BIN || "apns-lab";
+const APP = "com.example.food";
+
+// A phone that prints what it does; waitFor(re) resolves with the first line matching re.
+function startPhone(ready) {
+  const proc = spawn(APNS_LAB, ["device", "run", "--gateway", ready.gateway, "--ca", ready.ca_file,
+    "--udid", "NODE-LA-PHONE", "--app", APP, "--activity-type", `${APP}:DeliveryAttributes`],
+    { stdio: ["ignore", "pipe", "inherit"] });
+  const lines = [];
+  const waiting = [];
+  readline.createInterface({ input: proc.stdout }).on("line", (line) => {
+    lines.push(line);
+    for (const w of waiting.splice(0)) {
+      if (w.re.test(line)) w.resolve(line); else waiting.push(w);
+    }
+  });
+  const waitFor = (re) => new Promise((resolve, reject) => {
+    const seen = lines.find((l) => re.test(l));
+    if (seen) return resolve(seen);
+    waiting.push({ re, resolve });
+    setTimeout(() => reject(new Error(`the phone never printed ${re}:\n${lines.join("\n")}`)), 10000).unref();
+  });
+  return { waitFor, stop: () => proc.kill() };
+}
+
+function liveActivity(event, fields) {
+  const note = new apn.Notification();
+  note.topic = `${APP}.push-type.liveactivity`;
+  note.pushType = "liveactivity";
+  note.priority = 10;
+  note.event = event;
+  note.timestamp = Math.floor(Date.now() / 1000);
+  for (const [k, v] of Object.entries(fields)) note[k] = v;
+  return note;
+}
+
+test("node-apn starts, updates and ends a Live Activity on a phone", async () => {
+  const lab = await startApnsLab();
+  const phone = startPhone(lab.ready);
+  const provider = new apn.Provider(lab.providerOptions);
+  const tokenOf = async (kind) => {
+    const device = await lab.admin("GET", "/api/v1/devices/NODE-LA-PHONE");
+    return (device.activities || []).find((a) => a.kind === kind);
+  };
+  try {
+    await phone.waitFor(/online: waiting for notifications/);
+    const start = (await tokenOf("push-to-start")).token;
+    assert.strictEqual(start.length, 160);
+
+    const sent = await provider.send(liveActivity("start", {
+      contentState: { eta: 30 }, attributesType: "DeliveryAttributes", attributes: { order: "A7" },
+      alert: { title: "Order confirmed", body: "30 min" }, inputPushToken: 1,
+    }), start);
+    assert.deepStrictEqual(sent.failed, []);
+    await phone.waitFor(/Live Activity \S+ started by push, on the Lock Screen: \{"eta":30\}/);
+    await phone.waitFor(/\[2\] APNs issued update token/);
+    const update = (await tokenOf("update")).token;
+
+    const updated = await provider.send(liveActivity("update", { contentState: { eta: 12 }, staleDate: 2000000000 }), update);
+    assert.deepStrictEqual(updated.failed, []);
+    await phone.waitFor(/Live Activity \S+ updated: \{"eta":12\}/);
+
+    const ended = await provider.send(liveActivity("end", { contentState: { eta: 0 }, dismissalDate: 1 }), update);
+    assert.deepStrictEqual(ended.failed, []);
+    await phone.waitFor(/Live Activity \S+ ended: \{"eta":0\}/);
+    // The phone told APNs the activity ended: accepted once (and dropped), then 410.
+    for (let i = 0; i < 100 && (await tokenOf("update")).state !== "ended"; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const late = await provider.send(liveActivity("update", { contentState: { eta: 1 } }), update);
+    assert.deepStrictEqual(late.failed, []);
+    const gone = await provider.send(liveActivity("update", { contentState: { eta: 1 } }), update);
+    assert.strictEqual(Number(gone.failed[0].status), 410);
+    assert.strictEqual(gone.failed[0].response.reason, "Unregistered");
+
+    const log = await lab.admin("GET", `/api/v1/notifications?token=${update}&limit=10`);
+    assert.strictEqual(log[log.length - 1].payload.aps.event, "update");
+    assert.ok(log.every((r) => r.topic === `${APP}.push-type.liveactivity`));
+  } finally {
+    provider.shutdown();
+    phone.stop();
+    await lab.stop();
+  }
+});
