@@ -335,3 +335,74 @@ async fn with_an_admin_token_the_page_passes_it_on() {
     c.close().await.expect("browser closes");
     mock.shutdown().await;
 }
+
+/// A phone whose app declares a Live Activity type: the console starts one on its
+/// push-to-start token from the template, the page draws it on the Lock Screen and as a
+/// pill, an update changes what it shows, an end marks it ended.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_page_draws_a_live_activity_on_the_lock_screen() {
+    let mock = MockApns::start(Config::default()).await.expect("mock starts");
+    let endpoint =
+        device_sim::Endpoint::parse(&mock.ready().gateway, mock.ca_pem().to_owned()).expect("gateway endpoint");
+    let mut food = device_sim::run::AppSetup::new("com.example.food", Sandbox);
+    food.activity_types = vec!["DeliveryAttributes".into()];
+    tokio::spawn(device_sim::run::run(endpoint, Some("LA-BROWSER".into()), vec![food], None, |_| {}));
+    let start_token = wait_for(Duration::from_secs(10), || {
+        let online = mock.events(Some("LA-BROWSER"), 10).iter().any(|e| e.kind == "online");
+        let token = mock
+            .activities("LA-BROWSER")
+            .ok()?
+            .into_iter()
+            .find(|a| a.kind == protocol::ActivityTokenKind::PushToStart);
+        token.filter(|_| online).map(|t| t.token)
+    })
+    .await
+    .expect("the phone declares its type and goes online");
+    let phone = r#".phone[data-udid="LA-BROWSER"]"#;
+    let (_driver, c) = browser().await;
+    let result = async {
+        c.goto(&mock.ready().admin).await.expect("page loads");
+        text_when(&c, "#live", |t| t == "live").await;
+        // The console offers the push-to-start token; choosing it fills in a start.
+        let choice = format!(r#"#console-token option[value="{start_token}"]"#);
+        c.find(Locator::Css(&choice)).await.expect("the push-to-start token is offered").click().await.expect("picks");
+        let payload =
+            c.find(Locator::Id("console-payload")).await.expect("payload").prop("value").await.expect("value");
+        assert!(payload.is_some_and(|p| p.contains(r#""event":"start""#)), "a start template");
+        assert_eq!(
+            c.find(Locator::Id("console-topic")).await.expect("topic").prop("value").await.expect("v").as_deref(),
+            Some("com.example.food.push-type.liveactivity")
+        );
+        c.find(Locator::Id("console-send")).await.expect("send").click().await.expect("clicks");
+        text_when(&c, "#console-status", |t| t.starts_with("200")).await;
+        // Drawn on the Lock Screen and as the compact pill, and its journey in the flow.
+        let card = text_when(&c, &format!("{phone} .activity"), |t| t.contains("On its way")).await;
+        let upper = card.to_uppercase(); // the card's header is set in capitals
+        assert!(upper.contains("DELIVERYATTRIBUTES") && upper.contains("ACTIVE"), "{card}");
+        text_when(&c, &format!("{phone} .pill"), |t| t.contains("food") && t.contains("On its way")).await;
+        text_when(&c, "#flow", |t| t.contains("Live Activity started")).await;
+
+        // An update and an end, from the update token the phone got.
+        let update = wait_for(Duration::from_secs(5), || {
+            mock.activities("LA-BROWSER").ok()?.into_iter().find(|a| a.kind == protocol::ActivityTokenKind::Update)
+        })
+        .await
+        .expect("the new activity's update token");
+        let now = mock.clock().unix_secs();
+        for (event, status) in [("update", "Nearby"), ("end", "Delivered")] {
+            let payload = json!({"aps": {"event": event, "timestamp": now + 1, "content-state": {"status": status}}});
+            let push = json!({"token": update.token, "topic": "com.example.food.push-type.liveactivity",
+                "push_type": "liveactivity", "priority": "10", "payload": payload.to_string()});
+            let (_, answer) = admin(mock.admin_addr(), "POST", "/api/v1/console", Some(push)).await;
+            assert_eq!(answer["status"], 200, "{answer}");
+            text_when(&c, &format!("{phone} .activity"), |t| t.contains(status)).await;
+        }
+        text_when(&c, &format!(r#"{phone} .activity[data-state="ended"]"#), |t| t.to_uppercase().contains("ENDED"))
+            .await;
+        save_screenshot(&c, "dashboard-live-activity.png").await;
+    }
+    .await;
+    c.close().await.expect("browser closes");
+    mock.shutdown().await;
+    result
+}
