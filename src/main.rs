@@ -316,9 +316,14 @@ enum DeviceCommand {
         /// An installed app on every phone (repeatable).
         #[arg(long = "app", required = true, value_parser = parse_app)]
         apps: Vec<(String, Environment)>,
-        /// Write "udid bundle token" lines here once every phone is online.
+        /// Write "udid bundle token" lines here once every phone is online (and
+        /// "udid bundle token update" for each Live Activity's update token).
         #[arg(long)]
         tokens_out: Option<PathBuf>,
+        /// Every phone's app declares this Live Activity type and starts one activity of
+        /// it, BUNDLE:TYPE (repeatable).
+        #[arg(long = "activity-type", value_name = "BUNDLE:TYPE", value_parser = parse_activity_type)]
+        activity_types: Vec<(String, String)>,
     },
 }
 
@@ -748,14 +753,31 @@ async fn device(command: DeviceCommand) -> Result<(), Box<dyn std::error::Error>
             println!("{}", String::from_utf8_lossy(&answer));
             Ok(())
         }
-        DeviceCommand::Fleet { gateway, ca, count, prefix, apps, tokens_out } => {
+        DeviceCommand::Fleet { gateway, ca, count, prefix, apps, tokens_out, activity_types } => {
             let endpoint = device_sim::Endpoint::parse(&gateway, ca_of(&ca)?)?;
+            if let Some((b, _)) = activity_types.iter().find(|(b, _)| !apps.iter().any(|(a, _)| a == b)) {
+                return Err(format!("{b} is not one of the --app apps").into());
+            }
             let stats = std::sync::Arc::new(device_sim::fleet::FleetStats::default());
             let started = std::time::Instant::now();
-            let tokens = device_sim::fleet::start(endpoint, count, &prefix, &apps, stats.clone()).await?;
+            let tokens = device_sim::fleet::start_with_activities(
+                endpoint,
+                count,
+                &prefix,
+                &apps,
+                &activity_types,
+                stats.clone(),
+            )
+            .await?;
             eprintln!("{count} phones online in {:.1} s", started.elapsed().as_secs_f64());
             if let Some(path) = tokens_out {
-                let lines: String = tokens.iter().map(|(u, b, t)| format!("{u} {b} {t}\n")).collect();
+                let lines: String = tokens
+                    .iter()
+                    .map(|t| match t.kind {
+                        None => format!("{} {} {}\n", t.udid, t.bundle_id, t.token),
+                        Some(_) => format!("{} {} {} update\n", t.udid, t.bundle_id, t.token),
+                    })
+                    .collect();
                 std::fs::write(&path, lines).map_err(|e| format!("{}: {e}", path.display()))?;
             }
             let mut last = 0;

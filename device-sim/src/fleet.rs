@@ -45,6 +45,34 @@ pub async fn start(
     apps: &[(String, Environment)],
     stats: Arc<FleetStats>,
 ) -> Result<Vec<(String, String, String)>, Error> {
+    let tokens = start_with_activities(endpoint, count, prefix, apps, &[], stats).await?;
+    Ok(tokens.into_iter().filter(|t| t.kind.is_none()).map(|t| (t.udid, t.bundle_id, t.token)).collect())
+}
+
+/// A token a fleet phone holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FleetToken {
+    /// The phone.
+    pub udid: String,
+    /// The app.
+    pub bundle_id: String,
+    /// The token.
+    pub token: String,
+    /// `None` for the app's device token; else the Live Activity token's kind.
+    pub kind: Option<protocol::ActivityTokenKind>,
+}
+
+/// [`start`], and every phone's app in `activity_types` (bundle, attributes type)
+/// declares the type and starts one Live Activity of it: answers the device tokens and
+/// the activities' update tokens.
+pub async fn start_with_activities(
+    endpoint: Endpoint,
+    count: usize,
+    prefix: &str,
+    apps: &[(String, Environment)],
+    activity_types: &[(String, String)],
+    stats: Arc<FleetStats>,
+) -> Result<Vec<FleetToken>, Error> {
     let tokens = Arc::new(Mutex::new(Vec::with_capacity(count * apps.len())));
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<Result<(), Error>>(count.max(1));
     // Bring phones up a few hundred at a time: each is a TLS handshake and a few calls.
@@ -52,6 +80,7 @@ pub async fn start(
     for n in 0..count {
         let (endpoint, apps, stats, tokens, ready_tx, gate) =
             (endpoint.clone(), apps.to_vec(), stats.clone(), tokens.clone(), ready_tx.clone(), gate.clone());
+        let activity_types = activity_types.to_vec();
         let udid = format!("{prefix}-{n:06}");
         tokio::spawn(async move {
             let permit = gate.acquire_owned().await;
@@ -62,10 +91,30 @@ pub async fn start(
                 }
                 let mut gw = device.connect().await?;
                 let registered = device.register_apps(&mut gw).await?;
+                let mut mine: Vec<FleetToken> = registered
+                    .into_iter()
+                    .map(|r| FleetToken {
+                        udid: device.udid.clone(),
+                        bundle_id: r.bundle_id,
+                        token: r.token,
+                        kind: None,
+                    })
+                    .collect();
+                for (bundle, kind) in &activity_types {
+                    device.declare_activity_type(&mut gw, bundle, kind).await?;
+                    let t =
+                        device.start_activity(&mut gw, bundle, kind, Default::default(), Default::default()).await?;
+                    mine.push(FleetToken {
+                        udid: device.udid.clone(),
+                        bundle_id: t.bundle_id,
+                        token: t.token,
+                        kind: Some(t.kind),
+                    });
+                }
                 let stream = gw.notifications().await?;
                 let acks = gw.ack_sink().await?;
                 let mut t = tokens.lock().await;
-                t.extend(registered.into_iter().map(|r| (device.udid.clone(), r.bundle_id, r.token)));
+                t.extend(mine);
                 Ok::<_, Error>((device, gw, stream, acks))
             };
             let result = setup.await;
@@ -99,6 +148,9 @@ pub async fn start(
                 };
                 // The phone keeps only the last few notifications in memory.
                 device.center.items.truncate(8);
+                if r.activity.is_some() {
+                    device.activities.tick(device.now_secs());
+                }
                 if acks.send(&ack).is_err() {
                     break;
                 }

@@ -457,3 +457,80 @@ async fn the_provider_starts_updates_and_ends_an_activity() {
     let (status, body) = patch().await;
     assert_eq!(status, 400, "no update token left: {body}");
 }
+
+/// A fleet whose phones each run one activity: every update token takes an update, and
+/// every phone applies it (the journeys say so).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fleet_runs_one_activity_per_phone() {
+    let lab = lab().await;
+    let endpoint =
+        device_sim::Endpoint::parse(&lab.mock.ready().gateway, lab.mock.ca_pem().to_owned()).expect("endpoint");
+    let stats = std::sync::Arc::new(device_sim::fleet::FleetStats::default());
+    let types = [(APP.to_owned(), TYPE.to_owned())];
+    let tokens = device_sim::fleet::start_with_activities(
+        endpoint,
+        10,
+        "LAF",
+        &[(APP.to_owned(), Sandbox)],
+        &types,
+        stats.clone(),
+    )
+    .await
+    .expect("fleet");
+    let updates: Vec<&str> = tokens
+        .iter()
+        .filter(|t| t.kind == Some(protocol::ActivityTokenKind::Update))
+        .map(|t| t.token.as_str())
+        .collect();
+    assert_eq!((tokens.len(), updates.len()), (20, 10), "a device token and an update token per phone");
+    let mut c = lab.client(Sandbox).await;
+    let jwt = lab.jwt();
+    let mut ids = Vec::new();
+    for token in &updates {
+        let r = c.push(activity_push(token, &jwt).header("apns-priority", "5")).await;
+        r.assert_ok();
+        ids.push(r.apns_id.clone().expect("id"));
+    }
+    crate::devices::eventually(|| stats.delivered.load(std::sync::atomic::Ordering::Relaxed) == 10).await;
+    for id in &ids {
+        assert_eq!(journey(&lab, id, 3).await[2].0, "activity-updated");
+    }
+}
+
+/// The phone's activity timers run on APNs's clock: move it 8 hours and the system ends
+/// the activity (and the phone tells APNs); 4 hours more and it leaves the Lock Screen.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_eight_hour_limit_runs_on_apns_clock() {
+    let lab = lab().await;
+    let mut phone = crate::devices::phone(&lab, "LA-CLOCK").await;
+    let mut gw = phone.connect().await.expect("connects");
+    let mut stream = gw.notifications().await.expect("stream");
+    let mut acks = gw.ack_sink().await.expect("acks");
+    let token = phone.apps[0].token.clone().expect("token");
+    let mut tell_the_time = async |phone: &mut device_sim::Device| {
+        // Any delivery carries APNs's time; the phone follows it. (A fresh connection
+        // for each fresh provider token: one connection may not change it that often.)
+        lab.client(Sandbox).await.push(Push::new(&token, &lab.jwt())).await.assert_ok();
+        tokio::time::timeout(Duration::from_secs(5), phone.receive(&mut stream, &mut acks))
+            .await
+            .expect("arrives")
+            .expect("open")
+            .expect("ok");
+    };
+    tell_the_time(&mut phone).await;
+    assert!(phone.now_secs().abs_diff(lab.mock.clock().unix_secs()) <= 1, "the phone's now is APNs's");
+    let t = phone.start_activity(&mut gw, APP, TYPE, Default::default(), Default::default()).await.expect("starts");
+    let id = t.activity_id.clone().expect("id");
+    lab.mock.clock().advance(Duration::from_secs(8 * 3600 - 60));
+    tell_the_time(&mut phone).await;
+    assert!(phone.activities.tick(phone.now_secs()).is_empty(), "not yet");
+    lab.mock.clock().advance(Duration::from_secs(60));
+    tell_the_time(&mut phone).await;
+    let changes = phone.activities.tick(phone.now_secs());
+    assert_eq!(changes, [device_sim::activity::Change::Ended { id: id.clone(), by_system: true }]);
+    phone.settle(&mut gw, &changes[0]).await.expect("tells APNs");
+    assert_eq!(lab.mock.activities("LA-CLOCK").expect("activities")[0].state, "ended");
+    lab.mock.clock().advance(Duration::from_secs(4 * 3600));
+    tell_the_time(&mut phone).await;
+    assert_eq!(phone.activities.tick(phone.now_secs()), [device_sim::activity::Change::Dismissed { id }]);
+}
