@@ -534,3 +534,69 @@ async fn the_eight_hour_limit_runs_on_apns_clock() {
     tell_the_time(&mut phone).await;
     assert_eq!(phone.activities.tick(phone.now_secs()), [device_sim::activity::Change::Dismissed { id }]);
 }
+
+/// A phone that is away: an update is stored (one per activity, beside the app's own
+/// held notification) and applied when the phone returns.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_update_for_a_phone_that_is_away_is_stored_and_applied_on_return() {
+    let lab = lab().await;
+    let mut phone = crate::devices::phone(&lab, "LA-AWAY").await;
+    let mut gw = phone.connect().await.expect("connects");
+    let t = phone.start_activity(&mut gw, APP, TYPE, Default::default(), Default::default()).await.expect("starts");
+    let id = t.activity_id.clone().expect("id");
+    let alert_token = phone.apps[0].token.clone().expect("token");
+    let stream = gw.notifications().await.expect("stream");
+    crate::devices::eventually(|| lab.mock.device("LA-AWAY").expect("device").online).await;
+    drop((stream, gw));
+    crate::devices::eventually(|| !lab.mock.device("LA-AWAY").expect("device").online).await;
+
+    let jwt = lab.jwt();
+    let mut c = lab.client(Sandbox).await;
+    let ts = lab.mock.clock().unix_secs();
+    let update = activity_push(&t.token, &jwt)
+        .body(json!({"aps": {"event": "update", "timestamp": ts, "content-state": {"eta": 7}}}).to_string());
+    let r = c.push(update).await;
+    r.assert_ok();
+    let id_update = r.apns_id.clone().expect("id");
+    c.push(Push::new(&alert_token, &jwt)).await.assert_ok();
+    assert_eq!(journey(&lab, &id_update, 2).await[1].0, "stored");
+    // The app's alert is held too: one per app, one per activity.
+    let d = lab.mock.device("LA-AWAY").expect("device");
+    assert!(d.apps[0].stored.is_some(), "the alert is held beside the update");
+
+    let mut gw = phone.connect().await.expect("reconnects");
+    let mut stream = gw.notifications().await.expect("stream");
+    let mut acks = gw.ack_sink().await.expect("acks");
+    for _ in 0..2 {
+        tokio::time::timeout(Duration::from_secs(5), phone.receive(&mut stream, &mut acks))
+            .await
+            .expect("arrives")
+            .expect("open")
+            .expect("ok");
+    }
+    assert_eq!(phone.activities.get(&id).expect("runs").content_state["eta"], 7);
+    let steps = journey(&lab, &id_update, 4).await;
+    let states: Vec<&str> = steps.iter().map(|s| s.0.as_str()).collect();
+    assert_eq!(states, ["received", "stored", "delivered-from-storage", "activity-updated"]);
+}
+
+/// Per-device scope (the seed's rules): a reinstall keeps the push-to-start token, as it
+/// keeps the device token.
+#[tokio::test]
+async fn per_device_scope_keeps_the_push_to_start_token_across_a_reinstall() {
+    let lab =
+        lab_with(Config { clock: manual_clock(), token_scope: mock_apns::TokenScope::PerDevice, ..Config::default() })
+            .await;
+    let (start, _) = tokens(&lab).await;
+    post(&lab, &format!("/api/v1/devices/{UDID}/apps/{APP}/reinstall"), json!({}), 200).await;
+    let again = post(
+        &lab,
+        &format!("/api/v1/devices/{UDID}/activity-types"),
+        json!({"bundle_id": APP, "attributes_type": TYPE}),
+        201,
+    )
+    .await;
+    assert_eq!(again["token"].as_str(), Some(start.as_str()));
+    let mut c = lab.client(Sandbox).await;
+    c.push(activity_push(&start, &lab.jwt())).await.assert_ok();
+}

@@ -145,9 +145,15 @@ impl Registry {
         let name = activity_id.unwrap_or(attributes_type);
         let token = self.fresh_activity_token(t, kind, app, name);
         if let Some(&slot) = t.activity_tokens.get(&token) {
-            let s = &t.activities[slot as usize];
+            let s = &mut t.activities[slot as usize];
             if s.learned_at == 0 && s.ended_at == 0 {
                 return Ok((self.activity_record(t, slot), false));
+            }
+            if kind == ActivityTokenKind::PushToStart {
+                // The same inputs give the same token: per-device, a reinstalled app's
+                // push-to-start token works again, as its device token does.
+                (s.ended_at, s.learned_at, s.pending, s.issued_at) = (0, 0, false, now);
+                return Ok((self.activity_record(t, slot), true));
             }
             // An activity id is the phone's: a second activity with an ended one's id is
             // another activity, which the phone would never make.
