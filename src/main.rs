@@ -364,6 +364,14 @@ struct ServeArgs {
     /// The device gateway (TLS + HTTP/2), where simulated phones connect.
     #[arg(long, default_value = "127.0.0.1:2199", value_parser = parse_addr)]
     gateway_addr: SocketAddr,
+    /// The sandbox channel management API for broadcasts (TLS + HTTP/2) [default:
+    /// 127.0.0.1:2195, Apple's port; a free port when --sandbox-addr has port 0].
+    #[arg(long, value_parser = parse_addr)]
+    channels_sandbox_addr: Option<SocketAddr>,
+    /// The production channel management API [default: 127.0.0.1:2196; a free port when
+    /// --production-addr has port 0].
+    #[arg(long, value_parser = parse_addr)]
+    channels_production_addr: Option<SocketAddr>,
     /// Also serve the sandbox environment as plaintext HTTP/2 (h2c, prior knowledge).
     #[arg(long, value_parser = parse_addr)]
     h2c_addr: Option<SocketAddr>,
@@ -817,6 +825,15 @@ async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         admin_addr: args.admin_addr,
         h2c_addr: args.h2c_addr,
         gateway_addr: args.gateway_addr,
+        // Beside the provider API's listeners: on free ports when those are.
+        channels_sandbox_addr: args.channels_sandbox_addr.unwrap_or_else(|| {
+            let port = if args.sandbox_addr.port() == 0 { 0 } else { 2195 };
+            SocketAddr::new(args.sandbox_addr.ip(), port)
+        }),
+        channels_production_addr: args.channels_production_addr.unwrap_or_else(|| {
+            let port = if args.production_addr.port() == 0 { 0 } else { 2196 };
+            SocketAddr::new(args.production_addr.ip(), port)
+        }),
         capture_limit: args.capture_limit,
         token_scope: args.token_scope,
         admin_token: args.admin_token,

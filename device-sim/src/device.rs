@@ -260,6 +260,28 @@ impl Device {
         self.activity_token(gateway, &id).await
     }
 
+    /// Starts an activity that listens to a broadcast channel (ActivityKit's `pushType:
+    /// .channel(id)`): APNs learns the subscription; a channel that is not the app's makes
+    /// the start fail, and the activity is gone again.
+    pub async fn start_channel_activity(
+        &mut self,
+        gateway: &mut Gateway,
+        bundle_id: &str,
+        attributes_type: &str,
+        channel: &str,
+    ) -> Result<ActivityToken, Error> {
+        let now = self.now_secs();
+        let id = self.activities.start_local(bundle_id, attributes_type, Map::new(), Map::new(), now);
+        if let Some(a) = self.activities.list.iter_mut().find(|a| a.id == id) {
+            a.channel = Some(channel.to_owned());
+        }
+        let token = self.activity_token(gateway, &id).await;
+        if token.is_err() {
+            self.activities.list.retain(|a| a.id != id);
+        }
+        token
+    }
+
     /// Asks APNs for a running activity's update token (pushTokenUpdates) and keeps it.
     pub async fn activity_token(&mut self, gateway: &mut Gateway, id: &str) -> Result<ActivityToken, Error> {
         let a = self.activities.get(id).ok_or_else(|| Error::Config(format!("no activity {id}")))?;
@@ -274,6 +296,7 @@ impl Device {
                 environment,
                 attributes_type: a.attributes_type.clone(),
                 activity_id: id.to_owned(),
+                channel: a.channel.clone(),
             })
             .await?;
         if let Some(a) = self.activities.list.iter_mut().find(|a| a.id == id) {
@@ -296,10 +319,26 @@ impl Device {
     }
 
     /// What a change needs from APNs: an update token for a new activity that asked for
-    /// one, or word that an activity ended. Answers the new token, if any.
+    /// one (or that listens to a channel), or word that an activity ended. Answers the new
+    /// token when the push asked for one (`input-push-token`).
     pub async fn settle(&mut self, gateway: &mut Gateway, change: &Change) -> Result<Option<ActivityToken>, Error> {
         match change {
-            Change::Started { id, wants_token: true } => self.activity_token(gateway, id).await.map(Some),
+            Change::Started { id, wants_token } => {
+                // A channel is a subscription APNs must know of, token or not; a channel
+                // that is not the app's makes the start fail, as on iOS.
+                let channel = self.activities.get(id).and_then(|a| a.channel.clone());
+                if !wants_token && channel.is_none() {
+                    return Ok(None);
+                }
+                match self.activity_token(gateway, id).await {
+                    Ok(t) => Ok(wants_token.then_some(t)),
+                    Err(e) if channel.is_some() => {
+                        self.activities.list.retain(|a| &a.id != id);
+                        Err(Error::Config(format!("the Live Activity could not start: {e}")))
+                    }
+                    Err(e) => Err(e),
+                }
+            }
             Change::Ended { id, .. } => self.report_end(gateway, id).await.map(|()| None),
             _ => Ok(None),
         }

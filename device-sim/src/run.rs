@@ -348,9 +348,15 @@ pub async fn run(
                 let Some(r) = received else { break };
                 let r = r?;
                 say(describe(&r));
-                if let Some(change) = &r.activity
-                    && let Some(t) = device.settle(&mut gw, change).await?
-                {
+                let settled = match &r.activity {
+                    Some(change) => device.settle(&mut gw, change).await,
+                    None => Ok(None),
+                };
+                let settled = settled.unwrap_or_else(|e| {
+                    say(format!("[5] {e}"));
+                    None
+                });
+                if let Some(t) = settled {
                     let id = t.activity_id.as_deref().unwrap_or_default();
                     say(format!("[2] APNs issued update token {}… for Live Activity {id}", &t.token[..16]));
                     let reg = ActivityRegistration::of(&device.udid, &t);

@@ -23,6 +23,11 @@ pub struct Config {
     /// The device gateway (TLS + HTTP/2), where simulated devices connect. Default
     /// `127.0.0.1:0`.
     pub gateway_addr: SocketAddr,
+    /// The sandbox channel management API (TLS + HTTP/2; Apple's port 2195). Default
+    /// `127.0.0.1:0`.
+    pub channels_sandbox_addr: SocketAddr,
+    /// The production channel management API (Apple's port 2196). Default `127.0.0.1:0`.
+    pub channels_production_addr: SocketAddr,
     /// How long priority 5 and 1 notifications to a connected device may wait to be sent
     /// together (APNs batches them for power). Zero sends at once. Default 10 ms.
     pub low_priority_batch: Duration,
@@ -66,6 +71,8 @@ impl Default for Config {
             production_addr: loopback,
             admin_addr: loopback,
             gateway_addr: loopback,
+            channels_sandbox_addr: loopback,
+            channels_production_addr: loopback,
             low_priority_batch: Duration::from_millis(10),
             h2c_addr: None,
             clock: Clock::system(),

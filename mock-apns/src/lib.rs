@@ -132,6 +132,8 @@ fn open(config: Config) -> Result<Arc<Shared>, Error> {
     db.load_devices(|d| registry.load_device(d))?;
     db.load_tokens(|t| registry.load_token(t))?;
     db.load_activities(|udid, a| registry.load_activity(&udid, a))?;
+    let channels = registry::channels::Channels::default();
+    db.load_channels(|c| channels.load(c))?;
     let events = events::Events::default();
     events.load(db.load_events()?.into_iter().filter_map(|(_, body)| serde_json::from_str(&body).ok()));
     let capture = capture::Capture::new(config.capture_limit);
@@ -147,7 +149,7 @@ fn open(config: Config) -> Result<Arc<Shared>, Error> {
         write(&format!("AuthKey_{default_key_id}.p8"), &default_key_p8)?;
     }
     let state = Arc::new(state::State { clock: config.clock.clone(), config, store: db.start_writer()?, authority });
-    let registry = Arc::new(registry::Room::new(state, registry, events, default_team));
+    let registry = Arc::new(registry::Room::new(state, registry, events, channels, default_team));
     let observe = Arc::new(observe::Room::new(registry, capture));
     let devices = Arc::new(devices::Room::new(observe, storage));
     Ok(Arc::new(provider_api::Room::new(devices, keys, default_key_id, default_key_p8)))
@@ -188,6 +190,10 @@ pub struct Ready {
     pub admin: String,
     /// `https://127.0.0.1:P` of the device gateway.
     pub gateway: String,
+    /// `https://127.0.0.1:P` of the sandbox channel management API.
+    pub channels_sandbox: String,
+    /// `https://127.0.0.1:P` of the production channel management API.
+    pub channels_production: String,
     /// `http://127.0.0.1:P` of the h2c (plaintext, sandbox) listener, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub h2c: Option<String>,
@@ -220,6 +226,10 @@ pub struct Listeners {
     pub admin: TcpListener,
     /// The device gateway.
     pub gateway: TcpListener,
+    /// The sandbox channel management API.
+    pub channels_sandbox: TcpListener,
+    /// The production channel management API.
+    pub channels_production: TcpListener,
     /// The optional h2c listener (sandbox).
     pub h2c: Option<TcpListener>,
 }
@@ -250,6 +260,8 @@ impl MockApns {
             production: bind("production", config.production_addr).await?,
             admin: bind("admin", config.admin_addr).await?,
             gateway: bind("gateway", config.gateway_addr).await?,
+            channels_sandbox: bind("channels-sandbox", config.channels_sandbox_addr).await?,
+            channels_production: bind("channels-production", config.channels_production_addr).await?,
             h2c: match config.h2c_addr {
                 Some(a) => Some(bind("h2c", a).await?),
                 None => None,
@@ -292,25 +304,28 @@ impl MockApns {
         let _ = shared.endpoints.set((sandbox, production));
         let admin = listeners.admin.local_addr()?;
         let gateway = listeners.gateway.local_addr()?;
+        let channels_sandbox = listeners.channels_sandbox.local_addr()?;
+        let channels_production = listeners.channels_production.local_addr()?;
         let h2c = listeners.h2c.as_ref().map(|l| l.local_addr()).transpose()?;
-        let mut tasks = vec![
-            tokio::spawn(server::serve(
-                listeners.sandbox,
-                Environment::Sandbox,
+        let mut tasks = Vec::new();
+        for (listener, env, channels) in [
+            (listeners.sandbox, Environment::Sandbox, false),
+            (listeners.production, Environment::Production, false),
+            (listeners.channels_sandbox, Environment::Sandbox, true),
+            (listeners.channels_production, Environment::Production, true),
+        ] {
+            tasks.push(tokio::spawn(server::serve(
+                listener,
+                (env, channels),
                 Some(acceptor.clone()),
                 shared.clone(),
                 rx.clone(),
-            )),
-            tokio::spawn(server::serve(
-                listeners.production,
-                Environment::Production,
-                Some(acceptor.clone()),
-                shared.clone(),
-                rx.clone(),
-            )),
+            )));
+        }
+        tasks.extend([
             tokio::spawn(admin::serve(listeners.admin, shared.clone(), rx.clone())),
             tokio::spawn(gateway::serve(listeners.gateway, acceptor.clone(), shared.below.clone(), rx.clone())),
-        ];
+        ]);
         if let Some(inbox) = shared.take_engine_inbox() {
             tasks.push(tokio::spawn(delivery::run(
                 shared.below.clone(),
@@ -323,7 +338,13 @@ impl MockApns {
             tasks.push(tokio::spawn(observe::flush_capture(shared.below.below.clone(), rx.clone())));
         }
         if let Some(h2c) = listeners.h2c {
-            tasks.push(tokio::spawn(server::serve(h2c, Environment::Sandbox, None, shared.clone(), rx.clone())));
+            tasks.push(tokio::spawn(server::serve(
+                h2c,
+                (Environment::Sandbox, false),
+                None,
+                shared.clone(),
+                rx.clone(),
+            )));
         }
         let ready = Ready {
             event: "ready",
@@ -331,6 +352,8 @@ impl MockApns {
             production: format!("https://{production}"),
             admin: format!("http://{admin}"),
             gateway: format!("https://{gateway}"),
+            channels_sandbox: format!("https://{channels_sandbox}"),
+            channels_production: format!("https://{channels_production}"),
             h2c: h2c.map(|a| format!("http://{a}")),
             ca_file: data_dir.as_ref().map(|d| d.join(CA_FILE)),
             team_id: shared.default_team.clone(),

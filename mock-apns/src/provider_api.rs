@@ -3,6 +3,7 @@
 //! token or certificate and the credentials behind it, fault rules and rate limits.
 
 pub(crate) mod auth;
+pub(crate) mod broadcast;
 pub(crate) mod credentials;
 pub(crate) mod faults;
 pub(crate) mod limits;
@@ -51,7 +52,12 @@ pub(crate) struct Room {
     pub(crate) default_key_id: String,
     /// Its `.p8` (PKCS#8 PEM), as Apple hands out.
     pub(crate) default_key_p8: String,
+    /// The newest broadcasts' fan-outs: request id → each subscriber delivery's apns-id.
+    pub(crate) fanouts: std::sync::Mutex<std::collections::VecDeque<(uuid::Uuid, Vec<String>)>>,
 }
+
+/// How many broadcasts' fan-outs are kept for `GET /api/v1/broadcasts/{request_id}`.
+const FANOUTS_KEPT: usize = 1000;
 
 impl std::ops::Deref for Room {
     type Target = crate::devices::Room;
@@ -79,7 +85,28 @@ impl Room {
             endpoints: OnceLock::new(),
             default_key_id,
             default_key_p8,
+            fanouts: Default::default(),
         }
+    }
+
+    /// Notes that a broadcast reached a subscriber under `apns_id`.
+    pub(crate) fn record_fanout(&self, apns_id: &str, request_id: &uuid::Uuid) {
+        let mut all = self.fanouts.lock().unwrap_or_else(|e| e.into_inner());
+        match all.back_mut() {
+            Some((id, ids)) if id == request_id => ids.push(apns_id.to_owned()),
+            _ => {
+                all.push_back((*request_id, vec![apns_id.to_owned()]));
+                if all.len() > FANOUTS_KEPT {
+                    all.pop_front();
+                }
+            }
+        }
+    }
+
+    /// The deliveries a broadcast fanned out to (their apns-ids), if it is among the newest.
+    pub(crate) fn fanout(&self, request_id: &uuid::Uuid) -> Option<Vec<String>> {
+        let all = self.fanouts.lock().unwrap_or_else(|e| e.into_inner());
+        all.iter().rev().find(|(id, _)| id == request_id).map(|(_, ids)| ids.clone())
     }
 
     /// Where a provider connects for `env`, once the listeners are bound.

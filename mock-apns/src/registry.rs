@@ -44,6 +44,7 @@ use crate::state::rows::{StoredActivity, StoredApp, StoredDevice, StoredToken};
 pub use activities::ActivityRecord;
 
 mod activities;
+pub(crate) mod channels;
 pub(crate) mod events;
 mod lifecycle;
 mod routing;
@@ -508,6 +509,8 @@ pub(crate) struct Room {
     below: std::sync::Arc<crate::state::State>,
     pub(crate) registry: Registry,
     pub(crate) events: events::Events,
+    /// Broadcast channels.
+    pub(crate) channels: channels::Channels,
     /// The team created on first start; apps without a team belong to it.
     pub(crate) default_team: String,
 }
@@ -517,9 +520,10 @@ impl Room {
         below: std::sync::Arc<crate::state::State>,
         registry: Registry,
         events: events::Events,
+        channels: channels::Channels,
         default_team: String,
     ) -> Room {
-        Room { below, registry, events, default_team }
+        Room { below, registry, events, channels, default_team }
     }
 
     /// Forgets devices, tokens and events (after the room below has).
@@ -527,6 +531,7 @@ impl Room {
         self.below.reset().await?;
         self.registry.clear();
         self.events.clear();
+        self.channels.clear();
         Ok(())
     }
 }

@@ -84,6 +84,10 @@ pub struct StartActivity {
     pub attributes_type: String,
     /// The activity's id on the phone (ActivityKit's `Activity.id`).
     pub activity_id: String,
+    /// A broadcast channel it listens to (`pushType: .channel(id)`, or a push-to-start's
+    /// `input-push-channel`); a channel that is not the app's makes the start fail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
 }
 
 /// An activity ended on the phone (its end was applied, it was dismissed, or the system

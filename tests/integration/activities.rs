@@ -95,6 +95,7 @@ async fn activity_tokens_are_derived_longer_and_listed_on_the_device() {
                 environment: Production,
                 attributes_type: TYPE.into(),
                 activity_id: Some("A1".into()),
+                channel: None,
             },
         )
         .await
@@ -186,6 +187,7 @@ async fn an_ended_activity_is_accepted_once_then_410_from_when_apns_learned() {
                 environment: Sandbox,
                 attributes_type: TYPE.into(),
                 activity_id: Some("A1".into()),
+                channel: None,
             },
         )
         .await;

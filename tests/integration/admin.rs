@@ -195,6 +195,7 @@ async fn the_openapi_document_matches_the_routes() {
             .replace("{apns_id}", "00000000-0000-4000-8000-000000000000")
             .replace("{id}", "424242")
             .replace("{activity_id}", "NO-SUCH-ACTIVITY")
+            .replace("{request_id}", "00000000-0000-4000-8000-000000000000")
     };
     let not_routed = |status: u16, body: &serde_json::Value| {
         status == 405 || (status == 404 && body["error"].as_str().is_some_and(|e| e.starts_with("no route")))

@@ -5,6 +5,7 @@ mod activities;
 mod admin;
 mod auth;
 mod certificates;
+mod channels;
 mod cli;
 mod client;
 mod client_faults;

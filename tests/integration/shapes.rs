@@ -43,8 +43,10 @@ async fn live_answers_match_the_documented_shapes() {
     let mut device = away_phone(&lab, "SHAPE-PHONE").await;
     let token = device.apps[0].token.clone().expect("token");
     let mut c = lab.client(Sandbox).await;
+    // One provider token for the connection: a new one every second would be refused.
+    let jwt = lab.jwt();
     let id = "5A4B3C2D-1E0F-4A9B-8C7D-6E5F4A3B2C1D";
-    c.push(Push::new(&token, &lab.jwt()).header("apns-id", id).header("apns-collapse-id", "score")).await.assert_ok();
+    c.push(Push::new(&token, &jwt).header("apns-id", id).header("apns-collapse-id", "score")).await.assert_ok();
     let (_, away) = admin(addr, "GET", "/api/v1/devices/SHAPE-PHONE", None).await;
     check(&doc, "Device", &away, "GET /api/v1/devices/{udid} with a stored notification");
     assert!(away["apps"][0]["stored"].is_object(), "{away}");
@@ -69,7 +71,7 @@ async fn live_answers_match_the_documented_shapes() {
     check(&doc, "Notification", &journey, "GET /api/v1/notifications/{apns_id}");
 
     // A rejection and a 410 in the capture log, next to the accepted one.
-    c.push(Push::new(&token, &lab.jwt()).header("apns-topic", "com.example.other"))
+    c.push(Push::new(&token, &jwt).header("apns-topic", "com.example.other"))
         .await
         .assert_err(400, "DeviceTokenNotForTopic");
     let (_, uninstall) = admin(addr, "POST", "/api/v1/devices/SHAPE-1/apps/com.example.chat/uninstall", None).await;
@@ -77,7 +79,7 @@ async fn live_answers_match_the_documented_shapes() {
     let (_, erase) = admin(addr, "POST", "/api/v1/devices/SHAPE-PHONE/erase", None).await;
     check(&doc, "LifecycleOutcome", &erase, "POST …/erase");
     assert_eq!(erase["event"]["tokens"][0]["changed"], true, "{erase}");
-    c.push(Push::new(&token, &lab.jwt())).await.assert_err(410, "Unregistered");
+    c.push(Push::new(&token, &jwt)).await.assert_err(410, "Unregistered");
     let (_, log) = admin(addr, "GET", "/api/v1/notifications", None).await;
     array_of(&doc, "CapturedRequest", &log, "GET /api/v1/notifications");
     assert!(log[0]["timestamp"].is_u64() && log[0]["headers"][0].is_array(), "{log}");

@@ -201,6 +201,8 @@ pub struct Reply {
     pub end_on_headers: bool,
     /// The DATA chunks, as h2 delivered them (one per DATA frame).
     pub chunks: Vec<Bytes>,
+    /// Every response header.
+    pub headers: http::HeaderMap,
 }
 
 impl Reply {
@@ -377,6 +379,7 @@ impl Client {
             content_type: header("content-type"),
             end_on_headers,
             chunks,
+            headers: parts.headers.clone(),
         })
     }
 

@@ -206,6 +206,7 @@ pub(crate) async fn console(shared: &Arc<Shared>, push: ConsolePush) -> Result<C
         tap: Arc::default(),
         max_streams: 1,
         control: tokio::sync::mpsc::unbounded_channel().0,
+        channels: false,
     };
     let answer = push::process(shared, &conn, &parts, Bytes::from(push.payload.clone()), None).await;
 

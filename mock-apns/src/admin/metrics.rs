@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use protocol::{Environment, Reason};
 
 use super::Shared;
-use crate::observe::metrics::{BUCKETS, env_index};
+use crate::observe::metrics::{BUCKETS, CHANNEL_CALLS, env_index};
 
 /// The exposition text.
 pub(crate) fn render(shared: &Shared) -> String {
@@ -60,6 +60,24 @@ pub(crate) fn render(shared: &Shared) -> String {
             let _ = writeln!(out, "apns_discarded_total{{reason=\"{}\"}} {n}", escape(why));
         }
     }
+
+    family(&mut out, "apns_channel_calls_total", "counter", "Channel management calls that succeeded, by call.");
+    for (i, call) in CHANNEL_CALLS.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "apns_channel_calls_total{{call=\"{call}\"}} {}",
+            shared.metrics.channel_calls[i].load(Ordering::Relaxed)
+        );
+    }
+    family(&mut out, "apns_broadcasts_total", "counter", "Broadcasts accepted.");
+    let _ = writeln!(out, "apns_broadcasts_total {}", shared.metrics.broadcasts.load(Ordering::Relaxed));
+    family(
+        &mut out,
+        "apns_broadcast_deliveries_total",
+        "counter",
+        "Subscribers the accepted broadcasts fanned out to.",
+    );
+    let _ = writeln!(out, "apns_broadcast_deliveries_total {}", shared.metrics.fanned_out.load(Ordering::Relaxed));
 
     family(
         &mut out,

@@ -292,6 +292,21 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<AdminRespo
             Ok(set) => ok(set.apply(&shared.clock)),
             Err(r) => r,
         },
+        (["api", "v1", "broadcasts", request_id], &Method::GET) => match uuid::Uuid::parse_str(request_id) {
+            Err(_) => error(StatusCode::BAD_REQUEST, format!("{request_id:?} is not a request id")),
+            Ok(id) => match shared.fanout(&id) {
+                None => error(StatusCode::NOT_FOUND, format!("no broadcast {request_id} among the newest 1000")),
+                Some(ids) => {
+                    let deliveries: Vec<serde_json::Value> = ids
+                        .iter()
+                        .map(|apns_id| {
+                            serde_json::json!({"apns_id": apns_id, "journey": shared.journeys.get(apns_id).unwrap_or_default()})
+                        })
+                        .collect();
+                    json(StatusCode::OK, &serde_json::json!({"request_id": request_id, "deliveries": deliveries}))
+                }
+            },
+        },
         (["api", "v1", "reset"], &Method::POST) => match shared.reset().await {
             Ok(()) => json(StatusCode::OK, &serde_json::json!({"reset": true})),
             Err(e) => from_error(e),
@@ -306,6 +321,7 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<AdminRespo
             | ["api", "v1", "devices", _]
             | ["api", "v1", "faults", _]
             | ["api", "v1", "notifications", _]
+            | ["api", "v1", "broadcasts", _]
             | [""]
             | ["metrics"]
             | ["api", "v1", "devices", _, _]

@@ -41,6 +41,10 @@ pub struct NewActivity {
     /// The activity's id; a new UUID (as ActivityKit makes) when absent.
     #[serde(default)]
     pub activity_id: Option<String>,
+    /// A broadcast channel to listen to (ActivityKit's `pushType: .channel(id)`): it
+    /// must be a live channel of the app in its environment, or the start fails.
+    #[serde(default)]
+    pub channel: Option<String>,
 }
 
 fn sandbox() -> Environment {
@@ -65,6 +69,9 @@ pub struct ActivityView {
     pub token: String,
     /// `active`, `ended` (pushes still get 200, and the device drops them) or `gone` (410).
     pub state: &'static str,
+    /// The broadcast channel it listens to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
     /// When APNs issued it (ms).
     pub issued_at: u64,
     /// When the activity ended (ms).
@@ -85,6 +92,7 @@ impl From<&ActivityRecord> for ActivityView {
             activity_id: r.activity_id.clone(),
             token: r.token.to_hex(),
             state: r.state(),
+            channel: r.channel.clone(),
             issued_at: r.issued_at,
             ended_at: r.ended_at,
             unregistered_at: r.unregistered_at,
@@ -127,8 +135,23 @@ impl Room {
     pub(crate) async fn start_activity(&self, udid: &str, req: NewActivity) -> Result<ActivityView, Error> {
         let now = self.clock.unix_millis();
         let id = req.activity_id.unwrap_or_else(|| uuid::Uuid::new_v4().hyphenated().to_string().to_uppercase());
-        let (record, new) =
-            self.registry.start_activity(udid, &req.bundle_id, req.environment, &req.attributes_type, &id, now)?;
+        if let Some(channel) = &req.channel {
+            // As on iOS: a start with a channel that is not the app's fails.
+            self.channels.get(req.environment, &req.bundle_id, channel).map_err(|_| {
+                Error::Invalid(format!(
+                    "{channel:?} is not a broadcast channel of {} ({})",
+                    req.bundle_id, req.environment
+                ))
+            })?;
+        }
+        let (record, new) = self.registry.start_activity(
+            udid,
+            &req.bundle_id,
+            req.environment,
+            (&req.attributes_type, &id),
+            req.channel.as_deref(),
+            now,
+        )?;
         if new {
             self.record_event(self.activity_event(udid, "activity-start", &record, false, true), &[udid]).await?;
         }

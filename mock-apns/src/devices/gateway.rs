@@ -306,6 +306,7 @@ async fn activity_call(shared: &Room, udid: &str, path: &str, body: &[u8]) -> Re
                 environment: s.environment,
                 attributes_type: s.attributes_type,
                 activity_id: Some(s.activity_id),
+                channel: s.channel,
             };
             shared.start_activity(udid, req).await?
         }

@@ -23,7 +23,15 @@ pub(crate) struct Metrics {
     /// Per environment: answers by histogram bucket (+Inf last), their sum in µs.
     pub(crate) latency: [Vec<AtomicU64>; 2],
     pub(crate) latency_sum_us: [AtomicU64; 2],
+    /// Channel management calls: create, read, delete, list.
+    pub(crate) channel_calls: [AtomicU64; 4],
+    /// Broadcasts accepted, and the deliveries they fanned out to.
+    pub(crate) broadcasts: AtomicU64,
+    pub(crate) fanned_out: AtomicU64,
 }
+
+/// The channel calls, in the order [`Metrics::channel_calls`] counts them.
+pub(crate) const CHANNEL_CALLS: [&str; 4] = ["create", "read", "delete", "list"];
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -33,6 +41,9 @@ impl Default for Metrics {
             requests: [row(reasons), row(reasons)],
             latency: [row(BUCKETS.len() + 1), row(BUCKETS.len() + 1)],
             latency_sum_us: [AtomicU64::new(0), AtomicU64::new(0)],
+            channel_calls: Default::default(),
+            broadcasts: AtomicU64::new(0),
+            fanned_out: AtomicU64::new(0),
         }
     }
 }
@@ -65,10 +76,24 @@ impl Metrics {
         self.latency_sum_us[e].fetch_add(took.as_micros() as u64, Ordering::Relaxed);
     }
 
+    /// Counts one channel management call that succeeded.
+    pub(crate) fn channel_call(&self, call: &str) {
+        if let Some(i) = CHANNEL_CALLS.iter().position(|c| *c == call) {
+            self.channel_calls[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts one accepted broadcast and its subscribers.
+    pub(crate) fn broadcast(&self, subscribers: usize) {
+        self.broadcasts.fetch_add(1, Ordering::Relaxed);
+        self.fanned_out.fetch_add(subscribers as u64, Ordering::Relaxed);
+    }
+
     /// Back to zero.
     pub(crate) fn clear(&self) {
         let rows = self.requests.iter().chain(&self.latency);
-        for n in rows.flat_map(|r| r.iter()).chain(&self.latency_sum_us) {
+        let singles = self.latency_sum_us.iter().chain(&self.channel_calls).chain([&self.broadcasts, &self.fanned_out]);
+        for n in rows.flat_map(|r| r.iter()).chain(singles) {
             n.store(0, Ordering::Relaxed);
         }
     }

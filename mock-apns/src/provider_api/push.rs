@@ -113,6 +113,8 @@ pub(crate) struct ConnState {
     pub max_streams: u32,
     /// Tells the connection's task to GOAWAY or drop (fault rules).
     pub control: tokio::sync::mpsc::UnboundedSender<ConnControl>,
+    /// A channel management API connection (`/1/apps/…`), not the provider API's.
+    pub channels: bool,
 }
 
 /// What a fault rule asks of a whole connection.
@@ -204,6 +206,15 @@ pub(crate) async fn handle(
         },
     };
     let Ok(body) = body else { return };
+
+    // The channel management API, and broadcasts on the provider API: their own checks
+    // and answers (`apns-request-id`, no `apns-id`).
+    if conn.channels || parts.uri.path().starts_with(super::broadcast::BROADCAST_PATH) {
+        let reply = Box::pin(super::broadcast::answer(&shared, &conn, &parts, body)).await;
+        reply.send(respond);
+        shared.metrics.latency(conn.env, started.elapsed());
+        return;
+    }
 
     // A fault rule may take over: a test asked for this request to go wrong.
     let fired = shared.faults.check(conn.env, &parts);
@@ -613,13 +624,24 @@ fn validate(
 }
 
 /// The credential a request was accepted with.
-enum Credential<'a> {
+pub(crate) enum Credential<'a> {
     Token(Arc<SigningKey>),
     Certificate(&'a CertIdentity),
 }
 
 /// Step 5: checks the connection's credential for this request, and opens a token
 /// connection to its full stream limit on its first valid token.
+/// Step 5 for requests that are not device pushes (channels, broadcasts): the same rules.
+pub(crate) fn credential<'a>(
+    shared: &Room,
+    conn: &'a ConnState,
+    headers: &HeaderMap,
+    now: std::time::SystemTime,
+) -> Result<Credential<'a>, Reason> {
+    let mut seen = Seen { apns_id: None, token: None, topic: None, auth: Authenticated::None };
+    authenticate(shared, conn, headers, now, &mut seen)
+}
+
 fn authenticate<'a>(
     shared: &Room,
     conn: &'a ConnState,

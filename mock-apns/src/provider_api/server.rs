@@ -1,4 +1,5 @@
-//! The provider API's listeners and connections: accept, TLS handshake, read the client
+//! The provider API's listeners and connections (and the channel management API's, which
+//! are the same but for the requests they take): accept, TLS handshake, read the client
 //! certificate, then serve HTTP/2 streams to the push handler.
 //!
 //! Shape after mini-redis: a semaphore bounds open connections before `accept`, each
@@ -43,7 +44,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// Serves one provider-API listener until `shutdown` fires. `tls` is `None` for h2c.
 pub(crate) async fn serve(
     listener: TcpListener,
-    env: Environment,
+    (env, channels): (Environment, bool),
     tls: Option<TlsAcceptor>,
     shared: Arc<Room>,
     mut shutdown: watch::Receiver<bool>,
@@ -74,8 +75,10 @@ pub(crate) async fn serve(
             async move {
                 let _permit = permit;
                 match tls {
-                    Some(acceptor) => serve_tls(tcp, peer, id, env, acceptor, shared, shutdown).await,
-                    None => serve_h2(tcp, id, env, ConnAuth::Token(Default::default()), shared, shutdown).await,
+                    Some(acceptor) => serve_tls(tcp, peer, id, (env, channels), acceptor, shared, shutdown).await,
+                    None => {
+                        serve_h2(tcp, id, (env, channels), ConnAuth::Token(Default::default()), shared, shutdown).await
+                    }
                 }
             }
             .instrument(span),
@@ -88,7 +91,7 @@ async fn serve_tls(
     tcp: tokio::net::TcpStream,
     peer: SocketAddr,
     id: u64,
-    env: Environment,
+    (env, channels): (Environment, bool),
     acceptor: TlsAcceptor,
     shared: Arc<Room>,
     shutdown: watch::Receiver<bool>,
@@ -116,7 +119,7 @@ async fn serve_tls(
             identity => ConnAuth::Certificate(identity),
         },
     };
-    serve_h2(tls, id, env, auth, shared, shutdown).await;
+    serve_h2(tls, id, (env, channels), auth, shared, shutdown).await;
 }
 
 /// Answers a connection APNs refuses outright: its SETTINGS, then GOAWAY (NO_ERROR,
@@ -158,7 +161,7 @@ impl Drop for Forget<'_> {
 async fn serve_h2<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     io: IO,
     id: u64,
-    env: Environment,
+    (env, channels): (Environment, bool),
     auth: ConnAuth,
     shared: Arc<Room>,
     mut shutdown: watch::Receiver<bool>,
@@ -201,6 +204,7 @@ async fn serve_h2<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         tap: ctl,
         max_streams,
         control,
+        channels,
     });
     shared.provider_conns.insert(id, Arc::downgrade(&state));
     let _forget = Forget(&shared.provider_conns, id);

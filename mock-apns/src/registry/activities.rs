@@ -35,6 +35,8 @@ pub(super) struct ActivitySlot {
     learned_at: u64,
     /// An end APNs will learn of when the offline device comes back.
     pending: bool,
+    /// The broadcast channel the activity listens to.
+    channel: Option<Box<str>>,
 }
 
 /// An activity token as the registry reports it.
@@ -58,6 +60,8 @@ pub struct ActivityRecord {
     pub ended_at: Option<u64>,
     /// When APNs learned the token is gone (ms): pushes then get 410 with this timestamp.
     pub unregistered_at: Option<u64>,
+    /// The broadcast channel it listens to.
+    pub channel: Option<String>,
 }
 
 impl ActivityRecord {
@@ -139,7 +143,7 @@ impl Registry {
         kind: ActivityTokenKind,
         (device, app): (u32, u32),
         attributes_type: &str,
-        activity_id: Option<&str>,
+        (activity_id, channel): (Option<&str>, Option<&str>),
         now: u64,
     ) -> Result<(ActivityRecord, bool), Error> {
         let name = activity_id.unwrap_or(attributes_type);
@@ -180,6 +184,7 @@ impl Registry {
             ended_at: 0,
             learned_at: 0,
             pending: false,
+            channel: channel.map(Into::into),
         });
         t.activity_tokens.insert(token, slot);
         t.activities_by_device.entry(device).or_default().push(slot);
@@ -199,7 +204,7 @@ impl Registry {
         valid_name("attributes_type", attributes_type)?;
         let mut t = self.write();
         let at = self.installed_app(&t, udid, bundle_id, env)?;
-        self.issue_activity(&mut t, ActivityTokenKind::PushToStart, at, attributes_type, None, now)
+        self.issue_activity(&mut t, ActivityTokenKind::PushToStart, at, attributes_type, (None, None), now)
     }
 
     /// An activity started on the phone: its update token. Answers the token, and
@@ -209,15 +214,27 @@ impl Registry {
         udid: &str,
         bundle_id: &str,
         env: Environment,
-        attributes_type: &str,
-        activity_id: &str,
+        (attributes_type, activity_id): (&str, &str),
+        channel: Option<&str>,
         now: u64,
     ) -> Result<(ActivityRecord, bool), Error> {
         valid_name("attributes_type", attributes_type)?;
         valid_name("activity_id", activity_id)?;
         let mut t = self.write();
         let at = self.installed_app(&t, udid, bundle_id, env)?;
-        self.issue_activity(&mut t, ActivityTokenKind::Update, at, attributes_type, Some(activity_id), now)
+        self.issue_activity(&mut t, ActivityTokenKind::Update, at, attributes_type, (Some(activity_id), channel), now)
+    }
+
+    /// The running activities that listen to `channel`: (device slot, app slot, activity
+    /// slot, whether the device is online).
+    pub(crate) fn subscribers(&self, channel: &str) -> Vec<(u32, u32, u32, bool)> {
+        let t = self.read();
+        t.activities
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.channel.as_deref() == Some(channel) && s.ended_at == 0 && s.learned_at == 0)
+            .map(|(i, s)| (s.device, s.app, i as u32, t.devices[s.device as usize].online))
+            .collect()
     }
 
     /// An activity ended on the phone (or through the admin API): its token is accepted
@@ -256,6 +273,7 @@ impl Registry {
             issued_at: s.issued_at,
             ended_at: (s.ended_at != 0).then_some(s.ended_at),
             unregistered_at: (s.learned_at != 0).then_some(s.learned_at),
+            channel: s.channel.as_deref().map(str::to_owned),
         }
     }
 
@@ -459,6 +477,7 @@ impl Registry {
                     ended_at: s.ended_at,
                     learned_at: s.learned_at,
                     pending: s.pending,
+                    channel: s.channel.as_deref().map(str::to_owned),
                 }
             })
             .collect()
@@ -484,6 +503,7 @@ impl Registry {
             ended_at: s.ended_at,
             learned_at: s.learned_at,
             pending: s.pending,
+            channel: s.channel.map(Into::into),
         });
         t.activity_tokens.insert(token, slot);
         t.activities_by_device.entry(device).or_default().push(slot);

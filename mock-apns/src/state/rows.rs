@@ -58,6 +58,20 @@ pub(crate) struct StoredActivity {
     pub ended_at: u64,
     pub learned_at: u64,
     pub pending: bool,
+    /// The broadcast channel the activity listens to, if any.
+    pub channel: Option<String>,
+}
+
+/// A broadcast channel as stored (deleted ones too: their ids are never issued again).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StoredChannel {
+    pub id: String,
+    pub bundle_id: String,
+    pub environment: Environment,
+    pub storage_policy: u8,
+    pub created_at: u64,
+    /// 0 while live.
+    pub deleted_at: u64,
 }
 
 /// A signing key as stored: its public half and its restrictions.

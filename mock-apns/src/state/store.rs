@@ -18,7 +18,7 @@ use protocol::Environment;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
 
-use super::rows::{Batch, Held, HeldKey, KeyRow, StoredActivity, StoredApp, StoredDevice, StoredToken};
+use super::rows::{Batch, Held, HeldKey, KeyRow, StoredActivity, StoredApp, StoredChannel, StoredDevice, StoredToken};
 use crate::error::Error;
 
 /// The schema this build writes. A database with a higher `user_version` was written by
@@ -58,7 +58,10 @@ CREATE TABLE IF NOT EXISTS activities (
     udid TEXT NOT NULL, seq INTEGER NOT NULL, bundle_id TEXT NOT NULL, environment TEXT NOT NULL,
     push_to_start INTEGER NOT NULL, attributes_type TEXT NOT NULL, activity_id TEXT, token BLOB NOT NULL,
     issued_at INTEGER NOT NULL, ended_at INTEGER NOT NULL, learned_at INTEGER NOT NULL, pending INTEGER NOT NULL,
-    PRIMARY KEY (udid, seq)) WITHOUT ROWID;
+    channel TEXT, PRIMARY KEY (udid, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS channels (
+    id TEXT PRIMARY KEY, bundle_id TEXT NOT NULL, environment TEXT NOT NULL, storage_policy INTEGER NOT NULL,
+    created_at INTEGER NOT NULL, deleted_at INTEGER NOT NULL) WITHOUT ROWID;
 ";
 
 /// One change to persist.
@@ -69,6 +72,8 @@ pub(crate) enum Write {
     Device(StoredDevice, Vec<StoredToken>),
     /// A device's Live Activity tokens (all of them, replacing what was stored).
     Activities(String, Vec<StoredActivity>),
+    /// A broadcast channel (created, or deleted).
+    Channel(StoredChannel),
     /// Forget every device, app, token, event and captured request.
     ClearRegistry,
     /// A lifecycle event (JSON), keeping the newest `keep`.
@@ -148,6 +153,19 @@ fn migrate_capture(conn: &Connection) -> rusqlite::Result<()> {
     tx.commit()
 }
 
+/// Adds `column` to `table` if an older build made the table without it.
+fn add_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<()> {
+    let has: bool = conn.query_row(
+        &format!("SELECT COUNT(*) FROM pragma_table_info('{table}') WHERE name = '{column}'"),
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if !has {
+        conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} TEXT;"))?;
+    }
+    Ok(())
+}
+
 /// Gives a version-2 `held` table its `activity` column.
 fn migrate_held(conn: &Connection) -> rusqlite::Result<()> {
     let has: bool =
@@ -179,6 +197,7 @@ impl Opened {
         conn.execute_batch(SCHEMA).map_err(|e| explain(path, e))?;
         migrate_capture(&conn).map_err(|e| explain(path, e))?;
         migrate_held(&conn).map_err(|e| explain(path, e))?;
+        add_column(&conn, "activities", "channel").map_err(|e| explain(path, e))?;
         conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};")).map_err(|e| explain(path, e))?;
         Ok(Opened { conn, path: path.map(Path::to_path_buf) })
     }
@@ -303,7 +322,7 @@ impl Opened {
         let bad = || Error::Invalid("state database: a stored activity token is malformed".into());
         let mut stmt = self.conn.prepare(
             "SELECT udid, bundle_id, environment, push_to_start, attributes_type, activity_id, token, issued_at, ended_at,
-             learned_at, pending FROM activities ORDER BY udid, seq",
+             learned_at, pending, channel FROM activities ORDER BY udid, seq",
         )?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
@@ -321,8 +340,30 @@ impl Opened {
                     ended_at: r.get::<_, i64>(8)? as u64,
                     learned_at: r.get::<_, i64>(9)? as u64,
                     pending: r.get(10)?,
+                    channel: r.get(11)?,
                 },
             );
+        }
+        Ok(())
+    }
+
+    /// Every stored broadcast channel, deleted ones too, oldest first.
+    pub(crate) fn load_channels(&self, mut each: impl FnMut(StoredChannel)) -> Result<(), Error> {
+        let bad = || Error::Invalid("state database: a stored channel is malformed".into());
+        let mut stmt = self.conn.prepare(
+            "SELECT id, bundle_id, environment, storage_policy, created_at, deleted_at FROM channels ORDER BY created_at",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let env: String = r.get(2)?;
+            each(StoredChannel {
+                id: r.get(0)?,
+                bundle_id: r.get(1)?,
+                environment: env.parse().map_err(|_| bad())?,
+                storage_policy: r.get(3)?,
+                created_at: r.get::<_, i64>(4)? as u64,
+                deleted_at: r.get::<_, i64>(5)? as u64,
+            });
         }
         Ok(())
     }
@@ -465,7 +506,7 @@ fn apply(conn: &Connection, w: &Write) -> rusqlite::Result<()> {
         }
         Write::ClearRegistry => {
             conn.execute_batch(
-                "DELETE FROM apps; DELETE FROM devices; DELETE FROM dead_tokens; DELETE FROM events; DELETE FROM capture; DELETE FROM capture_batches; DELETE FROM held; DELETE FROM activities;",
+                "DELETE FROM apps; DELETE FROM devices; DELETE FROM dead_tokens; DELETE FROM events; DELETE FROM capture; DELETE FROM capture_batches; DELETE FROM held; DELETE FROM activities; DELETE FROM channels;",
             )?;
         }
         Write::Event { seq, body, keep } => {
@@ -506,7 +547,8 @@ fn apply(conn: &Connection, w: &Write) -> rusqlite::Result<()> {
             conn.prepare_cached("DELETE FROM activities WHERE udid = ?1")?.execute([udid])?;
             let mut insert = conn.prepare_cached(
                 "INSERT INTO activities (udid, seq, bundle_id, environment, push_to_start, attributes_type, activity_id,
-                 token, issued_at, ended_at, learned_at, pending) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                 token, issued_at, ended_at, learned_at, pending, channel)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?;
             for (seq, a) in rows.iter().enumerate() {
                 insert.execute(params![
@@ -522,8 +564,23 @@ fn apply(conn: &Connection, w: &Write) -> rusqlite::Result<()> {
                     a.ended_at as i64,
                     a.learned_at as i64,
                     a.pending,
+                    a.channel,
                 ])?;
             }
+        }
+        Write::Channel(c) => {
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO channels (id, bundle_id, environment, storage_policy, created_at, deleted_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                c.id,
+                c.bundle_id,
+                c.environment.as_str(),
+                c.storage_policy,
+                c.created_at as i64,
+                c.deleted_at as i64
+            ])?;
         }
         Write::DropHeld(udid) => {
             conn.prepare_cached("DELETE FROM held WHERE udid = ?1")?.execute([udid])?;

@@ -1,0 +1,380 @@
+//! Broadcast push (iOS 18): the channel management API on its own listeners, and
+//! `POST /4/broadcasts/apps/<bundle>` on the provider API's, which fans one request out to
+//! every Live Activity subscribed to the channel.
+//!
+//! | request | success | checks, in order (Apple: authentication, then the channel, then fan-out) |
+//! |---|---|---|
+//! | `POST /1/apps/<bundle>/channels` `{"message-storage-policy": 0\|1, "push-type": "LiveActivity"}` | 201, no body, `apns-channel-id` | request id · credential · bundle · body (BadRequestPayload, BadRequestParams, MissingChannelQueueSize, MissingPushType, InvalidPushType) · CannotCreateChannelConfig (10 000 live per app per environment) |
+//! | `GET /1/apps/<bundle>/channels` + `apns-channel-id` | 200 `{"message-storage-policy", "push-type"}` | request id · credential · bundle · MissingChannelId, BadChannelId (malformed, or never issued), ChannelNotRegistered (deleted, or another app's or environment's) |
+//! | `DELETE /1/apps/<bundle>/channels` + `apns-channel-id` | 204, no body | as read, but an unknown or deleted id is 404 BadPath (as live probes saw) |
+//! | `GET /1/apps/<bundle>/all-channels` | 200 `{"channels": […]}` | request id · credential · bundle |
+//! | `POST /4/broadcasts/apps/<bundle>` + `apns-channel-id` | 200, `apns-unique-id` | request id · credential · bundle · channel · push type (MissingPushType, InvalidPushType: `liveactivity`, any case) · `apns-expiration` (required; 0 on a no-storage channel) · `apns-priority` (required: 10, 5 or 1) · body (PayloadEmpty, 5120 bytes, a JSON object with `event` `update` or `end`: else BadRequestPayload) |
+//!
+//! Every answer carries `apns-request-id`: the client's (a canonical UUID, echoed in
+//! lowercase; `apns-id` is taken as well, as Apple's sample sends it) or a new one. The
+//! bundle is checked as: a suffix (`.push-type.liveactivity`) is TopicDisallowed, a
+//! credential that does not cover it is 403 TopicMismatch. A wrong method on a channel
+//! path is 404 BadPath (Apple: "wrong method and path combination"); a method the API
+//! never takes (PUT, PATCH…) is 405 MethodNotAllowed. Bodiless requests may end on their
+//! HEADERS or with an empty DATA frame: both are read the same. A broadcast whose payload
+//! starts an activity is refused with BadRequestPayload, the closest of the documented
+//! reasons: channels update and end activities, never start them.
+
+use bytes::Bytes;
+use h2::server::SendResponse;
+use http::{HeaderMap, Method, Response};
+use protocol::{ApnsId, Environment, Priority, Reason, Topic};
+use serde_json::{Value, json};
+
+use super::Room;
+use super::push::{ConnState, Credential};
+use crate::devices::delivery;
+use crate::registry::channels::{ChannelError, MAX_CHANNEL_STORAGE_SECS};
+use crate::state::rows::{Held, HeldKey, StoredChannel};
+use crate::state::store::Write;
+
+/// Where broadcasts are sent, on the provider API's listeners.
+pub(crate) const BROADCAST_PATH: &str = "/4/broadcasts/apps/";
+/// The largest broadcast payload.
+pub(crate) const MAX_BROADCAST_PAYLOAD: usize = 5120;
+
+/// An answer of the channel API or of a broadcast.
+pub(crate) struct Reply {
+    pub status: u16,
+    pub request_id: uuid::Uuid,
+    pub channel_id: Option<String>,
+    pub unique_id: Option<uuid::Uuid>,
+    /// A JSON body: the result of a read or a list, or `{"reason":…}`.
+    pub body: Option<Value>,
+}
+
+impl Reply {
+    fn error(request_id: uuid::Uuid, reason: Reason) -> Reply {
+        Reply {
+            status: reason.status(),
+            request_id,
+            channel_id: None,
+            unique_id: None,
+            body: Some(json!({ "reason": reason.as_str() })),
+        }
+    }
+
+    /// Sends it: success without a body is one HEADERS frame; a body is one DATA frame.
+    pub(crate) fn send(self, mut respond: SendResponse<Bytes>) {
+        let mut buf = uuid::Uuid::encode_buffer();
+        let mut response = Response::builder()
+            .status(self.status)
+            .header("apns-request-id", &*self.request_id.hyphenated().encode_lower(&mut buf));
+        if let Some(id) = &self.channel_id {
+            response = response.header("apns-channel-id", id.as_str());
+        }
+        if let Some(unique) = &self.unique_id {
+            let mut buf = uuid::Uuid::encode_buffer();
+            response = response.header("apns-unique-id", &*unique.hyphenated().encode_lower(&mut buf));
+        }
+        match self.body {
+            None => {
+                let _ = respond.send_response(response.body(()).expect("valid header values"), true);
+            }
+            Some(body) => {
+                let response = response
+                    .header(http::header::CONTENT_TYPE, "application/json")
+                    .body(())
+                    .expect("valid header values");
+                if let Ok(mut stream) = respond.send_response(response, false) {
+                    let _ = stream.send_data(Bytes::from(body.to_string()), true);
+                }
+            }
+        }
+    }
+}
+
+fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The request id to echo: the client's `apns-request-id` (or `apns-id`), or a new one.
+fn request_id(headers: &HeaderMap) -> Result<uuid::Uuid, uuid::Uuid> {
+    match header(headers, "apns-request-id").or_else(|| header(headers, "apns-id")) {
+        None => Ok(uuid::Uuid::new_v4()),
+        Some(text) => match ApnsId::parse(text) {
+            Ok(_) => uuid::Uuid::parse_str(text).map_err(|_| uuid::Uuid::new_v4()),
+            Err(_) => Err(uuid::Uuid::new_v4()),
+        },
+    }
+}
+
+/// Whether the credential covers `bundle`: the key's team owns it (and a topic key lists
+/// it), or the certificate names it.
+fn covers(shared: &Room, credential: &Credential<'_>, bundle: &str) -> bool {
+    match credential {
+        Credential::Token(key) => !shared.registry.owned_by_other_team(bundle, &key.team_id) && key.covers(bundle),
+        Credential::Certificate(id) => id.topics.iter().any(|t| t == bundle),
+    }
+}
+
+/// The bundle ID of a path's `<bundle>` part: TopicDisallowed with a push-type suffix.
+fn bundle_of(text: &str) -> Result<String, Reason> {
+    let topic = Topic::parse(text).map_err(|_| Reason::BadPath)?;
+    if protocol::PushType::implied_by(&topic) != protocol::PushType::Alert {
+        return Err(Reason::TopicDisallowed);
+    }
+    Ok(topic.as_str().to_owned())
+}
+
+/// One request to the channel API or one broadcast: checked, applied, answered.
+pub(crate) async fn answer(shared: &Room, conn: &ConnState, parts: &http::request::Parts, body: Bytes) -> Reply {
+    let request_id = match request_id(&parts.headers) {
+        Ok(id) => id,
+        Err(made) => return Reply::error(made, Reason::BadMessageId),
+    };
+    let result = match conn.channels {
+        true => channel_call(shared, conn, parts, &body, request_id).await,
+        false => broadcast(shared, conn, parts, &body, request_id).await,
+    };
+    result.unwrap_or_else(|reason| Reply::error(request_id, reason))
+}
+
+/// The channel management API.
+async fn channel_call(
+    shared: &Room,
+    conn: &ConnState,
+    parts: &http::request::Parts,
+    body: &[u8],
+    request_id: uuid::Uuid,
+) -> Result<Reply, Reason> {
+    let path = parts.uri.path();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let (bundle, what) = match segments.as_slice() {
+        ["1", "apps", bundle, what @ ("channels" | "all-channels")] => (*bundle, *what),
+        _ => return Err(Reason::BadPath),
+    };
+    let method = &parts.method;
+    if ![Method::GET, Method::POST, Method::DELETE].contains(method) {
+        return Err(Reason::MethodNotAllowed);
+    }
+    let credential = super::push::credential(shared, conn, &parts.headers, shared.clock.now())?;
+    let bundle = bundle_of(bundle)?;
+    if !covers(shared, &credential, &bundle) {
+        return Err(Reason::TopicMismatch);
+    }
+    let env = conn.env;
+    let ok = |status: u16, channel_id: Option<String>, body: Option<Value>| Reply {
+        status,
+        request_id,
+        channel_id,
+        unique_id: None,
+        body,
+    };
+    let channel_header =
+        || -> Result<&str, Reason> { header(&parts.headers, "apns-channel-id").ok_or(Reason::MissingChannelId) };
+    match (method.clone(), what) {
+        (Method::POST, "channels") => {
+            let policy = create_request(body)?;
+            let now = shared.clock.unix_millis();
+            let channel = shared
+                .channels
+                .create(env, &bundle, policy, now, || crate::random::bytes(16))
+                .map_err(|_| Reason::CannotCreateChannelConfig)?;
+            save(shared, &channel.id).await?;
+            shared.metrics.channel_call("create");
+            Ok(ok(201, Some(channel.id), None))
+        }
+        (Method::GET, "channels") => {
+            let id = channel_header()?;
+            let channel = shared.channels.get(env, &bundle, id).map_err(|e| channel_reason(shared, e, id))?;
+            shared.metrics.channel_call("read");
+            let body = json!({"message-storage-policy": channel.storage_policy, "push-type": "LiveActivity"});
+            Ok(ok(200, Some(channel.id), Some(body)))
+        }
+        (Method::DELETE, "channels") => {
+            let id = channel_header()?;
+            match shared.channels.delete(env, &bundle, id, shared.clock.unix_millis()) {
+                Ok(channel) => {
+                    save(shared, &channel.id).await?;
+                    shared.metrics.channel_call("delete");
+                    Ok(ok(204, None, None))
+                }
+                Err(ChannelError::BadId) => Err(Reason::BadChannelId),
+                // Live sandbox probes: deleting an unknown or deleted channel is 404 BadPath.
+                Err(_) => Err(Reason::BadPath),
+            }
+        }
+        (Method::GET, "all-channels") => {
+            let ids: Vec<String> = shared.channels.list(env, &bundle).into_iter().map(|c| c.id).collect();
+            shared.metrics.channel_call("list");
+            Ok(ok(200, None, Some(json!({ "channels": ids }))))
+        }
+        _ => Err(Reason::BadPath),
+    }
+}
+
+/// ChannelNotRegistered for a channel that was issued (and deleted, or is another app's
+/// or environment's); BadChannelId for one that never was.
+fn channel_reason(shared: &Room, e: ChannelError, id: &str) -> Reason {
+    match e {
+        ChannelError::NotRegistered if shared.channels.find(id).is_some() => Reason::ChannelNotRegistered,
+        _ => Reason::BadChannelId,
+    }
+}
+
+/// Reads a create body: the storage policy.
+fn create_request(body: &[u8]) -> Result<u8, Reason> {
+    let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(body) else {
+        return Err(Reason::BadRequestPayload);
+    };
+    if fields.keys().any(|k| k != "message-storage-policy" && k != "push-type") {
+        return Err(Reason::BadRequestParams);
+    }
+    let policy = match fields.get("message-storage-policy").and_then(Value::as_u64) {
+        Some(p @ (0 | 1)) => p as u8,
+        _ => return Err(Reason::MissingChannelQueueSize),
+    };
+    match fields.get("push-type").and_then(Value::as_str) {
+        None => Err(Reason::MissingPushType),
+        Some(t) if t.eq_ignore_ascii_case("liveactivity") => Ok(policy),
+        Some(_) => Err(Reason::InvalidPushType),
+    }
+}
+
+/// Persists a channel (created or deleted) and waits until it is durable.
+async fn save(shared: &Room, id: &str) -> Result<(), Reason> {
+    let Some(stored): Option<StoredChannel> = shared.channels.stored(id) else { return Ok(()) };
+    shared.store.write(vec![Write::Channel(stored)]).await.map_err(|e| {
+        tracing::error!(error = %e, "could not save a channel");
+        Reason::InternalServerError
+    })
+}
+
+/// `POST /4/broadcasts/apps/<bundle>`: checks, then one delivery per subscriber.
+async fn broadcast(
+    shared: &Room,
+    conn: &ConnState,
+    parts: &http::request::Parts,
+    body: &[u8],
+    request_id: uuid::Uuid,
+) -> Result<Reply, Reason> {
+    let bundle = parts.uri.path().strip_prefix(BROADCAST_PATH).ok_or(Reason::BadPath)?;
+    if bundle.is_empty() || bundle.contains('/') {
+        return Err(Reason::BadPath);
+    }
+    if parts.method != Method::POST {
+        return Err(Reason::MethodNotAllowed);
+    }
+    let credential = super::push::credential(shared, conn, &parts.headers, shared.clock.now())?;
+    let bundle = bundle_of(bundle)?;
+    if !covers(shared, &credential, &bundle) {
+        return Err(Reason::TopicMismatch);
+    }
+    let env = conn.env;
+    let id = header(&parts.headers, "apns-channel-id").ok_or(Reason::MissingChannelId)?;
+    let channel = shared.channels.get(env, &bundle, id).map_err(|e| channel_reason(shared, e, id))?;
+    match header(&parts.headers, "apns-push-type") {
+        None => return Err(Reason::MissingPushType),
+        Some(t) if !t.eq_ignore_ascii_case("liveactivity") => return Err(Reason::InvalidPushType),
+        Some(_) => {}
+    }
+    let expiration: u64 = header(&parts.headers, "apns-expiration")
+        .and_then(|e| e.trim().parse().ok())
+        .ok_or(Reason::BadExpirationDate)?;
+    if channel.storage_policy == 0 && expiration != 0 {
+        return Err(Reason::BadExpirationDate);
+    }
+    let priority: Priority =
+        header(&parts.headers, "apns-priority").ok_or(Reason::BadPriority)?.parse().map_err(|_| Reason::BadPriority)?;
+    if body.is_empty() {
+        return Err(Reason::PayloadEmpty);
+    }
+    if body.len() > MAX_BROADCAST_PAYLOAD {
+        return Err(Reason::PayloadTooLarge);
+    }
+    let event = serde_json::from_slice::<Value>(body)
+        .ok()
+        .filter(Value::is_object)
+        .and_then(|v| v["aps"]["event"].as_str().map(str::to_owned));
+    if !matches!(event.as_deref(), Some("update" | "end")) {
+        return Err(Reason::BadRequestPayload);
+    }
+    let reached = fan_out(shared, env, &channel, expiration, priority, body, request_id).await;
+    shared.metrics.broadcast(reached);
+    Ok(Reply { status: 200, request_id, channel_id: None, unique_id: Some(uuid::Uuid::new_v4()), body: None })
+}
+
+/// One delivery per subscribed activity: to a connected phone now; to one that is away,
+/// held if the channel stores its latest message (8 hours at most), else nothing. Each
+/// delivery has its own apns-id and a journey that names the broadcast. Answers how many
+/// subscribers there were.
+async fn fan_out(
+    shared: &Room,
+    env: Environment,
+    channel: &crate::registry::channels::Channel,
+    expiration: u64,
+    priority: Priority,
+    body: &[u8],
+    request_id: uuid::Uuid,
+) -> usize {
+    let subscribers = shared.registry.subscribers(&channel.id);
+    let payload = Bytes::copy_from_slice(body);
+    let topic = format!("{}.push-type.liveactivity", channel.bundle_id);
+    let now_ms = shared.clock.unix_millis();
+    let now_secs = shared.clock.unix_secs();
+    let mut buf = uuid::Uuid::encode_buffer();
+    let label = format!("broadcast {} on channel {}", request_id.hyphenated().encode_lower(&mut buf), channel.id);
+    for &(device, app, slot, online) in &subscribers {
+        let apns_id = ApnsId::random();
+        let target = shared.registry.activity_target(slot);
+        shared.step(apns_id.as_str(), now_ms, "broadcast", now_ms, Some(label.clone()));
+        shared.record_fanout(apns_id.as_str(), &request_id);
+        if online {
+            if !shared.connections.is_connected(device) {
+                continue; // a virtual device: nobody to deliver to, as for any push
+            }
+            let note = delivery::Note {
+                apns_id,
+                topic: topic.clone(),
+                push_type: protocol::PushType::Liveactivity,
+                priority,
+                collapse_id: None,
+                environment: env,
+                payload: payload.clone(),
+                received_ms: now_ms,
+                from_storage: false,
+                redelivered: false,
+                activity: Some(target),
+            };
+            let out = delivery::Outgoing { device, held: None, delivery: note };
+            let _ = shared.engine.send(delivery::Event::Deliver(Box::new(out))).await;
+            continue;
+        }
+        let keep_until = expiration.min(now_secs + MAX_CHANNEL_STORAGE_SECS);
+        if channel.storage_policy == 0 || keep_until <= now_secs {
+            let why = if channel.storage_policy == 0 { "the channel stores no messages" } else { "expired" };
+            shared.step(apns_id.as_str(), now_ms, "discarded", now_ms, Some(format!("device offline; {why}")));
+            continue;
+        }
+        let (udid, bundle, environment, _, _) = shared.registry.app_summary(app);
+        let protocol::ActivityTarget::Update { activity_id } = &target else { continue };
+        let key: HeldKey = (udid.into(), format!("{bundle}.push-type.liveactivity/{activity_id}").into(), environment);
+        let held = Held {
+            apns_id: apns_id.clone(),
+            received_ms: now_ms,
+            expires_at: keep_until,
+            priority,
+            push_type: protocol::PushType::Liveactivity,
+            topic: topic.clone(),
+            collapse_id: None,
+            payload: payload.clone(),
+            activity: Some(target),
+        };
+        shared.store.write_later(vec![Write::Hold(key.clone(), held.clone())]);
+        shared.storage.hold(key, held);
+        shared.step(
+            apns_id.as_str(),
+            now_ms,
+            "stored",
+            now_ms,
+            Some("device offline; the channel keeps its latest message".into()),
+        );
+    }
+    subscribers.len()
+}
