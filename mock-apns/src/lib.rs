@@ -11,10 +11,10 @@
 //! | room | holds |
 //! |---|---|
 //! | `admin` | the admin API's routes, the dashboard and its console, OpenAPI, `/metrics` |
-//! | `provider_api` | listeners, the byte tap, the push checks, auth and credentials, faults, limits |
+//! | `provider_api` | listeners, the byte tap, the push checks, broadcasts and the channel API, auth and credentials, faults, limits |
 //! | `devices` | the gateway, the delivery engine, store-and-forward, journeys, device operations |
 //! | `observe` | the capture log, the live stream and counts, metrics counters |
-//! | `registry` | UDID + bundle ID ⇄ token, the lifecycle rules, the lifecycle event log |
+//! | `registry` | UDID + bundle ID ⇄ token, activity tokens, broadcast channels, the lifecycle rules, the lifecycle event log |
 //! | `state` | the state database, its rows, the data directory |
 //!
 //! Under them all lie `error`, `clock`, `config`, `tls` (the local CA) and `random`.

@@ -320,3 +320,25 @@ async fn channels_survive_a_restart_and_deleted_ids_stay_deleted() {
     assert_reason(&m.push(read(&gone)).await, 400, "ChannelNotRegistered");
     mock.shutdown().await;
 }
+
+/// The README's broadcast recipe (Apple's command-line recipe with the host and CA
+/// changed) runs as printed.
+#[test]
+fn the_readme_broadcast_recipe_runs_as_printed() {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README");
+    let block = readme.split("<!-- broadcast recipe -->").nth(1).expect("the recipe is marked");
+    let script = block.split("```sh\n").nth(1).and_then(|b| b.split("\n```").next()).expect("a sh block");
+    let script = script.replace("cargo run --release --", env!("CARGO_BIN_EXE_apns-lab"));
+    let out = std::process::Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script])
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("bash runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let channel = stdout.lines().find_map(|l| l.strip_prefix("channel ")).expect("a channel id");
+    assert_eq!(channel.len(), 24, "{stdout}");
+    assert!(stdout.contains("HTTP/2 200") && stdout.to_lowercase().contains("apns-request-id:"), "{stdout}");
+    assert_eq!(stdout.lines().last().map(str::trim), Some("2"), "two subscribers reached: {stdout}");
+}
