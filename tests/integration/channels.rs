@@ -342,3 +342,33 @@ fn the_readme_broadcast_recipe_runs_as_printed() {
     assert!(stdout.contains("HTTP/2 200") && stdout.to_lowercase().contains("apns-request-id:"), "{stdout}");
     assert_eq!(stdout.lines().last().map(str::trim), Some("2"), "two subscribers reached: {stdout}");
 }
+
+/// The App ID's broadcast capability: switched off, its channels are gone and channel
+/// calls and broadcasts answer FeatureNotEnabled; on again, channels can be made anew.
+#[tokio::test]
+async fn without_the_broadcast_capability_calls_answer_feature_not_enabled() {
+    let lab = lab().await;
+    let jwt = lab.jwt();
+    let mut m = channels_client(&lab, Sandbox).await;
+    let id = header(&m.push(create(&jwt, 1)).await, "apns-channel-id").expect("a channel");
+    let path = format!("/api/v1/broadcast-capability/{APP}");
+    let switch = |on: bool| admin(lab.mock.admin_addr(), "PUT", &path, Some(json!({"enabled": on})));
+    let (status, off) = switch(false).await;
+    assert_eq!((status, off["channels_deleted"].clone()), (200, json!([id.clone()])), "{off}");
+    assert_reason(&m.push(create(&jwt, 1)).await, 400, "FeatureNotEnabled");
+    assert_reason(&m.push(call("GET", &format!("/1/apps/{APP}/all-channels"), &jwt)).await, 400, "FeatureNotEnabled");
+    let mut c = lab.client(Sandbox).await;
+    let broadcast = Push::new("x", &jwt)
+        .path(format!("/4/broadcasts/apps/{APP}"))
+        .without("apns-topic")
+        .header("apns-push-type", "liveactivity")
+        .header("apns-channel-id", &id)
+        .header("apns-expiration", "0")
+        .header("apns-priority", "10")
+        .body(r#"{"aps":{"event":"update","timestamp":1,"content-state":{}}}"#);
+    assert_reason(&c.push(broadcast).await, 400, "FeatureNotEnabled");
+    switch(true).await;
+    assert_eq!(m.push(create(&jwt, 1)).await.status, 201);
+    let r = m.push(call("GET", &format!("/1/apps/{APP}/channels"), &jwt).header("apns-channel-id", &id)).await;
+    assert_reason(&r, 400, "ChannelNotRegistered");
+}

@@ -292,6 +292,12 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<AdminRespo
             Ok(set) => ok(set.apply(&shared.clock)),
             Err(r) => r,
         },
+        (["api", "v1", "broadcast-capability", bundle], &Method::PUT) => match read_json::<Capability>(req).await {
+            Ok(c) => ok(crate::provider_api::broadcast::set_capability(&shared, bundle, c.enabled)
+                .await
+                .map(|gone| serde_json::json!({"bundle_id": bundle, "enabled": c.enabled, "channels_deleted": gone}))),
+            Err(r) => r,
+        },
         (["api", "v1", "broadcasts", request_id], &Method::GET) => match uuid::Uuid::parse_str(request_id) {
             Err(_) => error(StatusCode::BAD_REQUEST, format!("{request_id:?} is not a request id")),
             Ok(id) => match shared.fanout(&id) {
@@ -322,6 +328,7 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<AdminRespo
             | ["api", "v1", "faults", _]
             | ["api", "v1", "notifications", _]
             | ["api", "v1", "broadcasts", _]
+            | ["api", "v1", "broadcast-capability", _]
             | [""]
             | ["metrics"]
             | ["api", "v1", "devices", _, _]
@@ -332,6 +339,13 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<AdminRespo
         _ => error(StatusCode::NOT_FOUND, format!("no route {path}")),
     };
     Ok(response)
+}
+
+/// `PUT /api/v1/broadcast-capability/{bundle}`: the App ID's broadcast switch.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Capability {
+    enabled: bool,
 }
 
 /// `PUT /api/v1/idle-timeout`: close provider connections idle this long (`null`: never).

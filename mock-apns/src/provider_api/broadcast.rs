@@ -10,6 +10,10 @@
 //! | `GET /1/apps/<bundle>/all-channels` | 200 `{"channels": […]}` | request id · credential · bundle |
 //! | `POST /4/broadcasts/apps/<bundle>` + `apns-channel-id` | 200, `apns-unique-id` | request id · credential · bundle · channel · push type (MissingPushType, InvalidPushType: `liveactivity`, any case) · `apns-expiration` (required; 0 on a no-storage channel) · `apns-priority` (required: 10, 5 or 1) · body (PayloadEmpty, 5120 bytes, a JSON object with `event` `update` or `end`: else BadRequestPayload) |
 //!
+//! An app whose broadcast capability is off (`PUT /api/v1/broadcast-capability/{bundle}`
+//! `{"enabled": false}`; on by default, so tests need no set-up) gets 400
+//! FeatureNotEnabled — Apple's table's name; one live probe saw
+//! `BroadcastFeatureNotEnabled`, which `protocol::Reason` also knows.
 //! Every answer carries `apns-request-id`: the client's (a canonical UUID, echoed in
 //! lowercase; `apns-id` is taken as well, as Apple's sample sends it) or a new one. The
 //! bundle is checked as: a suffix (`.push-type.liveactivity`) is TopicDisallowed, a
@@ -158,6 +162,9 @@ async fn channel_call(
     if !covers(shared, &credential, &bundle) {
         return Err(Reason::TopicMismatch);
     }
+    if !shared.channels.enabled(&bundle) {
+        return Err(Reason::FeatureNotEnabled);
+    }
     let env = conn.env;
     let ok = |status: u16, channel_id: Option<String>, body: Option<Value>| Reply {
         status,
@@ -237,6 +244,19 @@ fn create_request(body: &[u8]) -> Result<u8, Reason> {
     }
 }
 
+/// Switches an app's broadcast capability (off deletes its channels, as Apple's does).
+pub(crate) async fn set_capability(
+    shared: &Room,
+    bundle_id: &str,
+    on: bool,
+) -> Result<Vec<String>, crate::error::Error> {
+    Topic::parse(bundle_id).map_err(|e| crate::error::Error::Invalid(format!("bundle {bundle_id:?}: {e}")))?;
+    let gone = shared.channels.set_enabled(bundle_id, on, shared.clock.unix_millis());
+    let writes: Vec<Write> = gone.iter().filter_map(|id| shared.channels.stored(id)).map(Write::Channel).collect();
+    shared.store.write(writes).await?;
+    Ok(gone)
+}
+
 /// Persists a channel (created or deleted) and waits until it is durable.
 async fn save(shared: &Room, id: &str) -> Result<(), Reason> {
     let Some(stored): Option<StoredChannel> = shared.channels.stored(id) else { return Ok(()) };
@@ -265,6 +285,9 @@ async fn broadcast(
     let bundle = bundle_of(bundle)?;
     if !covers(shared, &credential, &bundle) {
         return Err(Reason::TopicMismatch);
+    }
+    if !shared.channels.enabled(&bundle) {
+        return Err(Reason::FeatureNotEnabled);
     }
     let env = conn.env;
     let id = header(&parts.headers, "apns-channel-id").ok_or(Reason::MissingChannelId)?;

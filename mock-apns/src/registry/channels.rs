@@ -51,6 +51,8 @@ pub enum ChannelError {
 
 #[derive(Default)]
 struct Tables {
+    /// Apps whose broadcast capability was switched off (on by default).
+    disabled: std::collections::HashSet<String>,
     channels: Vec<Channel>,
     by_id: HashMap<String, usize>,
     live_per_app: HashMap<(Environment, String), usize>,
@@ -180,6 +182,29 @@ impl Channels {
             created_at: s.created_at,
             deleted_at: (s.deleted_at != 0).then_some(s.deleted_at),
         });
+    }
+
+    /// Whether the app's broadcast capability is on (it is unless switched off).
+    pub fn enabled(&self, bundle_id: &str) -> bool {
+        !self.read().disabled.contains(bundle_id)
+    }
+
+    /// Switches an app's broadcast capability. Switching it off deletes every channel of
+    /// the app, in both environments, as Apple's does; answers the ids deleted.
+    pub fn set_enabled(&self, bundle_id: &str, on: bool, now: u64) -> Vec<String> {
+        let mut t = self.write();
+        if on {
+            t.disabled.remove(bundle_id);
+            return Vec::new();
+        }
+        t.disabled.insert(bundle_id.to_owned());
+        let mut gone = Vec::new();
+        for c in t.channels.iter_mut().filter(|c| c.bundle_id == bundle_id && c.deleted_at.is_none()) {
+            c.deleted_at = Some(now.max(1));
+            gone.push(c.id.clone());
+        }
+        t.live_per_app.retain(|(_, b), _| b != bundle_id);
+        gone
     }
 
     /// Forgets every channel.
