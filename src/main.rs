@@ -12,6 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, Subcommand};
 
+mod channels;
 mod demo;
 use mock_apns::{Config, MockApns, TokenScope};
 use protocol::Environment;
@@ -47,6 +48,11 @@ enum Command {
     },
     /// Send notifications to APNs (or the mock) like Apple's curl recipe, typed.
     Send(Box<SendArgs>),
+    /// Broadcast channels: create, read, list, delete (the channel management API).
+    Channels {
+        #[command(subcommand)]
+        command: Box<channels::ChannelCommand>,
+    },
     /// The provider server: apps register tokens, the backend sends, 410s prune.
     Provider {
         #[command(subcommand)]
@@ -158,8 +164,12 @@ struct SendArgs {
     count: Option<usize>,
     #[command(flatten)]
     live: LiveActivityArgs,
+    /// Broadcast to this channel instead of sending to tokens (`POST
+    /// /4/broadcasts/apps/<topic>`; apns-expiration defaults to 0, priority to 10).
+    #[arg(long, value_name = "CHANNEL_ID")]
+    channel: Option<String>,
     /// Device tokens (hex); for --live-activity, activity tokens.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "channel")]
     tokens: Vec<String>,
 }
 
@@ -442,6 +452,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         Command::Demo { once, token_scope } => demo::run(once, token_scope, wait_for_signal()).await,
         Command::Device { command } => device(command).await,
         Command::Send(args) => send(*args).await,
+        Command::Channels { command } => channels::run(*command).await,
         Command::Provider { command } => {
             let ProviderCommand::Serve { apns, sandbox_endpoint, production_endpoint, db, addr } = *command;
             let ready = mock_ready(&apns)?;
@@ -497,6 +508,10 @@ enum Target {
     Apple(Environment),
     /// `https://host:port`.
     Url(String),
+    /// The mock's channel management listener for an environment.
+    MockChannels(Environment),
+    /// Apple's channel management API for an environment: only when named.
+    AppleChannels(Environment),
 }
 
 impl Target {
@@ -538,6 +553,17 @@ fn apns_client(
         (None, None) => None,
     };
     let endpoint = match target {
+        Target::MockChannels(env) => {
+            let url = from_ready(&format!("channels_{env}")).ok_or_else(|| {
+                format!("{env} means the mock's {env} channel listener, which needs --mock-ready FILE")
+            })?;
+            Endpoint::custom(&url, ca)?
+        }
+        Target::AppleChannels(env) => {
+            let endpoint = channels::apple_endpoint(*env);
+            eprintln!("apns-lab: this reaches Apple's real channel API at {}, as asked", endpoint.addr);
+            Endpoint { ca_pem: a.ca.as_ref().map(read).transpose()?, ..endpoint }
+        }
         Target::Mock(env) => {
             let url = from_ready(env.as_str()).ok_or_else(|| {
                 format!(
@@ -628,6 +654,9 @@ async fn send(a: SendArgs) -> Result<(), Box<dyn std::error::Error>> {
     template.expiration = a.expiration.as_deref().map(str::parse).transpose()?;
     template.collapse_id = a.collapse_id.clone();
     template.apns_id = a.apns_id.clone();
+    if let Some(channel) = &a.channel {
+        return broadcast(&client, &template, channel).await;
+    }
     let for_token = |t: &str| Notification { token: t.to_owned(), ..template.clone() };
 
     if let Some(count) = a.count {
@@ -698,6 +727,35 @@ async fn send(a: SendArgs) -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     if refused == 0 { Ok(()) } else { Err(format!("{refused} of {} were not accepted", a.tokens.len()).into()) }
+}
+
+/// `send --channel`: one broadcast, its answer printed like a push's.
+async fn broadcast(
+    client: &provider::Client,
+    template: &provider::Notification,
+    channel: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let topic = template.topic.as_deref().ok_or("--channel needs --topic (the app's bundle ID)")?;
+    let bundle = topic.trim_end_matches(".push-type.liveactivity");
+    let headers = [
+        ("apns-channel-id", channel.to_owned()),
+        ("apns-push-type", "liveactivity".to_owned()),
+        ("apns-expiration", template.expiration.map_or(0, |e| e.0).to_string()),
+        ("apns-priority", template.priority.unwrap_or_default().to_string()),
+    ];
+    let path = format!("/4/broadcasts/apps/{bundle}");
+    let answer = client.call(provider::Method::POST, &path, &headers, template.payload.clone()).await?;
+    let request_id = answer.header("apns-request-id").unwrap_or("-").to_owned();
+    match answer.rejection() {
+        None => {
+            println!("[4] broadcast to channel {channel}: {} accepted, apns-request-id {request_id}", answer.status);
+            Ok(())
+        }
+        Some(r) => {
+            println!("[4] broadcast to channel {channel}: {r}  apns-request-id {request_id}");
+            Err(format!("the broadcast was refused: {}", r.reason).into())
+        }
+    }
 }
 
 async fn device(command: DeviceCommand) -> Result<(), Box<dyn std::error::Error>> {

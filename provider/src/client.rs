@@ -197,6 +197,30 @@ pub struct Client {
     inner: Arc<Inner>,
 }
 
+/// An answer as it came, for [`Client::call`].
+#[derive(Debug, Clone)]
+pub struct RawAnswer {
+    /// The HTTP status.
+    pub status: u16,
+    /// The response headers.
+    pub headers: http::HeaderMap,
+    /// The body.
+    pub body: Bytes,
+}
+
+impl RawAnswer {
+    /// A header, as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The error this answer is, if it is not a success: the reason from its body.
+    pub fn rejection(&self) -> Option<Rejection> {
+        (!(200..300).contains(&self.status))
+            .then(|| Rejection::from_body(self.status, self.header("apns-request-id").map(str::to_owned), &self.body))
+    }
+}
+
 /// How many times a notification the server did not process is sent again.
 const UNPROCESSED_RETRIES: u32 = 10;
 
@@ -305,6 +329,53 @@ impl Client {
     /// Where this client sends.
     pub fn endpoint(&self) -> &Endpoint {
         &self.inner.config.endpoint
+    }
+
+    /// One request to another of APNs's APIs on this client's endpoint (the channel
+    /// management API, broadcasts), with the client's credential: answers the status,
+    /// headers and body as they came. Not retried: a channel create is not idempotent.
+    pub async fn call(
+        &self,
+        method: http::Method,
+        path: &str,
+        headers: &[(&str, String)],
+        body: Bytes,
+    ) -> Result<RawAnswer, Error> {
+        let config = &self.inner.config;
+        let token = match &config.auth {
+            Auth::Token(t) => Some(t.signed((config.clock)())?),
+            Auth::Certificate { .. } => None,
+        };
+        let at = |e: String| Error::Connection(format!("APNs at https://{}: {e}", config.endpoint.addr));
+        let (send, _) = self.connection().await.map_err(|e| match e {
+            Error::Connection(why) => at(why),
+            other => other,
+        })?;
+        let mut request =
+            http::Request::builder().method(method).uri(format!("https://{}{path}", config.endpoint.host));
+        if let Some(t) = &token {
+            request = request.header(AUTHORIZATION, t.header.clone());
+        }
+        for (name, value) in headers {
+            request = request.header(*name, value.as_str());
+        }
+        let request = request.body(()).map_err(|_| Error::Invalid("a header value is not valid HTTP".into()))?;
+        let exchange = async {
+            let mut send = send.ready().await.map_err(|e| at(e.to_string()))?;
+            let (response, mut stream) = send.send_request(request, body.is_empty()).map_err(|e| at(e.to_string()))?;
+            if !body.is_empty() {
+                stream.send_data(body, true).map_err(|e| at(e.to_string()))?;
+            }
+            let (parts, mut data) = response.await.map_err(|e| at(e.to_string()))?.into_parts();
+            let mut bytes = BytesMut::new();
+            while let Some(chunk) = data.data().await {
+                let chunk = chunk.map_err(|e| at(e.to_string()))?;
+                let _ = data.flow_control().release_capacity(chunk.len());
+                bytes.extend_from_slice(&chunk);
+            }
+            Ok(RawAnswer { status: parts.status.as_u16(), headers: parts.headers, body: bytes.freeze() })
+        };
+        tokio::time::timeout(config.request_timeout, exchange).await.map_err(|_| Error::Timeout)?
     }
 
     /// Sends one notification and returns APNs's answer. A connection failure names the

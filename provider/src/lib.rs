@@ -9,13 +9,16 @@
 //! the 410 timestamp.
 
 mod activity;
+pub mod broadcast;
 mod client;
 mod notification;
 pub mod server;
 mod token;
 
 pub use activity::LiveActivity;
-pub use client::{Auth, Client, ClientConfig, Endpoint};
+pub use client::{Auth, Client, ClientConfig, Endpoint, RawAnswer};
+/// The HTTP method of a [`Client::call`].
+pub use http::Method;
 pub use notification::{Accepted, Notification, Rejection, ResponseReason};
 pub use token::{SharedToken, TokenSigner};
 

@@ -392,3 +392,55 @@ fn send_builds_live_activity_pushes() {
         assert!(stderr(&out).contains(says), "{extra:?}: {}", stderr(&out));
     }
 }
+
+/// `channels create|read|list|delete` and `send --channel`: the channel API and one
+/// broadcast from the command line, against the mock's own listeners.
+#[test]
+fn channels_and_broadcasts_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let s = serve(dir.path());
+    let ready_file = ready_file(dir.path(), &s);
+    let ready = ready_file.to_str().expect("path");
+    let admin = s.ready["admin"].as_str().expect("admin");
+    let run = |args: &[&str]| {
+        let out = apns_lab(args).output().expect("runs");
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), stderr(&out))
+    };
+    let on = ["--mock-ready", ready, "--bundle-id", "com.example.score"];
+    let (ok, id, err) = run(&[&["channels", "create"][..], &on, &["--storage-policy", "1"]].concat());
+    assert!(ok, "{err}");
+    let id = id.trim().to_owned();
+    assert_eq!(id.len(), 24, "{id}");
+    let (ok, list, err) = run(&[&["channels", "list"][..], &on].concat());
+    assert!(ok && list.trim() == id, "{list}{err}");
+    let (ok, read, err) = run(&[&["channels", "read"][..], &on, &[id.as_str()]].concat());
+    assert!(ok && read.contains("message-storage-policy 1"), "{read}{err}");
+
+    let d = device_with(admin, json!([{"bundle_id": "com.example.score"}]));
+    let udid = d["udid"].as_str().expect("udid");
+    sh(
+        r#"curl -sf -X POST "$ADMIN/api/v1/devices/$UDID/activities" -d "{\"bundle_id\":\"com.example.score\",\"attributes_type\":\"Match\",\"channel\":\"$CHANNEL\"}""#,
+        &[("ADMIN", admin), ("UDID", udid), ("CHANNEL", &id)],
+    );
+    let send = ["send", "--mock-ready", ready, "--topic", "com.example.score", "--channel", id.as_str()];
+    let (ok, out, err) =
+        run(&[&send[..], &["--live-activity", "update", "--content-state", r#"{"score":"1-0"}"#]].concat());
+    assert!(ok && out.contains("accepted, apns-request-id"), "{out}{err}");
+    let request_id = out.trim().rsplit(' ').next().expect("an id").to_owned();
+    let fan: Value = serde_json::from_str(&sh(
+        r#"curl -sf "$ADMIN/api/v1/broadcasts/$ID""#,
+        &[("ADMIN", admin), ("ID", &request_id)],
+    ))
+    .expect("the fan-out");
+    assert_eq!(fan["deliveries"].as_array().map(Vec::len), Some(1), "{fan}");
+
+    let (ok, _, err) = run(&[&["channels", "delete"][..], &on, &[id.as_str()]].concat());
+    assert!(ok, "{err}");
+    let (ok, _, err) = run(&[&["channels", "read"][..], &on, &[id.as_str()]].concat());
+    assert!(!ok && err.contains("ChannelNotRegistered"), "{err}");
+    let (ok, out, _) = run(&[&send[..], &["--live-activity", "update"]].concat());
+    assert!(!ok && out.contains("ChannelNotRegistered"), "{out}");
+    // Without --mock-ready or --endpoint, nothing is guessed.
+    let (ok, _, err) = run(&["channels", "list", "--bundle-id", "com.example.score"]);
+    assert!(!ok && err.contains("--endpoint apple-sandbox"), "{err}");
+}
