@@ -7,7 +7,8 @@
 //! Node's @parse/node-apn (Node's own HTTP/2 stack) runs through the README's Node
 //! fixture (`tests/interop/node/apns-lab.js`) under `node --test`, with its packages
 //! installed from the committed lock file into `target/interop-node` on first use; it
-//! also drives a Live Activity on a running phone (`tests/interop/node/live-activity.test.js`).
+//! also drives a Live Activity on a running phone (`tests/interop/node/live-activity.test.js`)
+//! and manages channels and broadcasts (`tests/interop/node/broadcast.test.js`).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -111,6 +112,24 @@ fn node_apn_drives_a_live_activity_on_a_phone() {
     let out = Command::new("node")
         .arg("--test")
         .arg(root.join("tests/interop/node/live-activity.test.js"))
+        .env("NODE_PATH", node_modules())
+        .env("APNS_LAB_BIN", env!("CARGO_BIN_EXE_apns-lab"))
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "node --test failed:\n{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("# pass 1") && stdout.contains("# fail 0"), "{stdout}");
+}
+
+/// @parse/node-apn's `manageChannels` (create, read, readAll, delete) and `broadcast`
+/// against the mock, asserted on a running phone whose activity joined the channel.
+#[test]
+fn node_apn_manages_channels_and_broadcasts() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("node")
+        .arg("--test")
+        .arg(root.join("tests/interop/node/broadcast.test.js"))
         .env("NODE_PATH", node_modules())
         .env("APNS_LAB_BIN", env!("CARGO_BIN_EXE_apns-lab"))
         .env("RUST_LOG", "warn")
