@@ -334,6 +334,9 @@ enum DeviceCommand {
         /// it, BUNDLE:TYPE (repeatable).
         #[arg(long = "activity-type", value_name = "BUNDLE:TYPE", value_parser = parse_activity_type)]
         activity_types: Vec<(String, String)>,
+        /// The activities listen to this broadcast channel.
+        #[arg(long, value_name = "CHANNEL_ID", requires = "activity_types")]
+        activity_channel: Option<String>,
     },
 }
 
@@ -819,7 +822,7 @@ async fn device(command: DeviceCommand) -> Result<(), Box<dyn std::error::Error>
             println!("{}", String::from_utf8_lossy(&answer));
             Ok(())
         }
-        DeviceCommand::Fleet { gateway, ca, count, prefix, apps, tokens_out, activity_types } => {
+        DeviceCommand::Fleet { gateway, ca, count, prefix, apps, tokens_out, activity_types, activity_channel } => {
             let endpoint = device_sim::Endpoint::parse(&gateway, ca_of(&ca)?)?;
             if let Some((b, _)) = activity_types.iter().find(|(b, _)| !apps.iter().any(|(a, _)| a == b)) {
                 return Err(format!("{b} is not one of the --app apps").into());
@@ -832,6 +835,7 @@ async fn device(command: DeviceCommand) -> Result<(), Box<dyn std::error::Error>
                 &prefix,
                 &apps,
                 &activity_types,
+                activity_channel.as_deref(),
                 stats.clone(),
             )
             .await?;
@@ -860,10 +864,11 @@ async fn device(command: DeviceCommand) -> Result<(), Box<dyn std::error::Error>
                     lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or(0)
                 };
                 println!(
-                    "{{\"delivered_per_s\":{},\"total\":{now},\"p50_ms\":{},\"p99_ms\":{}}}",
+                    "{{\"delivered_per_s\":{},\"total\":{now},\"p50_ms\":{},\"p99_ms\":{},\"max_ms\":{}}}",
                     now - last,
                     pct(0.50),
-                    pct(0.99)
+                    pct(0.99),
+                    lat.last().copied().unwrap_or(0)
                 );
                 last = now;
             }

@@ -19,7 +19,8 @@ pub struct FleetStats {
     /// Notifications presented or handled (not duplicates).
     pub delivered: AtomicU64,
     /// Milliseconds from APNs accepting to the phone presenting, one per notification
-    /// since the last [`FleetStats::take_latencies`].
+    /// since the last [`FleetStats::take_latencies`] (for a broadcast, whose deliveries
+    /// share one acceptance, the largest is when the last subscriber got it).
     latencies: std::sync::Mutex<Vec<u32>>,
 }
 
@@ -45,7 +46,7 @@ pub async fn start(
     apps: &[(String, Environment)],
     stats: Arc<FleetStats>,
 ) -> Result<Vec<(String, String, String)>, Error> {
-    let tokens = start_with_activities(endpoint, count, prefix, apps, &[], stats).await?;
+    let tokens = start_with_activities(endpoint, count, prefix, apps, &[], None, stats).await?;
     Ok(tokens.into_iter().filter(|t| t.kind.is_none()).map(|t| (t.udid, t.bundle_id, t.token)).collect())
 }
 
@@ -63,14 +64,15 @@ pub struct FleetToken {
 }
 
 /// [`start`], and every phone's app in `activity_types` (bundle, attributes type)
-/// declares the type and starts one Live Activity of it: answers the device tokens and
-/// the activities' update tokens.
+/// declares the type and starts one Live Activity of it — listening to `channel`, if
+/// given: answers the device tokens and the activities' update tokens.
 pub async fn start_with_activities(
     endpoint: Endpoint,
     count: usize,
     prefix: &str,
     apps: &[(String, Environment)],
     activity_types: &[(String, String)],
+    channel: Option<&str>,
     stats: Arc<FleetStats>,
 ) -> Result<Vec<FleetToken>, Error> {
     let tokens = Arc::new(Mutex::new(Vec::with_capacity(count * apps.len())));
@@ -81,6 +83,7 @@ pub async fn start_with_activities(
         let (endpoint, apps, stats, tokens, ready_tx, gate) =
             (endpoint.clone(), apps.to_vec(), stats.clone(), tokens.clone(), ready_tx.clone(), gate.clone());
         let activity_types = activity_types.to_vec();
+        let channel = channel.map(str::to_owned);
         let udid = format!("{prefix}-{n:06}");
         tokio::spawn(async move {
             let permit = gate.acquire_owned().await;
@@ -102,8 +105,12 @@ pub async fn start_with_activities(
                     .collect();
                 for (bundle, kind) in &activity_types {
                     device.declare_activity_type(&mut gw, bundle, kind).await?;
-                    let t =
-                        device.start_activity(&mut gw, bundle, kind, Default::default(), Default::default()).await?;
+                    let t = match &channel {
+                        Some(c) => device.start_channel_activity(&mut gw, bundle, kind, c).await?,
+                        None => {
+                            device.start_activity(&mut gw, bundle, kind, Default::default(), Default::default()).await?
+                        }
+                    };
                     mine.push(FleetToken {
                         udid: device.udid.clone(),
                         bundle_id: t.bundle_id,

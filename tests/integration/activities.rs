@@ -475,6 +475,7 @@ async fn a_fleet_runs_one_activity_per_phone() {
         "LAF",
         &[(APP.to_owned(), Sandbox)],
         &types,
+        None,
         stats.clone(),
     )
     .await
