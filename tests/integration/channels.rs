@@ -201,6 +201,15 @@ async fn one_broadcast_reaches_every_subscriber() {
     assert_eq!(status, 200, "{fan}");
     let deliveries = fan["deliveries"].as_array().expect("deliveries");
     assert_eq!(deliveries.len(), 3, "the phone and two virtual devices: {fan}");
+    // The capture log has the broadcast, under its request id, as it has pushes.
+    let (_, log) =
+        admin(lab.mock.admin_addr(), "GET", &format!("/api/v1/notifications?apns_id={request_id}"), None).await;
+    assert_eq!(
+        (log[0]["path"].as_str(), log[0]["status"].as_u64()),
+        (Some("/4/broadcasts/apps/com.example.chat"), Some(200)),
+        "{log}"
+    );
+    assert_eq!(log[0]["auth"]["kind"], "token", "{log}");
     for d in deliveries {
         assert_eq!(d["journey"][1]["state"], "broadcast", "{d}");
         assert!(d["journey"][1]["detail"].as_str().is_some_and(|s| s.contains(&request_id)), "{d}");

@@ -33,6 +33,7 @@ use serde_json::{Value, json};
 use super::Room;
 use super::push::{ConnState, Credential};
 use crate::devices::delivery;
+use crate::observe::capture::{Authenticated, Record};
 use crate::registry::channels::{ChannelError, MAX_CHANNEL_STORAGE_SECS};
 use crate::state::rows::{Held, HeldKey, StoredChannel};
 use crate::state::store::Write;
@@ -128,15 +129,54 @@ fn bundle_of(text: &str) -> Result<String, Reason> {
 
 /// One request to the channel API or one broadcast: checked, applied, answered.
 pub(crate) async fn answer(shared: &Room, conn: &ConnState, parts: &http::request::Parts, body: Bytes) -> Reply {
-    let request_id = match request_id(&parts.headers) {
-        Ok(id) => id,
-        Err(made) => return Reply::error(made, Reason::BadMessageId),
+    let mut auth = Authenticated::None;
+    let reply = match request_id(&parts.headers) {
+        Err(made) => Reply::error(made, Reason::BadMessageId),
+        Ok(request_id) => {
+            let result = match conn.channels {
+                true => channel_call(shared, conn, parts, &body, request_id, &mut auth).await,
+                false => broadcast(shared, conn, parts, &body, request_id, &mut auth).await,
+            };
+            result.unwrap_or_else(|reason| Reply::error(request_id, reason))
+        }
     };
-    let result = match conn.channels {
-        true => channel_call(shared, conn, parts, &body, request_id).await,
-        false => broadcast(shared, conn, parts, &body, request_id).await,
-    };
-    result.unwrap_or_else(|reason| Reply::error(request_id, reason))
+    log(shared, conn, parts, &body, &reply, &auth);
+    reply
+}
+
+/// Records a channel call or a broadcast in the capture log (under its request id), the
+/// metrics and the live stream, as a device push is.
+fn log(
+    shared: &Room,
+    conn: &ConnState,
+    parts: &http::request::Parts,
+    body: &[u8],
+    reply: &Reply,
+    auth: &Authenticated,
+) {
+    let Ok(id) = ApnsId::parse(&reply.request_id.hyphenated().to_string()) else { return };
+    let reason = reply.body.as_ref().and_then(|b| b["reason"].as_str()).and_then(|r| r.parse::<Reason>().ok());
+    shared.capture.record(&Record {
+        time_ms: shared.clock.unix_millis(),
+        environment: conn.env,
+        connection: conn.id,
+        apns_id: &id,
+        apns_unique_id: reply.unique_id,
+        method: &parts.method,
+        path: parts.uri.path(),
+        headers: &parts.headers,
+        token: None,
+        topic: None,
+        auth,
+        body,
+        status: reply.status,
+        reason,
+        timestamp: None,
+        fault: None,
+    });
+    shared.metrics.request(conn.env, reply.status, reason);
+    let error = reason.map(|reason| protocol::ErrorBody { reason, timestamp: None });
+    shared.live.request(&id, reply.status, error.as_ref(), None, None, conn.env);
 }
 
 /// The channel management API.
@@ -146,6 +186,7 @@ async fn channel_call(
     parts: &http::request::Parts,
     body: &[u8],
     request_id: uuid::Uuid,
+    auth: &mut Authenticated,
 ) -> Result<Reply, Reason> {
     let path = parts.uri.path();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
@@ -157,7 +198,7 @@ async fn channel_call(
     if ![Method::GET, Method::POST, Method::DELETE].contains(method) {
         return Err(Reason::MethodNotAllowed);
     }
-    let credential = super::push::credential(shared, conn, &parts.headers, shared.clock.now())?;
+    let credential = super::push::credential(shared, conn, &parts.headers, shared.clock.now(), auth)?;
     let bundle = bundle_of(bundle)?;
     if !covers(shared, &credential, &bundle) {
         return Err(Reason::TopicMismatch);
@@ -273,6 +314,7 @@ async fn broadcast(
     parts: &http::request::Parts,
     body: &[u8],
     request_id: uuid::Uuid,
+    auth: &mut Authenticated,
 ) -> Result<Reply, Reason> {
     let bundle = parts.uri.path().strip_prefix(BROADCAST_PATH).ok_or(Reason::BadPath)?;
     if bundle.is_empty() || bundle.contains('/') {
@@ -281,7 +323,7 @@ async fn broadcast(
     if parts.method != Method::POST {
         return Err(Reason::MethodNotAllowed);
     }
-    let credential = super::push::credential(shared, conn, &parts.headers, shared.clock.now())?;
+    let credential = super::push::credential(shared, conn, &parts.headers, shared.clock.now(), auth)?;
     let bundle = bundle_of(bundle)?;
     if !covers(shared, &credential, &bundle) {
         return Err(Reason::TopicMismatch);

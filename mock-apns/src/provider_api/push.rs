@@ -632,14 +632,18 @@ pub(crate) enum Credential<'a> {
 /// Step 5: checks the connection's credential for this request, and opens a token
 /// connection to its full stream limit on its first valid token.
 /// Step 5 for requests that are not device pushes (channels, broadcasts): the same rules.
+/// `auth` is set to what the capture log shows of the credential.
 pub(crate) fn credential<'a>(
     shared: &Room,
     conn: &'a ConnState,
     headers: &HeaderMap,
     now: std::time::SystemTime,
+    auth: &mut Authenticated,
 ) -> Result<Credential<'a>, Reason> {
     let mut seen = Seen { apns_id: None, token: None, topic: None, auth: Authenticated::None };
-    authenticate(shared, conn, headers, now, &mut seen)
+    let credential = authenticate(shared, conn, headers, now, &mut seen);
+    *auth = seen.auth;
+    credential
 }
 
 fn authenticate<'a>(
