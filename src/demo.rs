@@ -2,7 +2,8 @@
 //! server and two simulated iPhones in one process — then the cases people get wrong:
 //! a phone that is away (store and forward, one per app), collapse ids, a silent push,
 //! "try once" expiry, erase (new tokens, re-registration), a Live Activity (push-to-start,
-//! three updates, an end, a late update accepted once then 410), and uninstall (the first
+//! three updates, an end, a late update accepted once then 410), a broadcast (one
+//! request updating two phones' activities on a channel), and uninstall (the first
 //! push still accepted, then 410, then the provider prunes the token).
 
 use std::future::Future;
@@ -18,6 +19,7 @@ use tokio::task::JoinHandle;
 const CHAT: &str = "com.example.chat";
 const NEWS: &str = "com.example.news";
 const FOOD: &str = "com.example.food";
+const SCORE: &str = "com.example.score";
 const DELIVERY: &str = "DeliveryAttributes";
 
 /// Prints a narration line.
@@ -319,6 +321,69 @@ pub async fn run(
         show(&provider.change_activity(&id, late, false).await.unwrap_or_default());
     }
     carol.abort();
+
+    say("\n── Broadcast (iOS 18): one request updates every phone following the match");
+    let mut score = device_sim::run::AppSetup::new(SCORE, Environment::Sandbox);
+    score.activity_types = vec!["MatchAttributes".into()];
+    let fans = [
+        phone_with(&mock, "Dan's iPhone", "DAN-IPHONE", vec![score.clone()], &provider_url),
+        phone_with(&mock, "Eve's iPhone", "EVE-IPHONE", vec![score], &provider_url),
+    ];
+    let starts = {
+        let provider = provider.clone();
+        move || {
+            let list = provider.tokens.activity_tokens(Some(SCORE), None, None, None).unwrap_or_default();
+            list.into_iter().filter(|t| t.kind == protocol::ActivityTokenKind::PushToStart).collect::<Vec<_>>()
+        }
+    };
+    until("both fans' push-to-start tokens to reach the provider", || {
+        let n = starts().len();
+        async move { n == 2 }
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let manage = client(&ready.channels_sandbox)?;
+    let channel = provider::broadcast::Channels::new(&manage, SCORE)
+        .create(provider::broadcast::StoragePolicy::MostRecent)
+        .await?;
+    say(format!("  provider │ creates a channel for the final on the channel API: {channel}"));
+    let apns = client(&ready.sandbox)?;
+    let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    for t in starts() {
+        say(format!(
+            "  provider │ [4] starts the match on a phone, joining the channel (push-to-start {}…)",
+            &t.token[..12]
+        ));
+        let la = provider::LiveActivity::start(
+            "MatchAttributes",
+            &json_object(serde_json::json!({"home": "Lyon", "away": "Porto"})),
+            &json_object(serde_json::json!({"score": "0-0", "minute": 1})),
+            serde_json::json!({"title": "Kick-off", "body": "Lyon – Porto"}),
+            now(),
+        )?
+        .input_push_channel(&channel);
+        apns.send(&la.notification(t.token.clone(), SCORE)).await?;
+    }
+    until("both activities to join the channel", || async {
+        ["DAN-IPHONE", "EVE-IPHONE"]
+            .iter()
+            .all(|u| mock.activities(u).is_ok_and(|a| a.iter().any(|a| a.channel.as_deref() == Some(channel.as_str()))))
+    })
+    .await?;
+    for (score, minute) in [("1-0", 23), ("1-1", 58), ("2-1", 87)] {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let la =
+            provider::LiveActivity::update(&json_object(serde_json::json!({"score": score, "minute": minute})), now())?;
+        say(format!("  provider │ [4] one broadcast to the channel: {score} ({minute}')"));
+        let sent =
+            provider::broadcast::broadcast(&apns, SCORE, &channel, &la, now() + 3600, protocol::Priority::Immediate)
+                .await?;
+        say(format!("  provider │     APNs answered 200, apns-request-id {}, and fanned it out", sent.request_id));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for f in fans {
+        f.abort();
+    }
 
     say("\n── Uninstall: APNs learns of it only when a delivery fails on the phone");
     mock.lifecycle(bob_udid, Lifecycle::Uninstall(NEWS.into())).await?;

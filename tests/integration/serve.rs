@@ -448,11 +448,15 @@ fn the_demo_runs_the_whole_script() {
             "started by push, on the Lock Screen: {\"eta_minutes\":30",
             "updated: {\"eta_minutes\":8,\"status\":\"Nearby\"}",
             "ended: {\"eta_minutes\":0,\"status\":\"Delivered\"}",
+            "creates a channel for the final on the channel API",
+            "[4] one broadcast to the channel: 2-1",
+            "updated: {\"minute\":87,\"score\":\"2-1\"}",
             "Done.",
         ] {
             assert!(stdout.contains(line), "{scope}: no {line:?} in\n{stdout}");
         }
         assert!(stdout.contains("holds for Bob's news app: apns-id "), "{scope}: {stdout}");
+        assert_eq!(stdout.matches(r#"updated: {"minute":87,"score":"2-1"}"#).count(), 2, "one broadcast, two phones: {stdout}");
         // --once stops everything when it is done: no dashboard address that is dead a
         // moment later, but where to get one.
         assert!(
