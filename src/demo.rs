@@ -115,7 +115,11 @@ pub async fn run(
         Ok(Client::new(ClientConfig::new(endpoint, Auth::token(signer, SharedToken::DEFAULT_REFRESH_SECS)))?)
     };
     let clients = Clients { sandbox: Some(client(&ready.sandbox)?), production: Some(client(&ready.production)?) };
-    let provider = Arc::new(Provider { tokens: Tokens::open(None)?, clients });
+    let channel_clients = Clients {
+        sandbox: Some(client(&ready.channels_sandbox)?),
+        production: Some(client(&ready.channels_production)?),
+    };
+    let provider = Arc::new(Provider { tokens: Tokens::open(None)?, clients, channel_clients });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let provider_url = format!("http://{}/v1/registrations", listener.local_addr()?);
     let (stop_provider, stopped) = tokio::sync::oneshot::channel::<()>();

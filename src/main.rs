@@ -489,7 +489,18 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("{addr}: {e}"))?;
             let bound = listener.local_addr()?;
             println!("{}", serde_json::json!({"event": "ready", "provider": format!("http://{bound}"), "db": db}));
-            let state = std::sync::Arc::new(provider::server::Provider { tokens, clients });
+            // With the mock, its channel listeners too (broadcasts: `/v1/channels`).
+            let mut channel_clients = provider::server::Clients::default();
+            if ready.is_some() {
+                for env in [Environment::Sandbox, Environment::Production] {
+                    let client = apns_client(&apns, ready.as_ref(), &Target::MockChannels(env))?;
+                    match env {
+                        Environment::Sandbox => channel_clients.sandbox = Some(client),
+                        Environment::Production => channel_clients.production = Some(client),
+                    }
+                }
+            }
+            let state = std::sync::Arc::new(provider::server::Provider { tokens, clients, channel_clients });
             provider::server::run(listener, state, wait_for_signal()).await;
             Ok(())
         }

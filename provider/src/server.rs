@@ -23,6 +23,7 @@
 //! | `GET /v1/registrations?user_id=&bundle_id=` | list tokens |
 //! | `POST /v1/notifications` `{to: {user_id} \| {token} \| {bundle_id}, payload, push_type?, priority?, expiration?, collapse_id?}` | step 4: one result per token |
 //! | `POST /v1/activities` · `GET` · `PATCH` / `DELETE /v1/activities/{activity_id}` | Live Activities: start by push-to-start, list the tokens, update, end ([`activities`]) |
+//! | `POST /v1/channels` · `GET` · `DELETE /v1/channels/{id}` · `POST /v1/broadcasts` | broadcast channels for an event, and one broadcast to a channel ([`broadcasts`]) |
 
 use std::convert::Infallible;
 use std::path::Path;
@@ -41,6 +42,7 @@ use tokio::net::TcpListener;
 use crate::{Client, Error, Notification};
 
 pub mod activities;
+pub mod broadcasts;
 
 /// A token as the provider keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -344,6 +346,8 @@ pub struct Provider {
     pub tokens: Tokens,
     /// How it reaches APNs, per environment.
     pub clients: Clients,
+    /// How it reaches the channel management API, per environment (broadcasts).
+    pub channel_clients: Clients,
 }
 
 impl Provider {
@@ -477,6 +481,16 @@ async fn body<T: serde::de::DeserializeOwned>(req: Request<Incoming>) -> Result<
     serde_json::from_slice(&bytes).map_err(|e| error(StatusCode::BAD_REQUEST, format!("bad JSON: {e}")))
 }
 
+/// `%2B`, `%2F` and `%3D` in a channel id in a path (standard base64 has `+`, `/`, `=`).
+fn percent_decode(s: &str) -> String {
+    s.replace("%2B", "+")
+        .replace("%2b", "+")
+        .replace("%2F", "/")
+        .replace("%2f", "/")
+        .replace("%3D", "=")
+        .replace("%3d", "=")
+}
+
 /// A JSON body that may be absent (an end without a final state).
 async fn optional_body<T: serde::de::DeserializeOwned + Default>(req: Request<Incoming>) -> Result<T, Answer> {
     let bytes = Limited::new(req.into_body(), 1 << 20)
@@ -538,6 +552,37 @@ async fn route(p: Arc<Provider>, req: Request<Incoming>) -> Result<Answer, Infal
             },
             Err(a) => a,
         },
+        (Method::POST, "/v1/channels") => match body::<broadcasts::NewChannel>(req).await {
+            Ok(r) => match p.create_channel(r).await {
+                Ok(created) => json(StatusCode::CREATED, &created),
+                Err(e) => from_error(e),
+            },
+            Err(a) => a,
+        },
+        (Method::GET, "/v1/channels") => {
+            let env = q("environment").and_then(|e| e.parse().ok()).unwrap_or(Environment::Sandbox);
+            match p.list_channels(q("bundle_id").as_deref().unwrap_or(""), env).await {
+                Ok(list) => json(StatusCode::OK, &list),
+                Err(e) => from_error(e),
+            }
+        }
+        (Method::DELETE, t) if t.starts_with("/v1/channels/") => {
+            let env = q("environment").and_then(|e| e.parse().ok()).unwrap_or(Environment::Sandbox);
+            let id = percent_decode(t.trim_start_matches("/v1/channels/"));
+            match p.delete_channel(q("bundle_id").as_deref().unwrap_or(""), env, &id).await {
+                Ok(()) => {
+                    Response::builder().status(StatusCode::NO_CONTENT).body(Full::new(Bytes::new())).expect("static")
+                }
+                Err(e) => from_error(e),
+            }
+        }
+        (Method::POST, "/v1/broadcasts") => match body::<broadcasts::BroadcastRequest>(req).await {
+            Ok(r) => match p.broadcast(r).await {
+                Ok(result) => json(StatusCode::OK, &result),
+                Err(e) => from_error(e),
+            },
+            Err(a) => a,
+        },
         (Method::PATCH | Method::DELETE, t) if t.starts_with("/v1/activities/") => {
             let end = req.method() == Method::DELETE;
             let id = t.trim_start_matches("/v1/activities/").to_owned();
@@ -572,7 +617,7 @@ async fn route(p: Arc<Provider>, req: Request<Incoming>) -> Result<Answer, Infal
             },
             Err(a) => a,
         },
-        (_, "/v1/registrations" | "/v1/notifications" | "/v1/activities") => {
+        (_, "/v1/registrations" | "/v1/notifications" | "/v1/activities" | "/v1/channels" | "/v1/broadcasts") => {
             error(StatusCode::METHOD_NOT_ALLOWED, "wrong method")
         }
         _ => error(StatusCode::NOT_FOUND, format!("no route {path}")),

@@ -381,3 +381,52 @@ async fn without_the_broadcast_capability_calls_answer_feature_not_enabled() {
     let r = m.push(call("GET", &format!("/1/apps/{APP}/channels"), &jwt).header("apns-channel-id", &id)).await;
     assert_reason(&r, 400, "ChannelNotRegistered");
 }
+
+/// The provider server makes a channel for an event and broadcasts to it; APNs's answer
+/// comes back as a result.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_provider_server_creates_a_channel_and_broadcasts() {
+    use std::sync::Arc;
+
+    use provider::server::{Clients, Provider, Tokens};
+    let lab = lab_with(Config::default()).await;
+    let client = |url: &str| crate::provider_server::client_for(&lab, url);
+    let state = Arc::new(Provider {
+        tokens: Tokens::open(None).expect("db"),
+        clients: Clients { sandbox: Some(client(&lab.mock.ready().sandbox)), production: None },
+        channel_clients: Clients { sandbox: Some(client(&lab.mock.ready().channels_sandbox)), production: None },
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
+    let p = listener.local_addr().expect("addr");
+    tokio::spawn(provider::server::run(listener, state, std::future::pending()));
+
+    let (status, made) = admin(p, "POST", "/v1/channels", Some(json!({"bundle_id": APP, "storage_policy": 1}))).await;
+    assert_eq!(status, 201, "{made}");
+    let id = made["channel_id"].as_str().expect("id").to_owned();
+    lab.mock
+        .start_activity(
+            UDID,
+            NewActivity {
+                bundle_id: APP.into(),
+                environment: Sandbox,
+                attributes_type: TYPE.into(),
+                activity_id: None,
+                channel: Some(id.clone()),
+            },
+        )
+        .await
+        .expect("subscribed");
+    let (_, list) = admin(p, "GET", &format!("/v1/channels?bundle_id={APP}"), None).await;
+    assert_eq!(list, json!([id.clone()]));
+    let send = json!({"bundle_id": APP, "channel_id": id, "content_state": {"score": "1-0"}, "expiration": 0});
+    let (status, sent) = admin(p, "POST", "/v1/broadcasts", Some(send.clone())).await;
+    assert_eq!((status, sent["status"].as_u64()), (200, Some(200)), "{sent}");
+    let request_id = sent["request_id"].as_str().expect("request id");
+    let (_, fan) = admin(lab.mock.admin_addr(), "GET", &format!("/api/v1/broadcasts/{request_id}"), None).await;
+    assert_eq!(fan["deliveries"].as_array().map(Vec::len), Some(1), "{fan}");
+    let encoded = id.replace('+', "%2B").replace('/', "%2F").replace('=', "%3D");
+    let (status, _) = admin(p, "DELETE", &format!("/v1/channels/{encoded}?bundle_id={APP}"), None).await;
+    assert_eq!(status, 204);
+    let (_, refused) = admin(p, "POST", "/v1/broadcasts", Some(send)).await;
+    assert_eq!((refused["status"].as_u64(), refused["reason"].as_str()), (Some(400), Some("ChannelNotRegistered")));
+}

@@ -14,7 +14,7 @@ use crate::support::*;
 
 const UDID: &str = "00008030-001A2D3C3E02802E";
 
-fn client_for(lab: &Lab, url: &str) -> Client {
+pub(crate) fn client_for(lab: &Lab, url: &str) -> Client {
     let signer = signer(lab.mock.key_p8(), lab.mock.key_id(), lab.mock.team_id());
     let endpoint = Endpoint::custom(url, Some(lab.mock.ca_pem().to_owned())).expect("endpoint");
     Client::new(ClientConfig::new(endpoint, Auth::token(signer, SharedToken::DEFAULT_REFRESH_SECS))).expect("client")
@@ -29,7 +29,8 @@ pub(crate) async fn provider_for(lab: &Lab) -> std::net::SocketAddr {
 }
 
 async fn provider_with(clients: Clients) -> std::net::SocketAddr {
-    let state = Arc::new(Provider { tokens: Tokens::open(None).expect("db"), clients });
+    let state =
+        Arc::new(Provider { tokens: Tokens::open(None).expect("db"), clients, channel_clients: Clients::default() });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(provider::server::run(listener, state, std::future::pending()));

@@ -456,7 +456,11 @@ fn the_demo_runs_the_whole_script() {
             assert!(stdout.contains(line), "{scope}: no {line:?} in\n{stdout}");
         }
         assert!(stdout.contains("holds for Bob's news app: apns-id "), "{scope}: {stdout}");
-        assert_eq!(stdout.matches(r#"updated: {"minute":87,"score":"2-1"}"#).count(), 2, "one broadcast, two phones: {stdout}");
+        assert_eq!(
+            stdout.matches(r#"updated: {"minute":87,"score":"2-1"}"#).count(),
+            2,
+            "one broadcast, two phones: {stdout}"
+        );
         // --once stops everything when it is done: no dashboard address that is dead a
         // moment later, but where to get one.
         assert!(
