@@ -32,6 +32,7 @@
 //! | `GET` · `PUT /api/v1/idle-timeout` `{"ms"}` | provider connections idle this long get GOAWAY IdleTimeout (`null`: never, the default) |
 //! | `GET` · `PUT /api/v1/clock` `{"advance_ms"}` \| `{"offset_ms"}` \| `{"now_ms"}` | APNs's time: read it, move it forward, or set its offset from the real time ([`ClockView`], [`SetClock`]) |
 //! | `PUT /api/v1/broadcast-capability/{bundle_id}` `{"enabled"}` | the App ID's broadcast capability (on by default; off deletes its channels and answers FeatureNotEnabled) |
+//! | `GET /api/v1/channels` | the live broadcast channels, with their subscribers |
 //! | `GET /api/v1/broadcasts/{request_id}` | one broadcast's fan-out: each subscriber's delivery and journey |
 //! | `GET /api/v1/openapi.json` | this table as an OpenAPI 3.1 document |
 //! | `GET /metrics` | Prometheus text: requests by environment/status/reason, notifications by state, discards by why, open connections, JWT verifications and cache hits, answer latency |

@@ -406,3 +406,55 @@ async fn the_page_draws_a_live_activity_on_the_lock_screen() {
     mock.shutdown().await;
     result
 }
+
+/// Broadcast channels on the page: a channel with its subscribers, and a broadcast sent
+/// from the console whose fan-out shows in the flow.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_page_lists_channels_and_the_console_broadcasts() {
+    let lab = lab_with(Config::default()).await;
+    let addr = lab.mock.ready().channels_sandbox.trim_start_matches("https://").parse().expect("addr");
+    let mut m = crate::support::Client::connect(addr, lab.mock.ca_pem(), None, Alpn::H2).await;
+    let made = m
+        .push(
+            Push::new("x", &lab.jwt())
+                .path(format!("/1/apps/{APP}/channels"))
+                .without("apns-topic")
+                .without("apns-push-type")
+                .body(r#"{"message-storage-policy":0,"push-type":"LiveActivity"}"#),
+        )
+        .await;
+    let channel = made.headers.get("apns-channel-id").and_then(|v| v.to_str().ok()).expect("a channel").to_owned();
+    let udid = "00008030-001A2D3C3E02802E";
+    lab.mock
+        .start_activity(
+            udid,
+            mock_apns::NewActivity {
+                bundle_id: APP.into(),
+                environment: Sandbox,
+                attributes_type: "ScoreAttributes".into(),
+                activity_id: None,
+                channel: Some(channel.clone()),
+            },
+        )
+        .await
+        .expect("subscribed");
+    let (_driver, c) = browser().await;
+    let result = async {
+        c.goto(&lab.mock.ready().admin).await.expect("page loads");
+        text_when(&c, "#live", |t| t == "live").await;
+        let row = text_when(&c, &format!(r#"#channels tr[data-channel="{channel}"]"#), |t| t.contains(APP)).await;
+        assert!(row.contains("nothing"), "{row}");
+        text_when(&c, &format!(r#"#channels tr[data-channel="{channel}"] .subs"#), |t| t == "1").await;
+        let option = format!(r#"#console-token option[data-channel="{channel}"]"#);
+        c.find(Locator::Css(&option)).await.expect("a broadcast choice").click().await.expect("picks");
+        c.find(Locator::Id("console-send")).await.expect("send").click().await.expect("clicks");
+        text_when(&c, "#console-status", |t| t.starts_with("200")).await;
+        let curl = text_when(&c, "#console-curl-text", |t| t.contains("/4/broadcasts/apps/")).await;
+        assert!(curl.contains("apns-channel-id"), "{curl}");
+        text_when(&c, "#flow", |t| t.contains("fanned out from a broadcast")).await;
+    }
+    .await;
+    c.close().await.expect("browser closes");
+    lab.mock.shutdown().await;
+    result
+}

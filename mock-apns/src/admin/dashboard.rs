@@ -115,8 +115,13 @@ pub(crate) fn stream(shared: &Arc<Shared>) -> Response<AdminBody> {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConsolePush {
-    /// The device token, hex.
+    /// The device token, hex (absent for a broadcast).
+    #[serde(default)]
     pub token: String,
+    /// A broadcast channel: the push is a broadcast to it (`POST
+    /// /4/broadcasts/apps/<topic>`) instead of a device push.
+    #[serde(default)]
+    pub channel_id: Option<String>,
     /// `sandbox` (default) or `production`.
     #[serde(default)]
     pub environment: Option<Environment>,
@@ -174,10 +179,24 @@ pub struct ConsoleAnswer {
 pub(crate) async fn console(shared: &Arc<Shared>, push: ConsolePush) -> Result<ConsoleAnswer, Error> {
     let env = push.environment.unwrap_or(Environment::Sandbox);
     let jwt = provider_token(shared)?;
-    let path = format!("/3/device/{}", push.token);
+    let broadcast_bundle = push
+        .channel_id
+        .as_ref()
+        .map(|_| push.topic.as_deref().unwrap_or("").trim().trim_end_matches(".push-type.liveactivity").to_owned());
+    if broadcast_bundle.is_none() && push.token.is_empty() {
+        return Err(Error::Invalid("give a token (or a channel_id, for a broadcast)".into()));
+    }
+    let path = match &broadcast_bundle {
+        Some(bundle) => format!("/4/broadcasts/apps/{bundle}"),
+        None => format!("/3/device/{}", push.token),
+    };
     let mut headers: Vec<(&str, String)> = vec![(h::AUTHORIZATION, format!("bearer {jwt}"))];
+    if let Some(channel) = &push.channel_id {
+        headers.push(("apns-channel-id", channel.clone()));
+    }
+    let topic = if broadcast_bundle.is_some() { &None } else { &push.topic };
     let optional = [
-        (h::APNS_TOPIC, &push.topic),
+        (h::APNS_TOPIC, topic),
         (h::APNS_PUSH_TYPE, &push.push_type),
         (h::APNS_PRIORITY, &push.priority),
         (h::APNS_EXPIRATION, &push.expiration),
@@ -208,20 +227,20 @@ pub(crate) async fn console(shared: &Arc<Shared>, push: ConsolePush) -> Result<C
         control: tokio::sync::mpsc::unbounded_channel().0,
         channels: false,
     };
-    let answer = push::process(shared, &conn, &parts, Bytes::from(push.payload.clone()), None).await;
-
-    // The mock's address stands in for Apple's host, so the URL is the real one.
-    let host = shared.endpoint(env).map_or_else(|| "127.0.0.1:2197".to_owned(), |a| a.to_string());
-    let apple_host = match env {
-        Environment::Sandbox => "api.sandbox.push.apple.com",
-        Environment::Production => "api.push.apple.com",
-    };
-    let mut curl = vec!["curl -v --http2 --cacert ca.pem".to_owned(), format!("--connect-to {apple_host}:443:{host}")];
-    for (name, value) in &headers {
-        curl.push(format!("-H {}", shell_quote(&format!("{name}: {value}"))));
+    if broadcast_bundle.is_some() {
+        let reply =
+            crate::provider_api::broadcast::answer(shared, &conn, &parts, Bytes::from(push.payload.clone())).await;
+        let reason = reply.body.as_ref().and_then(|b| b["reason"].as_str()).map(str::to_owned);
+        return Ok(ConsoleAnswer {
+            status: reply.status,
+            apns_id: reply.request_id.hyphenated().to_string(),
+            apns_unique_id: reply.unique_id.map(|u| u.to_string()),
+            reason,
+            timestamp: None,
+            curl: curl_for(shared, env, &headers, &push.payload, &path),
+        });
     }
-    curl.push(format!("--data-binary {}", shell_quote(&push.payload)));
-    curl.push(shell_quote(&format!("https://{apple_host}{path}")));
+    let answer = push::process(shared, &conn, &parts, Bytes::from(push.payload.clone()), None).await;
 
     Ok(ConsoleAnswer {
         status: answer.status,
@@ -229,8 +248,25 @@ pub(crate) async fn console(shared: &Arc<Shared>, push: ConsolePush) -> Result<C
         apns_unique_id: answer.unique_id.map(|u| u.to_string()),
         reason: answer.error.as_ref().map(|e| e.reason.to_string()),
         timestamp: answer.error.and_then(|e| e.timestamp),
-        curl: curl.join(" \\\n  "),
+        curl: curl_for(shared, env, &headers, &push.payload, &path),
     })
+}
+
+/// The request as a curl command: the mock's address stands in for Apple's host, so the
+/// URL is the real one.
+fn curl_for(shared: &Shared, env: Environment, headers: &[(&str, String)], payload: &str, path: &str) -> String {
+    let host = shared.endpoint(env).map_or_else(|| "127.0.0.1:2197".to_owned(), |a| a.to_string());
+    let apple_host = match env {
+        Environment::Sandbox => "api.sandbox.push.apple.com",
+        Environment::Production => "api.push.apple.com",
+    };
+    let mut curl = vec!["curl -v --http2 --cacert ca.pem".to_owned(), format!("--connect-to {apple_host}:443:{host}")];
+    for (name, value) in headers {
+        curl.push(format!("-H {}", shell_quote(&format!("{name}: {value}"))));
+    }
+    curl.push(format!("--data-binary {}", shell_quote(payload)));
+    curl.push(shell_quote(&format!("https://{apple_host}{path}")));
+    curl.join(" \\\n  ")
 }
 
 /// A provider token for the default key, as a team's server would sign it.

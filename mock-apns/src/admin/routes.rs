@@ -298,6 +298,21 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<AdminRespo
                 .map(|gone| serde_json::json!({"bundle_id": bundle, "enabled": c.enabled, "channels_deleted": gone}))),
             Err(r) => r,
         },
+        (["api", "v1", "channels"], &Method::GET) => {
+            let list: Vec<serde_json::Value> = shared
+                .channels
+                .all_live()
+                .into_iter()
+                .map(|c| {
+                    serde_json::json!({
+                        "channel_id": c.id, "bundle_id": c.bundle_id, "environment": c.environment,
+                        "storage_policy": c.storage_policy, "created_at": c.created_at,
+                        "subscribers": shared.registry.subscribers(&c.id).len(),
+                    })
+                })
+                .collect();
+            json(StatusCode::OK, &list)
+        }
         (["api", "v1", "broadcasts", request_id], &Method::GET) => match uuid::Uuid::parse_str(request_id) {
             Err(_) => error(StatusCode::BAD_REQUEST, format!("{request_id:?} is not a request id")),
             Ok(id) => match shared.fanout(&id) {
@@ -322,7 +337,8 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<AdminRespo
                 "api",
                 "v1",
                 "health" | "ca.pem" | "keys" | "certificates" | "devices" | "events" | "notifications" | "reset"
-                | "stats" | "stream" | "console" | "faults" | "rate-limits" | "idle-timeout" | "clock" | "openapi.json",
+                | "channels" | "stats" | "stream" | "console" | "faults" | "rate-limits" | "idle-timeout" | "clock"
+                | "openapi.json",
             ]
             | ["api", "v1", "devices", _]
             | ["api", "v1", "faults", _]

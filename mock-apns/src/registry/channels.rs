@@ -148,6 +148,11 @@ impl Channels {
             .collect()
     }
 
+    /// Every live channel, oldest first.
+    pub fn all_live(&self) -> Vec<Channel> {
+        self.read().channels.iter().filter(|c| c.deleted_at.is_none()).cloned().collect()
+    }
+
     /// Any channel ever issued with this id (deleted ones too).
     pub fn find(&self, id: &str) -> Option<Channel> {
         let t = self.read();
