@@ -254,7 +254,7 @@ async fn one_broadcast_reaches_every_subscriber() {
 }
 
 /// A phone that is away when a broadcast comes: a channel that keeps its latest message
-/// delivers it on return; one that keeps nothing does not.
+/// delivers it on return (even once the channel is deleted); one that keeps nothing does not.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_storage_policy_decides_what_a_phone_that_is_away_gets() {
     let lab = lab().await;
@@ -293,6 +293,9 @@ async fn the_storage_policy_decides_what_a_phone_that_is_away_gets() {
             .await;
         assert_eq!(r.status, 200, "{r:?}");
     }
+    // Deleted meanwhile: what it queued may still arrive, as Apple says.
+    let r = m.push(call("DELETE", &format!("/1/apps/{APP}/channels"), &jwt).header("apns-channel-id", &keeps)).await;
+    assert_eq!(r.status, 204);
     let mut gw = phone.connect().await.expect("back");
     let mut stream = gw.notifications().await.expect("stream");
     let mut acks = gw.ack_sink().await.expect("acks");
