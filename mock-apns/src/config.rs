@@ -45,6 +45,9 @@ pub struct Config {
     /// Open provider connections per listener; further clients wait in the accept
     /// queue. Default 4096.
     pub max_connections: usize,
+    /// Open connections the device gateway accepts (a fleet is one per phone). Default
+    /// 65 536.
+    pub max_device_connections: usize,
     /// MAX_CONCURRENT_STREAMS once a connection is authenticated (APNs sent 1000 in
     /// 2021). Token connections get 1 until their first valid token. Default 1000.
     pub max_concurrent_streams: u32,
@@ -79,6 +82,7 @@ impl Default for Config {
             capture_limit: 10_000,
             token_cache_limit: 10_000,
             max_connections: 4096,
+            max_device_connections: 65_536,
             max_concurrent_streams: 1000,
             handshake_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),

@@ -358,3 +358,51 @@ async fn a_phone_without_the_app_makes_apns_learn_it_is_gone() {
     r.assert_err(410, "Unregistered");
     assert_eq!(r.json()["timestamp"], learned);
 }
+
+/// The gateway's bounds for a peer without a device certificate: a few concurrent
+/// streams (the 5th is refused), a body that must arrive in time (408), and an HTTP/2
+/// handshake that must start in time.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_gateway_bounds_a_peer_without_a_device_certificate() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let lab = lab_with(mock_apns::Config {
+        clock: manual_clock(),
+        body_timeout: Duration::from_millis(300),
+        handshake_timeout: Duration::from_millis(300),
+        ..mock_apns::Config::default()
+    })
+    .await;
+    let gateway: std::net::SocketAddr =
+        lab.mock.ready().gateway.trim_start_matches("https://").parse().expect("an address");
+    let mut tls = tls_connect(gateway, lab.mock.ca_pem(), None, Alpn::H2).await;
+    raw_start(&mut tls).await;
+    let frames = read_frames(&mut tls, |f| f.kind == 0x4 && f.flags & 1 == 0).await;
+    let server = frames.iter().find(|f| f.kind == 0x4 && f.flags & 1 == 0).expect("the server's SETTINGS");
+    let advertised = settings(server);
+    assert!(advertised.contains(&(0x3, 4)), "MAX_CONCURRENT_STREAMS 4: {advertised:?}");
+    assert!(advertised.contains(&(0x6, 8192)), "MAX_HEADER_LIST_SIZE 8 KiB: {advertised:?}");
+    // Five activations whose bodies never come: the fifth is refused, the others answered 408.
+    let block = hpack(&[(":method", "POST"), (":scheme", "https"), (":path", "/gateway/v1/activate")]);
+    for stream in [1u32, 3, 5, 7, 9] {
+        tls.write_all(&frame(0x1, 0x4, stream, &block)).await.expect("writes");
+    }
+    let frames = read_frames(&mut tls, |f| f.kind == 0x1 && f.stream == 7).await;
+    let refused =
+        frames.iter().any(|f| f.kind == 0x3 && f.stream == 9 && f.payload.get(..4) == Some(&7u32.to_be_bytes()[..]));
+    assert!(refused, "the fifth stream is REFUSED_STREAM: {frames:?}");
+    // 408 is ":status" 408, not in the static table: a literal with the status index 8.
+    assert!(frames.iter().any(|f| f.kind == 0x1 && f.stream == 1), "stream 1 is answered after the body timeout");
+    // TLS done, no HTTP/2 preface: the gateway closes the connection.
+    let mut idle = tls_connect(gateway, lab.mock.ca_pem(), None, Alpn::H2).await;
+    let mut buf = [0u8; 64];
+    let closed = tokio::time::timeout(Duration::from_secs(3), async {
+        loop {
+            match idle.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "a connection that never starts HTTP/2 is closed");
+}

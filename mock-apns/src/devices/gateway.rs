@@ -56,14 +56,30 @@ impl Connections {
     }
 }
 
-/// Serves the gateway until `shutdown` fires.
+/// Streams a peer without a device certificate may have open at once: activation takes one.
+pub(crate) const ANONYMOUS_STREAMS: u32 = 4;
+/// Streams an activated device may have open at once (its notification stream, its ack
+/// stream, and calls).
+pub(crate) const DEVICE_STREAMS: u32 = 64;
+/// The largest header list the gateway takes (its calls need a few hundred bytes).
+pub(crate) const MAX_HEADER_LIST: u32 = 8 << 10;
+
+/// Serves the gateway until `shutdown` fires. Bounded: connections
+/// (`max_device_connections`), the TLS and HTTP/2 handshakes (`handshake_timeout`),
+/// concurrent streams ([`ANONYMOUS_STREAMS`] before activation, [`DEVICE_STREAMS`] after),
+/// header lists ([`MAX_HEADER_LIST`]), bodies ([`MAX_BODY`], read within `body_timeout`).
 pub(crate) async fn serve(
     listener: TcpListener,
     acceptor: TlsAcceptor,
     shared: Arc<Room>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let limit = Arc::new(tokio::sync::Semaphore::new(shared.config.max_device_connections));
     loop {
+        let permit = tokio::select! {
+            permit = limit.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => return },
+            _ = shutdown.changed() => return,
+        };
         let tcp = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((tcp, _)) => tcp,
@@ -78,6 +94,7 @@ pub(crate) async fn serve(
         let _ = tcp.set_nodelay(true);
         let (acceptor, shared, mut shutdown) = (acceptor.clone(), shared.clone(), shutdown.clone());
         tokio::spawn(async move {
+            let _permit = permit;
             let Ok(Ok(tls)) = tokio::time::timeout(shared.config.handshake_timeout, acceptor.accept(tcp)).await else {
                 return;
             };
@@ -87,7 +104,14 @@ pub(crate) async fn serve(
                 .peer_certificates()
                 .and_then(|c| c.first())
                 .and_then(|c| crate::tls::device_udid(c.as_ref()));
-            let Ok(mut conn) = h2::server::handshake(tls).await else { return };
+            let streams = if udid.is_some() { DEVICE_STREAMS } else { ANONYMOUS_STREAMS };
+            let handshake = h2::server::Builder::new()
+                .max_concurrent_streams(streams)
+                .max_header_list_size(MAX_HEADER_LIST)
+                .handshake::<_, Bytes>(tls);
+            let Ok(Ok(mut conn)) = tokio::time::timeout(shared.config.handshake_timeout, handshake).await else {
+                return;
+            };
             loop {
                 tokio::select! {
                     next = conn.accept() => match next {
@@ -149,6 +173,15 @@ async fn read_body(mut body: RecvStream) -> Option<Bytes> {
     Some(out.freeze())
 }
 
+/// A request body, whole within `body_timeout` and at most [`MAX_BODY`] bytes.
+async fn read_body_within(shared: &Room, body: RecvStream) -> Result<Bytes, (StatusCode, &'static str)> {
+    match tokio::time::timeout(shared.config.body_timeout, read_body(body)).await {
+        Ok(Some(body)) => Ok(body),
+        Ok(None) => Err((StatusCode::PAYLOAD_TOO_LARGE, "body too large")),
+        Err(_) => Err((StatusCode::REQUEST_TIMEOUT, "the body did not arrive in time")),
+    }
+}
+
 /// One gateway call: parse → authenticate → apply → respond.
 async fn handle(
     shared: Arc<Room>,
@@ -160,8 +193,9 @@ async fn handle(
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_owned();
     if parts.method == Method::POST && path == "/gateway/v1/activate" {
-        let Some(body) = read_body(body).await else {
-            return reply(&mut respond, StatusCode::PAYLOAD_TOO_LARGE, error_body("body too large"));
+        let body = match read_body_within(&shared, body).await {
+            Ok(body) => body,
+            Err((status, why)) => return reply(&mut respond, status, error_body(why)),
         };
         let activate: Activate = if body.is_empty() {
             Activate::default()
@@ -186,8 +220,9 @@ async fn handle(
     };
     match (&parts.method, path.as_str()) {
         (&Method::POST, "/gateway/v1/apps") => {
-            let Some(body) = read_body(body).await else {
-                return reply(&mut respond, StatusCode::PAYLOAD_TOO_LARGE, error_body("body too large"));
+            let body = match read_body_within(&shared, body).await {
+                Ok(body) => body,
+                Err((status, why)) => return reply(&mut respond, status, error_body(why)),
             };
             let app: RegisterApp = match serde_json::from_slice(&body) {
                 Ok(a) => a,
@@ -199,8 +234,9 @@ async fn handle(
             }
         }
         (&Method::POST, "/gateway/v1/push-to-start" | "/gateway/v1/activities" | "/gateway/v1/activities/end") => {
-            let Some(body) = read_body(body).await else {
-                return reply(&mut respond, StatusCode::PAYLOAD_TOO_LARGE, error_body("body too large"));
+            let body = match read_body_within(&shared, body).await {
+                Ok(body) => body,
+                Err((status, why)) => return reply(&mut respond, status, error_body(why)),
             };
             match activity_call(&shared, &udid, &path, &body).await {
                 Ok(Some(token)) => reply(&mut respond, StatusCode::OK, serde_json::to_vec(&token).ok()),
