@@ -40,8 +40,9 @@
 //! | `POST /api/v1/reset` | forgets devices, events, stored notifications and the capture log (keys and the CA stay) |
 //!
 //! Errors are `{"error":"…"}` with 400 (bad input), 404 (no such route or thing), 405
-//! (wrong method), 409 (conflict: double uninstall, restore without a backup, an app of
-//! another team) or 413 (body over 64 MiB).
+//! (wrong method), 408 (a body that did not arrive within 30 s), 409 (conflict: double
+//! uninstall, restore without a backup, an app of another team), 413 (body over 64 MiB)
+//! or 503 (the bodies held at once would pass `admin_body_budget`).
 
 pub(crate) mod dashboard;
 pub(crate) mod metrics;

@@ -48,6 +48,9 @@ pub struct Config {
     /// Open connections the device gateway accepts (a fleet is one per phone). Default
     /// 65 536.
     pub max_device_connections: usize,
+    /// Bytes of request bodies the admin API may hold at once, all requests together
+    /// (past it, 503 at once). Default 256 MiB.
+    pub admin_body_budget: usize,
     /// MAX_CONCURRENT_STREAMS once a connection is authenticated (APNs sent 1000 in
     /// 2021). Token connections get 1 until their first valid token. Default 1000.
     pub max_concurrent_streams: u32,
@@ -83,6 +86,7 @@ impl Default for Config {
             token_cache_limit: 10_000,
             max_connections: 4096,
             max_device_connections: 65_536,
+            admin_body_budget: 256 << 20,
             max_concurrent_streams: 1000,
             handshake_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),

@@ -52,6 +52,8 @@ pub(crate) struct Room {
     pub(crate) default_key_id: String,
     /// Its `.p8` (PKCS#8 PEM), as Apple hands out.
     pub(crate) default_key_p8: String,
+    /// The admin API's budget for request bodies held in memory, in KiB permits.
+    pub(crate) admin_bodies: Arc<tokio::sync::Semaphore>,
     /// The newest broadcasts' fan-outs: request id → each subscriber delivery's apns-id.
     pub(crate) fanouts: std::sync::Mutex<std::collections::VecDeque<(uuid::Uuid, Vec<String>)>>,
 }
@@ -73,6 +75,9 @@ impl Room {
         default_key_id: String,
         default_key_p8: String,
     ) -> Room {
+        let admin_bodies = Arc::new(tokio::sync::Semaphore::new(
+            (below.config.admin_body_budget / 1024).clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
+        ));
         Room {
             tokens: auth::TokenCache::new(below.config.token_cache_limit),
             below,
@@ -86,6 +91,7 @@ impl Room {
             default_key_id,
             default_key_p8,
             fanouts: Default::default(),
+            admin_bodies,
         }
     }
 

@@ -227,3 +227,47 @@ async fn the_openapi_document_matches_the_routes() {
         assert!(not_routed(status, &answer), "{undocumented} answers {status} {answer} but is not documented");
     }
 }
+
+/// The admin API holds at most `admin_body_budget` bytes of request bodies at once, all
+/// requests together: a body that would go past it is answered 503 at once, and the
+/// budget comes back when the bodies it held are done.
+#[tokio::test]
+async fn admin_bodies_share_a_bounded_budget() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let lab =
+        lab_with(mock_apns::Config { clock: manual_clock(), admin_body_budget: 64 << 10, ..Default::default() }).await;
+    let addr = lab.mock.admin_addr();
+    // A JSON body of exactly `len` bytes (whitespace is JSON too), and its request head.
+    let request = |udid: &str, len: usize| {
+        let open = format!(r#"{{"udid":"{udid}""#);
+        let body = format!("{open}{}}}", " ".repeat(len - open.len() - 1));
+        assert_eq!(body.len(), len);
+        let head = format!("POST /api/v1/devices HTTP/1.1\r\nhost: localhost\r\ncontent-length: {len}\r\n\r\n");
+        (head, body)
+    };
+    let send = |head: String, body: String| async move {
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connects");
+        tcp.write_all(head.as_bytes()).await.expect("writes");
+        tcp.write_all(body.as_bytes()).await.expect("writes");
+        let mut status = [0u8; 12];
+        tcp.read_exact(&mut status).await.expect("an answer");
+        String::from_utf8_lossy(&status).into_owned()
+    };
+    // A slow upload: 60 000 bytes announced, 40 000 sent so far, held by the server.
+    let (head, body) = request("BIG-BODY", 60_000);
+    let mut slow = tokio::net::TcpStream::connect(addr).await.expect("connects");
+    slow.write_all(head.as_bytes()).await.expect("writes");
+    slow.write_all(&body.as_bytes()[..40_000]).await.expect("writes");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Another 30 000 bytes now would go past 64 KiB: refused at once.
+    let started = std::time::Instant::now();
+    let (other_head, other_body) = request("OTHER", 30_000);
+    assert_eq!(send(other_head.clone(), other_body.clone()).await, "HTTP/1.1 503");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "refused at once");
+    // The slow upload finishes and is served; then the budget is whole again.
+    slow.write_all(&body.as_bytes()[40_000..]).await.expect("writes");
+    let mut status = [0u8; 12];
+    slow.read_exact(&mut status).await.expect("an answer");
+    assert_eq!(&status, b"HTTP/1.1 201", "{}", String::from_utf8_lossy(&status));
+    assert_eq!(send(other_head, other_body).await, "HTTP/1.1 201");
+}

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use serde::{Deserialize, Serialize};
@@ -32,7 +32,12 @@ const MAX_ADMIN_BODY: usize = 64 << 20;
 
 /// Serves the admin API until `shutdown` fires.
 pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    let limit = Arc::new(tokio::sync::Semaphore::new(shared.config.max_connections));
     loop {
+        let permit = tokio::select! {
+            permit = limit.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => return },
+            _ = shutdown.changed() => return,
+        };
         let tcp = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((tcp, _)) => tcp,
@@ -46,6 +51,7 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>, mut shutdo
         };
         let shared = shared.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let service = hyper::service::service_fn(move |req| route(shared.clone(), req));
             let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tcp), service).await;
         });
@@ -85,16 +91,49 @@ fn from_error(e: Error) -> AdminResponse {
     error(status, e.to_string())
 }
 
-async fn read_json<T: serde::de::DeserializeOwned>(req: Request<Incoming>) -> Result<T, AdminResponse> {
-    let bytes = match Limited::new(req.into_body(), MAX_ADMIN_BODY).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => {
-            return Err(error(StatusCode::PAYLOAD_TOO_LARGE, "request body is over 64 MiB"));
+/// Reads a JSON body: at most [`MAX_ADMIN_BODY`] bytes, within [`ADMIN_BODY_TIMEOUT`],
+/// and only while every admin request's body held in memory together stays within
+/// `admin_body_budget` (each chunk takes its bytes from the budget as it arrives, and
+/// gives them back when the request is parsed): past it, 503 at once, never a wait.
+async fn read_json<T: serde::de::DeserializeOwned>(
+    shared: &Shared,
+    req: Request<Incoming>,
+) -> Result<T, AdminResponse> {
+    let mut body = req.into_body();
+    let mut bytes = bytes::BytesMut::new();
+    let mut held = Vec::new();
+    let read = async {
+        while let Some(frame) = body.frame().await {
+            let Ok(frame) = frame else { return Err(error(StatusCode::BAD_REQUEST, "the request body was cut short")) };
+            let Ok(chunk) = frame.into_data() else { continue };
+            if bytes.len() + chunk.len() > MAX_ADMIN_BODY {
+                return Err(error(StatusCode::PAYLOAD_TOO_LARGE, "request body is over 64 MiB"));
+            }
+            let kib = chunk.len().div_ceil(1024) as u32;
+            match shared.admin_bodies.clone().try_acquire_many_owned(kib) {
+                Ok(permit) => held.push(permit),
+                Err(_) => {
+                    return Err(error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "the admin API holds as many request bodies as it may; retry in a moment",
+                    ));
+                }
+            }
+            bytes.extend_from_slice(&chunk);
         }
+        Ok(())
     };
-    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) { Bytes::from_static(b"{}") } else { bytes };
+    match tokio::time::timeout(ADMIN_BODY_TIMEOUT, read).await {
+        Ok(Ok(())) => {}
+        Ok(Err(answer)) => return Err(answer),
+        Err(_) => return Err(error(StatusCode::REQUEST_TIMEOUT, "the request body did not arrive in time")),
+    }
+    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) { Bytes::from_static(b"{}") } else { bytes.freeze() };
     serde_json::from_slice(&bytes).map_err(|e| error(StatusCode::BAD_REQUEST, format!("bad JSON body: {e}")))
 }
+
+/// How long an admin request's body may take to arrive.
+const ADMIN_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<AdminResponse, Infallible> {
     let path = req.uri().path().to_owned();
@@ -132,11 +171,11 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<AdminRespo
             .body(Bytes::from(shared.authority.cert_pem().to_owned()).into())
             .expect("static header"),
         (["api", "v1", "keys"], &Method::GET) => json(StatusCode::OK, &shared.key_views()),
-        (["api", "v1", "keys"], &Method::POST) => match read_json::<NewKey>(req).await {
+        (["api", "v1", "keys"], &Method::POST) => match read_json::<NewKey>(&shared, req).await {
             Ok(new) => created(shared.register_key(new).await),
             Err(r) => r,
         },
-        (["api", "v1", "certificates"], &Method::POST) => match read_json::<NewCertificate>(req).await {
+        (["api", "v1", "certificates"], &Method::POST) => match read_json::<NewCertificate>(&shared, req).await {
             Ok(new) => created(shared.issue_certificate(new)),
             Err(r) => r,
         },
@@ -150,29 +189,31 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<AdminRespo
             },
             Err(msg) => error(StatusCode::BAD_REQUEST, msg),
         },
-        (["api", "v1", "devices"], &Method::POST) => match read_json::<NewDevice>(req).await {
+        (["api", "v1", "devices"], &Method::POST) => match read_json::<NewDevice>(&shared, req).await {
             Ok(new) => created(shared.create_device(new).await),
             Err(r) => r,
         },
-        (["api", "v1", "devices", "batch"], &Method::POST) => match read_json::<NewDevices>(req).await {
+        (["api", "v1", "devices", "batch"], &Method::POST) => match read_json::<NewDevices>(&shared, req).await {
             Ok(new) => created(shared.create_devices(new.devices).await),
             Err(r) => r,
         },
         (["api", "v1", "devices", udid], &Method::GET) => ok(shared.device_view(udid)),
-        (["api", "v1", "devices", udid, "push"], &Method::POST) => match read_json::<LocalPush>(req).await {
+        (["api", "v1", "devices", udid, "push"], &Method::POST) => match read_json::<LocalPush>(&shared, req).await {
             Ok(push) => ok(shared.local_push(udid, push).await),
             Err(r) => r,
         },
         (["api", "v1", "devices", udid, "activity-types"], &Method::POST) => {
-            match read_json::<NewActivityType>(req).await {
+            match read_json::<NewActivityType>(&shared, req).await {
                 Ok(new) => created(shared.declare_activity_type(udid, new).await),
                 Err(r) => r,
             }
         }
-        (["api", "v1", "devices", udid, "activities"], &Method::POST) => match read_json::<NewActivity>(req).await {
-            Ok(new) => created(shared.start_activity(udid, new).await),
-            Err(r) => r,
-        },
+        (["api", "v1", "devices", udid, "activities"], &Method::POST) => {
+            match read_json::<NewActivity>(&shared, req).await {
+                Ok(new) => created(shared.start_activity(udid, new).await),
+                Err(r) => r,
+            }
+        }
         (["api", "v1", "devices", udid, "activities"], &Method::GET) => ok(shared.activity_views(udid)),
         (["api", "v1", "devices", udid, "activities", id, "end"], &Method::POST) => {
             ok(shared.end_activity(udid, id).await)
@@ -183,7 +224,9 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<AdminRespo
                 "backup" => Ok(Lifecycle::Backup),
                 "offline" => Ok(Lifecycle::Offline),
                 "online" => Ok(Lifecycle::Online),
-                "restore" => read_json::<RestoreRequest>(req).await.map(|r| Lifecycle::Restore { to_udid: r.to_udid }),
+                "restore" => {
+                    read_json::<RestoreRequest>(&shared, req).await.map(|r| Lifecycle::Restore { to_udid: r.to_udid })
+                }
                 other => Err(error(
                     StatusCode::NOT_FOUND,
                     format!("no device action {other:?} (erase, backup, restore, offline, online)"),
@@ -253,12 +296,12 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<AdminRespo
             .expect("static header"),
         (["api", "v1", "stream"], &Method::GET) => dashboard::stream(&shared),
         (["api", "v1", "stats"], &Method::GET) => json(StatusCode::OK, &shared.stats.snapshot()),
-        (["api", "v1", "console"], &Method::POST) => match read_json::<ConsolePush>(req).await {
+        (["api", "v1", "console"], &Method::POST) => match read_json::<ConsolePush>(&shared, req).await {
             Ok(push) => ok(dashboard::console(&shared, push).await),
             Err(r) => r,
         },
         (["api", "v1", "faults"], &Method::GET) => json(StatusCode::OK, &shared.faults.list()),
-        (["api", "v1", "faults"], &Method::POST) => match read_json::<NewFault>(req).await {
+        (["api", "v1", "faults"], &Method::POST) => match read_json::<NewFault>(&shared, req).await {
             Ok(rule) => created(shared.faults.add(rule)),
             Err(r) => r,
         },
@@ -271,7 +314,7 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<AdminRespo
             Err(_) => error(StatusCode::NOT_FOUND, format!("no fault rule {id}")),
         },
         (["api", "v1", "rate-limits"], &Method::GET) => json(StatusCode::OK, &shared.limits.get()),
-        (["api", "v1", "rate-limits"], &Method::PUT) => match read_json::<RateLimits>(req).await {
+        (["api", "v1", "rate-limits"], &Method::PUT) => match read_json::<RateLimits>(&shared, req).await {
             Ok(limits) => ok(shared.limits.set(limits)),
             Err(r) => r,
         },
@@ -279,7 +322,7 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<AdminRespo
             let ms = shared.idle_timeout_ms.load(std::sync::atomic::Ordering::Relaxed);
             json(StatusCode::OK, &IdleTimeout { ms: (ms > 0).then_some(ms) })
         }
-        (["api", "v1", "idle-timeout"], &Method::PUT) => match read_json::<IdleTimeout>(req).await {
+        (["api", "v1", "idle-timeout"], &Method::PUT) => match read_json::<IdleTimeout>(&shared, req).await {
             Ok(t) if t.ms == Some(0) => error(StatusCode::BAD_REQUEST, "ms must be at least 1 (null turns it off)"),
             Ok(t) => {
                 shared.set_idle_timeout_ms(t.ms.unwrap_or(0));
@@ -288,16 +331,18 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<AdminRespo
             Err(r) => r,
         },
         (["api", "v1", "clock"], &Method::GET) => json(StatusCode::OK, &ClockView::of(&shared.clock)),
-        (["api", "v1", "clock"], &Method::PUT) => match read_json::<SetClock>(req).await {
+        (["api", "v1", "clock"], &Method::PUT) => match read_json::<SetClock>(&shared, req).await {
             Ok(set) => ok(set.apply(&shared.clock)),
             Err(r) => r,
         },
-        (["api", "v1", "broadcast-capability", bundle], &Method::PUT) => match read_json::<Capability>(req).await {
-            Ok(c) => ok(crate::provider_api::broadcast::set_capability(&shared, bundle, c.enabled)
-                .await
-                .map(|gone| serde_json::json!({"bundle_id": bundle, "enabled": c.enabled, "channels_deleted": gone}))),
-            Err(r) => r,
-        },
+        (["api", "v1", "broadcast-capability", bundle], &Method::PUT) => {
+            match read_json::<Capability>(&shared, req).await {
+                Ok(c) => ok(crate::provider_api::broadcast::set_capability(&shared, bundle, c.enabled).await.map(
+                    |gone| serde_json::json!({"bundle_id": bundle, "enabled": c.enabled, "channels_deleted": gone}),
+                )),
+                Err(r) => r,
+            }
+        }
         (["api", "v1", "channels"], &Method::GET) => {
             let list: Vec<serde_json::Value> = shared
                 .channels
