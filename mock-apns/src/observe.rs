@@ -6,6 +6,7 @@
 pub(crate) mod capture;
 pub(crate) mod live;
 pub(crate) mod metrics;
+pub(crate) mod misbehaviour;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -26,6 +27,8 @@ pub(crate) struct Room {
     pub(crate) metrics: metrics::Metrics,
     /// Numbers connections (provider and gateway) for the capture log.
     pub(crate) next_connection: AtomicU64,
+    /// Peer misbehaviour, counted, and logged at most once a second per kind.
+    pub(crate) misbehaviour: misbehaviour::Misbehaviour,
 }
 
 impl Room {
@@ -37,6 +40,7 @@ impl Room {
             stats: live::Stats::default(),
             metrics: metrics::Metrics::default(),
             next_connection: AtomicU64::new(1),
+            misbehaviour: misbehaviour::Misbehaviour::default(),
         }
     }
 

@@ -213,3 +213,39 @@ async fn stalled_bodies_are_reset_and_extra_streams_refused() {
     let frames = read_frames(&mut tls, |f| f.stream == 5 && f.flags & 1 == 1).await;
     assert!(frames.iter().any(|f| f.stream == 5 && f.kind == 0x1 && f.payload[0] == 0x88), "{frames:?}");
 }
+
+/// Peers that break TLS or HTTP/2 are counted by kind on /metrics (and logged at most
+/// once a second per kind, with the count, so an attack cannot flood the log).
+#[tokio::test]
+async fn misbehaving_peers_are_counted() {
+    let lab = lab().await;
+    // Not TLS at all.
+    for _ in 0..3 {
+        let mut tcp = tokio::net::TcpStream::connect(lab.mock.addr(Sandbox)).await.expect("connects");
+        tcp.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").await.expect("writes");
+        let mut buf = [0u8; 64];
+        let _ = tokio::time::timeout(Duration::from_secs(2), tokio::io::AsyncReadExt::read(&mut tcp, &mut buf)).await;
+    }
+    // TLS, then a broken HTTP/2 frame: a DATA frame on stream 0.
+    let mut tls = tls_connect(lab.mock.addr(Sandbox), lab.mock.ca_pem(), None, Alpn::H2).await;
+    raw_start(&mut tls).await;
+    tls.write_all(&frame(0x0, 0x0, 0, b"nonsense")).await.expect("writes");
+    let _ = read_frames(&mut tls, |f| f.kind == 0x7).await;
+    let mut counted = (0.0, 0.0);
+    for _ in 0..100 {
+        let (_, text) = admin(lab.mock.admin_addr(), "GET", "/metrics", None).await;
+        let text = text.as_str().unwrap_or_default().to_owned();
+        let value = |kind: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("apns_peer_misbehaviour_total{{kind=\"{kind}\"}} ")))
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        counted = (value("tls-handshake"), value("http2"));
+        if counted.0 >= 3.0 && counted.1 >= 1.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(counted.0 >= 3.0 && counted.1 >= 1.0, "{counted:?}");
+}

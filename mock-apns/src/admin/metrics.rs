@@ -61,6 +61,20 @@ pub(crate) fn render(shared: &Shared) -> String {
         }
     }
 
+    family(
+        &mut out,
+        "apns_peer_misbehaviour_total",
+        "counter",
+        "Peers that broke TLS or HTTP/2, or stalled a handshake, by kind.",
+    );
+    for kind in crate::observe::misbehaviour::Kind::ALL {
+        let _ = writeln!(
+            out,
+            "apns_peer_misbehaviour_total{{kind=\"{}\"}} {}",
+            kind.as_str(),
+            shared.misbehaviour.total(kind)
+        );
+    }
     family(&mut out, "apns_channel_calls_total", "counter", "Channel management calls that succeeded, by call.");
     for (i, call) in CHANNEL_CALLS.iter().enumerate() {
         let _ = writeln!(

@@ -33,6 +33,7 @@ use super::activities::{NewActivity, NewActivityType};
 use super::operations::{Lifecycle, NewApp, NewDevice};
 use crate::devices::delivery::{DeviceStream, Event};
 use crate::error::Error;
+use crate::observe::misbehaviour::Kind;
 
 /// The largest request body the gateway reads.
 const MAX_BODY: usize = 1 << 20;
@@ -95,8 +96,10 @@ pub(crate) async fn serve(
         let (acceptor, shared, mut shutdown) = (acceptor.clone(), shared.clone(), shutdown.clone());
         tokio::spawn(async move {
             let _permit = permit;
-            let Ok(Ok(tls)) = tokio::time::timeout(shared.config.handshake_timeout, acceptor.accept(tcp)).await else {
-                return;
+            let tls = match tokio::time::timeout(shared.config.handshake_timeout, acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => return shared.misbehaviour.report(Kind::TlsHandshake, &format_args!("gateway: {e}")),
+                Err(_) => return shared.misbehaviour.report(Kind::HandshakeTimeout, &"gateway: TLS"),
             };
             let udid = tls
                 .get_ref()
@@ -109,8 +112,10 @@ pub(crate) async fn serve(
                 .max_concurrent_streams(streams)
                 .max_header_list_size(MAX_HEADER_LIST)
                 .handshake::<_, Bytes>(tls);
-            let Ok(Ok(mut conn)) = tokio::time::timeout(shared.config.handshake_timeout, handshake).await else {
-                return;
+            let mut conn = match tokio::time::timeout(shared.config.handshake_timeout, handshake).await {
+                Ok(Ok(conn)) => conn,
+                Ok(Err(e)) => return shared.misbehaviour.report(Kind::Http2, &format_args!("gateway: {e}")),
+                Err(_) => return shared.misbehaviour.report(Kind::HandshakeTimeout, &"gateway: HTTP/2"),
             };
             loop {
                 tokio::select! {

@@ -24,6 +24,7 @@ use tokio_rustls::TlsAcceptor;
 use tracing::Instrument;
 
 use super::Room;
+use crate::observe::misbehaviour::Kind;
 use crate::provider_api::auth::CertIdentity;
 use crate::provider_api::push::{self, ConnAuth, ConnControl, ConnState};
 use crate::provider_api::tap::{SETTINGS_MAX_CONCURRENT_STREAMS, Tap, goaway_frame, settings_frame};
@@ -99,11 +100,11 @@ async fn serve_tls(
     let tls = match tokio::time::timeout(shared.config.handshake_timeout, acceptor.accept(tcp)).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(e)) => {
-            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+            shared.misbehaviour.report(Kind::TlsHandshake, &format_args!("{peer}: {e}"));
             return;
         }
         Err(_) => {
-            tracing::debug!(%peer, "TLS handshake timed out");
+            shared.misbehaviour.report(Kind::HandshakeTimeout, &format_args!("{peer}: TLS"));
             return;
         }
     };
@@ -272,7 +273,9 @@ async fn serve_h2<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
                     match next {
                         Some(Ok(stream)) => batch.push(stream),
                         Some(Err(e)) => {
-                            tracing::debug!(error = %e, "connection error");
+                            if e.is_go_away() || e.is_reset() || e.get_io().is_none() {
+                                shared.misbehaviour.report(Kind::Http2, &e);
+                            }
                             return;
                         }
                         None => break true,
