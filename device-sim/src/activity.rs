@@ -196,17 +196,15 @@ impl Activities {
     }
 
     fn new_id(&mut self, now: u64) -> String {
+        use std::hash::{BuildHasher, Hasher};
         self.next_id += 1;
         let n = self.next_id;
-        // The shape of ActivityKit's ids: an uppercase UUID (made from the clock and a counter).
-        format!(
-            "{:08X}-{:04X}-4{:03X}-8{:03X}-{:012X}",
-            now as u32,
-            (n >> 16) as u16,
-            n & 0xfff,
-            (now >> 32) & 0xfff,
-            n
-        )
+        // The shape of ActivityKit's ids: an uppercase UUID, random (the process's hash
+        // keys mixed with the clock), with a counter that keeps it unique on this phone.
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(now ^ n);
+        let r = h.finish();
+        format!("{:08X}-{:04X}-4{:03X}-8{:03X}-{:012X}", r as u32, (r >> 32) as u16, (r >> 48) & 0xfff, n & 0xfff, n)
     }
 
     /// Starts an activity from the app (ActivityKit's `Activity.request`): answers its id.

@@ -333,26 +333,53 @@ async fn channels_survive_a_restart_and_deleted_ids_stay_deleted() {
     mock.shutdown().await;
 }
 
+/// Runs the README's `sh` block after `marker` as printed, with the binary for `cargo run
+/// --release --`, `ready` for `/tmp/apns-lab.ready` and `env` set; answers its stdout.
+fn run_readme_block(marker: &str, ready: Option<&std::path::Path>, env: &[(&str, &str)]) -> String {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README");
+    let block = readme.split(marker).nth(1).unwrap_or_else(|| panic!("{marker} is in the README"));
+    let script = block.split("```sh\n").nth(1).and_then(|b| b.split("\n```").next()).expect("a sh block");
+    let mut script = script.replace("cargo run --release --", env!("CARGO_BIN_EXE_apns-lab"));
+    if let Some(ready) = ready {
+        script = script.replace("/tmp/apns-lab.ready", ready.to_str().expect("a path"));
+    }
+    let out = std::process::Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script])
+        .envs(env.iter().copied())
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("bash runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{marker}: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
 /// The README's broadcast recipe (Apple's command-line recipe with the host and CA
 /// changed) runs as printed.
 #[test]
 fn the_readme_broadcast_recipe_runs_as_printed() {
-    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let readme = std::fs::read_to_string(root.join("README.md")).expect("README");
-    let block = readme.split("<!-- broadcast recipe -->").nth(1).expect("the recipe is marked");
-    let script = block.split("```sh\n").nth(1).and_then(|b| b.split("\n```").next()).expect("a sh block");
-    let script = script.replace("cargo run --release --", env!("CARGO_BIN_EXE_apns-lab"));
-    let out = std::process::Command::new("bash")
-        .args(["-euo", "pipefail", "-c", &script])
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("bash runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = run_readme_block("<!-- broadcast recipe -->", None, &[]);
     let channel = stdout.lines().find_map(|l| l.strip_prefix("channel ")).expect("a channel id");
     assert_eq!(channel.len(), 24, "{stdout}");
     assert!(stdout.contains("HTTP/2 200") && stdout.to_lowercase().contains("apns-request-id:"), "{stdout}");
     assert_eq!(stdout.lines().last().map(str::trim), Some("2"), "two subscribers reached: {stdout}");
+}
+
+/// The README's Live Activity and channel command lines run as printed, against a mock
+/// started as the README's recipe starts it.
+#[test]
+fn the_readme_live_activity_and_channel_commands_run_as_printed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let s = crate::serve::serve(dir.path());
+    let ready = crate::serve::ready_file(dir.path(), &s);
+    let admin = s.ready["admin"].as_str().expect("admin");
+    let out = run_readme_block("<!-- live activity recipe -->", Some(&ready), &[("ADMIN", admin)]);
+    assert_eq!(out.matches("200 accepted").count(), 2, "{out}");
+    assert!(out.contains("ended\n") && out.contains(r#"{"kind":"update","state":"ended"}"#), "{out}");
+    let out = run_readme_block("<!-- channels recipe -->", Some(&ready), &[]);
+    assert!(out.contains("message-storage-policy 1") && out.contains("accepted, apns-request-id"), "{out}");
+    assert!(out.contains("deleted "), "{out}");
 }
 
 /// The App ID's broadcast capability: switched off, its channels are gone and channel
