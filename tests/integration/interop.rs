@@ -36,6 +36,23 @@ fn python() -> PathBuf {
     python
 }
 
+/// Runs one `node --test` file with the interop packages and this build's `apns-lab`;
+/// its one test must pass.
+fn node_test(file: &str) {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("node")
+        .arg("--test")
+        .arg(root.join(file))
+        .env("NODE_PATH", node_modules())
+        .env("APNS_LAB_BIN", env!("CARGO_BIN_EXE_apns-lab"))
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "node --test {file} failed:\n{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("# pass 1") && stdout.contains("# fail 0"), "{stdout}");
+}
+
 /// The README's pytest fixture, as a user would run it: `apns-lab serve` on free ports,
 /// aioapns pointed at it, assertions through the admin API.
 #[test]
@@ -91,53 +108,21 @@ fn the_readme_node_fixture_runs_node_apn() {
     let fixture = std::fs::read_to_string(root.join("tests/interop/node/apns-lab.js")).expect("fixture");
     let readme = std::fs::read_to_string(root.join("README.md")).expect("README");
     assert!(readme.contains(fixture.trim()), "README.md shows tests/interop/node/apns-lab.js verbatim");
-    let out = Command::new("node")
-        .arg("--test")
-        .arg(root.join("tests/interop/node/node-apn.test.js"))
-        .env("NODE_PATH", node_modules())
-        .env("APNS_LAB_BIN", env!("CARGO_BIN_EXE_apns-lab"))
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "node --test failed:\n{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("# pass 1") && stdout.contains("# fail 0"), "{stdout}");
+    node_test("tests/interop/node/node-apn.test.js");
 }
 
 /// @parse/node-apn's Live Activity notifications (start with input-push-token, update,
 /// end) against the mock, asserted on a running `apns-lab device run` phone.
 #[test]
 fn node_apn_drives_a_live_activity_on_a_phone() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let out = Command::new("node")
-        .arg("--test")
-        .arg(root.join("tests/interop/node/live-activity.test.js"))
-        .env("NODE_PATH", node_modules())
-        .env("APNS_LAB_BIN", env!("CARGO_BIN_EXE_apns-lab"))
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "node --test failed:\n{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("# pass 1") && stdout.contains("# fail 0"), "{stdout}");
+    node_test("tests/interop/node/live-activity.test.js");
 }
 
 /// @parse/node-apn's `manageChannels` (create, read, readAll, delete) and `broadcast`
 /// against the mock, asserted on a running phone whose activity joined the channel.
 #[test]
 fn node_apn_manages_channels_and_broadcasts() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let out = Command::new("node")
-        .arg("--test")
-        .arg(root.join("tests/interop/node/broadcast.test.js"))
-        .env("NODE_PATH", node_modules())
-        .env("APNS_LAB_BIN", env!("CARGO_BIN_EXE_apns-lab"))
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "node --test failed:\n{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("# pass 1") && stdout.contains("# fail 0"), "{stdout}");
+    node_test("tests/interop/node/broadcast.test.js");
 }
 
 #[tokio::test(flavor = "multi_thread")]

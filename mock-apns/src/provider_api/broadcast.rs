@@ -118,6 +118,28 @@ fn covers(shared: &Room, credential: &Credential<'_>, bundle: &str) -> bool {
     }
 }
 
+/// The checks every channel call and broadcast makes after the request id, in order: the
+/// credential, the bundle in the path (TopicDisallowed with a suffix), the credential
+/// covering it (TopicMismatch), the App ID's broadcast capability (FeatureNotEnabled).
+/// Answers the bundle ID.
+fn authorized_app(
+    shared: &Room,
+    conn: &ConnState,
+    parts: &http::request::Parts,
+    bundle: &str,
+    auth: &mut Authenticated,
+) -> Result<String, Reason> {
+    let credential = super::push::credential(shared, conn, &parts.headers, shared.clock.now(), auth)?;
+    let bundle = bundle_of(bundle)?;
+    if !covers(shared, &credential, &bundle) {
+        return Err(Reason::TopicMismatch);
+    }
+    if !shared.channels.enabled(&bundle) {
+        return Err(Reason::FeatureNotEnabled);
+    }
+    Ok(bundle)
+}
+
 /// The bundle ID of a path's `<bundle>` part: TopicDisallowed with a push-type suffix.
 fn bundle_of(text: &str) -> Result<String, Reason> {
     let topic = Topic::parse(text).map_err(|_| Reason::BadPath)?;
@@ -198,14 +220,7 @@ async fn channel_call(
     if ![Method::GET, Method::POST, Method::DELETE].contains(method) {
         return Err(Reason::MethodNotAllowed);
     }
-    let credential = super::push::credential(shared, conn, &parts.headers, shared.clock.now(), auth)?;
-    let bundle = bundle_of(bundle)?;
-    if !covers(shared, &credential, &bundle) {
-        return Err(Reason::TopicMismatch);
-    }
-    if !shared.channels.enabled(&bundle) {
-        return Err(Reason::FeatureNotEnabled);
-    }
+    let bundle = authorized_app(shared, conn, parts, bundle, auth)?;
     let env = conn.env;
     let ok = |status: u16, channel_id: Option<String>, body: Option<Value>| Reply {
         status,
@@ -323,14 +338,7 @@ async fn broadcast(
     if parts.method != Method::POST {
         return Err(Reason::MethodNotAllowed);
     }
-    let credential = super::push::credential(shared, conn, &parts.headers, shared.clock.now(), auth)?;
-    let bundle = bundle_of(bundle)?;
-    if !covers(shared, &credential, &bundle) {
-        return Err(Reason::TopicMismatch);
-    }
-    if !shared.channels.enabled(&bundle) {
-        return Err(Reason::FeatureNotEnabled);
-    }
+    let bundle = authorized_app(shared, conn, parts, bundle, auth)?;
     let env = conn.env;
     let id = header(&parts.headers, "apns-channel-id").ok_or(Reason::MissingChannelId)?;
     let channel = shared.channels.get(env, &bundle, id).map_err(|e| channel_reason(shared, e, id))?;

@@ -4,38 +4,15 @@
 // input-push-channel).
 const { test } = require("node:test");
 const assert = require("node:assert");
-const { spawn } = require("node:child_process");
-const readline = require("node:readline");
 const apn = require("@parse/node-apn");
 const { startApnsLab } = require("./apns-lab");
+const { startPhone } = require("./phone");
 
-const APNS_LAB = process.env.APNS_LAB_BIN || "apns-lab";
 const APP = "com.example.score";
-
-function startPhone(ready) {
-  const proc = spawn(APNS_LAB, ["device", "run", "--gateway", ready.gateway, "--ca", ready.ca_file,
-    "--udid", "NODE-BC-PHONE", "--app", APP, "--activity-type", `${APP}:MatchAttributes`],
-    { stdio: ["ignore", "pipe", "inherit"] });
-  const lines = [];
-  const waiting = [];
-  readline.createInterface({ input: proc.stdout }).on("line", (line) => {
-    lines.push(line);
-    for (const w of waiting.splice(0)) {
-      if (w.re.test(line)) w.resolve(line); else waiting.push(w);
-    }
-  });
-  const waitFor = (re) => new Promise((resolve, reject) => {
-    const seen = lines.find((l) => re.test(l));
-    if (seen) return resolve(seen);
-    waiting.push({ re, resolve });
-    setTimeout(() => reject(new Error(`the phone never printed ${re}:\n${lines.join("\n")}`)), 10000).unref();
-  });
-  return { waitFor, stop: () => proc.kill() };
-}
 
 test("node-apn manages channels and broadcasts to a phone's Live Activity", async () => {
   const lab = await startApnsLab();
-  const phone = startPhone(lab.ready);
+  const phone = startPhone(lab.ready, ["--udid", "NODE-BC-PHONE", "--app", APP, "--activity-type", `${APP}:MatchAttributes`]);
   const channels = new URL(lab.ready.channels_sandbox);
   const provider = new apn.Provider({ ...lab.providerOptions,
     manageChannelsAddress: channels.hostname, manageChannelsPort: Number(channels.port) });

@@ -3,35 +3,11 @@
 // then the ended activity's token — accepted once, then 410.
 const { test } = require("node:test");
 const assert = require("node:assert");
-const { spawn } = require("node:child_process");
-const readline = require("node:readline");
 const apn = require("@parse/node-apn");
 const { startApnsLab } = require("./apns-lab");
+const { startPhone } = require("./phone");
 
-const APNS_LAB = process.env.APNS_LAB_BIN || "apns-lab";
 const APP = "com.example.food";
-
-// A phone that prints what it does; waitFor(re) resolves with the first line matching re.
-function startPhone(ready) {
-  const proc = spawn(APNS_LAB, ["device", "run", "--gateway", ready.gateway, "--ca", ready.ca_file,
-    "--udid", "NODE-LA-PHONE", "--app", APP, "--activity-type", `${APP}:DeliveryAttributes`],
-    { stdio: ["ignore", "pipe", "inherit"] });
-  const lines = [];
-  const waiting = [];
-  readline.createInterface({ input: proc.stdout }).on("line", (line) => {
-    lines.push(line);
-    for (const w of waiting.splice(0)) {
-      if (w.re.test(line)) w.resolve(line); else waiting.push(w);
-    }
-  });
-  const waitFor = (re) => new Promise((resolve, reject) => {
-    const seen = lines.find((l) => re.test(l));
-    if (seen) return resolve(seen);
-    waiting.push({ re, resolve });
-    setTimeout(() => reject(new Error(`the phone never printed ${re}:\n${lines.join("\n")}`)), 10000).unref();
-  });
-  return { waitFor, stop: () => proc.kill() };
-}
 
 function liveActivity(event, fields) {
   const note = new apn.Notification();
@@ -46,7 +22,7 @@ function liveActivity(event, fields) {
 
 test("node-apn starts, updates and ends a Live Activity on a phone", async () => {
   const lab = await startApnsLab();
-  const phone = startPhone(lab.ready);
+  const phone = startPhone(lab.ready, ["--udid", "NODE-LA-PHONE", "--app", APP, "--activity-type", `${APP}:DeliveryAttributes`]);
   const provider = new apn.Provider(lab.providerOptions);
   const tokenOf = async (kind) => {
     const device = await lab.admin("GET", "/api/v1/devices/NODE-LA-PHONE");
