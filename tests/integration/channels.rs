@@ -460,3 +460,24 @@ async fn the_provider_server_creates_a_channel_and_broadcasts() {
     let (_, refused) = admin(p, "POST", "/v1/broadcasts", Some(send)).await;
     assert_eq!((refused["status"].as_u64(), refused["reason"].as_str()), (Some(400), Some("ChannelNotRegistered")));
 }
+
+/// The channel listeners are served as the provider API's are, with its bounds: one
+/// stream until a valid provider token, header lists of 8000 bytes, bodies kept up to
+/// 5121 bytes.
+#[tokio::test]
+async fn the_channel_listeners_have_the_provider_apis_bounds() {
+    let lab = lab().await;
+    let addr = lab.mock.ready().channels_sandbox.trim_start_matches("https://").parse().expect("addr");
+    let mut tls = tls_connect(addr, lab.mock.ca_pem(), None, Alpn::H2).await;
+    raw_start(&mut tls).await;
+    let frames = read_frames(&mut tls, |f| f.kind == 0x4 && f.flags & 1 == 0).await;
+    let server = frames.iter().find(|f| f.kind == 0x4 && f.flags & 1 == 0).expect("the server's SETTINGS");
+    let advertised = settings(server);
+    assert!(advertised.contains(&(0x3, 1)), "one stream before a valid token: {advertised:?}");
+    assert!(advertised.contains(&(0x6, 8000)), "MAX_HEADER_LIST_SIZE 8000: {advertised:?}");
+    // A create body far over what a create needs is cut, not buffered: it is not JSON then.
+    let mut c = channels_client(&lab, Sandbox).await;
+    let huge = format!(r#"{{"message-storage-policy":1,"push-type":"LiveActivity","x":"{}"}}"#, "y".repeat(1 << 20));
+    let r = c.push(call("POST", &format!("/1/apps/{APP}/channels"), &lab.jwt()).body(huge)).await;
+    assert_reason(&r, 400, "BadRequestPayload");
+}
