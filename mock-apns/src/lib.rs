@@ -29,6 +29,8 @@ mod config;
 mod error;
 
 mod devices;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 mod observe;
 mod provider_api;
 mod random;

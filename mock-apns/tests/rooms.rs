@@ -59,8 +59,8 @@ fn a_room_never_imports_a_room_above_it() {
     let mut wrong = Vec::new();
     for file in &files {
         let me = owner(&src, file);
-        if me == "lib" {
-            continue; // the crate root wires the rooms together
+        if me == "lib" || me == "fuzzing" {
+            continue; // the crate root wires the rooms together; the fuzz entry points stand on the top
         }
         let text = std::fs::read_to_string(file).expect("readable");
         for used in imports(&text) {

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
@@ -97,7 +96,7 @@ fn from_error(e: Error) -> AdminResponse {
 /// gives them back when the request is parsed): past it, 503 at once, never a wait.
 async fn read_json<T: serde::de::DeserializeOwned>(
     shared: &Shared,
-    req: Request<Incoming>,
+    req: Request<impl Body>,
 ) -> Result<T, AdminResponse> {
     let mut body = req.into_body();
     let mut bytes = bytes::BytesMut::new();
@@ -135,7 +134,11 @@ async fn read_json<T: serde::de::DeserializeOwned>(
 /// How long an admin request's body may take to arrive.
 const ADMIN_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<AdminResponse, Infallible> {
+/// A request body the routes read: hyper's, or (for the fuzz targets) one in memory.
+pub(crate) trait Body: hyper::body::Body<Data = Bytes> + Unpin {}
+impl<B: hyper::body::Body<Data = Bytes> + Unpin> Body for B {}
+
+pub(crate) async fn route<B: Body>(shared: Arc<Shared>, req: Request<B>) -> Result<AdminResponse, Infallible> {
     let path = req.uri().path().to_owned();
     let (query, presented) = split_admin_token(req.uri().query().unwrap_or(""));
     if let Some(expected) = &shared.config.admin_token {

@@ -300,7 +300,7 @@ fn decode_segment(segment: &str) -> Option<Vec<u8>> {
 }
 
 /// Rule 2, without the cache.
-fn verify_jwt(token: &str, keys: &Keys) -> Result<VerifiedToken, Reason> {
+pub(crate) fn verify_jwt(token: &str, keys: &Keys) -> Result<VerifiedToken, Reason> {
     let invalid = Reason::InvalidProviderToken;
     let mut parts = token.split('.');
     let (Some(h), Some(c), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
