@@ -44,6 +44,7 @@
 //! uninstall, restore without a backup, an app of another team), 413 (body over 64 MiB)
 //! or 503 (the bodies held at once would pass `admin_body_budget`).
 
+pub(crate) mod batch;
 pub(crate) mod dashboard;
 pub(crate) mod metrics;
 pub(crate) mod routes;

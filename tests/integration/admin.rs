@@ -271,3 +271,53 @@ async fn admin_bodies_share_a_bounded_budget() {
     assert_eq!(&status, b"HTTP/1.1 201", "{}", String::from_utf8_lossy(&status));
     assert_eq!(send(other_head, other_body).await, "HTTP/1.1 201");
 }
+
+/// The batch route reads its body entry by entry: what it holds against the budget is
+/// the devices read and the entry being read, never the body's text. A batch of 4 MiB
+/// that is mostly whitespace goes through a 64 KiB budget; one whose devices alone are
+/// over it does not; an entry over 1 MiB is refused by itself.
+#[tokio::test]
+async fn the_batch_route_streams_its_body() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let lab =
+        lab_with(mock_apns::Config { clock: manual_clock(), admin_body_budget: 64 << 10, ..Default::default() }).await;
+    let addr = lab.mock.admin_addr();
+    let post = |body: Vec<u8>| async move {
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connects");
+        let head = format!(
+            "POST /api/v1/devices/batch HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        );
+        tcp.write_all(head.as_bytes()).await.expect("writes");
+        // The server may answer (and close) before the whole body is sent.
+        let _ = tcp.write_all(&body).await;
+        let mut answer = Vec::new();
+        let _ = tcp.read_to_end(&mut answer).await;
+        String::from_utf8_lossy(&answer).into_owned()
+    };
+    let device = |n: usize| format!(r#"{{"udid":"STREAM-{n}","apps":[{{"bundle_id":"com.example.stream"}}]}}"#);
+    // Three devices, 4 MiB of whitespace between them.
+    let gap = " ".repeat(2 << 20);
+    let body = format!(r#"{{"devices":[{}{gap},{gap}{}, {}]}}"#, device(1), device(2), device(3));
+    let answer = post(body.into_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    assert!(lab.mock.device("STREAM-3").is_ok());
+    // 2 000 devices are ~140 KiB of entries: past the budget, 503.
+    let many: Vec<String> = (10..2010).map(device).collect();
+    let answer = post(format!(r#"{{"devices":[{}]}}"#, many.join(",")).into_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 503"), "{}", &answer[..answer.len().min(200)]);
+    assert!(lab.mock.device("STREAM-10").is_err(), "a refused batch creates nothing");
+    // A bad entry is named by its index.
+    let answer = post(format!(r#"{{"devices":[{},{{"udid":7}}]}}"#, device(4)).into_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 400") && answer.contains("device 1"), "{answer}");
+    assert!(lab.mock.device("STREAM-4").is_err(), "a refused batch creates nothing");
+    // Other routes hold their whole body, in a buffer made its announced size: a body
+    // announced past the budget is refused before a byte of it is sent.
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connects");
+    tcp.write_all(b"POST /api/v1/devices HTTP/1.1\r\nhost: localhost\r\ncontent-length: 100000\r\n\r\n")
+        .await
+        .expect("writes");
+    let mut status = [0u8; 12];
+    tcp.read_exact(&mut status).await.expect("an answer before the body");
+    assert_eq!(&status, b"HTTP/1.1 503");
+}

@@ -92,43 +92,87 @@ fn from_error(e: Error) -> AdminResponse {
 
 /// Reads a JSON body: at most [`MAX_ADMIN_BODY`] bytes, within [`ADMIN_BODY_TIMEOUT`],
 /// and only while every admin request's body held in memory together stays within
-/// `admin_body_budget` (each chunk takes its bytes from the budget as it arrives, and
-/// gives them back when the request is parsed): past it, 503 at once, never a wait.
+/// `admin_body_budget` (see [`read_body`]).
 async fn read_json<T: serde::de::DeserializeOwned>(
     shared: &Shared,
     req: Request<impl Body>,
 ) -> Result<T, AdminResponse> {
-    let mut body = req.into_body();
+    // The buffer is made the announced size at once (and taken from the budget at once);
+    // what counts is its capacity, since a growing buffer holds more than it has read.
+    let announced = req
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+        .filter(|&n| n <= MAX_ADMIN_BODY);
     let mut bytes = bytes::BytesMut::new();
+    let _held = read_body(shared, req, announced.unwrap_or(0), |chunk| {
+        if bytes.capacity() == 0 {
+            bytes.reserve(announced.unwrap_or(0).max(chunk.len()));
+        }
+        bytes.extend_from_slice(chunk);
+        Ok(bytes.capacity())
+    })
+    .await?;
+    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) { Bytes::from_static(b"{}") } else { bytes.freeze() };
+    serde_json::from_slice(&bytes).map_err(|e| error(StatusCode::BAD_REQUEST, format!("bad JSON body: {e}")))
+}
+
+/// Reads `POST /api/v1/devices/batch`'s body as it arrives, entry by entry
+/// ([`super::batch`]): what is held, and taken from the budget, is the devices read so
+/// far and the entry being read, never the body's text.
+async fn read_batch(shared: &Shared, req: Request<impl Body>) -> Result<Vec<NewDevice>, AdminResponse> {
+    let mut reader = super::batch::BatchReader::new();
+    let _held = read_body(shared, req, 0, |chunk| reader.feed(chunk).map(|()| reader.held())).await?;
+    reader.finish().map_err(|e| error(StatusCode::BAD_REQUEST, format!("bad JSON body: {e}")))
+}
+
+/// Hands each chunk of a request body to `sink` as it arrives, which says how many bytes
+/// it now holds (or what is wrong with the body: 400): at most [`MAX_ADMIN_BODY`] bytes read, within [`ADMIN_BODY_TIMEOUT`],
+/// and only while what every admin request holds together stays within
+/// `admin_body_budget` (what a request holds is taken from the budget as it grows, and
+/// given back when the request is parsed: the caller keeps what this returns until
+/// then): past it, 503 at once, never a wait. `reserve` bytes are taken before the
+/// first chunk, for a sink that will hold that much from its start.
+async fn read_body(
+    shared: &Shared,
+    req: Request<impl Body>,
+    reserve: usize,
+    mut sink: impl FnMut(&[u8]) -> Result<usize, String>,
+) -> Result<Vec<tokio::sync::OwnedSemaphorePermit>, AdminResponse> {
+    let mut body = req.into_body();
     let mut held = Vec::new();
-    let read = async {
+    let (mut read, mut taken_kib) = (0, reserve.div_ceil(1024) as u32);
+    let refused = || {
+        error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the admin API holds as many request bodies as it may; retry in a moment",
+        )
+    };
+    if taken_kib > 0 {
+        held.push(shared.admin_bodies.clone().try_acquire_many_owned(taken_kib).map_err(|_| refused())?);
+    }
+    let reading = async move {
         while let Some(frame) = body.frame().await {
             let Ok(frame) = frame else { return Err(error(StatusCode::BAD_REQUEST, "the request body was cut short")) };
             let Ok(chunk) = frame.into_data() else { continue };
-            if bytes.len() + chunk.len() > MAX_ADMIN_BODY {
+            if read + chunk.len() > MAX_ADMIN_BODY {
                 return Err(error(StatusCode::PAYLOAD_TOO_LARGE, "request body is over 64 MiB"));
             }
-            let kib = chunk.len().div_ceil(1024) as u32;
-            match shared.admin_bodies.clone().try_acquire_many_owned(kib) {
-                Ok(permit) => held.push(permit),
-                Err(_) => {
-                    return Err(error(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "the admin API holds as many request bodies as it may; retry in a moment",
-                    ));
-                }
+            read += chunk.len();
+            let kib = sink(&chunk)
+                .map_err(|e| error(StatusCode::BAD_REQUEST, format!("bad JSON body: {e}")))?
+                .div_ceil(1024) as u32;
+            if kib > taken_kib {
+                held.push(shared.admin_bodies.clone().try_acquire_many_owned(kib - taken_kib).map_err(|_| refused())?);
+                taken_kib = kib;
             }
-            bytes.extend_from_slice(&chunk);
         }
-        Ok(())
+        Ok(held)
     };
-    match tokio::time::timeout(ADMIN_BODY_TIMEOUT, read).await {
-        Ok(Ok(())) => {}
-        Ok(Err(answer)) => return Err(answer),
-        Err(_) => return Err(error(StatusCode::REQUEST_TIMEOUT, "the request body did not arrive in time")),
+    match tokio::time::timeout(ADMIN_BODY_TIMEOUT, reading).await {
+        Ok(result) => result,
+        Err(_) => Err(error(StatusCode::REQUEST_TIMEOUT, "the request body did not arrive in time")),
     }
-    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) { Bytes::from_static(b"{}") } else { bytes.freeze() };
-    serde_json::from_slice(&bytes).map_err(|e| error(StatusCode::BAD_REQUEST, format!("bad JSON body: {e}")))
 }
 
 /// How long an admin request's body may take to arrive.
@@ -196,8 +240,8 @@ pub(crate) async fn route<B: Body>(shared: Arc<Shared>, req: Request<B>) -> Resu
             Ok(new) => created(shared.create_device(new).await),
             Err(r) => r,
         },
-        (["api", "v1", "devices", "batch"], &Method::POST) => match read_json::<NewDevices>(&shared, req).await {
-            Ok(new) => created(shared.create_devices(new.devices).await),
+        (["api", "v1", "devices", "batch"], &Method::POST) => match read_batch(&shared, req).await {
+            Ok(devices) => created(shared.create_devices(devices).await),
             Err(r) => r,
         },
         (["api", "v1", "devices", udid], &Method::GET) => ok(shared.device_view(udid)),
@@ -417,13 +461,6 @@ struct Capability {
 #[serde(deny_unknown_fields)]
 struct IdleTimeout {
     ms: Option<u64>,
-}
-
-/// `POST /api/v1/devices/batch` body.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewDevices {
-    devices: Vec<NewDevice>,
 }
 
 /// `POST /api/v1/devices/{udid}/restore` body.

@@ -144,8 +144,6 @@ pub(crate) struct Tap<IO> {
     rpos: usize,
     /// A partial frame header, scanned once it is complete.
     partial: Vec<u8>,
-    /// Where socket reads land (allocated once).
-    chunk: Vec<u8>,
 }
 
 impl<IO> Tap<IO> {
@@ -156,17 +154,16 @@ impl<IO> Tap<IO> {
         let tap = Tap {
             io,
             ctl: ctl.clone(),
-            out: Vec::with_capacity(16 * 1024),
+            out: Vec::new(),
             out_pos: 0,
             w: Cursor::Boundary,
             w_header: [0; HEADER_LEN],
             rewrite_max_streams: advertise_max_streams,
             patch: None,
             r: Cursor::Preface(PREFACE_LEN),
-            rbuf: Vec::with_capacity(READ_CHUNK),
+            rbuf: Vec::new(),
             rpos: 0,
             partial: Vec::new(),
-            chunk: vec![0; READ_CHUNK],
         };
         (tap, ctl)
     }
@@ -174,6 +171,9 @@ impl<IO> Tap<IO> {
     /// Tracks h2's output framing over `data` and appends it to `out`, injecting pending
     /// frames at the boundaries.
     fn accept_output(&mut self, mut data: &[u8]) {
+        if self.out.capacity() == 0 {
+            self.out.reserve(data.len().max(4096));
+        }
         while !data.is_empty() {
             match self.w {
                 Cursor::Boundary | Cursor::Preface(_) => {
@@ -240,7 +240,9 @@ impl<IO: AsyncWrite + Unpin> Tap<IO> {
             self.out_pos += n;
         }
         if self.out_pos == self.out.len() && self.patch.is_none() {
-            self.out.clear();
+            // Drained: an idle connection keeps no buffer (a busy one allocates one
+            // per burst, which costs far less than the TLS record it becomes).
+            release(&mut self.out);
             self.out_pos = 0;
         }
         Poll::Ready(Ok(()))
@@ -284,31 +286,31 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Tap<IO> {
                 buf.put_slice(&this.rbuf[this.rpos..this.rpos + n]);
                 this.rpos += n;
                 if this.rpos == this.rbuf.len() {
-                    this.rbuf.clear();
+                    release(&mut this.rbuf);
                     this.rpos = 0;
                 }
                 return Poll::Ready(Ok(()));
             }
             // Then more from the socket, into our own buffer, so a frame header is
             // always scanned whole whatever room h2 leaves.
-            let mut chunk = std::mem::take(&mut this.chunk);
-            let mut read = ReadBuf::new(&mut chunk);
+            // (On the stack, uninitialised: a connection holds no read buffer between
+            // reads.)
+            let mut chunk = [std::mem::MaybeUninit::<u8>::uninit(); READ_CHUNK];
+            let mut read = ReadBuf::uninit(&mut chunk);
             let polled = Pin::new(&mut this.io).poll_read(cx, &mut read);
-            let n = read.filled().len();
+            let data = read.filled();
             if let Poll::Ready(Ok(())) = polled
-                && n > 0
+                && !data.is_empty()
             {
                 if this.partial.is_empty() {
-                    this.scan_input(&chunk[..n]);
+                    this.scan_input(data);
                 } else {
-                    let mut data = std::mem::take(&mut this.partial);
-                    data.extend_from_slice(&chunk[..n]);
-                    this.scan_input(&data);
+                    let mut joined = std::mem::take(&mut this.partial);
+                    joined.extend_from_slice(data);
+                    this.scan_input(&joined);
                 }
-                this.chunk = chunk;
                 continue;
             }
-            this.chunk = chunk;
             ready!(polled)?;
             // The end: let h2 see any partial header, then the end itself.
             if this.partial.is_empty() {
@@ -318,6 +320,18 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Tap<IO> {
         }
     }
 }
+
+/// Empties `buf`, giving its memory back unless it is small.
+fn release(buf: &mut Vec<u8>) {
+    if buf.capacity() > SMALL_BUFFER {
+        *buf = Vec::new();
+    } else {
+        buf.clear();
+    }
+}
+
+/// The largest buffer an idle connection keeps.
+const SMALL_BUFFER: usize = 1024;
 
 impl<IO> Tap<IO> {
     /// Walks the frames in `data` (which continues the client's input), appends them to
@@ -398,6 +412,32 @@ mod tests {
         assert_eq!(&got[..first.len()], &settings_frame(&[(1, 4096), (3, 1), (6, 8000)])[..]);
         assert_eq!(&got[first.len()..first.len() + data.len()], &data);
         assert_eq!(&got[first.len() + data.len()..], &settings_frame(&[(3, 1000)])[..]);
+    }
+
+    #[tokio::test]
+    async fn an_idle_connection_holds_no_buffers() {
+        // A burst each way (more than one read's worth in, a large write out), then
+        // quiet: what the tap allocated for the burst is given back.
+        let (a, mut b) = tokio::io::duplex(1 << 20);
+        let (mut tap, _ctl) = Tap::new(a, None);
+        let mut input = PREFACE.to_vec();
+        let payload = vec![7u8; 40_000];
+        input.extend_from_slice(&[0, 0x9c, 0x40, 0, 0, 0, 0, 0, 1]);
+        input.extend_from_slice(&payload);
+        b.write_all(&input).await.expect("write");
+        let mut got = vec![0; input.len()];
+        tap.read_exact(&mut got).await.expect("read");
+        assert_eq!(got, input);
+        let mut output = vec![0u8, 0x9c, 0x40, 0, 0, 0, 0, 0, 1];
+        output.extend_from_slice(&payload);
+        tap.write_all(&output).await.expect("write");
+        tap.flush().await.expect("flush");
+        let mut echoed = vec![0; output.len()];
+        b.read_exact(&mut echoed).await.expect("read");
+        assert_eq!(echoed, output);
+        assert!(tap.out.capacity() <= SMALL_BUFFER, "output buffer kept: {}", tap.out.capacity());
+        assert!(tap.rbuf.capacity() <= SMALL_BUFFER, "input buffer kept: {}", tap.rbuf.capacity());
+        assert!(tap.partial.capacity() <= SMALL_BUFFER, "partial header buffer kept: {}", tap.partial.capacity());
     }
 
     #[tokio::test]
