@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand};
 
 mod channels;
 mod demo;
+mod exec;
 use mock_apns::{Config, MockApns, TokenScope};
 use protocol::Environment;
 
@@ -41,6 +42,16 @@ enum Command {
     },
     /// Run the mock APNs for other projects' tests; prints a JSON ready line on stdout.
     Serve(ServeArgs),
+    /// Run a command with the mock beside it: on free ports, with a fresh data dir, its
+    /// ready line in the command's environment (APNS_LAB_SANDBOX, APNS_LAB_CA_FILE, …,
+    /// APNS_LAB_READY); stops when the command ends and exits with its status.
+    Exec {
+        #[command(flatten)]
+        serve: ServeArgs,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true, value_name = "COMMAND")]
+        command: Vec<String>,
+    },
     /// Simulated iPhones: run one, inject a payload, or run a fleet.
     Device {
         #[command(subcommand)]
@@ -361,22 +372,25 @@ fn parse_app(s: &str) -> Result<(String, Environment), String> {
 #[derive(clap::Args)]
 struct ServeArgs {
     /// Where the CA, the default key and the state database are kept
-    /// [default: $XDG_DATA_HOME/apns-lab, or ~/.local/share/apns-lab].
+    /// [default: $XDG_DATA_HOME/apns-lab, or ~/.local/share/apns-lab; with `exec`, a
+    /// fresh directory removed afterwards].
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// The sandbox provider API (TLS + HTTP/2). Port 0 picks a free port; a name such
-    /// as localhost is resolved (IPv4 first).
-    #[arg(long, default_value = "127.0.0.1:2197", value_parser = parse_addr)]
-    sandbox_addr: SocketAddr,
-    /// The production provider API (TLS + HTTP/2).
-    #[arg(long, default_value = "127.0.0.1:2198", value_parser = parse_addr)]
-    production_addr: SocketAddr,
-    /// The admin API (HTTP/1.1, JSON).
-    #[arg(long, default_value = "127.0.0.1:8089", value_parser = parse_addr)]
-    admin_addr: SocketAddr,
-    /// The device gateway (TLS + HTTP/2), where simulated phones connect.
-    #[arg(long, default_value = "127.0.0.1:2199", value_parser = parse_addr)]
-    gateway_addr: SocketAddr,
+    /// The sandbox provider API (TLS + HTTP/2) [default: 127.0.0.1:2197; with `exec`,
+    /// every listener is on a free port]. Port 0 picks a free port; a name such as
+    /// localhost is resolved (IPv4 first).
+    #[arg(long, value_parser = parse_addr)]
+    sandbox_addr: Option<SocketAddr>,
+    /// The production provider API (TLS + HTTP/2) [default: 127.0.0.1:2198].
+    #[arg(long, value_parser = parse_addr)]
+    production_addr: Option<SocketAddr>,
+    /// The admin API (HTTP/1.1, JSON) [default: 127.0.0.1:8089].
+    #[arg(long, value_parser = parse_addr)]
+    admin_addr: Option<SocketAddr>,
+    /// The device gateway (TLS + HTTP/2), where simulated phones connect [default:
+    /// 127.0.0.1:2199].
+    #[arg(long, value_parser = parse_addr)]
+    gateway_addr: Option<SocketAddr>,
     /// The sandbox channel management API for broadcasts (TLS + HTTP/2) [default:
     /// 127.0.0.1:2195, Apple's port; a free port when --sandbox-addr has port 0].
     #[arg(long, value_parser = parse_addr)]
@@ -446,7 +460,7 @@ fn main() -> std::process::ExitCode {
         }
     };
     match runtime.block_on(run()) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("apns-lab: {e}");
             std::process::ExitCode::FAILURE
@@ -454,7 +468,7 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run() -> Result<(), Box<dyn std::error::Error>> {
+async fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -463,8 +477,22 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         )
         .init();
     match Cli::parse().command {
+        Command::Exec { serve, command } => exec::run(serve.config(true), &command).await,
+        command => dispatch(command).await.map(|()| std::process::ExitCode::SUCCESS),
+    }
+}
+
+/// Every command but `exec`, which exits with its command's status.
+async fn dispatch(command: Command) -> Result<(), Box<dyn std::error::Error>> {
+    match command {
+        Command::Exec { .. } => Err("exec is run on its own, for its exit status".into()),
         Command::Serve(args) => serve(args).await,
-        Command::Demo { once, token_scope } => demo::run(once, token_scope, wait_for_signal()).await,
+        Command::Demo { once, token_scope } => {
+            demo::run(once, token_scope, async {
+                wait_for_signal().await;
+            })
+            .await
+        }
         Command::Device { command } => device(command).await,
         Command::Send(args) => send(*args).await,
         Command::Channels { command } => channels::run(*command).await,
@@ -513,7 +541,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
                 }
             }
             let state = std::sync::Arc::new(provider::server::Provider { tokens, clients, channel_clients });
-            provider::server::run(listener, state, wait_for_signal()).await;
+            provider::server::run(listener, state, async {
+                wait_for_signal().await;
+            })
+            .await;
             Ok(())
         }
         Command::Token { key_file, key_id, team_id } => {
@@ -903,28 +934,41 @@ fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+impl ServeArgs {
+    /// The mock's configuration; `free_ports` puts every listener not given on a free
+    /// loopback port, and leaves the data dir unset unless given (`exec`).
+    fn config(self, free_ports: bool) -> Config {
+        let addr = |given: Option<SocketAddr>, port: u16| {
+            given.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], if free_ports { 0 } else { port })))
+        };
+        let sandbox_addr = addr(self.sandbox_addr, 2197);
+        let production_addr = addr(self.production_addr, 2198);
+        Config {
+            data_dir: self.data_dir.or_else(|| (!free_ports).then(default_data_dir)),
+            sandbox_addr,
+            production_addr,
+            admin_addr: addr(self.admin_addr, 8089),
+            h2c_addr: self.h2c_addr,
+            gateway_addr: addr(self.gateway_addr, 2199),
+            // Beside the provider API's listeners: on free ports when those are.
+            channels_sandbox_addr: self.channels_sandbox_addr.unwrap_or_else(|| {
+                let port = if sandbox_addr.port() == 0 { 0 } else { 2195 };
+                SocketAddr::new(sandbox_addr.ip(), port)
+            }),
+            channels_production_addr: self.channels_production_addr.unwrap_or_else(|| {
+                let port = if production_addr.port() == 0 { 0 } else { 2196 };
+                SocketAddr::new(production_addr.ip(), port)
+            }),
+            capture_limit: self.capture_limit,
+            token_scope: self.token_scope,
+            admin_token: self.admin_token,
+            ..Config::default()
+        }
+    }
+}
+
 async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
-    let config = Config {
-        data_dir: Some(args.data_dir.unwrap_or_else(default_data_dir)),
-        sandbox_addr: args.sandbox_addr,
-        production_addr: args.production_addr,
-        admin_addr: args.admin_addr,
-        h2c_addr: args.h2c_addr,
-        gateway_addr: args.gateway_addr,
-        // Beside the provider API's listeners: on free ports when those are.
-        channels_sandbox_addr: args.channels_sandbox_addr.unwrap_or_else(|| {
-            let port = if args.sandbox_addr.port() == 0 { 0 } else { 2195 };
-            SocketAddr::new(args.sandbox_addr.ip(), port)
-        }),
-        channels_production_addr: args.channels_production_addr.unwrap_or_else(|| {
-            let port = if args.production_addr.port() == 0 { 0 } else { 2196 };
-            SocketAddr::new(args.production_addr.ip(), port)
-        }),
-        capture_limit: args.capture_limit,
-        token_scope: args.token_scope,
-        admin_token: args.admin_token,
-        ..Config::default()
-    };
+    let config = args.config(false);
     let mock = MockApns::start(config).await?;
     println!("{}", serde_json::to_string(mock.ready())?);
     tracing::info!(sandbox = %mock.ready().sandbox, production = %mock.ready().production, admin = %mock.ready().admin, "mock APNs ready");
@@ -934,17 +978,21 @@ async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-async fn wait_for_signal() {
+/// Waits for Ctrl-C or SIGTERM; says which (the signal's number).
+async fn wait_for_signal() -> u8 {
     #[cfg(unix)]
     {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+            _ = tokio::signal::ctrl_c() => 2,
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => 15,
         }
     }
     #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        2
+    }
 }
 
 #[cfg(test)]

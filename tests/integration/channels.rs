@@ -335,7 +335,7 @@ async fn channels_survive_a_restart_and_deleted_ids_stay_deleted() {
 
 /// Runs the README's `sh` block after `marker` as printed, with the binary for `cargo run
 /// --release --`, `ready` for `/tmp/apns-lab.ready` and `env` set; answers its stdout.
-fn run_readme_block(marker: &str, ready: Option<&std::path::Path>, env: &[(&str, &str)]) -> String {
+pub(crate) fn run_readme_block(marker: &str, ready: Option<&std::path::Path>, env: &[(&str, &str)]) -> String {
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let readme = std::fs::read_to_string(root.join("README.md")).expect("README");
     let block = readme.split(marker).nth(1).unwrap_or_else(|| panic!("{marker} is in the README"));

@@ -13,6 +13,7 @@ mod clock;
 mod connection;
 mod dashboard;
 mod devices;
+mod exec;
 mod faults;
 mod interop;
 mod lifecycle;
