@@ -414,6 +414,11 @@ struct ServeArgs {
     /// is not a loopback address.
     #[arg(long, env = "APNS_LAB_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
+    /// Another name (or address) the server certificate covers, beside loopback and
+    /// Apple's hosts: what clients call this machine, e.g. a CI service named `apns`
+    /// (repeatable).
+    #[arg(long = "tls-name", value_name = "NAME")]
+    tls_names: Vec<String>,
 }
 
 /// `IP:PORT`, or `NAME:PORT` with the name resolved (IPv4 first, as the listeners'
@@ -962,6 +967,7 @@ impl ServeArgs {
             capture_limit: self.capture_limit,
             token_scope: self.token_scope,
             admin_token: self.admin_token,
+            tls_names: self.tls_names,
             ..Config::default()
         }
     }

@@ -66,6 +66,9 @@ pub struct Config {
     /// `Authorization: Bearer <token>` or `?admin_token=<token>`. Required when the admin
     /// API listens beyond loopback. Default: none.
     pub admin_token: Option<String>,
+    /// More names (or IP addresses) the server certificate covers, beside
+    /// [`crate::SERVER_NAMES`]: the host name a container is reached by, for instance.
+    pub tls_names: Vec<String>,
 }
 
 impl Default for Config {
@@ -92,6 +95,7 @@ impl Default for Config {
             body_timeout: Duration::from_secs(10),
             token_scope: TokenScope::PerApp,
             admin_token: None,
+            tls_names: Vec::new(),
         }
     }
 }

@@ -299,7 +299,7 @@ impl MockApns {
         }
         let data_dir = config.data_dir.clone();
         let shared = open(config)?;
-        let acceptor = TlsAcceptor::from(shared.authority.server_config()?);
+        let acceptor = TlsAcceptor::from(shared.authority.server_config(&shared.config.tls_names)?);
         let (shutdown, rx) = watch::channel(false);
         let sandbox = listeners.sandbox.local_addr()?;
         let production = listeners.production.local_addr()?;

@@ -103,12 +103,18 @@ impl Authority {
     }
 
     /// A rustls configuration for the provider API: a fresh server certificate for
-    /// [`SERVER_NAMES`], ALPN `h2` only (a client offering `http/1.1,h2` gets h2; a
+    /// [`SERVER_NAMES`] and `extra_names`, ALPN `h2` only (a client offering `http/1.1,h2` gets h2; a
     /// client offering no ALPN is still served HTTP/2), and client certificates
     /// optional but, when sent, required to chain to this CA.
-    pub fn server_config(&self) -> Result<Arc<ServerConfig>, Error> {
+    pub fn server_config(&self, extra_names: &[String]) -> Result<Arc<ServerConfig>, Error> {
+        if let Some(bad) = extra_names.iter().find(|n| rustls::pki_types::ServerName::try_from(n.as_str()).is_err()) {
+            return Err(Error::Invalid(format!("the TLS name {bad:?} is not a host name or an IP address")));
+        }
         let key = KeyPair::generate()?;
-        let mut params = CertificateParams::new(SERVER_NAMES.iter().map(|s| s.to_string()).collect::<Vec<_>>())?;
+        let names: Vec<String> =
+            SERVER_NAMES.iter().map(|s| s.to_string()).chain(extra_names.iter().cloned()).collect();
+        let mut params = CertificateParams::new(names)
+            .map_err(|e| Error::Invalid(format!("a TLS name in {extra_names:?} is not a host name or address: {e}")))?;
         params.distinguished_name.push(DnType::CommonName, "api.push.apple.com");
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let now = time::OffsetDateTime::now_utc();

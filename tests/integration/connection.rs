@@ -249,3 +249,30 @@ async fn misbehaving_peers_are_counted() {
     }
     assert!(counted.0 >= 3.0 && counted.1 >= 1.0, "{counted:?}");
 }
+
+/// `--tls-name apns` (a CI service called `apns`): the server certificate covers that
+/// name too, on the provider API and the gateway; a name it was not given fails to
+/// verify, and a name that is not a host name is refused at start.
+#[tokio::test]
+async fn the_server_certificate_covers_the_names_it_is_given() {
+    let lab = lab_with(Config { tls_names: vec!["apns".into(), "10.1.2.3".into()], ..Default::default() }).await;
+    let connect = |addr, name: &'static str| {
+        let config = tls_config(lab.mock.ca_pem(), None, Alpn::H2);
+        async move {
+            let tcp = tokio::net::TcpStream::connect(addr).await.expect("connects");
+            let name = rustls::pki_types::ServerName::try_from(name).expect("a name");
+            tokio_rustls::TlsConnector::from(config).connect(name, tcp).await
+        }
+    };
+    let gateway: std::net::SocketAddr =
+        lab.mock.ready().gateway.trim_start_matches("https://").parse().expect("an address");
+    for addr in [lab.mock.addr(Sandbox), gateway] {
+        assert!(connect(addr, "apns").await.is_ok(), "apns is covered on {addr}");
+        assert!(connect(addr, "10.1.2.3").await.is_ok(), "the address is covered on {addr}");
+        assert!(connect(addr, "api.sandbox.push.apple.com").await.is_ok(), "Apple's names still are");
+        assert!(connect(addr, "other").await.is_err(), "a name not given is not covered");
+    }
+    let bad = mock_apns::MockApns::start(Config { tls_names: vec!["not a name".into()], ..Default::default() }).await;
+    let Err(e) = bad else { panic!("a bad name is refused") };
+    assert!(e.to_string().contains("not a host name"), "{e}");
+}
