@@ -41,7 +41,20 @@ enum Command {
         token_scope: TokenScope,
     },
     /// Run the mock APNs for other projects' tests; prints a JSON ready line on stdout.
+    /// An option given twice takes its last value, so a container's defaults can be
+    /// overridden by the arguments given to it.
+    #[command(args_override_self = true)]
     Serve(ServeArgs),
+    /// Ask a running mock whether it is up: prints its health and exits 0 when it
+    /// answers "ok", 1 otherwise (the container image's health check).
+    Health {
+        /// Its admin API.
+        #[arg(long, env = "APNS_LAB_ADMIN", default_value = "http://127.0.0.1:8089")]
+        admin: String,
+        /// The admin token, if the admin API has one.
+        #[arg(long, env = "APNS_LAB_ADMIN_TOKEN", hide_env_values = true)]
+        admin_token: Option<String>,
+    },
     /// Run a command with the mock beside it: on free ports, with a fresh data dir, its
     /// ready line in the command's environment (APNS_LAB_SANDBOX, APNS_LAB_CA_FILE, …,
     /// APNS_LAB_READY); stops when the command ends and exits with its status.
@@ -501,6 +514,7 @@ async fn dispatch(command: Command) -> Result<(), Box<dyn std::error::Error>> {
         Command::Device { command } => device(command).await,
         Command::Send(args) => send(*args).await,
         Command::Channels { command } => channels::run(*command).await,
+        Command::Health { admin, admin_token } => health(&admin, admin_token.as_deref()).await,
         Command::Provider { command } => {
             let ProviderCommand::Serve { apns, sandbox_endpoint, production_endpoint, db, addr } = *command;
             let ready = mock_ready(&apns)?;
@@ -818,6 +832,21 @@ async fn broadcast(
             Err(format!("the broadcast was refused: {}", r.reason).into())
         }
     }
+}
+
+/// `apns-lab health`: the admin API's `GET /api/v1/health`, within five seconds.
+async fn health(admin: &str, token: Option<&str>) -> Result<(), Box<dyn std::error::Error>> {
+    let url = format!("{}/api/v1/health", admin.trim_end_matches('/'));
+    let ask = device_sim::run::call("admin API", http::Method::GET, &url, token, None);
+    let body = tokio::time::timeout(std::time::Duration::from_secs(5), ask)
+        .await
+        .map_err(|_| format!("{url} did not answer within 5 s"))??;
+    let health: serde_json::Value = serde_json::from_slice(&body).map_err(|e| format!("{url}: {e}"))?;
+    if health["status"] != "ok" {
+        return Err(format!("{url} says {health}").into());
+    }
+    println!("{health}");
+    Ok(())
 }
 
 async fn device(command: DeviceCommand) -> Result<(), Box<dyn std::error::Error>> {

@@ -75,6 +75,20 @@ pub async fn send_token(provider: &str, registration: &TokenRegistration) -> Res
 /// for a non-2xx status or no answer names `who` was asked (`provider`, `admin API`)
 /// and the URL.
 pub async fn post_json(who: &'static str, url: &str, body: &impl Serialize) -> Result<Bytes, Error> {
+    let body = serde_json::to_vec(body).map_err(|e| Error::Protocol(e.to_string()))?;
+    call(who, http::Method::POST, url, None, Some(body)).await
+}
+
+/// A plain-HTTP/1.1 request, with `Authorization: Bearer` when `bearer` is given and
+/// a JSON body when `body` is; the answer's body, or an error naming `who` and the URL
+/// for a non-2xx status or no answer.
+pub async fn call(
+    who: &'static str,
+    method: http::Method,
+    url: &str,
+    bearer: Option<&str>,
+    body: Option<Vec<u8>>,
+) -> Result<Bytes, Error> {
     let uri: http::Uri = url.parse().map_err(|_| Error::Config(format!("{url:?} is not a URL")))?;
     if uri.scheme_str() != Some("http") {
         return Err(Error::Config(format!("{url:?} must be http://")));
@@ -87,12 +101,16 @@ pub async fn post_json(who: &'static str, url: &str, body: &impl Serialize) -> R
         .await
         .map_err(|e| Error::Protocol(e.to_string()))?;
     tokio::spawn(conn);
-    let body = serde_json::to_vec(body).map_err(|e| Error::Protocol(e.to_string()))?;
-    let request = http::Request::post(uri.clone())
-        .header(http::header::HOST, authority.as_str())
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .body(Full::new(Bytes::from(body)))
-        .map_err(|e| Error::Config(e.to_string()))?;
+    let mut request =
+        http::Request::builder().method(method).uri(uri.clone()).header(http::header::HOST, authority.as_str());
+    if let Some(token) = bearer {
+        request = request.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    if body.is_some() {
+        request = request.header(http::header::CONTENT_TYPE, "application/json");
+    }
+    let request =
+        request.body(Full::new(Bytes::from(body.unwrap_or_default()))).map_err(|e| Error::Config(e.to_string()))?;
     let response = send.send_request(request).await.map_err(|e| Error::Protocol(e.to_string()))?;
     let status = response.status().as_u16();
     let text = response.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();

@@ -365,6 +365,9 @@ impl MockApns {
             pid: std::process::id(),
             token_scope: shared.registry.scope(),
         };
+        if let Ok(line) = serde_json::to_value(&ready) {
+            let _ = shared.ready.set(line);
+        }
         Ok(MockApns { shared, ready, sandbox, production, admin, shutdown, tasks, _dir_lock: dir_lock })
     }
 

@@ -48,6 +48,8 @@ pub(crate) struct Room {
     pub(crate) provider_conns: DashMap<u64, Weak<push::ConnState>>,
     /// The provider-API listeners' addresses (sandbox, production), once bound.
     pub(crate) endpoints: OnceLock<(SocketAddr, SocketAddr)>,
+    /// The ready line, once every listener is bound (`GET /api/v1/ready`).
+    pub(crate) ready: OnceLock<serde_json::Value>,
     /// The signing key created on first start.
     pub(crate) default_key_id: String,
     /// Its `.p8` (PKCS#8 PEM), as Apple hands out.
@@ -88,6 +90,7 @@ impl Room {
             idle_changed: Notify::new(),
             provider_conns: DashMap::new(),
             endpoints: OnceLock::new(),
+            ready: OnceLock::new(),
             default_key_id,
             default_key_p8,
             fanouts: Default::default(),

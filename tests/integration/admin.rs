@@ -79,6 +79,20 @@ async fn devices_keys_capture_and_reset_over_http() {
     let (status, ca) = admin(admin_addr, "GET", "/api/v1/ca.pem", None).await;
     assert_eq!((status, ca.as_str()), (200, Some(lab.mock.ca_pem())));
 
+    // The ready line with its files' contents: a client elsewhere signs with the
+    // default key it hands out, and the mock takes the token.
+    let (status, ready) = admin(admin_addr, "GET", "/api/v1/ready", None).await;
+    assert_eq!(status, 200, "{ready}");
+    assert_eq!(ready["sandbox"], lab.mock.ready().sandbox.as_str());
+    assert_eq!(ready["admin"], format!("http://{admin_addr}"));
+    assert_eq!(ready["ca_pem"], lab.mock.ca_pem());
+    let p8 = ready["key_p8"].as_str().expect("key_p8");
+    let key_id = ready["key_id"].as_str().expect("key_id");
+    assert_eq!(key_id, lab.mock.key_id());
+    let jwt =
+        signer(p8, key_id, ready["team_id"].as_str().expect("team")).sign(lab.mock.clock().unix_secs()).expect("signs");
+    lab.client(Sandbox).await.push(Push::new(&lab.sandbox_token, &jwt)).await.assert_ok();
+
     let (status, _) = admin(admin_addr, "POST", "/api/v1/reset", None).await;
     assert_eq!(status, 200);
     let (_, devices) = admin(admin_addr, "GET", "/api/v1/devices", None).await;

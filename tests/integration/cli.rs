@@ -444,3 +444,46 @@ fn channels_and_broadcasts_from_the_command_line() {
     let (ok, _, err) = run(&["channels", "list", "--bundle-id", "com.example.score"]);
     assert!(!ok && err.contains("--endpoint apple-sandbox"), "{err}");
 }
+
+/// `health` is the container's health check: 0 and the counts while the mock answers
+/// (with its admin token from the environment), 1 and why when it does not. `serve`
+/// takes an option's last value, so arguments given to the image override its defaults.
+#[test]
+fn health_says_whether_a_mock_is_up_and_serve_options_override_earlier_ones() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut child = apns_lab(&["serve", "--data-dir"])
+        .arg(dir.path())
+        .args(["--admin-addr", "127.0.0.1:1"])
+        .args(FREE_PORTS)
+        .env("APNS_LAB_ADMIN_TOKEN", "s3cret")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("serve starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("a ready line");
+    let ready: Value = serde_json::from_str(&line).expect("ready JSON");
+    let admin = ready["admin"].as_str().expect("admin").to_owned();
+    assert!(!admin.ends_with(":1"), "the later --admin-addr won: {admin}");
+
+    let up = apns_lab(&["health", "--admin", &admin]).env("APNS_LAB_ADMIN_TOKEN", "s3cret").output().expect("runs");
+    assert!(up.status.success(), "{}", stderr(&up));
+    let health: Value = serde_json::from_slice(&up.stdout).expect("health JSON");
+    assert_eq!(health["status"], "ok");
+    // The admin URL from exec's variable, as a command run by `exec` would have it.
+    let from_env = apns_lab(&["health"])
+        .env("APNS_LAB_ADMIN", &admin)
+        .env("APNS_LAB_ADMIN_TOKEN", "s3cret")
+        .output()
+        .expect("runs");
+    assert!(from_env.status.success(), "{}", stderr(&from_env));
+
+    let no_token = apns_lab(&["health", "--admin", &admin]).env_remove("APNS_LAB_ADMIN_TOKEN").output().expect("runs");
+    assert_eq!(no_token.status.code(), Some(1));
+    assert!(stderr(&no_token).contains("401"), "{}", stderr(&no_token));
+
+    let _ = child.kill();
+    let _ = child.wait();
+    let down = apns_lab(&["health", "--admin", &admin]).output().expect("runs");
+    assert_eq!(down.status.code(), Some(1));
+    assert!(stderr(&down).contains("cannot reach the admin API"), "{}", stderr(&down));
+}

@@ -217,6 +217,14 @@ pub(crate) async fn route<B: Body>(shared: Arc<Shared>, req: Request<B>) -> Resu
             .header(http::header::CONTENT_TYPE, "application/x-pem-file")
             .body(Bytes::from(shared.authority.cert_pem().to_owned()).into())
             .expect("static header"),
+        (["api", "v1", "ready"], &Method::GET) => {
+            // The ready line, and the two files it names as their contents: what a client
+            // on another machine (or outside the container) needs to push here.
+            let mut ready = shared.ready.get().cloned().unwrap_or_else(|| serde_json::json!({}));
+            ready["ca_pem"] = shared.authority.cert_pem().into();
+            ready["key_p8"] = shared.default_key_p8.clone().into();
+            json(StatusCode::OK, &ready)
+        }
         (["api", "v1", "keys"], &Method::GET) => json(StatusCode::OK, &shared.key_views()),
         (["api", "v1", "keys"], &Method::POST) => match read_json::<NewKey>(&shared, req).await {
             Ok(new) => created(shared.register_key(new).await),
@@ -428,9 +436,9 @@ pub(crate) async fn route<B: Body>(shared: Arc<Shared>, req: Request<B>) -> Resu
             [
                 "api",
                 "v1",
-                "health" | "ca.pem" | "keys" | "certificates" | "devices" | "events" | "notifications" | "reset"
-                | "channels" | "stats" | "stream" | "console" | "faults" | "rate-limits" | "idle-timeout" | "clock"
-                | "openapi.json",
+                "health" | "ready" | "ca.pem" | "keys" | "certificates" | "devices" | "events" | "notifications"
+                | "reset" | "channels" | "stats" | "stream" | "console" | "faults" | "rate-limits" | "idle-timeout"
+                | "clock" | "openapi.json",
             ]
             | ["api", "v1", "devices", _]
             | ["api", "v1", "faults", _]
