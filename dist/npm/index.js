@@ -1,0 +1,136 @@
+// apns-lab from Node: start a mock APNs on free ports (or reach one running elsewhere,
+// such as a container) and drive it through its admin API. No dependencies.
+"use strict";
+const { spawn } = require("node:child_process");
+const fs = require("node:fs");
+const os = require("node:os");
+const path = require("node:path");
+const readline = require("node:readline");
+
+/** The apns-lab executable: APNS_LAB_BIN, else the one this package carries. */
+function binary() {
+  return process.env.APNS_LAB_BIN || path.join(__dirname, "bin", "apns-lab");
+}
+
+class ApnsLabError extends Error {
+  constructor(status, message) {
+    super(status ? `${status}: ${message}` : message);
+    this.status = status;
+  }
+}
+
+function helpers(ready, adminToken, stopProcess, ownedDir) {
+  const admin = async (method, p, body) => {
+    const headers = {};
+    if (body !== undefined) headers["content-type"] = "application/json";
+    if (adminToken) headers.authorization = `Bearer ${adminToken}`;
+    const res = await fetch(ready.admin + p, {
+      method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    if (!res.ok) {
+      let message = text;
+      try { message = JSON.parse(text).error || text; } catch { /* not JSON */ }
+      throw new ApnsLabError(res.status, `${method} ${p}: ${message}`);
+    }
+    return text ? JSON.parse(text) : null;
+  };
+  const q = encodeURIComponent;
+  const query = (params) => {
+    const given = Object.entries(params).filter(([, v]) => v !== undefined && v !== null);
+    return given.length ? "?" + new URLSearchParams(given).toString() : "";
+  };
+  const app = (a) => {
+    if (typeof a !== "string") return a;
+    const [bundle_id, environment] = a.split(":");
+    return environment ? { bundle_id, environment } : { bundle_id };
+  };
+  // node-apn's options for this mock: only address, port and CA differ from Apple's.
+  const sandbox = new URL(ready.sandbox);
+  const providerOptions = {
+    token: { key: ready.key_file, keyId: ready.key_id, teamId: ready.team_id },
+    production: false, address: sandbox.hostname, port: Number(sandbox.port), ca: ready.ca_file,
+  };
+  const stop = async () => {
+    await stopProcess();
+    if (ownedDir) fs.rmSync(ownedDir, { recursive: true, force: true });
+  };
+  return {
+    ready, admin, providerOptions, stop,
+    reset: () => admin("POST", "/api/v1/reset"),
+    health: () => admin("GET", "/api/v1/health"),
+    createDevice: (apps, udid) => admin("POST", "/api/v1/devices", { apps: apps.map(app), ...(udid ? { udid } : {}) }),
+    device: (udid) => admin("GET", `/api/v1/devices/${q(udid)}`),
+    lifecycle: (udid, event, body = {}) => admin("POST", `/api/v1/devices/${q(udid)}/${event}`, body),
+    appLifecycle: (udid, bundleId, event) => admin("POST", `/api/v1/devices/${q(udid)}/apps/${q(bundleId)}/${event}`, {}),
+    notifications: (filter = {}) => admin("GET", "/api/v1/notifications" + query(filter)),
+    fault: (action, match = {}) => admin("POST", "/api/v1/faults",
+      { ...match, action: typeof action === "string" ? { kind: "reason", reason: action } : action }),
+    clearFaults: () => admin("DELETE", "/api/v1/faults"),
+    advanceClock: (seconds) => admin("PUT", "/api/v1/clock", { advance_ms: Math.round(seconds * 1000) }),
+    resetClock: () => admin("PUT", "/api/v1/clock", { offset_ms: 0 }),
+    push: (token, payload, options = {}) => admin("POST", "/api/v1/console", { token, payload, ...options }),
+  };
+}
+
+/**
+ * Starts `apns-lab serve` on free loopback ports with a fresh data dir (removed by
+ * stop()); `serveArgs` are more `serve` options.
+ */
+async function startApnsLab(serveArgs = []) {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "apns-lab-"));
+  const args = ["serve", "--data-dir", dataDir];
+  for (const l of ["sandbox", "production", "admin", "gateway", "channels-sandbox", "channels-production"]) {
+    args.push(`--${l}-addr`, "127.0.0.1:0");
+  }
+  const env = { RUST_LOG: "warn", ...process.env };
+  delete env.APNS_LAB_ADMIN_TOKEN;
+  const proc = spawn(binary(), [...args, ...serveArgs], { stdio: ["ignore", "pipe", "inherit"], env });
+  let ready;
+  try {
+    ready = JSON.parse(await new Promise((resolve, reject) => {
+      readline.createInterface({ input: proc.stdout }).once("line", resolve);
+      proc.once("error", reject);
+      proc.once("exit", (code) => reject(new ApnsLabError(0, `apns-lab serve exited with ${code}`)));
+    }));
+  } catch (e) {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    throw e;
+  }
+  const stopProcess = () => new Promise((resolve) => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
+    proc.once("exit", resolve);
+    proc.kill("SIGTERM");
+  });
+  return helpers(ready, null, stopProcess, dataDir);
+}
+
+/**
+ * A mock that runs elsewhere (a container, a CI service), by its admin API's URL; its
+ * listeners are reached at `host` (default: the admin URL's host). The CA and the
+ * default key come from GET /api/v1/ready, written to a temporary directory.
+ */
+async function connectApnsLab(adminUrl, { adminToken, host } = {}) {
+  const admin = adminUrl.replace(/\/+$/, "");
+  const headers = adminToken ? { authorization: `Bearer ${adminToken}` } : {};
+  const res = await fetch(`${admin}/api/v1/ready`, { headers });
+  if (!res.ok) throw new ApnsLabError(res.status, `GET /api/v1/ready: ${await res.text()}`);
+  const ready = await res.json();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "apns-lab-remote-"));
+  const reach = host || new URL(admin).hostname;
+  for (const name of ["sandbox", "production", "gateway", "channels_sandbox", "channels_production"]) {
+    const u = new URL(ready[name]);
+    u.hostname = reach;
+    ready[name] = u.origin;
+  }
+  ready.ca_file = path.join(dir, "ca.pem");
+  fs.writeFileSync(ready.ca_file, ready.ca_pem);
+  ready.key_file = path.join(dir, `AuthKey_${ready.key_id}.p8`);
+  fs.writeFileSync(ready.key_file, ready.key_p8);
+  delete ready.ca_pem;
+  delete ready.key_p8;
+  ready.admin = admin;
+  return helpers(ready, adminToken, async () => {}, dir);
+}
+
+module.exports = { startApnsLab, connectApnsLab, binary, ApnsLabError };

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The pip package (dist/python): a wheel carrying the static apns-lab that dist/static.sh
+# built (target/dist/apns-lab), made by hatchling and tagged for Linux x86-64 (glibc and
+# musl alike: the binary needs no libc). Then checks it as a user would meet it:
+#
+#   1. a fresh venv with the wheel and pytest and nothing else: `apns-lab` is on PATH,
+#      and the sample suite (dist/python/tests) runs on the plugin's fixtures alone;
+#   2. a second venv adds aioapns, httpx and pytest-asyncio: the ready-made examples
+#      (dist/python/examples) push through real HTTP/2 clients.
+#
+# Usage: dist/python.sh [ADMIN_URL]
+#   With ADMIN_URL, both suites use the mock already running there (APNS_LAB_ADMIN_TOKEN
+#   from the environment) instead of starting their own: the container check uses this.
+# Publishing is a release step: `twine upload target/dist/apns_lab-*.whl`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+[ -x target/dist/apns-lab ] || { echo "dist/python.sh: run dist/static.sh first" >&2; exit 1; }
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+
+rm -f target/dist/apns_lab-*.whl
+python3 -m venv "$work/build"
+APNS_LAB_BINARY="$root/target/dist/apns-lab" "$work/build/bin/pip" wheel -q --no-deps -w target/dist dist/python
+wheel=$(ls target/dist/apns_lab-*.whl)
+
+against=()
+if [ $# -gt 0 ]; then against=(--apns-lab-url "$1"); fi
+# Nothing from this checkout: the suites run from a copy, and APNS_LAB_BIN is unset.
+unset APNS_LAB_BIN
+cp -r dist/python/tests dist/python/examples "$work/"
+
+python3 -m venv "$work/plain"
+"$work/plain/bin/pip" install -q "$wheel[pytest]"
+[ "$(PATH="$work/plain/bin:$PATH" command -v apns-lab)" = "$work/plain/bin/apns-lab" ] ||
+  { echo "dist/python.sh: the wheel did not put apns-lab on PATH" >&2; exit 1; }
+"$work/plain/bin/apns-lab" --version
+(cd "$work/tests" && "$work/plain/bin/python" -m pytest -q -p no:cacheprovider "${against[@]}")
+
+python3 -m venv "$work/clients"
+"$work/clients/bin/pip" install -q "$wheel[pytest]" aioapns==4.0 "httpx[http2]==0.28.1" pytest-asyncio==0.24.0
+(cd "$work/examples" && "$work/clients/bin/python" -m pytest -q -p no:cacheprovider "${against[@]}")
+echo "python: $wheel ($(du -h "$wheel" | cut -f1)), sample suite and examples passed${1:+ against $1}"
