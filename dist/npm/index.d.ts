@@ -91,6 +91,6 @@ export declare class ApnsLabError extends Error {
 /** Starts `apns-lab serve` on free loopback ports with a fresh data dir. */
 export declare function startApnsLab(serveArgs?: string[]): Promise<ApnsLab>;
 /** A mock running elsewhere (a container, a CI service), by its admin API's URL. */
-export declare function connectApnsLab(adminUrl: string, options?: { adminToken?: string; host?: string }): Promise<ApnsLab>;
+export declare function connectApnsLab(adminUrl: string, options?: { adminToken?: string; host?: string; ports?: Record<number, number> }): Promise<ApnsLab>;
 /** The apns-lab executable this package runs. */
 export declare function binary(): string;

@@ -107,10 +107,12 @@ async function startApnsLab(serveArgs = []) {
 
 /**
  * A mock that runs elsewhere (a container, a CI service), by its admin API's URL; its
- * listeners are reached at `host` (default: the admin URL's host). The CA and the
+ * listeners are reached at `host` (default: the admin URL's host), on the ports it
+ * listens on or the ones `ports` maps them to ({ 2197: 49153 }: a container's published
+ * ports). The CA and the
  * default key come from GET /api/v1/ready, written to a temporary directory.
  */
-async function connectApnsLab(adminUrl, { adminToken, host } = {}) {
+async function connectApnsLab(adminUrl, { adminToken, host, ports = {} } = {}) {
   const admin = adminUrl.replace(/\/+$/, "");
   const headers = adminToken ? { authorization: `Bearer ${adminToken}` } : {};
   const res = await fetch(`${admin}/api/v1/ready`, { headers });
@@ -121,6 +123,7 @@ async function connectApnsLab(adminUrl, { adminToken, host } = {}) {
   for (const name of ["sandbox", "production", "gateway", "channels_sandbox", "channels_production"]) {
     const u = new URL(ready[name]);
     u.hostname = reach;
+    if (ports[u.port]) u.port = String(ports[u.port]);
     ready[name] = u.origin;
   }
   ready.ca_file = path.join(dir, "ca.pem");

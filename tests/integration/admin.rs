@@ -93,8 +93,11 @@ async fn devices_keys_capture_and_reset_over_http() {
         signer(p8, key_id, ready["team_id"].as_str().expect("team")).sign(lab.mock.clock().unix_secs()).expect("signs");
     lab.client(Sandbox).await.push(Push::new(&lab.sandbox_token, &jwt)).await.assert_ok();
 
+    let (status, _) = admin(admin_addr, "PUT", "/api/v1/clock", Some(json!({"advance_ms": 3_600_000}))).await;
+    assert_eq!(status, 200);
     let (status, _) = admin(admin_addr, "POST", "/api/v1/reset", None).await;
     assert_eq!(status, 200);
+    assert_eq!(lab.mock.clock().offset_ms(), 0, "the reset put the clock back");
     let (_, devices) = admin(admin_addr, "GET", "/api/v1/devices", None).await;
     assert_eq!(devices, json!([]));
     let (_, log) = admin(admin_addr, "GET", "/api/v1/notifications", None).await;

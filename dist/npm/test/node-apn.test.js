@@ -4,7 +4,8 @@ const { test } = require("node:test");
 const assert = require("node:assert");
 const { execFileSync } = require("node:child_process");
 const apn = require("@parse/node-apn");
-const { startApnsLab, binary, ApnsLabError } = require("apns-lab");
+const fs = require("node:fs");
+const { startApnsLab, connectApnsLab, binary, ApnsLabError } = require("apns-lab");
 
 const APP = "com.example.chat";
 
@@ -56,6 +57,24 @@ test("the clock, the console push and errors", async () => {
     assert.ok(moved.offset_ms >= 3_600_000);
     assert.strictEqual((await lab.resetClock()).offset_ms, 0);
     await assert.rejects(lab.device("NO-SUCH-DEVICE"), (e) => e instanceof ApnsLabError && e.status === 404);
+  } finally {
+    await lab.stop();
+  }
+});
+
+test("connectApnsLab reaches a running mock through published ports", async () => {
+  const lab = await startApnsLab();
+  try {
+    const sandboxPort = new URL(lab.ready.sandbox).port;
+    const remote = await connectApnsLab(lab.ready.admin, { ports: { [sandboxPort]: 40000 } });
+    assert.strictEqual(new URL(remote.ready.sandbox).port, "40000");
+    assert.strictEqual(remote.ready.gateway, lab.ready.gateway);
+    assert.strictEqual(remote.providerOptions.port, 40000);
+    assert.strictEqual(fs.readFileSync(remote.ready.ca_file, "utf8"), fs.readFileSync(lab.ready.ca_file, "utf8"));
+    assert.strictEqual(fs.readFileSync(remote.ready.key_file, "utf8"), fs.readFileSync(lab.ready.key_file, "utf8"));
+    assert.strictEqual((await remote.health()).status, "ok");
+    await remote.stop();
+    assert.ok(!fs.existsSync(remote.ready.ca_file), "stop() removes what connect wrote");
   } finally {
     await lab.stop();
   }

@@ -93,3 +93,16 @@ def test_the_async_helpers(apns_lab):
 def test_the_session_mock_is_shared(apns_lab_session):
     apns_lab_session.create_device(APP, udid="SESSION-PHONE")
     assert apns_lab_session.health()["devices"] >= 1
+
+
+def test_connect_reaches_a_running_mock_through_published_ports(apns_lab):
+    remote = lab_module.ApnsLab.connect(apns_lab.admin, apns_lab.admin_token,
+                                        ports={apns_lab.sandbox_port: 40000})
+    try:
+        assert (remote.host, remote.sandbox_port) == (apns_lab.host, 40000)
+        assert remote.production_port == apns_lab.production_port
+        assert (remote.key_id, remote.team_id, remote.key_pem) == (apns_lab.key_id, apns_lab.team_id, apns_lab.key_pem)
+        with open(remote.ca_file) as mine, open(apns_lab.ca_file) as theirs:
+            assert mine.read() == theirs.read()
+    finally:
+        remote.stop()

@@ -137,10 +137,13 @@ class ApnsLab:
         return cls(json.loads(line), process=proc, owned_dir=owned)
 
     @classmethod
-    def connect(cls, admin: str, admin_token: Optional[str] = None, host: Optional[str] = None) -> "ApnsLab":
+    def connect(cls, admin: str, admin_token: Optional[str] = None, host: Optional[str] = None,
+                ports: Optional[dict] = None) -> "ApnsLab":
         """A mock that runs elsewhere (a container, a CI service), by its admin API's URL.
-        Its listeners are reached at ``host`` (default: the admin URL's host); the CA and
-        the default key are fetched from ``GET /api/v1/ready`` into a temporary directory."""
+        Its listeners are reached at ``host`` (default: the admin URL's host), on the ports
+        it listens on or, where ``ports`` maps one (``{2197: 49153}``, a container's
+        published ports), on that; the CA and the default key are fetched from
+        ``GET /api/v1/ready`` into a temporary directory."""
         admin = admin.rstrip("/")
         ready = _call(admin, admin_token, "GET", "/api/v1/ready")
         host = host or urllib.parse.urlsplit(admin).hostname or "127.0.0.1"
@@ -152,7 +155,8 @@ class ApnsLab:
         for name in ("sandbox", "production", "gateway", "channels_sandbox", "channels_production", "h2c"):
             if ready.get(name):
                 parts = urllib.parse.urlsplit(ready[name])
-                ready[name] = f"{parts.scheme}://{_host_port(host, parts.port)}"
+                port = (ports or {}).get(parts.port, parts.port)
+                ready[name] = f"{parts.scheme}://{_host_port(host, port)}"
         ready.update(admin=admin, ca_file=str(ca), key_file=str(key), data_dir=None, pid=None)
         return cls(ready, admin_token=admin_token, owned_dir=here)
 
