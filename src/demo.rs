@@ -106,6 +106,10 @@ pub async fn run(
         "  APNs (mock)    provider API {}  device gateway {}  admin {}",
         ready.sandbox, ready.gateway, ready.admin
     ));
+    say("                 (the provider API is where providers send pushes; the device gateway is where the");
+    say(
+        "                 simulated iPhones connect — the stand-in for the connection every iPhone keeps open to APNs)",
+    );
 
     // The provider: its server, and its client to APNs (the team's .p8, a JWT).
     // One client per environment: a token is only known to its own.
@@ -152,8 +156,12 @@ pub async fn run(
     let send = |to: To, payload: serde_json::Value| {
         push(NotificationRequest { to, payload, push_type: None, priority: None, expiration: None, collapse_id: None })
     };
+    let apns_id_told = std::sync::atomic::AtomicBool::new(false);
     let show = |results: &[provider::server::SendResult]| {
         for r in results {
+            if r.apns_id.is_some() && !apns_id_told.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                say("  (apns-id: the id APNs gives each notification — in its answer and in every log line about it)");
+            }
             let what = match (&r.reason, r.status) {
                 (None, 200) => format!("200 accepted, apns-id {}", r.apns_id.as_deref().unwrap_or("-")),
                 (Some(reason), status) => {
@@ -166,6 +174,17 @@ pub async fn run(
     };
 
     say("── Steps 1–3: two iPhones register their apps and hand the tokens to the provider");
+    say(match scope {
+        TokenScope::PerApp => {
+            "  APNs     │ [2] derives each token from the phone's UDID, the app's bundle ID and environment, and two\n\
+             \x20          generations — the phone's erase counter and the app's reinstall counter: the same inputs\n\
+             \x20          always give the same token, and a new generation gives a new one"
+        }
+        TokenScope::PerDevice => {
+            "  APNs     │ [2] derives each token from the phone's UDID, the environment and the phone's generation\n\
+             \x20          (its erase counter) — not the app: every app on the phone shares one token (the seed's rules)"
+        }
+    });
     let ann = phone(&mock, "Ann's iPhone", "ANN-IPHONE", &[CHAT, NEWS], &provider_url);
     let mut bob = phone(&mock, "Bob's iPhone", "BOB-IPHONE", &[NEWS], &provider_url);
     until("the tokens to reach the provider", || {
@@ -241,6 +260,7 @@ pub async fn run(
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     say("\n── Erase all content and settings: every token of the phone changes; the apps register again");
+    say("  APNs     │ the phone's generation goes up by one, and it is an input of every token on it");
     let before = tokens_of(CHAT)();
     let out = mock.lifecycle("ANN-IPHONE", Lifecycle::Erase).await?;
     for t in &out.event.tokens {
@@ -395,11 +415,17 @@ pub async fn run(
     show(&send(To::Token(bob_token.clone()), alert("News", "Breaking")).await);
     say("  provider │ (accepted: APNs did not know yet — the delivery attempt told it)");
     show(&send(To::Token(bob_token.clone()), alert("News", "Still breaking")).await);
-    let left = tokens_of(NEWS)();
-    say(format!(
-        "  provider │ news tokens left: {} (Bob's was pruned: the 410 is newer than its registration)",
-        left.len()
-    ));
+    // Only tokens that still work count: the provider may hold one that died without a
+    // push to tell it (Ann's news token before her erase).
+    let live: Vec<String> = ["ANN-IPHONE", bob_udid]
+        .iter()
+        .filter_map(|u| mock.device(u).ok())
+        .flat_map(|d| d.apps.into_iter().filter(|a| a.installed && a.bundle_id == NEWS).map(|a| a.token))
+        .collect();
+    let left = tokens_of(NEWS)().into_iter().filter(|t| live.contains(t)).count();
+    say(format!("  provider │ news tokens that still work: {left}"));
+    say("  provider │ Bob's was pruned: the 410 carries the time APNs learned the app was gone, and that is later");
+    say("           │ than when the provider got the token — so it was not re-registered since, and is dead");
 
     if once {
         // Everything stops in a moment: no address that would be dead by the time it is opened.

@@ -173,6 +173,12 @@ impl Gateway {
         self.call::<_, ()>("/gateway/v1/activities/end", e).await
     }
 
+    /// Tells the mock that an app handed its token to its provider (step 3): the
+    /// simulator's report, so the flow can be drawn whole; a real device never does this.
+    pub async fn handed_over(&mut self, h: &protocol::gateway::HandedOver) -> Result<(), Error> {
+        self.call::<_, ()>("/gateway/v1/handed-over", h).await
+    }
+
     /// Acknowledges notifications.
     pub async fn ack(&mut self, acks: &[Ack]) -> Result<(), Error> {
         self.call::<_, ()>("/gateway/v1/acks", &acks).await

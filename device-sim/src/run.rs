@@ -246,13 +246,26 @@ impl AppSetup {
     }
 }
 
-/// Hands a token to the provider (when there is one) and says so.
-async fn report(provider: Option<&str>, app: &str, reg: &impl Serialize, what: &str, say: &mut impl FnMut(String)) {
-    let Some(url) = provider else { return };
-    match post_json("provider", url, reg).await {
-        Ok(_) => say(format!("[3] {app} sent its {what} to the provider at {url}")),
-        Err(e) => say(format!("[3] {app} could not give its {what} to the provider: {e}")),
-    }
+/// Hands a token to the provider (when there is one) and says so; answers how it went
+/// (`None` when there is no provider).
+async fn report(
+    provider: Option<&str>,
+    app: &str,
+    reg: &impl Serialize,
+    what: &str,
+    say: &mut impl FnMut(String),
+) -> Option<Result<(), String>> {
+    let url = provider?;
+    Some(match post_json("provider", url, reg).await {
+        Ok(_) => {
+            say(format!("[3] {app} sent its {what} to the provider at {url}"));
+            Ok(())
+        }
+        Err(e) => {
+            say(format!("[3] {app} could not give its {what} to the provider: {e}"));
+            Err(e.to_string())
+        }
+    })
 }
 
 /// Says what the clock did to the phone's activities, and tells APNs of the ends.
@@ -319,7 +332,18 @@ pub async fn run(
                         environment: r.environment,
                         token: r.token.clone(),
                     };
-                    report(provider.as_deref(), &reg.bundle_id, &reg, "token", &mut say).await;
+                    if let Some(outcome) = report(provider.as_deref(), &reg.bundle_id, &reg, "token", &mut say).await {
+                        // The dashboard draws step 3 from this; a phone that cannot say so still works.
+                        let told = protocol::gateway::HandedOver {
+                            bundle_id: r.bundle_id.clone(),
+                            environment: r.environment,
+                            token: r.token.clone(),
+                            provider: provider.clone().unwrap_or_default(),
+                            accepted: outcome.is_ok(),
+                            error: outcome.err(),
+                        };
+                        let _ = gw.handed_over(&told).await;
+                    }
                 }
                 known[i] = Some(r.token.clone());
             }

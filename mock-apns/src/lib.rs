@@ -141,7 +141,9 @@ fn open(config: Config) -> Result<Arc<Shared>, Error> {
     let capture = capture::Capture::new(config.capture_limit);
     capture.import(db.load_capture()?);
     let storage = storage::Storage::default();
-    db.load_held(|key, held| storage.hold(key, held))?;
+    db.load_held(|key, held| {
+        storage.hold(key, held);
+    })?;
 
     if let Some(dir) = &config.data_dir {
         let write = |name: &str, contents: &str| {

@@ -7,6 +7,7 @@ pub(crate) mod capture;
 pub(crate) mod live;
 pub(crate) mod metrics;
 pub(crate) mod misbehaviour;
+pub(crate) mod registrations;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -29,6 +30,8 @@ pub(crate) struct Room {
     pub(crate) next_connection: AtomicU64,
     /// Peer misbehaviour, counted, and logged at most once a second per kind.
     pub(crate) misbehaviour: misbehaviour::Misbehaviour,
+    /// Steps 1–3 of each app's registration, for the dashboard's flow.
+    pub(crate) registrations: registrations::Registrations,
 }
 
 impl Room {
@@ -41,6 +44,7 @@ impl Room {
             metrics: metrics::Metrics::default(),
             next_connection: AtomicU64::new(1),
             misbehaviour: misbehaviour::Misbehaviour::default(),
+            registrations: registrations::Registrations::default(),
         }
     }
 
@@ -50,6 +54,7 @@ impl Room {
         self.capture.clear();
         self.stats.clear();
         self.metrics.clear();
+        self.registrations.clear();
         Ok(())
     }
 }

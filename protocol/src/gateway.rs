@@ -11,6 +11,7 @@
 //! | `POST /gateway/v1/push-to-start` | [`DeclareActivityType`] | [`ActivityToken`]: the app's push-to-start token for an `ActivityAttributes` type |
 //! | `POST /gateway/v1/activities` | [`StartActivity`] | [`ActivityToken`]: a running activity's update token |
 //! | `POST /gateway/v1/activities/end` | [`EndActivity`] | 204: the activity ended on the phone |
+//! | `POST /gateway/v1/handed-over` | [`HandedOver`] | 204: step 3 happened (the simulator's report; a real device never tells APNs) |
 //!
 //! Every call but activation is authenticated by the device certificate, so a device only
 //! ever registers its own apps and reads its own notifications.
@@ -100,6 +101,25 @@ pub struct EndActivity {
     pub environment: Environment,
     /// The activity.
     pub activity_id: String,
+}
+
+/// Step 3, as the simulator reports it so the flow can be drawn whole: an app handed
+/// its token to its provider. A real device never tells APNs this.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandedOver {
+    /// The app.
+    pub bundle_id: String,
+    /// Its environment.
+    pub environment: Environment,
+    /// The token it handed over.
+    pub token: String,
+    /// Where: the provider's URL.
+    pub provider: String,
+    /// Whether the provider took it (answered 2xx).
+    pub accepted: bool,
+    /// What went wrong, when it did not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// A token APNs issued for Live Activities.

@@ -245,12 +245,26 @@ async fn the_page_shows_a_console_push_on_the_phone_and_a_new_token_after_erase(
     let result = async {
         c.goto(&mock.ready().admin).await.expect("page loads");
         text_when(&c, "#live", |t| t == "live").await;
-        // What happened before the page opened is there, collapsed as the phone shows it.
-        let center = text_when(&c, r#".phone[data-udid="BROWSER-PHONE"] .notifs"#, |t| t.contains("Score")).await;
-        assert!(center.contains("Score 2-0") && !center.contains("Score 1-0"), "{center}");
+        // What happened before the page opened is there, collapsed as the phone shows it:
+        // the newest on the lock screen, once.
+        let phone = text_when(&c, r#".phone[data-udid="BROWSER-PHONE"]"#, |t| t.contains("Score")).await;
+        assert_eq!((phone.matches("Score 2-0").count(), phone.matches("Score 1-0").count()), (1, 0), "{phone}");
         text_when(&c, "#flow", |t| t.matches("presented").count() == 2).await;
+        // The token, shortened, with the whole of it a click away.
         let shown = text_when(&c, r#".phone[data-udid="BROWSER-PHONE"] .app-token"#, |t| !t.is_empty()).await;
-        assert_eq!(shown, token, "the phone shows its token");
+        assert_eq!(
+            shown.lines().next().unwrap_or(""),
+            format!("{}…{}", &token[..8], &token[60..]),
+            "the phone shows its token"
+        );
+        let whole = c
+            .find(Locator::Css(r#".phone[data-udid="BROWSER-PHONE"] .app-token"#))
+            .await
+            .expect("token")
+            .attr("data-token")
+            .await
+            .expect("attr");
+        assert_eq!(whole.as_deref(), Some(token.as_str()));
 
         // The console: the token is preselected (one phone); type a payload, send.
         let payload = c.find(Locator::Id("console-payload")).await.expect("payload box");
@@ -291,9 +305,12 @@ async fn the_page_shows_a_console_push_on_the_phone_and_a_new_token_after_erase(
             .click()
             .await
             .expect("clicks");
-        let fresh =
-            text_when(&c, r#".phone[data-udid="BROWSER-PHONE"] .app-token"#, |t| !t.is_empty() && t != token).await;
-        assert_eq!(mock.device("BROWSER-PHONE").expect("device").apps[0].token, fresh);
+        let fresh = text_when(&c, r#".phone[data-udid="BROWSER-PHONE"] .app-token"#, |t| {
+            !t.is_empty() && !t.starts_with(&token[..8])
+        })
+        .await;
+        let fresh_token = mock.device("BROWSER-PHONE").expect("device").apps[0].token.clone();
+        assert!(fresh.starts_with(&format!("{}…{}", &fresh_token[..8], &fresh_token[60..])), "{fresh}");
         text_when(&c, r#".phone[data-udid="BROWSER-PHONE"] .status"#, |t| t.contains("gen 1")).await;
     }
     .await;
@@ -330,8 +347,15 @@ async fn with_an_admin_token_the_page_passes_it_on() {
     let (_driver, c) = browser().await;
     c.goto(&format!("{}/?admin_token=dash-secret", mock.ready().admin)).await.expect("page loads");
     text_when(&c, "#live", |t| t == "live").await;
-    let token = text_when(&c, r#".phone[data-udid="TOKEN-PHONE"] .app-token"#, |t| !t.is_empty()).await;
-    assert_eq!(token, device.apps[0].token);
+    text_when(&c, r#".phone[data-udid="TOKEN-PHONE"] .app-token"#, |t| !t.is_empty()).await;
+    let token = c
+        .find(Locator::Css(r#".phone[data-udid="TOKEN-PHONE"] .app-token"#))
+        .await
+        .expect("token")
+        .attr("data-token")
+        .await
+        .expect("attr");
+    assert_eq!(token.as_deref(), Some(device.apps[0].token.as_str()));
     c.close().await.expect("browser closes");
     mock.shutdown().await;
 }
@@ -456,5 +480,282 @@ async fn the_page_lists_channels_and_the_console_broadcasts() {
     .await;
     c.close().await.expect("browser closes");
     lab.mock.shutdown().await;
+    result
+}
+
+/// A provider for the phones: answers every token registration 201, and counts them.
+async fn accepting_provider() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
+    let url = format!("http://{}/v1/registrations", listener.local_addr().expect("addr"));
+    let taken = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = taken.clone();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let count = count.clone();
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    let Ok(n) = tcp.read(&mut buf).await else { return };
+                    if n == 0 {
+                        return;
+                    }
+                    seen.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&seen).to_ascii_lowercase();
+                    let Some(end) = text.find("\r\n\r\n") else { continue };
+                    let length = text
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                        .unwrap_or(0);
+                    if seen.len() >= end + 4 + length {
+                        break;
+                    }
+                }
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = tcp.write_all(b"HTTP/1.1 201 Created\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").await;
+            });
+        }
+    });
+    (url, taken)
+}
+
+/// Steps 1–3 for the flow: when a phone registers its app, the mock notes the token with
+/// the inputs it was derived from and, once the phone reports it, its hand-over to the
+/// provider; an erase makes the next registration's token new, on the next generation.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_registration_shows_steps_one_to_three_and_the_token_s_inputs() {
+    let mock = MockApns::start(Config::default()).await.expect("mock starts");
+    let (provider, taken) = accepting_provider().await;
+    let endpoint =
+        device_sim::Endpoint::parse(&mock.ready().gateway, mock.ca_pem().to_owned()).expect("gateway endpoint");
+    let apps = vec![device_sim::run::AppSetup::new(APP, Sandbox)];
+    tokio::spawn(device_sim::run::run(endpoint, Some("REG-PHONE".into()), apps, Some(provider.clone()), |_| {}));
+    let addr = mock.admin_addr();
+    let handed_over = |n: usize| async move {
+        for _ in 0..250 {
+            let (_, list) = admin(addr, "GET", "/api/v1/registrations?udid=REG-PHONE", None).await;
+            let done = list.as_array().map_or(0, |l| l.iter().filter(|r| r["handed_over"].is_object()).count());
+            if done >= n {
+                return list;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("no {n} hand-overs reported");
+    };
+    let list = handed_over(1).await;
+    let first = &list[0];
+    let token = mock.device("REG-PHONE").expect("device").apps[0].token.clone();
+    assert_eq!(first["token"], token.as_str());
+    assert_eq!(
+        (&first["udid"], &first["bundle_id"], &first["environment"], &first["scope"]),
+        (&json!("REG-PHONE"), &json!(APP), &json!("sandbox"), &json!("per-app"))
+    );
+    assert_eq!((&first["device_generation"], &first["install_generation"]), (&json!(0), &json!(0)));
+    assert_eq!(first["token_was"], "first");
+    assert_eq!(first["handed_over"]["provider"], provider.as_str());
+    assert_eq!(first["handed_over"]["accepted"], true);
+    assert!(taken.load(std::sync::atomic::Ordering::SeqCst) >= 1, "the provider really got it");
+
+    // Erase: every token changes; the phone registers again and hands over the new one.
+    let (status, _) = admin(addr, "POST", "/api/v1/devices/REG-PHONE/erase", Some(json!({}))).await;
+    assert_eq!(status, 200);
+    let list = handed_over(2).await;
+    let newest = &list[0];
+    assert_eq!(newest["token_was"], "new", "{list}");
+    assert_eq!(newest["device_generation"], 1);
+    assert_ne!(newest["token"], first["token"]);
+    assert_eq!(newest["token"], mock.device("REG-PHONE").expect("device").apps[0].token.as_str());
+
+    // The list takes a limit, newest first.
+    let (status, all) = admin(addr, "GET", "/api/v1/registrations?limit=1", None).await;
+    assert_eq!((status, all.as_array().map(Vec::len)), (200, Some(1)));
+}
+
+/// The page as served, over plain HTTP/1.1.
+async fn page_html(addr: std::net::SocketAddr) -> String {
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connects");
+    tcp.write_all(b"GET / HTTP/1.1\r\nhost: dashboard\r\nconnection: close\r\n\r\n").await.expect("asks");
+    let mut text = String::new();
+    tcp.read_to_string(&mut text).await.expect("reads");
+    text
+}
+
+/// A phone running with `apps`, handing its tokens to `provider`.
+fn spawn_phone(mock: &MockApns, udid: &str, apps: &[&str], provider: Option<String>) {
+    let endpoint =
+        device_sim::Endpoint::parse(&mock.ready().gateway, mock.ca_pem().to_owned()).expect("gateway endpoint");
+    let apps = apps.iter().map(|a| device_sim::run::AppSetup::new(*a, Sandbox)).collect();
+    tokio::spawn(device_sim::run::run(endpoint, Some(udid.to_owned()), apps, provider, |_| {}));
+}
+
+/// A console push; its apns-id once presented.
+async fn console_push(mock: &MockApns, token: &str, topic: &str, title: &str) -> String {
+    let payload = format!(r#"{{"aps":{{"alert":{{"title":"{title}"}}}}}}"#);
+    let (_, answer) = admin(
+        mock.admin_addr(),
+        "POST",
+        "/api/v1/console",
+        Some(json!({"token": token, "topic": topic, "payload": payload})),
+    )
+    .await;
+    assert_eq!(answer["status"], 200, "{answer}");
+    answer["apns_id"].as_str().expect("apns-id").to_owned()
+}
+
+/// The first paint is whole: the server renders phones, counts and the recent flow into
+/// the page, drawn before any call. And the flow draws all five steps as the seed does:
+/// registration (1–3, step 3 as the simulator's report) and each push (4–5); a click on
+/// a step shows what travelled — for step 2, the token with the inputs it came from.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_first_paint_is_whole_and_the_flow_has_all_five_steps() {
+    let mock = MockApns::start(Config::default()).await.expect("mock starts");
+    let (provider, _) = accepting_provider().await;
+    spawn_phone(&mock, "PAINT-PHONE", &[APP], Some(provider.clone()));
+    let addr = mock.admin_addr();
+    let token = wait_for(Duration::from_secs(10), || {
+        let reg = mock.device("PAINT-PHONE").ok()?.apps.first()?.token.clone();
+        mock.events(Some("PAINT-PHONE"), 10).iter().any(|e| e.kind == "online").then_some(reg)
+    })
+    .await
+    .expect("the phone is online");
+    for _ in 0..250 {
+        let (_, list) = admin(addr, "GET", "/api/v1/registrations", None).await;
+        if list[0]["handed_over"].is_object() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let id = console_push(&mock, &token, APP, "First paint").await;
+    assert!(presented(addr, &id).await);
+
+    let html = page_html(addr).await;
+    assert!(html.contains(r#""udid":"PAINT-PHONE""#) && html.contains(&token), "the state is in the page");
+    assert!(!html.contains("/*INITIAL-STATE*/"), "the placeholder is filled");
+
+    let (_driver, c) = browser().await;
+    let result = async {
+        c.goto(&mock.ready().admin).await.expect("page loads");
+        // Read at once: what the page drew before any of its calls answered.
+        let painted = c.execute("return document.documentElement.dataset.firstPaint", vec![]).await.expect("runs");
+        let painted: serde_json::Value = serde_json::from_str(painted.as_str().expect("set")).expect("JSON");
+        assert_eq!(painted["phones"], 1, "{painted}");
+        assert!(painted["notes"].as_u64() >= Some(2), "a registration and a push: {painted}");
+        assert!(painted["counts"].as_u64() >= Some(7), "{painted}");
+        save_screenshot(&c, "dashboard-first-paint.png").await;
+
+        let reg = r#"#flow .note.reg[data-udid="PAINT-PHONE"][data-steps="3"]"#;
+        let text = text_when(&c, reg, |t| t.contains("token to the provider")).await;
+        assert!(text.contains("registerForRemoteNotifications()") && text.contains("simulator's report"), "{text}");
+        let steps: Vec<String> = {
+            let mut out = Vec::new();
+            for el in c.find_all(Locator::Css(&format!("{reg} .step"))).await.expect("steps") {
+                out.push(el.text().await.expect("text"));
+            }
+            out
+        };
+        assert_eq!(steps, ["1", "1", "2", "2", "3"]);
+        let push = format!(r#"#flow .note[data-apns-id="{id}"]"#);
+        assert_eq!(c.find(Locator::Css(&format!("{push} .step"))).await.expect("step 4").text().await.expect("t"), "4");
+
+        // Step 2: the token and what it was derived from.
+        c.find(Locator::Css(&format!(r#"{reg} .arrow[data-detail$="-2"]"#)))
+            .await
+            .expect("step 2")
+            .click()
+            .await
+            .expect("clicks");
+        let detail = text_when(&c, "#flow-detail", |t| t.contains("device generation")).await;
+        for part in ["PAINT-PHONE", APP, "sandbox", "install generation", &token, "first token"] {
+            assert!(detail.contains(part), "{part:?} in {detail}");
+        }
+        // Step 3: the simulator's report of the hand-over.
+        c.find(Locator::Css(&format!(r#"{reg} .arrow[data-detail$="-3"]"#)))
+            .await
+            .expect("step 3")
+            .click()
+            .await
+            .expect("clicks");
+        let detail = text_when(&c, "#flow-detail", |t| t.contains("provider")).await;
+        assert!(detail.contains(&provider) && detail.contains("never tells APNs"), "{detail}");
+        // Step 4: the request as it travelled.
+        c.find(Locator::Css(&format!(r#"{push} .arrow[data-detail]"#)))
+            .await
+            .expect("step 4")
+            .click()
+            .await
+            .expect("clicks");
+        let detail = text_when(&c, "#flow-detail", |t| t.contains("apns-id")).await;
+        assert!(detail.contains(&format!("POST /3/device/{token}")) && detail.contains("First paint"), "{detail}");
+    }
+    .await;
+    c.close().await.expect("browser closes");
+    mock.shutdown().await;
+    result
+}
+
+/// Phones that read like phones: an uninstalled app's notifications leave the screen and
+/// its icon stays in line; a stored notification that a newer one replaced ends its
+/// journey "replaced", not "stored".
+#[tokio::test(flavor = "multi_thread")]
+async fn phones_read_like_phones_and_a_replaced_notification_says_so() {
+    let mock = MockApns::start(Config::default()).await.expect("mock starts");
+    spawn_phone(&mock, "TWO-APPS", &[APP, "com.example.news"], None);
+    let tokens = wait_for(Duration::from_secs(10), || {
+        let d = mock.device("TWO-APPS").ok()?;
+        let online = mock.events(Some("TWO-APPS"), 10).iter().any(|e| e.kind == "online");
+        (online && d.apps.len() == 2).then(|| (d.apps[0].token.clone(), d.apps[1].token.clone()))
+    })
+    .await
+    .expect("the phone is online with two apps");
+    let chat = console_push(&mock, &tokens.0, APP, "Chat hello").await;
+    let news = console_push(&mock, &tokens.1, "com.example.news", "News one").await;
+    assert!(presented(mock.admin_addr(), &chat).await && presented(mock.admin_addr(), &news).await);
+    // A phone that is away: two pushes for one app, the second replaces the first in storage.
+    let (_, away) = admin(
+        mock.admin_addr(),
+        "POST",
+        "/api/v1/devices",
+        Some(json!({"udid": "AWAY", "apps": [{"bundle_id": APP}]})),
+    )
+    .await;
+    let away_token = away["apps"][0]["token"].as_str().expect("token").to_owned();
+    let (status, _) = admin(mock.admin_addr(), "POST", "/api/v1/devices/AWAY/offline", Some(json!({}))).await;
+    assert_eq!(status, 200);
+    let older = console_push(&mock, &away_token, APP, "Older").await;
+    let newer = console_push(&mock, &away_token, APP, "Newer").await;
+
+    let (_driver, c) = browser().await;
+    let result = async {
+        c.goto(&mock.ready().admin).await.expect("page loads");
+        let phone = r#".phone[data-udid="TWO-APPS"]"#;
+        text_when(&c, phone, |t| t.contains("News one") && t.contains("Chat hello")).await;
+        let (status, _) = admin(
+            mock.admin_addr(),
+            "POST",
+            "/api/v1/devices/TWO-APPS/apps/com.example.news/uninstall",
+            Some(json!({})),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let shown = text_when(&c, phone, |t| !t.contains("News one")).await;
+        assert!(shown.contains("Chat hello") && shown.contains("removed"), "{shown}");
+        let tops = c
+            .execute(
+                r#"return [...document.querySelectorAll('.phone[data-udid="TWO-APPS"] .app-icon .glyph')]
+                     .map((g) => Math.round(g.getBoundingClientRect().top))"#,
+                vec![],
+            )
+            .await
+            .expect("runs");
+        let tops: Vec<i64> = serde_json::from_value(tops).expect("numbers");
+        assert_eq!(tops.len(), 2);
+        assert_eq!(tops[0], tops[1], "the removed app's icon stays in line");
+
+        let note = text_when(&c, &format!(r#"#flow .note[data-apns-id="{older}"]"#), |t| t.contains("replaced")).await;
+        assert!(note.contains("stored") && note.to_lowercase().contains(&newer.to_lowercase()), "{note}");
+    }
+    .await;
+    c.close().await.expect("browser closes");
+    mock.shutdown().await;
     result
 }

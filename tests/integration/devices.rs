@@ -236,6 +236,10 @@ async fn a_phone_that_was_away_gets_what_was_stored_and_nothing_expired() {
     );
     let (states, v) = journey_states(&lab, "00000000-0000-4000-8000-000000000003").await;
     assert_eq!(states, ["received", "stored", "discarded"], "{v}");
+    // The first chat one was replaced in storage by the second: its journey says so.
+    let (states, v) = journey_states(&lab, "00000000-0000-4000-8000-000000000001").await;
+    assert_eq!(states, ["received", "stored", "replaced"], "{v}");
+    assert_eq!(v["journey"][2]["detail"], "by 00000000-0000-4000-8000-000000000002", "{v}");
     // Once acknowledged, nothing is held any more.
     eventually(|| lab.mock.device("PHONE-A").expect("device").apps.iter().all(|a| a.stored.is_none())).await;
 }

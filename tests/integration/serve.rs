@@ -452,6 +452,13 @@ fn the_demo_runs_the_whole_script() {
             "[4] one broadcast to the channel: 2-1",
             "updated: {\"minute\":87,\"score\":\"2-1\"}",
             "Done.",
+            // Terms are explained where they first appear, and step 2 says what a token is made of.
+            "the device gateway is where the",
+            "apns-id: the id APNs gives each notification",
+            "[2] derives each token from the phone's UDID",
+            "the phone's generation goes up by one",
+            // Only tokens that still work are counted (Ann's pre-erase news token does not).
+            "news tokens that still work: 1",
         ] {
             assert!(stdout.contains(line), "{scope}: no {line:?} in\n{stdout}");
         }

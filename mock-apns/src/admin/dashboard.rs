@@ -68,12 +68,19 @@ impl Body for AdminBody {
     }
 }
 
-/// `GET /`: the dashboard.
-pub(crate) fn page() -> Response<AdminBody> {
+/// Where the page takes its first-paint state.
+const INITIAL_STATE: &str = "/*INITIAL-STATE*/null";
+
+/// `GET /`: the dashboard, with `state` (what it shows first) in it, so the first paint
+/// is whole before the page makes a call.
+pub(crate) fn page(state: &serde_json::Value) -> Response<AdminBody> {
+    // In a <script> element, "</" could end it: JSON may escape the slash instead.
+    let json = state.to_string().replace("</", "<\\/");
+    let html = PAGE.replacen(INITIAL_STATE, &json, 1);
     Response::builder()
         .header(http::header::CONTENT_TYPE, "text/html; charset=utf-8")
         .header(http::header::CACHE_CONTROL, "no-store")
-        .body(Bytes::from_static(PAGE.as_bytes()).into())
+        .body(Bytes::from(html).into())
         .expect("static headers")
 }
 

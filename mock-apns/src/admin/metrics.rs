@@ -40,6 +40,7 @@ pub(crate) fn render(shared: &Shared) -> String {
     for state in [
         "received",
         "stored",
+        "replaced",
         "delivered",
         "delivered-from-storage",
         "redelivered",

@@ -178,6 +178,44 @@ async fn read_body(
 /// How long an admin request's body may take to arrive.
 const ADMIN_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// Every live broadcast channel, with its subscriber count.
+fn channel_views(shared: &Shared) -> Vec<serde_json::Value> {
+    shared
+        .channels
+        .all_live()
+        .into_iter()
+        .map(|c| {
+            serde_json::json!({
+                "channel_id": c.id, "bundle_id": c.bundle_id, "environment": c.environment,
+                "storage_policy": c.storage_policy, "created_at": c.created_at,
+                "subscribers": shared.registry.subscribers(&c.id).len(),
+            })
+        })
+        .collect()
+}
+
+/// What the dashboard shows on first paint, rendered into the page so it is whole
+/// before any call: the phones, the counts, the channels, and the latest notifications
+/// (with their journeys) and registrations — the same documents the page's calls answer.
+fn initial_state(shared: &Shared) -> serde_json::Value {
+    let notifications: Vec<serde_json::Value> = shared
+        .capture
+        .query(&CaptureFilter { limit: Some(30), ..Default::default() })
+        .into_iter()
+        .map(|r| {
+            let journey = shared.journeys.get(&r.apns_id).unwrap_or_default();
+            serde_json::json!({"request": r, "journey": journey})
+        })
+        .collect();
+    serde_json::json!({
+        "devices": shared.device_views(None, 50),
+        "stats": shared.stats.snapshot(),
+        "channels": channel_views(shared),
+        "notifications": notifications,
+        "registrations": shared.registrations.list(None, 30),
+    })
+}
+
 /// A request body the routes read: hyper's, or (for the fuzz targets) one in memory.
 pub(crate) trait Body: hyper::body::Body<Data = Bytes> + Unpin {}
 impl<B: hyper::body::Body<Data = Bytes> + Unpin> Body for B {}
@@ -307,6 +345,16 @@ pub(crate) async fn route<B: Body>(shared: Arc<Shared>, req: Request<B>) -> Resu
                 }
             }
         }
+        (["api", "v1", "registrations"], &Method::GET) => match parse_query(&query, &["udid", "limit"]) {
+            Ok(q) => match q.get("limit").map(|l| l.parse::<usize>()).transpose() {
+                Ok(limit) => json(
+                    StatusCode::OK,
+                    &shared.registrations.list(q.get("udid").map(String::as_str), limit.unwrap_or(100)),
+                ),
+                Err(_) => error(StatusCode::BAD_REQUEST, "limit is not a number"),
+            },
+            Err(msg) => error(StatusCode::BAD_REQUEST, msg),
+        },
         (["api", "v1", "events"], &Method::GET) => match parse_query(&query, &["udid", "limit"]) {
             Ok(q) => match q.get("limit").map(|l| l.parse::<usize>()).transpose() {
                 Ok(limit) => {
@@ -340,7 +388,7 @@ pub(crate) async fn route<B: Body>(shared: Arc<Shared>, req: Request<B>) -> Resu
             Ok(filter) => json(StatusCode::OK, &shared.capture.query(&filter)),
             Err(msg) => error(StatusCode::BAD_REQUEST, msg),
         },
-        ([""], &Method::GET) => dashboard::page(),
+        ([""], &Method::GET) => dashboard::page(&initial_state(&shared)),
         (["api", "v1", "openapi.json"], &Method::GET) => Response::builder()
             .header(http::header::CONTENT_TYPE, "application/json")
             .body(Bytes::from_static(OPENAPI.as_bytes()).into())
@@ -398,21 +446,7 @@ pub(crate) async fn route<B: Body>(shared: Arc<Shared>, req: Request<B>) -> Resu
                 Err(r) => r,
             }
         }
-        (["api", "v1", "channels"], &Method::GET) => {
-            let list: Vec<serde_json::Value> = shared
-                .channels
-                .all_live()
-                .into_iter()
-                .map(|c| {
-                    serde_json::json!({
-                        "channel_id": c.id, "bundle_id": c.bundle_id, "environment": c.environment,
-                        "storage_policy": c.storage_policy, "created_at": c.created_at,
-                        "subscribers": shared.registry.subscribers(&c.id).len(),
-                    })
-                })
-                .collect();
-            json(StatusCode::OK, &list)
-        }
+        (["api", "v1", "channels"], &Method::GET) => json(StatusCode::OK, &channel_views(&shared)),
         (["api", "v1", "broadcasts", request_id], &Method::GET) => match uuid::Uuid::parse_str(request_id) {
             Err(_) => error(StatusCode::BAD_REQUEST, format!("{request_id:?} is not a request id")),
             Ok(id) => match shared.fanout(&id) {
@@ -436,9 +470,9 @@ pub(crate) async fn route<B: Body>(shared: Arc<Shared>, req: Request<B>) -> Resu
             [
                 "api",
                 "v1",
-                "health" | "ready" | "ca.pem" | "keys" | "certificates" | "devices" | "events" | "notifications"
-                | "reset" | "channels" | "stats" | "stream" | "console" | "faults" | "rate-limits" | "idle-timeout"
-                | "clock" | "openapi.json",
+                "health" | "ready" | "ca.pem" | "keys" | "certificates" | "devices" | "events" | "registrations"
+                | "notifications" | "reset" | "channels" | "stats" | "stream" | "console" | "faults" | "rate-limits"
+                | "idle-timeout" | "clock" | "openapi.json",
             ]
             | ["api", "v1", "devices", _]
             | ["api", "v1", "faults", _]

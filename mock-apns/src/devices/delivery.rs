@@ -260,7 +260,7 @@ pub(crate) async fn run(
                             continue;
                         }
                         // Kept in storage until the device acknowledges it.
-                        shared.storage.hold(key.clone(), held.clone());
+                        let _ = shared.storage.hold(key.clone(), held.clone());
                         let delivery = Note {
                             apns_id: held.apns_id.clone(),
                             topic: held.topic.clone(),

@@ -22,7 +22,8 @@ use h2::RecvStream;
 use h2::server::SendResponse;
 use http::{Method, Request, Response, StatusCode};
 use protocol::gateway::{
-    Ack, Activate, Activation, ActivityToken, DeclareActivityType, EndActivity, RegisterApp, Registered, StartActivity,
+    Ack, Activate, Activation, ActivityToken, DeclareActivityType, EndActivity, HandedOver, RegisterApp, Registered,
+    StartActivity,
 };
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -34,6 +35,7 @@ use super::operations::{Lifecycle, NewApp, NewDevice};
 use crate::devices::delivery::{DeviceStream, Event};
 use crate::error::Error;
 use crate::observe::misbehaviour::Kind;
+use crate::observe::registrations::HandOver;
 
 /// The largest request body the gateway reads.
 const MAX_BODY: usize = 1 << 20;
@@ -249,6 +251,33 @@ async fn handle(
                 Err(e) => reply(&mut respond, status_of(&e), error_body(e)),
             }
         }
+        (&Method::POST, "/gateway/v1/handed-over") => {
+            let body = match read_body_within(&shared, body).await {
+                Ok(body) => body,
+                Err((status, why)) => return reply(&mut respond, status, error_body(why)),
+            };
+            let told: HandedOver = match serde_json::from_slice(&body) {
+                Ok(t) => t,
+                Err(e) => return reply(&mut respond, StatusCode::BAD_REQUEST, error_body(format!("bad JSON: {e}"))),
+            };
+            let step = HandOver {
+                time_ms: shared.clock.unix_millis(),
+                provider: told.provider,
+                accepted: told.accepted,
+                error: told.error,
+            };
+            match shared.registrations.handed_over(&udid, &told.bundle_id, &told.token, step) {
+                Some(noted) => {
+                    shared.live.registration(&noted);
+                    reply(&mut respond, StatusCode::NO_CONTENT, None)
+                }
+                None => reply(
+                    &mut respond,
+                    StatusCode::NOT_FOUND,
+                    error_body(format!("{} was not given that token here", told.bundle_id)),
+                ),
+            }
+        }
         (&Method::POST, "/gateway/v1/acks") => match read_acks(&shared, &udid, body).await {
             Ok(()) => reply(&mut respond, StatusCode::NO_CONTENT, None),
             Err(message) => reply(&mut respond, StatusCode::BAD_REQUEST, error_body(message)),
@@ -323,6 +352,17 @@ async fn register(shared: &Room, udid: &str, app: RegisterApp) -> Result<Registe
         .iter()
         .find(|a| a.bundle_id == app.bundle_id && a.environment == app.environment)
         .ok_or_else(|| Error::NotFound(format!("{} did not register", app.bundle_id)))?;
+    let noted = shared.registrations.registered(crate::observe::registrations::Registered {
+        time_ms: shared.clock.unix_millis(),
+        udid,
+        bundle_id: &view.bundle_id,
+        environment: view.environment,
+        token: &view.token,
+        scope: shared.registry.scope(),
+        device_generation: device.generation,
+        install_generation: view.install_generation,
+    });
+    shared.live.registration(&noted);
     Ok(Registered { bundle_id: view.bundle_id.clone(), environment: view.environment, token: view.token.clone() })
 }
 

@@ -78,9 +78,11 @@ impl Storage {
         self.held.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Holds `n` for the app, replacing what was held before.
-    pub(crate) fn hold(&self, key: HeldKey, n: Held) {
-        self.map().insert(key, n);
+    /// Holds `n` for the app, replacing what was held before; answers what it replaced
+    /// (another notification, not `n` held again).
+    pub(crate) fn hold(&self, key: HeldKey, n: Held) -> Option<Held> {
+        let id = n.apns_id.clone();
+        self.map().insert(key, n).filter(|old| old.apns_id != id)
     }
 
     /// What is held for an app that has not expired by `now_secs`.

@@ -94,6 +94,13 @@ impl Live {
         }
     }
 
+    /// An app registered (steps 1–2), or its token reached its provider (step 3).
+    pub(crate) fn registration(&self, r: &super::registrations::Registration) {
+        if self.listening() {
+            self.send("registration", r);
+        }
+    }
+
     /// A device's life moved on.
     pub(crate) fn lifecycle(&self, event: &crate::registry::events::LifecycleEvent) {
         if self.listening() {

@@ -440,7 +440,7 @@ async fn fan_out(
             activity: Some(target),
         };
         shared.store.write_later(vec![Write::Hold(key.clone(), held.clone())]);
-        shared.storage.hold(key, held);
+        let replaced = shared.storage.hold(key, held);
         shared.step(
             apns_id.as_str(),
             now_ms,
@@ -448,6 +448,9 @@ async fn fan_out(
             now_ms,
             Some("device offline; the channel keeps its latest message".into()),
         );
+        if let Some(old) = replaced {
+            shared.step(old.apns_id.as_str(), old.received_ms, "replaced", now_ms, Some(format!("by {apns_id}")));
+        }
     }
     subscribers.len()
 }

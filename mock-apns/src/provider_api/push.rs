@@ -360,9 +360,13 @@ async fn store_if_offline(
     let key: HeldKey = (udid.into(), slot_name.into(), environment);
     match shared.store.write(vec![Write::Hold(key.clone(), held.clone())]).await {
         Ok(()) => {
-            shared.storage.hold(key, held);
+            let replaced = shared.storage.hold(key, held);
             let now = shared.clock.unix_millis();
             shared.step(apns_id.as_str(), now, "stored", now, Some("device offline".into()));
+            if let Some(old) = replaced {
+                // APNs keeps one per app: the one it held ends here.
+                shared.step(old.apns_id.as_str(), old.received_ms, "replaced", now, Some(format!("by {apns_id}")));
+            }
             Ok(true)
         }
         Err(e) => {
