@@ -16,7 +16,7 @@ mod channels;
 mod demo;
 mod exec;
 use mock_apns::{Config, MockApns, TokenScope};
-use protocol::Environment;
+use protocol::{Environment, Lang};
 
 #[derive(Parser)]
 #[command(
@@ -39,6 +39,10 @@ enum Command {
         /// per-app (today's iOS) or per-device (the seed's rules).
         #[arg(long, default_value = "per-app", value_parser = parse_scope)]
         token_scope: TokenScope,
+        /// The narration's and the dashboard's language: en or zh-CN [default: from the
+        /// locale, LC_ALL / LC_MESSAGES / LANG].
+        #[arg(long, value_parser = parse_lang)]
+        lang: Option<Lang>,
     },
     /// Run the mock APNs for other projects' tests; prints a JSON ready line on stdout.
     /// An option given twice takes its last value, so a container's defaults can be
@@ -319,6 +323,9 @@ enum DeviceCommand {
         /// (repeatable): it gets an update token and hands it to the provider.
         #[arg(long = "start-activity", value_name = "BUNDLE:TYPE", value_parser = parse_activity_type)]
         start_activities: Vec<(String, String)>,
+        /// The narration's language: en or zh-CN [default: from the locale].
+        #[arg(long, value_parser = parse_lang)]
+        lang: Option<Lang>,
     },
     /// Inject a payload into a running phone the way `xcrun simctl push` does.
     Push {
@@ -432,6 +439,10 @@ struct ServeArgs {
     /// (repeatable).
     #[arg(long = "tls-name", value_name = "NAME")]
     tls_names: Vec<String>,
+    /// The dashboard's language until someone picks one in the page: en or zh-CN
+    /// [default: from the locale, LC_ALL / LC_MESSAGES / LANG].
+    #[arg(long, value_parser = parse_lang)]
+    lang: Option<Lang>,
 }
 
 /// `IP:PORT`, or `NAME:PORT` with the name resolved (IPv4 first, as the listeners'
@@ -443,6 +454,10 @@ fn parse_addr(s: &str) -> Result<SocketAddr, String> {
     let all: Vec<SocketAddr> =
         std::net::ToSocketAddrs::to_socket_addrs(s).map_err(|e| format!("{s:?} is not HOST:PORT ({e})"))?.collect();
     all.iter().find(|a| a.is_ipv4()).or(all.first()).copied().ok_or_else(|| format!("{s:?} resolves to no address"))
+}
+
+fn parse_lang(s: &str) -> Result<Lang, String> {
+    s.parse()
 }
 
 fn parse_scope(s: &str) -> Result<TokenScope, String> {
@@ -505,8 +520,8 @@ async fn dispatch(command: Command) -> Result<(), Box<dyn std::error::Error>> {
     match command {
         Command::Exec { .. } => Err("exec is run on its own, for its exit status".into()),
         Command::Serve(args) => serve(args).await,
-        Command::Demo { once, token_scope } => {
-            demo::run(once, token_scope, async {
+        Command::Demo { once, token_scope, lang } => {
+            demo::run(once, token_scope, lang.unwrap_or_else(Lang::from_env), async {
                 wait_for_signal().await;
             })
             .await
@@ -864,6 +879,7 @@ async fn device(command: DeviceCommand) -> Result<(), Box<dyn std::error::Error>
             service_extension,
             activity_types,
             start_activities,
+            lang,
         } => {
             let endpoint = device_sim::Endpoint::parse(&gateway, ca_of(&ca)?)?;
             let by_type = activity_types.iter().chain(&start_activities).map(|(b, _)| b);
@@ -891,7 +907,8 @@ async fn device(command: DeviceCommand) -> Result<(), Box<dyn std::error::Error>
                     setup
                 })
                 .collect();
-            let run = device_sim::run::run(endpoint, udid, apps, provider, |line| println!("{line}"));
+            let lang = lang.unwrap_or_else(Lang::from_env);
+            let run = device_sim::run::run_in(lang, endpoint, udid, apps, provider, |line| println!("{line}"));
             tokio::select! {
                 r = run => r?,
                 _ = wait_for_signal() => {}
@@ -997,6 +1014,7 @@ impl ServeArgs {
             token_scope: self.token_scope,
             admin_token: self.admin_token,
             tls_names: self.tls_names,
+            lang: self.lang.unwrap_or_else(Lang::from_env),
             ..Config::default()
         }
     }

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use protocol::Environment;
 use protocol::gateway::Outcome;
+use protocol::{Environment, Lang, t};
 use serde::Serialize;
 
 use crate::activity::Change;
@@ -127,21 +127,34 @@ pub async fn call(
 
 /// How a notification looks on the phone, as one line for a terminal.
 pub fn describe(r: &Received) -> String {
+    describe_in(Lang::En, r)
+}
+
+/// [`describe`], in `lang`.
+pub fn describe_in(lang: Lang, r: &Received) -> String {
     let Some(decision) = &r.decision else {
-        return format!("[5] {}: duplicate of {} dropped", r.delivery.topic, r.delivery.apns_id);
+        return t!(
+            lang,
+            "[5] {}: duplicate of {} dropped",
+            "[5] {}：重复的 {}，已丢弃",
+            r.delivery.topic,
+            r.delivery.apns_id
+        );
     };
     let app = decision.bundle_id.as_deref().unwrap_or(&r.delivery.topic);
     let mut how = if r.delivery.from_storage {
-        " (stored while offline)".to_owned()
+        lang.pick(" (stored while offline)", "（离线期间存储，现在送达）").to_owned()
     } else if r.delivery.redelivered {
-        " (redelivered)".to_owned()
+        lang.pick(" (redelivered)", "（重新送达）").to_owned()
     } else {
         String::new()
     };
     if r.replaced {
-        how.push_str(&format!(
-            ", replacing the earlier one with collapse id {}",
-            r.delivery.collapse_id.as_deref().unwrap_or("")
+        let id = r.delivery.collapse_id.as_deref().unwrap_or("");
+        how.push_str(&t!(
+            lang,
+            ", replacing the earlier one with collapse id {id}",
+            "，替换了折叠 ID 为 {id} 的上一条"
         ));
     }
     let state = || {
@@ -161,26 +174,59 @@ pub fn describe(r: &Received) -> String {
         None => "",
     };
     let lit = match &r.activity {
-        Some(Change::Updated { alert: true, .. }) => " — the screen lights with its alert",
+        Some(Change::Updated { alert: true, .. }) => {
+            lang.pick(" — the screen lights with its alert", " —— 屏幕亮起并显示其提醒")
+        }
         _ => "",
     };
+    let state = state();
+    let reason = decision.reason.as_deref().unwrap_or_default();
     match (decision.outcome, &decision.shown) {
-        (Outcome::ActivityStarted, _) => {
-            format!("[5] {app}: Live Activity {id} started by push, on the Lock Screen: {}{how}", state())
-        }
+        (Outcome::ActivityStarted, _) => t!(
+            lang,
+            "[5] {app}: Live Activity {id} started by push, on the Lock Screen: {state}{how}",
+            "[5] {app}：实时活动 {id} 由推送启动，显示在锁定屏幕上：{state}{how}"
+        ),
         (Outcome::ActivityUpdated, _) if decision.reason.is_some() => {
-            format!("[5] {app}: Live Activity {id} update {}{how}", decision.reason.as_deref().unwrap_or_default())
+            t!(
+                lang,
+                "[5] {app}: Live Activity {id} update {reason}{how}",
+                "[5] {app}：实时活动 {id} 的更新{reason}{how}"
+            )
         }
-        (Outcome::ActivityUpdated, _) => format!("[5] {app}: Live Activity {id} updated: {}{lit}{how}", state()),
-        (Outcome::ActivityEnded, _) => format!("[5] {app}: Live Activity {id} ended: {}{how}", state()),
-        (Outcome::Presented, Some(s)) => format!("[5] {app}: {}{how}", shown(s)),
-        (Outcome::HandledSilently, _) => format!("[5] {app}: woken in the background, nothing shown{how}"),
-        (Outcome::AppNotInstalled, _) => format!("[5] {}: no such app on this phone{how}", r.delivery.topic),
-        (_, _) => format!("[5] {app}: not shown ({}){how}", decision.reason.as_deref().unwrap_or("discarded")),
+        (Outcome::ActivityUpdated, _) => {
+            t!(
+                lang,
+                "[5] {app}: Live Activity {id} updated: {state}{lit}{how}",
+                "[5] {app}：实时活动 {id} 已更新：{state}{lit}{how}"
+            )
+        }
+        (Outcome::ActivityEnded, _) => {
+            t!(
+                lang,
+                "[5] {app}: Live Activity {id} ended: {state}{how}",
+                "[5] {app}：实时活动 {id} 已结束：{state}{how}"
+            )
+        }
+        (Outcome::Presented, Some(s)) => t!(lang, "[5] {app}: {}{how}", "[5] {app}：{}{how}", shown(lang, s)),
+        (Outcome::HandledSilently, _) => {
+            t!(
+                lang,
+                "[5] {app}: woken in the background, nothing shown{how}",
+                "[5] {app}：在后台被唤醒，不显示任何内容{how}"
+            )
+        }
+        (Outcome::AppNotInstalled, _) => {
+            t!(lang, "[5] {}: no such app on this phone{how}", "[5] {}：这台手机上没有这个 App{how}", r.delivery.topic)
+        }
+        (_, _) => {
+            let why = decision.reason.as_deref().unwrap_or(lang.pick("discarded", "已丢弃"));
+            t!(lang, "[5] {app}: not shown ({why}){how}", "[5] {app}：未显示（{why}）{how}")
+        }
     }
 }
 
-fn shown(s: &Shown) -> String {
+fn shown(lang: Lang, s: &Shown) -> String {
     let mut parts = Vec::new();
     let text = [s.title.as_deref(), s.subtitle.as_deref(), s.body.as_deref()]
         .into_iter()
@@ -188,28 +234,32 @@ fn shown(s: &Shown) -> String {
         .collect::<Vec<_>>()
         .join(" — ");
     parts.push(if s.in_foreground {
-        format!("to the app in the foreground: \"{text}\"")
+        t!(lang, "to the app in the foreground: \"{text}\"", "交给前台的 App：“{text}”")
     } else if s.banner {
-        format!("banner \"{text}\"")
+        t!(lang, "banner \"{text}\"", "横幅“{text}”")
     } else {
-        format!("in the notification center \"{text}\"")
+        t!(lang, "in the notification center \"{text}\"", "在通知中心“{text}”")
     });
     if let Some(sound) = &s.sound {
-        parts.push(format!("sound {sound}"));
+        parts.push(t!(lang, "sound {sound}", "声音 {sound}"));
     }
     if let Some(badge) = s.badge {
-        parts.push(if badge == 0 { "badge cleared".into() } else { format!("badge {badge}") });
+        parts.push(if badge == 0 {
+            lang.pick("badge cleared", "标记已清除").into()
+        } else {
+            t!(lang, "badge {badge}", "标记 {badge}")
+        });
     }
-    if let Some(t) = &s.thread_id {
-        parts.push(format!("thread {t}"));
+    if let Some(thread) = &s.thread_id {
+        parts.push(t!(lang, "thread {thread}", "线程 {thread}"));
     }
     if s.interruption_level != "active" {
         parts.push(s.interruption_level.clone());
     }
     if s.via_service_extension {
-        parts.push("via service extension".into());
+        parts.push(lang.pick("via service extension", "经由通知服务扩展").into());
     }
-    parts.join(", ")
+    parts.join(lang.pick(", ", "，"))
 }
 
 /// How one app is set up on a running phone.
@@ -246,41 +296,82 @@ impl AppSetup {
     }
 }
 
+/// Which token an app hands its provider, for the narration.
+#[derive(Clone, Copy)]
+enum Kind {
+    Device,
+    PushToStart,
+    Activity,
+}
+
+impl Kind {
+    fn name(self, lang: Lang) -> &'static str {
+        match self {
+            Kind::Device => lang.pick("token", "设备令牌"),
+            Kind::PushToStart => lang.pick("push-to-start token", "推送启动令牌"),
+            Kind::Activity => lang.pick("activity token", "实时活动令牌"),
+        }
+    }
+}
+
 /// Hands a token to the provider (when there is one) and says so; answers how it went
 /// (`None` when there is no provider).
 async fn report(
+    lang: Lang,
     provider: Option<&str>,
     app: &str,
     reg: &impl Serialize,
-    what: &str,
+    kind: Kind,
     say: &mut impl FnMut(String),
 ) -> Option<Result<(), String>> {
     let url = provider?;
+    let what = kind.name(lang);
     Some(match post_json("provider", url, reg).await {
         Ok(_) => {
-            say(format!("[3] {app} sent its {what} to the provider at {url}"));
+            say(t!(
+                lang,
+                "[3] {app} sent its {what} to the provider at {url}",
+                "[3] {app} 把它的{what}发给了提供者服务器 {url}"
+            ));
             Ok(())
         }
         Err(e) => {
-            say(format!("[3] {app} could not give its {what} to the provider: {e}"));
+            say(t!(
+                lang,
+                "[3] {app} could not give its {what} to the provider: {e}",
+                "[3] {app} 无法把{what}交给提供者服务器：{e}"
+            ));
             Err(e.to_string())
         }
     })
 }
 
 /// Says what the clock did to the phone's activities, and tells APNs of the ends.
-async fn tick(device: &mut Device, gw: &mut crate::Gateway, say: &mut impl FnMut(String)) -> Result<(), Error> {
+async fn tick(
+    lang: Lang,
+    device: &mut Device,
+    gw: &mut crate::Gateway,
+    say: &mut impl FnMut(String),
+) -> Result<(), Error> {
     let now = device.now_secs();
     for change in device.activities.tick(now) {
         match &change {
             Change::Ended { id, by_system: true } => {
-                say(format!("[5] Live Activity {id} ended by the system after 8 hours; APNs is told"));
+                say(t!(
+                    lang,
+                    "[5] Live Activity {id} ended by the system after 8 hours; APNs is told",
+                    "[5] 实时活动 {id} 在 8 小时后被系统结束；已告知 APNs"
+                ));
                 device.report_end(gw, id).await?;
             }
-            Change::Updated { id, .. } => {
-                say(format!("[5] Live Activity {id}: the deferred priority-10 update is applied"))
+            Change::Updated { id, .. } => say(t!(
+                lang,
+                "[5] Live Activity {id}: the deferred priority-10 update is applied",
+                "[5] 实时活动 {id}：推迟的优先级 10 更新现已应用"
+            )),
+            Change::Dismissed { id } => {
+                say(t!(lang, "[5] Live Activity {id} left the Lock Screen", "[5] 实时活动 {id} 已离开锁定屏幕"))
             }
-            Change::Dismissed { id } => say(format!("[5] Live Activity {id} left the Lock Screen")),
             _ => {}
         }
     }
@@ -293,10 +384,22 @@ pub async fn run(
     udid: Option<String>,
     apps: Vec<AppSetup>,
     provider: Option<String>,
+    say: impl FnMut(String),
+) -> Result<(), Error> {
+    run_in(Lang::En, endpoint, udid, apps, provider, say).await
+}
+
+/// [`run`], narrating in `lang`.
+pub async fn run_in(
+    lang: Lang,
+    endpoint: Endpoint,
+    udid: Option<String>,
+    apps: Vec<AppSetup>,
+    provider: Option<String>,
     mut say: impl FnMut(String),
 ) -> Result<(), Error> {
     let mut device = Device::activate(endpoint, udid).await?;
-    say(format!("iPhone {} activated with the gateway", device.udid));
+    say(t!(lang, "iPhone {} activated with the gateway", "iPhone {} 已通过网关激活", device.udid));
     for setup in &apps {
         let app = device.install(setup.bundle_id.clone(), setup.environment);
         app.state.authorization = setup.authorization;
@@ -312,19 +415,36 @@ pub async fn run(
         let attempt = async {
             let mut gw = device.connect().await?;
             for app in &device.apps {
-                say(format!("[1] {} asks to register for remote notifications", app.bundle_id));
+                say(t!(
+                    lang,
+                    "[1] {} asks to register for remote notifications",
+                    "[1] {} 请求注册远程通知",
+                    app.bundle_id
+                ));
             }
             let registered = device.register_apps(&mut gw).await?;
             for (i, r) in registered.iter().enumerate() {
                 let changed = known[i].as_deref() != Some(r.token.as_str());
-                let what = if known[i].is_none() {
-                    "issued"
+                let (token, app, env) = (&r.token[..16], &r.bundle_id, r.environment);
+                say(if known[i].is_none() {
+                    t!(
+                        lang,
+                        "[2] APNs issued token {token}… for {app} ({env})",
+                        "[2] APNs 为 {app}（{env}）签发了设备令牌 {token}…"
+                    )
                 } else if changed {
-                    "issued a NEW"
+                    t!(
+                        lang,
+                        "[2] APNs issued a NEW token {token}… for {app} ({env})",
+                        "[2] APNs 为 {app}（{env}）签发了一个新的设备令牌 {token}…"
+                    )
                 } else {
-                    "confirmed"
-                };
-                say(format!("[2] APNs {what} token {}… for {} ({})", &r.token[..16], r.bundle_id, r.environment));
+                    t!(
+                        lang,
+                        "[2] APNs confirmed token {token}… for {app} ({env})",
+                        "[2] APNs 确认了 {app}（{env}）的设备令牌 {token}…"
+                    )
+                });
                 if changed {
                     let reg = TokenRegistration {
                         udid: device.udid.clone(),
@@ -332,7 +452,8 @@ pub async fn run(
                         environment: r.environment,
                         token: r.token.clone(),
                     };
-                    if let Some(outcome) = report(provider.as_deref(), &reg.bundle_id, &reg, "token", &mut say).await {
+                    let told = report(lang, provider.as_deref(), &reg.bundle_id, &reg, Kind::Device, &mut say).await;
+                    if let Some(outcome) = told {
                         // The dashboard draws step 3 from this; a phone that cannot say so still works.
                         let told = protocol::gateway::HandedOver {
                             bundle_id: r.bundle_id.clone(),
@@ -349,16 +470,23 @@ pub async fn run(
             }
             for t in device.declare_activity_types(&mut gw).await? {
                 let new = !known_activity_tokens.contains(&t.token);
-                let what = if new { "issued" } else { "confirmed" };
-                say(format!(
-                    "[2] APNs {what} push-to-start token {}… for {} ({})",
-                    &t.token[..16],
-                    t.bundle_id,
-                    t.attributes_type
-                ));
+                let (token, app, kind) = (&t.token[..16], &t.bundle_id, &t.attributes_type);
+                say(if new {
+                    t!(
+                        lang,
+                        "[2] APNs issued push-to-start token {token}… for {app} ({kind})",
+                        "[2] APNs 为 {app}（{kind}）签发了推送启动令牌 {token}…"
+                    )
+                } else {
+                    t!(
+                        lang,
+                        "[2] APNs confirmed push-to-start token {token}… for {app} ({kind})",
+                        "[2] APNs 确认了 {app}（{kind}）的推送启动令牌 {token}…"
+                    )
+                });
                 if new {
                     let reg = ActivityRegistration::of(&device.udid, &t);
-                    report(provider.as_deref(), &t.bundle_id, &reg, "push-to-start token", &mut say).await;
+                    report(lang, provider.as_deref(), &t.bundle_id, &reg, Kind::PushToStart, &mut say).await;
                     known_activity_tokens.push(t.token);
                 }
             }
@@ -368,28 +496,37 @@ pub async fn run(
                         .start_activity(&mut gw, &setup.bundle_id, kind, Default::default(), Default::default())
                         .await?;
                     let id = t.activity_id.as_deref().unwrap_or_default();
-                    say(format!("[5] {} started Live Activity {id} ({kind}) on the Lock Screen", setup.bundle_id));
-                    say(format!("[2] APNs issued update token {}… for Live Activity {id}", &t.token[..16]));
+                    let (app, token) = (&setup.bundle_id, &t.token[..16]);
+                    say(t!(
+                        lang,
+                        "[5] {app} started Live Activity {id} ({kind}) on the Lock Screen",
+                        "[5] {app} 在锁定屏幕上启动了实时活动 {id}（{kind}）"
+                    ));
+                    say(t!(
+                        lang,
+                        "[2] APNs issued update token {token}… for Live Activity {id}",
+                        "[2] APNs 为实时活动 {id} 签发了更新令牌 {token}…"
+                    ));
                     let reg = ActivityRegistration::of(&device.udid, &t);
-                    report(provider.as_deref(), &t.bundle_id, &reg, "activity token", &mut say).await;
+                    report(lang, provider.as_deref(), &t.bundle_id, &reg, Kind::Activity, &mut say).await;
                 }
             }
             started_local = true;
             let mut stream = gw.notifications().await?;
             let mut acks = gw.ack_sink().await?;
-            say("online: waiting for notifications".to_owned());
+            say(lang.pick("online: waiting for notifications", "在线：等待通知").to_owned());
             let mut clock = tokio::time::interval(Duration::from_secs(1));
             loop {
                 let received = tokio::select! {
                     r = device.receive(&mut stream, &mut acks) => r,
                     _ = clock.tick() => {
-                        tick(&mut device, &mut gw, &mut say).await?;
+                        tick(lang, &mut device, &mut gw, &mut say).await?;
                         continue;
                     }
                 };
                 let Some(r) = received else { break };
                 let r = r?;
-                say(describe(&r));
+                say(describe_in(lang, &r));
                 let settled = match &r.activity {
                     Some(change) => device.settle(&mut gw, change).await,
                     None => Ok(None),
@@ -399,21 +536,28 @@ pub async fn run(
                     None
                 });
                 if let Some(t) = settled {
-                    let id = t.activity_id.as_deref().unwrap_or_default();
-                    say(format!("[2] APNs issued update token {}… for Live Activity {id}", &t.token[..16]));
+                    let (id, token) = (t.activity_id.as_deref().unwrap_or_default(), &t.token[..16]);
+                    say(t!(
+                        lang,
+                        "[2] APNs issued update token {token}… for Live Activity {id}",
+                        "[2] APNs 为实时活动 {id} 签发了更新令牌 {token}…"
+                    ));
                     let reg = ActivityRegistration::of(&device.udid, &t);
-                    report(provider.as_deref(), &t.bundle_id, &reg, "activity token", &mut say).await;
+                    report(lang, provider.as_deref(), &t.bundle_id, &reg, Kind::Activity, &mut say).await;
                 }
             }
             Ok::<(), Error>(())
         };
         match attempt.await {
             Ok(()) => {
-                say("the gateway closed the stream; reconnecting".to_owned());
+                say(lang
+                    .pick("the gateway closed the stream; reconnecting", "网关关闭了通知流；正在重新连接")
+                    .to_owned());
                 backoff = Duration::from_millis(100);
             }
             Err(e) => {
-                say(format!("{e}; retrying in {} ms", backoff.as_millis()));
+                let ms = backoff.as_millis();
+                say(t!(lang, "{e}; retrying in {ms} ms", "{e}；{ms} 毫秒后重试"));
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }

@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use protocol::gateway::{
-    Ack, Activate, DeclareActivityType, Delivery, EndActivity, RegisterApp, StartActivity, raw_payload,
+    Ack, Activate, DeclareActivityType, Delivery, EndActivity, HandedOver, RegisterApp, StartActivity, raw_payload,
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -15,6 +15,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = serde_json::from_slice::<DeclareActivityType>(data);
     let _ = serde_json::from_slice::<StartActivity>(data);
     let _ = serde_json::from_slice::<EndActivity>(data);
+    let _ = serde_json::from_slice::<HandedOver>(data);
     let _ = serde_json::from_slice::<Delivery>(data);
     let _ = raw_payload(data);
 });

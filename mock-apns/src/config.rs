@@ -69,6 +69,9 @@ pub struct Config {
     /// More names (or IP addresses) the server certificate covers, beside
     /// [`crate::SERVER_NAMES`]: the host name a container is reached by, for instance.
     pub tls_names: Vec<String>,
+    /// The dashboard's language until a person picks one in the page (which the browser
+    /// remembers). Default: English.
+    pub lang: protocol::Lang,
 }
 
 impl Default for Config {
@@ -96,6 +99,7 @@ impl Default for Config {
             token_scope: TokenScope::PerApp,
             admin_token: None,
             tls_names: Vec::new(),
+            lang: protocol::Lang::En,
         }
     }
 }

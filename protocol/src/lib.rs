@@ -14,6 +14,7 @@ mod error;
 pub mod gateway;
 pub mod headers;
 pub mod jwt;
+mod lang;
 pub mod payload;
 mod reason;
 mod token;
@@ -23,6 +24,7 @@ pub use activity::{ActivityEvent, ActivityPush, ActivityTarget, ActivityTokenKin
 pub use environment::Environment;
 pub use error::Error;
 pub use headers::{ApnsId, CollapseId, Expiration, Priority};
+pub use lang::Lang;
 pub use payload::{Alert, AlertDict, Aps, InterruptionLevel, Payload, Sound, max_payload_size};
 pub use reason::{ErrorBody, Reason};
 pub use token::DeviceToken;

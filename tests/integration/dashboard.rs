@@ -641,7 +641,11 @@ async fn the_first_paint_is_whole_and_the_flow_has_all_five_steps() {
         assert_eq!(painted["phones"], 1, "{painted}");
         assert!(painted["notes"].as_u64() >= Some(2), "a registration and a push: {painted}");
         assert!(painted["counts"].as_u64() >= Some(7), "{painted}");
-        save_screenshot(&c, "dashboard-first-paint.png").await;
+        // Kept under target/screenshots only: what a screenshot right after load shows.
+        let png = c.screenshot().await.expect("screenshot");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+        std::fs::create_dir_all(&dir).expect("screenshot dir");
+        std::fs::write(dir.join("dashboard-first-paint.png"), png).expect("written");
 
         let reg = r#"#flow .note.reg[data-udid="PAINT-PHONE"][data-steps="3"]"#;
         let text = text_when(&c, reg, |t| t.contains("token to the provider")).await;
@@ -757,5 +761,60 @@ async fn phones_read_like_phones_and_a_replaced_notification_says_so() {
     .await;
     c.close().await.expect("browser closes");
     mock.shutdown().await;
+    result
+}
+
+/// 简体中文 beside English: the page's switch changes every label and the browser
+/// remembers the choice; a mock started with `lang: zh-CN` (`serve --lang zh-CN`, or a
+/// Chinese locale) paints in Chinese before anyone chooses.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_page_speaks_simplified_chinese_and_remembers_the_choice() {
+    let (mock, token) = running_phone("LANG-PHONE").await;
+    let id = console_push(&mock, &token, APP, "你好").await;
+    assert!(presented(mock.admin_addr(), &id).await);
+    let zh = MockApns::start(Config { lang: protocol::Lang::ZhCn, ..Config::default() }).await.expect("mock starts");
+    let (_driver, c) = browser().await;
+    let result = async {
+        c.goto(&mock.ready().admin).await.expect("page loads");
+        assert_eq!(text_when(&c, "#devices-h", |t| !t.is_empty()).await, "Devices");
+        c.find(Locator::Css(r#"#lang option[value="zh-CN"]"#)).await.expect("the switch").click().await.expect("picks");
+        text_when(&c, "#devices-h", |t| t == "设备").await;
+        let chinese = |c: &Client| {
+            let c = c.clone();
+            async move {
+                text_when(&c, r#".phone[data-udid="LANG-PHONE"] button[data-action="erase"]"#, |t| t == "抹掉").await;
+                text_when(&c, r#"#counts [data-count="presented"] span"#, |t| t == "已呈现").await;
+                text_when(&c, ".lanes", |t| t.contains("提供者服务器")).await;
+                text_when(&c, "#live", |t| t == "实时").await;
+                let page = c.find(Locator::Css("main")).await.expect("main").text().await.expect("text");
+                for english in
+                    ["Devices", "Console", "Delivery log", "Counts", "Erase", "Backup", "Payload", "presented"]
+                {
+                    assert!(!page.contains(english), "{english:?} left in the Chinese page:\n{page}");
+                }
+                let lang = c.execute("return document.documentElement.lang", vec![]).await.expect("runs");
+                assert_eq!(lang, "zh-CN");
+            }
+        };
+        chinese(&c).await;
+        // Remembered: a reload stays in Chinese.
+        c.refresh().await.expect("reloads");
+        chinese(&c).await;
+        c.execute("window.scrollTo(0, 0)", vec![]).await.expect("scrolls");
+        save_screenshot(&c, "dashboard-zh-CN.png").await;
+        // And back.
+        c.find(Locator::Css(r#"#lang option[value="en"]"#)).await.expect("the switch").click().await.expect("picks");
+        text_when(&c, "#devices-h", |t| t == "Devices").await;
+
+        // The server's language, for a browser that has not chosen: Chinese on first paint.
+        c.goto(&zh.ready().admin).await.expect("page loads");
+        let lang = c.execute("return document.documentElement.lang", vec![]).await.expect("runs");
+        assert_eq!(lang, "zh-CN");
+        assert_eq!(c.find(Locator::Id("devices-h")).await.expect("h2").text().await.expect("text"), "设备");
+    }
+    .await;
+    c.close().await.expect("browser closes");
+    mock.shutdown().await;
+    zh.shutdown().await;
     result
 }

@@ -427,6 +427,9 @@ fn the_demo_runs_the_whole_script() {
         let out = command
             .args(["demo", "--once", "--token-scope", scope])
             .env("RUST_LOG", "warn")
+            .env_remove("LC_ALL")
+            .env_remove("LC_MESSAGES")
+            .env("LANG", "C.UTF-8")
             .output()
             .expect("demo runs");
         let stdout = String::from_utf8_lossy(&out.stdout);
@@ -540,4 +543,57 @@ fn logs_never_hold_secrets_or_whole_tokens() {
     assert!(!logged.contains(signature), "the provider token's signature is in the log");
     assert!(!logged.contains(&key_body[..40]), "the private key is in the log");
     assert!(!logged.contains(&token), "a whole device token is in the log");
+}
+
+/// `apns-lab demo --once` in Simplified Chinese, chosen by the locale (`LANG=zh_CN.UTF-8`)
+/// as `--lang zh-CN` would: every narration line in Chinese, with Apple's Chinese terms;
+/// what goes over the wire (reasons, ids, JSON keys) stays as APNs sends it.
+#[test]
+fn the_demo_speaks_simplified_chinese() {
+    let out = Command::new(env!("CARGO_BIN_EXE_apns-lab"))
+        .args(["demo", "--once"])
+        .env("RUST_LOG", "warn")
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES")
+        .env("LANG", "zh_CN.UTF-8")
+        .output()
+        .expect("demo runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    for line in [
+        "── 第 1–3 步：两台 iPhone 为它们的 App 注册，并把设备令牌交给提供者服务器",
+        "[2] 用手机的 UDID、App 的捆绑包 ID 和环境",
+        "[1] com.example.chat 请求注册远程通知",
+        "[3] com.example.chat 把它的设备令牌发给了提供者服务器",
+        "[5] com.example.chat：横幅“Bob — 中午一起吃饭？”",
+        "（离线期间存储，现在送达）",
+        "替换了折叠 ID 为 match-42 的上一条",
+        "在后台被唤醒，不显示任何内容",
+        "（已丢弃：只尝试一次）",
+        "签发了一个新的设备令牌",
+        "410 Unregistered",
+        "设备令牌：已删除",
+        "签发了推送启动令牌",
+        "由推送启动，显示在锁定屏幕上",
+        "向频道发出一次广播：2-1",
+        "仍然有效的新闻设备令牌：1 个",
+        "完成。",
+    ] {
+        assert!(stdout.contains(line), "no {line:?} in\n{stdout}");
+    }
+    // No English narration left: each of these is said in every English run.
+    for english in ["provider │", "asks to register", "sent its token", "banner \"", "switched off", "Done."] {
+        assert!(!stdout.contains(english), "{english:?} in\n{stdout}");
+    }
+    // An explicit --lang wins over the locale.
+    let out = Command::new(env!("CARGO_BIN_EXE_apns-lab"))
+        .args(["demo", "--once", "--lang", "en"])
+        .env("RUST_LOG", "warn")
+        .env("LANG", "zh_CN.UTF-8")
+        .output()
+        .expect("demo runs");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("asks to register for remote notifications"));
+    let bad = Command::new(env!("CARGO_BIN_EXE_apns-lab")).args(["demo", "--lang", "fr"]).output().expect("runs");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not a language apns-lab speaks"));
 }

@@ -213,6 +213,7 @@ fn initial_state(shared: &Shared) -> serde_json::Value {
         "channels": channel_views(shared),
         "notifications": notifications,
         "registrations": shared.registrations.list(None, 30),
+        "lang": shared.config.lang.as_str(),
     })
 }
 
