@@ -818,3 +818,105 @@ async fn the_page_speaks_simplified_chinese_and_remembers_the_choice() {
     zh.shutdown().await;
     result
 }
+
+/// The phone's "Go offline" and "Go online" buttons on a live phone: pushes meanwhile are
+/// stored (the newest replacing the one before), and coming back online the phone
+/// reconnects and gets the stored one.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_live_phone_sent_offline_and_back_gets_what_was_stored() {
+    let (mock, token) = running_phone("AWAY-AND-BACK").await;
+    let (_driver, c) = browser().await;
+    let result = async {
+        c.goto(&mock.ready().admin).await.expect("page loads");
+        let phone = r#".phone[data-udid="AWAY-AND-BACK"]"#;
+        c.find(Locator::Css(&format!(r#"{phone} button[data-action="offline"]"#)))
+            .await
+            .expect("button")
+            .click()
+            .await
+            .expect("clicks");
+        text_when(&c, &format!("{phone} .status"), |t| t.contains("offline")).await;
+        let first = console_push(&mock, &token, APP, "While away 1").await;
+        let second = console_push(&mock, &token, APP, "While away 2").await;
+        c.find(Locator::Css(&format!(r#"{phone} button[data-action="online"]"#)))
+            .await
+            .expect("button")
+            .click()
+            .await
+            .expect("clicks");
+        assert!(presented(mock.admin_addr(), &second).await, "the stored one arrives once the phone is back");
+        text_when(&c, &format!("{phone} .lock"), |t| t.contains("While away 2")).await;
+        let (states, _) = {
+            let (_, v) = admin(mock.admin_addr(), "GET", &format!("/api/v1/notifications/{second}"), None).await;
+            let s: Vec<String> = v["journey"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s["state"].as_str().map(str::to_owned))
+                .collect();
+            (s, v)
+        };
+        assert_eq!(states[..3], ["received", "stored", "delivered-from-storage"], "{states:?}");
+        text_when(&c, &format!(r#"#flow .note[data-apns-id="{first}"]"#), |t| t.contains("replaced")).await;
+    }
+    .await;
+    c.close().await.expect("browser closes");
+    mock.shutdown().await;
+    result
+}
+
+/// The lessons: each runs with one click on the live phone, narrates its steps in the
+/// page, and ends with its rule in one sentence and where it lives in the code.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_lesson_runs_on_a_live_phone_and_ends_with_its_rule() {
+    let mock = MockApns::start(Config::default()).await.expect("mock starts");
+    let (provider, _) = accepting_provider().await;
+    spawn_phone(&mock, "LESSON-PHONE", &[APP, "com.example.news"], Some(provider));
+    wait_for(Duration::from_secs(10), || {
+        let online = mock.events(Some("LESSON-PHONE"), 10).iter().any(|e| e.kind == "online");
+        (online && mock.device("LESSON-PHONE").ok()?.apps.len() == 2).then_some(())
+    })
+    .await
+    .expect("the phone is online with two apps");
+    let (_driver, c) = browser().await;
+    let result = async {
+        c.goto(&mock.ready().admin).await.expect("page loads");
+        text_when(&c, "#live", |t| t == "live").await;
+        // (lesson, a step it must narrate, a word of its rule, a file it points to)
+        let lessons = [
+            ("first", "Step 5", "device token", "push.rs"),
+            ("away", "delivered from storage", "the newest", "storage.rs"),
+            ("collapse", "only the newer", "apns-collapse-id", "present.rs"),
+            ("silent", "handled silently", "wakes the app", "present.rs"),
+            ("update", "Its token is the same", "keeps the device token", "registry.rs"),
+            ("restore", "NEW-LESSON-PHONE", "onto another phone", "lifecycle.rs"),
+            ("erase", "410 Unregistered", "changes every token", "server.rs"),
+            ("uninstall", "410 Unregistered", "first push is still accepted", "delivery.rs"),
+            ("scope", "per-app", "per-device", "derive_token"),
+        ];
+        for (id, step, rule, code) in lessons {
+            c.find(Locator::Css(&format!(r#"#lesson-list button[data-lesson="{id}"]"#)))
+                .await
+                .expect("lesson button")
+                .click()
+                .await
+                .expect("clicks");
+            let out = format!(r#"#lesson-out[data-lesson="{id}"]"#);
+            let text = text_when(&c, &out, |t| t.contains("The rule:") || t.contains("waited")).await;
+            let state = c.find(Locator::Css(&out)).await.expect("out").attr("data-state").await.expect("attr");
+            assert_eq!(state.as_deref(), Some("done"), "{id}: {text}");
+            assert!(text.contains(step) && text.contains(rule) && text.contains(code), "{id}: {text}");
+            if id == "uninstall" {
+                c.execute("document.getElementById('lessons').scrollIntoView()", vec![]).await.expect("scrolls");
+                save_screenshot(&c, "dashboard-lesson.png").await;
+            }
+        }
+        // The phone is left whole: online, both apps installed.
+        let phone = mock.device("LESSON-PHONE").expect("device");
+        assert!(phone.online && phone.apps.iter().all(|a| a.installed), "{phone:?}");
+    }
+    .await;
+    c.close().await.expect("browser closes");
+    mock.shutdown().await;
+    result
+}

@@ -429,7 +429,8 @@ impl Room {
         let logged = self.record_event(logged, &touched).await?;
         // A connected phone whose tokens changed is told by losing its stream: it
         // reconnects, registers its apps again and hands the new tokens to its provider.
-        if logged.tokens.iter().any(|t| t.changed)
+        // One set back online reconnects the same way, and gets what was stored meanwhile.
+        if (logged.tokens.iter().any(|t| t.changed) || matches!(event, Lifecycle::Online))
             && let Some(device) = self.registry.device_slot(udid)
         {
             let _ = self.engine.send(crate::devices::delivery::Event::Kick { device }).await;
