@@ -314,19 +314,28 @@ impl Kind {
     }
 }
 
-/// Hands a token to the provider (when there is one) and says so; answers how it went
-/// (`None` when there is no provider).
+/// The token an app hands over in step 3.
+struct Handed<'a> {
+    app: &'a str,
+    environment: Environment,
+    token: &'a str,
+}
+
+/// Step 3: hands a token to the provider (when there is one) and says so, then tells the
+/// gateway how it went — the simulator's report, from which the dashboard draws step 3
+/// (a phone that cannot say so still works).
 async fn report(
     lang: Lang,
     provider: Option<&str>,
-    app: &str,
     reg: &impl Serialize,
     kind: Kind,
+    handed: Handed<'_>,
+    gw: &mut crate::Gateway,
     say: &mut impl FnMut(String),
-) -> Option<Result<(), String>> {
-    let url = provider?;
-    let what = kind.name(lang);
-    Some(match post_json("provider", url, reg).await {
+) {
+    let Some(url) = provider else { return };
+    let (app, what) = (handed.app, kind.name(lang));
+    let outcome = match post_json("provider", url, reg).await {
         Ok(_) => {
             say(t!(
                 lang,
@@ -343,7 +352,16 @@ async fn report(
             ));
             Err(e.to_string())
         }
-    })
+    };
+    let told = protocol::gateway::HandedOver {
+        bundle_id: app.to_owned(),
+        environment: handed.environment,
+        token: handed.token.to_owned(),
+        provider: url.to_owned(),
+        accepted: outcome.is_ok(),
+        error: outcome.err(),
+    };
+    let _ = gw.handed_over(&told).await;
 }
 
 /// Says what the clock did to the phone's activities, and tells APNs of the ends.
@@ -452,19 +470,8 @@ pub async fn run_in(
                         environment: r.environment,
                         token: r.token.clone(),
                     };
-                    let told = report(lang, provider.as_deref(), &reg.bundle_id, &reg, Kind::Device, &mut say).await;
-                    if let Some(outcome) = told {
-                        // The dashboard draws step 3 from this; a phone that cannot say so still works.
-                        let told = protocol::gateway::HandedOver {
-                            bundle_id: r.bundle_id.clone(),
-                            environment: r.environment,
-                            token: r.token.clone(),
-                            provider: provider.clone().unwrap_or_default(),
-                            accepted: outcome.is_ok(),
-                            error: outcome.err(),
-                        };
-                        let _ = gw.handed_over(&told).await;
-                    }
+                    let handed = Handed { app: &r.bundle_id, environment: r.environment, token: &r.token };
+                    report(lang, provider.as_deref(), &reg, Kind::Device, handed, &mut gw, &mut say).await;
                 }
                 known[i] = Some(r.token.clone());
             }
@@ -486,7 +493,8 @@ pub async fn run_in(
                 });
                 if new {
                     let reg = ActivityRegistration::of(&device.udid, &t);
-                    report(lang, provider.as_deref(), &t.bundle_id, &reg, Kind::PushToStart, &mut say).await;
+                    let handed = Handed { app: &t.bundle_id, environment: t.environment, token: &t.token };
+                    report(lang, provider.as_deref(), &reg, Kind::PushToStart, handed, &mut gw, &mut say).await;
                     known_activity_tokens.push(t.token);
                 }
             }
@@ -508,7 +516,8 @@ pub async fn run_in(
                         "[2] APNs 为实时活动 {id} 签发了更新令牌 {token}…"
                     ));
                     let reg = ActivityRegistration::of(&device.udid, &t);
-                    report(lang, provider.as_deref(), &t.bundle_id, &reg, Kind::Activity, &mut say).await;
+                    let handed = Handed { app: &t.bundle_id, environment: t.environment, token: &t.token };
+                    report(lang, provider.as_deref(), &reg, Kind::Activity, handed, &mut gw, &mut say).await;
                 }
             }
             started_local = true;
@@ -543,7 +552,8 @@ pub async fn run_in(
                         "[2] APNs 为实时活动 {id} 签发了更新令牌 {token}…"
                     ));
                     let reg = ActivityRegistration::of(&device.udid, &t);
-                    report(lang, provider.as_deref(), &t.bundle_id, &reg, Kind::Activity, &mut say).await;
+                    let handed = Handed { app: &t.bundle_id, environment: t.environment, token: &t.token };
+                    report(lang, provider.as_deref(), &reg, Kind::Activity, handed, &mut gw, &mut say).await;
                 }
             }
             Ok::<(), Error>(())

@@ -405,6 +405,20 @@ async fn the_page_draws_a_live_activity_on_the_lock_screen() {
         assert!(upper.contains("DELIVERYATTRIBUTES") && upper.contains("ACTIVE"), "{card}");
         text_when(&c, &format!("{phone} .pill"), |t| t.contains("food") && t.contains("On its way")).await;
         text_when(&c, "#flow", |t| t.contains("Live Activity started")).await;
+        // The push-to-start token's own steps 1–2, and the update token's once the activity began.
+        let reg =
+            text_when(&c, r#"#flow .note.reg[data-kind="push-to-start"]"#, |t| t.contains("pushToStartTokenUpdates"))
+                .await;
+        assert!(reg.contains("DeliveryAttributes") && reg.contains("push-to-start token"), "{reg}");
+        text_when(&c, r#"#flow .note.reg[data-kind="update"]"#, |t| t.contains("pushTokenUpdates")).await;
+        c.find(Locator::Css(r#"#flow .note.reg[data-kind="push-to-start"] .arrow[data-detail$="-2"]"#))
+            .await
+            .expect("step 2")
+            .click()
+            .await
+            .expect("clicks");
+        let detail = text_when(&c, "#flow-detail", |t| t.contains("80 bytes")).await;
+        assert!(detail.contains(&start_token) && detail.contains("attributes type"), "{detail}");
 
         // An update and an end, from the update token the phone got.
         let update = wait_for(Duration::from_secs(5), || {

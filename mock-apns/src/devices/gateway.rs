@@ -357,6 +357,8 @@ async fn register(shared: &Room, udid: &str, app: RegisterApp) -> Result<Registe
         udid,
         bundle_id: &view.bundle_id,
         environment: view.environment,
+        kind: "device",
+        activity: None,
         token: &view.token,
         scope: shared.registry.scope(),
         device_generation: device.generation,
@@ -397,6 +399,28 @@ async fn activity_call(shared: &Room, udid: &str, path: &str, body: &[u8]) -> Re
             return Ok(None);
         }
     };
+    // Steps 1–2 for the flow: the inputs of a Live Activity token are its kind, the UDID,
+    // the bundle ID, the attributes type or activity, and the two generations.
+    let (kind, activity) = match view.kind {
+        protocol::ActivityTokenKind::PushToStart => ("push-to-start", view.attributes_type.as_str()),
+        protocol::ActivityTokenKind::Update => ("update", view.activity_id.as_deref().unwrap_or_default()),
+    };
+    let device = shared.device_view(udid)?;
+    let install_generation =
+        device.apps.iter().find(|a| a.bundle_id == view.bundle_id).map_or(0, |a| a.install_generation);
+    let noted = shared.registrations.registered(crate::observe::registrations::Registered {
+        time_ms: shared.clock.unix_millis(),
+        udid,
+        bundle_id: &view.bundle_id,
+        environment: view.environment,
+        kind,
+        activity: Some(activity),
+        token: &view.token,
+        scope: shared.registry.scope(),
+        device_generation: device.generation,
+        install_generation,
+    });
+    shared.live.registration(&noted);
     Ok(Some(ActivityToken {
         bundle_id: view.bundle_id,
         environment: view.environment,

@@ -27,6 +27,13 @@ pub struct Registration {
     pub bundle_id: String,
     /// Its `aps-environment`.
     pub environment: Environment,
+    /// `device` (the app's device token), or for Live Activities `push-to-start` (the app
+    /// declared an `ActivityAttributes` type) or `update` (an activity started).
+    pub kind: &'static str,
+    /// For a Live Activity token, the other input: the attributes type (push-to-start) or
+    /// the activity (update).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub activity: Option<String>,
     /// The token APNs answered with (step 2).
     pub token: String,
     /// `per-app` (the bundle ID is an input) or `per-device` (it is not).
@@ -63,6 +70,8 @@ pub(crate) struct Registered<'a> {
     pub udid: &'a str,
     pub bundle_id: &'a str,
     pub environment: Environment,
+    pub kind: &'static str,
+    pub activity: Option<&'a str>,
     pub token: &'a str,
     pub scope: TokenScope,
     pub device_generation: u32,
@@ -82,11 +91,13 @@ impl Registrations {
     /// Steps 1–2 happened: notes them and answers the record.
     pub(crate) fn registered(&self, r: Registered<'_>) -> Registration {
         let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
-        let before = log
-            .1
-            .iter()
-            .rev()
-            .find(|x| x.udid == r.udid && x.bundle_id == r.bundle_id && x.environment == r.environment);
+        let before = log.1.iter().rev().find(|x| {
+            x.udid == r.udid
+                && x.bundle_id == r.bundle_id
+                && x.environment == r.environment
+                && x.kind == r.kind
+                && x.activity.as_deref() == r.activity
+        });
         let token_was = match before {
             None => "first",
             Some(b) if b.token != r.token => "new",
@@ -99,6 +110,8 @@ impl Registrations {
             udid: r.udid.to_owned(),
             bundle_id: r.bundle_id.to_owned(),
             environment: r.environment,
+            kind: r.kind,
+            activity: r.activity.map(str::to_owned),
             token: r.token.to_owned(),
             scope: r.scope,
             device_generation: r.device_generation,
@@ -144,6 +157,8 @@ mod tests {
             udid,
             bundle_id: "com.example.chat",
             environment: Environment::Sandbox,
+            kind: "device",
+            activity: None,
             token,
             scope: TokenScope::PerApp,
             device_generation: 0,
