@@ -934,3 +934,87 @@ async fn every_lesson_runs_on_a_live_phone_and_ends_with_its_rule() {
     mock.shutdown().await;
     result
 }
+
+/// The Live Activity and broadcast lessons: each says what it needs when nothing live has
+/// it, then runs on a phone whose app declared a type (start, update, end through the
+/// tokens the phone hands over) and on a channel with a subscriber (one request, fanned out).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_live_activity_and_broadcast_lessons_run_and_say_what_they_need() {
+    let lab = lab_with(Config::default()).await;
+    let (_driver, c) = browser().await;
+    let result = async {
+        c.goto(&lab.mock.ready().admin).await.expect("page loads");
+        text_when(&c, "#live", |t| t == "live").await;
+        for (id, needs) in [("activity", "--activity-type"), ("broadcast", "channels create")] {
+            c.find(Locator::Css(&format!(r#"#lesson-list button[data-lesson="{id}"]"#)))
+                .await
+                .expect("b")
+                .click()
+                .await
+                .expect("c");
+            let out = format!(r#"#lesson-out[data-lesson="{id}"][data-state="no-phone"]"#);
+            let text = text_when(&c, &out, |t| !t.is_empty()).await;
+            assert!(text.contains(needs), "{id}: {text}");
+        }
+
+        // A phone whose food app declared DeliveryAttributes; a channel with a subscriber.
+        let endpoint = device_sim::Endpoint::parse(&lab.mock.ready().gateway, lab.mock.ca_pem().to_owned())
+            .expect("gateway endpoint");
+        let mut food = device_sim::run::AppSetup::new("com.example.food", Sandbox);
+        food.activity_types = vec!["DeliveryAttributes".into()];
+        tokio::spawn(device_sim::run::run(endpoint, Some("LA-LESSON".into()), vec![food], None, |_| {}));
+        wait_for(Duration::from_secs(10), || {
+            let online = lab.mock.events(Some("LA-LESSON"), 10).iter().any(|e| e.kind == "online");
+            let start = lab
+                .mock
+                .activities("LA-LESSON")
+                .ok()?
+                .into_iter()
+                .any(|a| a.kind == protocol::ActivityTokenKind::PushToStart);
+            (online && start).then_some(())
+        })
+        .await
+        .expect("the phone declares its type and goes online");
+        let addr = lab.mock.ready().channels_sandbox.trim_start_matches("https://").parse().expect("addr");
+        let mut m = crate::support::Client::connect(addr, lab.mock.ca_pem(), None, Alpn::H2).await;
+        let made = m
+            .push(
+                Push::new("x", &lab.jwt())
+                    .path(format!("/1/apps/{APP}/channels"))
+                    .without("apns-topic")
+                    .without("apns-push-type")
+                    .body(r#"{"message-storage-policy":0,"push-type":"LiveActivity"}"#),
+            )
+            .await;
+        let channel = made.headers.get("apns-channel-id").and_then(|v| v.to_str().ok()).expect("a channel").to_owned();
+        let fan = mock_apns::NewActivity {
+            bundle_id: APP.into(),
+            environment: Sandbox,
+            attributes_type: "ScoreAttributes".into(),
+            activity_id: None,
+            channel: Some(channel.clone()),
+        };
+        lab.mock.start_activity("00008030-001A2D3C3E02802E", fan).await.expect("subscribed");
+
+        for (id, step, rule) in
+            [("activity", "the activity ends", "push-to-start token"), ("broadcast", "1 deliveries", "fans it out")]
+        {
+            c.find(Locator::Css(&format!(r#"#lesson-list button[data-lesson="{id}"]"#)))
+                .await
+                .expect("b")
+                .click()
+                .await
+                .expect("c");
+            let out = format!(r#"#lesson-out[data-lesson="{id}"]"#);
+            let text = text_when(&c, &out, |t| t.contains("The rule:") || t.contains("waited")).await;
+            let state = c.find(Locator::Css(&out)).await.expect("out").attr("data-state").await.expect("attr");
+            assert_eq!(state.as_deref(), Some("done"), "{id}: {text}");
+            assert!(text.contains(step) && text.contains(rule), "{id}: {text}");
+        }
+        text_when(&c, r#".phone[data-udid="LA-LESSON"] .activity[data-state="ended"]"#, |t| !t.is_empty()).await;
+    }
+    .await;
+    c.close().await.expect("browser closes");
+    lab.mock.shutdown().await;
+    result
+}
