@@ -490,6 +490,8 @@ async fn the_page_lists_channels_and_the_console_broadcasts() {
         let curl = text_when(&c, "#console-curl-text", |t| t.contains("/4/broadcasts/apps/")).await;
         assert!(curl.contains("apns-channel-id"), "{curl}");
         text_when(&c, "#flow", |t| t.contains("fanned out from a broadcast")).await;
+        // The request is drawn as step 4 to the broadcast path; its fan-out as APNs's own delivery.
+        text_when(&c, "#flow", |t| t.contains("POST /4/broadcasts/apps/")).await;
     }
     .await;
     c.close().await.expect("browser closes");
@@ -906,7 +908,7 @@ async fn every_lesson_runs_on_a_live_phone_and_ends_with_its_rule() {
             ("restore", "NEW-LESSON-PHONE", "onto another phone", "lifecycle.rs"),
             ("erase", "410 Unregistered", "changes every token", "server.rs"),
             ("uninstall", "410 Unregistered", "first push is still accepted", "delivery.rs"),
-            ("scope", "per-app", "per-device", "derive_token"),
+            ("scope", "under the seed's it stays", "per-device", "derive_token"),
         ];
         for (id, step, rule, code) in lessons {
             c.find(Locator::Css(&format!(r#"#lesson-list button[data-lesson="{id}"]"#)))
@@ -925,6 +927,23 @@ async fn every_lesson_runs_on_a_live_phone_and_ends_with_its_rule() {
                 save_screenshot(&c, "dashboard-lesson.png").await;
             }
         }
+        // Side by side after the reinstall: the per-app token changed, the per-device one did not.
+        let changed = c
+            .find(Locator::Css(r#"#lesson-out li:last-child td[data-scope="per-app"]"#))
+            .await
+            .expect("cell")
+            .text()
+            .await
+            .expect("text");
+        let kept = c
+            .find(Locator::Css(r#"#lesson-out li:last-child td[data-scope="per-device"]"#))
+            .await
+            .expect("cell")
+            .text()
+            .await
+            .expect("text");
+        assert!(changed.contains("(changed)") && changed.contains("in use"), "{changed}");
+        assert!(kept.contains("(unchanged)"), "{kept}");
         // The phone is left whole: online, both apps installed.
         let phone = mock.device("LESSON-PHONE").expect("device");
         assert!(phone.online && phone.apps.iter().all(|a| a.installed), "{phone:?}");

@@ -308,6 +308,34 @@ pub(crate) async fn route<B: Body>(shared: Arc<Shared>, req: Request<B>) -> Resu
                 Err(r) => r,
             }
         }
+        (["api", "v1", "devices", udid, "token-scopes"], &Method::GET) => match shared.device_view(udid) {
+            // Side by side: each installed app's token under today's rules (per-app) and the
+            // seed's (per-device), from the same inputs; one of them is the token in use.
+            Ok(d) => {
+                let hex = |b: [u8; 32]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+                let apps: Vec<serde_json::Value> = d
+                    .apps
+                    .iter()
+                    .filter(|a| a.installed)
+                    .map(|a| {
+                        let (env, generation) = (a.environment, d.generation);
+                        serde_json::json!({
+                            "bundle_id": a.bundle_id, "environment": env, "install_generation": a.install_generation,
+                            "per-app": hex(shared.registry.derive_token(env, &d.udid, Some(&a.bundle_id), generation, a.install_generation)),
+                            "per-device": hex(shared.registry.derive_token(env, &d.udid, None, generation, 0)),
+                        })
+                    })
+                    .collect();
+                json(
+                    StatusCode::OK,
+                    &serde_json::json!({"udid": d.udid, "scope": shared.registry.scope(), "device_generation": d.generation, "apps": apps}),
+                )
+            }
+            Err(e) => from_error(e),
+        },
+        (["api", "v1", "devices", _, "token-scopes"], _) => {
+            error(StatusCode::METHOD_NOT_ALLOWED, format!("{path} does not take {method}"))
+        }
         (["api", "v1", "devices", udid, "activities"], &Method::GET) => ok(shared.activity_views(udid)),
         (["api", "v1", "devices", udid, "activities", id, "end"], &Method::POST) => {
             ok(shared.end_activity(udid, id).await)
