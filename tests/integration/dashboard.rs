@@ -450,18 +450,7 @@ async fn the_page_draws_a_live_activity_on_the_lock_screen() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_page_lists_channels_and_the_console_broadcasts() {
     let lab = lab_with(Config::default()).await;
-    let addr = lab.mock.ready().channels_sandbox.trim_start_matches("https://").parse().expect("addr");
-    let mut m = crate::support::Client::connect(addr, lab.mock.ca_pem(), None, Alpn::H2).await;
-    let made = m
-        .push(
-            Push::new("x", &lab.jwt())
-                .path(format!("/1/apps/{APP}/channels"))
-                .without("apns-topic")
-                .without("apns-push-type")
-                .body(r#"{"message-storage-policy":0,"push-type":"LiveActivity"}"#),
-        )
-        .await;
-    let channel = made.headers.get("apns-channel-id").and_then(|v| v.to_str().ok()).expect("a channel").to_owned();
+    let channel = create_channel(&lab).await;
     let udid = "00008030-001A2D3C3E02802E";
     lab.mock
         .start_activity(
@@ -911,16 +900,7 @@ async fn every_lesson_runs_on_a_live_phone_and_ends_with_its_rule() {
             ("scope", "under the seed's it stays", "per-device", "derive_token"),
         ];
         for (id, step, rule, code) in lessons {
-            c.find(Locator::Css(&format!(r#"#lesson-list button[data-lesson="{id}"]"#)))
-                .await
-                .expect("lesson button")
-                .click()
-                .await
-                .expect("clicks");
-            let out = format!(r#"#lesson-out[data-lesson="{id}"]"#);
-            let text = text_when(&c, &out, |t| t.contains("The rule:") || t.contains("waited")).await;
-            let state = c.find(Locator::Css(&out)).await.expect("out").attr("data-state").await.expect("attr");
-            assert_eq!(state.as_deref(), Some("done"), "{id}: {text}");
+            let text = run_lesson(&c, id).await;
             assert!(text.contains(step) && text.contains(rule) && text.contains(code), "{id}: {text}");
             if id == "uninstall" {
                 c.execute("document.getElementById('lessons').scrollIntoView()", vec![]).await.expect("scrolls");
@@ -965,12 +945,7 @@ async fn the_live_activity_and_broadcast_lessons_run_and_say_what_they_need() {
         c.goto(&lab.mock.ready().admin).await.expect("page loads");
         text_when(&c, "#live", |t| t == "live").await;
         for (id, needs) in [("activity", "--activity-type"), ("broadcast", "channels create")] {
-            c.find(Locator::Css(&format!(r#"#lesson-list button[data-lesson="{id}"]"#)))
-                .await
-                .expect("b")
-                .click()
-                .await
-                .expect("c");
+            click_lesson(&c, id).await;
             let out = format!(r#"#lesson-out[data-lesson="{id}"][data-state="no-phone"]"#);
             let text = text_when(&c, &out, |t| !t.is_empty()).await;
             assert!(text.contains(needs), "{id}: {text}");
@@ -994,18 +969,7 @@ async fn the_live_activity_and_broadcast_lessons_run_and_say_what_they_need() {
         })
         .await
         .expect("the phone declares its type and goes online");
-        let addr = lab.mock.ready().channels_sandbox.trim_start_matches("https://").parse().expect("addr");
-        let mut m = crate::support::Client::connect(addr, lab.mock.ca_pem(), None, Alpn::H2).await;
-        let made = m
-            .push(
-                Push::new("x", &lab.jwt())
-                    .path(format!("/1/apps/{APP}/channels"))
-                    .without("apns-topic")
-                    .without("apns-push-type")
-                    .body(r#"{"message-storage-policy":0,"push-type":"LiveActivity"}"#),
-            )
-            .await;
-        let channel = made.headers.get("apns-channel-id").and_then(|v| v.to_str().ok()).expect("a channel").to_owned();
+        let channel = create_channel(&lab).await;
         let fan = mock_apns::NewActivity {
             bundle_id: APP.into(),
             environment: Sandbox,
@@ -1018,16 +982,7 @@ async fn the_live_activity_and_broadcast_lessons_run_and_say_what_they_need() {
         for (id, step, rule) in
             [("activity", "the activity ends", "push-to-start token"), ("broadcast", "1 deliveries", "fans it out")]
         {
-            c.find(Locator::Css(&format!(r#"#lesson-list button[data-lesson="{id}"]"#)))
-                .await
-                .expect("b")
-                .click()
-                .await
-                .expect("c");
-            let out = format!(r#"#lesson-out[data-lesson="{id}"]"#);
-            let text = text_when(&c, &out, |t| t.contains("The rule:") || t.contains("waited")).await;
-            let state = c.find(Locator::Css(&out)).await.expect("out").attr("data-state").await.expect("attr");
-            assert_eq!(state.as_deref(), Some("done"), "{id}: {text}");
+            let text = run_lesson(&c, id).await;
             assert!(text.contains(step) && text.contains(rule), "{id}: {text}");
         }
         text_when(&c, r#".phone[data-udid="LA-LESSON"] .activity[data-state="ended"]"#, |t| !t.is_empty()).await;
@@ -1036,4 +991,36 @@ async fn the_live_activity_and_broadcast_lessons_run_and_say_what_they_need() {
     c.close().await.expect("browser closes");
     lab.mock.shutdown().await;
     result
+}
+
+/// A broadcast channel for [`APP`], made on the channel management API.
+async fn create_channel(lab: &Lab) -> String {
+    let addr = lab.mock.ready().channels_sandbox.trim_start_matches("https://").parse().expect("addr");
+    let mut m = crate::support::Client::connect(addr, lab.mock.ca_pem(), None, Alpn::H2).await;
+    let made = m
+        .push(
+            Push::new("x", &lab.jwt())
+                .path(format!("/1/apps/{APP}/channels"))
+                .without("apns-topic")
+                .without("apns-push-type")
+                .body(r#"{"message-storage-policy":0,"push-type":"LiveActivity"}"#),
+        )
+        .await;
+    made.headers.get("apns-channel-id").and_then(|v| v.to_str().ok()).expect("a channel").to_owned()
+}
+
+/// Clicks a lesson's button.
+async fn click_lesson(c: &Client, id: &str) {
+    let button = format!(r#"#lesson-list button[data-lesson="{id}"]"#);
+    c.find(Locator::Css(&button)).await.expect("lesson button").click().await.expect("clicks");
+}
+
+/// Runs a lesson and waits for its end; it must have ended "done". Its text.
+async fn run_lesson(c: &Client, id: &str) -> String {
+    click_lesson(c, id).await;
+    let out = format!(r#"#lesson-out[data-lesson="{id}"]"#);
+    let text = text_when(c, &out, |t| t.contains("The rule:") || t.contains("waited")).await;
+    let state = c.find(Locator::Css(&out)).await.expect("out").attr("data-state").await.expect("attr");
+    assert_eq!(state.as_deref(), Some("done"), "{id}: {text}");
+    text
 }
