@@ -4,7 +4,7 @@
 #
 #   serve NAME [serve args...]   `apns-lab serve` pinned to core 0, data in $work/NAME,
 #                                ready line in $work/NAME.ready (fails fast if it dies);
-#                                sets SERVE_PID
+#                                sets SERVE_PID; SERVE_BIN=PATH runs another binary
 #   jwt READY_FILE               a provider token from that mock's default key
 #   payload FILE                 the 200-byte alert payload every benchmark sends
 #   median                       the median of numbers on stdin, one per line
@@ -25,7 +25,7 @@ trap cleanup EXIT
 
 serve() {
   local name=$1; shift
-  taskset -c 0 target/release/apns-lab serve --data-dir "$work/$name" "$@" \
+  taskset -c 0 "${SERVE_BIN:-target/release/apns-lab}" serve --data-dir "$work/$name" "$@" \
     --sandbox-addr 127.0.0.1:0 --production-addr 127.0.0.1:0 --admin-addr 127.0.0.1:0 --gateway-addr 127.0.0.1:0 \
     >"$work/$name.ready" 2>"$work/$name.log" &
   SERVE_PID=$!

@@ -4,7 +4,10 @@
 # and a 200-byte payload, at 4 and 16 connections x 100 concurrent streams. Server and
 # h2load are pinned to different cores. Prints a Markdown table for BENCHMARKS.md.
 #
-# Usage: bench/provider-api.sh [seconds per run, default 5] [rounds, default 3]
+# With ALSO=PATH, a second apns-lab binary is measured in the same rounds (for example
+# the one bench/upstream-build.sh makes without the vendored patches).
+#
+# Usage: [ALSO=PATH] bench/provider-api.sh [seconds per run, default 5] [rounds, default 3]
 source "$(dirname "$0")/common.sh"
 SECS=${1:-5}
 ROUNDS=${2:-3}
@@ -34,6 +37,11 @@ start_mock full
 start_mock nocap --capture-limit 0
 MOCK=$URL_full TOKEN=$TOKEN_full JWT=$JWT_full
 NOCAP=$URL_nocap TOKEN2=$TOKEN_nocap JWT2=$JWT_nocap
+whos="bare mock nocap"
+if [ -n "${ALSO:-}" ]; then
+  SERVE_BIN=$ALSO start_mock also
+  whos="$whos also"
+fi
 
 # The baseline.
 taskset -c $SERVER_CPU target/release/examples/bare_h2 >"$work/bare" &
@@ -67,13 +75,16 @@ run() {
 echo "| streams | server | req/s (median of $ROUNDS) | p50 ms | p99 ms | non-200 |"
 echo "|---|---|---|---|---|---|"
 for conns in 4 16; do
-  : >"$work/mock.runs"; : >"$work/bare.runs"; : >"$work/nocap.runs"
+  : >"$work/mock.runs"; : >"$work/bare.runs"; : >"$work/nocap.runs"; : >"$work/also.runs"
   for _ in $(seq "$ROUNDS"); do
     run "$BARE" "$conns" "$TOKEN" "$JWT" >>"$work/bare.runs"
     run "$MOCK" "$conns" "$TOKEN" "$JWT" >>"$work/mock.runs"
     run "$NOCAP" "$conns" "$TOKEN2" "$JWT2" >>"$work/nocap.runs"
+    if [ -n "${ALSO:-}" ]; then
+      run "$URL_also" "$conns" "$TOKEN_also" "$JWT_also" >>"$work/also.runs"
+    fi
   done
-  for who in bare mock nocap; do
+  for who in $whos; do
     r=$(awk '{print $1}' "$work/$who.runs" | median)
     p50=$(awk '{print $2}' "$work/$who.runs" | median)
     p99=$(awk '{print $3}' "$work/$who.runs" | median)
@@ -82,6 +93,7 @@ for conns in 4 16; do
       bare) name="bare hyper + rustls (no validation)" ;;
       mock) name="apns-lab mock (validation + capture)" ;;
       nocap) name="apns-lab mock, capture off" ;;
+      also) name="apns-lab mock, $ALSO" ;;
     esac
     echo "| ${conns}×100 | $name | $r | $p50 | $p99 | $bad |"
     eval "${who}_${conns}=$r"
@@ -91,6 +103,10 @@ echo
 for conns in 4 16; do
   b=$(eval echo "\$bare_${conns}"); m=$(eval echo "\$mock_${conns}"); n=$(eval echo "\$nocap_${conns}")
   echo "ratio at ${conns}×100: mock $(python3 -c "print(f'{$m/$b:.2f}')")×, capture off $(python3 -c "print(f'{$n/$b:.2f}')")× the bare server"
+  if [ -n "${ALSO:-}" ]; then
+    a=$(eval echo "\$also_${conns}")
+    echo "ratio at ${conns}×100: $ALSO $(python3 -c "print(f'{$a/$b:.2f}')")× the bare server, $(python3 -c "print(f'{$a/$m:.2f}')")× the mock"
+  fi
 done
 echo
 echo "the mock's last answer: $(curl -sf "$ADMIN_full/api/v1/notifications?limit=1" | jq -c '.[0] | {status, reason}')"

@@ -17,6 +17,7 @@ mod exec;
 mod faults;
 mod interop;
 mod lifecycle;
+mod memory;
 mod provider_server;
 mod serve;
 mod shapes;

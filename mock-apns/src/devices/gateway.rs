@@ -25,9 +25,10 @@ use protocol::gateway::{
     Ack, Activate, Activation, ActivityToken, DeclareActivityType, EndActivity, HandedOver, RegisterApp, Registered,
     StartActivity,
 };
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
 
 use super::Room;
 use super::activities::{NewActivity, NewActivityType};
@@ -95,46 +96,79 @@ pub(crate) async fn serve(
             _ = shutdown.changed() => return,
         };
         let _ = tcp.set_nodelay(true);
-        let (acceptor, shared, mut shutdown) = (acceptor.clone(), shared.clone(), shutdown.clone());
+        let (acceptor, shared, shutdown) = (acceptor.clone(), shared.clone(), shutdown.clone());
         tokio::spawn(async move {
             let _permit = permit;
-            let tls = match tokio::time::timeout(shared.config.handshake_timeout, acceptor.accept(tcp)).await {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => return shared.misbehaviour.report(Kind::TlsHandshake, &format_args!("gateway: {e}")),
-                Err(_) => return shared.misbehaviour.report(Kind::HandshakeTimeout, &"gateway: TLS"),
-            };
-            let udid = tls
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|c| c.first())
-                .and_then(|c| crate::tls::device_udid(c.as_ref()));
-            let streams = if udid.is_some() { DEVICE_STREAMS } else { ANONYMOUS_STREAMS };
-            let handshake = h2::server::Builder::new()
-                .max_concurrent_streams(streams)
-                .max_header_list_size(MAX_HEADER_LIST)
-                .handshake::<_, Bytes>(tls);
-            let mut conn = match tokio::time::timeout(shared.config.handshake_timeout, handshake).await {
-                Ok(Ok(conn)) => conn,
-                Ok(Err(e)) => return shared.misbehaviour.report(Kind::Http2, &format_args!("gateway: {e}")),
-                Err(_) => return shared.misbehaviour.report(Kind::HandshakeTimeout, &"gateway: HTTP/2"),
-            };
-            loop {
-                tokio::select! {
-                    next = conn.accept() => match next {
-                        Some(Ok((req, respond))) => {
-                            tokio::spawn(handle(shared.clone(), udid.clone(), req, respond, shutdown.clone()));
-                        }
-                        _ => return,
-                    },
-                    _ = shutdown.changed() => {
-                        conn.graceful_shutdown();
-                        let _ = tokio::time::timeout(Duration::from_secs(2), std::future::poll_fn(|cx| conn.poll_closed(cx))).await;
-                        return;
-                    }
-                }
-            }
+            serve_phone(tcp, acceptor, shared, shutdown).await;
         });
+    }
+}
+
+/// One phone's connection: TLS (its certificate, if any, says which device), HTTP/2,
+/// then each request in a task of its own until the phone or shutdown ends it.
+async fn serve_phone(tcp: TcpStream, acceptor: TlsAcceptor, shared: Arc<Room>, mut shutdown: watch::Receiver<bool>) {
+    // The handshakes are boxed: their state is given back when they end instead of
+    // staying in the task as long as the phone is connected.
+    let tls = match Box::pin(tokio::time::timeout(shared.config.handshake_timeout, acceptor.accept(tcp))).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => return shared.misbehaviour.report(Kind::TlsHandshake, &format_args!("gateway: {e}")),
+        Err(_) => return shared.misbehaviour.report(Kind::HandshakeTimeout, &"gateway: TLS"),
+    };
+    // By value: a local borrowed here would keep its place in the task after it moved
+    // into the HTTP/2 connection, and the TLS stream would be held twice.
+    let (tls, udid) = identify(tls);
+    let streams = if udid.is_some() { DEVICE_STREAMS } else { ANONYMOUS_STREAMS };
+    let handshake = h2::server::Builder::new()
+        .max_concurrent_streams(streams)
+        .max_header_list_size(MAX_HEADER_LIST)
+        .handshake::<_, Bytes>(tls);
+    let mut conn = match Box::pin(tokio::time::timeout(shared.config.handshake_timeout, handshake)).await {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(e)) => return shared.misbehaviour.report(Kind::Http2, &format_args!("gateway: {e}")),
+        Err(_) => return shared.misbehaviour.report(Kind::HandshakeTimeout, &"gateway: HTTP/2"),
+    };
+    loop {
+        tokio::select! {
+            next = conn.accept() => match next {
+                Some(Ok((req, respond))) => spawn_request(&shared, &udid, req, respond, &shutdown),
+                _ => return,
+            },
+            _ = shutdown.changed() => {
+                conn.graceful_shutdown();
+                let _ = tokio::time::timeout(Duration::from_secs(2), std::future::poll_fn(|cx| conn.poll_closed(cx))).await;
+                return;
+            }
+        }
+    }
+}
+
+/// The device a phone's certificate names, if it showed one.
+fn identify(tls: TlsStream<TcpStream>) -> (TlsStream<TcpStream>, Option<String>) {
+    let udid =
+        tls.get_ref().1.peer_certificates().and_then(|c| c.first()).and_then(|c| crate::tls::device_udid(c.as_ref()));
+    (tls, udid)
+}
+
+/// Gives a request its task. The notification stream and the ack stream stay open as
+/// long as the phone is connected, so each gets a task only as big as it needs rather
+/// than one as big as the largest route's.
+fn spawn_request(
+    shared: &Arc<Room>,
+    udid: &Option<String>,
+    req: Request<RecvStream>,
+    respond: SendResponse<Bytes>,
+    shutdown: &watch::Receiver<bool>,
+) {
+    match (udid, req.method(), req.uri().path()) {
+        (Some(udid), &Method::GET, "/gateway/v1/notifications") => {
+            tokio::spawn(stream(shared.clone(), udid.clone(), respond, shutdown.clone()));
+        }
+        (Some(udid), &Method::POST, "/gateway/v1/acks") => {
+            tokio::spawn(acks(shared.clone(), udid.clone(), req.into_body(), respond));
+        }
+        _ => {
+            tokio::spawn(handle(shared.clone(), udid.clone(), req, respond, shutdown.clone()));
+        }
     }
 }
 
@@ -278,14 +312,19 @@ async fn handle(
                 ),
             }
         }
-        (&Method::POST, "/gateway/v1/acks") => match read_acks(&shared, &udid, body).await {
-            Ok(()) => reply(&mut respond, StatusCode::NO_CONTENT, None),
-            Err(message) => reply(&mut respond, StatusCode::BAD_REQUEST, error_body(message)),
-        },
+        (&Method::POST, "/gateway/v1/acks") => acks(shared, udid, body, respond).await,
         (&Method::GET, "/gateway/v1/notifications") => stream(shared, udid, respond, shutdown).await,
         _ => {
             reply(&mut respond, StatusCode::NOT_FOUND, error_body(format!("no gateway route {} {path}", parts.method)))
         }
+    }
+}
+
+/// `POST /gateway/v1/acks`: 204 once every ack is taken, 400 and why otherwise.
+async fn acks(shared: Arc<Room>, udid: String, body: RecvStream, mut respond: SendResponse<Bytes>) {
+    match read_acks(&shared, &udid, body).await {
+        Ok(()) => reply(&mut respond, StatusCode::NO_CONTENT, None),
+        Err(message) => reply(&mut respond, StatusCode::BAD_REQUEST, error_body(message)),
     }
 }
 

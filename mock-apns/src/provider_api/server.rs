@@ -27,7 +27,7 @@ use super::Room;
 use crate::observe::misbehaviour::Kind;
 use crate::provider_api::auth::CertIdentity;
 use crate::provider_api::push::{self, ConnAuth, ConnControl, ConnState};
-use crate::provider_api::tap::{SETTINGS_MAX_CONCURRENT_STREAMS, Tap, goaway_frame, settings_frame};
+use crate::provider_api::tap::{SETTINGS_MAX_CONCURRENT_STREAMS, Tap, TapControl, goaway_frame, settings_frame};
 
 /// HTTP/2 settings APNs advertises (besides MAX_CONCURRENT_STREAMS).
 const HEADER_TABLE_SIZE: u32 = 4096;
@@ -97,7 +97,9 @@ async fn serve_tls(
     shared: Arc<Room>,
     shutdown: watch::Receiver<bool>,
 ) {
-    let tls = match tokio::time::timeout(shared.config.handshake_timeout, acceptor.accept(tcp)).await {
+    // Boxed: the handshake's state is given back when it ends, instead of staying in the
+    // connection's task as long as it lives (ARCHITECTURE.md, "Memory").
+    let tls = match Box::pin(tokio::time::timeout(shared.config.handshake_timeout, acceptor.accept(tcp))).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(e)) => {
             shared.misbehaviour.report(Kind::TlsHandshake, &format_args!("{peer}: {e}"));
@@ -108,19 +110,35 @@ async fn serve_tls(
             return;
         }
     };
+    // By value, not by reference: a local this function borrowed would keep its place in
+    // the task after it is moved on, and the TLS stream would be held twice.
+    // (And not inside the `match`: its scrutinee would stay in the task too.)
+    let (tls, auth) = identify(tls, env);
+    let Some(auth) = auth else {
+        // Boxed: a rare path, whose buffers would otherwise make every connection's task
+        // bigger.
+        return Box::pin(reject(tls, Reason::BadCertificateEnvironment)).await;
+    };
+    serve_h2(tls, id, (env, channels), auth, shared, shutdown).await
+}
+
+type TlsStream = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+
+/// How a connection authenticates: by its client certificate if it showed one, else by
+/// provider tokens. `None` when the certificate is for the other environment.
+fn identify(tls: TlsStream, env: Environment) -> (TlsStream, Option<ConnAuth>) {
     let cert = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| c.as_ref().to_vec());
     let auth = match cert {
         None => ConnAuth::Token(Default::default()),
         Some(der) => match CertIdentity::from_der(&der) {
             Some(identity) if !identity.allows(env) => {
                 tracing::debug!(uid = %identity.uid, "certificate for the other environment");
-                reject(tls, Reason::BadCertificateEnvironment).await;
-                return;
+                return (tls, None);
             }
             identity => ConnAuth::Certificate(identity),
         },
     };
-    serve_h2(tls, id, (env, channels), auth, shared, shutdown).await;
+    (tls, Some(auth))
 }
 
 /// Answers a connection APNs refuses outright: its SETTINGS, then GOAWAY (NO_ERROR,
@@ -149,6 +167,9 @@ fn server_settings(max_streams: u32) -> [(u16, u32); 5] {
     ]
 }
 
+/// The HTTP/2 handshake on a tapped connection, within the handshake timeout.
+type Handshaking<IO> = tokio::time::Timeout<h2::server::Handshake<Tap<IO>, bytes::Bytes>>;
+
 /// Removes a connection from the list of open ones when its task ends.
 struct Forget<'a>(&'a dashmap::DashMap<u64, std::sync::Weak<ConnState>>, u64);
 
@@ -158,15 +179,18 @@ impl Drop for Forget<'_> {
     }
 }
 
-/// Serves HTTP/2 on an established connection.
-async fn serve_h2<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+/// Serves HTTP/2 on an established connection. Not an `async fn`: one keeps its
+/// arguments for its whole life, so the TLS stream would be held twice (once as the
+/// argument, once inside the connection); here it is moved into the boxed handshake,
+/// and the future returned holds only the connection.
+fn serve_h2<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     io: IO,
     id: u64,
     (env, channels): (Environment, bool),
     auth: ConnAuth,
     shared: Arc<Room>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+    shutdown: watch::Receiver<bool>,
+) -> impl Future<Output = ()> + Send {
     let max_streams = shared.config.max_concurrent_streams;
     let token_auth = matches!(auth, ConnAuth::Token(_));
     let (tap, ctl) = Tap::new(io, token_auth.then_some(1));
@@ -183,7 +207,24 @@ async fn serve_h2<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         // remembers reset streams so such frames are ignored (10 by default), so let it
         // remember a full window's worth.
         .max_concurrent_reset_streams(2 * max_streams as usize);
-    let mut conn = match tokio::time::timeout(shared.config.handshake_timeout, builder.handshake(tap)).await {
+    let handshake = Box::pin(tokio::time::timeout(shared.config.handshake_timeout, builder.handshake(tap)));
+    serve_streams(handshake, ctl, id, (env, channels), auth, shared, shutdown)
+}
+
+/// The connection's life once TLS is done: the HTTP/2 handshake, then every stream
+/// until the peer, a fault rule, the idle timeout or shutdown ends it.
+async fn serve_streams<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    handshake: std::pin::Pin<Box<Handshaking<IO>>>,
+    ctl: Arc<TapControl>,
+    id: u64,
+    (env, channels): (Environment, bool),
+    auth: ConnAuth,
+    shared: Arc<Room>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let max_streams = shared.config.max_concurrent_streams;
+    let token_auth = matches!(auth, ConnAuth::Token(_));
+    let mut conn = match handshake.await {
         Ok(Ok(conn)) => conn,
         Ok(Err(e)) => {
             tracing::debug!(error = %e, "HTTP/2 handshake failed");
@@ -285,7 +326,9 @@ async fn serve_h2<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
                         Poll::Pending => break false,
                     }
                 };
-                for (request, respond) in batch.drain(..) {
+                // Taken, not drained: the batch's memory goes with it (an idle
+                // connection keeps none).
+                for (request, respond) in std::mem::take(&mut batch) {
                     let mut handling = Box::pin(push::handle(shared.clone(), state.clone(), request, respond));
                     if crate::provider_api::poll_once(handling.as_mut()).await.is_pending() {
                         tokio::spawn(handling);

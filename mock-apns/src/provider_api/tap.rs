@@ -321,17 +321,10 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Tap<IO> {
     }
 }
 
-/// Empties `buf`, giving its memory back unless it is small.
+/// Empties `buf` and gives its memory back: an idle connection keeps no buffer.
 fn release(buf: &mut Vec<u8>) {
-    if buf.capacity() > SMALL_BUFFER {
-        *buf = Vec::new();
-    } else {
-        buf.clear();
-    }
+    *buf = Vec::new();
 }
-
-/// The largest buffer an idle connection keeps.
-const SMALL_BUFFER: usize = 1024;
 
 impl<IO> Tap<IO> {
     /// Walks the frames in `data` (which continues the client's input), appends them to
@@ -435,9 +428,9 @@ mod tests {
         let mut echoed = vec![0; output.len()];
         b.read_exact(&mut echoed).await.expect("read");
         assert_eq!(echoed, output);
-        assert!(tap.out.capacity() <= SMALL_BUFFER, "output buffer kept: {}", tap.out.capacity());
-        assert!(tap.rbuf.capacity() <= SMALL_BUFFER, "input buffer kept: {}", tap.rbuf.capacity());
-        assert!(tap.partial.capacity() <= SMALL_BUFFER, "partial header buffer kept: {}", tap.partial.capacity());
+        assert_eq!(tap.out.capacity(), 0, "output buffer kept");
+        assert_eq!(tap.rbuf.capacity(), 0, "input buffer kept");
+        assert_eq!(tap.partial.capacity(), 0, "partial header buffer kept");
     }
 
     #[tokio::test]
