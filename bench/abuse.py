@@ -623,7 +623,7 @@ async def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--secs", type=float, default=10)
     ap.add_argument("--only", default="")
-    ap.add_argument("--binary", default=os.path.join(ROOT, "target/release/apns-lab"))
+    ap.add_argument("--binary", default=os.path.join(ROOT, "target/release/apns-lab"), type=os.path.abspath)
     ap.add_argument("--memory", action="store_true", help="only the memory rows")
     args = ap.parse_args()
     only = [o.strip() for o in args.only.split(",") if o.strip()]

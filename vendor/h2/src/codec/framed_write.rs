@@ -66,6 +66,9 @@ enum Next<B> {
 /// frame that big.
 const DEFAULT_BUFFER_CAPACITY: usize = 16 * 1_024;
 
+/// apns-lab: what the write buffer is given when a frame is buffered into an empty one.
+const LAZY_BUFFER_CAPACITY: usize = 4 * 1_024;
+
 /// Chain payloads bigger than this when vectored I/O is enabled. The remote
 /// will never advertise a max frame size less than this (well, the spec says
 /// the max frame size can't be less than 16kb, so not even close).
@@ -230,9 +233,11 @@ where
     fn buffer(&mut self, item: Frame<B>) -> Result<(), UserError> {
         // Ensure that we have enough capacity to accept the write.
         assert!(self.has_capacity());
-        // apns-lab: an empty buffer may have been given back; take it again.
+        // apns-lab: an empty buffer may have been given back; take it again, smaller
+        // than upstream's 16 KiB (the allocator keeps blocks this size at hand, and the
+        // buffer grows as frames need, as it always could).
         if self.buf.get_ref().capacity() == 0 {
-            self.buf.get_mut().reserve(DEFAULT_BUFFER_CAPACITY);
+            self.buf.get_mut().reserve(LAZY_BUFFER_CAPACITY);
         }
         let span = tracing::trace_span!("FramedWrite::buffer", frame = ?item);
         let _e = span.enter();
@@ -318,11 +323,12 @@ where
     }
 
     fn has_capacity(&self) -> bool {
-        // apns-lab: an empty buffer always has room (it is allocated when needed).
+        // apns-lab: the buffer is allocated small and grows as frames need, so it has
+        // room while it holds less than upstream's fixed 16 KiB would (an empty one
+        // always has room).
+        let buf = self.buf.get_ref();
         self.next.is_none()
-            && (self.buf.get_ref().is_empty()
-                || self.buf.get_ref().capacity() - self.buf.get_ref().len()
-                    >= self.min_buffer_capacity)
+            && buf.capacity().max(DEFAULT_BUFFER_CAPACITY) - buf.len() >= self.min_buffer_capacity
     }
 
     fn is_empty(&self) -> bool {

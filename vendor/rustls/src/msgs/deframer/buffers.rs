@@ -181,9 +181,6 @@ impl DeframerVecBuffer {
             self.used -= taken;
         } else if taken >= self.used {
             self.used = 0;
-            // apns-lab: nothing left to parse, so the buffer is given back; the next
-            // read takes it again (`prepare_read`). An idle connection holds none.
-            self.buf = Vec::new();
         }
     }
 
@@ -212,7 +209,8 @@ impl DeframerVecBuffer {
             Ok(n) => n,
             Err(e) => {
                 // apns-lab: a read that would block with nothing buffered gives the
-                // buffer back too: an idle connection's last read is one of those.
+                // buffer back (`prepare_read` takes it again before the next read): an
+                // idle connection's last read is one of those, so it holds none.
                 if self.used == 0 {
                     self.buf = Vec::new();
                 }
