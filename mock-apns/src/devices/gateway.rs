@@ -167,7 +167,7 @@ fn spawn_request(
             tokio::spawn(acks(shared.clone(), udid.clone(), req.into_body(), respond));
         }
         _ => {
-            tokio::spawn(handle(shared.clone(), udid.clone(), req, respond, shutdown.clone()));
+            tokio::spawn(handle(shared.clone(), udid.clone(), req, respond));
         }
     }
 }
@@ -223,14 +223,9 @@ async fn read_body_within(shared: &Room, body: RecvStream) -> Result<Bytes, (Sta
     }
 }
 
-/// One gateway call: parse → authenticate → apply → respond.
-async fn handle(
-    shared: Arc<Room>,
-    udid: Option<String>,
-    req: Request<RecvStream>,
-    mut respond: SendResponse<Bytes>,
-    shutdown: watch::Receiver<bool>,
-) {
+/// One gateway call: parse → authenticate → apply → respond. The notification and ack
+/// streams of a device are not here: `spawn_request` gives them tasks of their own.
+async fn handle(shared: Arc<Room>, udid: Option<String>, req: Request<RecvStream>, mut respond: SendResponse<Bytes>) {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_owned();
     if parts.method == Method::POST && path == "/gateway/v1/activate" {
@@ -312,8 +307,6 @@ async fn handle(
                 ),
             }
         }
-        (&Method::POST, "/gateway/v1/acks") => acks(shared, udid, body, respond).await,
-        (&Method::GET, "/gateway/v1/notifications") => stream(shared, udid, respond, shutdown).await,
         _ => {
             reply(&mut respond, StatusCode::NOT_FOUND, error_body(format!("no gateway route {} {path}", parts.method)))
         }
