@@ -5,7 +5,7 @@
 # h2load are pinned to different cores. Prints a Markdown table for BENCHMARKS.md.
 #
 # With ALSO=PATH, a second apns-lab binary is measured in the same rounds (for example
-# the one bench/upstream-build.sh makes without the vendored patches).
+# one built from another commit, as bench/crypto-provider.sh does).
 #
 # Usage: [ALSO=PATH] bench/provider-api.sh [seconds per run, default 5] [rounds, default 3]
 source "$(dirname "$0")/common.sh"
