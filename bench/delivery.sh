@@ -10,7 +10,10 @@
 #
 # Usage: bench/delivery.sh [phones, default 10000] [seconds, default 10] [rate for the latency run, default 10000]
 # RATES="30000 40000 0" overrides the offered rates (0 = as fast as h2load goes).
+# SERVE_BIN=PATH runs another apns-lab binary for the mock and the fleet both (for
+# example one built from another commit, as bench/crypto-provider.sh does).
 source "$(dirname "$0")/common.sh"
+BIN=${SERVE_BIN:-target/release/apns-lab}
 N=${1:-10000}
 SECS=${2:-10}
 RATE=${3:-10000}
@@ -20,7 +23,7 @@ ulimit -n 65536 2>/dev/null || true
 serve state
 mock=$SERVE_PID
 READY=$(cat "$work/state.ready")
-taskset -c 1 target/release/apns-lab device fleet --gateway "$(jq -r .gateway <<<"$READY")" --ca "$(jq -r .ca_file <<<"$READY")" \
+taskset -c 1 "$BIN" device fleet --gateway "$(jq -r .gateway <<<"$READY")" --ca "$(jq -r .ca_file <<<"$READY")" \
   --count "$N" --app com.example.chat --tokens-out "$work/tokens" >"$work/stats" 2>"$work/fleet.log" &
 pids+=($!)
 fleet=$!

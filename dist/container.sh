@@ -31,7 +31,7 @@ token="check-$$-$RANDOM"
 work=$(mktemp -d)
 dockerd_pid=""
 cleanup() {
-  docker rm -f "$name" "$name-2" "$name-open" >/dev/null 2>&1 || true
+  docker rm -f "$name" "$name-2" "$name-open" "$name-files" >/dev/null 2>&1 || true
   docker volume rm -f "$volume" >/dev/null 2>&1 || true
   if [ -n "$dockerd_pid" ]; then kill "$dockerd_pid" 2>/dev/null; wait "$dockerd_pid" 2>/dev/null || true; fi
   rm -rf "$work"
@@ -50,9 +50,20 @@ for port in 2195 2196 2197 2198 2199 8089; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then fail "127.0.0.1:$port is in use; the check runs the image on its usual ports"; fi
 done
 
-mkdir -p "$work/context/data"
+mkdir -p "$work/context/data" "$work/context/licenses"
 cp target/dist/apns-lab "$work/context/apns-lab"
-docker build -q -t "$image" -t apns-lab:latest -f dist/container/Containerfile "$work/context" >/dev/null
+cp target/dist/LICENSE-MIT target/dist/LICENSE-APACHE target/dist/THIRD-PARTY-NOTICES.txt "$work/context/licenses/"
+docker build -q -t "$image" -t apns-lab:latest --label "org.opencontainers.image.version=$version" \
+  -f dist/container/Containerfile "$work/context" >/dev/null
+# The licences are in the image, under /licenses.
+docker create --name "$name-files" "$image" >/dev/null
+for f in LICENSE-MIT LICENSE-APACHE THIRD-PARTY-NOTICES.txt; do
+  docker cp "$name-files:/licenses/$f" "$work/$f" >/dev/null && cmp -s "$work/$f" "target/dist/$f" ||
+    { docker rm -f "$name-files" >/dev/null; fail "the image lacks /licenses/$f"; }
+done
+docker rm -f "$name-files" >/dev/null
+[ "$(docker image inspect -f '{{index .Config.Labels "org.opencontainers.image.version"}}' "$image")" = "$version" ] ||
+  fail "the image's version label is not $version"
 size=$(docker image inspect -f '{{.Size}}' "$image")
 [ "$size" -lt $((20 * 1000 * 1000)) ] || fail "the image is $size bytes, over 20 MB"
 [ "$(docker history -q "$image" | wc -l)" -le 12 ] || fail "unexpected layers: $(docker history "$image")"

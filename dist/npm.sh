@@ -11,13 +11,18 @@ cd "$(dirname "$0")/.."
 root=$PWD
 [ -x target/dist/apns-lab ] || { echo "dist/npm.sh: run dist/static.sh first" >&2; exit 1; }
 work=$(mktemp -d)
-trap 'rm -rf "$work" dist/npm/bin' EXIT
+licences=(dist/npm/LICENSE-MIT dist/npm/LICENSE-APACHE dist/npm/THIRD-PARTY-NOTICES.txt)
+trap 'rm -rf "$work" dist/npm/bin "${licences[@]}"' EXIT
 
 mkdir -p dist/npm/bin
 cp target/dist/apns-lab dist/npm/bin/apns-lab
+cp target/dist/LICENSE-MIT target/dist/LICENSE-APACHE target/dist/THIRD-PARTY-NOTICES.txt dist/npm/
 rm -f target/dist/apns-lab-*.tgz
 tarball=$(cd dist/npm && npm pack --silent --pack-destination "$root/target/dist")
 tarball="$root/target/dist/$tarball"
+for f in LICENSE-MIT LICENSE-APACHE THIRD-PARTY-NOTICES.txt; do
+  tar -tzf "$tarball" | grep -qx "package/$f" || { echo "dist/npm.sh: the package lacks $f" >&2; exit 1; }
+done
 
 cd "$work"
 npm init -y >/dev/null

@@ -17,13 +17,20 @@ cd "$(dirname "$0")/.."
 root=$PWD
 [ -x target/dist/apns-lab ] || { echo "dist/python.sh: run dist/static.sh first" >&2; exit 1; }
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+licences=(dist/python/LICENSE-MIT dist/python/LICENSE-APACHE dist/python/THIRD-PARTY-NOTICES.txt)
+trap 'rm -rf "$work" "${licences[@]}"' EXIT
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
 rm -f target/dist/apns_lab-*.whl
+cp target/dist/LICENSE-MIT target/dist/LICENSE-APACHE target/dist/THIRD-PARTY-NOTICES.txt dist/python/
 python3 -m venv "$work/build"
 APNS_LAB_BINARY="$root/target/dist/apns-lab" "$work/build/bin/pip" wheel -q --no-deps -w target/dist dist/python
 wheel=$(ls target/dist/apns_lab-*.whl)
+# The licences are in the wheel, where PEP 639 puts them.
+for f in LICENSE-MIT LICENSE-APACHE THIRD-PARTY-NOTICES.txt; do
+  python3 -m zipfile -l "$wheel" | grep -q "\.dist-info/licenses/$f " ||
+    { echo "dist/python.sh: the wheel lacks .dist-info/licenses/$f" >&2; exit 1; }
+done
 
 against=()
 if [ $# -gt 0 ]; then against=(--apns-lab-url "$1"); fi

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The self-contained apns-lab for Linux x86-64: glibc linked statically (`crt-static`,
-# a static-pie executable), jemalloc, SQLite and ring compiled in — it needs nothing on
+# a static-pie executable), jemalloc, SQLite and AWS-LC compiled in — it needs nothing on
 # the machine it runs on, not even a libc. Shipped stripped (about 15 MB); the symbols
 # and line tables a crash report needs are kept beside it in apns-lab.debug, linked by
 # a .gnu_debuglink section (gdb and `eu-addr2line -e apns-lab.debug` find them).
@@ -11,6 +11,12 @@
 #
 # One thing static glibc cannot do is look names up through NSS: give listeners IP
 # addresses (127.0.0.1:0, 0.0.0.0:2197), not names such as localhost.
+#
+# Beside it go the project's licence texts (LICENSE-MIT, LICENSE-APACHE) and
+# THIRD-PARTY-NOTICES.txt: every crate the binary links, C libraries included, with its
+# licence's text, generated from Cargo.lock by cargo-about (dist/licenses/about.hbs,
+# about.toml; installed from crates.io when missing) without the network. The packages
+# (dist/python.sh, dist/npm.sh, dist/container.sh) ship all three.
 #
 # Usage: dist/static.sh [OUT_DIR, default target/dist]
 set -euo pipefail
@@ -26,6 +32,13 @@ strip -o "$out/apns-lab" "$built"
 objcopy --add-gnu-debuglink="$out/apns-lab.debug" "$out/apns-lab"
 
 fail() { echo "dist/static.sh: $*" >&2; exit 1; }
+
+command -v cargo-about >/dev/null || cargo install -q --locked cargo-about --features cli
+cargo about generate --frozen -m Cargo.toml dist/licenses/about.hbs -o "$out/THIRD-PARTY-NOTICES.txt"
+cp LICENSE-MIT LICENSE-APACHE "$out/"
+for linked in aws-lc-sys aws-lc-rs rustls h2 tikv-jemalloc-sys libsqlite3-sys; do
+  grep -q "^  $linked " "$out/THIRD-PARTY-NOTICES.txt" || fail "THIRD-PARTY-NOTICES.txt does not name $linked"
+done
 file "$out/apns-lab" | grep -Eq 'static-pie linked|statically linked' || fail "not static: $(file "$out/apns-lab")"
 if ldd "$out/apns-lab" 2>&1 | grep -q '=>'; then fail "links shared libraries: $(ldd "$out/apns-lab")"; fi
 

@@ -72,7 +72,7 @@ fn tls_config(ca_pem: &str, identity: Option<&Identity>) -> Result<rustls::Clien
         let cert = cert.map_err(|e| Error::Config(format!("CA PEM: {e}")))?;
         roots.add(cert).map_err(|e| Error::Config(format!("CA: {e}")))?;
     }
-    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::Config(e.to_string()))?
         .with_root_certificates(roots);

@@ -193,13 +193,13 @@ fn conn(env: Environment, channels: bool) -> ConnState {
 
 /// Signs a provider token (ES256) with a PKCS#8 key in PEM.
 fn sign(key_pem: &str, key_id: &str, team_id: &str, iat: u64) -> String {
-    use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
     let der = rustls_pemfile::pkcs8_private_keys(&mut key_pem.as_bytes())
         .next()
         .expect("a PKCS#8 key")
         .expect("readable PEM");
-    let rng = ring::rand::SystemRandom::new();
-    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der.secret_pkcs8_der(), &rng).expect("P-256");
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der.secret_pkcs8_der()).expect("P-256");
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let head = b64.encode(format!(r#"{{"alg":"ES256","kid":"{key_id}"}}"#));
     let claims = b64.encode(format!(r#"{{"iss":"{team_id}","iat":{iat}}}"#));

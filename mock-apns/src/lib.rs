@@ -162,9 +162,12 @@ fn open(config: Config) -> Result<Arc<Shared>, Error> {
 /// A new P-256 signing key as Apple's `.p8` download: PKCS#8, PEM.
 fn new_p8() -> Result<String, Error> {
     use base64::Engine as _;
-    let rng = ring::rand::SystemRandom::new();
-    let pkcs8 = ring::signature::EcdsaKeyPair::generate_pkcs8(&ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
-        .map_err(|_| Error::BadKey("could not generate a P-256 key".into()))?;
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let pkcs8 = aws_lc_rs::signature::EcdsaKeyPair::generate_pkcs8(
+        &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+        &rng,
+    )
+    .map_err(|_| Error::BadKey("could not generate a P-256 key".into()))?;
     let b64 = base64::engine::general_purpose::STANDARD.encode(pkcs8.as_ref());
     let lines: Vec<&str> = b64.as_bytes().chunks(64).filter_map(|c| std::str::from_utf8(c).ok()).collect();
     Ok(format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n", lines.join("\n")))

@@ -1,11 +1,11 @@
 //! Randomness from the OS, in the shapes APNs's identifiers take.
 
-use ring::rand::SecureRandom;
+use aws_lc_rs::rand::SecureRandom;
 
 /// `n` random bytes.
 pub(crate) fn bytes(n: usize) -> Vec<u8> {
     let mut v = vec![0; n];
-    ring::rand::SystemRandom::new().fill(&mut v).expect("the OS random source is available");
+    aws_lc_rs::rand::SystemRandom::new().fill(&mut v).expect("the OS random source is available");
     v
 }
 

@@ -33,9 +33,9 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use aws_lc_rs::hmac;
 use hashbrown::HashTable;
 use protocol::{DeviceToken, Environment};
-use ring::hmac;
 
 pub use crate::config::TokenScope;
 use crate::error::Error;

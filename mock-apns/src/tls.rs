@@ -29,15 +29,18 @@ pub(crate) const OID_PRODUCTION: &[u64] = &[1, 2, 840, 113635, 100, 6, 3, 2];
 /// Apple: the list of topics of a multi-topic ("universal") certificate.
 pub(crate) const OID_TOPICS: &[u64] = &[1, 2, 840, 113635, 100, 6, 3, 6];
 
-/// Names the server certificate covers: loopback, and Apple's provider API hosts so
-/// clients that resolve them to the mock (an /etc/hosts entry) verify the name too.
-pub const SERVER_NAMES: [&str; 6] = [
+/// Names the server certificate covers: loopback, and Apple's provider API and
+/// broadcast channel management hosts, so clients that keep Apple's host names and
+/// resolve them to the mock (an /etc/hosts entry, curl's `--resolve`) verify the name too.
+pub const SERVER_NAMES: [&str; 8] = [
     "127.0.0.1",
     "::1",
     "localhost",
     "api.push.apple.com",
     "api.sandbox.push.apple.com",
     "api.development.push.apple.com",
+    "api-manage-broadcast.push.apple.com",
+    "api-manage-broadcast.sandbox.push.apple.com",
 ];
 
 /// The local certificate authority.
@@ -126,12 +129,12 @@ impl Authority {
         roots.add(self.cert_der.clone())?;
         let verifier = WebPkiClientVerifier::builder_with_provider(
             Arc::new(roots),
-            Arc::new(rustls::crypto::ring::default_provider()),
+            Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
         )
         .allow_unauthenticated()
         .build()
         .map_err(|e| Error::Invalid(format!("client verifier: {e}")))?;
-        let mut config = ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        let mut config = ServerConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
             .with_safe_default_protocol_versions()?
             .with_client_cert_verifier(verifier)
             .with_single_cert(
@@ -179,7 +182,7 @@ impl Authority {
             .map(p12_keystore::Certificate::from_der)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| Error::Invalid(format!("PKCS#12: {e}")))?;
-        let local_key_id = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, cert.der());
+        let local_key_id = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, cert.der());
         let entry = p12_keystore::PrivateKeyChain::new(key.serialize_der(), local_key_id.as_ref(), chain);
         let mut store = p12_keystore::KeyStore::new();
         store.add_entry(uid, p12_keystore::KeyStoreEntry::PrivateKeyChain(entry));

@@ -238,7 +238,7 @@ enum Attempt {
 impl Client {
     /// A client; connections open on first use.
     pub fn new(config: ClientConfig) -> Result<Client, Error> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let mut roots = rustls::RootCertStore::empty();
         match &config.endpoint.ca_pem {
             Some(pem) => {

@@ -50,7 +50,7 @@ async fn refuses_bad_tokens_with_apples_reasons() {
     let hs256 = jsonwebtoken::encode(
         &hs_header,
         &serde_json::json!({"iss": lab.mock.team_id(), "iat": now}),
-        &jsonwebtoken::EncodingKey::from_secret(lab.mock.key_p8().as_bytes()),
+        &jsonwebtoken::EncodingKey::from_secret(lab.mock.key_p8().as_bytes()).expect("an HMAC key"),
     )
     .expect("HS256 signs");
     let other_key = new_p8();

@@ -113,6 +113,43 @@ async fn channels_are_created_read_listed_and_deleted_as_apple_documents() {
     }
 }
 
+/// A client that keeps Apple's host names and resolves them to the mock (curl's
+/// `--resolve`, as an /etc/hosts entry would) verifies the channel listeners'
+/// certificate by those names, in both environments; a name the certificate does not
+/// cover still fails.
+#[tokio::test]
+async fn a_client_that_keeps_apples_channel_hosts_verifies_the_certificate() {
+    let lab = lab().await;
+    let jwt = lab.jwt();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, lab.mock.ca_pem()).expect("writes the CA");
+    let curl = async |host: &str, url: &str| {
+        let port = url.rsplit(':').next().expect("a port");
+        tokio::process::Command::new("curl")
+            .args(["-sS", "--http2", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+            .arg(&ca)
+            .args(["--resolve", &format!("{host}:{port}:127.0.0.1")])
+            .args(["-H", &format!("authorization: bearer {jwt}")])
+            .arg(format!("https://{host}:{port}/1/apps/{APP}/all-channels"))
+            .output()
+            .await
+            .expect("curl runs")
+    };
+    let ready = lab.mock.ready();
+    for (host, url) in [
+        ("api-manage-broadcast.sandbox.push.apple.com", &ready.channels_sandbox),
+        ("api-manage-broadcast.push.apple.com", &ready.channels_production),
+    ] {
+        let out = curl(host, url).await;
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{host}: {said}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "200", "{host}");
+    }
+    let out = curl("api-manage-broadcast.example.com", &ready.channels_sandbox).await;
+    assert_eq!(out.status.code(), Some(60), "curl refuses a name the certificate does not cover");
+}
+
 #[tokio::test]
 async fn a_bodiless_call_may_end_with_an_empty_data_frame() {
     let lab = lab().await;

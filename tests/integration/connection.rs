@@ -264,12 +264,23 @@ async fn the_server_certificate_covers_the_names_it_is_given() {
             tokio_rustls::TlsConnector::from(config).connect(name, tcp).await
         }
     };
-    let gateway: std::net::SocketAddr =
-        lab.mock.ready().gateway.trim_start_matches("https://").parse().expect("an address");
-    for addr in [lab.mock.addr(Sandbox), gateway] {
+    let ready = lab.mock.ready();
+    let addr_of =
+        |url: &str| -> std::net::SocketAddr { url.trim_start_matches("https://").parse().expect("an address") };
+    let listeners = [
+        lab.mock.addr(Sandbox),
+        lab.mock.addr(protocol::Environment::Production),
+        addr_of(&ready.channels_sandbox),
+        addr_of(&ready.channels_production),
+        addr_of(&ready.gateway),
+    ];
+    for addr in listeners {
         assert!(connect(addr, "apns").await.is_ok(), "apns is covered on {addr}");
         assert!(connect(addr, "10.1.2.3").await.is_ok(), "the address is covered on {addr}");
-        assert!(connect(addr, "api.sandbox.push.apple.com").await.is_ok(), "Apple's names still are");
+        // Apple's provider API and channel management hosts, and loopback, still are.
+        for name in mock_apns::SERVER_NAMES {
+            assert!(connect(addr, name).await.is_ok(), "{name} is covered on {addr}");
+        }
         assert!(connect(addr, "other").await.is_err(), "a name not given is not covered");
     }
     let bad = mock_apns::MockApns::start(Config { tls_names: vec!["not a name".into()], ..Default::default() }).await;

@@ -19,6 +19,7 @@ mod interop;
 mod lifecycle;
 mod memory;
 mod provider_server;
+mod release;
 mod serve;
 mod shapes;
 mod support;

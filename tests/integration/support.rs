@@ -81,9 +81,12 @@ pub fn signer(p8: &str, key_id: &str, team_id: &str) -> provider::TokenSigner {
 
 /// A fresh P-256 key as a `.p8`.
 pub fn new_p8() -> String {
-    let rng = ring::rand::SystemRandom::new();
-    let pkcs8 = ring::signature::EcdsaKeyPair::generate_pkcs8(&ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
-        .expect("keygen");
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let pkcs8 = aws_lc_rs::signature::EcdsaKeyPair::generate_pkcs8(
+        &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+        &rng,
+    )
+    .expect("keygen");
     format!(
         "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
         base64::engine::general_purpose::STANDARD.encode(pkcs8.as_ref())
@@ -110,19 +113,19 @@ pub fn hand_made_jwt(how: Made, p8: &str, key_id: &str, team_id: &str, iat: u64)
     };
     let (alg, header, claims) = match how {
         Made::AppleRecipe => (
-            &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+            &aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
             format!(r#"{{ "alg": "ES256", "kid": "{key_id}" }}"#),
             format!(r#"{{ "iss": "{team_id}", "iat": {iat} }}"#),
         ),
         Made::StandardBase64 => (
-            &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
             format!(r#"{{"alg":"ES256","kid":"{key_id}"}}"#),
             format!(r#"{{"iss":"{team_id}","iat":{iat}}}"#),
         ),
     };
     let der = rustls_pemfile::private_key(&mut p8.as_bytes()).expect("pem").expect("a key");
-    let rng = ring::rand::SystemRandom::new();
-    let pair = ring::signature::EcdsaKeyPair::from_pkcs8(alg, der.secret_der(), &rng).expect("P-256 key");
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let pair = aws_lc_rs::signature::EcdsaKeyPair::from_pkcs8(alg, der.secret_der()).expect("P-256 key");
     let input = format!("{}.{}", b64(header.as_bytes()), b64(claims.as_bytes()));
     let sig = pair.sign(&rng, input.as_bytes()).expect("signs");
     match how {
@@ -148,7 +151,7 @@ pub fn tls_config(ca_pem: &str, client_cert: Option<(&str, &str)>, alpn: Alpn) -
     for cert in rustls_pemfile::certs(&mut ca_pem.as_bytes()) {
         roots.add(cert.expect("CA PEM")).expect("CA is a certificate");
     }
-    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
         .with_safe_default_protocol_versions()
         .expect("TLS versions")
         .with_root_certificates(roots);

@@ -283,11 +283,10 @@ fn provider_token(shared: &Shared) -> Result<String, Error> {
         .ok()
         .flatten()
         .ok_or_else(|| Error::BadKey("the default key is not PEM".into()))?;
-    let rng = ring::rand::SystemRandom::new();
-    let pair = ring::signature::EcdsaKeyPair::from_pkcs8(
-        &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let pair = aws_lc_rs::signature::EcdsaKeyPair::from_pkcs8(
+        &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
         der.secret_der(),
-        &rng,
     )
     .map_err(|e| Error::BadKey(format!("the default key: {e}")))?;
     let header = serde_json::json!({"alg": "ES256", "kid": shared.default_key_id});

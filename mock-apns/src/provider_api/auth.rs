@@ -30,11 +30,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
 use base64::Engine as _;
 use dashmap::DashMap;
 use protocol::jwt::{ALGORITHM, JwtClaims, JwtHeader, MAX_AGE_SECS, MIN_REFRESH_SECS};
 use protocol::{Environment, Reason};
-use ring::signature::{ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
@@ -177,14 +177,12 @@ fn public_point(pem: &str) -> Result<Vec<u8>, Error> {
         .ok_or_else(|| bad("no PEM block found"))?;
     match item {
         rustls_pemfile::Item::Pkcs8Key(der) => {
-            let rng = ring::rand::SystemRandom::new();
-            let pair = ring::signature::EcdsaKeyPair::from_pkcs8(
-                &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            let pair = aws_lc_rs::signature::EcdsaKeyPair::from_pkcs8(
+                &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
                 der.secret_pkcs8_der(),
-                &rng,
             )
             .map_err(|e| bad(&format!("not a P-256 PKCS#8 key: {e}")))?;
-            Ok(ring::signature::KeyPair::public_key(&pair).as_ref().to_vec())
+            Ok(aws_lc_rs::signature::KeyPair::public_key(&pair).as_ref().to_vec())
         }
         rustls_pemfile::Item::SubjectPublicKeyInfo(der) => {
             use x509_parser::prelude::FromDer;
@@ -444,21 +442,21 @@ impl CertIdentity {
 mod tests {
     use super::*;
 
-    fn key_pair() -> (ring::signature::EcdsaKeyPair, String) {
-        let rng = ring::rand::SystemRandom::new();
-        let alg = &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING;
-        let pkcs8 = ring::signature::EcdsaKeyPair::generate_pkcs8(alg, &rng).expect("keygen");
+    fn key_pair() -> (aws_lc_rs::signature::EcdsaKeyPair, String) {
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let alg = &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING;
+        let pkcs8 = aws_lc_rs::signature::EcdsaKeyPair::generate_pkcs8(alg, &rng).expect("keygen");
         let pem = format!(
             "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
             base64::engine::general_purpose::STANDARD.encode(pkcs8.as_ref())
         );
-        (ring::signature::EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng).expect("parse"), pem)
+        (aws_lc_rs::signature::EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref()).expect("parse"), pem)
     }
 
-    fn sign(pair: &ring::signature::EcdsaKeyPair, header: &str, claims: &str) -> String {
+    fn sign(pair: &aws_lc_rs::signature::EcdsaKeyPair, header: &str, claims: &str) -> String {
         let b64 = |s: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
         let input = format!("{}.{}", b64(header.as_bytes()), b64(claims.as_bytes()));
-        let sig = pair.sign(&ring::rand::SystemRandom::new(), input.as_bytes()).expect("sign");
+        let sig = pair.sign(&aws_lc_rs::rand::SystemRandom::new(), input.as_bytes()).expect("sign");
         format!("{input}.{}", b64(sig.as_ref()))
     }
 
