@@ -20,8 +20,9 @@ cp target/dist/LICENSE-MIT target/dist/LICENSE-APACHE target/dist/THIRD-PARTY-NO
 rm -f target/dist/apns-lab-*.tgz
 tarball=$(cd dist/npm && npm pack --silent --pack-destination "$root/target/dist")
 tarball="$root/target/dist/$tarball"
+contents=$(tar -tzf "$tarball")
 for f in LICENSE-MIT LICENSE-APACHE THIRD-PARTY-NOTICES.txt; do
-  tar -tzf "$tarball" | grep -qx "package/$f" || { echo "dist/npm.sh: the package lacks $f" >&2; exit 1; }
+  grep -qx "package/$f" <<<"$contents" || { echo "dist/npm.sh: the package lacks $f" >&2; exit 1; }
 done
 
 cd "$work"

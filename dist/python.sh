@@ -27,8 +27,9 @@ python3 -m venv "$work/build"
 APNS_LAB_BINARY="$root/target/dist/apns-lab" "$work/build/bin/pip" wheel -q --no-deps -w target/dist dist/python
 wheel=$(ls target/dist/apns_lab-*.whl)
 # The licences are in the wheel, where PEP 639 puts them.
+contents=$(python3 -m zipfile -l "$wheel")
 for f in LICENSE-MIT LICENSE-APACHE THIRD-PARTY-NOTICES.txt; do
-  python3 -m zipfile -l "$wheel" | grep -q "\.dist-info/licenses/$f " ||
+  grep -q "\.dist-info/licenses/$f " <<<"$contents" ||
     { echo "dist/python.sh: the wheel lacks .dist-info/licenses/$f" >&2; exit 1; }
 done
 
