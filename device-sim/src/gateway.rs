@@ -11,6 +11,7 @@ use protocol::gateway::{
     Ack, Activate, Activation, ActivityToken, DeclareActivityType, Delivery, EndActivity, RegisterApp, Registered,
     StartActivity,
 };
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -68,7 +69,7 @@ pub struct Gateway {
 
 fn tls_config(ca_pem: &str, identity: Option<&Identity>) -> Result<rustls::ClientConfig, Error> {
     let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pemfile::certs(&mut ca_pem.as_bytes()) {
+    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
         let cert = cert.map_err(|e| Error::Config(format!("CA PEM: {e}")))?;
         roots.add(cert).map_err(|e| Error::Config(format!("CA: {e}")))?;
     }
@@ -79,12 +80,13 @@ fn tls_config(ca_pem: &str, identity: Option<&Identity>) -> Result<rustls::Clien
     let mut config = match identity {
         None => builder.with_no_client_auth(),
         Some(id) => {
-            let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut id.cert_pem.as_bytes())
+            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(id.cert_pem.as_bytes())
                 .collect::<Result<_, _>>()
                 .map_err(|e| Error::Config(format!("device certificate: {e}")))?;
-            let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut id.key_pem.as_bytes())
-                .map_err(|e| Error::Config(format!("device key: {e}")))?
-                .ok_or_else(|| Error::Config("device key PEM holds no key".into()))?;
+            let key = PrivateKeyDer::from_pem_slice(id.key_pem.as_bytes()).map_err(|e| match e {
+                rustls::pki_types::pem::Error::NoItemsFound => Error::Config("device key PEM holds no key".into()),
+                e => Error::Config(format!("device key: {e}")),
+            })?;
             builder.with_client_auth_cert(certs, key).map_err(|e| Error::Config(e.to_string()))?
         }
     };

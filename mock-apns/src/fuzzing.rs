@@ -194,7 +194,8 @@ fn conn(env: Environment, channels: bool) -> ConnState {
 /// Signs a provider token (ES256) with a PKCS#8 key in PEM.
 fn sign(key_pem: &str, key_id: &str, team_id: &str, iat: u64) -> String {
     use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
-    let der = rustls_pemfile::pkcs8_private_keys(&mut key_pem.as_bytes())
+    use rustls::pki_types::pem::PemObject;
+    let der = rustls::pki_types::PrivatePkcs8KeyDer::pem_slice_iter(key_pem.as_bytes())
         .next()
         .expect("a PKCS#8 key")
         .expect("readable PEM");

@@ -20,6 +20,7 @@ use protocol::Reason;
 use protocol::headers::{
     APNS_COLLAPSE_ID, APNS_EXPIRATION, APNS_ID, APNS_PRIORITY, APNS_PUSH_TYPE, APNS_TOPIC, AUTHORIZATION,
 };
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
@@ -242,7 +243,7 @@ impl Client {
         let mut roots = rustls::RootCertStore::empty();
         match &config.endpoint.ca_pem {
             Some(pem) => {
-                for cert in rustls_pemfile::certs(&mut pem.as_bytes()) {
+                for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
                     let cert = cert.map_err(|e| Error::Config(format!("CA PEM: {e}")))?;
                     roots.add(cert).map_err(|e| Error::Config(format!("CA: {e}")))?;
                 }
@@ -256,12 +257,13 @@ impl Client {
         let mut tls = match &config.auth {
             Auth::Token(_) => builder.with_no_client_auth(),
             Auth::Certificate { cert_pem, key_pem } => {
-                let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut cert_pem.as_bytes())
+                let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
                     .collect::<Result<_, _>>()
                     .map_err(|e| Error::Config(format!("certificate PEM: {e}")))?;
-                let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut key_pem.as_bytes())
-                    .map_err(|e| Error::Config(format!("key PEM: {e}")))?
-                    .ok_or_else(|| Error::Config("key PEM holds no key".into()))?;
+                let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|e| match e {
+                    rustls::pki_types::pem::Error::NoItemsFound => Error::Config("key PEM holds no key".into()),
+                    e => Error::Config(format!("key PEM: {e}")),
+                })?;
                 builder.with_client_auth_cert(certs, key).map_err(|e| Error::Config(e.to_string()))?
             }
         };

@@ -4,6 +4,7 @@
 use base64::Engine as _;
 use mock_apns::{Config, KeyEnvironment};
 use protocol::Environment::{Production, Sandbox};
+use rustls::pki_types::pem::PemObject;
 use tokio::io::AsyncWriteExt;
 
 use crate::support::*;
@@ -85,7 +86,7 @@ async fn pkcs12_holds_the_same_certificate_and_key() {
     let store =
         p12_keystore::KeyStore::from_pkcs12(&p12, &cert.pkcs12_password).expect("PKCS#12 opens with the password");
     let (_, chain) = store.private_key_chain().expect("a key entry");
-    let leaf = rustls_pemfile::certs(&mut cert.cert_pem.as_bytes()).next().expect("cert").expect("PEM");
+    let leaf = rustls::pki_types::CertificateDer::from_pem_slice(cert.cert_pem.as_bytes()).expect("a PEM certificate");
     assert_eq!(chain.chain()[0].as_der(), leaf.as_ref());
     assert!(p12_keystore::KeyStore::from_pkcs12(&p12, "wrong").is_err());
 }

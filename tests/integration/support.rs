@@ -10,6 +10,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use mock_apns::{Clock, Config, MockApns, NewApp, NewDevice};
 use protocol::Environment;
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -123,7 +124,7 @@ pub fn hand_made_jwt(how: Made, p8: &str, key_id: &str, team_id: &str, iat: u64)
             format!(r#"{{"iss":"{team_id}","iat":{iat}}}"#),
         ),
     };
-    let der = rustls_pemfile::private_key(&mut p8.as_bytes()).expect("pem").expect("a key");
+    let der = PrivateKeyDer::from_pem_slice(p8.as_bytes()).expect("a PEM key");
     let rng = aws_lc_rs::rand::SystemRandom::new();
     let pair = aws_lc_rs::signature::EcdsaKeyPair::from_pkcs8(alg, der.secret_der()).expect("P-256 key");
     let input = format!("{}.{}", b64(header.as_bytes()), b64(claims.as_bytes()));
@@ -148,7 +149,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 pub fn tls_config(ca_pem: &str, client_cert: Option<(&str, &str)>, alpn: Alpn) -> Arc<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pemfile::certs(&mut ca_pem.as_bytes()) {
+    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
         roots.add(cert.expect("CA PEM")).expect("CA is a certificate");
     }
     let builder = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
@@ -159,9 +160,8 @@ pub fn tls_config(ca_pem: &str, client_cert: Option<(&str, &str)>, alpn: Alpn) -
         None => builder.with_no_client_auth(),
         Some((cert_pem, key_pem)) => {
             let certs: Vec<CertificateDer<'static>> =
-                rustls_pemfile::certs(&mut cert_pem.as_bytes()).map(|c| c.expect("cert PEM")).collect();
-            let key: PrivateKeyDer<'static> =
-                rustls_pemfile::private_key(&mut key_pem.as_bytes()).expect("key PEM").expect("a key");
+                CertificateDer::pem_slice_iter(cert_pem.as_bytes()).map(|c| c.expect("cert PEM")).collect();
+            let key: PrivateKeyDer<'static> = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).expect("a PEM key");
             builder.with_client_auth_cert(certs, key).expect("client cert")
         }
     };

@@ -15,6 +15,8 @@ use http::Response;
 use http_body_util::Full;
 use hyper::body::{Body, Frame, SizeHint};
 use protocol::{Environment, headers as h};
+use rustls::pki_types::PrivateKeyDer;
+use rustls::pki_types::pem::PemObject;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc};
 
@@ -279,10 +281,8 @@ fn curl_for(shared: &Shared, env: Environment, headers: &[(&str, String)], paylo
 /// A provider token for the default key, as a team's server would sign it.
 fn provider_token(shared: &Shared) -> Result<String, Error> {
     let b64 = |s: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
-    let der = rustls_pemfile::private_key(&mut shared.default_key_p8.as_bytes())
-        .ok()
-        .flatten()
-        .ok_or_else(|| Error::BadKey("the default key is not PEM".into()))?;
+    let der = PrivateKeyDer::from_pem_slice(shared.default_key_p8.as_bytes())
+        .map_err(|_| Error::BadKey("the default key is not PEM".into()))?;
     let rng = aws_lc_rs::rand::SystemRandom::new();
     let pair = aws_lc_rs::signature::EcdsaKeyPair::from_pkcs8(
         &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING,

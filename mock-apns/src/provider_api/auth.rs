@@ -35,6 +35,7 @@ use base64::Engine as _;
 use dashmap::DashMap;
 use protocol::jwt::{ALGORITHM, JwtClaims, JwtHeader, MAX_AGE_SECS, MIN_REFRESH_SECS};
 use protocol::{Environment, Reason};
+use rustls::pki_types::pem::SectionKind;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
@@ -172,19 +173,19 @@ impl SigningKey {
 /// SubjectPublicKeyInfo PEM.
 fn public_point(pem: &str) -> Result<Vec<u8>, Error> {
     let bad = |what: &str| Error::BadKey(what.to_owned());
-    let item = rustls_pemfile::read_one(&mut pem.as_bytes())
+    let (kind, der) = rustls::pki_types::pem::from_buf(&mut pem.as_bytes())
         .map_err(|e| bad(&format!("not PEM: {e}")))?
         .ok_or_else(|| bad("no PEM block found"))?;
-    match item {
-        rustls_pemfile::Item::Pkcs8Key(der) => {
+    match kind {
+        SectionKind::PrivateKey => {
             let pair = aws_lc_rs::signature::EcdsaKeyPair::from_pkcs8(
                 &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
-                der.secret_pkcs8_der(),
+                &der,
             )
             .map_err(|e| bad(&format!("not a P-256 PKCS#8 key: {e}")))?;
             Ok(aws_lc_rs::signature::KeyPair::public_key(&pair).as_ref().to_vec())
         }
-        rustls_pemfile::Item::SubjectPublicKeyInfo(der) => {
+        SectionKind::PublicKey => {
             use x509_parser::prelude::FromDer;
             let (_, spki) = x509_parser::x509::SubjectPublicKeyInfo::from_der(der.as_ref())
                 .map_err(|e| bad(&format!("bad public key: {e}")))?;
