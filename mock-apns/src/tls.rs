@@ -184,7 +184,9 @@ impl Authority {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| Error::Invalid(format!("PKCS#12: {e}")))?;
         let local_key_id = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, cert.der());
-        let entry = p12_keystore::PrivateKeyChain::new(key.serialize_der(), local_key_id.as_ref(), chain);
+        let private = p12_keystore::PrivateKey::from_der(&key.serialize_der())
+            .map_err(|e| Error::Invalid(format!("PKCS#12: {e}")))?;
+        let entry = p12_keystore::PrivateKeyChain::new(local_key_id.as_ref(), private, chain);
         let mut store = p12_keystore::KeyStore::new();
         store.add_entry(uid, p12_keystore::KeyStoreEntry::PrivateKeyChain(entry));
         let pkcs12 = store.writer(pkcs12_password).write().map_err(|e| Error::Invalid(format!("PKCS#12: {e}")))?;

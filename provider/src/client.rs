@@ -86,8 +86,8 @@ impl Auth {
 
     /// Certificate auth from a PKCS#12 file.
     pub fn pkcs12(der: &[u8], password: &str) -> Result<Auth, Error> {
-        let store =
-            p12_keystore::KeyStore::from_pkcs12(der, password).map_err(|e| Error::Config(format!("PKCS#12: {e}")))?;
+        let store = p12_keystore::KeyStore::from_pkcs12(der, password, p12_keystore::Pkcs12ImportPolicy::Strict)
+            .map_err(|e| Error::Config(format!("PKCS#12: {e}")))?;
         let (_, chain) = store.private_key_chain().ok_or_else(|| Error::Config("PKCS#12 holds no key".into()))?;
         let pem = |label: &str, der: &[u8]| {
             use std::fmt::Write as _;
@@ -99,8 +99,8 @@ impl Auth {
             let _ = writeln!(out, "-----END {label}-----");
             out
         };
-        let cert_pem: String = chain.chain().iter().map(|c| pem("CERTIFICATE", c.as_der())).collect();
-        Ok(Auth::Certificate { cert_pem, key_pem: pem("PRIVATE KEY", chain.key()) })
+        let cert_pem: String = chain.certs().iter().map(|c| pem("CERTIFICATE", c.as_der())).collect();
+        Ok(Auth::Certificate { cert_pem, key_pem: pem("PRIVATE KEY", chain.key().as_der()) })
     }
 }
 

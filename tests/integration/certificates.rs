@@ -83,12 +83,12 @@ async fn pkcs12_holds_the_same_certificate_and_key() {
     let lab = lab().await;
     let cert = lab.certificate(&[APP], KeyEnvironment::Both);
     let p12 = base64::engine::general_purpose::STANDARD.decode(&cert.pkcs12_base64).expect("base64");
-    let store =
-        p12_keystore::KeyStore::from_pkcs12(&p12, &cert.pkcs12_password).expect("PKCS#12 opens with the password");
+    let store = p12_keystore::KeyStore::from_pkcs12(&p12, &cert.pkcs12_password, Default::default())
+        .expect("PKCS#12 opens with the password");
     let (_, chain) = store.private_key_chain().expect("a key entry");
     let leaf = rustls::pki_types::CertificateDer::from_pem_slice(cert.cert_pem.as_bytes()).expect("a PEM certificate");
-    assert_eq!(chain.chain()[0].as_der(), leaf.as_ref());
-    assert!(p12_keystore::KeyStore::from_pkcs12(&p12, "wrong").is_err());
+    assert_eq!(chain.certs()[0].as_der(), leaf.as_ref());
+    assert!(p12_keystore::KeyStore::from_pkcs12(&p12, "wrong", Default::default()).is_err());
 }
 
 /// A certificate from the mock's CA that is not an APNs push certificate (no UID, no
