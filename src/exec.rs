@@ -45,7 +45,11 @@ pub(crate) async fn run(mut config: mock_apns::Config, command: &[String]) -> Re
         Ok(child) => child,
         Err(e) => {
             mock.shutdown().await;
-            return Err(format!("cannot run {program:?}: {e}").into());
+            // As `env` and shells answer: 127 when there is no such command, 126 when
+            // it is there but cannot be run.
+            eprintln!("apns-lab: cannot run {program:?}: {e}");
+            let code = if e.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 };
+            return Ok(ExitCode::from(code));
         }
     };
     let status = tokio::select! {

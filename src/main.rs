@@ -61,7 +61,8 @@ enum Command {
     },
     /// Run a command with the mock beside it: on free ports, with a fresh data dir, its
     /// ready line in the command's environment (APNS_LAB_SANDBOX, APNS_LAB_CA_FILE, …,
-    /// APNS_LAB_READY); stops when the command ends and exits with its status.
+    /// APNS_LAB_READY); stops when the command ends and exits with its status (127 when
+    /// there is no such command, 126 when it cannot be run).
     Exec {
         #[command(flatten)]
         serve: ServeArgs,

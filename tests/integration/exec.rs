@@ -55,13 +55,21 @@ fn the_command_runs_beside_a_fresh_mock_and_its_status_is_exec_s() {
     assert!(!std::path::Path::new(&var("APNS_LAB_DATA_DIR")).exists(), "the fresh data dir is removed");
     let admin = var("APNS_LAB_ADMIN").trim_start_matches("http://").to_owned();
     assert!(std::net::TcpStream::connect(admin).is_err(), "the mock has stopped");
-    // A command that cannot start is an error of exec's own.
-    let out = Command::new(env!("CARGO_BIN_EXE_apns-lab"))
-        .args(["exec", "--", "/nonexistent/command"])
-        .output()
-        .expect("runs");
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains(r#"cannot run "/nonexistent/command""#));
+    // A command that cannot start gets the exit status `env` and shells give it, and a
+    // message naming it: 127 when there is no such command, 126 when it cannot be run.
+    let run = |command: &str| {
+        Command::new(env!("CARGO_BIN_EXE_apns-lab")).args(["exec", "--", command]).output().expect("runs")
+    };
+    for missing in ["/nonexistent/command", "no-such-command-anywhere"] {
+        let out = run(missing);
+        assert_eq!(out.status.code(), Some(127), "{missing}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("cannot run {missing:?}")), "{missing}");
+    }
+    let not_executable = dir.path().join("not-executable");
+    std::fs::write(&not_executable, "#!/bin/sh\n").expect("writes");
+    let out = run(not_executable.to_str().expect("a UTF-8 path"));
+    assert_eq!(out.status.code(), Some(126));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot run"), "names the command");
 }
 
 /// SIGTERM to `exec` (a CI job's timeout) reaches the command, which stops; then the
