@@ -52,9 +52,15 @@ enum Command {
     /// Ask a running mock whether it is up: prints its health and exits 0 when it
     /// answers "ok", 1 otherwise (the container image's health check).
     Health {
-        /// Its admin API.
-        #[arg(long, env = "APNS_LAB_ADMIN", default_value = "http://127.0.0.1:8089")]
-        admin: String,
+        /// Its admin API [default: the one the mock serving DATA_DIR wrote into
+        /// DATA_DIR/ready.json, else http://127.0.0.1:8089]
+        #[arg(long, env = "APNS_LAB_ADMIN")]
+        admin: Option<String>,
+        /// The data dir of the mock to check: `serve` keeps its ready line there as
+        /// ready.json, so whatever addresses it was given, health finds its admin API
+        /// [default: serve's default data dir]
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
         /// The admin token, if the admin API has one.
         #[arg(long, env = "APNS_LAB_ADMIN_TOKEN", hide_env_values = true)]
         admin_token: Option<String>,
@@ -530,7 +536,13 @@ async fn dispatch(command: Command) -> Result<(), Box<dyn std::error::Error>> {
         Command::Device { command } => device(command).await,
         Command::Send(args) => send(*args).await,
         Command::Channels { command } => channels::run(*command).await,
-        Command::Health { admin, admin_token } => health(&admin, admin_token.as_deref()).await,
+        Command::Health { admin, data_dir, admin_token } => {
+            let admin = match admin {
+                Some(admin) => admin,
+                None => admin_of(&data_dir.unwrap_or_else(default_data_dir))?,
+            };
+            health(&admin, admin_token.as_deref()).await
+        }
         Command::Provider { command } => {
             let ProviderCommand::Serve { apns, sandbox_endpoint, production_endpoint, db, addr } = *command;
             let ready = mock_ready(&apns)?;
@@ -851,6 +863,27 @@ async fn broadcast(
 }
 
 /// `apns-lab health`: the admin API's `GET /api/v1/health`, within five seconds.
+/// The ready line's file in a data dir: written by `serve` once it is ready, so `health`
+/// (the image's health check) finds the admin API whatever address it was given.
+const READY_FILE: &str = "ready.json";
+
+/// The admin API of the mock serving `data_dir`, from its ready line; the default
+/// address when no mock has written one there.
+fn admin_of(data_dir: &std::path::Path) -> Result<String, Box<dyn std::error::Error>> {
+    let path = data_dir.join(READY_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let ready: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| format!("{}: not a ready line: {e}", path.display()))?;
+            let admin = ready["admin"].as_str().ok_or_else(|| format!("{}: no admin URL", path.display()))?;
+            // A mock listening on every interface is asked on loopback.
+            Ok(admin.replacen("//0.0.0.0:", "//127.0.0.1:", 1).replacen("//[::]:", "//[::1]:", 1))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok("http://127.0.0.1:8089".to_owned()),
+        Err(e) => Err(format!("{}: {e}", path.display()).into()),
+    }
+}
+
 async fn health(admin: &str, token: Option<&str>) -> Result<(), Box<dyn std::error::Error>> {
     let url = format!("{}/api/v1/health", admin.trim_end_matches('/'));
     let ask = device_sim::run::call("admin API", http::Method::GET, &url, token, None);
@@ -1024,11 +1057,24 @@ impl ServeArgs {
 async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     let config = args.config(false);
     let mock = MockApns::start(config).await?;
-    println!("{}", serde_json::to_string(mock.ready())?);
+    let line = serde_json::to_string(mock.ready())?;
+    // The ready line in the data dir too, for `health`: written whole (a temporary file
+    // renamed), and removed when serve stops.
+    let ready_file = mock.ready().data_dir.as_ref().map(|dir| dir.join(READY_FILE));
+    if let Some(path) = &ready_file {
+        let temporary = path.with_extension("json.new");
+        std::fs::write(&temporary, format!("{line}\n"))
+            .and_then(|()| std::fs::rename(&temporary, path))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    println!("{line}");
     tracing::info!(sandbox = %mock.ready().sandbox, production = %mock.ready().production, admin = %mock.ready().admin, "mock APNs ready");
     wait_for_signal().await;
     tracing::info!("shutting down");
     mock.shutdown().await;
+    if let Some(path) = &ready_file {
+        let _ = std::fs::remove_file(path);
+    }
     Ok(())
 }
 

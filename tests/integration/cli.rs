@@ -446,7 +446,8 @@ fn channels_and_broadcasts_from_the_command_line() {
 }
 
 /// `health` is the container's health check: 0 and the counts while the mock answers
-/// (with its admin token from the environment), 1 and why when it does not. `serve`
+/// (with its admin token from the environment, found by its data dir's ready line when
+/// no address is given), 1 and why when it does not. `serve`
 /// takes an option's last value, so arguments given to the image override its defaults.
 #[test]
 fn health_says_whether_a_mock_is_up_and_serve_options_override_earlier_ones() {
@@ -476,6 +477,16 @@ fn health_says_whether_a_mock_is_up_and_serve_options_override_earlier_ones() {
         .output()
         .expect("runs");
     assert!(from_env.status.success(), "{}", stderr(&from_env));
+    // Without --admin, the mock serving the data dir is found through the ready line it
+    // keeps there: the image's health check stays true whatever --admin-addr it was given.
+    assert!(dir.path().join("ready.json").exists(), "serve keeps its ready line in the data dir");
+    let by_data_dir = apns_lab(&["health", "--data-dir"])
+        .arg(dir.path())
+        .env_remove("APNS_LAB_ADMIN")
+        .env("APNS_LAB_ADMIN_TOKEN", "s3cret")
+        .output()
+        .expect("runs");
+    assert!(by_data_dir.status.success(), "{}", stderr(&by_data_dir));
 
     let no_token = apns_lab(&["health", "--admin", &admin]).env_remove("APNS_LAB_ADMIN_TOKEN").output().expect("runs");
     assert_eq!(no_token.status.code(), Some(1));
@@ -486,4 +497,9 @@ fn health_says_whether_a_mock_is_up_and_serve_options_override_earlier_ones() {
     let down = apns_lab(&["health", "--admin", &admin]).output().expect("runs");
     assert_eq!(down.status.code(), Some(1));
     assert!(stderr(&down).contains("cannot reach the admin API"), "{}", stderr(&down));
+    // A ready line left by a mock that was killed names an admin API nobody answers.
+    let stale =
+        apns_lab(&["health", "--data-dir"]).arg(dir.path()).env_remove("APNS_LAB_ADMIN").output().expect("runs");
+    assert_eq!(stale.status.code(), Some(1));
+    assert!(stderr(&stale).contains("cannot reach the admin API"), "{}", stderr(&stale));
 }
