@@ -33,7 +33,6 @@ fleet S 1000 "$SMALL"
 fleet L 10000 "$LARGE"
 JWT=$(jwt "$work/state.ready")
 payload "$work/payload"
-cpu() { awk '{print $14+$15}' "/proc/$1/stat"; }
 
 # broadcast NAME CHANNEL SUBSCRIBERS CONNECTED: one broadcast, its row.
 broadcast() {

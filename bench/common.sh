@@ -5,6 +5,10 @@
 #   serve NAME [serve args...]   `apns-lab serve` pinned to core 0, data in $work/NAME,
 #                                ready line in $work/NAME.ready (fails fast if it dies);
 #                                sets SERVE_PID; SERVE_BIN=PATH runs another binary
+#   start_mock NAME [serve args...]  serve NAME, plus a virtual device of
+#                                com.example.bench: sets URL_NAME, ADMIN_NAME,
+#                                TOKEN_NAME and JWT_NAME
+#   cpu PID                      the process's CPU time so far (utime+stime, clock ticks)
 #   jwt READY_FILE               a provider token from that mock's default key
 #   payload FILE                 the 200-byte alert payload every benchmark sends
 #   median                       the median of numbers on stdin, one per line
@@ -35,6 +39,20 @@ serve() {
     sleep 0.1
   done
 }
+
+start_mock() {
+  local name=$1; shift
+  serve "$name" "$@"
+  local ready admin
+  ready=$(cat "$work/$name.ready")
+  admin=$(jq -r .admin <<<"$ready")
+  printf -v "URL_$name" '%s' "$(jq -r .sandbox <<<"$ready")"
+  printf -v "ADMIN_$name" '%s' "$admin"
+  printf -v "TOKEN_$name" '%s' "$(curl -sf -X POST "$admin/api/v1/devices" -d '{"apps":[{"bundle_id":"com.example.bench"}]}' | jq -r '.apps[0].token')"
+  printf -v "JWT_$name" '%s' "$(jwt "$work/$name.ready")"
+}
+
+cpu() { awk '{print $14+$15}' "/proc/$1/stat"; }
 
 jwt() {
   local ready; ready=$(cat "$1")

@@ -26,13 +26,14 @@ other=target/compare/$rev
 if [ ! -x "$other/apns-lab" ]; then
   src=$(mktemp -d)
   git worktree add -q --detach "$src" "$rev"
-  (cd "$src" && CARGO_TARGET_DIR="$PWD/../compare-build" cargo build --release -q --bin apns-lab &&
-    CARGO_TARGET_DIR="$PWD/../compare-build" cargo build --release -q -p mock-apns --example jwt_cost) ||
-    { git worktree remove --force "$src"; exit 1; }
+  trap 'git worktree remove --force "$src"' EXIT
+  build=(cargo build --release -q --locked --manifest-path "$src/Cargo.toml" --target-dir target/compare-build)
+  "${build[@]}" --bin apns-lab
+  "${build[@]}" -p mock-apns --example jwt_cost
   mkdir -p "$other"
-  cp "$(dirname "$src")/compare-build/release/apns-lab" "$(dirname "$src")/compare-build/release/examples/jwt_cost" "$other/"
+  cp target/compare-build/release/apns-lab target/compare-build/release/examples/jwt_cost "$other/"
   git worktree remove --force "$src"
-  rm -rf "$(dirname "$src")/compare-build"
+  trap - EXIT
 fi
 cargo build --release -q --bin apns-lab
 cargo build --release -q -p mock-apns --example jwt_cost
@@ -52,18 +53,10 @@ source bench/common.sh
 echo "## 2. new connections (TLS handshake + HTTP/2 + one push each)"
 echo
 payload "$work/payload.json"
-SERVE_BIN=$here/apns-lab serve a
+SERVE_BIN=$here/apns-lab start_mock a
 PID_a=$SERVE_PID
-SERVE_BIN=$other/apns-lab serve b
+SERVE_BIN=$other/apns-lab start_mock b
 PID_b=$SERVE_PID
-for who in a b; do
-  ready=$(cat "$work/$who.ready")
-  admin=$(jq -r .admin <<<"$ready")
-  printf -v "URL_$who" '%s' "$(jq -r .sandbox <<<"$ready")"
-  printf -v "TOKEN_$who" '%s' "$(curl -sf -X POST "$admin/api/v1/devices" -d '{"apps":[{"bundle_id":"com.example.bench"}]}' | jq -r '.apps[0].token')"
-  printf -v "JWT_$who" '%s' "$(jwt "$work/$who.ready")"
-done
-cpu() { awk '{print $14+$15}' "/proc/$1/stat"; }   # utime+stime in clock ticks
 # conns WHO -> "connections/s  mock CPU µs per connection"
 conns() {
   local url="URL_$1" token="TOKEN_$1" jwt="JWT_$1" pid="PID_$1" c0 c1 rate

@@ -34,7 +34,6 @@ awk -v s="$SANDBOX" '{print s "/3/device/" $3}' "$work/tokens" >"$work/uris"
 JWT=$(jwt "$work/state.ready")
 payload "$work/payload"
 
-cpu() { awk '{print $14+$15}' "/proc/$1/stat"; }   # utime+stime in clock ticks
 push() { # EXTRA_H2LOAD_ARGS...
   taskset -c 1 h2load -c 4 -m 100 -t 1 -D "$SECS" -i "$work/uris" -d "$work/payload" \
     -H "authorization: bearer $JWT" -H "apns-topic: com.example.chat" "$@" 2>&1 | grep -E "finished in|status codes"

@@ -17,20 +17,6 @@ cargo build --release -q -p mock-apns --example bare_h2
 SERVER_CPU=0
 CLIENT_CPU=1
 
-# start_mock NAME [serve args...]: starts a mock pinned to the server core, creates a
-# virtual device, and sets URL_NAME, ADMIN_NAME, TOKEN_NAME and JWT_NAME.
-start_mock() {
-  local name=$1; shift
-  serve "$name" "$@"
-  local ready admin
-  ready=$(cat "$work/$name.ready")
-  admin=$(jq -r .admin <<<"$ready")
-  printf -v "URL_$name" '%s' "$(jq -r .sandbox <<<"$ready")"
-  printf -v "ADMIN_$name" '%s' "$admin"
-  printf -v "TOKEN_$name" '%s' "$(curl -sf -X POST "$admin/api/v1/devices" -d '{"apps":[{"bundle_id":"com.example.bench"}]}' | jq -r '.apps[0].token')"
-  printf -v "JWT_$name" '%s' "$(jwt "$work/$name.ready")"
-}
-
 # The mock, with validation and capture on (the defaults); again with the capture log
 # off, to show what capture costs.
 start_mock full
