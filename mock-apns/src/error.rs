@@ -56,4 +56,15 @@ pub enum Error {
     /// An admin request conflicts with existing state.
     #[error("{0}")]
     Conflict(String),
+    /// A push that did not come through the provider API (a phone's local push) was
+    /// refused the way APNs refuses one: by a fault rule or a rate limit.
+    #[error("{reason} ({by})")]
+    Refused {
+        /// APNs's reason; the admin API answers with its status.
+        reason: protocol::Reason,
+        /// For `Unregistered`: when the token stopped being valid (ms).
+        timestamp: Option<u64>,
+        /// What refused it: `fault rule #id …` or `rate limit`.
+        by: String,
+    },
 }

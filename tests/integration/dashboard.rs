@@ -13,39 +13,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::*;
 
-/// A mock on the real clock with one simulated iPhone running (gateway connected,
-/// [`APP`] registered), as `apns-lab demo` has them.
-async fn running_phone(udid: &str) -> (MockApns, String) {
-    let mock = MockApns::start(Config::default()).await.expect("mock starts");
-    let endpoint =
-        device_sim::Endpoint::parse(&mock.ready().gateway, mock.ca_pem().to_owned()).expect("gateway endpoint");
-    let apps = vec![device_sim::run::AppSetup::new(APP, Sandbox)];
-    tokio::spawn(device_sim::run::run(endpoint, Some(udid.to_owned()), apps, None, |_| {}));
-    let token = wait_for(Duration::from_secs(10), || {
-        mock.device(udid).ok().and_then(|d| d.apps.first().map(|a| a.token.clone()))
-    })
-    .await
-    .expect("the phone registers");
-    // Registered is not yet listening: wait for its notification stream ("online").
-    wait_for(Duration::from_secs(10), || mock.events(Some(udid), 10).iter().any(|e| e.kind == "online").then_some(()))
-        .await
-        .expect("the phone opens its notification stream");
-    (mock, token)
-}
-
-async fn wait_for<T>(within: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if tokio::time::Instant::now() > deadline {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// Whether the notification's journey reaches "presented" within 5 s.
 async fn presented(addr: std::net::SocketAddr, id: &str) -> bool {
     for _ in 0..250 {

@@ -369,3 +369,99 @@ async fn metrics_are_prometheus_text_that_adds_up() {
         other => panic!("no sandbox histogram: {other:?}\n{text}"),
     }
 }
+
+/// Rules that answer or delay act on every push the mock accepts — the provider API's,
+/// the console's and a phone's local push (`.apns` files) — while rules that act on a
+/// stream or connection pass by the two that have none, without counting a match.
+#[tokio::test(flavor = "multi_thread")]
+async fn answering_rules_apply_to_every_entry_point_and_connection_rules_to_provider_connections_only() {
+    let (mock, token) = running_phone("FAULT-PHONE").await;
+    let addr = mock.admin_addr();
+    let console = |payload: &str| json!({"token": token, "topic": APP, "payload": payload});
+    let local = json!({"bundle_id": APP, "payload": {"aps": {"alert": "local"}}});
+    let local_path = "/api/v1/devices/FAULT-PHONE/push";
+
+    // Connection-level actions first: the console and the local push pass them by.
+    for action in [
+        json!({"kind": "reset"}),
+        json!({"kind": "stall"}),
+        json!({"kind": "close"}),
+        json!({"kind": "goaway", "reason": "Shutdown"}),
+        json!({"kind": "max_streams", "value": 1}),
+    ] {
+        let (status, rule) = admin(addr, "POST", "/api/v1/faults", Some(json!({"count": 1, "action": action}))).await;
+        assert_eq!(status, 201, "{rule}");
+        let (_, answer) = admin(addr, "POST", "/api/v1/console", Some(console(r#"{"aps":{"alert":"hi"}}"#))).await;
+        assert_eq!(answer["status"], 200, "{action}: {answer}");
+        let (status, answer) = admin(addr, "POST", local_path, Some(local.clone())).await;
+        assert_eq!(status, 200, "{action}: {answer}");
+        let (_, listed) = admin(addr, "GET", "/api/v1/faults", None).await;
+        assert_eq!((listed[0]["matched"].as_u64(), listed[0]["fired"].as_u64()), (Some(0), Some(0)), "{listed}");
+        admin(addr, "DELETE", "/api/v1/faults", None).await;
+    }
+
+    // A reason: the console answers it as the provider API would, once (count 1).
+    admin(
+        addr,
+        "POST",
+        "/api/v1/faults",
+        Some(json!({"count": 1, "action": {"kind": "reason", "reason": "TooManyRequests"}})),
+    )
+    .await;
+    let (_, answer) = admin(addr, "POST", "/api/v1/console", Some(console("{}"))).await;
+    assert_eq!(
+        (answer["status"].as_u64(), answer["reason"].as_str()),
+        (Some(429), Some("TooManyRequests")),
+        "{answer}"
+    );
+    let (_, answer) = admin(addr, "POST", "/api/v1/console", Some(console("{}"))).await;
+    assert_eq!(answer["status"], 200, "the rule fired once: {answer}");
+    let log = mock.notifications(&CaptureFilter { token: Some(token.clone()), ..Default::default() });
+    assert!(log[1].fault.as_deref().is_some_and(|f| f.ends_with("reason TooManyRequests")), "{:?}", log[1].fault);
+
+    // Unregistered with its timestamp, through the console and the local push.
+    for _ in 0..2 {
+        admin(
+            addr,
+            "POST",
+            "/api/v1/faults",
+            Some(json!({"topic": APP, "count": 1, "action": {"kind": "unregistered", "timestamp": 1_700_000_000_000u64}})),
+        )
+        .await;
+    }
+    let (_, answer) = admin(addr, "POST", "/api/v1/console", Some(console("{}"))).await;
+    assert_eq!((answer["status"].as_u64(), answer["timestamp"].as_u64()), (Some(410), Some(1_700_000_000_000)));
+    let (status, answer) = admin(addr, "POST", local_path, Some(local.clone())).await;
+    assert_eq!(status, 410, "{answer}");
+    assert_eq!(
+        (answer["reason"].as_str(), answer["timestamp"].as_u64()),
+        (Some("Unregistered"), Some(1_700_000_000_000))
+    );
+    assert!(answer["by"].as_str().is_some_and(|b| b.starts_with("fault rule #")), "{answer}");
+
+    // A reason matched on the app's token refuses the local push with APNs's status.
+    admin(
+        addr,
+        "POST",
+        "/api/v1/faults",
+        Some(json!({"token": token, "count": 1, "action": {"kind": "reason", "reason": "ServiceUnavailable"}})),
+    )
+    .await;
+    let (status, answer) = admin(addr, "POST", local_path, Some(local.clone())).await;
+    assert_eq!((status, answer["reason"].as_str()), (503, Some("ServiceUnavailable")), "{answer}");
+    let (status, _) = admin(addr, "POST", local_path, Some(local.clone())).await;
+    assert_eq!(status, 200, "the rule fired once");
+
+    // A delay holds the local push's answer, then delivers it.
+    admin(addr, "POST", "/api/v1/faults", Some(json!({"count": 1, "action": {"kind": "delay", "ms": 300}}))).await;
+    let started = Instant::now();
+    let (status, answer) = admin(addr, "POST", local_path, Some(local.clone())).await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(started.elapsed() >= Duration::from_millis(300), "answered after the delay");
+
+    // Rate limits answer the local push too.
+    admin(addr, "PUT", "/api/v1/rate-limits", Some(json!({"per_token": {"max": 1, "per_ms": 60_000}}))).await;
+    let (first, _) = admin(addr, "POST", local_path, Some(local.clone())).await;
+    let (second, answer) = admin(addr, "POST", local_path, Some(local.clone())).await;
+    assert_eq!((first, second, answer["reason"].as_str()), (200, 429, Some("TooManyRequests")), "{answer}");
+}

@@ -249,7 +249,7 @@ pub(crate) async fn console(shared: &Arc<Shared>, push: ConsolePush) -> Result<C
             curl: curl_for(shared, env, &headers, &push.payload, &path),
         });
     }
-    let answer = push::process(shared, &conn, &parts, Bytes::from(push.payload.clone()), None).await;
+    let answer = push::accept(shared, &conn, &parts, Bytes::from(push.payload.clone())).await;
 
     Ok(ConsoleAnswer {
         status: answer.status,

@@ -81,6 +81,16 @@ fn ok<T: Serialize>(v: Result<T, Error>) -> AdminResponse {
 }
 
 fn from_error(e: Error) -> AdminResponse {
+    if let Error::Refused { reason, timestamp, by } = &e {
+        // APNs's status and reason, as the provider API would answer them, and what
+        // refused the push.
+        let status = StatusCode::from_u16(reason.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut body = serde_json::json!({ "error": e.to_string(), "reason": reason.to_string(), "by": by });
+        if let Some(t) = timestamp {
+            body["timestamp"] = (*t).into();
+        }
+        return json(status, &body);
+    }
     let status = match e {
         Error::NotFound(_) => StatusCode::NOT_FOUND,
         Error::Conflict(_) => StatusCode::CONFLICT,
@@ -293,7 +303,7 @@ pub(crate) async fn route<B: Body>(shared: Arc<Shared>, req: Request<B>) -> Resu
         },
         (["api", "v1", "devices", udid], &Method::GET) => ok(shared.device_view(udid)),
         (["api", "v1", "devices", udid, "push"], &Method::POST) => match read_json::<LocalPush>(&shared, req).await {
-            Ok(push) => ok(shared.local_push(udid, push).await),
+            Ok(push) => ok(crate::provider_api::push::local(&shared, udid, push).await),
             Err(r) => r,
         },
         (["api", "v1", "devices", udid, "activity-types"], &Method::POST) => {

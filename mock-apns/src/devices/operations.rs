@@ -191,6 +191,17 @@ pub struct LocalPush {
     pub payload: serde_json::Value,
 }
 
+/// Where a [`LocalPush`] goes, once checked.
+pub(crate) struct LocalTarget {
+    slot: u32,
+    /// The app.
+    pub bundle: String,
+    /// The app's environment (sandbox when the phone does not have the app).
+    pub environment: Environment,
+    /// The app's token, when the phone has the app.
+    pub token: Option<protocol::DeviceToken>,
+}
+
 impl Room {
     /// Adds a step to a notification's journey, counts it, and tells the dashboard.
     pub(crate) fn step(
@@ -445,9 +456,11 @@ impl Room {
     }
 
     /// Injects a payload into a connected device (`xcrun simctl push`).
-    pub(crate) async fn local_push(&self, udid: &str, push: LocalPush) -> Result<serde_json::Value, Error> {
-        let bundle = match push.bundle_id {
-            Some(b) => b,
+    /// Where a local push goes: its app, that app's environment and current token, on
+    /// a phone with its gateway stream open. Refused with a clear error otherwise.
+    pub(crate) fn local_target(&self, udid: &str, push: &LocalPush) -> Result<LocalTarget, Error> {
+        let bundle = match &push.bundle_id {
+            Some(b) => b.clone(),
             None => {
                 push.payload.get("Simulator Target Bundle").and_then(|b| b.as_str()).map(str::to_owned).ok_or_else(
                     || Error::Invalid("give bundle_id, or put \"Simulator Target Bundle\" in the payload".into()),
@@ -465,23 +478,36 @@ impl Room {
             )));
         }
         let record = self.registry.device(udid).ok_or_else(|| Error::NotFound(format!("no device {udid}")))?;
-        let environment =
-            record.apps.iter().find(|a| a.bundle_id == bundle).map_or(Environment::Sandbox, |a| a.environment);
+        let app = record.apps.iter().find(|a| a.bundle_id == bundle);
+        Ok(LocalTarget {
+            slot,
+            environment: app.map_or(Environment::Sandbox, |a| a.environment),
+            token: app.map(|a| a.token.clone()),
+            bundle,
+        })
+    }
+
+    /// Hands a local push to the delivery engine, the way `xcrun simctl push` does.
+    pub(crate) async fn local_push(
+        &self,
+        target: LocalTarget,
+        payload: &serde_json::Value,
+    ) -> Result<serde_json::Value, Error> {
         let apns_id = protocol::ApnsId::random();
         let delivery = crate::devices::delivery::Note {
             apns_id: apns_id.clone(),
-            topic: bundle.clone(),
+            topic: target.bundle,
             push_type: protocol::PushType::Alert,
             priority: protocol::Priority::Immediate,
             collapse_id: None,
-            environment,
-            payload: bytes::Bytes::from(push.payload.to_string()),
+            environment: target.environment,
+            payload: bytes::Bytes::from(payload.to_string()),
             received_ms: self.clock.unix_millis(),
             from_storage: false,
             redelivered: false,
             activity: None,
         };
-        let out = crate::devices::delivery::Outgoing { device: slot, held: None, delivery };
+        let out = crate::devices::delivery::Outgoing { device: target.slot, held: None, delivery };
         self.engine
             .send(crate::devices::delivery::Event::Deliver(Box::new(out)))
             .await

@@ -7,6 +7,16 @@
 //! each later match with `probability` (default 1), at most `count` times (default
 //! unlimited). Rules are tried in the order they were added; the first that fires wins.
 //! With no rules the push path pays one atomic load.
+//!
+//! Which pushes a rule sees depends on what it does. Rules that *answer* — `reason`,
+//! `unregistered` — and `delay` act on the push itself, so they apply to every push the
+//! mock accepts: the provider API's, the console's (`POST /api/v1/console`) and a
+//! phone's local push (`POST /api/v1/devices/{udid}/push`, `apns-lab device push
+//! FILE.apns`). Rules that act on the HTTP/2 stream or connection — `stall`, `reset`,
+//! `goaway`, `close`, `max_streams` — exist only where there is one: they apply to
+//! provider-API connections, and the other entry points pass them by without counting
+//! a match. Broadcasts (`/4/broadcasts/…`) and the channel API have their own answers
+//! and are not matched by fault rules.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -90,6 +100,19 @@ pub enum FaultAction {
 }
 
 impl FaultAction {
+    /// Whether the action needs an HTTP/2 stream or connection to act on, so only
+    /// provider-API requests can fire it.
+    pub(crate) fn needs_connection(&self) -> bool {
+        matches!(
+            self,
+            FaultAction::Stall
+                | FaultAction::Reset
+                | FaultAction::Goaway { .. }
+                | FaultAction::Close
+                | FaultAction::MaxStreams { .. }
+        )
+    }
+
     /// The reason an answering action answers with.
     pub(crate) fn reason(&self) -> Option<Reason> {
         match self {
@@ -147,6 +170,36 @@ impl Fired {
     /// The capture log's note: `#id action`.
     pub(crate) fn label(&self) -> String {
         format!("#{} {}", self.id, self.action.describe())
+    }
+}
+
+/// What a rule is matched against: one push, from wherever it came.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Probe<'a> {
+    /// The environment it was sent to.
+    pub env: Environment,
+    /// The device token, as hex (empty when there is none).
+    pub token: &'a str,
+    /// `apns-topic`, if any.
+    pub topic: Option<&'a str>,
+    /// `apns-push-type`, if any.
+    pub push_type: Option<&'a str>,
+    /// Whether it came on a provider-API connection (which connection-level actions
+    /// need).
+    pub connection: bool,
+}
+
+impl<'a> Probe<'a> {
+    /// A provider-API request, read from its path and headers.
+    pub(crate) fn request(env: Environment, parts: &'a http::request::Parts) -> Probe<'a> {
+        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+        Probe {
+            env,
+            token: parts.uri.path().strip_prefix("/3/device/").unwrap_or(""),
+            topic: header(protocol::headers::APNS_TOPIC),
+            push_type: header(protocol::headers::APNS_PUSH_TYPE),
+            connection: true,
+        }
     }
 }
 
@@ -217,18 +270,17 @@ impl Faults {
         self.any.store(false, Ordering::Release);
     }
 
-    /// The rule that fires on this request, if any.
-    pub(crate) fn check(&self, env: Environment, parts: &http::request::Parts) -> Option<Fired> {
+    /// The rule that fires on this push, if any.
+    pub(crate) fn check(&self, probe: Probe<'_>) -> Option<Fired> {
         if !self.any.load(Ordering::Acquire) {
             return None;
         }
-        let token = parts.uri.path().strip_prefix("/3/device/").unwrap_or("");
-        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
-        let (topic, push_type) = (header(protocol::headers::APNS_TOPIC), header(protocol::headers::APNS_PUSH_TYPE));
+        let Probe { env, token, topic, push_type, connection } = probe;
         let rules = self.rules.read().unwrap_or_else(|e| e.into_inner());
         for rule in rules.iter() {
             let s = &rule.spec;
-            let matches = s.environment.is_none_or(|e| e == env)
+            let matches = (connection || !s.action.needs_connection())
+                && s.environment.is_none_or(|e| e == env)
                 && s.token.as_deref().is_none_or(|t| t.eq_ignore_ascii_case(token))
                 && s.topic.as_deref().is_none_or(|t| Some(t) == topic)
                 && s.push_type.as_deref().is_none_or(|t| Some(t) == push_type);
@@ -268,6 +320,10 @@ mod tests {
         req.into_parts().0
     }
 
+    fn check(f: &Faults, env: Environment, parts: &http::request::Parts) -> Option<Fired> {
+        f.check(Probe::request(env, parts))
+    }
+
     fn rule(json: serde_json::Value) -> NewFault {
         serde_json::from_value(json).expect("rule parses")
     }
@@ -275,13 +331,13 @@ mod tests {
     #[test]
     fn after_count_and_matchers() {
         let f = Faults::default();
-        assert!(f.check(Environment::Sandbox, &parts("ab", "t")).is_none(), "no rules");
+        assert!(check(&f, Environment::Sandbox, &parts("ab", "t")).is_none(), "no rules");
         f.add(rule(serde_json::json!({"token": "AB", "after": 1, "count": 2,
             "action": {"kind": "reason", "reason": "TooManyRequests"}})))
             .expect("added");
-        let fired: Vec<bool> = (0..5).map(|_| f.check(Environment::Sandbox, &parts("ab", "t")).is_some()).collect();
+        let fired: Vec<bool> = (0..5).map(|_| check(&f, Environment::Sandbox, &parts("ab", "t")).is_some()).collect();
         assert_eq!(fired, [false, true, true, false, false]);
-        assert!(f.check(Environment::Sandbox, &parts("cd", "t")).is_none(), "other token");
+        assert!(check(&f, Environment::Sandbox, &parts("cd", "t")).is_none(), "other token");
         let listed = &f.list()[0];
         assert_eq!((listed.matched, listed.fired), (5, 2));
         f.remove(listed.id).expect("removed");
@@ -292,8 +348,23 @@ mod tests {
     fn probability_is_roughly_honoured() {
         let f = Faults::default();
         f.add(rule(serde_json::json!({"probability": 0.25, "action": {"kind": "reset"}}))).expect("added");
-        let n = (0..4000).filter(|_| f.check(Environment::Production, &parts("ab", "t")).is_some()).count();
+        let n = (0..4000).filter(|_| check(&f, Environment::Production, &parts("ab", "t")).is_some()).count();
         assert!((800..1200).contains(&n), "{n} of 4000");
+    }
+
+    #[test]
+    fn connection_actions_pass_by_pushes_without_a_connection() {
+        let f = Faults::default();
+        f.add(rule(serde_json::json!({"count": 1, "action": {"kind": "reset"}}))).expect("added");
+        f.add(rule(serde_json::json!({"count": 1, "action": {"kind": "reason", "reason": "TooManyRequests"}})))
+            .expect("added");
+        let local =
+            Probe { env: Environment::Sandbox, token: "ab", topic: Some("t"), push_type: None, connection: false };
+        let fired = f.check(local).expect("the answering rule fires");
+        assert_eq!(fired.id, 2, "the reset rule is passed by");
+        let listed = f.list();
+        assert_eq!((listed[0].matched, listed[0].fired), (0, 0), "not even counted as a match");
+        assert!(check(&f, Environment::Sandbox, &parts("ab", "t")).is_some_and(|f| f.id == 1), "a provider request");
     }
 
     #[test]

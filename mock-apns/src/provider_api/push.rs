@@ -56,7 +56,7 @@ use super::Room;
 use crate::devices::delivery;
 use crate::observe::capture::{Authenticated, Record};
 use crate::provider_api::auth::{self, CertIdentity, SigningKey, TokenBinding};
-use crate::provider_api::faults::{FaultAction, Fired};
+use crate::provider_api::faults::{FaultAction, Fired, Probe};
 use crate::provider_api::tap::{SETTINGS_MAX_CONCURRENT_STREAMS, TapControl};
 use crate::registry::Routed;
 use crate::state::rows::{Held, HeldKey};
@@ -217,21 +217,11 @@ pub(crate) async fn handle(
     }
 
     // A fault rule may take over: a test asked for this request to go wrong.
-    let fired = shared.faults.check(conn.env, &parts);
-    let label = fired.as_ref().map(Fired::label);
-    let answer = match fired.map(|f| f.action) {
-        None => Box::pin(process(&shared, &conn, &parts, body, None)).await,
-        Some(FaultAction::Delay { ms }) => {
-            Box::pin(tokio::time::sleep(std::time::Duration::from_millis(ms))).await;
-            Box::pin(process(&shared, &conn, &parts, body, label.as_deref())).await
-        }
-        Some(FaultAction::MaxStreams { value }) => {
-            conn.limit.store(value, Ordering::Release);
-            conn.tap.send_settings(&[(crate::provider_api::tap::SETTINGS_MAX_CONCURRENT_STREAMS, value)]);
-            Box::pin(process(&shared, &conn, &parts, body, label.as_deref())).await
-        }
-        Some(action @ (FaultAction::Stall | FaultAction::Reset | FaultAction::Close)) => {
-            forced(&shared, &conn, &parts, &body, None, label.as_deref());
+    let fired = shared.faults.check(Probe::request(conn.env, &parts));
+    let answer = match fired {
+        Some(Fired { id, action: action @ (FaultAction::Stall | FaultAction::Reset | FaultAction::Close) }) => {
+            let label = Fired { id, action: action.clone() }.label();
+            forced(&shared, &conn, &parts, &body, None, Some(&label));
             match action {
                 // Held until the client resets the stream or the connection ends.
                 FaultAction::Stall => {
@@ -244,20 +234,18 @@ pub(crate) async fn handle(
             }
             return;
         }
-        Some(action) => {
-            let reason = action.reason().unwrap_or(Reason::InternalServerError);
-            let timestamp = match action {
-                FaultAction::Unregistered { timestamp } => {
-                    Some(timestamp.unwrap_or_else(|| shared.clock.unix_millis()))
-                }
-                _ => None,
-            };
-            let answer = forced(&shared, &conn, &parts, &body, Some((reason, timestamp)), label.as_deref());
-            if let FaultAction::Goaway { .. } = action {
-                let _ = conn.control.send(ConnControl::Goaway(reason));
-            }
+        Some(fired @ Fired { action: FaultAction::MaxStreams { value }, .. }) => {
+            conn.limit.store(value, Ordering::Release);
+            conn.tap.send_settings(&[(crate::provider_api::tap::SETTINGS_MAX_CONCURRENT_STREAMS, value)]);
+            Box::pin(process(&shared, &conn, &parts, body, Some(&fired.label()))).await
+        }
+        Some(fired @ Fired { action: FaultAction::Goaway { .. }, .. }) => {
+            let reason = fired.action.reason().unwrap_or(Reason::InternalServerError);
+            let answer = forced(&shared, &conn, &parts, &body, Some((reason, None)), Some(&fired.label()));
+            let _ = conn.control.send(ConnControl::Goaway(reason));
             answer
         }
+        fired => Box::pin(answer_with(&shared, &conn, &parts, body, fired)).await,
     };
     let Answer { status, apns_id, unique_id, error } = answer;
     let mut response = Response::builder().status(status).header(APNS_ID, apns_id.as_str());
@@ -282,6 +270,80 @@ pub(crate) async fn handle(
         }
     }
     shared.metrics.latency(conn.env, started.elapsed());
+}
+
+/// Validates, applies and answers one push that came without a provider-API connection
+/// (the dashboard's console): fault rules that answer or delay apply, as they do to the
+/// provider API's; those that act on a connection pass it by (see `faults.rs`).
+pub(crate) async fn accept(shared: &Room, conn: &ConnState, parts: &http::request::Parts, body: Bytes) -> Answer {
+    let fired = shared.faults.check(Probe { connection: false, ..Probe::request(conn.env, parts) });
+    answer_with(shared, conn, parts, body, fired).await
+}
+
+/// A phone's local push (`POST /api/v1/devices/{udid}/push`, `apns-lab device push
+/// FILE.apns`): no provider and no HTTP/2 stream, but the same fault rules that answer
+/// or delay, and the same rate limits, as a provider's push to that app's token.
+pub(crate) async fn local(
+    shared: &Room,
+    udid: &str,
+    push: crate::devices::operations::LocalPush,
+) -> Result<serde_json::Value, crate::error::Error> {
+    use crate::error::Error;
+    let target = shared.local_target(udid, &push)?;
+    let token = target.token.as_ref().map(|t| hex::encode(t.as_bytes())).unwrap_or_default();
+    let probe = Probe {
+        env: target.environment,
+        token: &token,
+        topic: Some(&target.bundle),
+        push_type: Some(PushType::Alert.as_str()),
+        connection: false,
+    };
+    if let Some(fired) = shared.faults.check(probe) {
+        let by = format!("fault rule {}", fired.label());
+        match fired.action {
+            FaultAction::Delay { ms } => tokio::time::sleep(std::time::Duration::from_millis(ms)).await,
+            FaultAction::Unregistered { timestamp } => {
+                let timestamp = Some(timestamp.unwrap_or_else(|| shared.clock.unix_millis()));
+                return Err(Error::Refused { reason: Reason::Unregistered, timestamp, by });
+            }
+            action => {
+                let reason = action.reason().unwrap_or(Reason::InternalServerError);
+                return Err(Error::Refused { reason, timestamp: None, by });
+            }
+        }
+    }
+    let bytes = target.token.as_ref().map_or(&[][..], DeviceToken::as_bytes);
+    if !shared.limits.allow(bytes, || shared.clock.unix_millis()) {
+        return Err(Error::Refused { reason: Reason::TooManyRequests, timestamp: None, by: "rate limit".into() });
+    }
+    shared.local_push(target, &push.payload).await
+}
+
+/// The answer to a push, once the rule that fires on it (if any) is known — for the
+/// actions that need no connection: none, `delay`, `reason`, `unregistered`.
+async fn answer_with(
+    shared: &Room,
+    conn: &ConnState,
+    parts: &http::request::Parts,
+    body: Bytes,
+    fired: Option<Fired>,
+) -> Answer {
+    let Some(fired) = fired else { return Box::pin(process(shared, conn, parts, body, None)).await };
+    let label = fired.label();
+    match fired.action {
+        FaultAction::Delay { ms } => {
+            Box::pin(tokio::time::sleep(std::time::Duration::from_millis(ms))).await;
+            Box::pin(process(shared, conn, parts, body, Some(&label))).await
+        }
+        FaultAction::Unregistered { timestamp } => {
+            let timestamp = timestamp.unwrap_or_else(|| shared.clock.unix_millis());
+            forced(shared, conn, parts, &body, Some((Reason::Unregistered, Some(timestamp))), Some(&label))
+        }
+        action => {
+            let reason = action.reason().unwrap_or(Reason::InternalServerError);
+            forced(shared, conn, parts, &body, Some((reason, None)), Some(&label))
+        }
+    }
 }
 
 /// Hands an accepted push to the delivery engine for the device's open stream.
