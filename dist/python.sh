@@ -4,7 +4,10 @@
 # musl alike: the binary needs no libc). Then checks it as a user would meet it:
 #
 #   1. a fresh venv with the wheel and pytest and nothing else: `apns-lab` is on PATH,
-#      and the sample suite (dist/python/tests) runs on the plugin's fixtures alone;
+#      the README's examples run as written (dist/python/check_readme.py, which also
+#      holds the README to the plugin's fixtures, options and calls), and so does the
+#      sample suite (dist/python/tests) on the plugin's fixtures alone — each both with
+#      mocks the plugin starts and under `apns-lab exec -- pytest`, on exec's mock;
 #   2. a second venv adds aioapns, httpx and pytest-asyncio: the ready-made examples
 #      (dist/python/examples) push through real HTTP/2 clients.
 #
@@ -38,15 +41,21 @@ if [ $# -gt 0 ]; then against=(--apns-lab-url "$1"); fi
 # Nothing from this checkout: the suites run from a copy, and APNS_LAB_BIN is unset.
 unset APNS_LAB_BIN
 cp -r dist/python/tests dist/python/examples "$work/"
+cp dist/python/README.md dist/python/check_readme.py "$work/"
 
 python3 -m venv "$work/plain"
 "$work/plain/bin/pip" install -q "$wheel[pytest]"
 [ "$(PATH="$work/plain/bin:$PATH" command -v apns-lab)" = "$work/plain/bin/apns-lab" ] ||
   { echo "dist/python.sh: the wheel did not put apns-lab on PATH" >&2; exit 1; }
 "$work/plain/bin/apns-lab" --version
+(cd "$work" && "$work/plain/bin/python" check_readme.py README.md "${against[@]}")
 (cd "$work/tests" && "$work/plain/bin/python" -m pytest -q -p no:cacheprovider "${against[@]}")
+if [ ${#against[@]} -eq 0 ]; then
+  (cd "$work" && "$work/plain/bin/apns-lab" exec -- "$work/plain/bin/python" check_readme.py README.md)
+  (cd "$work/tests" && "$work/plain/bin/apns-lab" exec -- "$work/plain/bin/python" -m pytest -q -p no:cacheprovider)
+fi
 
 python3 -m venv "$work/clients"
 "$work/clients/bin/pip" install -q "$wheel[pytest]" aioapns==4.0 "httpx[http2]==0.28.1" pytest-asyncio==0.24.0
 (cd "$work/examples" && "$work/clients/bin/python" -m pytest -q -p no:cacheprovider "${against[@]}")
-echo "python: $wheel ($(du -h "$wheel" | cut -f1)), sample suite and examples passed${1:+ against $1}"
+echo "python: $wheel ($(du -h "$wheel" | cut -f1)), README, sample suite and examples passed${1:+ against $1}"

@@ -39,9 +39,16 @@ pub(crate) async fn run(mut config: mock_apns::Config, command: &[String]) -> Re
             Some(dir)
         }
     };
+    let config_token = config.admin_token.clone();
     let mock = MockApns::start(config).await?;
     tracing::info!(sandbox = %mock.ready().sandbox, command = %program, "mock APNs ready; running the command");
-    let mut child = match tokio::process::Command::new(program).args(args).envs(environment(mock.ready())?).spawn() {
+    let mut env = environment(mock.ready())?;
+    // The admin token, when one was given as an option: the command needs it to call
+    // the admin API (one from the environment is inherited anyway).
+    if let Some(token) = &config_token {
+        env.push(("APNS_LAB_ADMIN_TOKEN", token.clone()));
+    }
+    let mut child = match tokio::process::Command::new(program).args(args).envs(env).spawn() {
         Ok(child) => child,
         Err(e) => {
             mock.shutdown().await;

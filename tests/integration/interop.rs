@@ -78,6 +78,46 @@ fn the_readme_pytest_fixture_runs() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("2 passed"), "{}", String::from_utf8_lossy(&out.stdout));
 }
 
+/// The pip package from source (its plugin loaded with `-p`, this build's binary): the
+/// README's examples run as written and the README names exactly the plugin's fixtures,
+/// options and calls (`dist/python/check_readme.py`); then the sample suite and the
+/// README under `apns-lab exec -- pytest`, where the fixtures use exec's mock (reset
+/// before each test), and with `APNS_LAB_START=1`, where they start their own.
+#[test]
+fn the_python_package_readme_runs_and_its_fixtures_follow_exec() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("dist/python");
+    let bin = env!("CARGO_BIN_EXE_apns-lab");
+    let python = python();
+    let run = |exec: bool, start: bool, args: &[&str], cwd: &std::path::Path, passed: &str| {
+        let mut cmd = Command::new(if exec { bin.as_ref() } else { python.as_os_str() });
+        if exec {
+            cmd.args(["exec", "--"]).arg(&python);
+        }
+        cmd.args(args).current_dir(cwd).env("APNS_LAB_BIN", bin).env("PYTHONPATH", dir.join("src"));
+        cmd.env("RUST_LOG", "warn").env_remove("APNS_LAB_URL").env_remove("APNS_LAB_ADMIN");
+        if start {
+            cmd.env("APNS_LAB_START", "1");
+        }
+        let out = cmd.output().expect("python runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{args:?} (exec {exec}, start {start}):\n{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains(passed), "{args:?} (exec {exec}): expected {passed:?} in\n{stdout}");
+    };
+    let readme = ["check_readme.py", "README.md", "-W", "ignore"];
+    run(false, false, &readme, &dir, "10 tests passed");
+    run(true, false, &readme, &dir, "10 tests passed");
+    let suite = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "apns_lab.pytest_plugin", "-W", "ignore"];
+    let tests = dir.join("tests");
+    run(false, false, &suite, &tests, "2 skipped");
+    run(true, false, &suite, &tests, "12 passed");
+    run(true, true, &suite, &tests, "12 passed");
+}
+
 /// `node_modules` for the Node interop test, installed with `npm ci` from
 /// `tests/interop/node/package-lock.json` (once per lock file; tests share it).
 fn node_modules() -> PathBuf {

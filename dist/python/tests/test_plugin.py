@@ -2,8 +2,11 @@
 their tokens, the lifecycle, the capture log, fault rules, the clock, a phone, and the
 async helpers."""
 import asyncio
+import os
 import socket
 import ssl
+
+import pytest
 
 import apns_lab as lab_module
 
@@ -32,12 +35,15 @@ def test_uninstall_then_410_and_reinstall_gets_a_new_token(apns_lab):
 
 
 def test_a_fault_rule_and_the_clock(apns_lab):
-    # Rules act on the provider API's connections (the examples show one firing on an
-    # HTTP/2 client); here they are set, listed and cleared.
+    # A rule that answers acts on the mock's own pushes too (the examples show one on an
+    # HTTP/2 client); one that acts on a connection passes them by.
+    token = apns_lab.create_device(APP).token(APP)
     rule = apns_lab.fault("TooManyRequests", count=1, topic=APP)
     assert [r["id"] for r in apns_lab.faults()] == [rule["id"]]
-    apns_lab.fault({"kind": "delay", "ms": 100})
-    assert len(apns_lab.faults()) == 2
+    assert apns_lab.push(token, {"aps": {}}, topic=APP)["status"] == 429
+    apns_lab.fault({"kind": "reset"})
+    assert apns_lab.push(token, {"aps": {}}, topic=APP)["status"] == 200
+    assert [(r["matched"], r["fired"]) for r in apns_lab.faults()] == [(2, 1), (0, 0)]
     apns_lab.clear_faults()
     assert apns_lab.faults() == []
     before = apns_lab.clock()["now_ms"]
@@ -106,3 +112,21 @@ def test_connect_reaches_a_running_mock_through_published_ports(apns_lab):
             assert mine.read() == theirs.read()
     finally:
         remote.stop()
+
+
+under_exec = pytest.mark.skipif(not os.environ.get("APNS_LAB_ADMIN") or bool(os.environ.get("APNS_LAB_URL")),
+                                reason="only under `apns-lab exec -- pytest`")
+
+
+@under_exec
+def test_under_exec_the_fixtures_use_exec_s_mock(apns_lab, apns_lab_session, pytestconfig):
+    if pytestconfig.getoption("apns_lab_start"):
+        assert apns_lab.admin != os.environ["APNS_LAB_ADMIN"], "--apns-lab-start: a mock of its own"
+    else:
+        assert apns_lab.admin == apns_lab_session.admin == os.environ["APNS_LAB_ADMIN"]
+    apns_lab.create_device(APP, udid="LEFT-BEHIND")
+
+
+@under_exec
+def test_under_exec_each_test_starts_from_nothing(apns_lab):
+    assert apns_lab.devices() == [], "reset before each test"

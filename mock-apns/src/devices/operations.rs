@@ -455,7 +455,6 @@ impl Room {
         Ok(LifecycleOutcome { event: logged, device: self.view(&device) })
     }
 
-    /// Injects a payload into a connected device (`xcrun simctl push`).
     /// Where a local push goes: its app, that app's environment and current token, on
     /// a phone with its gateway stream open. Refused with a clear error otherwise.
     pub(crate) fn local_target(&self, udid: &str, push: &LocalPush) -> Result<LocalTarget, Error> {

@@ -160,6 +160,17 @@ class ApnsLab:
         ready.update(admin=admin, ca_file=str(ca), key_file=str(key), data_dir=None, pid=None)
         return cls(ready, admin_token=admin_token, owned_dir=here)
 
+    @classmethod
+    def from_exec(cls) -> "ApnsLab":
+        """The mock ``apns-lab exec -- CMD`` runs beside this process, from the variables
+        it sets (``APNS_LAB_READY``, ``APNS_LAB_ADMIN_TOKEN``); its files are used where
+        they are. Raises :class:`ApnsLabError` outside ``exec``. ``stop()`` leaves that
+        mock running: ``exec`` stops it when the command ends."""
+        line = os.environ.get("APNS_LAB_READY")
+        if not line:
+            raise ApnsLabError(0, "not under `apns-lab exec`: APNS_LAB_READY is not set")
+        return cls(json.loads(line), admin_token=os.environ.get("APNS_LAB_ADMIN_TOKEN"))
+
     def stop(self) -> None:
         """Stops a mock this object started (SIGTERM, then waits), and removes what it made."""
         if self._process is not None and self._process.poll() is None:
@@ -269,8 +280,14 @@ class ApnsLab:
         return self.call("GET", "/api/v1/notifications" + _query(token=token, topic=topic, apns_id=apns_id, limit=limit))
 
     def notification(self, apns_id: str) -> dict:
-        """One notification's request and its journey to the device."""
-        return self.call("GET", f"/api/v1/notifications/{_q(apns_id)}")
+        """One notification: the same record as an item of ``notifications()``, plus its
+        ``journey`` to the device (``[{"state", "time_ms", "detail"?}, …]``). A push that
+        never reached the capture log (a phone's local push) has only ``apns_id`` and
+        ``journey``."""
+        answer = self.call("GET", f"/api/v1/notifications/{_q(apns_id)}")
+        record = dict(answer.get("request") or {"apns_id": apns_id})
+        record["journey"] = answer.get("journey", [])
+        return record
 
     # fault rules
     def fault(self, action: Union[str, dict], **match: Any) -> dict:
@@ -310,23 +327,35 @@ class ApnsLab:
             body["topic"] = topic
         return self.call("POST", "/api/v1/console", body)
 
+    def local_push(self, udid: str, payload: dict, bundle_id: Optional[str] = None) -> dict:
+        """Injects a payload straight into a running phone, as ``xcrun simctl push`` does
+        with an ``.apns`` file (no provider, no token): ``bundle_id``, or the payload's
+        ``"Simulator Target Bundle"``, names the app. Answers ``{"apns_id"}``."""
+        body: dict = {"payload": payload}
+        if bundle_id:
+            body["bundle_id"] = bundle_id
+        return self.call("POST", f"/api/v1/devices/{_q(udid)}/push", body)
+
     # simulated phones
     def phone(self, *apps: App, udid: Optional[str] = None, args: Iterable[str] = ()) -> "Phone":
         """Runs a simulated iPhone (``apns-lab device run``) with these apps, connected to
-        this mock's gateway; it registers, receives and prints what it shows."""
-        cmd = [binary(), "device", "run", "--gateway", self.gateway, "--ca", self.ca_file]
-        if udid:
-            cmd += ["--udid", udid]
+        this mock's gateway; it registers, receives and prints what it shows. Without a
+        ``udid`` it gets a fresh one (``phone.udid``)."""
+        udid = udid or "PHONE-" + os.urandom(6).hex().upper()
+        cmd = [binary(), "device", "run", "--gateway", self.gateway, "--ca", self.ca_file, "--udid", udid]
         for app in apps:
             a = _app(app)
             cmd += ["--app", a["bundle_id"] + (":" + a["environment"] if a.get("environment") else "")]
-        return Phone(cmd + list(args))
+        return Phone(self, udid, cmd + list(args))
 
 
 class Phone:
-    """A simulated iPhone running in a child process; ``lines`` is what it printed."""
+    """A simulated iPhone running in a child process: ``udid``, and ``lines``, what it
+    printed (its tokens there are shortened; ``token()`` has them whole)."""
 
-    def __init__(self, cmd: list):
+    def __init__(self, lab: ApnsLab, udid: str, cmd: list):
+        self._lab = lab
+        self.udid = udid
         env = dict(os.environ)
         env.setdefault("RUST_LOG", "warn")
         self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
@@ -356,7 +385,20 @@ class Phone:
                     raise ApnsLabError(0, f"the phone never printed {pattern!r}:\n" + "\n".join(self.lines))
                 self._changed.wait(left)
 
+    def token(self, bundle_id: str, timeout: float = 10.0) -> str:
+        """The device token APNs issued this phone's app (hex, whole), waiting up to
+        ``timeout`` seconds for the phone to register it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self._lab.device(self.udid).token(bundle_id)
+            except (ApnsLabError, KeyError):
+                if time.monotonic() > deadline or self._proc.poll() is not None:
+                    raise ApnsLabError(0, f"{self.udid} did not register {bundle_id}:\n" + "\n".join(self.lines))
+                time.sleep(0.05)
+
     def stop(self) -> None:
+        """Stops the phone (SIGTERM, then waits)."""
         if self._proc.poll() is None:
             self._proc.terminate()
             self._proc.wait(timeout=10)
