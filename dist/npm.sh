@@ -2,7 +2,8 @@
 # The npm package (dist/npm): the static apns-lab that dist/static.sh built, with the
 # startApnsLab()/connectApnsLab() helper and its TypeScript types. Packs it (`npm pack`),
 # installs the tarball into a fresh directory with @parse/node-apn (and typescript, to
-# check the types), and runs dist/npm/test there with `node --test`.
+# check the types), and runs dist/npm/test there with `node --test` — the README's
+# examples among them (test/readme.test.js) — then again under `apns-lab exec`.
 #
 # Usage: dist/npm.sh   (output: target/dist/apns-lab-VERSION.tgz)
 # Publishing is a release step: `npm publish target/dist/apns-lab-*.tgz`.
@@ -32,4 +33,7 @@ cp -r "$root/dist/npm/test" .
 [ -x node_modules/.bin/apns-lab ] || { echo "dist/npm.sh: the package did not install its bin" >&2; exit 1; }
 node_modules/.bin/tsc --noEmit --strict --target es2022 --module commonjs --types node test/types.ts
 env -u APNS_LAB_BIN node --test test/
+# Under `apns-lab exec`, startApnsLab() uses exec's mock (test/exec.test.js): the README's
+# examples and the whole suite again, one file at a time, as the README says to run them.
+env -u APNS_LAB_BIN node_modules/.bin/apns-lab exec -- node --test --test-concurrency=1 test/
 echo "npm: $tarball ($(du -h "$tarball" | cut -f1)), installed and tested with @parse/node-apn"

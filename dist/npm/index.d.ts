@@ -61,6 +61,38 @@ export interface ConsoleAnswer {
   timestamp?: number | null; curl: string;
 }
 
+/** One answered request in the capture log. `headers` are [name, value] pairs in the
+ * order sent (a name may come twice; authorization is never kept). */
+export interface CaptureRecord {
+  time_ms: number; environment: "sandbox" | "production"; connection: number;
+  apns_id: string; apns_unique_id?: string; method: string; path: string;
+  token?: string; topic?: string; headers: Array<[string, string]>;
+  auth: { kind: string; [k: string]: unknown }; payload?: unknown; payload_size: number;
+  status: number; reason?: string; timestamp?: number; fault?: string;
+}
+
+/** One step of a notification's way to the device. */
+export interface JourneyStep { state: string; time_ms: number; detail?: string }
+
+/** A lifecycle event, with each token it changed. */
+export interface LifecycleEvent {
+  seq: number; time_ms: number; udid: string; kind: string; bundle_id?: string; to_udid?: string;
+  tokens: Array<{ bundle_id: string; environment: string; old?: string; new?: string; changed: boolean }>;
+  [k: string]: unknown;
+}
+
+/** A simulated iPhone running `apns-lab device run` in a child process. */
+export interface Phone {
+  udid: string;
+  /** What it printed, line by line (tokens shortened: token() has them whole). */
+  lines: string[];
+  /** The first line it printed that matches `pattern`. */
+  waitFor(pattern: RegExp | string, timeoutMs?: number): Promise<string>;
+  /** Its app's device token (hex, whole), once registered. */
+  token(bundleId: string, timeoutMs?: number): Promise<string>;
+  stop(): Promise<void>;
+}
+
 export interface ApnsLab {
   ready: Ready;
   providerOptions: ProviderOptions;
@@ -73,23 +105,37 @@ export interface ApnsLab {
   /** Apps are "com.example.chat", "com.example.chat:production" or App objects. */
   createDevice(apps: Array<string | App>, udid?: string): Promise<DeviceView>;
   device(udid: string): Promise<DeviceView>;
-  lifecycle(udid: string, event: "erase" | "backup" | "restore" | "offline" | "online", body?: { to_udid?: string }): Promise<unknown>;
-  appLifecycle(udid: string, bundleId: string, event: "update" | "uninstall" | "reinstall"): Promise<unknown>;
-  notifications(filter?: { token?: string; topic?: string; apns_id?: string; limit?: number }): Promise<any[]>;
+  devices(): Promise<DeviceView[]>;
+  lifecycle(udid: string, event: "erase" | "backup" | "restore" | "offline" | "online", body?: { to_udid?: string }): Promise<{ event: LifecycleEvent; device: DeviceView }>;
+  appLifecycle(udid: string, bundleId: string, event: "update" | "uninstall" | "reinstall"): Promise<{ event: LifecycleEvent; device: DeviceView }>;
+  /** Lifecycle events, newest first. */
+  events(filter?: { udid?: string; limit?: number }): Promise<LifecycleEvent[]>;
+  /** Answered requests, newest first. */
+  notifications(filter?: { token?: string; topic?: string; apns_id?: string; limit?: number }): Promise<CaptureRecord[]>;
+  /** The same record as an item of notifications(), plus its journey. */
+  notification(apnsId: string): Promise<CaptureRecord & { journey: JourneyStep[] }>;
   fault(action: string | FaultAction, match?: FaultMatch): Promise<{ id: number; [k: string]: unknown }>;
+  /** The rules, with how often each matched and fired. */
+  faults(): Promise<Array<FaultMatch & { id: number; action: FaultAction; matched: number; fired: number }>>;
   clearFaults(): Promise<unknown>;
+  clock(): Promise<{ now_ms: number; offset_ms: number }>;
   advanceClock(seconds: number): Promise<{ now_ms: number; offset_ms: number }>;
   resetClock(): Promise<{ now_ms: number; offset_ms: number }>;
   /** A push through the provider API's checks from the mock's console, signed with the default key. */
   push(token: string, payload: unknown, options?: { topic?: string; push_type?: string; environment?: string; priority?: string; collapse_id?: string; expiration?: string; apns_id?: string }): Promise<ConsoleAnswer>;
+  /** A payload injected straight into a running phone, as `xcrun simctl push` does. */
+  localPush(udid: string, payload: object, bundleId?: string): Promise<{ apns_id: string }>;
+  /** Runs a simulated iPhone against this mock. */
+  phone(apps: Array<string | App>, options?: { udid?: string; args?: string[] }): Phone;
 }
 
 export declare class ApnsLabError extends Error {
   status: number;
 }
 
-/** Starts `apns-lab serve` on free loopback ports with a fresh data dir. */
-export declare function startApnsLab(serveArgs?: string[]): Promise<ApnsLab>;
+/** A fresh mock: exec's (reset) under `apns-lab exec` with no serveArgs, else
+ * `apns-lab serve` on free loopback ports with a fresh data dir. */
+export declare function startApnsLab(serveArgs?: string[], options?: { start?: boolean }): Promise<ApnsLab>;
 /** A mock running elsewhere (a container, a CI service), by its admin API's URL. */
 export declare function connectApnsLab(adminUrl: string, options?: { adminToken?: string; host?: string; ports?: Record<number, number> }): Promise<ApnsLab>;
 /** The apns-lab executable this package runs. */

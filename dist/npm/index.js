@@ -1,5 +1,6 @@
-// apns-lab from Node: start a mock APNs on free ports (or reach one running elsewhere,
-// such as a container) and drive it through its admin API. No dependencies.
+// apns-lab from Node: start a mock APNs on free ports (or use the one `apns-lab exec`
+// runs, or reach one running elsewhere, such as a container) and drive it through its
+// admin API. No dependencies.
 "use strict";
 const { spawn } = require("node:child_process");
 const fs = require("node:fs");
@@ -55,29 +56,110 @@ function helpers(ready, adminToken, stopProcess, ownedDir) {
     await stopProcess();
     if (ownedDir) fs.rmSync(ownedDir, { recursive: true, force: true });
   };
+  const device = (udid) => admin("GET", `/api/v1/devices/${q(udid)}`);
   return {
     ready, admin, providerOptions, stop,
     reset: () => admin("POST", "/api/v1/reset"),
     health: () => admin("GET", "/api/v1/health"),
     createDevice: (apps, udid) => admin("POST", "/api/v1/devices", { apps: apps.map(app), ...(udid ? { udid } : {}) }),
-    device: (udid) => admin("GET", `/api/v1/devices/${q(udid)}`),
+    device,
+    devices: () => admin("GET", "/api/v1/devices"),
     lifecycle: (udid, event, body = {}) => admin("POST", `/api/v1/devices/${q(udid)}/${event}`, body),
     appLifecycle: (udid, bundleId, event) => admin("POST", `/api/v1/devices/${q(udid)}/apps/${q(bundleId)}/${event}`, {}),
+    events: (filter = {}) => admin("GET", "/api/v1/events" + query(filter)),
     notifications: (filter = {}) => admin("GET", "/api/v1/notifications" + query(filter)),
+    // The same record as an item of notifications(), plus its journey to the device.
+    notification: async (apnsId) => {
+      const { request, journey } = await admin("GET", `/api/v1/notifications/${q(apnsId)}`);
+      return { ...(request || { apns_id: apnsId }), journey: journey || [] };
+    },
     fault: (action, match = {}) => admin("POST", "/api/v1/faults",
       { ...match, action: typeof action === "string" ? { kind: "reason", reason: action } : action }),
+    faults: () => admin("GET", "/api/v1/faults"),
     clearFaults: () => admin("DELETE", "/api/v1/faults"),
+    clock: () => admin("GET", "/api/v1/clock"),
     advanceClock: (seconds) => admin("PUT", "/api/v1/clock", { advance_ms: Math.round(seconds * 1000) }),
     resetClock: () => admin("PUT", "/api/v1/clock", { offset_ms: 0 }),
     push: (token, payload, options = {}) => admin("POST", "/api/v1/console", { token, payload, ...options }),
+    localPush: (udid, payload, bundleId) =>
+      admin("POST", `/api/v1/devices/${q(udid)}/push`, { payload, ...(bundleId ? { bundle_id: bundleId } : {}) }),
+    phone: (apps, { udid, args = [] } = {}) => startPhone(ready, device, apps.map(app), udid, args),
+  };
+}
+
+/** A simulated iPhone (`apns-lab device run`) in a child process. */
+function startPhone(ready, device, apps, udid, args) {
+  udid = udid || `PHONE-${require("node:crypto").randomBytes(6).toString("hex").toUpperCase()}`;
+  const cmd = ["device", "run", "--gateway", ready.gateway, "--ca", ready.ca_file, "--udid", udid];
+  for (const a of apps) cmd.push("--app", a.environment ? `${a.bundle_id}:${a.environment}` : a.bundle_id);
+  const proc = spawn(binary(), [...cmd, ...args], {
+    stdio: ["ignore", "pipe", "inherit"], env: { RUST_LOG: "warn", ...process.env },
+  });
+  const lines = [];
+  const waiting = new Set();
+  let exited = false;
+  const wake = () => { for (const w of [...waiting]) w(); };
+  readline.createInterface({ input: proc.stdout }).on("line", (line) => { lines.push(line); wake(); });
+  proc.once("exit", () => { exited = true; wake(); });
+  const until = (found, timeoutMs, what) => new Promise((resolve, reject) => {
+    const timer = setTimeout(() => done(new ApnsLabError(0, `${udid}: ${what} within ${timeoutMs} ms:\n${lines.join("\n")}`)), timeoutMs);
+    const check = () => {
+      const value = found();
+      if (value !== undefined) done(null, value);
+      else if (exited) done(new ApnsLabError(0, `${udid} exited before ${what}:\n${lines.join("\n")}`));
+    };
+    function done(error, value) {
+      clearTimeout(timer);
+      waiting.delete(check);
+      if (error) reject(error); else resolve(value);
+    }
+    waiting.add(check);
+    check();
+  });
+  return {
+    udid,
+    lines,
+    /** The first line the phone printed that matches `pattern` (a RegExp or a string). */
+    waitFor: (pattern, timeoutMs = 10000) => {
+      const regex = pattern instanceof RegExp ? pattern : new RegExp(pattern);
+      return until(() => lines.find((l) => regex.test(l)), timeoutMs, `no line matching ${regex}`);
+    },
+    /** Its app's device token (hex, whole), once the phone has registered it. */
+    token: async (bundleId, timeoutMs = 10000) => {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        try {
+          const app = (await device(udid)).apps.find((a) => a.bundle_id === bundleId);
+          if (app) return app.token;
+        } catch (e) {
+          if (!(e instanceof ApnsLabError) || e.status !== 404) throw e;
+        }
+        if (Date.now() > deadline || exited) {
+          throw new ApnsLabError(0, `${udid} did not register ${bundleId}:\n${lines.join("\n")}`);
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+    stop: () => new Promise((resolve) => {
+      if (exited) return resolve();
+      proc.once("exit", () => resolve());
+      proc.kill("SIGTERM");
+    }),
   };
 }
 
 /**
- * Starts `apns-lab serve` on free loopback ports with a fresh data dir (removed by
- * stop()); `serveArgs` are more `serve` options.
+ * A fresh mock for a test. Under `apns-lab exec` (APNS_LAB_ADMIN is set) with no
+ * `serveArgs`, exec's mock, reset first (its stop() leaves it running); otherwise — or
+ * with `{ start: true }`, or APNS_LAB_START=1 — `apns-lab serve` on free loopback ports
+ * with a fresh data dir (removed by stop()), `serveArgs` being more `serve` options.
  */
-async function startApnsLab(serveArgs = []) {
+async function startApnsLab(serveArgs = [], { start = process.env.APNS_LAB_START === "1" } = {}) {
+  if (process.env.APNS_LAB_ADMIN && process.env.APNS_LAB_READY && serveArgs.length === 0 && !start) {
+    const lab = helpers(JSON.parse(process.env.APNS_LAB_READY), process.env.APNS_LAB_ADMIN_TOKEN, async () => {}, null);
+    await lab.reset();
+    return lab;
+  }
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "apns-lab-"));
   const args = ["serve", "--data-dir", dataDir];
   for (const l of ["sandbox", "production", "admin", "gateway", "channels-sandbox", "channels-production"]) {

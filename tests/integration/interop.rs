@@ -118,6 +118,43 @@ fn the_python_package_readme_runs_and_its_fixtures_follow_exec() {
     run(true, true, &suite, &tests, "12 passed");
 }
 
+/// The npm package from source (`require("apns-lab")` resolves to `dist/npm`, this
+/// build's binary): its suite — the README's examples among them, and every call the
+/// package has named in one (`dist/npm/test/readme.test.js`) — then the same under
+/// `apns-lab exec`, where `startApnsLab()` is exec's mock (`dist/npm/test/exec.test.js`).
+#[test]
+fn the_npm_package_readme_runs_and_start_follows_exec() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let link = root.join("target/npm-link");
+    std::fs::create_dir_all(&link).expect("target/npm-link");
+    let package = link.join("apns-lab");
+    if std::fs::read_link(&package).ok().as_deref() != Some(root.join("dist/npm").as_path()) {
+        let _ = std::fs::remove_file(&package);
+        std::os::unix::fs::symlink(root.join("dist/npm"), &package).expect("links dist/npm");
+    }
+    let node_path = std::env::join_paths([link, node_modules()]).expect("NODE_PATH");
+    let bin = env!("CARGO_BIN_EXE_apns-lab");
+    for (exec, passed) in [(false, "# pass 6"), (true, "# pass 8")] {
+        let mut cmd = Command::new(if exec { bin } else { "node" });
+        if exec {
+            cmd.args(["exec", "--", "node", "--test-concurrency=1"]);
+        }
+        let out = cmd
+            .args(["--test", "test/"])
+            .current_dir(root.join("dist/npm"))
+            .env("NODE_PATH", &node_path)
+            .env("APNS_LAB_BIN", bin)
+            .env("RUST_LOG", "warn")
+            .env_remove("APNS_LAB_ADMIN")
+            .env_remove("APNS_LAB_START")
+            .output()
+            .expect("node runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "exec {exec}:\n{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.contains(passed) && stdout.contains("# fail 0"), "exec {exec}: {stdout}");
+    }
+}
+
 /// `node_modules` for the Node interop test, installed with `npm ci` from
 /// `tests/interop/node/package-lock.json` (once per lock file; tests share it).
 fn node_modules() -> PathBuf {
