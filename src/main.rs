@@ -372,7 +372,8 @@ enum DeviceCommand {
         /// it, BUNDLE:TYPE (repeatable).
         #[arg(long = "activity-type", value_name = "BUNDLE:TYPE", value_parser = parse_activity_type)]
         activity_types: Vec<(String, String)>,
-        /// The activities listen to this broadcast channel.
+        /// The activities listen to this broadcast channel (and, as on iOS, get no update
+        /// token: broadcasts update them).
         #[arg(long, value_name = "CHANNEL_ID", requires = "activity_types")]
         activity_channel: Option<String>,
     },

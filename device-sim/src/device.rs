@@ -257,33 +257,39 @@ impl Device {
     ) -> Result<ActivityToken, Error> {
         let now = self.now_secs();
         let id = self.activities.start_local(bundle_id, attributes_type, attributes, content_state, now);
-        self.activity_token(gateway, &id).await
+        self.activity_token(gateway, &id)
+            .await?
+            .ok_or_else(|| Error::Protocol(format!("APNs issued no update token for activity {id}")))
     }
 
     /// Starts an activity that listens to a broadcast channel (ActivityKit's `pushType:
-    /// .channel(id)`): APNs learns the subscription; a channel that is not the app's makes
-    /// the start fail, and the activity is gone again.
+    /// .channel(id)`): APNs learns the subscription and issues no token (broadcasts
+    /// update it); a channel that is not the app's makes the start fail, and the activity
+    /// is gone again. Answers the activity's id.
     pub async fn start_channel_activity(
         &mut self,
         gateway: &mut Gateway,
         bundle_id: &str,
         attributes_type: &str,
         channel: &str,
-    ) -> Result<ActivityToken, Error> {
+    ) -> Result<String, Error> {
         let now = self.now_secs();
         let id = self.activities.start_local(bundle_id, attributes_type, Map::new(), Map::new(), now);
         if let Some(a) = self.activities.list.iter_mut().find(|a| a.id == id) {
             a.channel = Some(channel.to_owned());
         }
-        let token = self.activity_token(gateway, &id).await;
-        if token.is_err() {
-            self.activities.list.retain(|a| a.id != id);
+        match self.activity_token(gateway, &id).await {
+            Ok(_) => Ok(id),
+            Err(e) => {
+                self.activities.list.retain(|a| a.id != id);
+                Err(e)
+            }
         }
-        token
     }
 
-    /// Asks APNs for a running activity's update token (pushTokenUpdates) and keeps it.
-    pub async fn activity_token(&mut self, gateway: &mut Gateway, id: &str) -> Result<ActivityToken, Error> {
+    /// Tells APNs a running activity started and, unless it listens to a channel, gets its
+    /// update token (pushTokenUpdates) and keeps it.
+    pub async fn activity_token(&mut self, gateway: &mut Gateway, id: &str) -> Result<Option<ActivityToken>, Error> {
         let a = self.activities.get(id).ok_or_else(|| Error::Config(format!("no activity {id}")))?;
         let environment = self
             .apps
@@ -300,7 +306,7 @@ impl Device {
             })
             .await?;
         if let Some(a) = self.activities.list.iter_mut().find(|a| a.id == id) {
-            a.token = Some(token.token.clone());
+            a.token = token.as_ref().map(|t| t.token.clone());
         }
         Ok(token)
     }
@@ -331,7 +337,7 @@ impl Device {
                     return Ok(None);
                 }
                 match self.activity_token(gateway, id).await {
-                    Ok(t) => Ok(wants_token.then_some(t)),
+                    Ok(t) => Ok(t.filter(|_| *wants_token)),
                     Err(e) if channel.is_some() => {
                         self.activities.list.retain(|a| &a.id != id);
                         Err(Error::Config(format!("the Live Activity could not start: {e}")))

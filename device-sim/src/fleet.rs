@@ -105,12 +105,13 @@ pub async fn start_with_activities(
                     .collect();
                 for (bundle, kind) in &activity_types {
                     device.declare_activity_type(&mut gw, bundle, kind).await?;
-                    let t = match &channel {
-                        Some(c) => device.start_channel_activity(&mut gw, bundle, kind, c).await?,
-                        None => {
-                            device.start_activity(&mut gw, bundle, kind, Default::default(), Default::default()).await?
-                        }
-                    };
+                    // A channel activity has no token of its own: broadcasts reach it.
+                    if let Some(c) = &channel {
+                        device.start_channel_activity(&mut gw, bundle, kind, c).await?;
+                        continue;
+                    }
+                    let t =
+                        device.start_activity(&mut gw, bundle, kind, Default::default(), Default::default()).await?;
                     mine.push(FleetToken {
                         udid: device.udid.clone(),
                         bundle_id: t.bundle_id,

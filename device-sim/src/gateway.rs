@@ -165,8 +165,9 @@ impl Gateway {
         self.call("/gateway/v1/push-to-start", d).await
     }
 
-    /// An activity started on the phone: its update token.
-    pub async fn start_activity(&mut self, s: &StartActivity) -> Result<ActivityToken, Error> {
+    /// An activity started on the phone: its update token (`None` for one that listens
+    /// to a channel: it has no token).
+    pub async fn start_activity(&mut self, s: &StartActivity) -> Result<Option<ActivityToken>, Error> {
         self.call("/gateway/v1/activities", s).await
     }
 

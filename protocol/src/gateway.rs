@@ -9,7 +9,7 @@
 //! | `GET /gateway/v1/notifications` | — | a stream of [`Delivery`] lines (NDJSON) that stays open |
 //! | `POST /gateway/v1/acks` | [`Ack`] | 204 |
 //! | `POST /gateway/v1/push-to-start` | [`DeclareActivityType`] | [`ActivityToken`]: the app's push-to-start token for an `ActivityAttributes` type |
-//! | `POST /gateway/v1/activities` | [`StartActivity`] | [`ActivityToken`]: a running activity's update token |
+//! | `POST /gateway/v1/activities` | [`StartActivity`] | [`ActivityToken`]: a running activity's update token; `null` for one that listens to a channel (it has no token) |
 //! | `POST /gateway/v1/activities/end` | [`EndActivity`] | 204: the activity ended on the phone |
 //! | `POST /gateway/v1/handed-over` | [`HandedOver`] | 204: step 3 happened (the simulator's report; a real device never tells APNs) |
 //!

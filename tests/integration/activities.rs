@@ -69,7 +69,7 @@ async fn activity_tokens_are_derived_longer_and_listed_on_the_device() {
         )
         .await
         .expect("declared");
-    assert_eq!(again.token, start);
+    assert_eq!(again.token.as_deref(), Some(start.as_str()));
     let events = lab.mock.events(Some(UDID), 10);
     let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(kinds[..2], ["activity-start", "push-to-start-token"]);
@@ -100,7 +100,7 @@ async fn activity_tokens_are_derived_longer_and_listed_on_the_device() {
         )
         .await
         .expect("started");
-    assert_ne!(prod.token, update);
+    assert_ne!(prod.token.as_deref(), Some(update.as_str()));
     let (status, body) = admin(
         lab.mock.admin_addr(),
         "POST",

@@ -178,8 +178,7 @@ async fn one_broadcast_reaches_every_subscriber() {
     let mut phone = crate::devices::phone(&lab, "BC-PHONE").await;
     let mut gw = phone.connect().await.expect("connects");
     // The phone's activity joins the channel when it starts (pushType: .channel(id)).
-    let local = phone.start_channel_activity(&mut gw, APP, TYPE, &id).await.expect("starts, subscribed");
-    let joined = local.activity_id.clone().expect("id");
+    let joined = phone.start_channel_activity(&mut gw, APP, TYPE, &id).await.expect("starts, subscribed");
     // One with a channel that is not the app's fails to start, as on iOS.
     assert!(phone.start_channel_activity(&mut gw, APP, TYPE, "AAAAAAAAAAAAAAAAAAAAAA==").await.is_err());
     assert_eq!(phone.activities.list.len(), 1);
@@ -201,7 +200,20 @@ async fn one_broadcast_reaches_every_subscriber() {
             .await
             .expect("a virtual device subscribes");
         assert_eq!(started.channel.as_deref(), Some(id.as_str()));
+        // As on iOS, an activity that listens to a channel has no push token: broadcasts
+        // update it. The admin API shows none and its start event lists none.
+        assert_eq!(started.token, None);
     }
+    let (_, listed) = admin(lab.mock.admin_addr(), "GET", &format!("/api/v1/devices/{UDID}/activities"), None).await;
+    let channel_ones: Vec<&serde_json::Value> =
+        listed.as_array().expect("a list").iter().filter(|a| a["channel"] == id.as_str()).collect();
+    assert_eq!(channel_ones.len(), 2, "the two virtual ones: {listed}");
+    assert!(channel_ones.iter().all(|a| a.get("token").is_none()), "{listed}");
+    let started = lab.mock.events(Some(UDID), 10);
+    let started: Vec<_> = started.iter().filter(|e| e.kind == "activity-start").collect();
+    assert!(started.iter().all(|e| e.tokens.is_empty()), "{started:?}");
+    // The phone keeps no token for its own, and hands none to a provider.
+    assert_eq!(phone.activities.get(&joined).expect("runs").token, None);
     // A start with a channel that is not the app's fails.
     let (status, bad) = admin(
         lab.mock.admin_addr(),
@@ -303,8 +315,7 @@ async fn the_storage_policy_decides_what_a_phone_that_is_away_gets() {
     let mut gw = phone.connect().await.expect("connects");
     let mut ids = Vec::new();
     for channel in [&keeps, &forgets] {
-        let t = phone.start_channel_activity(&mut gw, APP, TYPE, channel).await.expect("starts, subscribed");
-        ids.push(t.activity_id.clone().expect("id"));
+        ids.push(phone.start_channel_activity(&mut gw, APP, TYPE, channel).await.expect("starts, subscribed"));
     }
     let stream = gw.notifications().await.expect("online once");
     crate::devices::eventually(|| lab.mock.device("BC-AWAY").expect("device").online).await;

@@ -345,7 +345,7 @@ async fn the_page_draws_a_live_activity_on_the_lock_screen() {
             .ok()?
             .into_iter()
             .find(|a| a.kind == protocol::ActivityTokenKind::PushToStart);
-        token.filter(|_| online).map(|t| t.token)
+        token.filter(|_| online).and_then(|t| t.token)
     })
     .await
     .expect("the phone declares its type and goes online");

@@ -3,7 +3,7 @@
 //! API (the same, for a virtual device with no phone running): each issues or ends a
 //! token in the registry, logs a lifecycle event and answers once it is saved.
 
-use protocol::{ActivityTokenKind, Environment};
+use protocol::{ActivityTokenKind, DeviceToken, Environment};
 use serde::{Deserialize, Serialize};
 
 use super::Room;
@@ -27,7 +27,7 @@ pub struct NewActivityType {
 }
 
 /// `POST /api/v1/devices/{udid}/activities`: an activity starts on the device and gets
-/// its update token.
+/// its update token (or, listening to a channel, none).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewActivity {
@@ -65,8 +65,11 @@ pub struct ActivityView {
     /// The activity, for an update token.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub activity_id: Option<String>,
-    /// The token, lowercase hex (80 bytes).
-    pub token: String,
+    /// The token, lowercase hex (80 bytes). Absent for an activity that listens to a
+    /// broadcast channel: it has no push token (ActivityKit's `pushTokenUpdates` never
+    /// yields for it); broadcasts on its channel update it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
     /// `active`, `ended` (pushes still get 200, and the device drops them) or `gone` (410).
     pub state: &'static str,
     /// The broadcast channel it listens to.
@@ -90,7 +93,7 @@ impl From<&ActivityRecord> for ActivityView {
             kind: r.kind,
             attributes_type: r.attributes_type.clone(),
             activity_id: r.activity_id.clone(),
-            token: r.token.to_hex(),
+            token: r.token.as_ref().map(DeviceToken::to_hex),
             state: r.state(),
             channel: r.channel.clone(),
             issued_at: r.issued_at,
@@ -102,19 +105,20 @@ impl From<&ActivityRecord> for ActivityView {
 
 impl Room {
     /// The lifecycle event of an activity token (`kind`), with the token's change.
+    /// (A channel activity has no token, so its events list none.)
     fn activity_event(&self, udid: &str, kind: &str, r: &ActivityRecord, old: bool, new: bool) -> LifecycleEvent {
-        let token = r.token.to_hex();
+        let tokens = r.token.as_ref().map(DeviceToken::to_hex).map(|token| TokenChangeView {
+            udid: udid.to_owned(),
+            bundle_id: r.bundle_id.clone(),
+            environment: r.environment,
+            old: old.then(|| token.clone()),
+            new: new.then_some(token),
+            changed: old != new,
+        });
         LifecycleEvent {
             attributes_type: Some(r.attributes_type.clone()),
             activity_id: r.activity_id.clone(),
-            tokens: vec![TokenChangeView {
-                udid: udid.to_owned(),
-                bundle_id: r.bundle_id.clone(),
-                environment: r.environment,
-                old: old.then(|| token.clone()),
-                new: new.then_some(token),
-                changed: old != new,
-            }],
+            tokens: tokens.into_iter().collect(),
             ..self.new_event(udid, kind, Some(&r.bundle_id), &[])
         }
     }

@@ -431,6 +431,9 @@ async fn activity_call(shared: &Room, udid: &str, path: &str, body: &[u8]) -> Re
             return Ok(None);
         }
     };
+    // An activity that listens to a channel gets no token (the phone's pushTokenUpdates
+    // never yields): nothing to draw, nothing to hand over.
+    let Some(token) = view.token else { return Ok(None) };
     // Steps 1–2 for the flow: the inputs of a Live Activity token are its kind, the UDID,
     // the bundle ID, the attributes type or activity, and the two generations.
     let (kind, activity) = match view.kind {
@@ -447,7 +450,7 @@ async fn activity_call(shared: &Room, udid: &str, path: &str, body: &[u8]) -> Re
         environment: view.environment,
         kind,
         activity: Some(activity),
-        token: &view.token,
+        token: &token,
         scope: shared.registry.scope(),
         device_generation: device.generation,
         install_generation,
@@ -459,7 +462,7 @@ async fn activity_call(shared: &Room, udid: &str, path: &str, body: &[u8]) -> Re
         kind: view.kind,
         attributes_type: view.attributes_type,
         activity_id: view.activity_id,
-        token: view.token,
+        token,
     }))
 }
 

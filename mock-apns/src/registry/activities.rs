@@ -10,6 +10,12 @@
 //! | erase | dies now (410) | dies now (410) |
 //! | uninstall | 200 until APNs learns, then 410 | the activity ends with the app |
 //! | reinstall | per-app: dies, a new one when declared again; per-device: kept | — (the activity went with the app) |
+//!
+//! An activity that listens to a broadcast channel (ActivityKit's `pushType:
+//! .channel(id)`, or a push-to-start's `input-push-channel`) has no update token: on iOS
+//! its `pushTokenUpdates` never yields, and broadcasts on its channel are what update it.
+//! The registry still keeps a slot for it (its channel, its state, its end), under an
+//! identity derived as a token would be, but never hands that out nor routes a push by it.
 
 use protocol::{ActivityTokenKind, Reason};
 
@@ -52,8 +58,8 @@ pub struct ActivityRecord {
     pub attributes_type: String,
     /// The activity, for an update token.
     pub activity_id: Option<String>,
-    /// The token.
-    pub token: DeviceToken,
+    /// The token; `None` for an activity that listens to a channel (it has none).
+    pub token: Option<DeviceToken>,
     /// When it was issued (ms).
     pub issued_at: u64,
     /// When the activity ended (ms), if it did.
@@ -269,7 +275,10 @@ impl Registry {
             kind: s.kind,
             attributes_type: s.attributes_type.to_string(),
             activity_id: s.activity_id.as_deref().map(str::to_owned),
-            token: DeviceToken::from_bytes(&s.token).expect("80 bytes is a valid token length"),
+            token: s
+                .channel
+                .is_none()
+                .then(|| DeviceToken::from_bytes(&s.token).expect("80 bytes is a valid token length")),
             issued_at: s.issued_at,
             ended_at: (s.ended_at != 0).then_some(s.ended_at),
             unregistered_at: (s.learned_at != 0).then_some(s.learned_at),
@@ -346,7 +355,9 @@ impl Registry {
         now: u64,
     ) -> Result<Routed, (Reason, Option<u64>)> {
         let t = self.read();
-        let Some(&slot) = t.activity_tokens.get(token.as_bytes()) else {
+        // A channel activity's slot is not a token APNs issued: as if it were unknown.
+        let found = t.activity_tokens.get(token.as_bytes()).filter(|&&s| t.activities[s as usize].channel.is_none());
+        let Some(&slot) = found else {
             drop(t);
             // The app's device token is valid for every topic of the app, this one too
             // (as for `.voip` and the others): accepted, and the device, which has no
@@ -408,7 +419,10 @@ impl Registry {
     /// Whether `token` is an activity token of `env` (an alert to one is another topic's).
     pub(crate) fn is_activity_token(&self, env: Environment, token: &[u8]) -> bool {
         let t = self.read();
-        t.activity_tokens.get(token).is_some_and(|&s| t.apps[t.activities[s as usize].app as usize].env == env)
+        t.activity_tokens.get(token).is_some_and(|&s| {
+            let s = &t.activities[s as usize];
+            s.channel.is_none() && t.apps[s.app as usize].env == env
+        })
     }
 
     /// Erase: every activity token of the device dies now.

@@ -152,3 +152,24 @@ fn state_round_trips_through_its_stored_form() {
         assert_eq!(loaded.counts(), r.counts());
     }
 }
+
+#[test]
+fn a_channel_activity_has_no_token_and_nothing_routes_to_it() {
+    let r = Registry::new(b"secret", TokenScope::PerApp);
+    install(&r, "U1", CHAT);
+    let (plain, _) = r.start_activity("U1", CHAT, Sandbox, ("Score", "A1"), None, 2).expect("starts");
+    let (listening, new) = r.start_activity("U1", CHAT, Sandbox, ("Score", "A2"), Some("ch"), 3).expect("starts");
+    assert!(plain.token.is_some() && new);
+    assert_eq!((&listening.token, listening.channel.as_deref(), listening.state()), (&None, Some("ch"), "active"));
+    // The identity the registry keeps it under is no token a push can use.
+    let stored = r.stored_activities("U1");
+    let kept = stored.iter().find(|s| s.activity_id.as_deref() == Some("A2")).expect("kept");
+    let kept = DeviceToken::from_bytes(&kept.token).expect("80 bytes");
+    assert!(!r.is_activity_token(Sandbox, kept.as_bytes()));
+    let routed = r.route_activity(Sandbox, &kept, CHAT, 4).map(|_| ());
+    assert_eq!(routed, Err((Reason::BadDeviceToken, None)));
+    // Started again (the phone reconnecting), it is the same activity, still tokenless.
+    let (again, new) = r.start_activity("U1", CHAT, Sandbox, ("Score", "A2"), Some("ch"), 5).expect("starts");
+    assert_eq!((again.token, new), (None, false));
+    assert_eq!(r.subscribers("ch").len(), 1);
+}
