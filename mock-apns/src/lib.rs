@@ -479,13 +479,17 @@ impl MockApns {
 
     /// A Live Activity starts on a device: its update token (`POST
     /// /api/v1/devices/{udid}/activities`).
+    /// Refused (Conflict) for a running phone, whose activities start on the phone.
     pub async fn start_activity(&self, udid: &str, req: NewActivity) -> Result<ActivityView, Error> {
+        self.shared.refuse_on_running_phone(udid, devices::activities::ActivityCall::Start)?;
         self.shared.start_activity(udid, req).await
     }
 
     /// A Live Activity ends on a device (`POST …/activities/{id}/end`): its token answers
     /// 200 (and the device drops the push) until APNs learns, then 410.
+    /// Refused (Conflict) for a running phone, whose activities end on the phone.
     pub async fn end_activity(&self, udid: &str, activity_id: &str) -> Result<ActivityView, Error> {
+        self.shared.refuse_on_running_phone(udid, devices::activities::ActivityCall::End)?;
         self.shared.end_activity(udid, activity_id).await
     }
 

@@ -603,3 +603,27 @@ async fn per_device_scope_keeps_the_push_to_start_token_across_a_reinstall() {
     let mut c = lab.client(Sandbox).await;
     c.push(activity_push(&start, &lab.jwt())).await.assert_ok();
 }
+
+/// The admin API's activity calls are for virtual devices: on a running phone an activity
+/// made in APNs's books alone would never be on its Lock Screen, so the calls refuse and
+/// say to use a push-to-start (or an end push) instead.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_running_phone_s_activities_start_and_end_on_the_phone_not_through_the_admin_api() {
+    let (mock, _) = running_phone("LA-RUNNING").await;
+    let addr = mock.admin_addr();
+    let start = json!({"bundle_id": APP, "attributes_type": TYPE, "activity_id": "ADMIN-1"});
+    let (status, answer) = admin(addr, "POST", "/api/v1/devices/LA-RUNNING/activities", Some(start.clone())).await;
+    assert_eq!(status, 409, "{answer}");
+    let message = answer["error"].as_str().expect("a message");
+    assert!(message.contains("running phone") && message.contains("push-to-start"), "{message}");
+    let (status, answer) = admin(addr, "POST", "/api/v1/devices/LA-RUNNING/activities/ADMIN-1/end", None).await;
+    assert_eq!(status, 409, "{answer}");
+    assert!(answer["error"].as_str().is_some_and(|m| m.contains("\"event\": \"end\"")), "{answer}");
+    assert!(mock.activities("LA-RUNNING").expect("device").is_empty(), "nothing was made");
+    // A virtual device (no phone running) takes both.
+    admin(addr, "POST", "/api/v1/devices", Some(json!({"udid": "LA-VIRTUAL", "apps": [{"bundle_id": APP}]}))).await;
+    let (status, made) = admin(addr, "POST", "/api/v1/devices/LA-VIRTUAL/activities", Some(start)).await;
+    assert_eq!((status, made["state"].as_str()), (201, Some("active")), "{made}");
+    let (status, _) = admin(addr, "POST", "/api/v1/devices/LA-VIRTUAL/activities/ADMIN-1/end", None).await;
+    assert_eq!(status, 200);
+}

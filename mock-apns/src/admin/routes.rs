@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use super::Shared;
 use super::dashboard::{self, AdminBody, ConsolePush};
 use crate::clock::{ClockView, SetClock};
-use crate::devices::activities::{NewActivity, NewActivityType};
+use crate::devices::activities::{ActivityCall, NewActivity, NewActivityType};
 use crate::devices::operations::{Lifecycle, LocalPush, NewDevice};
 use crate::error::Error;
 use crate::observe::capture::CaptureFilter;
@@ -314,7 +314,10 @@ pub(crate) async fn route<B: Body>(shared: Arc<Shared>, req: Request<B>) -> Resu
         }
         (["api", "v1", "devices", udid, "activities"], &Method::POST) => {
             match read_json::<NewActivity>(&shared, req).await {
-                Ok(new) => created(shared.start_activity(udid, new).await),
+                Ok(new) => match shared.refuse_on_running_phone(udid, ActivityCall::Start) {
+                    Ok(()) => created(shared.start_activity(udid, new).await),
+                    Err(e) => from_error(e),
+                },
                 Err(r) => r,
             }
         }
@@ -348,7 +351,10 @@ pub(crate) async fn route<B: Body>(shared: Arc<Shared>, req: Request<B>) -> Resu
         }
         (["api", "v1", "devices", udid, "activities"], &Method::GET) => ok(shared.activity_views(udid)),
         (["api", "v1", "devices", udid, "activities", id, "end"], &Method::POST) => {
-            ok(shared.end_activity(udid, id).await)
+            match shared.refuse_on_running_phone(udid, ActivityCall::End) {
+                Ok(()) => ok(shared.end_activity(udid, id).await),
+                Err(e) => from_error(e),
+            }
         }
         (["api", "v1", "devices", udid, action], &Method::POST) => {
             let event = match *action {

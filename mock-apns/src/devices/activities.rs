@@ -47,6 +47,15 @@ pub struct NewActivity {
     pub channel: Option<String>,
 }
 
+/// Which admin call [`Room::refuse_on_running_phone`] refuses.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ActivityCall {
+    /// `POST /api/v1/devices/{udid}/activities`.
+    Start,
+    /// `POST /api/v1/devices/{udid}/activities/{id}/end`.
+    End,
+}
+
 fn sandbox() -> Environment {
     Environment::Sandbox
 }
@@ -172,6 +181,29 @@ impl Room {
             self.record_event(self.activity_event(udid, "activity-end", &record, true, true), &[udid]).await?;
         }
         Ok(ActivityView::from(&record))
+    }
+
+    /// The admin API starts and ends activities on virtual devices only: a running phone
+    /// (its gateway stream open) holds its activities itself, so one started or ended
+    /// in APNs's books alone would never be on its Lock Screen (a broadcast to it would
+    /// find it ended). Refuses, saying what to do instead.
+    pub(crate) fn refuse_on_running_phone(&self, udid: &str, call: ActivityCall) -> Result<(), Error> {
+        let running = self.registry.device_slot(udid).is_some_and(|slot| self.connections.is_connected(slot));
+        if !running {
+            return Ok(());
+        }
+        Err(Error::Conflict(match call {
+            ActivityCall::Start => format!(
+                "{udid} is a running phone: its Live Activities start on the phone. Send a push-to-start \
+                 (apns-push-type: liveactivity, \"event\": \"start\") to its app's push-to-start token, or run \
+                 it with `apns-lab device run --start-activity BUNDLE:TYPE`"
+            ),
+            ActivityCall::End => format!(
+                "{udid} is a running phone: its Live Activities end on the phone. Send an end \
+                 (apns-push-type: liveactivity, \"event\": \"end\") to the activity's update token, or a broadcast \
+                 to its channel"
+            ),
+        }))
     }
 
     /// A device's activity tokens.
