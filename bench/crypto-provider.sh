@@ -29,17 +29,24 @@ if [ ! -x "$other/apns-lab" ]; then
   trap 'git worktree remove --force "$src"' EXIT
   build=(cargo build --release -q --locked --manifest-path "$src/Cargo.toml" --target-dir target/compare-build)
   "${build[@]}" --bin apns-lab
-  "${build[@]}" -p mock-apns --example jwt_cost
   mkdir -p "$other"
-  cp target/compare-build/release/apns-lab target/compare-build/release/examples/jwt_cost "$other/"
+  # The fixture is a bench-fixtures binary now, a mock-apns example in older commits.
+  if [ -d "$src/bench/fixtures" ]; then
+    "${build[@]}" -p bench-fixtures --bin jwt_cost
+    cp target/compare-build/release/jwt_cost "$other/"
+  else
+    "${build[@]}" -p mock-apns --example jwt_cost
+    cp target/compare-build/release/examples/jwt_cost "$other/"
+  fi
+  cp target/compare-build/release/apns-lab "$other/"
   git worktree remove --force "$src"
   trap - EXIT
 fi
 cargo build --release -q --bin apns-lab
-cargo build --release -q -p mock-apns --example jwt_cost
+cargo build --release -q -p bench-fixtures --bin jwt_cost
 here=target/compare/this
 mkdir -p "$here"
-cp target/release/apns-lab target/release/examples/jwt_cost "$here/"
+cp target/release/apns-lab target/release/jwt_cost "$here/"
 ulimit -n 65536 2>/dev/null || true
 echo "this tree: $(git rev-parse --short HEAD)$(git diff --quiet || echo ' with changes'); other: $rev ($other)"
 echo

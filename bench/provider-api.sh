@@ -12,7 +12,7 @@ source "$(dirname "$0")/common.sh"
 SECS=${1:-5}
 ROUNDS=${2:-3}
 
-cargo build --release -q -p mock-apns --example bare_h2
+cargo build --release -q -p bench-fixtures --bin bare_h2
 
 SERVER_CPU=0
 CLIENT_CPU=1
@@ -30,7 +30,7 @@ if [ -n "${ALSO:-}" ]; then
 fi
 
 # The baseline.
-taskset -c $SERVER_CPU target/release/examples/bare_h2 >"$work/bare" &
+taskset -c $SERVER_CPU target/release/bare_h2 >"$work/bare" &
 pids+=($!)
 until [ -s "$work/bare" ]; do sleep 0.1; done
 BARE=$(cat "$work/bare")
@@ -98,7 +98,7 @@ echo
 echo "the mock's last answer: $(curl -sf "$ADMIN_full/api/v1/notifications?limit=1" | jq -c '.[0] | {status, reason}')"
 
 echo
-cargo build --release -q -p mock-apns --example jwt_cost
+cargo build --release -q -p bench-fixtures --bin jwt_cost
 echo "| token check | cost per request |"
 echo "|---|---|"
-taskset -c $SERVER_CPU target/release/examples/jwt_cost
+taskset -c $SERVER_CPU target/release/jwt_cost

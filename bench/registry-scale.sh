@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark of the registry at fleet scale: 1M devices × 2 apps against 1k devices × 2
 # apps. Prints memory per token, lookups per second on one core and start-to-ready time
-# (mock-apns/examples/registry_scale.rs), then provider-API throughput with each
+# (bench/fixtures/src/bin/registry_scale.rs), then provider-API throughput with each
 # registry loaded (h2load, 4 connections × 100 streams, server and h2load on different
 # cores), as Markdown for BENCHMARKS.md.
 #
@@ -11,11 +11,11 @@ N=${1:-1000000}
 SECS=${2:-5}
 ROUNDS=${3:-3}
 
-cargo build --release -q -p mock-apns --example registry_scale
+cargo build --release -q -p bench-fixtures --bin registry_scale
 
-taskset -c 0 target/release/examples/registry_scale "$work/big" "$N"
+taskset -c 0 target/release/registry_scale "$work/big" "$N"
 echo
-taskset -c 0 target/release/examples/registry_scale "$work/small" 1000 >/dev/null
+taskset -c 0 target/release/registry_scale "$work/small" 1000 >/dev/null
 
 start() { # NAME -> sets URL_NAME TOKEN_NAME JWT_NAME (the data dir $work/NAME is filled already)
   local name=$1

@@ -237,13 +237,6 @@ impl Activities {
         id
     }
 
-    /// Ends an activity from the app (ActivityKit's `Activity.end`).
-    pub fn end_local(&mut self, id: &str, dismissal_date: Option<u64>, now: u64) -> Option<Change> {
-        let a = self.list.iter_mut().find(|a| a.id == id && a.ended_at.is_none())?;
-        end(a, dismissal_date, now);
-        Some(Change::Ended { id: id.to_owned(), by_system: false })
-    }
-
     /// Applies one `liveactivity` delivery at `now` (UNIX seconds), by the rules above.
     pub fn apply(&mut self, d: &Delivery, bundle_id: &str, now: u64) -> Applied {
         let push = match ActivityPush::read(d.payload.get().as_bytes()) {

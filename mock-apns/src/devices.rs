@@ -6,6 +6,7 @@
 pub(crate) mod activities;
 pub(crate) mod delivery;
 pub(crate) mod gateway;
+pub(crate) mod handoff;
 pub(crate) mod journey;
 pub(crate) mod operations;
 pub(crate) mod storage;

@@ -24,7 +24,7 @@ use http_body_util::Full;
 use tokio::io::AsyncReadExt;
 
 use crate::admin::Shared;
-use crate::provider_api::push::{ConnAuth, ConnState};
+use crate::provider_api::conn::{ConnAuth, ConnState};
 use crate::provider_api::tap::Tap;
 use crate::{Config, MockApns, NewApp, NewDevice};
 use protocol::Environment;

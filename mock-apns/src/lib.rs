@@ -17,11 +17,13 @@
 //! | `registry` | UDID + bundle ID ⇄ token, activity tokens, broadcast channels, the lifecycle rules, the lifecycle event log |
 //! | `state` | the state database, its rows, the data directory |
 //!
-//! Under them all lie `error`, `clock`, `config`, `tls` (the local CA) and `random`.
+//! Under them all lie `error`, `clock`, `config`, `tls` (the local CA), `random` and
+//! `accept` (the accept loop every listener runs).
 //! Each room's `Room` holds the room below and dereferences to it, so code in a room
 //! reaches down, and only down. This file wires them: it opens the state, builds the
 //! rooms from the bottom up and starts the listeners.
 
+mod accept;
 mod admin;
 mod clock;
 mod config;
@@ -543,13 +545,6 @@ impl MockApns {
     /// Sets the rate limits (`PUT /api/v1/rate-limits`); both off by default.
     pub fn set_rate_limits(&self, limits: RateLimits) -> Result<RateLimits, Error> {
         self.shared.limits.set(limits)
-    }
-
-    /// Closes provider connections idle for `after` with GOAWAY `{"reason":"IdleTimeout"}`
-    /// (`None`: never, the default).
-    pub fn set_idle_timeout(&self, after: Option<std::time::Duration>) {
-        let ms = after.map_or(0, |d| d.as_millis().clamp(1, u128::from(u64::MAX)) as u64);
-        self.shared.set_idle_timeout_ms(ms);
     }
 
     /// Full ES256 verifications and token-cache hits so far.

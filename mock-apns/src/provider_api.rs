@@ -4,6 +4,7 @@
 
 pub(crate) mod auth;
 pub(crate) mod broadcast;
+pub(crate) mod conn;
 pub(crate) mod credentials;
 pub(crate) mod faults;
 pub(crate) mod limits;
@@ -45,7 +46,7 @@ pub(crate) struct Room {
     /// idle already counts from the change rather than from its next request.
     pub(crate) idle_changed: Notify,
     /// Open provider-API connections (to change their SETTINGS).
-    pub(crate) provider_conns: DashMap<u64, Weak<push::ConnState>>,
+    pub(crate) provider_conns: DashMap<u64, Weak<conn::ConnState>>,
     /// The provider-API listeners' addresses (sandbox, production), once bound.
     pub(crate) endpoints: OnceLock<(SocketAddr, SocketAddr)>,
     /// The ready line, once every listener is bound (`GET /api/v1/ready`).

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 const ROOMS: [&str; 6] = ["state", "registry", "observe", "devices", "provider_api", "admin"];
 
 /// Modules at the crate root that import no room.
-const GROUND: [&str; 5] = ["error", "clock", "config", "tls", "random"];
+const GROUND: [&str; 6] = ["error", "clock", "config", "tls", "random", "accept"];
 
 const MAX_LINES: usize = 720;
 

@@ -1,14 +1,16 @@
-//! Real third-party APNs clients against the mock, changing only host, port and CA.
+//! Real third-party APNs clients against the mock, changing only host, port and CA, each
+//! through the package its language's users install — the pip package's pytest plugin
+//! and the npm package, run from source — so the packages are what these tests prove.
 //!
-//! Python's aioapns (no ALPN, its own HTTP/2 stack, token and certificate auth) runs
-//! from a virtual environment the test creates under `target/interop-venv` on first use
-//! (pip, from PyPI; pinned version), then reuses. The README's pytest fixture
-//! (`tests/interop/pytest/conftest.py`) runs there too, starting `apns-lab serve` itself.
-//! Node's @parse/node-apn (Node's own HTTP/2 stack) runs through the README's Node
-//! fixture (`tests/interop/node/apns-lab.js`) under `node --test`, with its packages
-//! installed from the committed lock file into `target/interop-node` on first use; it
-//! also drives a Live Activity on a running phone (`tests/interop/node/live-activity.test.js`)
-//! and manages channels and broadcasts (`tests/interop/node/broadcast.test.js`).
+//! Python's aioapns (no ALPN, its own HTTP/2 stack, token and certificate auth) and httpx
+//! run from a virtual environment the test creates under `target/interop-venv` on first
+//! use (pip, from PyPI; pinned versions), then reuses: the pip package's examples
+//! (`dist/python/examples`) on its plugin, and its README and sample suite. Node's
+//! @parse/node-apn (Node's own HTTP/2 stack) runs under `node --test` with the npm
+//! package's `startApnsLab()`, its packages installed from the committed lock file into
+//! `target/interop-node` on first use: alerts, a Live Activity on a running phone
+//! (`tests/interop/node/live-activity.test.js`), channels and broadcasts
+//! (`tests/interop/node/broadcast.test.js`); and the npm package's own suite.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -17,7 +19,7 @@ use mock_apns::KeyEnvironment;
 
 use crate::support::*;
 
-const PACKAGES: [&str; 3] = ["aioapns==4.0", "pytest==8.3.3", "pytest-asyncio==0.24.0"];
+const PACKAGES: [&str; 4] = ["aioapns==4.0", "httpx[http2]==0.28.1", "pytest==8.3.3", "pytest-asyncio==0.24.0"];
 
 /// The venv's python, with the packages installed (once; tests share it).
 fn python() -> PathBuf {
@@ -36,14 +38,14 @@ fn python() -> PathBuf {
     python
 }
 
-/// Runs one `node --test` file with the interop packages and this build's `apns-lab`;
-/// its one test must pass.
+/// Runs one `node --test` file with the interop packages, the npm package from source
+/// and this build's `apns-lab`; its one test must pass.
 fn node_test(file: &str) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let out = Command::new("node")
         .arg("--test")
         .arg(root.join(file))
-        .env("NODE_PATH", node_modules())
+        .env("NODE_PATH", node_path())
         .env("APNS_LAB_BIN", env!("CARGO_BIN_EXE_apns-lab"))
         .env("RUST_LOG", "warn")
         .output()
@@ -53,29 +55,23 @@ fn node_test(file: &str) {
     assert!(stdout.contains("# pass 1") && stdout.contains("# fail 0"), "{stdout}");
 }
 
-/// The README's pytest fixture, as a user would run it: `apns-lab serve` on free ports,
-/// aioapns pointed at it, assertions through the admin API.
+/// The pip package's ready-made examples, as a user would run them: aioapns and httpx
+/// pointed at the plugin's `apns_lab` (from source, loaded with `-p`).
 #[test]
-fn the_readme_pytest_fixture_runs() {
+fn the_python_package_examples_push_through_aioapns_and_httpx() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let fixture = std::fs::read_to_string(root.join("tests/interop/pytest/conftest.py")).expect("conftest");
-    let readme = std::fs::read_to_string(root.join("README.md")).expect("README");
-    assert!(readme.contains(fixture.trim()), "README.md shows tests/interop/pytest/conftest.py verbatim");
-    let ini = std::fs::read_to_string(root.join("tests/interop/pytest/pytest.ini")).expect("pytest.ini");
-    assert!(readme.contains(ini.trim()), "README.md shows tests/interop/pytest/pytest.ini verbatim");
     let out = Command::new(python())
-        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
-        .arg(root.join("tests/interop/pytest"))
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "apns_lab.pytest_plugin"])
+        .current_dir(root.join("dist/python/examples"))
         .env("APNS_LAB_BIN", env!("CARGO_BIN_EXE_apns-lab"))
+        .env("PYTHONPATH", root.join("dist/python/src"))
+        .env_remove("APNS_LAB_URL")
+        .env_remove("APNS_LAB_ADMIN")
         .output()
         .expect("pytest runs");
-    assert!(
-        out.status.success(),
-        "pytest failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("2 passed"), "{}", String::from_utf8_lossy(&out.stdout));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "pytest failed:\n{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("4 passed"), "{stdout}");
 }
 
 /// The pip package from source (its plugin loaded with `-p`, this build's binary): the
@@ -125,14 +121,7 @@ fn the_python_package_readme_runs_and_its_fixtures_follow_exec() {
 #[test]
 fn the_npm_package_readme_runs_and_start_follows_exec() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let link = root.join("target/npm-link");
-    std::fs::create_dir_all(&link).expect("target/npm-link");
-    let package = link.join("apns-lab");
-    if std::fs::read_link(&package).ok().as_deref() != Some(root.join("dist/npm").as_path()) {
-        let _ = std::fs::remove_file(&package);
-        std::os::unix::fs::symlink(root.join("dist/npm"), &package).expect("links dist/npm");
-    }
-    let node_path = std::env::join_paths([link, node_modules()]).expect("NODE_PATH");
+    let node_path = node_path();
     let bin = env!("CARGO_BIN_EXE_apns-lab");
     for (exec, passed) in [(false, "# pass 6"), (true, "# pass 8")] {
         let mut cmd = Command::new(if exec { bin } else { "node" });
@@ -153,6 +142,22 @@ fn the_npm_package_readme_runs_and_start_follows_exec() {
         assert!(out.status.success(), "exec {exec}:\n{stdout}{}", String::from_utf8_lossy(&out.stderr));
         assert!(stdout.contains(passed) && stdout.contains("# fail 0"), "exec {exec}: {stdout}");
     }
+}
+
+/// `NODE_PATH` for the Node tests: `require("apns-lab")` finds `dist/npm` (through a link
+/// in `target/npm-link`), and the interop packages come from [`node_modules`].
+fn node_path() -> std::ffi::OsString {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let link = root.join("target/npm-link");
+    let package = link.join("apns-lab");
+    static LINKED: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = LINKED.lock().unwrap_or_else(|e| e.into_inner());
+    if std::fs::read_link(&package).ok().as_deref() != Some(root.join("dist/npm").as_path()) {
+        std::fs::create_dir_all(&link).expect("target/npm-link");
+        let _ = std::fs::remove_file(&package);
+        std::os::unix::fs::symlink(root.join("dist/npm"), &package).expect("links dist/npm");
+    }
+    std::env::join_paths([link, node_modules()]).expect("NODE_PATH")
 }
 
 /// `node_modules` for the Node interop test, installed with `npm ci` from
@@ -177,14 +182,10 @@ fn node_modules() -> PathBuf {
     dir.join("node_modules")
 }
 
-/// The README's Node fixture, as a user would run it: `apns-lab serve` on free ports,
-/// @parse/node-apn pointed at it (address, port, CA), assertions through the admin API.
+/// @parse/node-apn with the npm package's `providerOptions`: a push accepted, a bad
+/// token refused with APNs's reason, the capture log showing what was sent.
 #[test]
-fn the_readme_node_fixture_runs_node_apn() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let fixture = std::fs::read_to_string(root.join("tests/interop/node/apns-lab.js")).expect("fixture");
-    let readme = std::fs::read_to_string(root.join("README.md")).expect("README");
-    assert!(readme.contains(fixture.trim()), "README.md shows tests/interop/node/apns-lab.js verbatim");
+fn node_apn_pushes_through_the_npm_package() {
     node_test("tests/interop/node/node-apn.test.js");
 }
 

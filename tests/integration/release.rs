@@ -71,7 +71,8 @@ fn versions_are_found_after_their_prefix() {
 /// The crates.io index, as `Cargo.lock` names it.
 const CRATES_IO: &str = "registry+https://github.com/rust-lang/crates.io-index";
 /// The project's own packages: the workspace's members and the fuzz targets' package.
-const OURS: [&str; 6] = ["apns-lab", "protocol", "mock-apns", "device-sim", "provider", "apns-lab-fuzz"];
+const OURS: [&str; 7] =
+    ["apns-lab", "protocol", "mock-apns", "device-sim", "provider", "bench-fixtures", "apns-lab-fuzz"];
 
 /// What in a `Cargo.lock` does not come from crates.io: each package that names another
 /// source (a git repository, another registry) or none (a path: a vendored or patched

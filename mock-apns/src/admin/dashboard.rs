@@ -22,7 +22,8 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::Shared;
 use crate::error::Error;
-use crate::provider_api::push::{self, ConnAuth, ConnState};
+use crate::provider_api::conn::{ConnAuth, ConnState};
+use crate::provider_api::push;
 
 /// The page, served at `/`.
 const PAGE: &str = include_str!("dashboard.html");

@@ -30,31 +30,16 @@ const OPENAPI: &str = include_str!("openapi.json");
 const MAX_ADMIN_BODY: usize = 64 << 20;
 
 /// Serves the admin API until `shutdown` fires.
-pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
-    let limit = Arc::new(tokio::sync::Semaphore::new(shared.config.max_connections));
-    loop {
-        let permit = tokio::select! {
-            permit = limit.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => return },
-            _ = shutdown.changed() => return,
-        };
-        let tcp = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, _)) => tcp,
-                Err(e) => {
-                    tracing::warn!(error = %e, "admin accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = shutdown.changed() => return,
-        };
+pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
+    let max = shared.config.max_connections;
+    crate::accept::accept_loop(listener, "admin", max, shutdown, |tcp, _| {
         let shared = shared.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
+        async move {
             let service = hyper::service::service_fn(move |req| route(shared.clone(), req));
             let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tcp), service).await;
-        });
-    }
+        }
+    })
+    .await;
 }
 
 type AdminResponse = Response<AdminBody>;
@@ -421,7 +406,11 @@ pub(crate) async fn route<B: Body>(shared: Arc<Shared>, req: Request<B>) -> Resu
                     // Accepted and not (yet) stored or delivered: the capture log is its journey.
                     let journey = journey.unwrap_or_else(|| match &request {
                         Some(r) if r.status == 200 => {
-                            vec![crate::devices::journey::Step { state: "received", time_ms: r.time_ms, detail: None }]
+                            vec![crate::devices::journey::Step {
+                                state: crate::devices::journey::State::Received,
+                                time_ms: r.time_ms,
+                                detail: None,
+                            }]
                         }
                         _ => Vec::new(),
                     });

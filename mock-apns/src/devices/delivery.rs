@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::Room;
+use super::journey::State;
 use crate::state::rows::HeldKey;
 use crate::state::store::Write;
 
@@ -204,7 +205,7 @@ pub(crate) async fn run(
                     next_batch = None;
                     for link in links.values_mut() {
                         for out in std::mem::take(&mut link.batch) {
-                            send(&shared, link, out, "delivered");
+                            send(&shared, link, out, State::Delivered);
                         }
                     }
                     continue;
@@ -224,7 +225,7 @@ pub(crate) async fn run(
                 Event::Deliver(out) => {
                     let link = links.entry(out.device).or_default();
                     if out.delivery.priority == protocol::Priority::Immediate || batch_window.is_zero() {
-                        send(&shared, link, *out, "delivered");
+                        send(&shared, link, *out, State::Delivered);
                     } else {
                         link.batch.push(*out);
                         next_batch.get_or_insert_with(|| Instant::now() + batch_window);
@@ -241,9 +242,9 @@ pub(crate) async fn run(
                         // that arrived while this stream was being set up is new.
                         if p.sent || p.out.delivery.redelivered {
                             p.out.delivery.redelivered = true;
-                            send(&shared, link, p.out, "redelivered");
+                            send(&shared, link, p.out, State::Redelivered);
                         } else {
-                            send(&shared, link, p.out, "delivered");
+                            send(&shared, link, p.out, State::Delivered);
                         }
                     }
                     let now = shared.clock.unix_secs();
@@ -252,7 +253,7 @@ pub(crate) async fn run(
                             shared.step(
                                 held.apns_id.as_str(),
                                 held.received_ms,
-                                "discarded",
+                                State::Discarded,
                                 shared.clock.unix_millis(),
                                 Some("expired".into()),
                             );
@@ -274,7 +275,12 @@ pub(crate) async fn run(
                             activity: held.activity.clone(),
                             redelivered: false,
                         };
-                        send(&shared, link, Outgoing { device, held: Some(key), delivery }, "delivered-from-storage");
+                        send(
+                            &shared,
+                            link,
+                            Outgoing { device, held: Some(key), delivery },
+                            State::DeliveredFromStorage,
+                        );
                     }
                 }
                 Event::Kick { device } => {
@@ -305,13 +311,13 @@ pub(crate) async fn run(
                         link.in_flight = link.in_flight.saturating_sub(1);
                     }
                     let state = match ack.outcome {
-                        Outcome::Presented => "presented",
-                        Outcome::HandledSilently => "handled-silently",
-                        Outcome::Discarded => "discarded",
-                        Outcome::AppNotInstalled => "app-not-installed",
-                        Outcome::ActivityStarted => "activity-started",
-                        Outcome::ActivityUpdated => "activity-updated",
-                        Outcome::ActivityEnded => "activity-ended",
+                        Outcome::Presented => State::Presented,
+                        Outcome::HandledSilently => State::HandledSilently,
+                        Outcome::Discarded => State::Discarded,
+                        Outcome::AppNotInstalled => State::AppNotInstalled,
+                        Outcome::ActivityStarted => State::ActivityStarted,
+                        Outcome::ActivityUpdated => State::ActivityUpdated,
+                        Outcome::ActivityEnded => State::ActivityEnded,
                     };
                     let now = shared.clock.unix_millis();
                     let activity_ended =
@@ -327,13 +333,7 @@ pub(crate) async fn run(
                             shared.clock.unix_millis(),
                         )
                     {
-                        shared.delivery_found_app_gone(crate::registry::Routed {
-                            device,
-                            app,
-                            learned: true,
-                            online: true,
-                            activity: None,
-                        });
+                        shared.delivery_found_app_gone(app);
                     }
                     // "That activity has ended" from the phone: APNs learns its token is gone.
                     if activity_ended
@@ -359,7 +359,7 @@ pub(crate) async fn run(
 
 /// Sends one notification down the device's stream (or keeps it for the next connection)
 /// and remembers it until it is acknowledged.
-fn send(shared: &Room, link: &mut Link, out: Outgoing, state: &'static str) {
+fn send(shared: &Room, link: &mut Link, out: Outgoing, state: State) {
     let sent = match &link.conn {
         Some(stream) if link.in_flight < MAX_IN_FLIGHT => stream.send(out.delivery.line()),
         _ => false,
@@ -376,7 +376,7 @@ fn send(shared: &Room, link: &mut Link, out: Outgoing, state: &'static str) {
         shared.step(
             dropped.out.delivery.apns_id.as_str(),
             dropped.out.delivery.received_ms,
-            "discarded",
+            State::Discarded,
             shared.clock.unix_millis(),
             Some("queue-full".into()),
         );

@@ -76,32 +76,14 @@ pub(crate) async fn serve(
     listener: TcpListener,
     acceptor: TlsAcceptor,
     shared: Arc<Room>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    let limit = Arc::new(tokio::sync::Semaphore::new(shared.config.max_device_connections));
-    loop {
-        let permit = tokio::select! {
-            permit = limit.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => return },
-            _ = shutdown.changed() => return,
-        };
-        let tcp = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, _)) => tcp,
-                Err(e) => {
-                    tracing::warn!(error = %e, "gateway accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = shutdown.changed() => return,
-        };
+    let (max, stop) = (shared.config.max_device_connections, shutdown.clone());
+    crate::accept::accept_loop(listener, "gateway", max, stop, |tcp, _| {
         let _ = tcp.set_nodelay(true);
-        let (acceptor, shared, shutdown) = (acceptor.clone(), shared.clone(), shutdown.clone());
-        tokio::spawn(async move {
-            let _permit = permit;
-            serve_phone(tcp, acceptor, shared, shutdown).await;
-        });
-    }
+        serve_phone(tcp, acceptor.clone(), shared.clone(), shutdown.clone())
+    })
+    .await;
 }
 
 /// One phone's connection: TLS (its certificate, if any, says which device), HTTP/2,

@@ -6,7 +6,7 @@
 //! Bounded: the journeys of the newest [`Journeys::LIMIT`] notifications are kept, in a
 //! ring whose slots and step buffers are reused. Cheap to record, since the delivery
 //! engine records two or three steps per notification: the key is the apns-id's 36 bytes
-//! inline, states are static strings, nothing is allocated once the ring is full, and the
+//! inline, states are a one-byte enum, nothing is allocated once the ring is full, and the
 //! engine's later steps go straight to the slot (a [`Hint`]) without a look-up.
 
 use hashbrown::HashMap;
@@ -14,12 +14,67 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
+/// Where a notification is on its way; on the wire, the kebab-case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum State {
+    /// APNs accepted it.
+    Received,
+    /// A subscriber's copy of a broadcast (the detail names the broadcast and channel).
+    Broadcast,
+    /// Held for an offline device.
+    Stored,
+    /// A newer one for the same app (or activity) took its place in storage.
+    Replaced,
+    /// Sent down the device's stream.
+    Delivered,
+    /// Sent when the device came back.
+    DeliveredFromStorage,
+    /// Sent again on a new connection, never acknowledged on the last.
+    Redelivered,
+    /// The phone showed it.
+    Presented,
+    /// The phone handled it without showing it (a background push).
+    HandledSilently,
+    /// Dropped (the detail says why).
+    Discarded,
+    /// The app is not on the device.
+    AppNotInstalled,
+    /// A push-to-start started a Live Activity.
+    ActivityStarted,
+    /// A Live Activity shows the update.
+    ActivityUpdated,
+    /// A Live Activity ended.
+    ActivityEnded,
+}
+
+impl State {
+    /// The state as the admin API and the dashboard name it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            State::Received => "received",
+            State::Broadcast => "broadcast",
+            State::Stored => "stored",
+            State::Replaced => "replaced",
+            State::Delivered => "delivered",
+            State::DeliveredFromStorage => "delivered-from-storage",
+            State::Redelivered => "redelivered",
+            State::Presented => "presented",
+            State::HandledSilently => "handled-silently",
+            State::Discarded => "discarded",
+            State::AppNotInstalled => "app-not-installed",
+            State::ActivityStarted => "activity-started",
+            State::ActivityUpdated => "activity-updated",
+            State::ActivityEnded => "activity-ended",
+        }
+    }
+}
+
 /// One step of a journey.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Step {
-    /// `received`, `stored`, `delivered`, `delivered-from-storage`, `redelivered`,
-    /// `presented`, `handled-silently`, `discarded`, `app-not-installed`.
-    pub state: &'static str,
+    /// Where it got.
+    pub state: State,
     /// When, ms since the epoch.
     pub time_ms: u64,
     /// Why, for discards.
@@ -78,7 +133,7 @@ impl Journeys {
         &self,
         apns_id: &str,
         received_ms: u64,
-        state: &'static str,
+        state: State,
         time_ms: u64,
         detail: Option<String>,
         hint: Option<Hint>,
@@ -106,7 +161,7 @@ impl Journeys {
         }
         let steps = &mut table.slots[at].steps;
         steps.clear();
-        steps.push(Step { state: "received", time_ms: received_ms, detail: None });
+        steps.push(Step { state: State::Received, time_ms: received_ms, detail: None });
         steps.push(step);
         table.index.insert(k, at as u32);
         Hint(at as u32)
@@ -136,20 +191,20 @@ mod tests {
     #[test]
     fn bounded_and_hints_go_straight_to_the_journey() {
         let j = Journeys::default();
-        let first = j.step(&id(0), 1, "delivered", 2, None, None);
-        assert_eq!(j.step(&id(0), 1, "presented", 3, None, Some(first)), first);
-        let states = |n| j.get(&id(n)).map(|s| s.iter().map(|s| s.state).collect::<Vec<_>>());
+        let first = j.step(&id(0), 1, State::Delivered, 2, None, None);
+        assert_eq!(j.step(&id(0), 1, State::Presented, 3, None, Some(first)), first);
+        let states = |n| j.get(&id(n)).map(|s| s.iter().map(|s| s.state.as_str()).collect::<Vec<_>>());
         assert_eq!(states(0), Some(vec!["received", "delivered", "presented"]));
         // Without a hint the index finds it.
-        j.step(&id(0), 1, "discarded", 4, Some("why".into()), None);
+        j.step(&id(0), 1, State::Discarded, 4, Some("why".into()), None);
         assert_eq!(j.get(&id(0)).expect("kept")[3].detail.as_deref(), Some("why"));
         // Past the limit the oldest goes, and a stale hint is not followed.
         for n in 1..=Journeys::LIMIT {
-            j.step(&id(n), 1, "delivered", 2, None, None);
+            j.step(&id(n), 1, State::Delivered, 2, None, None);
         }
         assert_eq!(states(0), None, "the oldest was overwritten");
         assert_eq!(states(1), Some(vec!["received", "delivered"]));
-        let again = j.step(&id(0), 1, "presented", 5, None, Some(first));
+        let again = j.step(&id(0), 1, State::Presented, 5, None, Some(first));
         assert_ne!(again, first, "a new journey, not the overwritten slot's");
         assert_eq!(states(0), Some(vec!["received", "presented"]));
         assert_eq!(

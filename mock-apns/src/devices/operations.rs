@@ -7,6 +7,7 @@ use protocol::{Environment, Topic};
 use serde::{Deserialize, Serialize};
 
 use super::Room;
+use super::handoff::{Keep, Notification, Target};
 use super::journey;
 use super::storage::{Storage, StoredView};
 use crate::error::Error;
@@ -208,7 +209,7 @@ impl Room {
         &self,
         apns_id: &str,
         received_ms: u64,
-        state: &'static str,
+        state: journey::State,
         time_ms: u64,
         detail: Option<String>,
     ) {
@@ -220,19 +221,30 @@ impl Room {
         &self,
         apns_id: &str,
         received_ms: u64,
-        state: &'static str,
+        state: journey::State,
         time_ms: u64,
         detail: Option<String>,
         hint: Option<journey::Hint>,
     ) -> journey::Hint {
-        self.stats.count(state, detail.as_deref());
-        self.live.journey(apns_id, state, time_ms, detail.as_deref());
+        self.stats.count(state.as_str(), detail.as_deref());
+        self.live.journey(apns_id, state.as_str(), time_ms, detail.as_deref());
         self.journeys.step(apns_id, received_ms, state, time_ms, detail, hint)
     }
 
     /// Persists one device (its apps and token-index entries) and waits until durable.
     pub(crate) async fn save_device(&self, udid: &str) -> Result<(), Error> {
         self.store.write(self.device_writes(udid)).await
+    }
+
+    /// Persists broadcast channels (created, deleted or switched off) and waits until
+    /// durable.
+    pub(crate) async fn save_channels(&self, ids: &[String]) -> Result<(), Error> {
+        let writes: Vec<store::Write> =
+            ids.iter().filter_map(|id| self.channels.stored(id)).map(store::Write::Channel).collect();
+        if writes.is_empty() {
+            return Ok(());
+        }
+        self.store.write(writes).await
     }
 
     pub(crate) fn device_writes(&self, udid: &str) -> Vec<store::Write> {
@@ -250,8 +262,8 @@ impl Room {
     /// A push reached an app that was uninstalled: the device answers "not installed"
     /// (now, or when it comes back online), which is how APNs learns. Logged and saved
     /// without holding up the push's answer.
-    pub(crate) fn delivery_found_app_gone(&self, routed: registry::Routed) {
-        let (udid, bundle_id, environment, token, learned_at) = self.registry.app_summary(routed.app);
+    pub(crate) fn delivery_found_app_gone(&self, app: u32) {
+        let (udid, bundle_id, environment, token, learned_at) = self.registry.app_summary(app);
         let change = registry::TokenChange {
             udid: udid.clone(),
             bundle_id: bundle_id.clone(),
@@ -486,14 +498,15 @@ impl Room {
         })
     }
 
-    /// Hands a local push to the delivery engine, the way `xcrun simctl push` does.
+    /// Hands a local push to the device side, the way `xcrun simctl push` does: to the
+    /// open stream at once, never held.
     pub(crate) async fn local_push(
         &self,
         target: LocalTarget,
         payload: &serde_json::Value,
     ) -> Result<serde_json::Value, Error> {
         let apns_id = protocol::ApnsId::random();
-        let delivery = crate::devices::delivery::Note {
+        let notification = Notification {
             apns_id: apns_id.clone(),
             topic: target.bundle,
             push_type: protocol::PushType::Alert,
@@ -502,15 +515,9 @@ impl Room {
             environment: target.environment,
             payload: bytes::Bytes::from(payload.to_string()),
             received_ms: self.clock.unix_millis(),
-            from_storage: false,
-            redelivered: false,
-            activity: None,
         };
-        let out = crate::devices::delivery::Outgoing { device: target.slot, held: None, delivery };
-        self.engine
-            .send(crate::devices::delivery::Event::Deliver(Box::new(out)))
-            .await
-            .map_err(|_| Error::Invalid("the delivery engine has stopped".into()))?;
+        let to = Target { device: target.slot, app: None, activity: None, online: true, learned: false };
+        self.hand_over([(to, notification)], Keep::Never).await?;
         Ok(serde_json::json!({ "apns_id": apns_id.as_str() }))
     }
 

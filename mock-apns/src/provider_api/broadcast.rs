@@ -31,12 +31,11 @@ use protocol::{ApnsId, Environment, Priority, Reason, Topic};
 use serde_json::{Value, json};
 
 use super::Room;
-use super::push::{ConnState, Credential};
-use crate::devices::delivery;
+use super::conn::{ConnState, Credential, authenticate};
+use crate::devices::handoff::{Keep, Notification, Target};
+use crate::devices::journey::State;
 use crate::observe::capture::{Authenticated, Record};
 use crate::registry::channels::{ChannelError, MAX_CHANNEL_STORAGE_SECS};
-use crate::state::rows::{Held, HeldKey, StoredChannel};
-use crate::state::store::Write;
 
 /// Where broadcasts are sent, on the provider API's listeners.
 pub(crate) const BROADCAST_PATH: &str = "/4/broadcasts/apps/";
@@ -129,7 +128,7 @@ fn authorized_app(
     bundle: &str,
     auth: &mut Authenticated,
 ) -> Result<String, Reason> {
-    let credential = super::push::credential(shared, conn, &parts.headers, shared.clock.now(), auth)?;
+    let credential = authenticate(shared, conn, &parts.headers, shared.clock.now(), auth)?;
     let bundle = bundle_of(bundle)?;
     if !covers(shared, &credential, &bundle) {
         return Err(Reason::TopicMismatch);
@@ -308,15 +307,13 @@ pub(crate) async fn set_capability(
 ) -> Result<Vec<String>, crate::error::Error> {
     Topic::parse(bundle_id).map_err(|e| crate::error::Error::Invalid(format!("bundle {bundle_id:?}: {e}")))?;
     let gone = shared.channels.set_enabled(bundle_id, on, shared.clock.unix_millis());
-    let writes: Vec<Write> = gone.iter().filter_map(|id| shared.channels.stored(id)).map(Write::Channel).collect();
-    shared.store.write(writes).await?;
+    shared.save_channels(&gone).await?;
     Ok(gone)
 }
 
 /// Persists a channel (created or deleted) and waits until it is durable.
 async fn save(shared: &Room, id: &str) -> Result<(), Reason> {
-    let Some(stored): Option<StoredChannel> = shared.channels.stored(id) else { return Ok(()) };
-    shared.store.write(vec![Write::Channel(stored)]).await.map_err(|e| {
+    shared.save_channels(&[id.to_owned()]).await.map_err(|e| {
         tracing::error!(error = %e, "could not save a channel");
         Reason::InternalServerError
     })
@@ -368,15 +365,18 @@ async fn broadcast(
     if !matches!(event.as_deref(), Some("update" | "end")) {
         return Err(Reason::BadRequestPayload);
     }
-    let reached = fan_out(shared, env, &channel, expiration, priority, body, request_id).await;
+    let reached = fan_out(shared, env, &channel, expiration, priority, body, request_id).await.map_err(|e| {
+        tracing::error!(error = %e, "could not hold a broadcast for offline subscribers");
+        Reason::InternalServerError
+    })?;
     shared.metrics.broadcast(reached);
     Ok(Reply { status: 200, request_id, channel_id: None, unique_id: Some(uuid::Uuid::new_v4()), body: None })
 }
 
 /// One delivery per subscribed activity: to a connected phone now; to one that is away,
-/// held if the channel stores its latest message (8 hours at most), else nothing. Each
-/// delivery has its own apns-id and a journey that names the broadcast. Answers how many
-/// subscribers there were.
+/// held if the channel stores its latest message (8 hours at most; durable before the
+/// broadcast is answered), else nothing. Each delivery has its own apns-id and a journey
+/// that names the broadcast. Answers how many subscribers there were.
 async fn fan_out(
     shared: &Room,
     env: Environment,
@@ -385,7 +385,7 @@ async fn fan_out(
     priority: Priority,
     body: &[u8],
     request_id: uuid::Uuid,
-) -> usize {
+) -> Result<usize, crate::error::Error> {
     let subscribers = shared.registry.subscribers(&channel.id);
     let payload = Bytes::copy_from_slice(body);
     let topic = format!("{}.push-type.liveactivity", channel.bundle_id);
@@ -393,64 +393,29 @@ async fn fan_out(
     let now_secs = shared.clock.unix_secs();
     let mut buf = uuid::Uuid::encode_buffer();
     let label = format!("broadcast {} on channel {}", request_id.hyphenated().encode_lower(&mut buf), channel.id);
-    for &(device, app, slot, online) in &subscribers {
+    // Each subscriber's copy is a notification of its own (its apns-id, its journey,
+    // starting with the broadcast), handed to the device side like any push.
+    let copies = subscribers.iter().map(|&(device, app, slot, online)| {
         let apns_id = ApnsId::random();
-        let target = shared.registry.activity_target(slot);
-        shared.step(apns_id.as_str(), now_ms, "broadcast", now_ms, Some(label.clone()));
+        shared.step(apns_id.as_str(), now_ms, State::Broadcast, now_ms, Some(label.clone()));
         shared.record_fanout(apns_id.as_str(), &request_id);
-        if online {
-            if !shared.connections.is_connected(device) {
-                continue; // a virtual device: nobody to deliver to, as for any push
-            }
-            let note = delivery::Note {
-                apns_id,
-                topic: topic.clone(),
-                push_type: protocol::PushType::Liveactivity,
-                priority,
-                collapse_id: None,
-                environment: env,
-                payload: payload.clone(),
-                received_ms: now_ms,
-                from_storage: false,
-                redelivered: false,
-                activity: Some(target),
-            };
-            let out = delivery::Outgoing { device, held: None, delivery: note };
-            let _ = shared.engine.send(delivery::Event::Deliver(Box::new(out))).await;
-            continue;
-        }
-        let keep_until = expiration.min(now_secs + MAX_CHANNEL_STORAGE_SECS);
-        if channel.storage_policy == 0 || keep_until <= now_secs {
-            let why = if channel.storage_policy == 0 { "the channel stores no messages" } else { "expired" };
-            shared.step(apns_id.as_str(), now_ms, "discarded", now_ms, Some(format!("device offline; {why}")));
-            continue;
-        }
-        let (udid, bundle, environment, _, _) = shared.registry.app_summary(app);
-        let protocol::ActivityTarget::Update { activity_id } = &target else { continue };
-        let key: HeldKey = (udid.into(), format!("{bundle}.push-type.liveactivity/{activity_id}").into(), environment);
-        let held = Held {
-            apns_id: apns_id.clone(),
-            received_ms: now_ms,
-            expires_at: keep_until,
-            priority,
-            push_type: protocol::PushType::Liveactivity,
+        let target = Target { device, app: Some(app), activity: Some(slot), online, learned: false };
+        let notification = Notification {
+            apns_id,
             topic: topic.clone(),
+            push_type: protocol::PushType::Liveactivity,
+            priority,
             collapse_id: None,
+            environment: env,
             payload: payload.clone(),
-            activity: Some(target),
+            received_ms: now_ms,
         };
-        shared.store.write_later(vec![Write::Hold(key.clone(), held.clone())]);
-        let replaced = shared.storage.hold(key, held);
-        shared.step(
-            apns_id.as_str(),
-            now_ms,
-            "stored",
-            now_ms,
-            Some("device offline; the channel keeps its latest message".into()),
-        );
-        if let Some(old) = replaced {
-            shared.step(old.apns_id.as_str(), old.received_ms, "replaced", now_ms, Some(format!("by {apns_id}")));
-        }
-    }
-    subscribers.len()
+        (target, notification)
+    });
+    let keep = Keep::Channel {
+        keeps: channel.storage_policy != 0,
+        until: expiration.min(now_secs + MAX_CHANNEL_STORAGE_SECS),
+    };
+    shared.hand_over(copies.collect::<Vec<_>>(), keep).await?;
+    Ok(subscribers.len())
 }

@@ -1,10 +1,12 @@
 //! Step 4 of the flow, APNs's side: one `POST /3/device/<token>` from a provider,
 //! checked the way APNs checks it and answered with APNs's exact bytes.
 //!
-//! It reads best whole, as the one place the order of checks lives, from the first byte
-//! of a request to the last of its answer.
+//! It reads best whole, as the one place the order of checks lives, from a request whose
+//! body `server.rs` has read to the last byte of its answer.
 //!
-//! Every request goes through the same shape: **parse → validate → apply → respond**.
+//! Every request goes through the same shape: **parse → validate → apply → respond**
+//! (the body read in `server.rs`; the credential, step 5, in `conn.rs`, shared with
+//! broadcasts; the accepted push handed to the devices room's `handoff.rs`).
 //! Validation turns the request into an [`Accepted`] push or a [`Reason`]. The order of
 //! the checks matters (a request can be wrong in several ways, and a client sees only the
 //! first), and Apple does not document it; this is the order, written down once:
@@ -40,33 +42,27 @@
 //! token that exists: on real APNs the token of a push type is issued for the suffixed
 //! topic, so the plain topic is another topic than the token's.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 
-use bytes::{Bytes, BytesMut};
-use h2::RecvStream;
+use bytes::Bytes;
 use h2::server::SendResponse;
 use http::{HeaderMap, Method, Response};
 use protocol::{
-    ActivityTarget, ApnsId, CollapseId, DeviceToken, Environment, ErrorBody, Expiration, Priority, PushType, Reason,
-    Topic, max_payload_size,
+    ApnsId, CollapseId, DeviceToken, Environment, ErrorBody, Expiration, Priority, PushType, Reason, Topic,
+    max_payload_size,
 };
 
 use super::Room;
-use crate::devices::delivery;
+use crate::devices::handoff::{Keep, Notification, Target};
 use crate::observe::capture::{Authenticated, Record};
-use crate::provider_api::auth::{self, CertIdentity, SigningKey, TokenBinding};
+use crate::provider_api::conn::{ConnControl, ConnState, Credential, authenticate};
 use crate::provider_api::faults::{FaultAction, Fired, Probe};
-use crate::provider_api::tap::{SETTINGS_MAX_CONCURRENT_STREAMS, TapControl};
 use crate::registry::Routed;
-use crate::state::rows::{Held, HeldKey};
-use crate::state::store::Write;
 
 /// Header names, parsed once: looking a header up by `&str` parses the name every time.
 mod names {
     use http::HeaderName;
     use protocol::headers as h;
-    pub const AUTHORIZATION: HeaderName = HeaderName::from_static(h::AUTHORIZATION);
     pub const APNS_PUSH_TYPE: HeaderName = HeaderName::from_static(h::APNS_PUSH_TYPE);
     pub const APNS_ID: HeaderName = HeaderName::from_static(h::APNS_ID);
     pub const APNS_UNIQUE_ID: HeaderName = HeaderName::from_static(h::APNS_UNIQUE_ID);
@@ -79,52 +75,6 @@ use names::*;
 
 /// The path prefix of device pushes.
 const DEVICE_PATH: &str = "/3/device/";
-/// The most body bytes read from a request: the largest payload APNs accepts, plus one
-/// to tell "too large" apart.
-const MAX_BODY: usize = 5120;
-
-/// How a connection authenticates, fixed when it opens.
-pub(crate) enum ConnAuth {
-    /// No client certificate: every request carries a provider token.
-    Token(Mutex<Option<TokenBinding>>),
-    /// A client certificate; `None` if it is not an APNs certificate.
-    Certificate(Option<CertIdentity>),
-}
-
-/// What the push handler knows about the connection a request came on.
-pub(crate) struct ConnState {
-    /// A process-wide connection number, for the capture log.
-    pub id: u64,
-    /// The listener's environment.
-    pub env: Environment,
-    /// The connection's credential.
-    pub auth: ConnAuth,
-    /// Token connections: `false` until the first valid token, while the advertised
-    /// MAX_CONCURRENT_STREAMS is 1.
-    pub open: AtomicBool,
-    /// The MAX_CONCURRENT_STREAMS advertised now (1 before the first valid token; the
-    /// configured limit after; lower if the mock lowered it). Streams beyond it are refused.
-    pub limit: AtomicU32,
-    /// Streams being handled now (for the one-stream rule).
-    pub in_flight: AtomicUsize,
-    /// Raises the advertised stream limit when the connection opens.
-    pub tap: Arc<TapControl>,
-    /// The limit to raise it to.
-    pub max_streams: u32,
-    /// Tells the connection's task to GOAWAY or drop (fault rules).
-    pub control: tokio::sync::mpsc::UnboundedSender<ConnControl>,
-    /// A channel management API connection (`/1/apps/…`), not the provider API's.
-    pub channels: bool,
-}
-
-/// What a fault rule asks of a whole connection.
-#[derive(Debug)]
-pub(crate) enum ConnControl {
-    /// GOAWAY with `{"reason":…}`, then close once the open streams are answered.
-    Goaway(Reason),
-    /// Drop the connection now.
-    Close,
-}
 
 /// A push that passed every check.
 struct Accepted {
@@ -159,69 +109,22 @@ impl Now {
     }
 }
 
-/// Counts a stream in flight for as long as it is handled.
-struct InFlight<'a>(&'a AtomicUsize);
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// Handles one stream: parse → validate → apply → respond.
+/// Handles one device push whose body has been read (see `server.rs`): validate →
+/// apply → respond, unless a fault rule takes over.
 pub(crate) async fn handle(
-    shared: Arc<Room>,
-    conn: Arc<ConnState>,
-    request: http::Request<RecvStream>,
+    shared: &Room,
+    conn: &ConnState,
+    parts: Box<http::request::Parts>,
+    body: Bytes,
     mut respond: SendResponse<Bytes>,
+    started: std::time::Instant,
 ) {
-    let started = std::time::Instant::now();
-    let in_flight = conn.in_flight.fetch_add(1, Ordering::AcqRel) + 1;
-    let _guard = InFlight(&conn.in_flight);
-    // A token connection advertises one stream until it is authenticated (and any
-    // connection may be lowered later); a client that opens more than advertised gets
-    // them refused, which HTTP/2 clients retry.
-    if in_flight > conn.limit.load(Ordering::Acquire) as usize {
-        respond.send_reset(h2::Reason::REFUSED_STREAM);
-        return;
-    }
-
-    // Parse: read the body, keeping at most MAX_BODY + 1 bytes.
-    // The body has usually arrived with the headers; only a body still on its way gets
-    // a timer (registering one for every request costs a lock on the timer wheel).
-    // (The request's parts and the validation's state are boxed: a task's future is
-    // copied into the task when it is spawned, and a small one is allocated from the
-    // allocator's fast per-thread cache.)
-    let (parts, body) = request.into_parts();
-    let parts = Box::new(parts);
-    let mut reading = std::pin::pin!(read_body(body));
-    let body = match crate::provider_api::poll_once(reading.as_mut()).await {
-        std::task::Poll::Ready(body) => body,
-        std::task::Poll::Pending => match Box::pin(tokio::time::timeout(shared.config.body_timeout, reading)).await {
-            Ok(body) => body,
-            Err(_) => {
-                respond.send_reset(h2::Reason::CANCEL);
-                return;
-            }
-        },
-    };
-    let Ok(body) = body else { return };
-
-    // The channel management API, and broadcasts on the provider API: their own checks
-    // and answers (`apns-request-id`, no `apns-id`).
-    if conn.channels || parts.uri.path().starts_with(super::broadcast::BROADCAST_PATH) {
-        let reply = Box::pin(super::broadcast::answer(&shared, &conn, &parts, body)).await;
-        reply.send(respond);
-        shared.metrics.latency(conn.env, started.elapsed());
-        return;
-    }
-
     // A fault rule may take over: a test asked for this request to go wrong.
     let fired = shared.faults.check(Probe::request(conn.env, &parts));
     let answer = match fired {
         Some(Fired { id, action: action @ (FaultAction::Stall | FaultAction::Reset | FaultAction::Close) }) => {
             let label = Fired { id, action: action.clone() }.label();
-            forced(&shared, &conn, &parts, &body, None, Some(&label));
+            forced(shared, conn, &parts, &body, None, Some(&label));
             match action {
                 // Held until the client resets the stream or the connection ends.
                 FaultAction::Stall => {
@@ -237,15 +140,15 @@ pub(crate) async fn handle(
         Some(fired @ Fired { action: FaultAction::MaxStreams { value }, .. }) => {
             conn.limit.store(value, Ordering::Release);
             conn.tap.send_settings(&[(crate::provider_api::tap::SETTINGS_MAX_CONCURRENT_STREAMS, value)]);
-            Box::pin(process(&shared, &conn, &parts, body, Some(&fired.label()))).await
+            Box::pin(process(shared, conn, &parts, body, Some(&fired.label()))).await
         }
         Some(fired @ Fired { action: FaultAction::Goaway { .. }, .. }) => {
             let reason = fired.action.reason().unwrap_or(Reason::InternalServerError);
-            let answer = forced(&shared, &conn, &parts, &body, Some((reason, None)), Some(&fired.label()));
+            let answer = forced(shared, conn, &parts, &body, Some((reason, None)), Some(&fired.label()));
             let _ = conn.control.send(ConnControl::Goaway(reason));
             answer
         }
-        fired => Box::pin(answer_with(&shared, &conn, &parts, body, fired)).await,
+        fired => Box::pin(answer_with(shared, conn, &parts, body, fired)).await,
     };
     let Answer { status, apns_id, unique_id, error } = answer;
     let mut response = Response::builder().status(status).header(APNS_ID, apns_id.as_str());
@@ -346,98 +249,6 @@ async fn answer_with(
     }
 }
 
-/// Hands an accepted push to the delivery engine for the device's open stream.
-async fn deliver(
-    shared: &Room,
-    env: Environment,
-    accepted: &Accepted,
-    apns_id: &ApnsId,
-    topic: Option<&Topic>,
-    body: &Bytes,
-) {
-    let delivery = delivery::Note {
-        apns_id: apns_id.clone(),
-        topic: topic.map(|t| t.as_str().to_owned()).unwrap_or_default(),
-        push_type: accepted.push_type,
-        priority: accepted.priority,
-        collapse_id: accepted.collapse_id.as_ref().map(|c| c.as_str().to_owned()),
-        environment: env,
-        // A copy: the body may be a slice of h2's read buffer, kept until acknowledged.
-        payload: Bytes::copy_from_slice(body),
-        received_ms: shared.clock.unix_millis(),
-        from_storage: false,
-        redelivered: false,
-        activity: accepted.routed.activity.map(|slot| shared.registry.activity_target(slot)),
-    };
-    let out = delivery::Outgoing { device: accepted.routed.device, held: None, delivery };
-    let _ = shared.engine.send(delivery::Event::Deliver(Box::new(out))).await;
-}
-
-/// Holds an accepted push for an offline device, durably (see `delivery.rs`). Returns
-/// whether it was stored.
-async fn store_if_offline(
-    shared: &Room,
-    accepted: &Accepted,
-    apns_id: &ApnsId,
-    topic: Option<&Topic>,
-    body: &Bytes,
-) -> Result<bool, Reason> {
-    if accepted.routed.online {
-        return Ok(false);
-    }
-    let Some(expires_at) = crate::devices::storage::storage_deadline(accepted.expiration, shared.clock.unix_secs())
-    else {
-        shared.step(
-            apns_id.as_str(),
-            shared.clock.unix_millis(),
-            "discarded",
-            shared.clock.unix_millis(),
-            Some("device offline; apns-expiration says try once".into()),
-        );
-        return Ok(false);
-    };
-    let (udid, bundle_id, environment, _, _) = shared.registry.app_summary(accepted.routed.app);
-    // One held per app — and, for Live Activities, one per activity token beside it.
-    let activity = accepted.routed.activity.map(|slot| shared.registry.activity_target(slot));
-    let slot_name = match &activity {
-        None => bundle_id,
-        Some(ActivityTarget::Update { activity_id }) => format!("{bundle_id}.push-type.liveactivity/{activity_id}"),
-        Some(ActivityTarget::PushToStart { attributes_type }) => {
-            format!("{bundle_id}.push-type.liveactivity/start:{attributes_type}")
-        }
-    };
-    let held = Held {
-        apns_id: apns_id.clone(),
-        received_ms: shared.clock.unix_millis(),
-        expires_at,
-        priority: accepted.priority,
-        push_type: accepted.push_type,
-        topic: topic.map(|t| t.as_str().to_owned()).unwrap_or_default(),
-        collapse_id: accepted.collapse_id.as_ref().map(|c| c.as_str().to_owned()),
-        // A copy: the body may be a slice of h2's read buffer, which a held
-        // notification would otherwise keep alive for as long as it is held.
-        payload: Bytes::copy_from_slice(body),
-        activity,
-    };
-    let key: HeldKey = (udid.into(), slot_name.into(), environment);
-    match shared.store.write(vec![Write::Hold(key.clone(), held.clone())]).await {
-        Ok(()) => {
-            let replaced = shared.storage.hold(key, held);
-            let now = shared.clock.unix_millis();
-            shared.step(apns_id.as_str(), now, "stored", now, Some("device offline".into()));
-            if let Some(old) = replaced {
-                // APNs keeps one per app: the one it held ends here.
-                shared.step(old.apns_id.as_str(), old.received_ms, "replaced", now, Some(format!("by {apns_id}")));
-            }
-            Ok(true)
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "could not store a notification for an offline device");
-            Err(Reason::InternalServerError)
-        }
-    }
-}
-
 /// What the provider API answers to one request.
 pub(crate) struct Answer {
     pub status: u16,
@@ -461,7 +272,7 @@ pub(crate) async fn process(
     let mut seen = Seen { apns_id: None, token: None, topic: None, auth: Authenticated::None };
     let verdict = validate(shared, conn, parts, &body, now, &mut seen);
 
-    // Apply: for now, accepted pushes are recorded; delivery hangs off this point.
+    // Apply: an accepted push goes to the device side; every answer goes to the log.
     let apns_id = seen.apns_id.take().unwrap_or_else(ApnsId::random);
     let unique_id = (conn.env == Environment::Sandbox).then(uuid::Uuid::new_v4);
     let too_fast = |token: Option<&DeviceToken>| {
@@ -476,38 +287,28 @@ pub(crate) async fn process(
         Ok(accepted) => {
             let routed = accepted.routed;
             tracing::debug!(apns_id = %apns_id, device = routed.device, app = routed.app, "accepted");
-            if routed.learned {
-                match routed.activity {
-                    Some(slot) => shared.delivery_found_activity_gone(slot),
-                    None => shared.delivery_found_app_gone(routed),
-                }
-            }
-            // An offline device: APNs stores the push (one per app) and answers only once
-            // it is durable. A device with its gateway stream open: the engine delivers.
-            // (Both awaits are boxed: they are rare or cheap next to what their state
-            // would add to every request's task, which is copied when it is spawned.)
-            let stored = match routed.online {
-                true => Ok(false),
-                false => Box::pin(store_if_offline(shared, accepted, &apns_id, seen.topic.as_ref(), &body)).await,
+            // Step 5 begins: the device side delivers it, holds it for an offline device
+            // (answering only once that is durable), or drops it. (Boxed: rare or cheap
+            // next to what its state would add to every request's task, which is copied
+            // when it is spawned.)
+            let notification = Notification {
+                apns_id: apns_id.clone(),
+                topic: seen.topic.as_ref().map(|t| t.as_str().to_owned()).unwrap_or_default(),
+                push_type: accepted.push_type,
+                priority: accepted.priority,
+                collapse_id: accepted.collapse_id.as_ref().map(|c| c.as_str().to_owned()),
+                environment: conn.env,
+                // A copy: the body may be a slice of h2's read buffer.
+                payload: Bytes::copy_from_slice(&body),
+                received_ms: now.ms,
             };
-            match stored {
-                Ok(stored) => {
-                    if routed.learned && routed.online {
-                        // The delivery attempt is what found the app (or the activity)
-                        // gone: the device drops it.
-                        let now = shared.clock.unix_millis();
-                        match routed.activity {
-                            Some(_) => {
-                                shared.step(apns_id.as_str(), now, "discarded", now, Some("activity ended".into()))
-                            }
-                            None => shared.step(apns_id.as_str(), now, "app-not-installed", now, None),
-                        }
-                    } else if !stored && shared.connections.is_connected(routed.device) {
-                        Box::pin(deliver(shared, conn.env, accepted, &apns_id, seen.topic.as_ref(), &body)).await;
-                    }
-                    (200, None)
+            let handed = [(Target::from(routed), notification)];
+            match Box::pin(shared.hand_over(handed, Keep::Expiration(accepted.expiration))).await {
+                Ok(_) => (200, None),
+                Err(_) => {
+                    let reason = Reason::InternalServerError;
+                    (reason.status(), Some(ErrorBody { reason, timestamp: None }))
                 }
-                Err(reason) => (reason.status(), Some(ErrorBody { reason, timestamp: None })),
             }
         }
         Err((reason, timestamp)) => {
@@ -533,36 +334,6 @@ pub(crate) async fn process(
         },
     );
     Answer { status, apns_id, unique_id, error }
-}
-
-/// Reads the request body, keeping at most `MAX_BODY + 1` bytes; the rest is read and
-/// released (flow control) but not kept. `Err` if the client reset the stream. A body
-/// that came in one DATA frame (the usual case) is kept as h2 handed it, uncopied.
-async fn read_body(mut body: RecvStream) -> Result<Bytes, h2::Error> {
-    fn append(kept: &mut BytesMut, chunk: &[u8]) {
-        let room = (MAX_BODY + 1).saturating_sub(kept.len());
-        kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
-    }
-    let mut first = Bytes::new();
-    let mut more: Option<BytesMut> = None;
-    while let Some(chunk) = body.data().await {
-        let chunk = chunk?;
-        let _ = body.flow_control().release_capacity(chunk.len());
-        match &mut more {
-            None if first.is_empty() => first = chunk,
-            None => {
-                let mut kept = BytesMut::new();
-                append(&mut kept, &first);
-                append(&mut kept, &chunk);
-                more = Some(kept);
-            }
-            Some(kept) => append(kept, &chunk),
-        }
-    }
-    Ok(match more {
-        Some(kept) => kept.freeze(),
-        None => first.slice(..first.len().min(MAX_BODY + 1)),
-    })
 }
 
 /// The checks of the module table, in order.
@@ -603,7 +374,7 @@ fn validate(
     }
 
     // 5: the credential.
-    let credential = authenticate(shared, conn, headers, now.at, seen).map_err(fail)?;
+    let credential = authenticate(shared, conn, headers, now.at, &mut seen.auth).map_err(fail)?;
 
     // 6–7: the device token.
     if token_text.is_empty() {
@@ -687,60 +458,6 @@ fn validate(
         return Err(fail(Reason::DeviceTokenNotForTopic));
     }
     Ok(Accepted { routed, push_type, priority, expiration, collapse_id })
-}
-
-/// The credential a request was accepted with.
-pub(crate) enum Credential<'a> {
-    Token(Arc<SigningKey>),
-    Certificate(&'a CertIdentity),
-}
-
-/// Step 5: checks the connection's credential for this request, and opens a token
-/// connection to its full stream limit on its first valid token.
-/// Step 5 for requests that are not device pushes (channels, broadcasts): the same rules.
-/// `auth` is set to what the capture log shows of the credential.
-pub(crate) fn credential<'a>(
-    shared: &Room,
-    conn: &'a ConnState,
-    headers: &HeaderMap,
-    now: std::time::SystemTime,
-    auth: &mut Authenticated,
-) -> Result<Credential<'a>, Reason> {
-    let mut seen = Seen { apns_id: None, token: None, topic: None, auth: Authenticated::None };
-    let credential = authenticate(shared, conn, headers, now, &mut seen);
-    *auth = seen.auth;
-    credential
-}
-
-fn authenticate<'a>(
-    shared: &Room,
-    conn: &'a ConnState,
-    headers: &HeaderMap,
-    now: std::time::SystemTime,
-    seen: &mut Seen,
-) -> Result<Credential<'a>, Reason> {
-    match &conn.auth {
-        ConnAuth::Certificate(None) => Err(Reason::BadCertificate),
-        ConnAuth::Certificate(Some(id)) => {
-            seen.auth = Authenticated::Certificate(id.uid.clone());
-            Ok(Credential::Certificate(id))
-        }
-        ConnAuth::Token(binding) => {
-            let token = headers
-                .get(&AUTHORIZATION)
-                .and_then(|v| auth::bearer(v.as_bytes()))
-                .ok_or(Reason::MissingProviderToken)?;
-            let mut binding = binding.lock().unwrap_or_else(|e| e.into_inner());
-            let key = auth::authorize(token, conn.env, &mut binding, &shared.tokens, &shared.keys, now)?;
-            drop(binding);
-            seen.auth = Authenticated::Token(key.label.clone());
-            if !conn.open.swap(true, Ordering::AcqRel) {
-                conn.limit.store(conn.max_streams, Ordering::Release);
-                conn.tap.send_settings(&[(SETTINGS_MAX_CONCURRENT_STREAMS, conn.max_streams)]);
-            }
-            Ok(Credential::Token(key))
-        }
-    }
 }
 
 /// A header's value as text, `None` if absent. Values that are not visible ASCII read

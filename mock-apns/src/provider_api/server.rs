@@ -16,18 +16,22 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
+use bytes::{Bytes, BytesMut};
+use h2::RecvStream;
+use h2::server::SendResponse;
 use protocol::{Environment, Reason};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tracing::Instrument;
 
 use super::Room;
 use crate::observe::misbehaviour::Kind;
 use crate::provider_api::auth::CertIdentity;
-use crate::provider_api::push::{self, ConnAuth, ConnControl, ConnState};
+use crate::provider_api::conn::{ConnAuth, ConnControl, ConnState};
 use crate::provider_api::tap::{SETTINGS_MAX_CONCURRENT_STREAMS, Tap, TapControl, goaway_frame, settings_frame};
+use crate::provider_api::{broadcast, push};
 
 /// HTTP/2 settings APNs advertises (besides MAX_CONCURRENT_STREAMS).
 const HEADER_TABLE_SIZE: u32 = 4096;
@@ -48,43 +52,23 @@ pub(crate) async fn serve(
     (env, channels): (Environment, bool),
     tls: Option<TlsAcceptor>,
     shared: Arc<Room>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    let limit = Arc::new(Semaphore::new(shared.config.max_connections));
-    loop {
-        let permit = tokio::select! {
-            permit = limit.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => return },
-            _ = shutdown.changed() => return,
-        };
-        let (tcp, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = shutdown.changed() => return,
-        };
+    let (max, stop) = (shared.config.max_connections, shutdown.clone());
+    crate::accept::accept_loop(listener, "provider API", max, stop, |tcp, peer| {
         let _ = tcp.set_nodelay(true);
         let id = shared.next_connection.fetch_add(1, Ordering::Relaxed);
         let span = tracing::debug_span!("connection", id, %peer, env = env.as_str());
         let (tls, shared, shutdown) = (tls.clone(), shared.clone(), shutdown.clone());
-        tokio::spawn(
-            async move {
-                let _permit = permit;
-                match tls {
-                    Some(acceptor) => serve_tls(tcp, peer, id, (env, channels), acceptor, shared, shutdown).await,
-                    None => {
-                        serve_h2(tcp, id, (env, channels), ConnAuth::Token(Default::default()), shared, shutdown).await
-                    }
-                }
+        async move {
+            match tls {
+                Some(acceptor) => serve_tls(tcp, peer, id, (env, channels), acceptor, shared, shutdown).await,
+                None => serve_h2(tcp, id, (env, channels), ConnAuth::Token(Default::default()), shared, shutdown).await,
             }
-            .instrument(span),
-        );
-    }
+        }
+        .instrument(span)
+    })
+    .await;
 }
 
 /// TLS handshake, then the client certificate decides the connection's auth mode.
@@ -329,7 +313,7 @@ async fn serve_streams<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
                 // Taken, not drained: the batch's memory goes with it (an idle
                 // connection keeps none).
                 for (request, respond) in std::mem::take(&mut batch) {
-                    let mut handling = Box::pin(push::handle(shared.clone(), state.clone(), request, respond));
+                    let mut handling = Box::pin(stream(shared.clone(), state.clone(), request, respond));
                     if crate::provider_api::poll_once(handling.as_mut()).await.is_pending() {
                         tokio::spawn(handling);
                     }
@@ -349,4 +333,96 @@ async fn serve_streams<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         let _ = tokio::time::timeout(DRAIN_TIMEOUT, std::future::poll_fn(|cx| conn.poll_closed(cx))).await;
         return;
     }
+}
+
+/// One stream of a provider-API connection: within the stream limit, its body read, then
+/// to whoever answers its path — the channel API and broadcasts (`broadcast.rs`, which
+/// answer with `apns-request-id`), or a device push (`push.rs`).
+async fn stream(
+    shared: Arc<Room>,
+    conn: Arc<ConnState>,
+    request: http::Request<RecvStream>,
+    mut respond: SendResponse<Bytes>,
+) {
+    let started = std::time::Instant::now();
+    let in_flight = conn.in_flight.fetch_add(1, Ordering::AcqRel) + 1;
+    let _guard = InFlight(&conn.in_flight);
+    // A token connection advertises one stream until it is authenticated (and any
+    // connection may be lowered later); a client that opens more than advertised gets
+    // them refused, which HTTP/2 clients retry.
+    if in_flight > conn.limit.load(Ordering::Acquire) as usize {
+        respond.send_reset(h2::Reason::REFUSED_STREAM);
+        return;
+    }
+
+    // Read the body, keeping at most MAX_BODY + 1 bytes. It has usually arrived with the
+    // headers; only a body still on its way gets a timer (registering one for every
+    // request costs a lock on the timer wheel). (The request's parts are boxed: a task's
+    // future is copied into the task when it is spawned, and a small one is allocated
+    // from the allocator's fast per-thread cache.)
+    let (parts, body) = request.into_parts();
+    let parts = Box::new(parts);
+    let mut reading = std::pin::pin!(read_body(body));
+    let body = match crate::provider_api::poll_once(reading.as_mut()).await {
+        Poll::Ready(body) => body,
+        Poll::Pending => match Box::pin(tokio::time::timeout(shared.config.body_timeout, reading)).await {
+            Ok(body) => body,
+            Err(_) => {
+                respond.send_reset(h2::Reason::CANCEL);
+                return;
+            }
+        },
+    };
+    let Ok(body) = body else { return };
+
+    if conn.channels || parts.uri.path().starts_with(broadcast::BROADCAST_PATH) {
+        let reply = Box::pin(broadcast::answer(&shared, &conn, &parts, body)).await;
+        reply.send(respond);
+        shared.metrics.latency(conn.env, started.elapsed());
+        return;
+    }
+    push::handle(&shared, &conn, parts, body, respond, started).await;
+}
+
+/// The most body bytes read from a request: the largest payload APNs accepts, plus one
+/// to tell "too large" apart.
+const MAX_BODY: usize = 5120;
+
+/// Counts a stream in flight for as long as it is handled.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Reads the request body, keeping at most `MAX_BODY + 1` bytes; the rest is read and
+/// released (flow control) but not kept. `Err` if the client reset the stream. A body
+/// that came in one DATA frame (the usual case) is kept as h2 handed it, uncopied.
+async fn read_body(mut body: RecvStream) -> Result<Bytes, h2::Error> {
+    fn append(kept: &mut BytesMut, chunk: &[u8]) {
+        let room = (MAX_BODY + 1).saturating_sub(kept.len());
+        kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+    }
+    let mut first = Bytes::new();
+    let mut more: Option<BytesMut> = None;
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk?;
+        let _ = body.flow_control().release_capacity(chunk.len());
+        match &mut more {
+            None if first.is_empty() => first = chunk,
+            None => {
+                let mut kept = BytesMut::new();
+                append(&mut kept, &first);
+                append(&mut kept, &chunk);
+                more = Some(kept);
+            }
+            Some(kept) => append(kept, &chunk),
+        }
+    }
+    Ok(match more {
+        Some(kept) => kept.freeze(),
+        None => first.slice(..first.len().min(MAX_BODY + 1)),
+    })
 }

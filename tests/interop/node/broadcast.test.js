@@ -5,14 +5,13 @@
 const { test } = require("node:test");
 const assert = require("node:assert");
 const apn = require("@parse/node-apn");
-const { startApnsLab } = require("./apns-lab");
-const { startPhone } = require("./phone");
+const { startApnsLab } = require("apns-lab");
 
 const APP = "com.example.score";
 
 test("node-apn manages channels and broadcasts to a phone's Live Activity", async () => {
   const lab = await startApnsLab();
-  const phone = startPhone(lab.ready, ["--udid", "NODE-BC-PHONE", "--app", APP, "--activity-type", `${APP}:MatchAttributes`]);
+  const phone = lab.phone([APP], { udid: "NODE-BC-PHONE", args: ["--activity-type", `${APP}:MatchAttributes`] });
   const channels = new URL(lab.ready.channels_sandbox);
   const provider = new apn.Provider({ ...lab.providerOptions,
     manageChannelsAddress: channels.hostname, manageChannelsPort: Number(channels.port) });
@@ -68,7 +67,7 @@ test("node-apn manages channels and broadcasts to a phone's Live Activity", asyn
     assert.strictEqual(again.failed[0].response.reason, "ChannelNotRegistered");
   } finally {
     provider.shutdown();
-    phone.stop();
+    await phone.stop();
     await lab.stop();
   }
 });

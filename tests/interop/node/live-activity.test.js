@@ -4,8 +4,7 @@
 const { test } = require("node:test");
 const assert = require("node:assert");
 const apn = require("@parse/node-apn");
-const { startApnsLab } = require("./apns-lab");
-const { startPhone } = require("./phone");
+const { startApnsLab } = require("apns-lab");
 
 const APP = "com.example.food";
 
@@ -22,7 +21,7 @@ function liveActivity(event, fields) {
 
 test("node-apn starts, updates and ends a Live Activity on a phone", async () => {
   const lab = await startApnsLab();
-  const phone = startPhone(lab.ready, ["--udid", "NODE-LA-PHONE", "--app", APP, "--activity-type", `${APP}:DeliveryAttributes`]);
+  const phone = lab.phone([APP], { udid: "NODE-LA-PHONE", args: ["--activity-type", `${APP}:DeliveryAttributes`] });
   const provider = new apn.Provider(lab.providerOptions);
   const tokenOf = async (kind) => {
     const device = await lab.admin("GET", "/api/v1/devices/NODE-LA-PHONE");
@@ -64,7 +63,7 @@ test("node-apn starts, updates and ends a Live Activity on a phone", async () =>
     assert.ok(log.every((r) => r.topic === `${APP}.push-type.liveactivity`));
   } finally {
     provider.shutdown();
-    phone.stop();
+    await phone.stop();
     await lab.stop();
   }
 });

@@ -1,9 +1,9 @@
-// @parse/node-apn against the mock through the README's fixture: a push accepted, a bad
+// @parse/node-apn against the mock through the npm package's startApnsLab(): a push accepted, a bad
 // token refused with APNs's reason, and the capture log showing what was sent.
 const { test } = require("node:test");
 const assert = require("node:assert");
 const apn = require("@parse/node-apn");
-const { startApnsLab } = require("./apns-lab");
+const { startApnsLab } = require("apns-lab");
 
 test("node-apn pushes to the mock and the mock says what it got", async () => {
   const lab = await startApnsLab();

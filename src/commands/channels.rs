@@ -6,7 +6,14 @@ use clap::Subcommand;
 use protocol::Environment;
 use provider::broadcast::{Channels, StoragePolicy};
 
-use crate::{ApnsArgs, Target, apns_client, mock_ready};
+use crate::cli::{ApnsArgs, Target, apns_client, mock_ready};
+
+/// The channels subcommand.
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    #[command(subcommand)]
+    pub(crate) command: Box<ChannelCommand>,
+}
 
 /// One channel call.
 #[derive(Subcommand)]
@@ -84,7 +91,8 @@ pub(crate) fn apple_endpoint(env: Environment) -> provider::Endpoint {
 }
 
 /// Runs one channel call and prints its answer.
-pub(crate) async fn run(command: ChannelCommand) -> Result<(), Box<dyn std::error::Error>> {
+pub(crate) async fn run(Args { command }: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let command = *command;
     let on = match &command {
         ChannelCommand::Create { on, .. }
         | ChannelCommand::Read { on, .. }

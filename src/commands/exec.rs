@@ -27,8 +27,24 @@ pub(crate) fn environment(ready: &Ready) -> Result<Vec<(&'static str, String)>, 
     ])
 }
 
+/// The mock's options, and the command.
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    #[command(flatten)]
+    pub(crate) serve: super::serve::Args,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub(crate) command: Vec<String>,
+}
+
+/// Starts the mock (every listener on a free port unless given), runs the command beside
+/// it, stops the mock after, and answers the command's exit status.
+pub(crate) async fn run(args: Args) -> Result<ExitCode, Box<dyn Error>> {
+    exec(args.serve.config(true), &args.command).await
+}
+
 /// Starts the mock, runs `command` beside it, and stops the mock after.
-pub(crate) async fn run(mut config: mock_apns::Config, command: &[String]) -> Result<ExitCode, Box<dyn Error>> {
+async fn exec(mut config: mock_apns::Config, command: &[String]) -> Result<ExitCode, Box<dyn Error>> {
     let (program, args) = command.split_first().ok_or("exec needs a command after --")?;
     // A fresh data dir unless one was given; removed when the mock has stopped.
     let fresh = match config.data_dir {
@@ -61,7 +77,7 @@ pub(crate) async fn run(mut config: mock_apns::Config, command: &[String]) -> Re
     };
     let status = tokio::select! {
         status = child.wait() => status?,
-        signal = crate::wait_for_signal() => {
+        signal = crate::cli::wait_for_signal() => {
             // Told to stop: the command is asked to stop too, then waited for.
             stop(&mut child);
             let _ = child.wait().await;

@@ -16,6 +16,8 @@ use provider::server::{Clients, NotificationRequest, Provider, To, Tokens, activ
 use provider::{Auth, Client, ClientConfig, Endpoint, SharedToken, TokenSigner};
 use tokio::task::JoinHandle;
 
+use crate::cli::{parse_lang, parse_scope};
+
 const CHAT: &str = "com.example.chat";
 const NEWS: &str = "com.example.news";
 const FOOD: &str = "com.example.food";
@@ -96,8 +98,32 @@ fn alert(title: &str, body: &str) -> serde_json::Value {
     serde_json::json!({"aps": {"alert": {"title": title, "body": body}, "sound": "default"}})
 }
 
-/// Runs the demo; with `once`, returns when the script is done, else waits for Ctrl-C.
-pub async fn run(
+/// How the demo runs.
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// Run the script once and exit (instead of staying up until Ctrl-C).
+    #[arg(long)]
+    pub(crate) once: bool,
+    /// per-app (today's iOS) or per-device (the seed's rules).
+    #[arg(long, default_value = "per-app", value_parser = parse_scope)]
+    pub(crate) token_scope: TokenScope,
+    /// The narration's and the dashboard's language: en or zh-CN [default: from the
+    /// locale, LC_ALL / LC_MESSAGES / LANG].
+    #[arg(long, value_parser = parse_lang)]
+    pub(crate) lang: Option<Lang>,
+}
+
+/// Runs the demo until Ctrl-C or SIGTERM (with `--once`, until its script is done).
+pub(crate) async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let lang = args.lang.unwrap_or_else(Lang::from_env);
+    play(args.once, args.token_scope, lang, async {
+        crate::cli::wait_for_signal().await;
+    })
+    .await
+}
+
+/// Runs the demo; with `once`, returns when the script is done, else waits for `stop`.
+async fn play(
     once: bool,
     scope: TokenScope,
     lang: Lang,

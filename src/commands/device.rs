@@ -1,0 +1,223 @@
+//! `apns-lab device run|push|fleet`: simulated iPhones — one in the foreground, a payload
+//! injected into a running one (an `.apns` file), or a fleet for load.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use protocol::{Environment, Lang};
+
+use crate::cli::{parse_activity_type, parse_app, parse_lang, wait_for_signal};
+
+/// The device subcommand.
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    #[command(subcommand)]
+    pub(crate) command: DeviceCommand,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum DeviceCommand {
+    /// Run a phone in the foreground: activate, register its apps, print each
+    /// notification as the phone shows it.
+    Run {
+        /// The mock's gateway (the ready line's "gateway").
+        #[arg(long)]
+        gateway: String,
+        /// The mock's CA certificate (the ready line's "ca_file").
+        #[arg(long)]
+        ca: PathBuf,
+        /// The phone's UDID (a new one if absent; the same UDID gets the same tokens).
+        #[arg(long)]
+        udid: Option<String>,
+        /// An installed app: BUNDLE or BUNDLE:sandbox or BUNDLE:production (repeatable).
+        #[arg(long = "app", required = true, value_parser = parse_app)]
+        apps: Vec<(String, Environment)>,
+        /// Where each app sends its token (step 3): an http:// URL that takes
+        /// {"udid","bundle_id","environment","token"} as JSON.
+        #[arg(long)]
+        provider: Option<String>,
+        /// The user refused notifications for this app (repeatable).
+        #[arg(long = "denied", value_name = "BUNDLE")]
+        denied: Vec<String>,
+        /// Notifications for this app are provisional: quietly to the notification center.
+        #[arg(long = "provisional", value_name = "BUNDLE")]
+        provisional: Vec<String>,
+        /// This app is on screen.
+        #[arg(long = "foreground", value_name = "BUNDLE")]
+        foreground: Vec<String>,
+        /// This app has a Notification Service Extension (for mutable-content).
+        #[arg(long = "service-extension", value_name = "BUNDLE")]
+        service_extension: Vec<String>,
+        /// A Live Activity type the app declares, BUNDLE:TYPE (repeatable): it gets a
+        /// push-to-start token and hands it to the provider.
+        #[arg(long = "activity-type", value_name = "BUNDLE:TYPE", value_parser = parse_activity_type)]
+        activity_types: Vec<(String, String)>,
+        /// Start a Live Activity of this type from the app once online, BUNDLE:TYPE
+        /// (repeatable): it gets an update token and hands it to the provider.
+        #[arg(long = "start-activity", value_name = "BUNDLE:TYPE", value_parser = parse_activity_type)]
+        start_activities: Vec<(String, String)>,
+        /// The narration's language: en or zh-CN [default: from the locale].
+        #[arg(long, value_parser = parse_lang)]
+        lang: Option<Lang>,
+    },
+    /// Inject a payload into a running phone the way `xcrun simctl push` does.
+    Push {
+        /// The mock's admin API (the ready line's "admin").
+        #[arg(long)]
+        admin: String,
+        /// The phone.
+        #[arg(long)]
+        udid: String,
+        /// `[BUNDLE] FILE.apns`: the app (optional when the file has "Simulator Target
+        /// Bundle") and the payload file (JSON).
+        #[arg(num_args = 1..=2, required = true, value_name = "[BUNDLE] FILE")]
+        args: Vec<String>,
+    },
+    /// Run many phones in one process, for load; prints deliveries per second.
+    Fleet {
+        /// The mock's gateway.
+        #[arg(long)]
+        gateway: String,
+        /// The mock's CA certificate.
+        #[arg(long)]
+        ca: PathBuf,
+        /// How many phones.
+        #[arg(long)]
+        count: usize,
+        /// UDIDs are PREFIX-000000, PREFIX-000001, …
+        #[arg(long, default_value = "FLEET")]
+        prefix: String,
+        /// An installed app on every phone (repeatable).
+        #[arg(long = "app", required = true, value_parser = parse_app)]
+        apps: Vec<(String, Environment)>,
+        /// Write "udid bundle token" lines here once every phone is online (and
+        /// "udid bundle token update" for each Live Activity's update token).
+        #[arg(long)]
+        tokens_out: Option<PathBuf>,
+        /// Every phone's app declares this Live Activity type and starts one activity of
+        /// it, BUNDLE:TYPE (repeatable).
+        #[arg(long = "activity-type", value_name = "BUNDLE:TYPE", value_parser = parse_activity_type)]
+        activity_types: Vec<(String, String)>,
+        /// The activities listen to this broadcast channel (and, as on iOS, get no update
+        /// token: broadcasts update them).
+        #[arg(long, value_name = "CHANNEL_ID", requires = "activity_types")]
+        activity_channel: Option<String>,
+    },
+}
+
+pub(crate) async fn run(Args { command }: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let ca_of = |path: &PathBuf| std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()));
+    match command {
+        DeviceCommand::Run {
+            gateway,
+            ca,
+            udid,
+            apps,
+            provider,
+            denied,
+            provisional,
+            foreground,
+            service_extension,
+            activity_types,
+            start_activities,
+            lang,
+        } => {
+            let endpoint = device_sim::Endpoint::parse(&gateway, ca_of(&ca)?)?;
+            let by_type = activity_types.iter().chain(&start_activities).map(|(b, _)| b);
+            for named in denied.iter().chain(&provisional).chain(&foreground).chain(&service_extension).chain(by_type) {
+                if !apps.iter().any(|(b, _)| b == named) {
+                    return Err(format!("{named} is not one of the --app apps").into());
+                }
+            }
+            let apps = apps
+                .into_iter()
+                .map(|(bundle, env)| {
+                    let mut setup = device_sim::run::AppSetup::new(bundle.clone(), env);
+                    if denied.contains(&bundle) {
+                        setup.authorization = device_sim::Authorization::Denied;
+                    } else if provisional.contains(&bundle) {
+                        setup.authorization = device_sim::Authorization::Provisional;
+                    }
+                    setup.foreground = foreground.contains(&bundle);
+                    setup.service_extension = service_extension.contains(&bundle);
+                    let mine = |list: &[(String, String)]| -> Vec<String> {
+                        list.iter().filter(|(b, _)| *b == bundle).map(|(_, t)| t.clone()).collect()
+                    };
+                    setup.activity_types = mine(&activity_types);
+                    setup.start_activities = mine(&start_activities);
+                    setup
+                })
+                .collect();
+            let lang = lang.unwrap_or_else(Lang::from_env);
+            let run = device_sim::run::run_in(lang, endpoint, udid, apps, provider, |line| println!("{line}"));
+            tokio::select! {
+                r = run => r?,
+                _ = wait_for_signal() => {}
+            }
+            Ok(())
+        }
+        DeviceCommand::Push { admin, udid, mut args } => {
+            let file = PathBuf::from(args.pop().ok_or("give the .apns file")?);
+            let bundle = args.pop();
+            let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let payload: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", file.display()))?;
+            let url = format!("{}/api/v1/devices/{udid}/push", admin.trim_end_matches('/'));
+            let body = serde_json::json!({ "bundle_id": bundle, "payload": payload });
+            let answer = device_sim::run::post_json("admin API", &url, &body).await?;
+            println!("{}", String::from_utf8_lossy(&answer));
+            Ok(())
+        }
+        DeviceCommand::Fleet { gateway, ca, count, prefix, apps, tokens_out, activity_types, activity_channel } => {
+            let endpoint = device_sim::Endpoint::parse(&gateway, ca_of(&ca)?)?;
+            if let Some((b, _)) = activity_types.iter().find(|(b, _)| !apps.iter().any(|(a, _)| a == b)) {
+                return Err(format!("{b} is not one of the --app apps").into());
+            }
+            let stats = std::sync::Arc::new(device_sim::fleet::FleetStats::default());
+            let started = std::time::Instant::now();
+            let tokens = device_sim::fleet::start_with_activities(
+                endpoint,
+                count,
+                &prefix,
+                &apps,
+                &activity_types,
+                activity_channel.as_deref(),
+                stats.clone(),
+            )
+            .await?;
+            eprintln!("{count} phones online in {:.1} s", started.elapsed().as_secs_f64());
+            if let Some(path) = tokens_out {
+                let lines: String = tokens
+                    .iter()
+                    .map(|t| match t.kind {
+                        None => format!("{} {} {}\n", t.udid, t.bundle_id, t.token),
+                        Some(_) => format!("{} {} {} update\n", t.udid, t.bundle_id, t.token),
+                    })
+                    .collect();
+                std::fs::write(&path, lines).map_err(|e| format!("{}: {e}", path.display()))?;
+            }
+            let mut last = 0;
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            tick.tick().await;
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = wait_for_signal() => return Ok(()),
+                }
+                let now = stats.delivered.load(std::sync::atomic::Ordering::Relaxed);
+                let lat = stats.take_latencies();
+                let pct = |p: f64| {
+                    lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or(0)
+                };
+                println!(
+                    "{{\"delivered_per_s\":{},\"total\":{now},\"p50_ms\":{},\"p99_ms\":{},\"max_ms\":{}}}",
+                    now - last,
+                    pct(0.50),
+                    pct(0.99),
+                    lat.last().copied().unwrap_or(0)
+                );
+                last = now;
+            }
+        }
+    }
+}
