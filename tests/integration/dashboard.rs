@@ -2,28 +2,16 @@
 //! the page itself in headless Chromium driven through WebDriver — send a push from the
 //! console, see it on the phone and in the flow, erase the phone and see its token change.
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use mock_apns::{Config, MockApns};
 use protocol::Environment::Sandbox;
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
+use crate::page::*;
 use crate::support::*;
-
-/// Whether the notification's journey reaches "presented" within 5 s.
-async fn presented(addr: std::net::SocketAddr, id: &str) -> bool {
-    for _ in 0..250 {
-        let (_, n) = admin(addr, "GET", &format!("/api/v1/notifications/{id}"), None).await;
-        if n["journey"].as_array().is_some_and(|j| j.iter().any(|s| s["state"] == "presented")) {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    false
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_console_sends_through_the_provider_api_and_the_counts_follow() {
@@ -94,20 +82,6 @@ async fn the_console_sends_through_the_provider_api_and_the_counts_follow() {
     mock.shutdown().await;
 }
 
-/// Reads the event stream into `seen` until `done` says so; fails with what came if the
-/// stream closes or stays quiet for 5 s.
-async fn read_until(sse: &mut tokio::net::TcpStream, seen: &mut String, done: impl Fn(&str) -> bool) {
-    let mut buf = [0u8; 4096];
-    while !done(seen) {
-        let Ok(read) = tokio::time::timeout(Duration::from_secs(5), sse.read(&mut buf)).await else {
-            panic!("nothing more within 5 s; so far:\n{seen}");
-        };
-        let n = read.expect("read");
-        assert!(n > 0, "stream closed: {seen}");
-        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_stream_tells_what_happens_as_it_happens() {
     let (mock, token) = running_phone("STREAM-PHONE").await;
@@ -140,59 +114,6 @@ async fn the_stream_tells_what_happens_as_it_happens() {
     read_until(&mut sse, &mut seen, |s| s.contains("\"kind\":\"offline\"")).await;
     assert!(seen.contains("event: lifecycle"), "{seen}");
     mock.shutdown().await;
-}
-
-/// chromedriver on a free port, killed when dropped.
-struct Driver(Child, u16);
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn browser() -> (Driver, Client) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
-    let child = Command::new("chromedriver")
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromedriver runs (Debian: chromium-driver; .ci/run installs it)");
-    let driver = Driver(child, port);
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                        "--window-size=1400,1200", "--proxy-server=direct://", "--no-first-run"]}),
-    );
-    let url = format!("http://127.0.0.1:{}", driver.1);
-    for _ in 0..100 {
-        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        if let Ok(client) = ClientBuilder::new(connector).capabilities(caps.clone()).connect(&url).await {
-            return (driver, client);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("chromedriver did not start a headless Chromium");
-}
-
-/// The text of the first element matching `css`, once `check` accepts it (bounded).
-async fn text_when(c: &Client, css: &str, check: impl Fn(&str) -> bool) -> String {
-    let mut last = String::new();
-    for _ in 0..300 {
-        if let Ok(el) = c.find(Locator::Css(css)).await
-            && let Ok(text) = el.text().await
-        {
-            if check(&text) {
-                return text;
-            }
-            last = text;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{css}: never as expected (last: {last:?})");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -284,19 +205,6 @@ async fn the_page_shows_a_console_push_on_the_phone_and_a_new_token_after_erase(
     c.close().await.expect("browser closes");
     mock.shutdown().await;
     result
-}
-
-/// Saves a screenshot under `target/screenshots/`, and under `docs/` when
-/// `APNS_LAB_SCREENSHOTS` is set (how the README's pictures are made).
-async fn save_screenshot(c: &Client, name: &str) {
-    let png = c.screenshot().await.expect("screenshot");
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = root.join("target/screenshots");
-    std::fs::create_dir_all(&dir).expect("screenshot dir");
-    std::fs::write(dir.join(name), &png).expect("screenshot written");
-    if std::env::var_os("APNS_LAB_SCREENSHOTS").is_some() {
-        std::fs::write(root.join("docs").join(name), &png).expect("docs screenshot written");
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -455,42 +363,6 @@ async fn the_page_lists_channels_and_the_console_broadcasts() {
     result
 }
 
-/// A provider for the phones: answers every token registration 201, and counts them.
-async fn accepting_provider() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
-    let url = format!("http://{}/v1/registrations", listener.local_addr().expect("addr"));
-    let taken = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let count = taken.clone();
-    tokio::spawn(async move {
-        while let Ok((mut tcp, _)) = listener.accept().await {
-            let count = count.clone();
-            tokio::spawn(async move {
-                let mut seen = Vec::new();
-                let mut buf = [0u8; 4096];
-                loop {
-                    let Ok(n) = tcp.read(&mut buf).await else { return };
-                    if n == 0 {
-                        return;
-                    }
-                    seen.extend_from_slice(&buf[..n]);
-                    let text = String::from_utf8_lossy(&seen).to_ascii_lowercase();
-                    let Some(end) = text.find("\r\n\r\n") else { continue };
-                    let length = text
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
-                        .unwrap_or(0);
-                    if seen.len() >= end + 4 + length {
-                        break;
-                    }
-                }
-                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let _ = tcp.write_all(b"HTTP/1.1 201 Created\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").await;
-            });
-        }
-    });
-    (url, taken)
-}
-
 /// Steps 1–3 for the flow: when a phone registers its app, the mock notes the token with
 /// the inputs it was derived from and, once the phone reports it, its hand-over to the
 /// provider; an erase makes the next registration's token new, on the next generation.
@@ -541,37 +413,6 @@ async fn a_registration_shows_steps_one_to_three_and_the_token_s_inputs() {
     // The list takes a limit, newest first.
     let (status, all) = admin(addr, "GET", "/api/v1/registrations?limit=1", None).await;
     assert_eq!((status, all.as_array().map(Vec::len)), (200, Some(1)));
-}
-
-/// The page as served, over plain HTTP/1.1.
-async fn page_html(addr: std::net::SocketAddr) -> String {
-    let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connects");
-    tcp.write_all(b"GET / HTTP/1.1\r\nhost: dashboard\r\nconnection: close\r\n\r\n").await.expect("asks");
-    let mut text = String::new();
-    tcp.read_to_string(&mut text).await.expect("reads");
-    text
-}
-
-/// A phone running with `apps`, handing its tokens to `provider`.
-fn spawn_phone(mock: &MockApns, udid: &str, apps: &[&str], provider: Option<String>) {
-    let endpoint =
-        device_sim::Endpoint::parse(&mock.ready().gateway, mock.ca_pem().to_owned()).expect("gateway endpoint");
-    let apps = apps.iter().map(|a| device_sim::run::AppSetup::new(*a, Sandbox)).collect();
-    tokio::spawn(device_sim::run::run(endpoint, Some(udid.to_owned()), apps, provider, |_| {}));
-}
-
-/// A console push; its apns-id once presented.
-async fn console_push(mock: &MockApns, token: &str, topic: &str, title: &str) -> String {
-    let payload = format!(r#"{{"aps":{{"alert":{{"title":"{title}"}}}}}}"#);
-    let (_, answer) = admin(
-        mock.admin_addr(),
-        "POST",
-        "/api/v1/console",
-        Some(json!({"token": token, "topic": topic, "payload": payload})),
-    )
-    .await;
-    assert_eq!(answer["status"], 200, "{answer}");
-    answer["apns_id"].as_str().expect("apns-id").to_owned()
 }
 
 /// The first paint is whole: the server renders phones, counts and the recent flow into
@@ -789,205 +630,4 @@ async fn the_page_speaks_simplified_chinese_and_remembers_the_choice() {
     mock.shutdown().await;
     zh.shutdown().await;
     result
-}
-
-/// The phone's "Go offline" and "Go online" buttons on a live phone: pushes meanwhile are
-/// stored (the newest replacing the one before), and coming back online the phone
-/// reconnects and gets the stored one.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_live_phone_sent_offline_and_back_gets_what_was_stored() {
-    let (mock, token) = running_phone("AWAY-AND-BACK").await;
-    let (_driver, c) = browser().await;
-    let result = async {
-        c.goto(&mock.ready().admin).await.expect("page loads");
-        let phone = r#".phone[data-udid="AWAY-AND-BACK"]"#;
-        c.find(Locator::Css(&format!(r#"{phone} button[data-action="offline"]"#)))
-            .await
-            .expect("button")
-            .click()
-            .await
-            .expect("clicks");
-        text_when(&c, &format!("{phone} .status"), |t| t.contains("offline")).await;
-        let first = console_push(&mock, &token, APP, "While away 1").await;
-        let second = console_push(&mock, &token, APP, "While away 2").await;
-        c.find(Locator::Css(&format!(r#"{phone} button[data-action="online"]"#)))
-            .await
-            .expect("button")
-            .click()
-            .await
-            .expect("clicks");
-        assert!(presented(mock.admin_addr(), &second).await, "the stored one arrives once the phone is back");
-        text_when(&c, &format!("{phone} .lock"), |t| t.contains("While away 2")).await;
-        let (states, _) = {
-            let (_, v) = admin(mock.admin_addr(), "GET", &format!("/api/v1/notifications/{second}"), None).await;
-            let s: Vec<String> = v["journey"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|s| s["state"].as_str().map(str::to_owned))
-                .collect();
-            (s, v)
-        };
-        assert_eq!(states[..3], ["received", "stored", "delivered-from-storage"], "{states:?}");
-        text_when(&c, &format!(r#"#flow .note[data-apns-id="{first}"]"#), |t| t.contains("replaced")).await;
-    }
-    .await;
-    c.close().await.expect("browser closes");
-    mock.shutdown().await;
-    result
-}
-
-/// The lessons: each runs with one click on the live phone, narrates its steps in the
-/// page, and ends with its rule in one sentence and where it lives in the code.
-#[tokio::test(flavor = "multi_thread")]
-async fn every_lesson_runs_on_a_live_phone_and_ends_with_its_rule() {
-    let mock = MockApns::start(Config::default()).await.expect("mock starts");
-    let (provider, _) = accepting_provider().await;
-    spawn_phone(&mock, "LESSON-PHONE", &[APP, "com.example.news"], Some(provider));
-    wait_for(Duration::from_secs(10), || {
-        let online = mock.events(Some("LESSON-PHONE"), 10).iter().any(|e| e.kind == "online");
-        (online && mock.device("LESSON-PHONE").ok()?.apps.len() == 2).then_some(())
-    })
-    .await
-    .expect("the phone is online with two apps");
-    let (_driver, c) = browser().await;
-    let result = async {
-        c.goto(&mock.ready().admin).await.expect("page loads");
-        text_when(&c, "#live", |t| t == "live").await;
-        // (lesson, a step it must narrate, a word of its rule, a file it points to)
-        let lessons = [
-            ("first", "Step 5", "device token", "push.rs"),
-            ("away", "delivered from storage", "the newest", "storage.rs"),
-            ("collapse", "only the newer", "apns-collapse-id", "present.rs"),
-            ("silent", "handled silently", "wakes the app", "present.rs"),
-            ("update", "Its token is the same", "keeps the device token", "registry.rs"),
-            ("restore", "NEW-LESSON-PHONE", "onto another phone", "lifecycle.rs"),
-            ("erase", "410 Unregistered", "changes every token", "server.rs"),
-            ("uninstall", "410 Unregistered", "first push is still accepted", "delivery.rs"),
-            ("scope", "under the seed's it stays", "per-device", "derive_token"),
-        ];
-        for (id, step, rule, code) in lessons {
-            let text = run_lesson(&c, id).await;
-            assert!(text.contains(step) && text.contains(rule) && text.contains(code), "{id}: {text}");
-            if id == "uninstall" {
-                c.execute("document.getElementById('lessons').scrollIntoView()", vec![]).await.expect("scrolls");
-                save_screenshot(&c, "dashboard-lesson.png").await;
-            }
-        }
-        // Side by side after the reinstall: the per-app token changed, the per-device one did not.
-        let changed = c
-            .find(Locator::Css(r#"#lesson-out li:last-child td[data-scope="per-app"]"#))
-            .await
-            .expect("cell")
-            .text()
-            .await
-            .expect("text");
-        let kept = c
-            .find(Locator::Css(r#"#lesson-out li:last-child td[data-scope="per-device"]"#))
-            .await
-            .expect("cell")
-            .text()
-            .await
-            .expect("text");
-        assert!(changed.contains("(changed)") && changed.contains("in use"), "{changed}");
-        assert!(kept.contains("(unchanged)"), "{kept}");
-        // The phone is left whole: online, both apps installed.
-        let phone = mock.device("LESSON-PHONE").expect("device");
-        assert!(phone.online && phone.apps.iter().all(|a| a.installed), "{phone:?}");
-    }
-    .await;
-    c.close().await.expect("browser closes");
-    mock.shutdown().await;
-    result
-}
-
-/// The Live Activity and broadcast lessons: each says what it needs when nothing live has
-/// it, then runs on a phone whose app declared a type (start, update, end through the
-/// tokens the phone hands over) and on a channel with a subscriber (one request, fanned out).
-#[tokio::test(flavor = "multi_thread")]
-async fn the_live_activity_and_broadcast_lessons_run_and_say_what_they_need() {
-    let lab = lab_with(Config::default()).await;
-    let (_driver, c) = browser().await;
-    let result = async {
-        c.goto(&lab.mock.ready().admin).await.expect("page loads");
-        text_when(&c, "#live", |t| t == "live").await;
-        for (id, needs) in [("activity", "--activity-type"), ("broadcast", "channels create")] {
-            click_lesson(&c, id).await;
-            let out = format!(r#"#lesson-out[data-lesson="{id}"][data-state="no-phone"]"#);
-            let text = text_when(&c, &out, |t| !t.is_empty()).await;
-            assert!(text.contains(needs), "{id}: {text}");
-        }
-
-        // A phone whose food app declared DeliveryAttributes; a channel with a subscriber.
-        let endpoint = device_sim::Endpoint::parse(&lab.mock.ready().gateway, lab.mock.ca_pem().to_owned())
-            .expect("gateway endpoint");
-        let mut food = device_sim::run::AppSetup::new("com.example.food", Sandbox);
-        food.activity_types = vec!["DeliveryAttributes".into()];
-        tokio::spawn(device_sim::run::run(endpoint, Some("LA-LESSON".into()), vec![food], None, |_| {}));
-        wait_for(Duration::from_secs(10), || {
-            let online = lab.mock.events(Some("LA-LESSON"), 10).iter().any(|e| e.kind == "online");
-            let start = lab
-                .mock
-                .activities("LA-LESSON")
-                .ok()?
-                .into_iter()
-                .any(|a| a.kind == protocol::ActivityTokenKind::PushToStart);
-            (online && start).then_some(())
-        })
-        .await
-        .expect("the phone declares its type and goes online");
-        let channel = create_channel(&lab).await;
-        let fan = mock_apns::NewActivity {
-            bundle_id: APP.into(),
-            environment: Sandbox,
-            attributes_type: "ScoreAttributes".into(),
-            activity_id: None,
-            channel: Some(channel.clone()),
-        };
-        lab.mock.start_activity("00008030-001A2D3C3E02802E", fan).await.expect("subscribed");
-
-        for (id, step, rule) in
-            [("activity", "the activity ends", "push-to-start token"), ("broadcast", "1 deliveries", "fans it out")]
-        {
-            let text = run_lesson(&c, id).await;
-            assert!(text.contains(step) && text.contains(rule), "{id}: {text}");
-        }
-        text_when(&c, r#".phone[data-udid="LA-LESSON"] .activity[data-state="ended"]"#, |t| !t.is_empty()).await;
-    }
-    .await;
-    c.close().await.expect("browser closes");
-    lab.mock.shutdown().await;
-    result
-}
-
-/// A broadcast channel for [`APP`], made on the channel management API.
-async fn create_channel(lab: &Lab) -> String {
-    let addr = lab.mock.ready().channels_sandbox.trim_start_matches("https://").parse().expect("addr");
-    let mut m = crate::support::Client::connect(addr, lab.mock.ca_pem(), None, Alpn::H2).await;
-    let made = m
-        .push(
-            Push::new("x", &lab.jwt())
-                .path(format!("/1/apps/{APP}/channels"))
-                .without("apns-topic")
-                .without("apns-push-type")
-                .body(r#"{"message-storage-policy":0,"push-type":"LiveActivity"}"#),
-        )
-        .await;
-    made.headers.get("apns-channel-id").and_then(|v| v.to_str().ok()).expect("a channel").to_owned()
-}
-
-/// Clicks a lesson's button.
-async fn click_lesson(c: &Client, id: &str) {
-    let button = format!(r#"#lesson-list button[data-lesson="{id}"]"#);
-    c.find(Locator::Css(&button)).await.expect("lesson button").click().await.expect("clicks");
-}
-
-/// Runs a lesson and waits for its end; it must have ended "done". Its text.
-async fn run_lesson(c: &Client, id: &str) -> String {
-    click_lesson(c, id).await;
-    let out = format!(r#"#lesson-out[data-lesson="{id}"]"#);
-    let text = text_when(c, &out, |t| t.contains("The rule:") || t.contains("waited")).await;
-    let state = c.find(Locator::Css(&out)).await.expect("out").attr("data-state").await.expect("attr");
-    assert_eq!(state.as_deref(), Some("done"), "{id}: {text}");
-    text
 }

@@ -1,0 +1,180 @@
+//! The dashboard's lessons, clicked in a real browser on live phones: each runs, narrates
+//! its steps and ends with its rule; and a live phone sent offline and back from the page.
+
+use std::time::Duration;
+
+use fantoccini::Locator;
+use mock_apns::{Config, MockApns};
+use protocol::Environment::Sandbox;
+
+use crate::page::*;
+use crate::support::*;
+
+/// The phone's "Go offline" and "Go online" buttons on a live phone: pushes meanwhile are
+/// stored (the newest replacing the one before), and coming back online the phone
+/// reconnects and gets the stored one.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_live_phone_sent_offline_and_back_gets_what_was_stored() {
+    let (mock, token) = running_phone("AWAY-AND-BACK").await;
+    let (_driver, c) = browser().await;
+    let result = async {
+        c.goto(&mock.ready().admin).await.expect("page loads");
+        let phone = r#".phone[data-udid="AWAY-AND-BACK"]"#;
+        c.find(Locator::Css(&format!(r#"{phone} button[data-action="offline"]"#)))
+            .await
+            .expect("button")
+            .click()
+            .await
+            .expect("clicks");
+        text_when(&c, &format!("{phone} .status"), |t| t.contains("offline")).await;
+        let first = console_push(&mock, &token, APP, "While away 1").await;
+        let second = console_push(&mock, &token, APP, "While away 2").await;
+        c.find(Locator::Css(&format!(r#"{phone} button[data-action="online"]"#)))
+            .await
+            .expect("button")
+            .click()
+            .await
+            .expect("clicks");
+        assert!(presented(mock.admin_addr(), &second).await, "the stored one arrives once the phone is back");
+        text_when(&c, &format!("{phone} .lock"), |t| t.contains("While away 2")).await;
+        let (states, _) = {
+            let (_, v) = admin(mock.admin_addr(), "GET", &format!("/api/v1/notifications/{second}"), None).await;
+            let s: Vec<String> = v["journey"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s["state"].as_str().map(str::to_owned))
+                .collect();
+            (s, v)
+        };
+        assert_eq!(states[..3], ["received", "stored", "delivered-from-storage"], "{states:?}");
+        text_when(&c, &format!(r#"#flow .note[data-apns-id="{first}"]"#), |t| t.contains("replaced")).await;
+    }
+    .await;
+    c.close().await.expect("browser closes");
+    mock.shutdown().await;
+    result
+}
+
+/// The lessons: each runs with one click on the live phone, narrates its steps in the
+/// page, and ends with its rule in one sentence and where it lives in the code.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_lesson_runs_on_a_live_phone_and_ends_with_its_rule() {
+    let mock = MockApns::start(Config::default()).await.expect("mock starts");
+    let (provider, _) = accepting_provider().await;
+    spawn_phone(&mock, "LESSON-PHONE", &[APP, "com.example.news"], Some(provider));
+    wait_for(Duration::from_secs(10), || {
+        let online = mock.events(Some("LESSON-PHONE"), 10).iter().any(|e| e.kind == "online");
+        (online && mock.device("LESSON-PHONE").ok()?.apps.len() == 2).then_some(())
+    })
+    .await
+    .expect("the phone is online with two apps");
+    let (_driver, c) = browser().await;
+    let result = async {
+        c.goto(&mock.ready().admin).await.expect("page loads");
+        text_when(&c, "#live", |t| t == "live").await;
+        // (lesson, a step it must narrate, a word of its rule, a file it points to)
+        let lessons = [
+            ("first", "Step 5", "device token", "push.rs"),
+            ("away", "delivered from storage", "the newest", "storage.rs"),
+            ("collapse", "only the newer", "apns-collapse-id", "present.rs"),
+            ("silent", "handled silently", "wakes the app", "present.rs"),
+            ("update", "Its token is the same", "keeps the device token", "registry.rs"),
+            ("restore", "NEW-LESSON-PHONE", "onto another phone", "lifecycle.rs"),
+            ("erase", "410 Unregistered", "changes every token", "server.rs"),
+            ("uninstall", "410 Unregistered", "first push is still accepted", "delivery.rs"),
+            ("scope", "under the seed's it stays", "per-device", "derive_token"),
+        ];
+        for (id, step, rule, code) in lessons {
+            let text = run_lesson(&c, id).await;
+            assert!(text.contains(step) && text.contains(rule) && text.contains(code), "{id}: {text}");
+            if id == "uninstall" {
+                c.execute("document.getElementById('lessons').scrollIntoView()", vec![]).await.expect("scrolls");
+                save_screenshot(&c, "dashboard-lesson.png").await;
+            }
+        }
+        // Side by side after the reinstall: the per-app token changed, the per-device one did not.
+        let changed = c
+            .find(Locator::Css(r#"#lesson-out li:last-child td[data-scope="per-app"]"#))
+            .await
+            .expect("cell")
+            .text()
+            .await
+            .expect("text");
+        let kept = c
+            .find(Locator::Css(r#"#lesson-out li:last-child td[data-scope="per-device"]"#))
+            .await
+            .expect("cell")
+            .text()
+            .await
+            .expect("text");
+        assert!(changed.contains("(changed)") && changed.contains("in use"), "{changed}");
+        assert!(kept.contains("(unchanged)"), "{kept}");
+        // The phone is left whole: online, both apps installed.
+        let phone = mock.device("LESSON-PHONE").expect("device");
+        assert!(phone.online && phone.apps.iter().all(|a| a.installed), "{phone:?}");
+    }
+    .await;
+    c.close().await.expect("browser closes");
+    mock.shutdown().await;
+    result
+}
+
+/// The Live Activity and broadcast lessons: each says what it needs when nothing live has
+/// it, then runs on a phone whose app declared a type (start, update, end through the
+/// tokens the phone hands over) and on a channel with a subscriber (one request, fanned out).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_live_activity_and_broadcast_lessons_run_and_say_what_they_need() {
+    let lab = lab_with(Config::default()).await;
+    let (_driver, c) = browser().await;
+    let result = async {
+        c.goto(&lab.mock.ready().admin).await.expect("page loads");
+        text_when(&c, "#live", |t| t == "live").await;
+        for (id, needs) in [("activity", "--activity-type"), ("broadcast", "channels create")] {
+            click_lesson(&c, id).await;
+            let out = format!(r#"#lesson-out[data-lesson="{id}"][data-state="no-phone"]"#);
+            let text = text_when(&c, &out, |t| !t.is_empty()).await;
+            assert!(text.contains(needs), "{id}: {text}");
+        }
+
+        // A phone whose food app declared DeliveryAttributes; a channel with a subscriber.
+        let endpoint = device_sim::Endpoint::parse(&lab.mock.ready().gateway, lab.mock.ca_pem().to_owned())
+            .expect("gateway endpoint");
+        let mut food = device_sim::run::AppSetup::new("com.example.food", Sandbox);
+        food.activity_types = vec!["DeliveryAttributes".into()];
+        tokio::spawn(device_sim::run::run(endpoint, Some("LA-LESSON".into()), vec![food], None, |_| {}));
+        wait_for(Duration::from_secs(10), || {
+            let online = lab.mock.events(Some("LA-LESSON"), 10).iter().any(|e| e.kind == "online");
+            let start = lab
+                .mock
+                .activities("LA-LESSON")
+                .ok()?
+                .into_iter()
+                .any(|a| a.kind == protocol::ActivityTokenKind::PushToStart);
+            (online && start).then_some(())
+        })
+        .await
+        .expect("the phone declares its type and goes online");
+        let channel = create_channel(&lab).await;
+        let fan = mock_apns::NewActivity {
+            bundle_id: APP.into(),
+            environment: Sandbox,
+            attributes_type: "ScoreAttributes".into(),
+            activity_id: None,
+            channel: Some(channel.clone()),
+        };
+        lab.mock.start_activity("00008030-001A2D3C3E02802E", fan).await.expect("subscribed");
+
+        for (id, step, rule) in
+            [("activity", "the activity ends", "push-to-start token"), ("broadcast", "1 deliveries", "fans it out")]
+        {
+            let text = run_lesson(&c, id).await;
+            assert!(text.contains(step) && text.contains(rule), "{id}: {text}");
+        }
+        text_when(&c, r#".phone[data-udid="LA-LESSON"] .activity[data-state="ended"]"#, |t| !t.is_empty()).await;
+    }
+    .await;
+    c.close().await.expect("browser closes");
+    lab.mock.shutdown().await;
+    result
+}
