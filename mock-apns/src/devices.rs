@@ -22,7 +22,10 @@ const ENGINE_QUEUE: usize = 65_536;
 
 /// The devices room, standing on the observation room.
 pub(crate) struct Room {
-    pub(crate) below: Arc<crate::observe::Room>,
+    /// The rooms below.
+    pub(crate) state: Arc<crate::state::State>,
+    pub(crate) registry: Arc<crate::registry::Room>,
+    pub(crate) observe: Arc<crate::observe::Room>,
     /// Notifications held for offline devices.
     pub(crate) storage: storage::Storage,
     /// Every accepted notification's journey.
@@ -36,10 +39,12 @@ pub(crate) struct Room {
 }
 
 impl Room {
-    pub(crate) fn new(below: Arc<crate::observe::Room>, storage: storage::Storage) -> Room {
+    pub(crate) fn new(observe: Arc<crate::observe::Room>, storage: storage::Storage) -> Room {
         let (engine, inbox) = mpsc::channel(ENGINE_QUEUE);
         Room {
-            below,
+            state: observe.state.clone(),
+            registry: observe.registry.clone(),
+            observe,
             storage,
             journeys: journey::Journeys::default(),
             connections: gateway::Connections::default(),
@@ -55,16 +60,9 @@ impl Room {
 
     /// Forgets held notifications and journeys (after the rooms below).
     pub(crate) async fn reset(&self) -> Result<(), Error> {
-        self.below.reset().await?;
+        self.observe.reset().await?;
         self.storage.clear();
         self.journeys.clear();
         Ok(())
-    }
-}
-
-impl std::ops::Deref for Room {
-    type Target = crate::observe::Room;
-    fn deref(&self) -> &crate::observe::Room {
-        &self.below
     }
 }

@@ -19,8 +19,9 @@
 //!
 //! Under them all lie `error`, `clock`, `config`, `tls` (the local CA), `random` and
 //! `accept` (the accept loop every listener runs).
-//! Each room's `Room` holds the room below and dereferences to it, so code in a room
-//! reaches down, and only down. This file wires them: it opens the state, builds the
+//! Each room's `Room` holds the rooms below it that it uses, each under its name
+//! (`shared.state.clock`, `self.registry.table`), so every reach down is written, and
+//! only down. This file wires them: it opens the state, builds the
 //! rooms from the bottom up and starts the listeners.
 
 mod accept;
@@ -306,7 +307,7 @@ impl MockApns {
         }
         let data_dir = config.data_dir.clone();
         let shared = open(config)?;
-        let acceptor = TlsAcceptor::from(shared.authority.server_config(&shared.config.tls_names)?);
+        let acceptor = TlsAcceptor::from(shared.state.authority.server_config(&shared.state.config.tls_names)?);
         let (shutdown, rx) = watch::channel(false);
         let sandbox = listeners.sandbox.local_addr()?;
         let production = listeners.production.local_addr()?;
@@ -333,18 +334,18 @@ impl MockApns {
         }
         tasks.extend([
             tokio::spawn(admin::serve(listeners.admin, shared.clone(), rx.clone())),
-            tokio::spawn(gateway::serve(listeners.gateway, acceptor.clone(), shared.below.clone(), rx.clone())),
+            tokio::spawn(gateway::serve(listeners.gateway, acceptor.clone(), shared.devices.clone(), rx.clone())),
         ]);
-        if let Some(inbox) = shared.take_engine_inbox() {
+        if let Some(inbox) = shared.devices.take_engine_inbox() {
             tasks.push(tokio::spawn(delivery::run(
-                shared.below.clone(),
+                shared.devices.clone(),
                 inbox,
-                shared.config.low_priority_batch,
+                shared.state.config.low_priority_batch,
                 rx.clone(),
             )));
         }
-        if data_dir.is_some() && shared.config.capture_limit > 0 {
-            tasks.push(tokio::spawn(observe::flush_capture(shared.below.below.clone(), rx.clone())));
+        if data_dir.is_some() && shared.state.config.capture_limit > 0 {
+            tasks.push(tokio::spawn(observe::flush_capture(shared.observe.clone(), rx.clone())));
         }
         if let Some(h2c) = listeners.h2c {
             tasks.push(tokio::spawn(server::serve(
@@ -365,12 +366,12 @@ impl MockApns {
             channels_production: format!("https://{channels_production}"),
             h2c: h2c.map(|a| format!("http://{a}")),
             ca_file: data_dir.as_ref().map(|d| d.join(CA_FILE)),
-            team_id: shared.default_team.clone(),
+            team_id: shared.registry.default_team.clone(),
             key_id: shared.default_key_id.clone(),
             key_file: data_dir.as_ref().map(|d| d.join(format!("AuthKey_{}.p8", shared.default_key_id))),
             data_dir,
             pid: std::process::id(),
-            token_scope: shared.registry.scope(),
+            token_scope: shared.registry.table.scope(),
         };
         if let Ok(line) = serde_json::to_value(&ready) {
             let _ = shared.ready.set(line);
@@ -398,12 +399,12 @@ impl MockApns {
 
     /// The CA certificate clients must trust, PEM.
     pub fn ca_pem(&self) -> &str {
-        self.shared.authority.cert_pem()
+        self.shared.state.authority.cert_pem()
     }
 
     /// The default team's id.
     pub fn team_id(&self) -> &str {
-        &self.shared.default_team
+        &self.shared.registry.default_team
     }
 
     /// The default signing key's id.
@@ -420,12 +421,12 @@ impl MockApns {
     /// timestamps, rate limits and journeys. Move it with [`Clock::advance`],
     /// [`Clock::set_offset`] or [`Clock::set`] (or [`MockApns::set_clock`]).
     pub fn clock(&self) -> &Clock {
-        &self.shared.clock
+        &self.shared.state.clock
     }
 
     /// Moves the clock as `PUT /api/v1/clock` does; answers what it reads then.
     pub fn set_clock(&self, set: SetClock) -> Result<ClockView, Error> {
-        set.apply(&self.shared.clock)
+        set.apply(&self.shared.state.clock)
     }
 
     /// Registers a signing key (`POST /api/v1/keys`); returns once it is saved.
@@ -445,12 +446,12 @@ impl MockApns {
 
     /// Creates a virtual device and registers its apps (`POST /api/v1/devices`).
     pub async fn create_device(&self, req: NewDevice) -> Result<DeviceView, Error> {
-        self.shared.create_device(req).await
+        self.shared.devices.create_device(req).await
     }
 
     /// Creates many devices at once (`POST /api/v1/devices/batch`), for fleets.
     pub async fn create_devices(&self, reqs: Vec<NewDevice>) -> Result<Vec<DeviceView>, Error> {
-        self.shared.create_devices(reqs).await
+        self.shared.devices.create_devices(reqs).await
     }
 
     /// Token lookups as a push does them: `Ok` if a push to `token` for `bundle_id` in
@@ -463,61 +464,62 @@ impl MockApns {
     ) -> Result<(), protocol::Reason> {
         self.shared
             .registry
-            .route(env, token, bundle_id, self.shared.clock.unix_millis())
+            .table
+            .route(env, token, bundle_id, self.shared.state.clock.unix_millis())
             .map(|_| ())
             .map_err(|(r, _)| r)
     }
 
     /// Applies a lifecycle event to a device (`POST /api/v1/devices/{udid}/…`).
     pub async fn lifecycle(&self, udid: &str, event: Lifecycle) -> Result<LifecycleOutcome, Error> {
-        self.shared.lifecycle(udid, event).await
+        self.shared.devices.lifecycle(udid, event).await
     }
 
     /// An app on a device declares an `ActivityAttributes` type: its push-to-start token
     /// (`POST /api/v1/devices/{udid}/activity-types`).
     pub async fn declare_activity_type(&self, udid: &str, req: NewActivityType) -> Result<ActivityView, Error> {
-        self.shared.declare_activity_type(udid, req).await
+        self.shared.devices.declare_activity_type(udid, req).await
     }
 
     /// A Live Activity starts on a device: its update token (`POST
     /// /api/v1/devices/{udid}/activities`).
     /// Refused (Conflict) for a running phone, whose activities start on the phone.
     pub async fn start_activity(&self, udid: &str, req: NewActivity) -> Result<ActivityView, Error> {
-        self.shared.refuse_on_running_phone(udid, devices::activities::ActivityCall::Start)?;
-        self.shared.start_activity(udid, req).await
+        self.shared.devices.refuse_on_running_phone(udid, devices::activities::ActivityCall::Start)?;
+        self.shared.devices.start_activity(udid, req).await
     }
 
     /// A Live Activity ends on a device (`POST …/activities/{id}/end`): its token answers
     /// 200 (and the device drops the push) until APNs learns, then 410.
     /// Refused (Conflict) for a running phone, whose activities end on the phone.
     pub async fn end_activity(&self, udid: &str, activity_id: &str) -> Result<ActivityView, Error> {
-        self.shared.refuse_on_running_phone(udid, devices::activities::ActivityCall::End)?;
-        self.shared.end_activity(udid, activity_id).await
+        self.shared.devices.refuse_on_running_phone(udid, devices::activities::ActivityCall::End)?;
+        self.shared.devices.end_activity(udid, activity_id).await
     }
 
     /// A device's Live Activity tokens (`GET /api/v1/devices/{udid}/activities`).
     pub fn activities(&self, udid: &str) -> Result<Vec<ActivityView>, Error> {
-        self.shared.activity_views(udid)
+        self.shared.devices.activity_views(udid)
     }
 
     /// One device (`GET /api/v1/devices/{udid}`).
     pub fn device(&self, udid: &str) -> Result<DeviceView, Error> {
-        self.shared.device_view(udid)
+        self.shared.devices.device_view(udid)
     }
 
     /// Devices sorted by UDID, up to `limit` after `after` (`GET /api/v1/devices`).
     pub fn devices(&self, after: Option<&str>, limit: usize) -> Vec<DeviceView> {
-        self.shared.device_views(after, limit)
+        self.shared.devices.device_views(after, limit)
     }
 
     /// Lifecycle events, newest first, optionally for one device (`GET /api/v1/events`).
     pub fn events(&self, udid: Option<&str>, limit: usize) -> Vec<LifecycleEvent> {
-        self.shared.events.query(udid, limit)
+        self.shared.registry.events.query(udid, limit)
     }
 
     /// Answered requests, newest first (`GET /api/v1/notifications`).
     pub fn notifications(&self, filter: &CaptureFilter) -> Vec<CapturedRequest> {
-        self.shared.capture.query(filter)
+        self.shared.observe.capture.query(filter)
     }
 
     /// Lowers (or raises) MAX_CONCURRENT_STREAMS on every open provider connection, with a

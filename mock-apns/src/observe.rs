@@ -18,7 +18,9 @@ use crate::error::Error;
 
 /// The observation room, standing on the registry room.
 pub(crate) struct Room {
-    below: Arc<crate::registry::Room>,
+    /// The rooms below.
+    pub(crate) state: Arc<crate::state::State>,
+    pub(crate) registry: Arc<crate::registry::Room>,
     pub(crate) capture: capture::Capture,
     /// The live event stream for the dashboard.
     pub(crate) live: live::Live,
@@ -35,9 +37,10 @@ pub(crate) struct Room {
 }
 
 impl Room {
-    pub(crate) fn new(below: Arc<crate::registry::Room>, capture: capture::Capture) -> Room {
+    pub(crate) fn new(registry: Arc<crate::registry::Room>, capture: capture::Capture) -> Room {
         Room {
-            below,
+            state: registry.state.clone(),
+            registry,
             capture,
             live: live::Live::default(),
             stats: live::Stats::default(),
@@ -50,19 +53,12 @@ impl Room {
 
     /// Forgets the capture log, the counts and the metrics (after the rooms below).
     pub(crate) async fn reset(&self) -> Result<(), Error> {
-        self.below.reset().await?;
+        self.registry.reset().await?;
         self.capture.clear();
         self.stats.clear();
         self.metrics.clear();
         self.registrations.clear();
         Ok(())
-    }
-}
-
-impl std::ops::Deref for Room {
-    type Target = crate::registry::Room;
-    fn deref(&self) -> &crate::registry::Room {
-        &self.below
     }
 }
 
@@ -81,11 +77,11 @@ pub(crate) async fn flush_capture(shared: Arc<Room>, mut shutdown: watch::Receiv
         };
         if let Some(batch) = shared.capture.export_since(saved) {
             saved = batch.newest;
-            let write = crate::state::store::Write::Capture { batch, keep: shared.config.capture_limit as u64 };
+            let write = crate::state::store::Write::Capture { batch, keep: shared.state.config.capture_limit as u64 };
             if stop {
-                let _ = shared.store.write(vec![write]).await;
+                let _ = shared.state.store.write(vec![write]).await;
             } else {
-                shared.store.write_later(vec![write]);
+                shared.state.store.write_later(vec![write]);
             }
         }
         if stop {

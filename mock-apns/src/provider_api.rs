@@ -30,9 +30,13 @@ pub(crate) async fn poll_once<F: Future + ?Sized>(mut f: std::pin::Pin<&mut F>) 
 }
 
 /// The provider API room, the top of the stack the admin API stands on: it reaches
-/// every room below through the devices room.
+/// every room below by name (`state`, `registry`, `observe`, `devices`).
 pub(crate) struct Room {
-    pub(crate) below: Arc<crate::devices::Room>,
+    /// The rooms below, each reached by name.
+    pub(crate) state: Arc<crate::state::State>,
+    pub(crate) registry: Arc<crate::registry::Room>,
+    pub(crate) observe: Arc<crate::observe::Room>,
+    pub(crate) devices: Arc<crate::devices::Room>,
     pub(crate) keys: auth::Keys,
     /// Provider tokens already verified.
     pub(crate) tokens: auth::TokenCache,
@@ -64,26 +68,22 @@ pub(crate) struct Room {
 /// How many broadcasts' fan-outs are kept for `GET /api/v1/broadcasts/{request_id}`.
 const FANOUTS_KEPT: usize = 1000;
 
-impl std::ops::Deref for Room {
-    type Target = crate::devices::Room;
-    fn deref(&self) -> &crate::devices::Room {
-        &self.below
-    }
-}
-
 impl Room {
     pub(crate) fn new(
-        below: Arc<crate::devices::Room>,
+        devices: Arc<crate::devices::Room>,
         keys: auth::Keys,
         default_key_id: String,
         default_key_p8: String,
     ) -> Room {
         let admin_bodies = Arc::new(tokio::sync::Semaphore::new(
-            (below.config.admin_body_budget / 1024).clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
+            (devices.state.config.admin_body_budget / 1024).clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
         ));
         Room {
-            tokens: auth::TokenCache::new(below.config.token_cache_limit),
-            below,
+            tokens: auth::TokenCache::new(devices.state.config.token_cache_limit),
+            state: devices.state.clone(),
+            registry: devices.registry.clone(),
+            observe: devices.observe.clone(),
+            devices,
             keys,
             faults: faults::Faults::default(),
             limits: limits::Limiter::default(),
@@ -127,12 +127,12 @@ impl Room {
     /// Forgets devices, events, stored notifications, the capture log, fault rules,
     /// rate limits and the idle timeout (keys and the CA stay).
     pub(crate) async fn reset(&self) -> Result<(), Error> {
-        self.below.reset().await?;
+        self.devices.reset().await?;
         self.faults.clear();
         let _ = self.limits.set(limits::RateLimits::default());
         self.set_idle_timeout_ms(0);
         // A test that moved APNs's clock must not leave the next one with aged tokens.
-        self.clock.set_offset(0);
+        self.state.clock.set_offset(0);
         Ok(())
     }
 

@@ -506,8 +506,10 @@ impl Registry {
 /// The registry room: the token table, the lifecycle event log and the default team,
 /// standing on the state room.
 pub(crate) struct Room {
-    below: std::sync::Arc<crate::state::State>,
-    pub(crate) registry: Registry,
+    /// The room below.
+    pub(crate) state: std::sync::Arc<crate::state::State>,
+    /// Devices, apps and their tokens, activity tokens.
+    pub(crate) table: Registry,
     pub(crate) events: events::Events,
     /// Broadcast channels.
     pub(crate) channels: channels::Channels,
@@ -517,29 +519,22 @@ pub(crate) struct Room {
 
 impl Room {
     pub(crate) fn new(
-        below: std::sync::Arc<crate::state::State>,
-        registry: Registry,
+        state: std::sync::Arc<crate::state::State>,
+        table: Registry,
         events: events::Events,
         channels: channels::Channels,
         default_team: String,
     ) -> Room {
-        Room { below, registry, events, channels, default_team }
+        Room { state, table, events, channels, default_team }
     }
 
     /// Forgets devices, tokens and events (after the room below has).
     pub(crate) async fn reset(&self) -> Result<(), Error> {
-        self.below.reset().await?;
-        self.registry.clear();
+        self.state.reset().await?;
+        self.table.clear();
         self.events.clear();
         self.channels.clear();
         Ok(())
-    }
-}
-
-impl std::ops::Deref for Room {
-    type Target = crate::state::State;
-    fn deref(&self) -> &crate::state::State {
-        &self.below
     }
 }
 

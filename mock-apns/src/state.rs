@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::tls::Authority;
 
 /// The bottom room: the settings, APNs's clock, the state database and the CA. Every
-/// room above reaches these through the room below it.
+/// room above holds it as `state`.
 pub(crate) struct State {
     pub(crate) config: Config,
     pub(crate) clock: Clock,

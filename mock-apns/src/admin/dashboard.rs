@@ -93,7 +93,7 @@ pub(crate) fn stream(shared: &Arc<Shared>) -> Response<AdminBody> {
     let shared = shared.clone();
     let (tx, rx) = mpsc::channel::<Bytes>(64);
     tokio::spawn(async move {
-        let mut listener = shared.live.subscribe();
+        let mut listener = shared.observe.live.subscribe();
         let events = &mut listener.rx;
         if tx.send(Bytes::from_static(b"retry: 1000\n: connected\n\n")).await.is_err() {
             return;
@@ -226,7 +226,7 @@ pub(crate) async fn console(shared: &Arc<Shared>, push: ConsolePush) -> Result<C
         request.body(()).map_err(|e| Error::Invalid(format!("cannot send that request: {e}")))?.into_parts();
 
     let conn = ConnState {
-        id: shared.next_connection.fetch_add(1, Ordering::Relaxed),
+        id: shared.observe.next_connection.fetch_add(1, Ordering::Relaxed),
         env,
         auth: ConnAuth::Token(std::sync::Mutex::new(None)),
         open: AtomicBool::new(false),
@@ -291,7 +291,7 @@ fn provider_token(shared: &Shared) -> Result<String, Error> {
     )
     .map_err(|e| Error::BadKey(format!("the default key: {e}")))?;
     let header = serde_json::json!({"alg": "ES256", "kid": shared.default_key_id});
-    let claims = serde_json::json!({"iss": shared.default_team, "iat": shared.clock.unix_secs()});
+    let claims = serde_json::json!({"iss": shared.registry.default_team, "iat": shared.state.clock.unix_secs()});
     let input = format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
     let sig = pair.sign(&rng, input.as_bytes()).map_err(|_| Error::BadKey("could not sign".into()))?;
     Ok(format!("{input}.{}", b64(sig.as_ref())))

@@ -11,7 +11,7 @@ use crate::observe::metrics::{BUCKETS, CHANNEL_CALLS, env_index};
 
 /// The exposition text.
 pub(crate) fn render(shared: &Shared) -> String {
-    let m = &shared.metrics;
+    let m = &shared.observe.metrics;
     let mut out = String::with_capacity(8192);
     let envs = [Environment::Sandbox, Environment::Production];
 
@@ -35,7 +35,7 @@ pub(crate) fn render(shared: &Shared) -> String {
         line(0, "", &row[row.len() - 1]);
     }
 
-    let stats = shared.stats.snapshot();
+    let stats = shared.observe.stats.snapshot();
     family(&mut out, "apns_notifications_total", "counter", "Notifications by what happened to them (journey states).");
     for state in [
         "received",
@@ -73,7 +73,7 @@ pub(crate) fn render(shared: &Shared) -> String {
             out,
             "apns_peer_misbehaviour_total{{kind=\"{}\"}} {}",
             kind.as_str(),
-            shared.misbehaviour.total(kind)
+            shared.observe.misbehaviour.total(kind)
         );
     }
     family(&mut out, "apns_channel_calls_total", "counter", "Channel management calls that succeeded, by call.");
@@ -81,18 +81,19 @@ pub(crate) fn render(shared: &Shared) -> String {
         let _ = writeln!(
             out,
             "apns_channel_calls_total{{call=\"{call}\"}} {}",
-            shared.metrics.channel_calls[i].load(Ordering::Relaxed)
+            shared.observe.metrics.channel_calls[i].load(Ordering::Relaxed)
         );
     }
     family(&mut out, "apns_broadcasts_total", "counter", "Broadcasts accepted.");
-    let _ = writeln!(out, "apns_broadcasts_total {}", shared.metrics.broadcasts.load(Ordering::Relaxed));
+    let _ = writeln!(out, "apns_broadcasts_total {}", shared.observe.metrics.broadcasts.load(Ordering::Relaxed));
     family(
         &mut out,
         "apns_broadcast_deliveries_total",
         "counter",
         "Subscribers the accepted broadcasts fanned out to.",
     );
-    let _ = writeln!(out, "apns_broadcast_deliveries_total {}", shared.metrics.fanned_out.load(Ordering::Relaxed));
+    let _ =
+        writeln!(out, "apns_broadcast_deliveries_total {}", shared.observe.metrics.fanned_out.load(Ordering::Relaxed));
 
     family(
         &mut out,
@@ -100,7 +101,7 @@ pub(crate) fn render(shared: &Shared) -> String {
         "gauge",
         "Live Activity tokens, by kind and state (active, ended: 200 and dropped, gone: 410).",
     );
-    for ((kind, state), n) in shared.registry.activity_counts() {
+    for ((kind, state), n) in shared.registry.table.activity_counts() {
         let _ = writeln!(out, "apns_live_activity_tokens{{kind=\"{kind}\",state=\"{state}\"}} {n}");
     }
 
@@ -112,7 +113,7 @@ pub(crate) fn render(shared: &Shared) -> String {
     );
     let providers = shared.provider_conns.len();
     let _ = writeln!(out, "apns_open_connections{{kind=\"provider\"}} {providers}");
-    let _ = writeln!(out, "apns_open_connections{{kind=\"device\"}} {}", shared.connections.count());
+    let _ = writeln!(out, "apns_open_connections{{kind=\"device\"}} {}", shared.devices.connections.count());
 
     family(
         &mut out,

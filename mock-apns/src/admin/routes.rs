@@ -31,7 +31,7 @@ const MAX_ADMIN_BODY: usize = 64 << 20;
 
 /// Serves the admin API until `shutdown` fires.
 pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
-    let max = shared.config.max_connections;
+    let max = shared.state.config.max_connections;
     crate::accept::accept_loop(listener, "admin", max, shutdown, |tcp, _| {
         let shared = shared.clone();
         async move {
@@ -176,6 +176,7 @@ const ADMIN_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3
 /// Every live broadcast channel, with its subscriber count.
 fn channel_views(shared: &Shared) -> Vec<serde_json::Value> {
     shared
+        .registry
         .channels
         .all_live()
         .into_iter()
@@ -183,7 +184,7 @@ fn channel_views(shared: &Shared) -> Vec<serde_json::Value> {
             serde_json::json!({
                 "channel_id": c.id, "bundle_id": c.bundle_id, "environment": c.environment,
                 "storage_policy": c.storage_policy, "created_at": c.created_at,
-                "subscribers": shared.registry.subscribers(&c.id).len(),
+                "subscribers": shared.registry.table.subscribers(&c.id).len(),
             })
         })
         .collect()
@@ -194,21 +195,22 @@ fn channel_views(shared: &Shared) -> Vec<serde_json::Value> {
 /// (with their journeys) and registrations — the same documents the page's calls answer.
 fn initial_state(shared: &Shared) -> serde_json::Value {
     let notifications: Vec<serde_json::Value> = shared
+        .observe
         .capture
         .query(&CaptureFilter { limit: Some(30), ..Default::default() })
         .into_iter()
         .map(|r| {
-            let journey = shared.journeys.get(&r.apns_id).unwrap_or_default();
+            let journey = shared.devices.journeys.get(&r.apns_id).unwrap_or_default();
             serde_json::json!({"request": r, "journey": journey})
         })
         .collect();
     serde_json::json!({
-        "devices": shared.device_views(None, 50),
-        "stats": shared.stats.snapshot(),
+        "devices": shared.devices.device_views(None, 50),
+        "stats": shared.observe.stats.snapshot(),
         "channels": channel_views(shared),
         "notifications": notifications,
-        "registrations": shared.registrations.list(None, 30),
-        "lang": shared.config.lang.as_str(),
+        "registrations": shared.observe.registrations.list(None, 30),
+        "lang": shared.state.config.lang.as_str(),
     })
 }
 
@@ -219,7 +221,7 @@ impl<B: hyper::body::Body<Data = Bytes> + Unpin> Body for B {}
 pub(crate) async fn route<B: Body>(shared: Arc<Shared>, req: Request<B>) -> Result<AdminResponse, Infallible> {
     let path = req.uri().path().to_owned();
     let (query, presented) = split_admin_token(req.uri().query().unwrap_or(""));
-    if let Some(expected) = &shared.config.admin_token {
+    if let Some(expected) = &shared.state.config.admin_token {
         let bearer = req
             .headers()
             .get(http::header::AUTHORIZATION)
@@ -240,8 +242,8 @@ pub(crate) async fn route<B: Body>(shared: Arc<Shared>, req: Request<B>) -> Resu
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     let response = match (segments.as_slice(), &method) {
         (["api", "v1", "health"], &Method::GET) => {
-            let (devices, tokens) = shared.registry.counts();
-            let scope = shared.registry.scope();
+            let (devices, tokens) = shared.registry.table.counts();
+            let scope = shared.registry.table.scope();
             json(
                 StatusCode::OK,
                 &serde_json::json!({"status": "ok", "devices": devices, "tokens": tokens, "token_scope": scope}),
@@ -249,13 +251,13 @@ pub(crate) async fn route<B: Body>(shared: Arc<Shared>, req: Request<B>) -> Resu
         }
         (["api", "v1", "ca.pem"], &Method::GET) => Response::builder()
             .header(http::header::CONTENT_TYPE, "application/x-pem-file")
-            .body(Bytes::from(shared.authority.cert_pem().to_owned()).into())
+            .body(Bytes::from(shared.state.authority.cert_pem().to_owned()).into())
             .expect("static header"),
         (["api", "v1", "ready"], &Method::GET) => {
             // The ready line, and the two files it names as their contents: what a client
             // on another machine (or outside the container) needs to push here.
             let mut ready = shared.ready.get().cloned().unwrap_or_else(|| serde_json::json!({}));
-            ready["ca_pem"] = shared.authority.cert_pem().into();
+            ready["ca_pem"] = shared.state.authority.cert_pem().into();
             ready["key_p8"] = shared.default_key_p8.clone().into();
             json(StatusCode::OK, &ready)
         }
@@ -272,41 +274,41 @@ pub(crate) async fn route<B: Body>(shared: Arc<Shared>, req: Request<B>) -> Resu
             Ok(q) => match q.get("limit").map(|l| l.parse::<usize>()).transpose() {
                 Ok(limit) => json(
                     StatusCode::OK,
-                    &shared.device_views(q.get("after").map(String::as_str), limit.unwrap_or(1000)),
+                    &shared.devices.device_views(q.get("after").map(String::as_str), limit.unwrap_or(1000)),
                 ),
                 Err(_) => error(StatusCode::BAD_REQUEST, "limit is not a number"),
             },
             Err(msg) => error(StatusCode::BAD_REQUEST, msg),
         },
         (["api", "v1", "devices"], &Method::POST) => match read_json::<NewDevice>(&shared, req).await {
-            Ok(new) => created(shared.create_device(new).await),
+            Ok(new) => created(shared.devices.create_device(new).await),
             Err(r) => r,
         },
         (["api", "v1", "devices", "batch"], &Method::POST) => match read_batch(&shared, req).await {
-            Ok(devices) => created(shared.create_devices(devices).await),
+            Ok(devices) => created(shared.devices.create_devices(devices).await),
             Err(r) => r,
         },
-        (["api", "v1", "devices", udid], &Method::GET) => ok(shared.device_view(udid)),
+        (["api", "v1", "devices", udid], &Method::GET) => ok(shared.devices.device_view(udid)),
         (["api", "v1", "devices", udid, "push"], &Method::POST) => match read_json::<LocalPush>(&shared, req).await {
             Ok(push) => ok(crate::provider_api::push::local(&shared, udid, push).await),
             Err(r) => r,
         },
         (["api", "v1", "devices", udid, "activity-types"], &Method::POST) => {
             match read_json::<NewActivityType>(&shared, req).await {
-                Ok(new) => created(shared.declare_activity_type(udid, new).await),
+                Ok(new) => created(shared.devices.declare_activity_type(udid, new).await),
                 Err(r) => r,
             }
         }
         (["api", "v1", "devices", udid, "activities"], &Method::POST) => {
             match read_json::<NewActivity>(&shared, req).await {
-                Ok(new) => match shared.refuse_on_running_phone(udid, ActivityCall::Start) {
-                    Ok(()) => created(shared.start_activity(udid, new).await),
+                Ok(new) => match shared.devices.refuse_on_running_phone(udid, ActivityCall::Start) {
+                    Ok(()) => created(shared.devices.start_activity(udid, new).await),
                     Err(e) => from_error(e),
                 },
                 Err(r) => r,
             }
         }
-        (["api", "v1", "devices", udid, "token-scopes"], &Method::GET) => match shared.device_view(udid) {
+        (["api", "v1", "devices", udid, "token-scopes"], &Method::GET) => match shared.devices.device_view(udid) {
             // Side by side: each installed app's token under today's rules (per-app) and the
             // seed's (per-device), from the same inputs; one of them is the token in use.
             Ok(d) => {
@@ -319,14 +321,14 @@ pub(crate) async fn route<B: Body>(shared: Arc<Shared>, req: Request<B>) -> Resu
                         let (env, generation) = (a.environment, d.generation);
                         serde_json::json!({
                             "bundle_id": a.bundle_id, "environment": env, "install_generation": a.install_generation,
-                            "per-app": hex(shared.registry.derive_token(env, &d.udid, Some(&a.bundle_id), generation, a.install_generation)),
-                            "per-device": hex(shared.registry.derive_token(env, &d.udid, None, generation, 0)),
+                            "per-app": hex(shared.registry.table.derive_token(env, &d.udid, Some(&a.bundle_id), generation, a.install_generation)),
+                            "per-device": hex(shared.registry.table.derive_token(env, &d.udid, None, generation, 0)),
                         })
                     })
                     .collect();
                 json(
                     StatusCode::OK,
-                    &serde_json::json!({"udid": d.udid, "scope": shared.registry.scope(), "device_generation": d.generation, "apps": apps}),
+                    &serde_json::json!({"udid": d.udid, "scope": shared.registry.table.scope(), "device_generation": d.generation, "apps": apps}),
                 )
             }
             Err(e) => from_error(e),
@@ -334,10 +336,10 @@ pub(crate) async fn route<B: Body>(shared: Arc<Shared>, req: Request<B>) -> Resu
         (["api", "v1", "devices", _, "token-scopes"], _) => {
             error(StatusCode::METHOD_NOT_ALLOWED, format!("{path} does not take {method}"))
         }
-        (["api", "v1", "devices", udid, "activities"], &Method::GET) => ok(shared.activity_views(udid)),
+        (["api", "v1", "devices", udid, "activities"], &Method::GET) => ok(shared.devices.activity_views(udid)),
         (["api", "v1", "devices", udid, "activities", id, "end"], &Method::POST) => {
-            match shared.refuse_on_running_phone(udid, ActivityCall::End) {
-                Ok(()) => ok(shared.end_activity(udid, id).await),
+            match shared.devices.refuse_on_running_phone(udid, ActivityCall::End) {
+                Ok(()) => ok(shared.devices.end_activity(udid, id).await),
                 Err(e) => from_error(e),
             }
         }
@@ -356,7 +358,7 @@ pub(crate) async fn route<B: Body>(shared: Arc<Shared>, req: Request<B>) -> Resu
                 )),
             };
             match event {
-                Ok(event) => ok(shared.lifecycle(udid, event).await),
+                Ok(event) => ok(shared.devices.lifecycle(udid, event).await),
                 Err(r) => r,
             }
         }
@@ -369,7 +371,7 @@ pub(crate) async fn route<B: Body>(shared: Arc<Shared>, req: Request<B>) -> Resu
                 _ => None,
             };
             match event {
-                Some(event) => ok(shared.lifecycle(udid, event).await),
+                Some(event) => ok(shared.devices.lifecycle(udid, event).await),
                 None => {
                     error(StatusCode::NOT_FOUND, format!("no app action {action:?} (update, uninstall, reinstall)"))
                 }
@@ -379,7 +381,7 @@ pub(crate) async fn route<B: Body>(shared: Arc<Shared>, req: Request<B>) -> Resu
             Ok(q) => match q.get("limit").map(|l| l.parse::<usize>()).transpose() {
                 Ok(limit) => json(
                     StatusCode::OK,
-                    &shared.registrations.list(q.get("udid").map(String::as_str), limit.unwrap_or(100)),
+                    &shared.observe.registrations.list(q.get("udid").map(String::as_str), limit.unwrap_or(100)),
                 ),
                 Err(_) => error(StatusCode::BAD_REQUEST, "limit is not a number"),
             },
@@ -387,20 +389,21 @@ pub(crate) async fn route<B: Body>(shared: Arc<Shared>, req: Request<B>) -> Resu
         },
         (["api", "v1", "events"], &Method::GET) => match parse_query(&query, &["udid", "limit"]) {
             Ok(q) => match q.get("limit").map(|l| l.parse::<usize>()).transpose() {
-                Ok(limit) => {
-                    json(StatusCode::OK, &shared.events.query(q.get("udid").map(String::as_str), limit.unwrap_or(100)))
-                }
+                Ok(limit) => json(
+                    StatusCode::OK,
+                    &shared.registry.events.query(q.get("udid").map(String::as_str), limit.unwrap_or(100)),
+                ),
                 Err(_) => error(StatusCode::BAD_REQUEST, "limit is not a number"),
             },
             Err(msg) => error(StatusCode::BAD_REQUEST, msg),
         },
         (["api", "v1", "notifications", apns_id], &Method::GET) => {
-            let request = shared.capture.query(&CaptureFilter {
+            let request = shared.observe.capture.query(&CaptureFilter {
                 apns_id: Some(apns_id.to_string()),
                 limit: Some(1),
                 ..Default::default()
             });
-            match (request.into_iter().next(), shared.journeys.get(apns_id)) {
+            match (request.into_iter().next(), shared.devices.journeys.get(apns_id)) {
                 (None, None) => error(StatusCode::NOT_FOUND, format!("no notification {apns_id}")),
                 (request, journey) => {
                     // Accepted and not (yet) stored or delivered: the capture log is its journey.
@@ -419,7 +422,7 @@ pub(crate) async fn route<B: Body>(shared: Arc<Shared>, req: Request<B>) -> Resu
             }
         }
         (["api", "v1", "notifications"], &Method::GET) => match parse_filter(&query) {
-            Ok(filter) => json(StatusCode::OK, &shared.capture.query(&filter)),
+            Ok(filter) => json(StatusCode::OK, &shared.observe.capture.query(&filter)),
             Err(msg) => error(StatusCode::BAD_REQUEST, msg),
         },
         ([""], &Method::GET) => dashboard::page(&initial_state(&shared)),
@@ -432,7 +435,7 @@ pub(crate) async fn route<B: Body>(shared: Arc<Shared>, req: Request<B>) -> Resu
             .body(Bytes::from(super::metrics::render(&shared)).into())
             .expect("static header"),
         (["api", "v1", "stream"], &Method::GET) => dashboard::stream(&shared),
-        (["api", "v1", "stats"], &Method::GET) => json(StatusCode::OK, &shared.stats.snapshot()),
+        (["api", "v1", "stats"], &Method::GET) => json(StatusCode::OK, &shared.observe.stats.snapshot()),
         (["api", "v1", "console"], &Method::POST) => match read_json::<ConsolePush>(&shared, req).await {
             Ok(push) => ok(dashboard::console(&shared, push).await),
             Err(r) => r,
@@ -467,9 +470,9 @@ pub(crate) async fn route<B: Body>(shared: Arc<Shared>, req: Request<B>) -> Resu
             }
             Err(r) => r,
         },
-        (["api", "v1", "clock"], &Method::GET) => json(StatusCode::OK, &ClockView::of(&shared.clock)),
+        (["api", "v1", "clock"], &Method::GET) => json(StatusCode::OK, &ClockView::of(&shared.state.clock)),
         (["api", "v1", "clock"], &Method::PUT) => match read_json::<SetClock>(&shared, req).await {
-            Ok(set) => ok(set.apply(&shared.clock)),
+            Ok(set) => ok(set.apply(&shared.state.clock)),
             Err(r) => r,
         },
         (["api", "v1", "broadcast-capability", bundle], &Method::PUT) => {
@@ -489,7 +492,7 @@ pub(crate) async fn route<B: Body>(shared: Arc<Shared>, req: Request<B>) -> Resu
                     let deliveries: Vec<serde_json::Value> = ids
                         .iter()
                         .map(|apns_id| {
-                            serde_json::json!({"apns_id": apns_id, "journey": shared.journeys.get(apns_id).unwrap_or_default()})
+                            serde_json::json!({"apns_id": apns_id, "journey": shared.devices.journeys.get(apns_id).unwrap_or_default()})
                         })
                         .collect();
                     json(StatusCode::OK, &serde_json::json!({"request_id": request_id, "deliveries": deliveries}))

@@ -135,9 +135,14 @@ impl Room {
     /// An app declares an attributes type: its push-to-start token (step 2, for
     /// activities). Logged when the token is new.
     pub(crate) async fn declare_activity_type(&self, udid: &str, req: NewActivityType) -> Result<ActivityView, Error> {
-        let now = self.clock.unix_millis();
-        let (record, new) =
-            self.registry.declare_activity_type(udid, &req.bundle_id, req.environment, &req.attributes_type, now)?;
+        let now = self.state.clock.unix_millis();
+        let (record, new) = self.registry.table.declare_activity_type(
+            udid,
+            &req.bundle_id,
+            req.environment,
+            &req.attributes_type,
+            now,
+        )?;
         if new {
             self.record_event(self.activity_event(udid, "push-to-start-token", &record, false, true), &[udid]).await?;
         }
@@ -146,18 +151,18 @@ impl Room {
 
     /// An activity starts on the device: its update token. Logged when it is new.
     pub(crate) async fn start_activity(&self, udid: &str, req: NewActivity) -> Result<ActivityView, Error> {
-        let now = self.clock.unix_millis();
+        let now = self.state.clock.unix_millis();
         let id = req.activity_id.unwrap_or_else(|| uuid::Uuid::new_v4().hyphenated().to_string().to_uppercase());
         if let Some(channel) = &req.channel {
             // As on iOS: a start with a channel that is not the app's fails.
-            self.channels.get(req.environment, &req.bundle_id, channel).map_err(|_| {
+            self.registry.channels.get(req.environment, &req.bundle_id, channel).map_err(|_| {
                 Error::Invalid(format!(
                     "{channel:?} is not a broadcast channel of {} ({})",
                     req.bundle_id, req.environment
                 ))
             })?;
         }
-        let (record, new) = self.registry.start_activity(
+        let (record, new) = self.registry.table.start_activity(
             udid,
             &req.bundle_id,
             req.environment,
@@ -174,8 +179,8 @@ impl Room {
     /// An activity ended on the device: its token is accepted and dropped until APNs
     /// learns, then 410.
     pub(crate) async fn end_activity(&self, udid: &str, activity_id: &str) -> Result<ActivityView, Error> {
-        let before = self.registry.activities(udid);
-        let record = self.registry.end_activity(udid, activity_id, self.clock.unix_millis())?;
+        let before = self.registry.table.activities(udid);
+        let record = self.registry.table.end_activity(udid, activity_id, self.state.clock.unix_millis())?;
         let was_running = before.iter().any(|r| r.activity_id.as_deref() == Some(activity_id) && r.ended_at.is_none());
         if was_running {
             self.record_event(self.activity_event(udid, "activity-end", &record, true, true), &[udid]).await?;
@@ -188,7 +193,7 @@ impl Room {
     /// in APNs's books alone would never be on its Lock Screen (a broadcast to it would
     /// find it ended). Refuses, saying what to do instead.
     pub(crate) fn refuse_on_running_phone(&self, udid: &str, call: ActivityCall) -> Result<(), Error> {
-        let running = self.registry.device_slot(udid).is_some_and(|slot| self.connections.is_connected(slot));
+        let running = self.registry.table.device_slot(udid).is_some_and(|slot| self.connections.is_connected(slot));
         if !running {
             return Ok(());
         }
@@ -208,27 +213,27 @@ impl Room {
 
     /// A device's activity tokens.
     pub(crate) fn activity_views(&self, udid: &str) -> Result<Vec<ActivityView>, Error> {
-        if self.registry.device_slot(udid).is_none() {
+        if self.registry.table.device_slot(udid).is_none() {
             return Err(Error::NotFound(format!("no device {udid}")));
         }
-        Ok(self.registry.activities(udid).iter().map(ActivityView::from).collect())
+        Ok(self.registry.table.activities(udid).iter().map(ActivityView::from).collect())
     }
 
     /// A push reached an ended activity: the device drops it (now, or when it comes back
     /// online), which is how APNs learns the token is gone. Logged and saved without
     /// holding up the push's answer.
     pub(crate) fn delivery_found_activity_gone(&self, slot: u32) {
-        let record = self.registry.activity(slot);
-        let Some(udid) = self.registry.activity_udid(slot) else { return };
+        let record = self.registry.table.activity(slot);
+        let Some(udid) = self.registry.table.activity_udid(slot) else { return };
         let kind = if record.unregistered_at.is_some() { "activity-unregistered" } else { "activity-undeliverable" };
-        let event = self.events.push(self.activity_event(&udid, kind, &record, true, true));
-        self.live.lifecycle(&event);
+        let event = self.registry.events.push(self.activity_event(&udid, kind, &record, true, true));
+        self.observe.live.lifecycle(&event);
         let mut writes = self.device_writes(&udid);
         writes.push(store::Write::Event {
             seq: event.seq,
             body: serde_json::to_string(&event).unwrap_or_default(),
             keep: crate::registry::events::Events::LIMIT,
         });
-        self.store.write_later(writes);
+        self.state.store.write_later(writes);
     }
 }

@@ -247,17 +247,17 @@ pub(crate) async fn run(
                             send(&shared, link, p.out, State::Delivered);
                         }
                     }
-                    let now = shared.clock.unix_secs();
+                    let now = shared.state.clock.unix_secs();
                     for (key, held) in shared.storage.take_device(&udid) {
                         if held.expires_at <= now {
                             shared.step(
                                 held.apns_id.as_str(),
                                 held.received_ms,
                                 State::Discarded,
-                                shared.clock.unix_millis(),
+                                shared.state.clock.unix_millis(),
                                 Some("expired".into()),
                             );
-                            shared.store.write_later(vec![Write::DropHeldApp(key)]);
+                            shared.state.store.write_later(vec![Write::DropHeldApp(key)]);
                             continue;
                         }
                         // Kept in storage until the device acknowledges it.
@@ -319,18 +319,18 @@ pub(crate) async fn run(
                         Outcome::ActivityUpdated => State::ActivityUpdated,
                         Outcome::ActivityEnded => State::ActivityEnded,
                     };
-                    let now = shared.clock.unix_millis();
+                    let now = shared.state.clock.unix_millis();
                     let activity_ended =
                         ack.outcome == Outcome::Discarded && ack.reason.as_deref() == Some(ACTIVITY_ENDED);
                     shared.step_at(&ack.apns_id, p.out.delivery.received_ms, state, now, ack.reason, p.journey);
                     // "No such app" from the phone is how APNs learns of an uninstall.
                     if ack.outcome == Outcome::AppNotInstalled
                         && let Ok(topic) = protocol::Topic::parse(&p.out.delivery.topic)
-                        && let Some(app) = shared.registry.device_reports_app_gone(
+                        && let Some(app) = shared.registry.table.device_reports_app_gone(
                             device,
                             topic.bundle_id(),
                             p.out.delivery.environment,
-                            shared.clock.unix_millis(),
+                            shared.state.clock.unix_millis(),
                         )
                     {
                         shared.delivery_found_app_gone(app);
@@ -338,10 +338,10 @@ pub(crate) async fn run(
                     // "That activity has ended" from the phone: APNs learns its token is gone.
                     if activity_ended
                         && let Some(ActivityTarget::Update { activity_id }) = &p.out.delivery.activity
-                        && let Some(slot) = shared.registry.device_reports_activity_gone(
+                        && let Some(slot) = shared.registry.table.device_reports_activity_gone(
                             device,
                             activity_id,
-                            shared.clock.unix_millis(),
+                            shared.state.clock.unix_millis(),
                         )
                     {
                         shared.delivery_found_activity_gone(slot);
@@ -349,7 +349,7 @@ pub(crate) async fn run(
                     if let Some(key) = p.out.held
                         && shared.storage.release(&key, &ack.apns_id)
                     {
-                        shared.store.write_later(vec![Write::DropHeldApp(key)]);
+                        shared.state.store.write_later(vec![Write::DropHeldApp(key)]);
                     }
                 }
             }
@@ -367,7 +367,7 @@ fn send(shared: &Room, link: &mut Link, out: Outgoing, state: State) {
     let mut journey = None;
     if sent {
         link.in_flight += 1;
-        let now = shared.clock.unix_millis();
+        let now = shared.state.clock.unix_millis();
         journey = Some(shared.step_at(out.delivery.apns_id.as_str(), out.delivery.received_ms, state, now, None, None));
     }
     if link.unacked.len() >= MAX_UNACKED
@@ -377,7 +377,7 @@ fn send(shared: &Room, link: &mut Link, out: Outgoing, state: State) {
             dropped.out.delivery.apns_id.as_str(),
             dropped.out.delivery.received_ms,
             State::Discarded,
-            shared.clock.unix_millis(),
+            shared.state.clock.unix_millis(),
             Some("queue-full".into()),
         );
     }

@@ -78,7 +78,7 @@ pub(crate) async fn serve(
     shared: Arc<Room>,
     shutdown: watch::Receiver<bool>,
 ) {
-    let (max, stop) = (shared.config.max_device_connections, shutdown.clone());
+    let (max, stop) = (shared.state.config.max_device_connections, shutdown.clone());
     crate::accept::accept_loop(listener, "gateway", max, stop, |tcp, _| {
         let _ = tcp.set_nodelay(true);
         serve_phone(tcp, acceptor.clone(), shared.clone(), shutdown.clone())
@@ -91,10 +91,10 @@ pub(crate) async fn serve(
 async fn serve_phone(tcp: TcpStream, acceptor: TlsAcceptor, shared: Arc<Room>, mut shutdown: watch::Receiver<bool>) {
     // The handshakes are boxed: their state is given back when they end instead of
     // staying in the task as long as the phone is connected.
-    let tls = match Box::pin(tokio::time::timeout(shared.config.handshake_timeout, acceptor.accept(tcp))).await {
+    let tls = match Box::pin(tokio::time::timeout(shared.state.config.handshake_timeout, acceptor.accept(tcp))).await {
         Ok(Ok(tls)) => tls,
-        Ok(Err(e)) => return shared.misbehaviour.report(Kind::TlsHandshake, &format_args!("gateway: {e}")),
-        Err(_) => return shared.misbehaviour.report(Kind::HandshakeTimeout, &"gateway: TLS"),
+        Ok(Err(e)) => return shared.observe.misbehaviour.report(Kind::TlsHandshake, &format_args!("gateway: {e}")),
+        Err(_) => return shared.observe.misbehaviour.report(Kind::HandshakeTimeout, &"gateway: TLS"),
     };
     // By value: a local borrowed here would keep its place in the task after it moved
     // into the HTTP/2 connection, and the TLS stream would be held twice.
@@ -104,10 +104,10 @@ async fn serve_phone(tcp: TcpStream, acceptor: TlsAcceptor, shared: Arc<Room>, m
         .max_concurrent_streams(streams)
         .max_header_list_size(MAX_HEADER_LIST)
         .handshake::<_, Bytes>(tls);
-    let mut conn = match Box::pin(tokio::time::timeout(shared.config.handshake_timeout, handshake)).await {
+    let mut conn = match Box::pin(tokio::time::timeout(shared.state.config.handshake_timeout, handshake)).await {
         Ok(Ok(conn)) => conn,
-        Ok(Err(e)) => return shared.misbehaviour.report(Kind::Http2, &format_args!("gateway: {e}")),
-        Err(_) => return shared.misbehaviour.report(Kind::HandshakeTimeout, &"gateway: HTTP/2"),
+        Ok(Err(e)) => return shared.observe.misbehaviour.report(Kind::Http2, &format_args!("gateway: {e}")),
+        Err(_) => return shared.observe.misbehaviour.report(Kind::HandshakeTimeout, &"gateway: HTTP/2"),
     };
     loop {
         tokio::select! {
@@ -198,7 +198,7 @@ async fn read_body(mut body: RecvStream) -> Option<Bytes> {
 
 /// A request body, whole within `body_timeout` and at most [`MAX_BODY`] bytes.
 async fn read_body_within(shared: &Room, body: RecvStream) -> Result<Bytes, (StatusCode, &'static str)> {
-    match tokio::time::timeout(shared.config.body_timeout, read_body(body)).await {
+    match tokio::time::timeout(shared.state.config.body_timeout, read_body(body)).await {
         Ok(Some(body)) => Ok(body),
         Ok(None) => Err((StatusCode::PAYLOAD_TOO_LARGE, "body too large")),
         Err(_) => Err((StatusCode::REQUEST_TIMEOUT, "the body did not arrive in time")),
@@ -272,14 +272,14 @@ async fn handle(shared: Arc<Room>, udid: Option<String>, req: Request<RecvStream
                 Err(e) => return reply(&mut respond, StatusCode::BAD_REQUEST, error_body(format!("bad JSON: {e}"))),
             };
             let step = HandOver {
-                time_ms: shared.clock.unix_millis(),
+                time_ms: shared.state.clock.unix_millis(),
                 provider: told.provider,
                 accepted: told.accepted,
                 error: told.error,
             };
-            match shared.registrations.handed_over(&udid, &told.bundle_id, &told.token, step) {
+            match shared.observe.registrations.handed_over(&udid, &told.bundle_id, &told.token, step) {
                 Some(noted) => {
-                    shared.live.registration(&noted);
+                    shared.observe.live.registration(&noted);
                     reply(&mut respond, StatusCode::NO_CONTENT, None)
                 }
                 None => reply(
@@ -307,7 +307,7 @@ async fn acks(shared: Arc<Room>, udid: String, body: RecvStream, mut respond: Se
 /// phone keeps open (one DATA frame per ack instead of one request). Each is handed to
 /// the engine as soon as its line is complete.
 async fn read_acks(shared: &Room, udid: &str, mut body: RecvStream) -> Result<(), String> {
-    let device = shared.registry.device_slot(udid).ok_or_else(|| format!("no device {udid}"))?;
+    let device = shared.registry.table.device_slot(udid).ok_or_else(|| format!("no device {udid}"))?;
     let mut buf = BytesMut::new();
     let mut array = None;
     while let Some(chunk) = body.data().await {
@@ -351,7 +351,7 @@ async fn read_acks(shared: &Room, udid: &str, mut body: RecvStream) -> Result<()
 
 async fn activate_device(shared: &Room, activate: Activate) -> Result<Activation, Error> {
     let device = shared.create_device(NewDevice { udid: activate.udid, apps: Vec::new() }).await?;
-    let (cert_pem, key_pem) = shared.authority.issue_device_certificate(&device.udid)?;
+    let (cert_pem, key_pem) = shared.state.authority.issue_device_certificate(&device.udid)?;
     Ok(Activation { udid: device.udid, cert_pem, key_pem })
 }
 
@@ -366,19 +366,19 @@ async fn register(shared: &Room, udid: &str, app: RegisterApp) -> Result<Registe
         .iter()
         .find(|a| a.bundle_id == app.bundle_id && a.environment == app.environment)
         .ok_or_else(|| Error::NotFound(format!("{} did not register", app.bundle_id)))?;
-    let noted = shared.registrations.registered(crate::observe::registrations::Registered {
-        time_ms: shared.clock.unix_millis(),
+    let noted = shared.observe.registrations.registered(crate::observe::registrations::Registered {
+        time_ms: shared.state.clock.unix_millis(),
         udid,
         bundle_id: &view.bundle_id,
         environment: view.environment,
         kind: "device",
         activity: None,
         token: &view.token,
-        scope: shared.registry.scope(),
+        scope: shared.registry.table.scope(),
         device_generation: device.generation,
         install_generation: view.install_generation,
     });
-    shared.live.registration(&noted);
+    shared.observe.live.registration(&noted);
     Ok(Registered { bundle_id: view.bundle_id.clone(), environment: view.environment, token: view.token.clone() })
 }
 
@@ -425,19 +425,19 @@ async fn activity_call(shared: &Room, udid: &str, path: &str, body: &[u8]) -> Re
     let device = shared.device_view(udid)?;
     let install_generation =
         device.apps.iter().find(|a| a.bundle_id == view.bundle_id).map_or(0, |a| a.install_generation);
-    let noted = shared.registrations.registered(crate::observe::registrations::Registered {
-        time_ms: shared.clock.unix_millis(),
+    let noted = shared.observe.registrations.registered(crate::observe::registrations::Registered {
+        time_ms: shared.state.clock.unix_millis(),
         udid,
         bundle_id: &view.bundle_id,
         environment: view.environment,
         kind,
         activity: Some(activity),
         token: &token,
-        scope: shared.registry.scope(),
+        scope: shared.registry.table.scope(),
         device_generation: device.generation,
         install_generation,
     });
-    shared.live.registration(&noted);
+    shared.observe.live.registration(&noted);
     Ok(Some(ActivityToken {
         bundle_id: view.bundle_id,
         environment: view.environment,
@@ -460,7 +460,7 @@ async fn stream(
     mut respond: SendResponse<Bytes>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let Some(slot) = shared.registry.device_slot(&udid) else {
+    let Some(slot) = shared.registry.table.device_slot(&udid) else {
         return reply(&mut respond, StatusCode::NOT_FOUND, error_body(format!("no device {udid}")));
     };
     let response = Response::builder()
@@ -469,7 +469,7 @@ async fn stream(
         .body(())
         .expect("valid header");
     let Ok(out) = respond.send_response(response, false) else { return };
-    let conn = shared.next_connection.fetch_add(1, Ordering::Relaxed);
+    let conn = shared.observe.next_connection.fetch_add(1, Ordering::Relaxed);
     let (closer, mut closed) = tokio::sync::oneshot::channel();
     let out = Arc::new(std::sync::Mutex::new(out));
     shared.connections.by_device.insert(slot, conn);

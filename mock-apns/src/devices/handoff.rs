@@ -89,12 +89,12 @@ impl Room {
         batch: impl IntoIterator<Item = (Target, Notification)>,
         keep: Keep,
     ) -> Result<Vec<Handed>, Error> {
-        let now_ms = self.clock.unix_millis();
-        let now_secs = self.clock.unix_secs();
+        let now_ms = self.state.clock.unix_millis();
+        let now_secs = self.state.clock.unix_secs();
         let mut handed = Vec::new();
         let mut held = Vec::new();
         for (target, n) in batch {
-            let activity = target.activity.map(|slot| self.registry.activity_target(slot));
+            let activity = target.activity.map(|slot| self.registry.table.activity_target(slot));
             if target.learned {
                 match (target.activity, target.app) {
                     (Some(slot), _) => self.delivery_found_activity_gone(slot),
@@ -142,7 +142,7 @@ impl Room {
             return Ok(handed);
         }
         let writes = held.iter().map(|(k, h)| Write::Hold(k.clone(), h.clone())).collect();
-        if let Err(e) = self.store.write(writes).await {
+        if let Err(e) = self.state.store.write(writes).await {
             tracing::error!(error = %e, "could not store notifications for offline devices");
             return Err(e);
         }
@@ -166,7 +166,7 @@ impl Room {
     /// Where a notification for `app` is held: one per app, and one per Live Activity
     /// (update token, or push-to-start token of an attributes type) beside it.
     fn held_key(&self, app: u32, activity: Option<&ActivityTarget>) -> HeldKey {
-        let (udid, bundle_id, environment, _, _) = self.registry.app_summary(app);
+        let (udid, bundle_id, environment, _, _) = self.registry.table.app_summary(app);
         let slot = match activity {
             None => bundle_id,
             Some(ActivityTarget::Update { activity_id }) => format!("{bundle_id}.push-type.liveactivity/{activity_id}"),

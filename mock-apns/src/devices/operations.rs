@@ -226,33 +226,33 @@ impl Room {
         detail: Option<String>,
         hint: Option<journey::Hint>,
     ) -> journey::Hint {
-        self.stats.count(state.as_str(), detail.as_deref());
-        self.live.journey(apns_id, state.as_str(), time_ms, detail.as_deref());
+        self.observe.stats.count(state.as_str(), detail.as_deref());
+        self.observe.live.journey(apns_id, state.as_str(), time_ms, detail.as_deref());
         self.journeys.step(apns_id, received_ms, state, time_ms, detail, hint)
     }
 
     /// Persists one device (its apps and token-index entries) and waits until durable.
     pub(crate) async fn save_device(&self, udid: &str) -> Result<(), Error> {
-        self.store.write(self.device_writes(udid)).await
+        self.state.store.write(self.device_writes(udid)).await
     }
 
     /// Persists broadcast channels (created, deleted or switched off) and waits until
     /// durable.
     pub(crate) async fn save_channels(&self, ids: &[String]) -> Result<(), Error> {
         let writes: Vec<store::Write> =
-            ids.iter().filter_map(|id| self.channels.stored(id)).map(store::Write::Channel).collect();
+            ids.iter().filter_map(|id| self.registry.channels.stored(id)).map(store::Write::Channel).collect();
         if writes.is_empty() {
             return Ok(());
         }
-        self.store.write(writes).await
+        self.state.store.write(writes).await
     }
 
     pub(crate) fn device_writes(&self, udid: &str) -> Vec<store::Write> {
-        let mut writes = match self.registry.stored_device(udid) {
-            Some(d) => vec![store::Write::Device(d, self.registry.stored_tokens(udid))],
+        let mut writes = match self.registry.table.stored_device(udid) {
+            Some(d) => vec![store::Write::Device(d, self.registry.table.stored_tokens(udid))],
             None => Vec::new(),
         };
-        let activities = self.registry.stored_activities(udid);
+        let activities = self.registry.table.stored_activities(udid);
         if !activities.is_empty() {
             writes.push(store::Write::Activities(udid.to_owned(), activities));
         }
@@ -263,7 +263,7 @@ impl Room {
     /// (now, or when it comes back online), which is how APNs learns. Logged and saved
     /// without holding up the push's answer.
     pub(crate) fn delivery_found_app_gone(&self, app: u32) {
-        let (udid, bundle_id, environment, token, learned_at) = self.registry.app_summary(app);
+        let (udid, bundle_id, environment, token, learned_at) = self.registry.table.app_summary(app);
         let change = registry::TokenChange {
             udid: udid.clone(),
             bundle_id: bundle_id.clone(),
@@ -272,9 +272,9 @@ impl Room {
             new: Some(token),
         };
         let kind = if learned_at != 0 { "unregistered" } else { "undeliverable" };
-        let event = self.events.push(events::LifecycleEvent {
+        let event = self.registry.events.push(events::LifecycleEvent {
             seq: 0,
-            time_ms: self.clock.unix_millis(),
+            time_ms: self.state.clock.unix_millis(),
             udid: udid.clone(),
             kind: kind.to_owned(),
             bundle_id: Some(bundle_id),
@@ -283,14 +283,14 @@ impl Room {
             activity_id: None,
             tokens: vec![events::TokenChangeView::from(&change)],
         });
-        self.live.lifecycle(&event);
+        self.observe.live.lifecycle(&event);
         let mut writes = self.device_writes(&udid);
         writes.push(store::Write::Event {
             seq: event.seq,
             body: serde_json::to_string(&event).unwrap_or_default(),
             keep: events::Events::LIMIT,
         });
-        self.store.write_later(writes);
+        self.state.store.write_later(writes);
     }
 
     /// Records a lifecycle event (and persists it with the devices it touched).
@@ -299,15 +299,15 @@ impl Room {
         event: events::LifecycleEvent,
         devices: &[&str],
     ) -> Result<events::LifecycleEvent, Error> {
-        let event = self.events.push(event);
-        self.live.lifecycle(&event);
+        let event = self.registry.events.push(event);
+        self.observe.live.lifecycle(&event);
         let mut writes: Vec<store::Write> = devices.iter().flat_map(|u| self.device_writes(u)).collect();
         writes.push(store::Write::Event {
             seq: event.seq,
             body: serde_json::to_string(&event).unwrap_or_default(),
             keep: events::Events::LIMIT,
         });
-        self.store.write(writes).await?;
+        self.state.store.write(writes).await?;
         Ok(event)
     }
 
@@ -320,7 +320,7 @@ impl Room {
     ) -> LifecycleEvent {
         LifecycleEvent {
             seq: 0,
-            time_ms: self.clock.unix_millis(),
+            time_ms: self.state.clock.unix_millis(),
             udid: udid.to_owned(),
             kind: kind.to_owned(),
             bundle_id: bundle_id.map(str::to_owned),
@@ -343,12 +343,12 @@ impl Room {
         for app in &req.apps {
             Topic::parse(&app.bundle_id).map_err(|e| Error::Invalid(format!("bundle_id {:?}: {e}", app.bundle_id)))?;
         }
-        self.registry.add_device(&udid);
-        let now = self.clock.unix_millis();
+        self.registry.table.add_device(&udid);
+        let now = self.state.clock.unix_millis();
         let mut changes = Vec::new();
         for app in &req.apps {
-            let team = app.team_id.as_deref().unwrap_or(&self.default_team);
-            let (_, c) = self.registry.register_app(&udid, &app.bundle_id, app.environment, team, now)?;
+            let team = app.team_id.as_deref().unwrap_or(&self.registry.default_team);
+            let (_, c) = self.registry.table.register_app(&udid, &app.bundle_id, app.environment, team, now)?;
             changes.extend(c);
         }
         if changes.is_empty() {
@@ -356,7 +356,7 @@ impl Room {
         } else {
             self.record_event(self.new_event(&udid, "install", None, &changes), &[&udid]).await?;
         }
-        let record = self.registry.device(&udid).ok_or_else(|| Error::NotFound(format!("no device {udid}")))?;
+        let record = self.registry.table.device(&udid).ok_or_else(|| Error::NotFound(format!("no device {udid}")))?;
         // Answer with the apps in the order they were asked for, then any others.
         let mut apps: Vec<AppView> = req
             .apps
@@ -389,40 +389,40 @@ impl Room {
             for app in &req.apps {
                 Topic::parse(&app.bundle_id)
                     .map_err(|e| Error::Invalid(format!("bundle_id {:?}: {e}", app.bundle_id)))?;
-                let team = app.team_id.as_deref().unwrap_or(&self.default_team);
-                if self.registry.owned_by_other_team(&app.bundle_id, team) {
+                let team = app.team_id.as_deref().unwrap_or(&self.registry.default_team);
+                if self.registry.table.owned_by_other_team(&app.bundle_id, team) {
                     return Err(Error::Conflict(format!("{} belongs to another team than {team}", app.bundle_id)));
                 }
             }
         }
-        let now = self.clock.unix_millis();
+        let now = self.state.clock.unix_millis();
         for (chunk_reqs, chunk_udids) in reqs.chunks(CHUNK).zip(udids.chunks(CHUNK)) {
             for (req, udid) in chunk_reqs.iter().zip(chunk_udids) {
-                self.registry.add_device(udid);
+                self.registry.table.add_device(udid);
                 for app in &req.apps {
-                    let team = app.team_id.as_deref().unwrap_or(&self.default_team);
-                    self.registry.register_app(udid, &app.bundle_id, app.environment, team, now)?;
+                    let team = app.team_id.as_deref().unwrap_or(&self.registry.default_team);
+                    self.registry.table.register_app(udid, &app.bundle_id, app.environment, team, now)?;
                 }
             }
-            self.store.write(chunk_udids.iter().flat_map(|u| self.device_writes(u)).collect()).await?;
+            self.state.store.write(chunk_udids.iter().flat_map(|u| self.device_writes(u)).collect()).await?;
         }
-        Ok(udids.iter().filter_map(|u| self.registry.device(u)).map(|d| self.view(&d)).collect())
+        Ok(udids.iter().filter_map(|u| self.registry.table.device(u)).map(|d| self.view(&d)).collect())
     }
 
     /// Applies a lifecycle event to a device.
     pub(crate) async fn lifecycle(&self, udid: &str, event: Lifecycle) -> Result<LifecycleOutcome, Error> {
-        let now = self.clock.unix_millis();
+        let now = self.state.clock.unix_millis();
         let r = &self.registry;
         let changes = match &event {
             Lifecycle::Erase => {
-                let changes = r.erase(udid, now)?;
+                let changes = r.table.erase(udid, now)?;
                 // What APNs held for the device was for tokens that are now dead.
                 self.storage.drop_device(udid);
-                self.store.write(vec![Write::DropHeld(udid.to_owned())]).await?;
+                self.state.store.write(vec![Write::DropHeld(udid.to_owned())]).await?;
                 changes
             }
             Lifecycle::Backup => {
-                r.backup(udid)?;
+                r.table.backup(udid)?;
                 Vec::new()
             }
             Lifecycle::Restore { to_udid } => {
@@ -431,13 +431,13 @@ impl Room {
                 {
                     return Err(Error::Invalid("to_udid must be 1-64 letters, digits or '-'".into()));
                 }
-                r.restore(udid, to_udid.as_deref(), now)?
+                r.table.restore(udid, to_udid.as_deref(), now)?
             }
-            Lifecycle::Offline => r.set_online(udid, false, now)?,
-            Lifecycle::Online => r.set_online(udid, true, now)?,
-            Lifecycle::Update(b) => r.update(udid, b)?,
-            Lifecycle::Uninstall(b) => r.uninstall(udid, b, now)?,
-            Lifecycle::Reinstall(b) => r.reinstall(udid, b, now)?,
+            Lifecycle::Offline => r.table.set_online(udid, false, now)?,
+            Lifecycle::Online => r.table.set_online(udid, true, now)?,
+            Lifecycle::Update(b) => r.table.update(udid, b)?,
+            Lifecycle::Uninstall(b) => r.table.uninstall(udid, b, now)?,
+            Lifecycle::Reinstall(b) => r.table.reinstall(udid, b, now)?,
         };
         let bundle = match &event {
             Lifecycle::Update(b) | Lifecycle::Uninstall(b) | Lifecycle::Reinstall(b) => Some(b.as_str()),
@@ -454,16 +454,16 @@ impl Room {
         // reconnects, registers its apps again and hands the new tokens to its provider.
         // One set back online reconnects the same way, and gets what was stored meanwhile.
         if (logged.tokens.iter().any(|t| t.changed) || matches!(event, Lifecycle::Online))
-            && let Some(device) = self.registry.device_slot(udid)
+            && let Some(device) = self.registry.table.device_slot(udid)
         {
             let _ = self.engine.send(crate::devices::delivery::Event::Kick { device }).await;
         }
         // Coming back online, the device reports the uninstalls pushes hit while it was away.
         if matches!(event, Lifecycle::Online) && !changes.is_empty() {
-            let learned = self.events.push(LifecycleEvent { kind: "unregistered".into(), ..logged.clone() });
-            self.live.lifecycle(&learned);
+            let learned = self.registry.events.push(LifecycleEvent { kind: "unregistered".into(), ..logged.clone() });
+            self.observe.live.lifecycle(&learned);
         }
-        let device = r.device(udid).ok_or_else(|| Error::NotFound(format!("no device {udid}")))?;
+        let device = r.table.device(udid).ok_or_else(|| Error::NotFound(format!("no device {udid}")))?;
         Ok(LifecycleOutcome { event: logged, device: self.view(&device) })
     }
 
@@ -482,13 +482,13 @@ impl Room {
         if !push.payload.is_object() {
             return Err(Error::Invalid("payload must be a JSON object".into()));
         }
-        let slot = self.registry.device_slot(udid).ok_or_else(|| Error::NotFound(format!("no device {udid}")))?;
+        let slot = self.registry.table.device_slot(udid).ok_or_else(|| Error::NotFound(format!("no device {udid}")))?;
         if !self.connections.is_connected(slot) {
             return Err(Error::Conflict(format!(
                 "{udid} has no open gateway stream: run it with `apns-lab device run`"
             )));
         }
-        let record = self.registry.device(udid).ok_or_else(|| Error::NotFound(format!("no device {udid}")))?;
+        let record = self.registry.table.device(udid).ok_or_else(|| Error::NotFound(format!("no device {udid}")))?;
         let app = record.apps.iter().find(|a| a.bundle_id == bundle);
         Ok(LocalTarget {
             slot,
@@ -514,7 +514,7 @@ impl Room {
             collapse_id: None,
             environment: target.environment,
             payload: bytes::Bytes::from(payload.to_string()),
-            received_ms: self.clock.unix_millis(),
+            received_ms: self.state.clock.unix_millis(),
         };
         let to = Target { device: target.slot, app: None, activity: None, online: true, learned: false };
         self.hand_over([(to, notification)], Keep::Never).await?;
@@ -523,17 +523,27 @@ impl Room {
 
     pub(crate) fn view(&self, d: &DeviceRecord) -> DeviceView {
         DeviceView {
-            activities: self.registry.activities(&d.udid).iter().map(super::activities::ActivityView::from).collect(),
-            ..DeviceView::new(d, &self.storage, self.clock.unix_secs())
+            activities: self
+                .registry
+                .table
+                .activities(&d.udid)
+                .iter()
+                .map(super::activities::ActivityView::from)
+                .collect(),
+            ..DeviceView::new(d, &self.storage, self.state.clock.unix_secs())
         }
     }
 
     pub(crate) fn device_view(&self, udid: &str) -> Result<DeviceView, Error> {
-        self.registry.device(udid).map(|d| self.view(&d)).ok_or_else(|| Error::NotFound(format!("no device {udid}")))
+        self.registry
+            .table
+            .device(udid)
+            .map(|d| self.view(&d))
+            .ok_or_else(|| Error::NotFound(format!("no device {udid}")))
     }
 
     pub(crate) fn device_views(&self, after: Option<&str>, limit: usize) -> Vec<DeviceView> {
-        self.registry.devices(after, limit).iter().map(|d| self.view(d)).collect()
+        self.registry.table.devices(after, limit).iter().map(|d| self.view(d)).collect()
     }
 }
 

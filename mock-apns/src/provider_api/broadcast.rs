@@ -112,7 +112,9 @@ fn request_id(headers: &HeaderMap) -> Result<uuid::Uuid, uuid::Uuid> {
 /// it), or the certificate names it.
 fn covers(shared: &Room, credential: &Credential<'_>, bundle: &str) -> bool {
     match credential {
-        Credential::Token(key) => !shared.registry.owned_by_other_team(bundle, &key.team_id) && key.covers(bundle),
+        Credential::Token(key) => {
+            !shared.registry.table.owned_by_other_team(bundle, &key.team_id) && key.covers(bundle)
+        }
         Credential::Certificate(id) => id.topics.iter().any(|t| t == bundle),
     }
 }
@@ -128,12 +130,12 @@ fn authorized_app(
     bundle: &str,
     auth: &mut Authenticated,
 ) -> Result<String, Reason> {
-    let credential = authenticate(shared, conn, &parts.headers, shared.clock.now(), auth)?;
+    let credential = authenticate(shared, conn, &parts.headers, shared.state.clock.now(), auth)?;
     let bundle = bundle_of(bundle)?;
     if !covers(shared, &credential, &bundle) {
         return Err(Reason::TopicMismatch);
     }
-    if !shared.channels.enabled(&bundle) {
+    if !shared.registry.channels.enabled(&bundle) {
         return Err(Reason::FeatureNotEnabled);
     }
     Ok(bundle)
@@ -177,8 +179,8 @@ fn log(
 ) {
     let Ok(id) = ApnsId::parse(&reply.request_id.hyphenated().to_string()) else { return };
     let reason = reply.body.as_ref().and_then(|b| b["reason"].as_str()).and_then(|r| r.parse::<Reason>().ok());
-    shared.capture.record(&Record {
-        time_ms: shared.clock.unix_millis(),
+    shared.observe.capture.record(&Record {
+        time_ms: shared.state.clock.unix_millis(),
         environment: conn.env,
         connection: conn.id,
         apns_id: &id,
@@ -195,9 +197,9 @@ fn log(
         timestamp: None,
         fault: None,
     });
-    shared.metrics.request(conn.env, reply.status, reason);
+    shared.observe.metrics.request(conn.env, reply.status, reason);
     let error = reason.map(|reason| protocol::ErrorBody { reason, timestamp: None });
-    shared.live.request(&id, reply.status, error.as_ref(), None, None, conn.env);
+    shared.observe.live.request(&id, reply.status, error.as_ref(), None, None, conn.env);
 }
 
 /// The channel management API.
@@ -233,28 +235,29 @@ async fn channel_call(
     match (method.clone(), what) {
         (Method::POST, "channels") => {
             let policy = create_request(body)?;
-            let now = shared.clock.unix_millis();
+            let now = shared.state.clock.unix_millis();
             let channel = shared
+                .registry
                 .channels
                 .create(env, &bundle, policy, now, || crate::random::bytes(16))
                 .map_err(|_| Reason::CannotCreateChannelConfig)?;
             save(shared, &channel.id).await?;
-            shared.metrics.channel_call("create");
+            shared.observe.metrics.channel_call("create");
             Ok(ok(201, Some(channel.id), None))
         }
         (Method::GET, "channels") => {
             let id = channel_header()?;
-            let channel = shared.channels.get(env, &bundle, id).map_err(|e| channel_reason(shared, e, id))?;
-            shared.metrics.channel_call("read");
+            let channel = shared.registry.channels.get(env, &bundle, id).map_err(|e| channel_reason(shared, e, id))?;
+            shared.observe.metrics.channel_call("read");
             let body = json!({"message-storage-policy": channel.storage_policy, "push-type": "LiveActivity"});
             Ok(ok(200, Some(channel.id), Some(body)))
         }
         (Method::DELETE, "channels") => {
             let id = channel_header()?;
-            match shared.channels.delete(env, &bundle, id, shared.clock.unix_millis()) {
+            match shared.registry.channels.delete(env, &bundle, id, shared.state.clock.unix_millis()) {
                 Ok(channel) => {
                     save(shared, &channel.id).await?;
-                    shared.metrics.channel_call("delete");
+                    shared.observe.metrics.channel_call("delete");
                     Ok(ok(204, None, None))
                 }
                 Err(ChannelError::BadId) => Err(Reason::BadChannelId),
@@ -263,8 +266,8 @@ async fn channel_call(
             }
         }
         (Method::GET, "all-channels") => {
-            let ids: Vec<String> = shared.channels.list(env, &bundle).into_iter().map(|c| c.id).collect();
-            shared.metrics.channel_call("list");
+            let ids: Vec<String> = shared.registry.channels.list(env, &bundle).into_iter().map(|c| c.id).collect();
+            shared.observe.metrics.channel_call("list");
             Ok(ok(200, None, Some(json!({ "channels": ids }))))
         }
         _ => Err(Reason::BadPath),
@@ -275,7 +278,7 @@ async fn channel_call(
 /// or environment's); BadChannelId for one that never was.
 fn channel_reason(shared: &Room, e: ChannelError, id: &str) -> Reason {
     match e {
-        ChannelError::NotRegistered if shared.channels.find(id).is_some() => Reason::ChannelNotRegistered,
+        ChannelError::NotRegistered if shared.registry.channels.find(id).is_some() => Reason::ChannelNotRegistered,
         _ => Reason::BadChannelId,
     }
 }
@@ -306,14 +309,14 @@ pub(crate) async fn set_capability(
     on: bool,
 ) -> Result<Vec<String>, crate::error::Error> {
     Topic::parse(bundle_id).map_err(|e| crate::error::Error::Invalid(format!("bundle {bundle_id:?}: {e}")))?;
-    let gone = shared.channels.set_enabled(bundle_id, on, shared.clock.unix_millis());
-    shared.save_channels(&gone).await?;
+    let gone = shared.registry.channels.set_enabled(bundle_id, on, shared.state.clock.unix_millis());
+    shared.devices.save_channels(&gone).await?;
     Ok(gone)
 }
 
 /// Persists a channel (created or deleted) and waits until it is durable.
 async fn save(shared: &Room, id: &str) -> Result<(), Reason> {
-    shared.save_channels(&[id.to_owned()]).await.map_err(|e| {
+    shared.devices.save_channels(&[id.to_owned()]).await.map_err(|e| {
         tracing::error!(error = %e, "could not save a channel");
         Reason::InternalServerError
     })
@@ -338,7 +341,7 @@ async fn broadcast(
     let bundle = authorized_app(shared, conn, parts, bundle, auth)?;
     let env = conn.env;
     let id = header(&parts.headers, "apns-channel-id").ok_or(Reason::MissingChannelId)?;
-    let channel = shared.channels.get(env, &bundle, id).map_err(|e| channel_reason(shared, e, id))?;
+    let channel = shared.registry.channels.get(env, &bundle, id).map_err(|e| channel_reason(shared, e, id))?;
     match header(&parts.headers, "apns-push-type") {
         None => return Err(Reason::MissingPushType),
         Some(t) if !t.eq_ignore_ascii_case("liveactivity") => return Err(Reason::InvalidPushType),
@@ -369,7 +372,7 @@ async fn broadcast(
         tracing::error!(error = %e, "could not hold a broadcast for offline subscribers");
         Reason::InternalServerError
     })?;
-    shared.metrics.broadcast(reached);
+    shared.observe.metrics.broadcast(reached);
     Ok(Reply { status: 200, request_id, channel_id: None, unique_id: Some(uuid::Uuid::new_v4()), body: None })
 }
 
@@ -386,18 +389,18 @@ async fn fan_out(
     body: &[u8],
     request_id: uuid::Uuid,
 ) -> Result<usize, crate::error::Error> {
-    let subscribers = shared.registry.subscribers(&channel.id);
+    let subscribers = shared.registry.table.subscribers(&channel.id);
     let payload = Bytes::copy_from_slice(body);
     let topic = format!("{}.push-type.liveactivity", channel.bundle_id);
-    let now_ms = shared.clock.unix_millis();
-    let now_secs = shared.clock.unix_secs();
+    let now_ms = shared.state.clock.unix_millis();
+    let now_secs = shared.state.clock.unix_secs();
     let mut buf = uuid::Uuid::encode_buffer();
     let label = format!("broadcast {} on channel {}", request_id.hyphenated().encode_lower(&mut buf), channel.id);
     // Each subscriber's copy is a notification of its own (its apns-id, its journey,
     // starting with the broadcast), handed to the device side like any push.
     let copies = subscribers.iter().map(|&(device, app, slot, online)| {
         let apns_id = ApnsId::random();
-        shared.step(apns_id.as_str(), now_ms, State::Broadcast, now_ms, Some(label.clone()));
+        shared.devices.step(apns_id.as_str(), now_ms, State::Broadcast, now_ms, Some(label.clone()));
         shared.record_fanout(apns_id.as_str(), &request_id);
         let target = Target { device, app: Some(app), activity: Some(slot), online, learned: false };
         let notification = Notification {
@@ -416,6 +419,6 @@ async fn fan_out(
         keeps: channel.storage_policy != 0,
         until: expiration.min(now_secs + MAX_CHANNEL_STORAGE_SECS),
     };
-    shared.hand_over(copies.collect::<Vec<_>>(), keep).await?;
+    shared.devices.hand_over(copies.collect::<Vec<_>>(), keep).await?;
     Ok(subscribers.len())
 }

@@ -115,7 +115,7 @@ impl Room {
             }
         };
         let key = SigningKey::new(&req.key_id, &req.team_id, req.environment, req.topics, req.related_key_id, pem)?;
-        self.store.write(vec![Write::Key(key.row())]).await?;
+        self.state.store.write(vec![Write::Key(key.row())]).await?;
         let view = KeyView::from(&key);
         self.keys.insert(key);
         self.tokens.clear();
@@ -139,7 +139,7 @@ impl Room {
             KeyEnvironment::Both => &Environment::ALL,
         };
         let password = req.pkcs12_password.unwrap_or_else(|| "apns-lab".to_owned());
-        let issued = self.authority.issue_push_certificate(&req.topics, envs, &password)?;
+        let issued = self.state.authority.issue_push_certificate(&req.topics, envs, &password)?;
         Ok(CertificateView {
             cert_pem: issued.cert_pem,
             key_pem: issued.key_pem,

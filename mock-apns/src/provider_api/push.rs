@@ -172,7 +172,7 @@ pub(crate) async fn handle(
             }
         }
     }
-    shared.metrics.latency(conn.env, started.elapsed());
+    shared.observe.metrics.latency(conn.env, started.elapsed());
 }
 
 /// Validates, applies and answers one push that came without a provider-API connection
@@ -192,7 +192,7 @@ pub(crate) async fn local(
     push: crate::devices::operations::LocalPush,
 ) -> Result<serde_json::Value, crate::error::Error> {
     use crate::error::Error;
-    let target = shared.local_target(udid, &push)?;
+    let target = shared.devices.local_target(udid, &push)?;
     let token = target.token.as_ref().map(|t| hex::encode(t.as_bytes())).unwrap_or_default();
     let probe = Probe {
         env: target.environment,
@@ -206,7 +206,7 @@ pub(crate) async fn local(
         match fired.action {
             FaultAction::Delay { ms } => tokio::time::sleep(std::time::Duration::from_millis(ms)).await,
             FaultAction::Unregistered { timestamp } => {
-                let timestamp = Some(timestamp.unwrap_or_else(|| shared.clock.unix_millis()));
+                let timestamp = Some(timestamp.unwrap_or_else(|| shared.state.clock.unix_millis()));
                 return Err(Error::Refused { reason: Reason::Unregistered, timestamp, by });
             }
             action => {
@@ -216,10 +216,10 @@ pub(crate) async fn local(
         }
     }
     let bytes = target.token.as_ref().map_or(&[][..], DeviceToken::as_bytes);
-    if !shared.limits.allow(bytes, || shared.clock.unix_millis()) {
+    if !shared.limits.allow(bytes, || shared.state.clock.unix_millis()) {
         return Err(Error::Refused { reason: Reason::TooManyRequests, timestamp: None, by: "rate limit".into() });
     }
-    shared.local_push(target, &push.payload).await
+    shared.devices.local_push(target, &push.payload).await
 }
 
 /// The answer to a push, once the rule that fires on it (if any) is known — for the
@@ -239,7 +239,7 @@ async fn answer_with(
             Box::pin(process(shared, conn, parts, body, Some(&label))).await
         }
         FaultAction::Unregistered { timestamp } => {
-            let timestamp = timestamp.unwrap_or_else(|| shared.clock.unix_millis());
+            let timestamp = timestamp.unwrap_or_else(|| shared.state.clock.unix_millis());
             forced(shared, conn, parts, &body, Some((Reason::Unregistered, Some(timestamp))), Some(&label))
         }
         action => {
@@ -268,7 +268,7 @@ pub(crate) async fn process(
 ) -> Answer {
     // Validate.
     // One reading of the clock serves the token's age, the registry and the log.
-    let now = Now::read(&shared.clock);
+    let now = Now::read(&shared.state.clock);
     let mut seen = Seen { apns_id: None, token: None, topic: None, auth: Authenticated::None };
     let verdict = validate(shared, conn, parts, &body, now, &mut seen);
 
@@ -276,7 +276,7 @@ pub(crate) async fn process(
     let apns_id = seen.apns_id.take().unwrap_or_else(ApnsId::random);
     let unique_id = (conn.env == Environment::Sandbox).then(uuid::Uuid::new_v4);
     let too_fast = |token: Option<&DeviceToken>| {
-        !shared.limits.allow(token.map_or(&[][..], DeviceToken::as_bytes), || shared.clock.unix_millis())
+        !shared.limits.allow(token.map_or(&[][..], DeviceToken::as_bytes), || shared.state.clock.unix_millis())
     };
     let (status, error) = match &verdict {
         // Rate limits (off unless a test sets them) refuse only what would be accepted.
@@ -303,7 +303,7 @@ pub(crate) async fn process(
                 received_ms: now.ms,
             };
             let handed = [(Target::from(routed), notification)];
-            match Box::pin(shared.hand_over(handed, Keep::Expiration(accepted.expiration))).await {
+            match Box::pin(shared.devices.hand_over(handed, Keep::Expiration(accepted.expiration))).await {
                 Ok(_) => (200, None),
                 Err(_) => {
                     let reason = Reason::InternalServerError;
@@ -426,7 +426,7 @@ fn validate(
     };
     match &credential {
         Credential::Token(key) => {
-            if shared.registry.owned_by_other_team(bundle_id, &key.team_id) || !key.covers(bundle_id) {
+            if shared.registry.table.owned_by_other_team(bundle_id, &key.team_id) || !key.covers(bundle_id) {
                 return Err(fail(Reason::TopicDisallowed));
             }
         }
@@ -451,8 +451,8 @@ fn validate(
 
     // 18: route the token (a Live Activity push to an activity token).
     let routed = match push_type {
-        PushType::Liveactivity => shared.registry.route_activity(conn.env, token, bundle_id, now.ms)?,
-        _ => shared.registry.route(conn.env, token, bundle_id, now.ms)?,
+        PushType::Liveactivity => shared.registry.table.route_activity(conn.env, token, bundle_id, now.ms)?,
+        _ => shared.registry.table.route(conn.env, token, bundle_id, now.ms)?,
     };
     if !has_suffix {
         return Err(fail(Reason::DeviceTokenNotForTopic));
@@ -491,7 +491,7 @@ struct Logged<'a> {
 /// the live stream.
 fn log_answer(shared: &Room, conn: &ConnState, parts: &http::request::Parts, body: &[u8], a: &Logged<'_>) {
     let reason = a.error.map(|e| e.reason);
-    shared.capture.record(&Record {
+    shared.observe.capture.record(&Record {
         time_ms: a.time_ms,
         environment: conn.env,
         connection: conn.id,
@@ -509,11 +509,11 @@ fn log_answer(shared: &Room, conn: &ConnState, parts: &http::request::Parts, bod
         timestamp: a.error.and_then(|e| e.timestamp),
         fault: a.fault,
     });
-    shared.metrics.request(conn.env, a.status, reason);
+    shared.observe.metrics.request(conn.env, a.status, reason);
     if a.status == 200 {
-        shared.stats.accepted.fetch_add(1, Ordering::Relaxed);
+        shared.observe.stats.accepted.fetch_add(1, Ordering::Relaxed);
     }
-    shared.live.request(a.apns_id, a.status, a.error, a.token, a.topic, conn.env);
+    shared.observe.live.request(a.apns_id, a.status, a.error, a.token, a.topic, conn.env);
 }
 
 /// Answers (or, with `reason` `None`, leaves unanswered) what a fault rule took over,
@@ -535,7 +535,7 @@ fn forced(
     let unique_id = (answered && conn.env == Environment::Sandbox).then(uuid::Uuid::new_v4);
     let status = error.as_ref().map_or(0, |e| e.reason.status());
     let logged = Logged {
-        time_ms: shared.clock.unix_millis(),
+        time_ms: shared.state.clock.unix_millis(),
         apns_id: &apns_id,
         unique_id,
         token: token.as_ref(),

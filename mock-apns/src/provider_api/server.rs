@@ -54,10 +54,10 @@ pub(crate) async fn serve(
     shared: Arc<Room>,
     shutdown: watch::Receiver<bool>,
 ) {
-    let (max, stop) = (shared.config.max_connections, shutdown.clone());
+    let (max, stop) = (shared.state.config.max_connections, shutdown.clone());
     crate::accept::accept_loop(listener, "provider API", max, stop, |tcp, peer| {
         let _ = tcp.set_nodelay(true);
-        let id = shared.next_connection.fetch_add(1, Ordering::Relaxed);
+        let id = shared.observe.next_connection.fetch_add(1, Ordering::Relaxed);
         let span = tracing::debug_span!("connection", id, %peer, env = env.as_str());
         let (tls, shared, shutdown) = (tls.clone(), shared.clone(), shutdown.clone());
         async move {
@@ -83,14 +83,14 @@ async fn serve_tls(
 ) {
     // Boxed: the handshake's state is given back when it ends, instead of staying in the
     // connection's task as long as it lives (ARCHITECTURE.md, "Memory").
-    let tls = match Box::pin(tokio::time::timeout(shared.config.handshake_timeout, acceptor.accept(tcp))).await {
+    let tls = match Box::pin(tokio::time::timeout(shared.state.config.handshake_timeout, acceptor.accept(tcp))).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(e)) => {
-            shared.misbehaviour.report(Kind::TlsHandshake, &format_args!("{peer}: {e}"));
+            shared.observe.misbehaviour.report(Kind::TlsHandshake, &format_args!("{peer}: {e}"));
             return;
         }
         Err(_) => {
-            shared.misbehaviour.report(Kind::HandshakeTimeout, &format_args!("{peer}: TLS"));
+            shared.observe.misbehaviour.report(Kind::HandshakeTimeout, &format_args!("{peer}: TLS"));
             return;
         }
     };
@@ -175,7 +175,7 @@ fn serve_h2<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     shared: Arc<Room>,
     shutdown: watch::Receiver<bool>,
 ) -> impl Future<Output = ()> + Send {
-    let max_streams = shared.config.max_concurrent_streams;
+    let max_streams = shared.state.config.max_concurrent_streams;
     let token_auth = matches!(auth, ConnAuth::Token(_));
     let (tap, ctl) = Tap::new(io, token_auth.then_some(1));
     let mut builder = h2::server::Builder::new();
@@ -191,7 +191,7 @@ fn serve_h2<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         // remembers reset streams so such frames are ignored (10 by default), so let it
         // remember a full window's worth.
         .max_concurrent_reset_streams(2 * max_streams as usize);
-    let handshake = Box::pin(tokio::time::timeout(shared.config.handshake_timeout, builder.handshake(tap)));
+    let handshake = Box::pin(tokio::time::timeout(shared.state.config.handshake_timeout, builder.handshake(tap)));
     serve_streams(handshake, ctl, id, (env, channels), auth, shared, shutdown)
 }
 
@@ -206,7 +206,7 @@ async fn serve_streams<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     shared: Arc<Room>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let max_streams = shared.config.max_concurrent_streams;
+    let max_streams = shared.state.config.max_concurrent_streams;
     let token_auth = matches!(auth, ConnAuth::Token(_));
     let mut conn = match handshake.await {
         Ok(Ok(conn)) => conn,
@@ -299,7 +299,7 @@ async fn serve_streams<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
                         Some(Ok(stream)) => batch.push(stream),
                         Some(Err(e)) => {
                             if e.is_go_away() || e.is_reset() || e.get_io().is_none() {
-                                shared.misbehaviour.report(Kind::Http2, &e);
+                                shared.observe.misbehaviour.report(Kind::Http2, &e);
                             }
                             return;
                         }
@@ -365,7 +365,7 @@ async fn stream(
     let mut reading = std::pin::pin!(read_body(body));
     let body = match crate::provider_api::poll_once(reading.as_mut()).await {
         Poll::Ready(body) => body,
-        Poll::Pending => match Box::pin(tokio::time::timeout(shared.config.body_timeout, reading)).await {
+        Poll::Pending => match Box::pin(tokio::time::timeout(shared.state.config.body_timeout, reading)).await {
             Ok(body) => body,
             Err(_) => {
                 respond.send_reset(h2::Reason::CANCEL);
@@ -378,7 +378,7 @@ async fn stream(
     if conn.channels || parts.uri.path().starts_with(broadcast::BROADCAST_PATH) {
         let reply = Box::pin(broadcast::answer(&shared, &conn, &parts, body)).await;
         reply.send(respond);
-        shared.metrics.latency(conn.env, started.elapsed());
+        shared.observe.metrics.latency(conn.env, started.elapsed());
         return;
     }
     push::handle(&shared, &conn, parts, body, respond, started).await;
