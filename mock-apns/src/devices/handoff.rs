@@ -4,7 +4,7 @@
 //! hold it durably for an offline device (one per app, and one per Live Activity beside
 //! it, the newest replacing the one before), or discard it, saying why in its journey.
 //!
-//! Holding is answered only once durable: [`Room::hand_over`] returns after the state
+//! Holding is answered only once durable: [`Room::finish`] returns after the state
 //! database has the held notifications, so a provider's 200 (or a broadcast's) is never
 //! for a notification a crash could lose. How long one is kept is the sender's rule
 //! ([`Keep`]): `apns-expiration` for a push, the channel's storage policy for a broadcast.
@@ -79,78 +79,100 @@ pub(crate) enum Handed {
     Dropped,
 }
 
+/// A notification whose fate is decided ([`Room::prepare`]) but not yet carried out:
+/// what is left needs an await (the engine's queue, the state database).
+pub(crate) enum Prepared {
+    /// Nothing left to do.
+    Done(Handed),
+    /// For the engine, to the device's open stream.
+    Deliver(Box<delivery::Outgoing>),
+    /// To hold, once durable; the text is the journey's detail.
+    Hold(Box<(HeldKey, Held)>, &'static str),
+}
+
 impl Room {
-    /// Hands accepted notifications to the device side (see the module's table): each
-    /// is delivered, held or dropped. Those held are written to the state database in
-    /// one write, and this returns once it is durable; `Err` if it could not be written
-    /// (nothing is then held, and the sender answers 500).
-    pub(crate) async fn hand_over(
-        &self,
-        batch: impl IntoIterator<Item = (Target, Notification)>,
-        keep: Keep,
-    ) -> Result<Vec<Handed>, Error> {
-        let now_ms = self.state.clock.unix_millis();
-        let now_secs = self.state.clock.unix_secs();
-        let mut handed = Vec::new();
-        let mut held = Vec::new();
-        for (target, n) in batch {
-            let activity = target.activity.map(|slot| self.registry.table.activity_target(slot));
+    /// Decides a notification's fate (see the module's table) and does what needs no
+    /// wait: the drops, with their journeys, and what the registry learns when the app
+    /// or activity is gone. The notification is made by `make` only when it goes
+    /// further than nowhere (most pushes to a virtual device go nowhere, and cost no
+    /// allocation here). What is left is [`Room::finish`]'s.
+    pub(crate) fn prepare(&self, target: Target, keep: Keep, make: impl FnOnce() -> Notification) -> Prepared {
+        if target.learned {
+            match (target.activity, target.app) {
+                (Some(slot), _) => self.delivery_found_activity_gone(slot),
+                (None, Some(app)) => self.delivery_found_app_gone(app),
+                (None, None) => {}
+            }
+        }
+        let drop = |n: Notification, state, detail: Option<String>| {
+            self.step(n.apns_id.as_str(), n.received_ms, state, self.state.clock.unix_millis(), detail);
+            Prepared::Done(Handed::Dropped)
+        };
+        if target.online {
             if target.learned {
-                match (target.activity, target.app) {
-                    (Some(slot), _) => self.delivery_found_activity_gone(slot),
-                    (None, Some(app)) => self.delivery_found_app_gone(app),
-                    (None, None) => {}
-                }
+                // The device drops it: the app (or the activity) is not there.
+                return match target.activity {
+                    Some(_) => drop(make(), State::Discarded, Some("activity ended".to_owned())),
+                    None => drop(make(), State::AppNotInstalled, None),
+                };
             }
-            if target.online {
-                if target.learned {
-                    // The device drops it: the app (or the activity) is not there.
-                    let (state, detail) = match target.activity {
-                        Some(_) => (State::Discarded, Some("activity ended".to_owned())),
-                        None => (State::AppNotInstalled, None),
-                    };
-                    self.step(n.apns_id.as_str(), n.received_ms, state, now_ms, detail);
-                    handed.push(Handed::Dropped);
-                } else if self.connections.is_connected(target.device) {
-                    let out = delivery::Outgoing { device: target.device, held: None, delivery: note(n, activity) };
-                    let _ = self.engine.send(delivery::Event::Deliver(Box::new(out))).await;
-                    handed.push(Handed::Delivering);
-                } else {
-                    handed.push(Handed::Dropped);
-                }
-                continue;
+            if !self.connections.is_connected(target.device) {
+                return Prepared::Done(Handed::Dropped); // a virtual device: nobody receives it
             }
-            let expires_at = match keep {
-                Keep::Expiration(expiration) => super::storage::storage_deadline(expiration, now_secs)
-                    .ok_or("device offline; apns-expiration says try once"),
-                Keep::Channel { keeps: false, .. } => Err("device offline; the channel stores no messages"),
-                Keep::Channel { until, .. } if until <= now_secs => Err("device offline; expired"),
-                Keep::Channel { until, .. } => Ok(until),
-                Keep::Never => Err("device offline"),
-            };
-            let (Ok(expires_at), Some(app)) = (expires_at, target.app) else {
-                let why = expires_at.err().unwrap_or("device offline");
-                self.step(n.apns_id.as_str(), n.received_ms, State::Discarded, now_ms, Some(why.to_owned()));
-                handed.push(Handed::Dropped);
-                continue;
-            };
-            let key = self.held_key(app, activity.as_ref());
-            held.push((key, held_from(n, expires_at, activity)));
-            handed.push(Handed::Held);
+            let activity = target.activity.map(|slot| self.registry.table.activity_target(slot));
+            let out = delivery::Outgoing { device: target.device, held: None, delivery: note(make(), activity) };
+            return Prepared::Deliver(Box::new(out));
         }
-        if held.is_empty() {
-            return Ok(handed);
-        }
-        let writes = held.iter().map(|(k, h)| Write::Hold(k.clone(), h.clone())).collect();
-        if let Err(e) = self.state.store.write(writes).await {
-            tracing::error!(error = %e, "could not store notifications for offline devices");
-            return Err(e);
-        }
+        let now_secs = self.state.clock.unix_secs();
+        let expires_at = match keep {
+            Keep::Expiration(expiration) => super::storage::storage_deadline(expiration, now_secs)
+                .ok_or("device offline; apns-expiration says try once"),
+            Keep::Channel { keeps: false, .. } => Err("device offline; the channel stores no messages"),
+            Keep::Channel { until, .. } if until <= now_secs => Err("device offline; expired"),
+            Keep::Channel { until, .. } => Ok(until),
+            Keep::Never => Err("device offline"),
+        };
+        let (Ok(expires_at), Some(app)) = (expires_at, target.app) else {
+            let why = expires_at.err().unwrap_or("device offline");
+            return drop(make(), State::Discarded, Some(why.to_owned()));
+        };
         let why = match keep {
             Keep::Channel { .. } => "device offline; the channel keeps its latest message",
             _ => "device offline",
         };
-        for (key, h) in held {
+        let activity = target.activity.map(|slot| self.registry.table.activity_target(slot));
+        let key = self.held_key(app, activity.as_ref());
+        Prepared::Hold(Box::new((key, held_from(make(), expires_at, activity))), why)
+    }
+
+    /// Carries out what [`Room::prepare`] left: deliveries queued for the engine, and
+    /// the held notifications written to the state database in one write, returning
+    /// once it is durable. `Err` if it could not be written (nothing is then held, and
+    /// the sender answers 500).
+    pub(crate) async fn finish(&self, prepared: impl IntoIterator<Item = Prepared>) -> Result<(), Error> {
+        let mut held = Vec::new();
+        for p in prepared {
+            match p {
+                Prepared::Done(_) => {}
+                Prepared::Deliver(out) => {
+                    let _ = self.engine.send(delivery::Event::Deliver(out)).await;
+                }
+                Prepared::Hold(kept, why) => {
+                    let (key, h) = *kept;
+                    held.push((key, h, why));
+                }
+            }
+        }
+        if held.is_empty() {
+            return Ok(());
+        }
+        let writes = held.iter().map(|(k, h, _)| Write::Hold(k.clone(), h.clone())).collect();
+        if let Err(e) = self.state.store.write(writes).await {
+            tracing::error!(error = %e, "could not store notifications for offline devices");
+            return Err(e);
+        }
+        let now_ms = self.state.clock.unix_millis();
+        for (key, h, why) in held {
             let (apns_id, received_ms) = (h.apns_id.clone(), h.received_ms);
             let replaced = self.storage.hold(key, h);
             self.step(apns_id.as_str(), received_ms, State::Stored, now_ms, Some(why.into()));
@@ -160,7 +182,23 @@ impl Room {
                 self.step(old.apns_id.as_str(), old.received_ms, State::Replaced, now_ms, by);
             }
         }
-        Ok(handed)
+        Ok(())
+    }
+
+    /// [`Room::prepare`] then [`Room::finish`], for one notification.
+    pub(crate) async fn hand_over(
+        &self,
+        target: Target,
+        keep: Keep,
+        make: impl FnOnce() -> Notification,
+    ) -> Result<Handed, Error> {
+        match self.prepare(target, keep, make) {
+            Prepared::Done(handed) => Ok(handed),
+            p => {
+                let handed = if matches!(p, Prepared::Deliver(_)) { Handed::Delivering } else { Handed::Held };
+                self.finish([p]).await.map(|()| handed)
+            }
+        }
     }
 
     /// Where a notification for `app` is held: one per app, and one per Live Activity

@@ -506,7 +506,8 @@ impl Room {
         payload: &serde_json::Value,
     ) -> Result<serde_json::Value, Error> {
         let apns_id = protocol::ApnsId::random();
-        let notification = Notification {
+        let received_ms = self.state.clock.unix_millis();
+        let make = || Notification {
             apns_id: apns_id.clone(),
             topic: target.bundle,
             push_type: protocol::PushType::Alert,
@@ -514,10 +515,10 @@ impl Room {
             collapse_id: None,
             environment: target.environment,
             payload: bytes::Bytes::from(payload.to_string()),
-            received_ms: self.state.clock.unix_millis(),
+            received_ms,
         };
         let to = Target { device: target.slot, app: None, activity: None, online: true, learned: false };
-        self.hand_over([(to, notification)], Keep::Never).await?;
+        self.hand_over(to, Keep::Never, make).await?;
         Ok(serde_json::json!({ "apns_id": apns_id.as_str() }))
     }
 

@@ -398,27 +398,31 @@ async fn fan_out(
     let label = format!("broadcast {} on channel {}", request_id.hyphenated().encode_lower(&mut buf), channel.id);
     // Each subscriber's copy is a notification of its own (its apns-id, its journey,
     // starting with the broadcast), handed to the device side like any push.
-    let copies = subscribers.iter().map(|&(device, app, slot, online)| {
-        let apns_id = ApnsId::random();
-        shared.devices.step(apns_id.as_str(), now_ms, State::Broadcast, now_ms, Some(label.clone()));
-        shared.record_fanout(apns_id.as_str(), &request_id);
-        let target = Target { device, app: Some(app), activity: Some(slot), online, learned: false };
-        let notification = Notification {
-            apns_id,
-            topic: topic.clone(),
-            push_type: protocol::PushType::Liveactivity,
-            priority,
-            collapse_id: None,
-            environment: env,
-            payload: payload.clone(),
-            received_ms: now_ms,
-        };
-        (target, notification)
-    });
     let keep = Keep::Channel {
         keeps: channel.storage_policy != 0,
         until: expiration.min(now_secs + MAX_CHANNEL_STORAGE_SECS),
     };
-    shared.devices.hand_over(copies.collect::<Vec<_>>(), keep).await?;
+    let copies: Vec<_> = subscribers
+        .iter()
+        .map(|&(device, app, slot, online)| {
+            let apns_id = ApnsId::random();
+            shared.devices.step(apns_id.as_str(), now_ms, State::Broadcast, now_ms, Some(label.clone()));
+            shared.record_fanout(apns_id.as_str(), &request_id);
+            let target = Target { device, app: Some(app), activity: Some(slot), online, learned: false };
+            shared.devices.prepare(target, keep, || Notification {
+                apns_id,
+                topic: topic.clone(),
+                push_type: protocol::PushType::Liveactivity,
+                priority,
+                collapse_id: None,
+                environment: env,
+                payload: payload.clone(),
+                received_ms: now_ms,
+            })
+        })
+        .collect();
+    // Every copy held for an offline subscriber is durable, in one write, before the
+    // broadcast is answered.
+    shared.devices.finish(copies).await?;
     Ok(subscribers.len())
 }

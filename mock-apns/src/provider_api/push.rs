@@ -53,7 +53,7 @@ use protocol::{
 };
 
 use super::Room;
-use crate::devices::handoff::{Keep, Notification, Target};
+use crate::devices::handoff::{Keep, Notification, Prepared, Target};
 use crate::observe::capture::{Authenticated, Record};
 use crate::provider_api::conn::{ConnControl, ConnState, Credential, authenticate};
 use crate::provider_api::faults::{FaultAction, Fired, Probe};
@@ -291,7 +291,7 @@ pub(crate) async fn process(
             // (answering only once that is durable), or drops it. (Boxed: rare or cheap
             // next to what its state would add to every request's task, which is copied
             // when it is spawned.)
-            let notification = Notification {
+            let make = || Notification {
                 apns_id: apns_id.clone(),
                 topic: seen.topic.as_ref().map(|t| t.as_str().to_owned()).unwrap_or_default(),
                 push_type: accepted.push_type,
@@ -302,9 +302,13 @@ pub(crate) async fn process(
                 payload: Bytes::copy_from_slice(&body),
                 received_ms: now.ms,
             };
-            let handed = [(Target::from(routed), notification)];
-            match Box::pin(shared.devices.hand_over(handed, Keep::Expiration(accepted.expiration))).await {
-                Ok(_) => (200, None),
+            let handed = match shared.devices.prepare(Target::from(routed), Keep::Expiration(accepted.expiration), make)
+            {
+                Prepared::Done(_) => Ok(()),
+                left => Box::pin(shared.devices.finish([left])).await,
+            };
+            match handed {
+                Ok(()) => (200, None),
                 Err(_) => {
                     let reason = Reason::InternalServerError;
                     (reason.status(), Some(ErrorBody { reason, timestamp: None }))
