@@ -46,6 +46,7 @@
 
 pub(crate) mod batch;
 pub(crate) mod dashboard;
+pub(crate) mod device_routes;
 pub(crate) mod metrics;
 pub(crate) mod routes;
 

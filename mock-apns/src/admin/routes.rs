@@ -15,8 +15,7 @@ use tokio::sync::watch;
 use super::Shared;
 use super::dashboard::{self, AdminBody, ConsolePush};
 use crate::clock::{ClockView, SetClock};
-use crate::devices::activities::{ActivityCall, NewActivity, NewActivityType};
-use crate::devices::operations::{Lifecycle, LocalPush, NewDevice};
+use crate::devices::operations::NewDevice;
 use crate::error::Error;
 use crate::observe::capture::CaptureFilter;
 use crate::provider_api::credentials::{NewCertificate, NewKey};
@@ -42,9 +41,9 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: 
     .await;
 }
 
-type AdminResponse = Response<AdminBody>;
+pub(super) type AdminResponse = Response<AdminBody>;
 
-fn json(status: StatusCode, value: &impl Serialize) -> AdminResponse {
+pub(super) fn json(status: StatusCode, value: &impl Serialize) -> AdminResponse {
     let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
     Response::builder()
         .status(status)
@@ -53,19 +52,19 @@ fn json(status: StatusCode, value: &impl Serialize) -> AdminResponse {
         .expect("static status and header")
 }
 
-fn error(status: StatusCode, message: impl Into<String>) -> AdminResponse {
+pub(super) fn error(status: StatusCode, message: impl Into<String>) -> AdminResponse {
     json(status, &serde_json::json!({ "error": message.into() }))
 }
 
-fn created<T: Serialize>(v: Result<T, Error>) -> AdminResponse {
+pub(super) fn created<T: Serialize>(v: Result<T, Error>) -> AdminResponse {
     v.map_or_else(from_error, |v| json(StatusCode::CREATED, &v))
 }
 
-fn ok<T: Serialize>(v: Result<T, Error>) -> AdminResponse {
+pub(super) fn ok<T: Serialize>(v: Result<T, Error>) -> AdminResponse {
     v.map_or_else(from_error, |v| json(StatusCode::OK, &v))
 }
 
-fn from_error(e: Error) -> AdminResponse {
+pub(super) fn from_error(e: Error) -> AdminResponse {
     if let Error::Refused { reason, timestamp, by } = &e {
         // APNs's status and reason, as the provider API would answer them, and what
         // refused the push.
@@ -88,7 +87,7 @@ fn from_error(e: Error) -> AdminResponse {
 /// Reads a JSON body: at most [`MAX_ADMIN_BODY`] bytes, within [`ADMIN_BODY_TIMEOUT`],
 /// and only while every admin request's body held in memory together stays within
 /// `admin_body_budget` (see [`read_body`]).
-async fn read_json<T: serde::de::DeserializeOwned>(
+pub(super) async fn read_json<T: serde::de::DeserializeOwned>(
     shared: &Shared,
     req: Request<impl Body>,
 ) -> Result<T, AdminResponse> {
@@ -115,7 +114,7 @@ async fn read_json<T: serde::de::DeserializeOwned>(
 /// Reads `POST /api/v1/devices/batch`'s body as it arrives, entry by entry
 /// ([`super::batch`]): what is held, and taken from the budget, is the devices read so
 /// far and the entry being read, never the body's text.
-async fn read_batch(shared: &Shared, req: Request<impl Body>) -> Result<Vec<NewDevice>, AdminResponse> {
+pub(super) async fn read_batch(shared: &Shared, req: Request<impl Body>) -> Result<Vec<NewDevice>, AdminResponse> {
     let mut reader = super::batch::BatchReader::new();
     let _held = read_body(shared, req, 0, |chunk| reader.feed(chunk).map(|()| reader.held())).await?;
     reader.finish().map_err(|e| error(StatusCode::BAD_REQUEST, format!("bad JSON body: {e}")))
@@ -240,6 +239,10 @@ pub(crate) async fn route<B: Body>(shared: Arc<Shared>, req: Request<B>) -> Resu
         return Ok(error(StatusCode::BAD_REQUEST, "bad escape in the path"));
     };
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    if let ["api", "v1", "devices", ..] = segments.as_slice() {
+        let response = super::device_routes::route(&shared, &segments, &method, &query, req).await;
+        return Ok(response.unwrap_or_else(|| unmatched(&path, &method, &segments)));
+    }
     let response = match (segments.as_slice(), &method) {
         (["api", "v1", "health"], &Method::GET) => {
             let (devices, tokens) = shared.registry.table.counts();
@@ -270,113 +273,6 @@ pub(crate) async fn route<B: Body>(shared: Arc<Shared>, req: Request<B>) -> Resu
             Ok(new) => created(shared.issue_certificate(new)),
             Err(r) => r,
         },
-        (["api", "v1", "devices"], &Method::GET) => match parse_query(&query, &["after", "limit"]) {
-            Ok(q) => match q.get("limit").map(|l| l.parse::<usize>()).transpose() {
-                Ok(limit) => json(
-                    StatusCode::OK,
-                    &shared.devices.device_views(q.get("after").map(String::as_str), limit.unwrap_or(1000)),
-                ),
-                Err(_) => error(StatusCode::BAD_REQUEST, "limit is not a number"),
-            },
-            Err(msg) => error(StatusCode::BAD_REQUEST, msg),
-        },
-        (["api", "v1", "devices"], &Method::POST) => match read_json::<NewDevice>(&shared, req).await {
-            Ok(new) => created(shared.devices.create_device(new).await),
-            Err(r) => r,
-        },
-        (["api", "v1", "devices", "batch"], &Method::POST) => match read_batch(&shared, req).await {
-            Ok(devices) => created(shared.devices.create_devices(devices).await),
-            Err(r) => r,
-        },
-        (["api", "v1", "devices", udid], &Method::GET) => ok(shared.devices.device_view(udid)),
-        (["api", "v1", "devices", udid, "push"], &Method::POST) => match read_json::<LocalPush>(&shared, req).await {
-            Ok(push) => ok(crate::provider_api::push::local(&shared, udid, push).await),
-            Err(r) => r,
-        },
-        (["api", "v1", "devices", udid, "activity-types"], &Method::POST) => {
-            match read_json::<NewActivityType>(&shared, req).await {
-                Ok(new) => created(shared.devices.declare_activity_type(udid, new).await),
-                Err(r) => r,
-            }
-        }
-        (["api", "v1", "devices", udid, "activities"], &Method::POST) => {
-            match read_json::<NewActivity>(&shared, req).await {
-                Ok(new) => match shared.devices.refuse_on_running_phone(udid, ActivityCall::Start) {
-                    Ok(()) => created(shared.devices.start_activity(udid, new).await),
-                    Err(e) => from_error(e),
-                },
-                Err(r) => r,
-            }
-        }
-        (["api", "v1", "devices", udid, "token-scopes"], &Method::GET) => match shared.devices.device_view(udid) {
-            // Side by side: each installed app's token under today's rules (per-app) and the
-            // seed's (per-device), from the same inputs; one of them is the token in use.
-            Ok(d) => {
-                let hex = |b: [u8; 32]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
-                let apps: Vec<serde_json::Value> = d
-                    .apps
-                    .iter()
-                    .filter(|a| a.installed)
-                    .map(|a| {
-                        let (env, generation) = (a.environment, d.generation);
-                        serde_json::json!({
-                            "bundle_id": a.bundle_id, "environment": env, "install_generation": a.install_generation,
-                            "per-app": hex(shared.registry.table.derive_token(env, &d.udid, Some(&a.bundle_id), generation, a.install_generation)),
-                            "per-device": hex(shared.registry.table.derive_token(env, &d.udid, None, generation, 0)),
-                        })
-                    })
-                    .collect();
-                json(
-                    StatusCode::OK,
-                    &serde_json::json!({"udid": d.udid, "scope": shared.registry.table.scope(), "device_generation": d.generation, "apps": apps}),
-                )
-            }
-            Err(e) => from_error(e),
-        },
-        (["api", "v1", "devices", _, "token-scopes"], _) => {
-            error(StatusCode::METHOD_NOT_ALLOWED, format!("{path} does not take {method}"))
-        }
-        (["api", "v1", "devices", udid, "activities"], &Method::GET) => ok(shared.devices.activity_views(udid)),
-        (["api", "v1", "devices", udid, "activities", id, "end"], &Method::POST) => {
-            match shared.devices.refuse_on_running_phone(udid, ActivityCall::End) {
-                Ok(()) => ok(shared.devices.end_activity(udid, id).await),
-                Err(e) => from_error(e),
-            }
-        }
-        (["api", "v1", "devices", udid, action], &Method::POST) => {
-            let event = match *action {
-                "erase" => Ok(Lifecycle::Erase),
-                "backup" => Ok(Lifecycle::Backup),
-                "offline" => Ok(Lifecycle::Offline),
-                "online" => Ok(Lifecycle::Online),
-                "restore" => {
-                    read_json::<RestoreRequest>(&shared, req).await.map(|r| Lifecycle::Restore { to_udid: r.to_udid })
-                }
-                other => Err(error(
-                    StatusCode::NOT_FOUND,
-                    format!("no device action {other:?} (erase, backup, restore, offline, online)"),
-                )),
-            };
-            match event {
-                Ok(event) => ok(shared.devices.lifecycle(udid, event).await),
-                Err(r) => r,
-            }
-        }
-        (["api", "v1", "devices", udid, "apps", bundle, action], &Method::POST) => {
-            let bundle = bundle.to_string();
-            let event = match *action {
-                "update" => Some(Lifecycle::Update(bundle)),
-                "uninstall" => Some(Lifecycle::Uninstall(bundle)),
-                "reinstall" => Some(Lifecycle::Reinstall(bundle)),
-                _ => None,
-            };
-            match event {
-                Some(event) => ok(shared.devices.lifecycle(udid, event).await),
-                None => {
-                    error(StatusCode::NOT_FOUND, format!("no app action {action:?} (update, uninstall, reinstall)"))
-                }
-            }
-        }
         (["api", "v1", "registrations"], &Method::GET) => match parse_query(&query, &["udid", "limit"]) {
             Ok(q) => match q.get("limit").map(|l| l.parse::<usize>()).transpose() {
                 Ok(limit) => json(
@@ -503,6 +399,14 @@ pub(crate) async fn route<B: Body>(shared: Arc<Shared>, req: Request<B>) -> Resu
             Ok(()) => json(StatusCode::OK, &serde_json::json!({"reset": true})),
             Err(e) => from_error(e),
         },
+        _ => unmatched(&path, &method, &segments),
+    };
+    Ok(response)
+}
+
+/// No route took the request: 405 for a path that exists with another method, else 404.
+fn unmatched(path: &str, method: &Method, segments: &[&str]) -> AdminResponse {
+    match (segments, method) {
         (
             [
                 "api",
@@ -524,8 +428,7 @@ pub(crate) async fn route<B: Body>(shared: Arc<Shared>, req: Request<B>) -> Resu
             _,
         ) => error(StatusCode::METHOD_NOT_ALLOWED, format!("{path} does not take {method}")),
         _ => error(StatusCode::NOT_FOUND, format!("no route {path}")),
-    };
-    Ok(response)
+    }
 }
 
 /// `PUT /api/v1/broadcast-capability/{bundle}`: the App ID's broadcast switch.
@@ -542,16 +445,8 @@ struct IdleTimeout {
     ms: Option<u64>,
 }
 
-/// `POST /api/v1/devices/{udid}/restore` body.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RestoreRequest {
-    #[serde(default)]
-    to_udid: Option<String>,
-}
-
 /// Reads the allowed keys of a query string.
-fn parse_query(query: &str, allowed: &[&str]) -> Result<std::collections::HashMap<String, String>, String> {
+pub(super) fn parse_query(query: &str, allowed: &[&str]) -> Result<std::collections::HashMap<String, String>, String> {
     let mut out = std::collections::HashMap::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
