@@ -8,6 +8,7 @@
 
 mod cli;
 mod commands;
+mod common;
 
 use std::process::ExitCode;
 

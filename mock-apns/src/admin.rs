@@ -48,6 +48,7 @@ pub(crate) mod batch;
 pub(crate) mod dashboard;
 pub(crate) mod device_routes;
 pub(crate) mod metrics;
+pub(crate) mod respond;
 pub(crate) mod routes;
 
 pub(crate) use routes::serve;

@@ -484,11 +484,13 @@ impl Client {
             Ok(x) => x,
             Err(e) => return Attempt::Again { why: e.to_string(), retire: true },
         };
-        if let Err(e) = body.send_data(n.payload.clone(), true) {
-            return unprocessed_or_lost(e);
-        }
+        // The body may be refused when the stream has just closed (a GOAWAY that came
+        // between the headers and the body): then the request never ended, so the server
+        // cannot have processed it, whatever the stream's end says — unless it answered.
+        let body_sent = body.send_data(n.payload.clone(), true).is_ok();
         let response = match response.await {
             Ok(r) => r,
+            Err(e) if !body_sent => return Attempt::Again { why: e.to_string(), retire: true },
             Err(e) => return unprocessed_or_lost(e),
         };
         let (parts, mut stream) = response.into_parts();

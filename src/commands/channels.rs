@@ -3,10 +3,9 @@
 //! `--mock-ready`) or, named in as many words, Apple's.
 
 use clap::Subcommand;
-use protocol::Environment;
 use provider::broadcast::{Channels, StoragePolicy};
 
-use crate::cli::{ApnsArgs, Target, apns_client, mock_ready};
+use crate::common::{ApnsArgs, Target, apns_client, mock_ready};
 
 /// The channels subcommand.
 #[derive(clap::Args)]
@@ -79,15 +78,6 @@ impl On {
         };
         apns_client(&self.apns, ready.as_ref(), &target)
     }
-}
-
-/// The channel API's hosts at Apple (documented ports 2195 and 2196).
-pub(crate) fn apple_endpoint(env: Environment) -> provider::Endpoint {
-    let (host, port) = match env {
-        Environment::Sandbox => ("api-manage-broadcast.sandbox.push.apple.com", 2195),
-        Environment::Production => ("api-manage-broadcast.push.apple.com", 2196),
-    };
-    provider::Endpoint { host: host.into(), addr: format!("{host}:{port}"), ca_pem: None }
 }
 
 /// Runs one channel call and prints its answer.

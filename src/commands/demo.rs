@@ -16,7 +16,7 @@ use provider::server::{Clients, NotificationRequest, Provider, To, Tokens};
 use provider::{Auth, Client, ClientConfig, Endpoint, SharedToken, TokenSigner};
 use tokio::task::JoinHandle;
 
-use crate::cli::{parse_lang, parse_scope};
+use crate::common::{parse_lang, parse_scope};
 
 mod scenes;
 use scenes::*;
@@ -120,7 +120,7 @@ pub(crate) struct Args {
 pub(crate) async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let lang = args.lang.unwrap_or_else(Lang::from_env);
     play(args.once, args.token_scope, lang, async {
-        crate::cli::wait_for_signal().await;
+        crate::common::wait_for_signal().await;
     })
     .await
 }

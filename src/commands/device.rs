@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Subcommand;
 use protocol::{Environment, Lang};
 
-use crate::cli::{parse_activity_type, parse_app, parse_lang, wait_for_signal};
+use crate::common::{parse_activity_type, parse_app, parse_lang, wait_for_signal};
 
 /// The device subcommand.
 #[derive(clap::Args)]

@@ -77,7 +77,7 @@ async fn exec(mut config: mock_apns::Config, command: &[String]) -> Result<ExitC
     };
     let status = tokio::select! {
         status = child.wait() => status?,
-        signal = crate::cli::wait_for_signal() => {
+        signal = crate::common::wait_for_signal() => {
             // Told to stop: the command is asked to stop too, then waited for.
             stop(&mut child);
             let _ = child.wait().await;

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use super::serve::READY_FILE;
-use crate::cli::default_data_dir;
+use crate::common::default_data_dir;
 
 /// Which mock to ask.
 #[derive(clap::Args)]

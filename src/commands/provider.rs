@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use clap::Subcommand;
 use protocol::Environment;
 
-use crate::cli::{ApnsArgs, Target, apns_client, mock_ready, parse_addr, wait_for_signal};
+use crate::common::{ApnsArgs, Target, apns_client, mock_ready, parse_addr, wait_for_signal};
 
 /// The provider's subcommand.
 #[derive(clap::Args)]

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::cli::{ApnsArgs, Target, apns_client, mock_ready};
+use crate::common::{ApnsArgs, Target, apns_client, mock_ready};
 
 #[derive(clap::Args)]
 pub(crate) struct Args {

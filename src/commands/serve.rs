@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use mock_apns::{Config, MockApns, TokenScope};
 use protocol::Lang;
 
-use crate::cli::{default_data_dir, parse_addr, parse_lang, parse_scope, wait_for_signal};
+use crate::common::{default_data_dir, parse_addr, parse_lang, parse_scope, wait_for_signal};
 
 /// The ready line's file in a data dir: written by `serve` once it is ready, so `health`
 /// (the image's health check) finds the admin API whatever address it was given.

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::cli::unix_now;
+use crate::common::unix_now;
 
 /// The key.
 #[derive(clap::Args)]

@@ -3,12 +3,11 @@
 //! `routes.rs` sends every path under `/api/v1/devices` here; `None` means no route took
 //! it (405 or 404 there).
 
-use super::routes::Body;
 use http::{Method, Request, StatusCode};
 use serde::Deserialize;
 
 use super::Shared;
-use super::routes::{AdminResponse, created, error, from_error, json, ok, parse_query, read_batch, read_json};
+use super::respond::{AdminResponse, Body, created, error, from_error, json, ok, parse_query, read_batch, read_json};
 use crate::devices::activities::{ActivityCall, NewActivity, NewActivityType};
 use crate::devices::operations::{Lifecycle, LocalPush, NewDevice};
 
