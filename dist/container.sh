@@ -17,7 +17,7 @@
 #   - `docker stop` (SIGTERM to PID 1) ends it at once with status 0.
 #
 # Needs: buildah, a Docker engine (or docker.io, to start one; as root), python3 with
-# venv and PyPI (the Python suites), and 127.0.0.1 ports 2195-2199, 8089 and 8091 free.
+# venv and PyPI (the Python suites), and 127.0.0.1 ports 2195-2200, 8089 and 8091 free.
 # Usage: dist/container.sh   (output: target/dist/apns-lab-image.tar.gz, `docker load`able)
 # Publishing is a release step: `docker tag apns-lab:VERSION REGISTRY/apns-lab:VERSION`
 # and `docker push`.
@@ -53,7 +53,7 @@ if ! docker info >/dev/null 2>&1; then
   docker info >/dev/null 2>&1 || fail "dockerd did not start: $(tail -5 "$work/dockerd.log")"
 fi
 
-for port in 2195 2196 2197 2198 2199 8089 8091; do
+for port in 2195 2196 2197 2198 2199 2200 8089 8091; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then fail "127.0.0.1:$port is in use; the check runs the image on its usual ports"; fi
 done
 
@@ -83,12 +83,13 @@ size=$(docker image inspect -f '{{.Size}}' "$image")
 [ "$(docker history -q "$image" | wc -l)" -le 12 ] || fail "unexpected layers: $(docker history "$image")"
 
 loopback=(--sandbox-addr 127.0.0.1:2197 --production-addr 127.0.0.1:2198 --channels-sandbox-addr 127.0.0.1:2195
-  --channels-production-addr 127.0.0.1:2196 --gateway-addr 127.0.0.1:2199 --admin-addr 127.0.0.1:8089)
+  --channels-production-addr 127.0.0.1:2196 --gateway-addr 127.0.0.1:2199 --webpush-addr 127.0.0.1:2200
+  --admin-addr 127.0.0.1:8089)
 
 # No token: refused, with the reason (the image's own 0.0.0.0 admin address).
 if out=$(timeout 20 docker run --rm --network host --name "$name-open" "$image" --sandbox-addr 127.0.0.1:0 \
     --production-addr 127.0.0.1:0 --channels-sandbox-addr 127.0.0.1:0 --channels-production-addr 127.0.0.1:0 \
-    --gateway-addr 127.0.0.1:0 2>&1); then
+    --gateway-addr 127.0.0.1:0 --webpush-addr 127.0.0.1:0 2>&1); then
   fail "started without an admin token: $out"
 fi
 grep -q "admin token" <<<"$out" || fail "no admin token, but not said: $out"

@@ -12,6 +12,8 @@ export interface Ready {
   gateway: string;
   channels_sandbox: string;
   channels_production: string;
+  /** https://host:port of the Web Push endpoint (Apple's web.push.apple.com). */
+  webpush: string;
   /** The CA certificate to trust (a file path). */
   ca_file: string;
   team_id: string;

@@ -202,7 +202,7 @@ async function connectApnsLab(adminUrl, { adminToken, host, ports = {} } = {}) {
   const ready = await res.json();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "apns-lab-remote-"));
   const reach = host || new URL(admin).hostname;
-  for (const name of ["sandbox", "production", "gateway", "channels_sandbox", "channels_production"]) {
+  for (const name of ["sandbox", "production", "gateway", "channels_sandbox", "channels_production", "webpush"]) {
     const u = new URL(ready[name]);
     u.hostname = reach;
     if (ports[u.port]) u.port = String(ports[u.port]);

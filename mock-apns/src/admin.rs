@@ -20,6 +20,8 @@
 //! | `POST /api/v1/devices/{udid}/activity-types` `{"bundle_id", "environment"?, "attributes_type"}` | an app declares an `ActivityAttributes` type: its push-to-start token ([`crate::NewActivityType`]) |
 //! | `POST /api/v1/devices/{udid}/activities` `{"bundle_id", "environment"?, "attributes_type", "activity_id"?}` · `GET` | a Live Activity starts: its update token ([`crate::NewActivity`]); the device's activity tokens |
 //! | `POST /api/v1/devices/{udid}/activities/{activity_id}/end` | the activity ends: its token answers 200 (dropped) until APNs learns, then 410 |
+//! | `POST /api/v1/devices/{udid}/web-apps` `{"origin", "name"?, "application_server_key"}` · `GET` | a web app on the Home Screen subscribes to Web Push: `PushSubscription.toJSON()` with its endpoint on the Web Push listener |
+//! | `POST /api/v1/devices/{udid}/web-apps/remove` `{"origin"}` | the web app is removed: its subscriptions answer 410 from then on |
 //! | `POST /api/v1/devices/{udid}/push` `{"bundle_id"?, "payload"}` | inject a payload into a connected device, like `xcrun simctl push` ([`LocalPush`]) |
 //! | `GET /api/v1/events?udid=&limit=` | lifecycle events with their token changes, newest first (default 100) |
 //! | `GET /api/v1/notifications?token=&topic=&apns_id=&limit=` | answered requests, newest first (default limit 100) |

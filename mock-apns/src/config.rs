@@ -28,6 +28,9 @@ pub struct Config {
     pub channels_sandbox_addr: SocketAddr,
     /// The production channel management API (Apple's port 2196). Default `127.0.0.1:0`.
     pub channels_production_addr: SocketAddr,
+    /// The Web Push endpoint (TLS; HTTP/2 or HTTP/1.1 by ALPN), Apple's
+    /// `web.push.apple.com`.
+    pub webpush_addr: SocketAddr,
     /// How long priority 5 and 1 notifications to a connected device may wait to be sent
     /// together (APNs batches them for power). Zero sends at once. Default 10 ms.
     pub low_priority_batch: Duration,
@@ -85,6 +88,7 @@ impl Default for Config {
             gateway_addr: loopback,
             channels_sandbox_addr: loopback,
             channels_production_addr: loopback,
+            webpush_addr: loopback,
             low_priority_batch: Duration::from_millis(10),
             h2c_addr: None,
             clock: Clock::system(),

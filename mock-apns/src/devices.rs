@@ -10,6 +10,7 @@ pub(crate) mod handoff;
 pub(crate) mod journey;
 pub(crate) mod operations;
 pub(crate) mod storage;
+pub(crate) mod web_apps;
 
 use std::sync::{Arc, Mutex};
 
@@ -34,6 +35,8 @@ pub(crate) struct Room {
     pub(crate) connections: gateway::Connections,
     /// The delivery engine's inbox.
     pub(crate) engine: mpsc::Sender<delivery::Event>,
+    /// The phones' private keys for their Web Push subscriptions.
+    pub(crate) web_keys: web_apps::WebKeys,
     /// Its other end, taken when the engine starts.
     engine_inbox: Mutex<Option<mpsc::Receiver<delivery::Event>>>,
 }
@@ -49,6 +52,7 @@ impl Room {
             journeys: journey::Journeys::default(),
             connections: gateway::Connections::default(),
             engine,
+            web_keys: web_apps::WebKeys::default(),
             engine_inbox: Mutex::new(Some(inbox)),
         }
     }
@@ -63,6 +67,7 @@ impl Room {
         self.observe.reset().await?;
         self.storage.clear();
         self.journeys.clear();
+        self.web_keys.clear();
         Ok(())
     }
 }

@@ -204,6 +204,8 @@ pub struct Ready {
     pub channels_sandbox: String,
     /// `https://127.0.0.1:P` of the production channel management API.
     pub channels_production: String,
+    /// `https://127.0.0.1:P` of the Web Push endpoint (`web.push.apple.com`).
+    pub webpush: String,
     /// `http://127.0.0.1:P` of the h2c (plaintext, sandbox) listener, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub h2c: Option<String>,
@@ -240,6 +242,8 @@ pub struct Listeners {
     pub channels_sandbox: TcpListener,
     /// The production channel management API.
     pub channels_production: TcpListener,
+    /// The Web Push endpoint.
+    pub webpush: TcpListener,
     /// The optional h2c listener (sandbox).
     pub h2c: Option<TcpListener>,
 }
@@ -272,6 +276,7 @@ impl MockApns {
             gateway: bind("gateway", config.gateway_addr).await?,
             channels_sandbox: bind("channels-sandbox", config.channels_sandbox_addr).await?,
             channels_production: bind("channels-production", config.channels_production_addr).await?,
+            webpush: bind("web push", config.webpush_addr).await?,
             h2c: match config.h2c_addr {
                 Some(a) => Some(bind("h2c", a).await?),
                 None => None,
@@ -317,6 +322,9 @@ impl MockApns {
         let channels_sandbox = listeners.channels_sandbox.local_addr()?;
         let channels_production = listeners.channels_production.local_addr()?;
         let h2c = listeners.h2c.as_ref().map(|l| l.local_addr()).transpose()?;
+        let webpush = listeners.webpush.local_addr()?;
+        let webpush_url = format!("https://{webpush}");
+        let _ = shared.webpush_url.set(webpush_url.clone());
         let mut tasks = Vec::new();
         for (listener, env, channels) in [
             (listeners.sandbox, Environment::Sandbox, false),
@@ -335,6 +343,12 @@ impl MockApns {
         tasks.extend([
             tokio::spawn(admin::serve(listeners.admin, shared.clone(), rx.clone())),
             tokio::spawn(gateway::serve(listeners.gateway, acceptor.clone(), shared.devices.clone(), rx.clone())),
+            tokio::spawn(provider_api::webpush::serve(
+                listeners.webpush,
+                TlsAcceptor::from(shared.state.authority.web_push_config(&shared.state.config.tls_names)?),
+                shared.clone(),
+                rx.clone(),
+            )),
         ]);
         if let Some(inbox) = shared.devices.take_engine_inbox() {
             tasks.push(tokio::spawn(delivery::run(
@@ -364,6 +378,7 @@ impl MockApns {
             gateway: format!("https://{gateway}"),
             channels_sandbox: format!("https://{channels_sandbox}"),
             channels_production: format!("https://{channels_production}"),
+            webpush: webpush_url,
             h2c: h2c.map(|a| format!("http://{a}")),
             ca_file: data_dir.as_ref().map(|d| d.join(CA_FILE)),
             team_id: shared.registry.default_team.clone(),

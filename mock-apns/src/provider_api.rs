@@ -11,6 +11,8 @@ pub(crate) mod limits;
 pub(crate) mod push;
 pub(crate) mod server;
 pub(crate) mod tap;
+pub(crate) mod vapid;
+pub(crate) mod webpush;
 
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
@@ -40,6 +42,10 @@ pub(crate) struct Room {
     pub(crate) keys: auth::Keys,
     /// Provider tokens already verified.
     pub(crate) tokens: auth::TokenCache,
+    /// VAPID JWTs already verified (Web Push).
+    pub(crate) vapid: vapid::Verified,
+    /// `https://host:port` of the Web Push listener, once bound: where endpoints point.
+    pub(crate) webpush_url: OnceLock<String>,
     /// Fault rules set by tests.
     pub(crate) faults: faults::Faults,
     /// Rate limits set by tests.
@@ -85,6 +91,8 @@ impl Room {
             observe: devices.observe.clone(),
             devices,
             keys,
+            vapid: vapid::Verified::default(),
+            webpush_url: OnceLock::new(),
             faults: faults::Faults::default(),
             limits: limits::Limiter::default(),
             idle_timeout_ms: AtomicU64::new(0),
@@ -129,6 +137,7 @@ impl Room {
     pub(crate) async fn reset(&self) -> Result<(), Error> {
         self.devices.reset().await?;
         self.faults.clear();
+        self.vapid.clear();
         let _ = self.limits.set(limits::RateLimits::default());
         self.set_idle_timeout_ms(0);
         // A test that moved APNs's clock must not leave the next one with aged tokens.

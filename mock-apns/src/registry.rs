@@ -49,6 +49,7 @@ pub(crate) mod events;
 mod lifecycle;
 mod routing;
 mod saved;
+pub(crate) mod web;
 
 /// The raw bytes of a derived token.
 type Token = [u8; 32];
@@ -513,6 +514,8 @@ pub(crate) struct Room {
     pub(crate) events: events::Events,
     /// Broadcast channels.
     pub(crate) channels: channels::Channels,
+    /// Web Push subscriptions (kept in memory: a restart forgets them).
+    pub(crate) web: web::WebSubscriptions,
     /// The team created on first start; apps without a team belong to it.
     pub(crate) default_team: String,
 }
@@ -525,7 +528,7 @@ impl Room {
         channels: channels::Channels,
         default_team: String,
     ) -> Room {
-        Room { state, table, events, channels, default_team }
+        Room { state, table, events, channels, web: web::WebSubscriptions::default(), default_team }
     }
 
     /// Forgets devices, tokens and events (after the room below has).
@@ -534,6 +537,7 @@ impl Room {
         self.table.clear();
         self.events.clear();
         self.channels.clear();
+        self.web.clear();
         Ok(())
     }
 }

@@ -33,7 +33,7 @@ pub(crate) const OID_TOPICS: &[u64] = &[1, 2, 840, 113635, 100, 6, 3, 6];
 /// Names the server certificate covers: loopback, and Apple's provider API and
 /// broadcast channel management hosts, so clients that keep Apple's host names and
 /// resolve them to the mock (an /etc/hosts entry, curl's `--resolve`) verify the name too.
-pub const SERVER_NAMES: [&str; 8] = [
+pub const SERVER_NAMES: [&str; 9] = [
     "127.0.0.1",
     "::1",
     "localhost",
@@ -42,6 +42,7 @@ pub const SERVER_NAMES: [&str; 8] = [
     "api.development.push.apple.com",
     "api-manage-broadcast.push.apple.com",
     "api-manage-broadcast.sandbox.push.apple.com",
+    "web.push.apple.com",
 ];
 
 /// The local certificate authority.
@@ -143,6 +144,14 @@ impl Authority {
                 PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
             )?;
         config.alpn_protocols = vec![b"h2".to_vec()];
+        Ok(Arc::new(config))
+    }
+
+    /// The Web Push endpoint's configuration: the provider API's, but serving HTTP/2 or
+    /// HTTP/1.1 by ALPN (HTTP/1.1 to a client that offers none).
+    pub fn web_push_config(&self, extra_names: &[String]) -> Result<Arc<ServerConfig>, Error> {
+        let mut config = (*self.server_config(extra_names)?).clone();
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(Arc::new(config))
     }
 

@@ -19,6 +19,7 @@ pub mod payload;
 mod reason;
 mod token;
 mod topic;
+pub mod webpush;
 
 pub use activity::{ActivityEvent, ActivityPush, ActivityTarget, ActivityTokenKind};
 pub use environment::Environment;

@@ -45,6 +45,10 @@ pub(crate) struct Args {
     /// --production-addr has port 0].
     #[arg(long, value_parser = parse_addr)]
     pub(crate) channels_production_addr: Option<SocketAddr>,
+    /// The Web Push endpoint, Apple's web.push.apple.com (TLS; HTTP/2 or HTTP/1.1 by ALPN)
+    /// [default: 127.0.0.1:2200; a free port when --sandbox-addr has port 0].
+    #[arg(long, value_parser = parse_addr)]
+    pub(crate) webpush_addr: Option<SocketAddr>,
     /// Also serve the sandbox environment as plaintext HTTP/2 (h2c, prior knowledge).
     #[arg(long, value_parser = parse_addr)]
     h2c_addr: Option<SocketAddr>,
@@ -95,6 +99,10 @@ impl Args {
             channels_production_addr: self.channels_production_addr.unwrap_or_else(|| {
                 let port = if production_addr.port() == 0 { 0 } else { 2196 };
                 SocketAddr::new(production_addr.ip(), port)
+            }),
+            webpush_addr: self.webpush_addr.unwrap_or_else(|| {
+                let port = if sandbox_addr.port() == 0 { 0 } else { 2200 };
+                SocketAddr::new(sandbox_addr.ip(), port)
             }),
             capture_limit: self.capture_limit,
             token_scope: self.token_scope,

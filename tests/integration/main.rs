@@ -27,3 +27,4 @@ mod serve;
 mod shapes;
 mod support;
 mod validation;
+mod webpush;

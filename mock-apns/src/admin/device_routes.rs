@@ -10,6 +10,7 @@ use super::Shared;
 use super::respond::{AdminResponse, Body, created, error, from_error, json, ok, parse_query, read_batch, read_json};
 use crate::devices::activities::{ActivityCall, NewActivity, NewActivityType};
 use crate::devices::operations::{Lifecycle, LocalPush, NewDevice};
+use crate::devices::web_apps::{self, NewWebApp, RemoveWebApp};
 
 /// `POST /api/v1/devices/{udid}/restore` body.
 #[derive(Debug, Default, Deserialize)]
@@ -63,6 +64,32 @@ pub(crate) async fn route<B: Body>(
                     Ok(()) => created(shared.devices.start_activity(udid, new).await),
                     Err(e) => from_error(e),
                 },
+                Err(r) => r,
+            }
+        }
+        (["api", "v1", "devices", udid, "web-apps"], &Method::POST) => {
+            match read_json::<NewWebApp>(shared, req).await {
+                Ok(new) => {
+                    let listener = shared.webpush_url.get().cloned().unwrap_or_default();
+                    created(shared.devices.add_web_app(udid, new).map(|s| web_apps::view(&s, &listener)))
+                }
+                Err(r) => r,
+            }
+        }
+        (["api", "v1", "devices", udid, "web-apps"], &Method::GET) => {
+            let listener = shared.webpush_url.get().cloned().unwrap_or_default();
+            ok(shared
+                .devices
+                .web_apps(udid)
+                .map(|all| all.iter().map(|s| web_apps::view(s, &listener)).collect::<Vec<_>>()))
+        }
+        (["api", "v1", "devices", udid, "web-apps", "remove"], &Method::POST) => {
+            match read_json::<RemoveWebApp>(shared, req).await {
+                Ok(gone) => {
+                    let listener = shared.webpush_url.get().cloned().unwrap_or_default();
+                    let ended = shared.devices.remove_web_app(udid, &gone.origin);
+                    ok(ended.map(|all| all.iter().map(|s| web_apps::view(s, &listener)).collect::<Vec<_>>()))
+                }
                 Err(r) => r,
             }
         }

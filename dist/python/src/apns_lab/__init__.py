@@ -102,6 +102,7 @@ class ApnsLab:
         self.gateway: str = ready["gateway"]
         self.channels_sandbox: Optional[str] = ready.get("channels_sandbox")
         self.channels_production: Optional[str] = ready.get("channels_production")
+        self.webpush: Optional[str] = ready.get("webpush")
         self.ca_file: str = ready["ca_file"]
         self.key_file: str = ready["key_file"]
         self.key_id: str = ready["key_id"]
@@ -152,7 +153,7 @@ class ApnsLab:
         ca.write_text(ready.pop("ca_pem"))
         key = pathlib.Path(here, f"AuthKey_{ready['key_id']}.p8")
         key.write_text(ready.pop("key_p8"))
-        for name in ("sandbox", "production", "gateway", "channels_sandbox", "channels_production", "h2c"):
+        for name in ("sandbox", "production", "gateway", "channels_sandbox", "channels_production", "webpush", "h2c"):
             if ready.get(name):
                 parts = urllib.parse.urlsplit(ready[name])
                 port = (ports or {}).get(parts.port, parts.port)

@@ -1,0 +1,181 @@
+//! Web apps on a phone's Home Screen, and their Web Push subscriptions: the phone makes
+//! the subscription's P-256 key pair and 16-byte auth secret (the private half stays on
+//! the phone, to decrypt what arrives), the push service issues the endpoint, and the
+//! answer has the shape of `PushSubscription.toJSON()`. Removing the web app ends its
+//! subscription; pushes to it answer 410 from then on.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use aws_lc_rs::agreement::{ECDH_P256, PrivateKey};
+use aws_lc_rs::encoding::{AsBigEndian, EcPrivateKeyBin};
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+
+use super::Room;
+use crate::error::Error;
+use crate::registry::web::WebSubscription;
+
+/// `POST /api/v1/devices/{udid}/web-apps`: a web app is added to the Home Screen and
+/// subscribes (`PushManager.subscribe({userVisibleOnly: true, applicationServerKey})`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewWebApp {
+    /// The web app's origin: `https://host[:port]`.
+    pub origin: String,
+    /// Its name on the Home Screen (default: the origin's host).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The application server's public key (VAPID), base64url: a 65-byte uncompressed
+    /// P-256 point.
+    pub application_server_key: String,
+}
+
+/// `POST /api/v1/devices/{udid}/web-apps/remove`: the web app is removed from the Home
+/// Screen.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveWebApp {
+    /// The web app's origin.
+    pub origin: String,
+}
+
+/// A subscription as the web app sees it: `PushSubscription.toJSON()`, plus the web app
+/// and whether the subscription still stands.
+#[derive(Debug, Clone, Serialize)]
+pub struct WebSubscriptionView {
+    /// `https://<web push listener>/<id>`.
+    pub endpoint: String,
+    /// Always `null`, as from Apple.
+    #[serde(rename = "expirationTime")]
+    pub expiration_time: Option<u64>,
+    /// `p256dh` and `auth`, base64url.
+    pub keys: Keys,
+    /// The web app's origin.
+    pub origin: String,
+    /// Its name on the Home Screen.
+    pub name: String,
+    /// `active`, or `ended` (410).
+    pub state: &'static str,
+}
+
+/// The subscription's keys, base64url.
+#[derive(Debug, Clone, Serialize)]
+pub struct Keys {
+    /// The phone's public key (65 bytes).
+    pub p256dh: String,
+    /// The auth secret (16 bytes).
+    pub auth: String,
+}
+
+/// The phones' private keys for their subscriptions, by subscription id.
+#[derive(Default)]
+pub(crate) struct WebKeys {
+    private: Mutex<HashMap<String, Vec<u8>>>,
+}
+
+impl WebKeys {
+    /// Forgets them all (a reset).
+    pub(crate) fn clear(&self) {
+        self.private.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// `https://host[:port]` and nothing else.
+fn valid_origin(origin: &str) -> bool {
+    let Some(rest) = origin.strip_prefix("https://") else { return false };
+    !rest.is_empty()
+        && !rest.contains(['/', '?', '#', '@', ' '])
+        && rest.split(':').next().is_some_and(|h| !h.is_empty())
+}
+
+/// A subscription as the admin API shows it, its endpoint under `listener`.
+pub(crate) fn view(s: &WebSubscription, listener: &str) -> WebSubscriptionView {
+    WebSubscriptionView {
+        endpoint: format!("{listener}/{}", s.id),
+        expiration_time: None,
+        keys: Keys { p256dh: b64(&s.p256dh), auth: b64(&s.auth) },
+        origin: s.origin.clone(),
+        name: s.name.clone(),
+        state: if s.ended_at.is_some() { "ended" } else { "active" },
+    }
+}
+
+impl Room {
+    /// Adds a web app to a phone's Home Screen and subscribes it: the phone makes its key
+    /// pair and auth secret, the registry issues the subscription.
+    pub(crate) fn add_web_app(&self, udid: &str, req: NewWebApp) -> Result<WebSubscription, Error> {
+        if self.registry.table.device_slot(udid).is_none() {
+            return Err(Error::NotFound(format!("no device {udid}")));
+        }
+        if !valid_origin(&req.origin) {
+            return Err(Error::Invalid(format!("origin {:?} is not https://host[:port]", req.origin)));
+        }
+        let server_key = protocol::webpush::public_key(&req.application_server_key).map_err(|_| {
+            Error::Invalid("application_server_key must be a base64url 65-byte uncompressed P-256 point".into())
+        })?;
+        let private = PrivateKey::generate(&ECDH_P256).map_err(|_| Error::Invalid("no P-256 key".into()))?;
+        let public = private.compute_public_key().map_err(|_| Error::Invalid("no P-256 key".into()))?;
+        let scalar: EcPrivateKeyBin<'static> =
+            private.as_be_bytes().map_err(|_| Error::Invalid("no P-256 key".into()))?;
+        let subscription = self.registry.web.add(WebSubscription {
+            id: String::new(),
+            udid: udid.to_owned(),
+            name: req.name.unwrap_or_else(|| {
+                req.origin.trim_start_matches("https://").split(':').next().unwrap_or("").to_owned()
+            }),
+            origin: req.origin,
+            application_server_key: server_key,
+            p256dh: public.as_ref().to_vec(),
+            auth: crate::random::bytes(16),
+            created_at: self.state.clock.unix_millis(),
+            ended_at: None,
+        });
+        let mut keys = self.web_keys.private.lock().unwrap_or_else(|e| e.into_inner());
+        keys.insert(subscription.id.clone(), scalar.as_ref().to_vec());
+        Ok(subscription)
+    }
+
+    /// Removes a web app from a phone: its subscriptions end (410 from then on).
+    pub(crate) fn remove_web_app(&self, udid: &str, origin: &str) -> Result<Vec<WebSubscription>, Error> {
+        if self.registry.table.device_slot(udid).is_none() {
+            return Err(Error::NotFound(format!("no device {udid}")));
+        }
+        let ended = self.registry.web.end(udid, Some(origin), self.state.clock.unix_millis());
+        if ended.is_empty() {
+            return Err(Error::NotFound(format!("{udid} has no web app {origin} subscribed")));
+        }
+        let mut keys = self.web_keys.private.lock().unwrap_or_else(|e| e.into_inner());
+        for s in &ended {
+            keys.remove(&s.id);
+        }
+        Ok(ended)
+    }
+
+    /// A phone's web subscriptions.
+    pub(crate) fn web_apps(&self, udid: &str) -> Result<Vec<WebSubscription>, Error> {
+        if self.registry.table.device_slot(udid).is_none() {
+            return Err(Error::NotFound(format!("no device {udid}")));
+        }
+        Ok(self.registry.web.of_device(udid))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_are_https_host_and_port_only() {
+        for ok in ["https://app.example", "https://app.example:8443", "https://127.0.0.1:4000"] {
+            assert!(valid_origin(ok), "{ok}");
+        }
+        for bad in ["http://app.example", "https://app.example/", "https://app.example/x", "https://", "app.example"] {
+            assert!(!valid_origin(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! Apple's third push path, the Web Push endpoint (`web.push.apple.com`): a web app's
+//! server `POST`s an encrypted message (RFC 8291, aes128gcm) signed with VAPID (RFC 8292)
+//! to a subscription's endpoint, `https://<this listener>/<opaque id>`. Over TLS from the
+//! mock's CA, HTTP/2 or HTTP/1.1 by ALPN (HTTP/1.1 without it, pipelined requests
+//! answered in order), because common senders (pywebpush over `requests`) speak HTTP/1.1.
+//!
+//! It reads best whole, as the one place the order of checks lives. Apple does not
+//! document an order; this one follows the request from its line to its body, and each
+//! rule's source — documented, observed, or chosen where Apple is silent — is beside its
+//! check in `protocol::webpush` and `vapid.rs`:
+//!
+//! | # | check | reason (status) |
+//! |---|---|---|
+//! | 1 | the method is POST | MethodNotAllowed (405) |
+//! | 2 | the path is one issued subscription id | BadPath (404) |
+//! | 3 | the subscription still stands | ExpiredToken (410) |
+//! | 4 | `Authorization: vapid t=…, k=…` (missing: BadJwtToken) | BadJwtToken (403), BadAuthorizationHeader (400) |
+//! | 5 | `k` is a 65-byte uncompressed P-256 point | BadVapidPublicKey (400) |
+//! | 6 | `k` is the subscription's application server key | VapidPkHashMismatch (400) |
+//! | 7 | the JWT: ES256, raw signature by `k`, `aud` this endpoint's origin, `exp` within 24 h, a reachable `sub` | BadJwtToken (403) |
+//! | 8 | `TTL` is seconds (cut to 30 days) | BadTtl (400) |
+//! | 9 | `Urgency`, if sent, is very-low, low, normal or high | BadUrgency (400) |
+//! | 10 | `Topic`, if sent, is ≤ 32 base64url characters, not of a length ≡ 1 mod 4 | BadWebPushTopic (400) |
+//! | 11 | a body comes with `Content-Encoding: aes128gcm` | BadWebPushRequest (400) |
+//! | 12 | the body is at most 4096 bytes | PayloadTooLarge (413) |
+//! | 13 | the body's aes128gcm header is well formed | BadWebPushRequest (400) |
+//!
+//! Accepted: 201 with `apns-id` (a UUID) and `Location` (the message's URI, RFC 8030 §5),
+//! and `TTL` as kept. Refused: the reason's status, `{"reason":…}` and `apns-id`. An
+//! unknown well-formed id is 404 BadPath (chosen: Apple's answer is unknown). The body
+//! (at most 4097 bytes of it) is read before any answer.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use protocol::ApnsId;
+use protocol::webpush::{self, Urgency, WebPushReason};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+use super::Room;
+use crate::observe::misbehaviour::Kind;
+
+/// Concurrent HTTP/2 streams per connection (Apple's is not published); HTTP/1.1 clients
+/// may pipeline as many requests, answered in order.
+const MAX_STREAMS: u32 = 100;
+/// The most body bytes kept from a request: the limit, plus one to tell "too large" apart.
+const MAX_READ: usize = webpush::MAX_BODY + 1;
+/// The most body bytes read (and dropped) from a request that is too large, so that its
+/// 413 reaches the client before the stream is reset.
+const MAX_DRAINED: usize = 1 << 20;
+
+/// A push that passed every check.
+#[derive(Debug)]
+pub(crate) struct Accepted {
+    /// The subscription's id.
+    pub subscription: String,
+    /// How long it may wait for the phone, seconds (cut to 30 days).
+    pub ttl: u64,
+    pub urgency: Urgency,
+    pub topic: Option<String>,
+    /// The encrypted message, as sent.
+    pub body: Bytes,
+}
+
+/// Serves the Web Push listener until `shutdown` fires.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    shared: Arc<Room>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let (max, stop) = (shared.state.config.max_connections, shutdown.clone());
+    crate::accept::accept_loop(listener, "web push", max, stop, |tcp, _| {
+        let _ = tcp.set_nodelay(true);
+        let (acceptor, shared, mut shutdown) = (acceptor.clone(), shared.clone(), shutdown.clone());
+        async move {
+            let handshake = tokio::time::timeout(shared.state.config.handshake_timeout, acceptor.accept(tcp));
+            let tls = match Box::pin(handshake).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => {
+                    return shared.observe.misbehaviour.report(Kind::TlsHandshake, &format_args!("web push: {e}"));
+                }
+                Err(_) => return shared.observe.misbehaviour.report(Kind::HandshakeTimeout, &"web push: TLS"),
+            };
+            let service = hyper::service::service_fn(move |req| {
+                let shared = shared.clone();
+                async move { Ok::<_, Infallible>(answer(&shared, req).await) }
+            });
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder.http1().pipeline_flush(true).timer(hyper_util::rt::TokioTimer::new());
+            builder.http2().max_concurrent_streams(MAX_STREAMS);
+            let connection = builder.serve_connection(TokioIo::new(tls), service);
+            tokio::select! {
+                _ = connection => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    })
+    .await;
+}
+
+/// One request: checked in the module's order, answered as Apple answers.
+async fn answer(shared: &Room, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let apns_id = ApnsId::random();
+    let mut response = Response::builder().header("apns-id", apns_id.as_str());
+    match check(shared, req).await {
+        Ok((accepted, origin)) => {
+            response = response
+                .status(StatusCode::CREATED)
+                .header(http::header::LOCATION, format!("{origin}/m/{}", apns_id.as_str()))
+                .header("ttl", accepted.ttl.to_string());
+            tracing::debug!(
+                apns_id = %apns_id,
+                subscription = %accepted.subscription,
+                ttl = accepted.ttl,
+                urgency = accepted.urgency.as_str(),
+                topic = accepted.topic.as_deref().unwrap_or(""),
+                bytes = accepted.body.len(),
+                "web push accepted"
+            );
+            response.body(Full::new(Bytes::new())).expect("static status and headers")
+        }
+        Err(reason) => response
+            .status(reason.status())
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(reason.to_json())))
+            .expect("static status and headers"),
+    }
+}
+
+/// The checks of the module's table, in order; answers the push and the endpoint's origin.
+async fn check(shared: &Room, req: Request<Incoming>) -> Result<(Accepted, String), WebPushReason> {
+    let (parts, body) = req.into_parts();
+    // The body is read first, whatever the answer: an HTTP/2 stream answered before its
+    // body is in is reset, and clients (curl, Node's http2) then report a broken stream
+    // instead of the answer.
+    let body = read_body(body, shared.state.config.body_timeout).await?;
+    // 1–3: method, path, subscription.
+    if parts.method != Method::POST {
+        return Err(WebPushReason::MethodNotAllowed);
+    }
+    let id = parts.uri.path().strip_prefix('/').filter(|id| {
+        !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    });
+    let subscription = id.and_then(|id| shared.registry.web.get(id)).ok_or(WebPushReason::BadPath)?;
+    if subscription.ended_at.is_some() {
+        return Err(WebPushReason::ExpiredToken);
+    }
+    // 4–7: VAPID. The audience is this endpoint's origin as the sender reached it: the
+    // host it connected to (HTTP/2 `:authority`, HTTP/1.1 `Host`), which is the endpoint
+    // URL's, since the sender derives both from it.
+    let headers = &parts.headers;
+    let authority = parts.uri.authority().map(|a| a.as_str().to_owned()).or_else(|| header(headers, "host"));
+    let origin = format!("https://{}", authority.unwrap_or_default());
+    let vapid = webpush::parse_authorization(header_ref(headers, "authorization"))?;
+    let key = webpush::public_key(vapid.k)?;
+    if key != subscription.application_server_key {
+        return Err(WebPushReason::VapidPkHashMismatch);
+    }
+    shared.vapid.check(vapid.t, &key, &origin, shared.state.clock.unix_secs())?;
+    // 8–11: the headers.
+    let ttl = webpush::ttl(header_ref(headers, "ttl"))?;
+    let urgency = Urgency::parse(header_ref(headers, "urgency"))?;
+    let topic = header(headers, "topic");
+    if let Some(topic) = &topic {
+        webpush::check_topic(topic)?;
+    }
+    let encoding = header_ref(headers, "content-encoding").map(str::to_owned);
+    // 11–13: the body.
+    if !webpush::content_encoding_ok(encoding.as_deref(), body.len()) {
+        return Err(WebPushReason::BadWebPushRequest);
+    }
+    if body.len() > webpush::MAX_BODY {
+        return Err(WebPushReason::PayloadTooLarge);
+    }
+    if !body.is_empty() {
+        webpush::aes128gcm_header(&body)?;
+    }
+    Ok((Accepted { subscription: subscription.id, ttl, urgency, topic, body }, origin))
+}
+
+fn header_ref<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).map(|v| v.to_str().unwrap_or(""))
+}
+
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    header_ref(headers, name).map(str::to_owned)
+}
+
+/// Reads the body within `timeout`, keeping at most [`MAX_READ`] bytes of it; the rest
+/// is read and dropped, up to [`MAX_DRAINED`] (past that the stream is left unread and
+/// reset, or the HTTP/1.1 connection closed). A body that does not arrive in time, or
+/// breaks off, is refused as a bad request.
+async fn read_body(mut body: Incoming, timeout: std::time::Duration) -> Result<Bytes, WebPushReason> {
+    let read = async {
+        let (mut kept, mut seen) = (BytesMut::new(), 0usize);
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|_| WebPushReason::BadWebPushRequest)?;
+            if let Ok(data) = frame.into_data() {
+                let room = MAX_READ.saturating_sub(kept.len());
+                kept.extend_from_slice(&data[..data.len().min(room)]);
+                seen += data.len();
+                if seen > MAX_DRAINED {
+                    break;
+                }
+            }
+        }
+        Ok(kept.freeze())
+    };
+    tokio::time::timeout(timeout, read).await.unwrap_or(Err(WebPushReason::BadWebPushRequest))
+}

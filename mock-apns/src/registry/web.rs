@@ -1,0 +1,129 @@
+//! Web Push subscriptions: a web app added to a phone's Home Screen subscribes with its
+//! application server's key (`PushManager.subscribe({applicationServerKey})`), and the
+//! push service issues an endpoint, `https://<web push listener>/<opaque id>`. The id is
+//! 32 random bytes in base64url (43 characters), never issued twice; a subscription that
+//! ended (the web app removed or unsubscribed) answers 410 from then on.
+//!
+//! The phone's side of the subscription — its P-256 key pair and auth secret — is made
+//! by the phone (`devices` room); the registry keeps the public half, which is what the
+//! push service knows.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use base64::Engine as _;
+
+/// One subscription, live or ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSubscription {
+    /// The opaque id, the endpoint's path.
+    pub id: String,
+    /// The phone.
+    pub udid: String,
+    /// The web app's origin (`https://host[:port]`).
+    pub origin: String,
+    /// Its name on the Home Screen.
+    pub name: String,
+    /// The application server's key it was made with (65 bytes, uncompressed P-256).
+    pub application_server_key: Vec<u8>,
+    /// The phone's public key for it (`keys.p256dh`, 65 bytes).
+    pub p256dh: Vec<u8>,
+    /// The auth secret (`keys.auth`, 16 bytes).
+    pub auth: Vec<u8>,
+    /// When it was made (ms).
+    pub created_at: u64,
+    /// When it ended (ms), if it did.
+    pub ended_at: Option<u64>,
+}
+
+/// The subscriptions, by id.
+#[derive(Default)]
+pub(crate) struct WebSubscriptions {
+    by_id: RwLock<HashMap<String, WebSubscription>>,
+}
+
+impl WebSubscriptions {
+    /// A new subscription, with a fresh id.
+    pub(crate) fn add(&self, mut s: WebSubscription) -> WebSubscription {
+        let mut all = self.by_id.write().unwrap_or_else(|e| e.into_inner());
+        loop {
+            let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crate::random::bytes(32));
+            if !all.contains_key(&id) {
+                s.id = id;
+                break;
+            }
+        }
+        all.insert(s.id.clone(), s.clone());
+        s
+    }
+
+    /// One subscription, live or ended.
+    pub(crate) fn get(&self, id: &str) -> Option<WebSubscription> {
+        self.by_id.read().unwrap_or_else(|e| e.into_inner()).get(id).cloned()
+    }
+
+    /// A phone's subscriptions, oldest first.
+    pub(crate) fn of_device(&self, udid: &str) -> Vec<WebSubscription> {
+        let all = self.by_id.read().unwrap_or_else(|e| e.into_inner());
+        let mut mine: Vec<WebSubscription> = all.values().filter(|s| s.udid == udid).cloned().collect();
+        mine.sort_by_key(|s| s.created_at);
+        mine
+    }
+
+    /// Ends the live subscriptions of a phone's web app (`origin`), or all of the phone's
+    /// (`None`: an erase). Answers those it ended.
+    pub(crate) fn end(&self, udid: &str, origin: Option<&str>, now: u64) -> Vec<WebSubscription> {
+        let mut all = self.by_id.write().unwrap_or_else(|e| e.into_inner());
+        let mut ended = Vec::new();
+        for s in all.values_mut() {
+            if s.udid == udid && s.ended_at.is_none() && origin.is_none_or(|o| o == s.origin) {
+                s.ended_at = Some(now.max(1));
+                ended.push(s.clone());
+            }
+        }
+        ended
+    }
+
+    /// Forgets them all (a reset).
+    pub(crate) fn clear(&self) {
+        self.by_id.write().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sub(udid: &str, origin: &str, at: u64) -> WebSubscription {
+        WebSubscription {
+            id: String::new(),
+            udid: udid.into(),
+            origin: origin.into(),
+            name: "App".into(),
+            application_server_key: vec![4; 65],
+            p256dh: vec![4; 65],
+            auth: vec![0; 16],
+            created_at: at,
+            ended_at: None,
+        }
+    }
+
+    #[test]
+    fn ids_are_opaque_and_ending_is_per_app_or_per_phone() {
+        let subs = WebSubscriptions::default();
+        let a = subs.add(sub("P1", "https://a.example", 1));
+        let b = subs.add(sub("P1", "https://b.example", 2));
+        let c = subs.add(sub("P2", "https://a.example", 3));
+        assert_eq!(a.id.len(), 43);
+        assert_ne!(a.id, b.id);
+        assert_eq!(subs.end("P1", Some("https://a.example"), 10).len(), 1);
+        assert_eq!(subs.get(&a.id).and_then(|s| s.ended_at), Some(10));
+        assert_eq!(subs.get(&b.id).and_then(|s| s.ended_at), None);
+        assert_eq!(subs.end("P1", None, 11).len(), 1, "the rest of the phone's: only b is left");
+        assert_eq!(subs.get(&c.id).and_then(|s| s.ended_at), None, "another phone's stays");
+        assert_eq!(
+            subs.of_device("P1").iter().map(|s| s.origin.as_str()).collect::<Vec<_>>(),
+            ["https://a.example", "https://b.example"]
+        );
+    }
+}
