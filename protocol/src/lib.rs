@@ -9,6 +9,7 @@
 //! <https://developer.apple.com/documentation/usernotifications/sending-notification-requests-to-apns>.
 
 pub mod activity;
+pub mod ece;
 mod environment;
 mod error;
 pub mod gateway;
