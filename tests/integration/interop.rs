@@ -19,7 +19,8 @@ use mock_apns::KeyEnvironment;
 
 use crate::support::*;
 
-const PACKAGES: [&str; 4] = ["aioapns==4.0", "httpx[http2]==0.28.1", "pytest==8.3.3", "pytest-asyncio==0.24.0"];
+const PACKAGES: [&str; 5] =
+    ["aioapns==4.0", "httpx[http2]==0.28.1", "pytest==8.3.3", "pytest-asyncio==0.24.0", "pywebpush==2.5.0"];
 
 /// The venv's python, with the packages installed (once; tests share it).
 fn python() -> PathBuf {
@@ -232,4 +233,51 @@ async fn aioapns_pushes_with_a_token_and_a_certificate() {
     assert_eq!(got["cert_auth"]["ok"], true, "{got}");
     let seen = lab.mock.notifications(&mock_apns::CaptureFilter { limit: Some(1000), ..Default::default() });
     assert_eq!(seen.iter().filter(|n| n.status == 200).count(), 52);
+}
+
+/// npm's web-push (Node's https, HTTP/1.1) to a subscription the mock issued: 201, and
+/// Apple's answers for a localhost subject (403 BadJwtToken) and a removed web app (410).
+#[test]
+fn web_push_sends_to_the_web_push_endpoint() {
+    node_test("tests/interop/node/web-push.test.js");
+}
+
+/// PyPI's pywebpush (over requests, HTTP/1.1, its "," VAPID spelling and `ttl: 0`) to a
+/// subscription the mock issued: 201, and Apple's answers for a localhost subject and a
+/// topic of a length Apple refuses.
+#[tokio::test(flavor = "multi_thread")]
+async fn pywebpush_sends_to_the_web_push_endpoint() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mock = mock_apns::MockApns::start(mock_apns::Config {
+        data_dir: Some(dir.path().to_path_buf()),
+        ..Default::default()
+    })
+    .await
+    .expect("mock starts");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/pywebpush_send.py");
+    let python = tokio::task::spawn_blocking(python).await.expect("venv");
+    let ca = mock.ready().ca_file.clone().expect("a CA file");
+    let out = tokio::process::Command::new(python)
+        .arg(script)
+        .arg(&mock.ready().admin)
+        .arg(&ca)
+        // requests prefers REQUESTS_CA_BUNDLE, where it is set, to a session's own CA.
+        .env("REQUESTS_CA_BUNDLE", &ca)
+        .output()
+        .await
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "pywebpush failed:\n{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let got: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    assert_eq!(got["ok"]["status"], 201, "{got}");
+    assert!(got["ok"]["apns_id"].as_str().is_some_and(|id| id.len() == 36), "{got}");
+    assert_eq!(
+        (got["localhost"]["status"].as_u64(), got["localhost"]["reason"].as_str()),
+        (Some(403), Some("BadJwtToken"))
+    );
+    assert_eq!(
+        (got["topic"]["status"].as_u64(), got["topic"]["reason"].as_str()),
+        (Some(400), Some("BadWebPushTopic"))
+    );
+    mock.shutdown().await;
 }
