@@ -42,7 +42,11 @@ pub(crate) struct Room {
 }
 
 impl Room {
-    pub(crate) fn new(observe: Arc<crate::observe::Room>, storage: storage::Storage) -> Room {
+    pub(crate) fn new(
+        observe: Arc<crate::observe::Room>,
+        storage: storage::Storage,
+        web_keys: web_apps::WebKeys,
+    ) -> Room {
         let (engine, inbox) = mpsc::channel(ENGINE_QUEUE);
         Room {
             state: observe.state.clone(),
@@ -52,7 +56,7 @@ impl Room {
             journeys: journey::Journeys::default(),
             connections: gateway::Connections::default(),
             engine,
-            web_keys: web_apps::WebKeys::default(),
+            web_keys,
             engine_inbox: Mutex::new(Some(inbox)),
         }
     }

@@ -139,6 +139,14 @@ fn open(config: Config) -> Result<Arc<Shared>, Error> {
     db.load_activities(|udid, a| registry.load_activity(&udid, a))?;
     let channels = registry::channels::Channels::default();
     db.load_channels(|c| channels.load(c))?;
+    let (web, web_keys) = (registry::web::WebSubscriptions::default(), devices::web_apps::WebKeys::default());
+    db.load_web_subscriptions(|mut s| {
+        let key = std::mem::take(&mut s.phone_key);
+        if !key.is_empty() {
+            web_keys.load(s.id.clone(), key);
+        }
+        web.load(registry::web::WebSubscription::from_stored(s));
+    })?;
     let events = events::Events::default();
     events.load(db.load_events()?.into_iter().filter_map(|(_, body)| serde_json::from_str(&body).ok()));
     let capture = capture::Capture::new(config.capture_limit);
@@ -156,9 +164,9 @@ fn open(config: Config) -> Result<Arc<Shared>, Error> {
         write(&format!("AuthKey_{default_key_id}.p8"), &default_key_p8)?;
     }
     let state = Arc::new(state::State { clock: config.clock.clone(), config, store: db.start_writer()?, authority });
-    let registry = Arc::new(registry::Room::new(state, registry, events, channels, default_team));
+    let registry = Arc::new(registry::Room::new(state, registry, events, (channels, web), default_team));
     let observe = Arc::new(observe::Room::new(registry, capture));
-    let devices = Arc::new(devices::Room::new(observe, storage));
+    let devices = Arc::new(devices::Room::new(observe, storage, web_keys));
     Ok(Arc::new(provider_api::Room::new(devices, keys, default_key_id, default_key_p8)))
 }
 

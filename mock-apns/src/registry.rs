@@ -514,7 +514,7 @@ pub(crate) struct Room {
     pub(crate) events: events::Events,
     /// Broadcast channels.
     pub(crate) channels: channels::Channels,
-    /// Web Push subscriptions (kept in memory: a restart forgets them).
+    /// Web Push subscriptions.
     pub(crate) web: web::WebSubscriptions,
     /// The team created on first start; apps without a team belong to it.
     pub(crate) default_team: String,
@@ -525,10 +525,10 @@ impl Room {
         state: std::sync::Arc<crate::state::State>,
         table: Registry,
         events: events::Events,
-        channels: channels::Channels,
+        (channels, web): (channels::Channels, web::WebSubscriptions),
         default_team: String,
     ) -> Room {
-        Room { state, table, events, channels, web: web::WebSubscriptions::default(), default_team }
+        Room { state, table, events, channels, web, default_team }
     }
 
     /// Forgets devices, tokens and events (after the room below has).

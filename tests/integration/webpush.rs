@@ -269,5 +269,58 @@ async fn a_web_app_needs_a_phone_an_https_origin_and_a_p256_key() {
     }
     let (status, list) = admin(addr, "GET", "/api/v1/devices/WEB-PHONE/web-apps", None).await;
     assert_eq!((status, list.as_array().map(Vec::len)), (200, Some(0)));
+    // Erasing the phone ends its web apps' subscriptions (their keys are gone).
+    let body = json!({"origin": "https://a.example", "application_server_key": key});
+    admin(addr, "POST", "/api/v1/devices/WEB-PHONE/web-apps", Some(body)).await;
+    admin(addr, "POST", "/api/v1/devices/WEB-PHONE/erase", Some(json!({}))).await;
+    let (_, list) = admin(addr, "GET", "/api/v1/devices/WEB-PHONE/web-apps", None).await;
+    assert_eq!(list[0]["state"], "ended", "{list}");
     mock.shutdown().await;
+}
+
+/// Subscriptions live in the state database: after a restart on the same data dir, a
+/// live one still takes pushes (the same endpoint id, keys and VAPID key) and an ended
+/// one still answers 410.
+#[tokio::test(flavor = "multi_thread")]
+async fn subscriptions_survive_a_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = || Config { data_dir: Some(dir.path().to_path_buf()), ..Default::default() };
+    let mock = MockApns::start(config()).await.expect("mock starts");
+    let addr = mock.admin_addr();
+    admin(addr, "POST", "/api/v1/devices", Some(json!({"udid": "WEB-PHONE", "apps": []}))).await;
+    let key = vapid_key();
+    let mut endpoints = Vec::new();
+    for origin in ["https://kept.example", "https://gone.example"] {
+        let body = json!({"origin": origin, "application_server_key": b64(key.public_key().as_ref())});
+        let (status, sub) = admin(addr, "POST", "/api/v1/devices/WEB-PHONE/web-apps", Some(body)).await;
+        assert_eq!(status, 201, "{sub}");
+        endpoints.push((sub["endpoint"].as_str().expect("endpoint").to_owned(), sub["keys"].clone()));
+    }
+    let removed = Some(json!({"origin": "https://gone.example"}));
+    admin(addr, "POST", "/api/v1/devices/WEB-PHONE/web-apps/remove", removed).await;
+    mock.shutdown().await;
+
+    let mock = MockApns::start(config()).await.expect("mock starts again");
+    let (_, listed) = admin(mock.admin_addr(), "GET", "/api/v1/devices/WEB-PHONE/web-apps", None).await;
+    let states: Vec<(&str, &str)> = listed
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|s| (s["origin"].as_str().unwrap_or(""), s["state"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(states, [("https://kept.example", "active"), ("https://gone.example", "ended")]);
+    assert_eq!(listed[0]["keys"], endpoints[0].1, "the same keys");
+    // The listener moved (a new port): the same id, at its new address.
+    let origin = mock.ready().webpush.clone();
+    let id_of = |endpoint: &str| endpoint.rsplit('/').next().unwrap_or("").to_owned();
+    let mut ca = tempfile::NamedTempFile::new().expect("temp file");
+    std::io::Write::write_all(&mut ca, mock.ca_pem().as_bytes()).expect("CA written");
+    let s = Sender { mock, ca, key, endpoint: String::new(), origin: origin.clone() };
+    let kept = format!("{origin}/{}", id_of(&endpoints[0].0));
+    let (status, head, answer) = curl(&s, "--http2", "POST", &kept, &good_headers(&s), &message(40)).await;
+    assert_eq!(status, 201, "{head}{answer}");
+    let gone = format!("{origin}/{}", id_of(&endpoints[1].0));
+    let (status, _, answer) = curl(&s, "--http2", "POST", &gone, &good_headers(&s), &message(40)).await;
+    assert_eq!((status, answer.contains("ExpiredToken")), (410, true), "{answer}");
+    s.mock.shutdown().await;
 }

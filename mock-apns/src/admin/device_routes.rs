@@ -71,7 +71,7 @@ pub(crate) async fn route<B: Body>(
             match read_json::<NewWebApp>(shared, req).await {
                 Ok(new) => {
                     let listener = shared.webpush_url.get().cloned().unwrap_or_default();
-                    created(shared.devices.add_web_app(udid, new).map(|s| web_apps::view(&s, &listener)))
+                    created(shared.devices.add_web_app(udid, new).await.map(|s| web_apps::view(&s, &listener)))
                 }
                 Err(r) => r,
             }
@@ -87,7 +87,7 @@ pub(crate) async fn route<B: Body>(
             match read_json::<RemoveWebApp>(shared, req).await {
                 Ok(gone) => {
                     let listener = shared.webpush_url.get().cloned().unwrap_or_default();
-                    let ended = shared.devices.remove_web_app(udid, &gone.origin);
+                    let ended = shared.devices.remove_web_app(udid, &gone.origin).await;
                     ok(ended.map(|all| all.iter().map(|s| web_apps::view(s, &listener)).collect::<Vec<_>>()))
                 }
                 Err(r) => r,

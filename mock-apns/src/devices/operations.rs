@@ -419,6 +419,9 @@ impl Room {
                 // What APNs held for the device was for tokens that are now dead.
                 self.storage.drop_device(udid);
                 self.state.store.write(vec![Write::DropHeld(udid.to_owned())]).await?;
+                // The web apps' subscriptions end with their keys: a web app that
+                // subscribes again gets a new endpoint.
+                self.end_web_subscriptions(udid, now).await?;
                 changes
             }
             Lifecycle::Backup => {

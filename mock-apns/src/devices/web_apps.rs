@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::Room;
 use crate::error::Error;
 use crate::registry::web::WebSubscription;
+use crate::state::store::Write;
 
 /// `POST /api/v1/devices/{udid}/web-apps`: a web app is added to the Home Screen and
 /// subscribes (`PushManager.subscribe({userVisibleOnly: true, applicationServerKey})`).
@@ -75,6 +76,11 @@ pub(crate) struct WebKeys {
 }
 
 impl WebKeys {
+    /// One read back from the state database.
+    pub(crate) fn load(&self, id: String, key: Vec<u8>) {
+        self.private.lock().unwrap_or_else(|e| e.into_inner()).insert(id, key);
+    }
+
     /// Forgets them all (a reset).
     pub(crate) fn clear(&self) {
         self.private.lock().unwrap_or_else(|e| e.into_inner()).clear();
@@ -108,7 +114,7 @@ pub(crate) fn view(s: &WebSubscription, listener: &str) -> WebSubscriptionView {
 impl Room {
     /// Adds a web app to a phone's Home Screen and subscribes it: the phone makes its key
     /// pair and auth secret, the registry issues the subscription.
-    pub(crate) fn add_web_app(&self, udid: &str, req: NewWebApp) -> Result<WebSubscription, Error> {
+    pub(crate) async fn add_web_app(&self, udid: &str, req: NewWebApp) -> Result<WebSubscription, Error> {
         if self.registry.table.device_slot(udid).is_none() {
             return Err(Error::NotFound(format!("no device {udid}")));
         }
@@ -135,13 +141,14 @@ impl Room {
             created_at: self.state.clock.unix_millis(),
             ended_at: None,
         });
-        let mut keys = self.web_keys.private.lock().unwrap_or_else(|e| e.into_inner());
-        keys.insert(subscription.id.clone(), scalar.as_ref().to_vec());
+        let key = scalar.as_ref().to_vec();
+        self.state.store.write(vec![Write::WebSubscription(subscription.stored(key.clone()))]).await?;
+        self.web_keys.load(subscription.id.clone(), key);
         Ok(subscription)
     }
 
     /// Removes a web app from a phone: its subscriptions end (410 from then on).
-    pub(crate) fn remove_web_app(&self, udid: &str, origin: &str) -> Result<Vec<WebSubscription>, Error> {
+    pub(crate) async fn remove_web_app(&self, udid: &str, origin: &str) -> Result<Vec<WebSubscription>, Error> {
         if self.registry.table.device_slot(udid).is_none() {
             return Err(Error::NotFound(format!("no device {udid}")));
         }
@@ -149,11 +156,29 @@ impl Room {
         if ended.is_empty() {
             return Err(Error::NotFound(format!("{udid} has no web app {origin} subscribed")));
         }
+        // The phone drops its keys with the web app.
+        let writes = ended.iter().map(|s| Write::WebSubscription(s.stored(Vec::new()))).collect();
+        self.state.store.write(writes).await?;
         let mut keys = self.web_keys.private.lock().unwrap_or_else(|e| e.into_inner());
         for s in &ended {
             keys.remove(&s.id);
         }
         Ok(ended)
+    }
+
+    /// Ends every subscription of a phone (an erase: its keys are gone).
+    pub(crate) async fn end_web_subscriptions(&self, udid: &str, now: u64) -> Result<(), Error> {
+        let ended = self.registry.web.end(udid, None, now);
+        if ended.is_empty() {
+            return Ok(());
+        }
+        let writes = ended.iter().map(|s| Write::WebSubscription(s.stored(Vec::new()))).collect();
+        self.state.store.write(writes).await?;
+        let mut keys = self.web_keys.private.lock().unwrap_or_else(|e| e.into_inner());
+        for s in &ended {
+            keys.remove(&s.id);
+        }
+        Ok(())
     }
 
     /// A phone's web subscriptions.

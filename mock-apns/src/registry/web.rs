@@ -6,12 +6,14 @@
 //!
 //! The phone's side of the subscription — its P-256 key pair and auth secret — is made
 //! by the phone (`devices` room); the registry keeps the public half, which is what the
-//! push service knows.
+//! push service knows. Both are kept in the state database, so a restart keeps them.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
 
 use base64::Engine as _;
+
+use crate::state::rows::StoredWebSubscription;
 
 /// One subscription, live or ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +36,39 @@ pub struct WebSubscription {
     pub created_at: u64,
     /// When it ended (ms), if it did.
     pub ended_at: Option<u64>,
+}
+
+impl WebSubscription {
+    /// The row the state database keeps, with the phone's key (empty once ended).
+    pub(crate) fn stored(&self, phone_key: Vec<u8>) -> StoredWebSubscription {
+        StoredWebSubscription {
+            id: self.id.clone(),
+            udid: self.udid.clone(),
+            origin: self.origin.clone(),
+            name: self.name.clone(),
+            application_server_key: self.application_server_key.clone(),
+            p256dh: self.p256dh.clone(),
+            auth: self.auth.clone(),
+            phone_key,
+            created_at: self.created_at,
+            ended_at: self.ended_at.unwrap_or(0),
+        }
+    }
+
+    /// Read back from a stored row.
+    pub(crate) fn from_stored(s: StoredWebSubscription) -> WebSubscription {
+        WebSubscription {
+            id: s.id,
+            udid: s.udid,
+            origin: s.origin,
+            name: s.name,
+            application_server_key: s.application_server_key,
+            p256dh: s.p256dh,
+            auth: s.auth,
+            created_at: s.created_at,
+            ended_at: (s.ended_at != 0).then_some(s.ended_at),
+        }
+    }
 }
 
 /// The subscriptions, by id.
@@ -82,6 +117,11 @@ impl WebSubscriptions {
             }
         }
         ended
+    }
+
+    /// One read back from the state database.
+    pub(crate) fn load(&self, s: WebSubscription) {
+        self.by_id.write().unwrap_or_else(|e| e.into_inner()).insert(s.id.clone(), s);
     }
 
     /// Forgets them all (a reset).

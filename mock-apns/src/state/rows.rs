@@ -74,6 +74,24 @@ pub(crate) struct StoredChannel {
     pub deleted_at: u64,
 }
 
+/// A Web Push subscription as stored, with the phone's private key for it (the mock
+/// holds it for the phone).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StoredWebSubscription {
+    pub id: String,
+    pub udid: String,
+    pub origin: String,
+    pub name: String,
+    pub application_server_key: Vec<u8>,
+    pub p256dh: Vec<u8>,
+    pub auth: Vec<u8>,
+    /// The phone's P-256 scalar for it (empty once the subscription ended).
+    pub phone_key: Vec<u8>,
+    pub created_at: u64,
+    /// 0 while live.
+    pub ended_at: u64,
+}
+
 /// A signing key as stored: its public half and its restrictions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct KeyRow {

@@ -18,7 +18,10 @@ use protocol::Environment;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
 
-use super::rows::{Batch, Held, HeldKey, KeyRow, StoredActivity, StoredApp, StoredChannel, StoredDevice, StoredToken};
+use super::rows::{
+    Batch, Held, HeldKey, KeyRow, StoredActivity, StoredApp, StoredChannel, StoredDevice, StoredToken,
+    StoredWebSubscription,
+};
 use crate::error::Error;
 
 /// The schema this build writes. A database with a higher `user_version` was written by
@@ -26,8 +29,9 @@ use crate::error::Error;
 /// in batches (`capture_batches`); version 1's one row per request (`capture`) is still
 /// read, and moved into a batch when the database is opened. Version 3 adds Live
 /// Activity tokens (`activities`) and the activity a held notification is for
-/// (`held.activity`); a version-2 database gains both when opened.
-const SCHEMA_VERSION: i64 = 3;
+/// (`held.activity`); a version-2 database gains both when opened. Version 4 adds Web
+/// Push subscriptions (`web_subscriptions`), a new table an older database gains.
+const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -59,6 +63,10 @@ CREATE TABLE IF NOT EXISTS activities (
     push_to_start INTEGER NOT NULL, attributes_type TEXT NOT NULL, activity_id TEXT, token BLOB NOT NULL,
     issued_at INTEGER NOT NULL, ended_at INTEGER NOT NULL, learned_at INTEGER NOT NULL, pending INTEGER NOT NULL,
     channel TEXT, PRIMARY KEY (udid, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS web_subscriptions (
+    id TEXT PRIMARY KEY, udid TEXT NOT NULL, origin TEXT NOT NULL, name TEXT NOT NULL,
+    application_server_key BLOB NOT NULL, p256dh BLOB NOT NULL, auth BLOB NOT NULL, phone_key BLOB NOT NULL,
+    created_at INTEGER NOT NULL, ended_at INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS channels (
     id TEXT PRIMARY KEY, bundle_id TEXT NOT NULL, environment TEXT NOT NULL, storage_policy INTEGER NOT NULL,
     created_at INTEGER NOT NULL, deleted_at INTEGER NOT NULL) WITHOUT ROWID;
@@ -72,6 +80,8 @@ pub(crate) enum Write {
     Device(StoredDevice, Vec<StoredToken>),
     /// A device's Live Activity tokens (all of them, replacing what was stored).
     Activities(String, Vec<StoredActivity>),
+    /// A Web Push subscription (made, or ended).
+    WebSubscription(StoredWebSubscription),
     /// A broadcast channel (created, or deleted).
     Channel(StoredChannel),
     /// Forget every device, app, token, event and captured request.
@@ -368,6 +378,30 @@ impl Opened {
         Ok(())
     }
 
+    /// Every stored Web Push subscription, ended ones too, oldest first.
+    pub(crate) fn load_web_subscriptions(&self, mut each: impl FnMut(StoredWebSubscription)) -> Result<(), Error> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, udid, origin, name, application_server_key, p256dh, auth, phone_key, created_at, ended_at
+             FROM web_subscriptions ORDER BY created_at",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            each(StoredWebSubscription {
+                id: r.get(0)?,
+                udid: r.get(1)?,
+                origin: r.get(2)?,
+                name: r.get(3)?,
+                application_server_key: r.get(4)?,
+                p256dh: r.get(5)?,
+                auth: r.get(6)?,
+                phone_key: r.get(7)?,
+                created_at: r.get::<_, i64>(8)? as u64,
+                ended_at: r.get::<_, i64>(9)? as u64,
+            });
+        }
+        Ok(())
+    }
+
     /// The stored lifecycle events (JSON), oldest first, with their sequence numbers.
     pub(crate) fn load_events(&self) -> Result<Vec<(u64, String)>, Error> {
         let mut stmt = self.conn.prepare("SELECT seq, body FROM events ORDER BY seq")?;
@@ -506,7 +540,7 @@ fn apply(conn: &Connection, w: &Write) -> rusqlite::Result<()> {
         }
         Write::ClearRegistry => {
             conn.execute_batch(
-                "DELETE FROM apps; DELETE FROM devices; DELETE FROM dead_tokens; DELETE FROM events; DELETE FROM capture; DELETE FROM capture_batches; DELETE FROM held; DELETE FROM activities; DELETE FROM channels;",
+                "DELETE FROM apps; DELETE FROM devices; DELETE FROM dead_tokens; DELETE FROM events; DELETE FROM capture; DELETE FROM capture_batches; DELETE FROM held; DELETE FROM activities; DELETE FROM channels; DELETE FROM web_subscriptions;",
             )?;
         }
         Write::Event { seq, body, keep } => {
@@ -580,6 +614,24 @@ fn apply(conn: &Connection, w: &Write) -> rusqlite::Result<()> {
                 c.storage_policy,
                 c.created_at as i64,
                 c.deleted_at as i64
+            ])?;
+        }
+        Write::WebSubscription(w) => {
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO web_subscriptions (id, udid, origin, name, application_server_key, p256dh,
+                 auth, phone_key, created_at, ended_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?
+            .execute(params![
+                w.id,
+                w.udid,
+                w.origin,
+                w.name,
+                w.application_server_key,
+                w.p256dh,
+                w.auth,
+                w.phone_key,
+                w.created_at as i64,
+                w.ended_at as i64
             ])?;
         }
         Write::DropHeld(udid) => {
