@@ -268,7 +268,7 @@ async fn the_capture_log_survives_restarts_bounded_and_from_the_older_schema() {
     let conn = rusqlite::Connection::open(&db).expect("db");
     let legacy: i64 = conn.query_row("SELECT count(*) FROM capture", [], |r| r.get(0)).expect("count");
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).expect("version");
-    assert_eq!((legacy, version), (0, 3));
+    assert_eq!((legacy, version), (0, 4), "converted, and written at the current schema");
 }
 
 #[tokio::test]
