@@ -147,6 +147,14 @@ async fn a_vapid_signed_message_is_accepted_over_http1_and_http2() {
     long[1].1 = "99999999".into();
     let (status, head, _) = curl(&s, "--http2", "POST", &s.endpoint, &long, &message(40)).await;
     assert_eq!((status, head.contains("ttl: 2592000")), (201, true), "{head}");
+    // A fault rule for web pushes: 429 TooManyRequests once, then back to normal.
+    let rule = json!({"push_type": "webpush", "count": 1, "action": {"kind": "reason", "reason": "TooManyRequests"}});
+    let (status, _) = admin(s.mock.admin_addr(), "POST", "/api/v1/faults", Some(rule)).await;
+    assert_eq!(status, 201);
+    let (status, _, answer) = curl(&s, "--http1.1", "POST", &s.endpoint, &good_headers(&s), &message(40)).await;
+    assert_eq!((status, answer.as_str()), (429, r#"{"reason":"TooManyRequests"}"#));
+    let (status, _, _) = curl(&s, "--http1.1", "POST", &s.endpoint, &good_headers(&s), &message(40)).await;
+    assert_eq!(status, 201);
     s.mock.shutdown().await;
 }
 

@@ -16,7 +16,8 @@
 //! `goaway`, `close`, `max_streams` — exist only where there is one: they apply to
 //! provider-API connections, and the other entry points pass them by without counting
 //! a match. Broadcasts (`/4/broadcasts/…`) and the channel API have their own answers
-//! and are not matched by fault rules.
+//! and are not matched by fault rules. A Web Push (`webpush.rs`) matches as push type
+//! `webpush`, by the rules that answer or delay.
 
 use std::str::FromStr;
 use std::sync::Arc;

@@ -14,6 +14,7 @@
 //! | 1 | the method is POST | MethodNotAllowed (405) |
 //! | 2 | the path is one issued subscription id | BadPath (404) |
 //! | 3 | the subscription still stands | ExpiredToken (410) |
+//! | — | a fault rule a test set fires (matched as push type `webpush`, token the subscription id, topic the web app's origin, environment production) | the rule's reason and status, e.g. TooManyRequests (429); a delay answers late |
 //! | 4 | `Authorization: vapid t=…, k=…` (missing: BadJwtToken) | BadJwtToken (403), BadAuthorizationHeader (400) |
 //! | 5 | `k` is a 65-byte uncompressed P-256 point | BadVapidPublicKey (400) |
 //! | 6 | `k` is the subscription's application server key | VapidPkHashMismatch (400) |
@@ -46,6 +47,7 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use super::Room;
+use super::faults::{FaultAction, Probe};
 use crate::observe::misbehaviour::Kind;
 
 /// Concurrent HTTP/2 streams per connection (Apple's is not published); HTTP/1.1 clients
@@ -111,7 +113,7 @@ pub(crate) async fn serve(
 async fn answer(shared: &Room, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let apns_id = ApnsId::random();
     let mut response = Response::builder().header("apns-id", apns_id.as_str());
-    match check(shared, req).await {
+    match check(shared, req).await.map_err(Refusal::from) {
         Ok((accepted, origin)) => {
             response = response
                 .status(StatusCode::CREATED)
@@ -128,16 +130,29 @@ async fn answer(shared: &Room, req: Request<Incoming>) -> Response<Full<Bytes>> 
             );
             response.body(Full::new(Bytes::new())).expect("static status and headers")
         }
-        Err(reason) => response
-            .status(reason.status())
+        Err(Refusal { status, reason }) => response
+            .status(status)
             .header(http::header::CONTENT_TYPE, "application/json")
-            .body(Full::new(Bytes::from(reason.to_json())))
+            .body(Full::new(Bytes::from(format!(r#"{{"reason":"{reason}"}}"#))))
             .expect("static status and headers"),
     }
 }
 
+/// A refused push: a Web Push reason, or the reason of a fault rule a test set (any of
+/// APNs's, with its status).
+struct Refusal {
+    status: u16,
+    reason: &'static str,
+}
+
+impl From<WebPushReason> for Refusal {
+    fn from(r: WebPushReason) -> Refusal {
+        Refusal { status: r.status(), reason: r.as_str() }
+    }
+}
+
 /// The checks of the module's table, in order; answers the push and the endpoint's origin.
-async fn check(shared: &Room, req: Request<Incoming>) -> Result<(Accepted, String), WebPushReason> {
+async fn check(shared: &Room, req: Request<Incoming>) -> Result<(Accepted, String), Refusal> {
     let (parts, body) = req.into_parts();
     // The body is read first, whatever the answer: an HTTP/2 stream answered before its
     // body is in is reset, and clients (curl, Node's http2) then report a broken stream
@@ -145,14 +160,32 @@ async fn check(shared: &Room, req: Request<Incoming>) -> Result<(Accepted, Strin
     let body = read_body(body, shared.state.config.body_timeout).await?;
     // 1–3: method, path, subscription.
     if parts.method != Method::POST {
-        return Err(WebPushReason::MethodNotAllowed);
+        return Err(WebPushReason::MethodNotAllowed.into());
     }
     let id = parts.uri.path().strip_prefix('/').filter(|id| {
         !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     });
     let subscription = id.and_then(|id| shared.registry.web.get(id)).ok_or(WebPushReason::BadPath)?;
     if subscription.ended_at.is_some() {
-        return Err(WebPushReason::ExpiredToken);
+        return Err(WebPushReason::ExpiredToken.into());
+    }
+    // A fault rule may take over: those that answer or delay apply (no HTTP/2 stream
+    // here to reset: this listener speaks HTTP/1.1 too).
+    let probe = Probe {
+        env: protocol::Environment::Production,
+        token: &subscription.id,
+        topic: Some(&subscription.origin),
+        push_type: Some("webpush"),
+        connection: false,
+    };
+    if let Some(fired) = shared.faults.check(probe) {
+        match fired.action {
+            FaultAction::Delay { ms } => tokio::time::sleep(std::time::Duration::from_millis(ms)).await,
+            action => {
+                let reason = action.reason().unwrap_or(protocol::Reason::InternalServerError);
+                return Err(Refusal { status: reason.status(), reason: reason.as_str() });
+            }
+        }
     }
     // 4–7: VAPID. The audience is this endpoint's origin as the sender reached it: the
     // host it connected to (HTTP/2 `:authority`, HTTP/1.1 `Host`), which is the endpoint
@@ -163,7 +196,7 @@ async fn check(shared: &Room, req: Request<Incoming>) -> Result<(Accepted, Strin
     let vapid = webpush::parse_authorization(header_ref(headers, "authorization"))?;
     let key = webpush::public_key(vapid.k)?;
     if key != subscription.application_server_key {
-        return Err(WebPushReason::VapidPkHashMismatch);
+        return Err(WebPushReason::VapidPkHashMismatch.into());
     }
     shared.vapid.check(vapid.t, &key, &origin, shared.state.clock.unix_secs())?;
     // 8–11: the headers.
@@ -176,10 +209,10 @@ async fn check(shared: &Room, req: Request<Incoming>) -> Result<(Accepted, Strin
     let encoding = header_ref(headers, "content-encoding").map(str::to_owned);
     // 11–13: the body.
     if !webpush::content_encoding_ok(encoding.as_deref(), body.len()) {
-        return Err(WebPushReason::BadWebPushRequest);
+        return Err(WebPushReason::BadWebPushRequest.into());
     }
     if body.len() > webpush::MAX_BODY {
-        return Err(WebPushReason::PayloadTooLarge);
+        return Err(WebPushReason::PayloadTooLarge.into());
     }
     if !body.is_empty() {
         webpush::aes128gcm_header(&body)?;
