@@ -113,7 +113,7 @@ pub(crate) async fn serve(
 async fn answer(shared: &Room, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let apns_id = ApnsId::random();
     let mut response = Response::builder().header("apns-id", apns_id.as_str());
-    match check(shared, req).await.map_err(Refusal::from) {
+    match check(shared, req).await {
         Ok((accepted, origin)) => {
             response = response
                 .status(StatusCode::CREATED)
