@@ -14,6 +14,7 @@ mod client;
 mod notification;
 pub mod server;
 mod token;
+pub mod webpush;
 
 pub use activity::LiveActivity;
 pub use client::{Auth, Client, ClientConfig, Endpoint, RawAnswer};

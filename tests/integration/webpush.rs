@@ -332,3 +332,28 @@ async fn subscriptions_survive_a_restart() {
     assert_eq!((status, answer.contains("ExpiredToken")), (410, true), "{answer}");
     s.mock.shutdown().await;
 }
+
+/// The provider crate's sender (`provider::webpush`): it encrypts for the subscription,
+/// signs VAPID for the endpoint's origin and gets 201; a bad subject gets Apple's 403.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_provider_s_sender_gets_201() {
+    let mock = MockApns::start(Config::default()).await.expect("mock starts");
+    let addr = mock.admin_addr();
+    admin(addr, "POST", "/api/v1/devices", Some(json!({"udid": "WEB-PHONE", "apps": []}))).await;
+    let vapid = provider::webpush::Vapid::generate("mailto:ops@example.com").expect("key");
+    let body = json!({"origin": "https://news.example", "application_server_key": vapid.public_key()});
+    let (_, sub) = admin(addr, "POST", "/api/v1/devices/WEB-PHONE/web-apps", Some(body)).await;
+    let subscription: provider::webpush::Subscription = serde_json::from_value(sub).expect("toJSON shape");
+    let options = provider::webpush::Options { ttl: 60, urgency: Some(protocol::webpush::Urgency::High), topic: None };
+    let answer =
+        provider::webpush::send(&subscription, b"{\"title\":\"Hi\"}", &vapid, &options, Some(mock.ca_pem()), now())
+            .await
+            .expect("an answer");
+    assert_eq!((answer.status, answer.reason), (201, None));
+    assert!(answer.apns_id.is_some_and(|id| id.len() == 36));
+    assert!(answer.location.is_some_and(|l| l.starts_with(&mock.ready().webpush)));
+    let local = provider::webpush::Vapid::generate("mailto:admin@localhost").expect("key");
+    let refused = provider::webpush::send(&subscription, b"x", &local, &options, Some(mock.ca_pem()), now()).await;
+    assert_eq!(refused.expect("an answer").status, 400, "another key: VapidPkHashMismatch comes first");
+    mock.shutdown().await;
+}

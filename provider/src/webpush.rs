@@ -1,0 +1,234 @@
+//! Sending Web Push, as a web app's server does: the message encrypted for the
+//! subscription (RFC 8291, aes128gcm; `protocol::ece`), signed with the server's VAPID
+//! key (RFC 8292: an ES256 JWT for the endpoint's origin and `vapid t=…, k=…`), and
+//! `POST`ed to the subscription's endpoint over HTTP/2 — at Apple's
+//! `web.push.apple.com`, or the mock's Web Push listener with its CA.
+
+use aws_lc_rs::agreement::{ECDH_P256, PrivateKey};
+use aws_lc_rs::encoding::{AsBigEndian, EcPrivateKeyBin};
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use base64::Engine as _;
+use bytes::Bytes;
+use protocol::webpush::{Urgency, base64url};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use serde::Deserialize;
+
+use crate::Error;
+
+/// A subscription as the web app hands it over: `PushSubscription.toJSON()`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Subscription {
+    /// Where to send.
+    pub endpoint: String,
+    /// The phone's keys for it.
+    pub keys: SubscriptionKeys,
+}
+
+/// `keys` of a subscription, base64url.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SubscriptionKeys {
+    /// The phone's P-256 public key.
+    pub p256dh: String,
+    /// The 16-byte auth secret.
+    pub auth: String,
+}
+
+/// The application server's VAPID identity: its P-256 key and the contact (`sub`) Apple
+/// requires — `mailto:` an address or an `https:` URL Apple can reach.
+pub struct Vapid {
+    key: EcdsaKeyPair,
+    subject: String,
+}
+
+impl Vapid {
+    /// From a PKCS#8 PEM private key (`openssl ecparam -genkey -name prime256v1`, then
+    /// `openssl pkcs8 -topk8 -nocrypt`).
+    pub fn from_pem(pem: &str, subject: &str) -> Result<Vapid, Error> {
+        let der =
+            PrivateKeyDer::from_pem_slice(pem.as_bytes()).map_err(|e| Error::BadKey(format!("VAPID key: {e}")))?;
+        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der.secret_der())
+            .map_err(|e| Error::BadKey(format!("VAPID key: {e}")))?;
+        Ok(Vapid { key, subject: subject.to_owned() })
+    }
+
+    /// A new key.
+    pub fn generate(subject: &str) -> Result<Vapid, Error> {
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+            .map_err(|_| Error::BadKey("no P-256 key".into()))?;
+        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref())
+            .map_err(|e| Error::BadKey(e.to_string()))?;
+        Ok(Vapid { key, subject: subject.to_owned() })
+    }
+
+    /// The public key, base64url: the web app's `applicationServerKey`.
+    pub fn public_key(&self) -> String {
+        b64(self.key.public_key().as_ref())
+    }
+
+    /// `Authorization: vapid t=<JWT>, k=<key>` for pushes to `origin` until `exp`.
+    pub fn authorization(&self, origin: &str, exp: u64) -> Result<String, Error> {
+        let header = b64(br#"{"typ":"JWT","alg":"ES256"}"#);
+        let claims = serde_json::json!({"aud": origin, "exp": exp, "sub": self.subject});
+        let input = format!("{header}.{}", b64(claims.to_string().as_bytes()));
+        let signature = self
+            .key
+            .sign(&SystemRandom::new(), input.as_bytes())
+            .map_err(|_| Error::BadKey("the VAPID key cannot sign".into()))?;
+        Ok(format!("vapid t={input}.{}, k={}", b64(signature.as_ref()), self.public_key()))
+    }
+}
+
+/// How long and how urgently the push service should try, and what a newer message
+/// replaces.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Seconds the push service may keep it for an offline device (0: now or never).
+    pub ttl: u64,
+    /// `Urgency`.
+    pub urgency: Option<Urgency>,
+    /// `Topic`: a pending message with the same topic is replaced.
+    pub topic: Option<String>,
+}
+
+/// What the push service answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// 201 when accepted.
+    pub status: u16,
+    /// Apple's `apns-id`.
+    pub apns_id: Option<String>,
+    /// `Location`, the message's URI.
+    pub location: Option<String>,
+    /// The reason, when refused.
+    pub reason: Option<String>,
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Encrypts `plaintext` for `subscription` with a fresh key and salt.
+pub fn encrypt(subscription: &Subscription, plaintext: &[u8]) -> Result<Vec<u8>, Error> {
+    let bad = |what: &str| Error::Invalid(format!("the subscription's {what} is not base64url"));
+    let p256dh = base64url(&subscription.keys.p256dh).ok_or_else(|| bad("p256dh"))?;
+    let auth = base64url(&subscription.keys.auth).ok_or_else(|| bad("auth"))?;
+    let ephemeral = PrivateKey::generate(&ECDH_P256).map_err(|_| Error::BadKey("no P-256 key".into()))?;
+    let scalar: EcPrivateKeyBin<'static> = ephemeral.as_be_bytes().map_err(|_| Error::BadKey("no P-256 key".into()))?;
+    let mut salt = [0u8; 16];
+    SystemRandom::new().fill(&mut salt).map_err(|_| Error::BadKey("no randomness".into()))?;
+    protocol::ece::encrypt(plaintext, &p256dh, &auth, scalar.as_ref(), &salt, 4096)
+        .map_err(|e| Error::Invalid(e.to_string()))
+}
+
+/// Sends one message: encrypted, signed, over HTTP/2 to the subscription's endpoint,
+/// trusting `ca_pem` (the mock's CA) or the public roots.
+pub async fn send(
+    subscription: &Subscription,
+    plaintext: &[u8],
+    vapid: &Vapid,
+    options: &Options,
+    ca_pem: Option<&str>,
+    now: u64,
+) -> Result<Answer, Error> {
+    let url: http::Uri =
+        subscription.endpoint.parse().map_err(|_| Error::Invalid("the endpoint is not a URL".into()))?;
+    let (Some("https"), Some(authority)) = (url.scheme_str(), url.authority()) else {
+        return Err(Error::Invalid("the endpoint is not an https URL".into()));
+    };
+    let origin = format!("https://{authority}");
+    let body = if plaintext.is_empty() { Vec::new() } else { encrypt(subscription, plaintext)? };
+    let mut request = http::Request::post(url.clone())
+        .header("authorization", vapid.authorization(&origin, now + 12 * 3600)?)
+        .header("ttl", options.ttl.to_string());
+    if !body.is_empty() {
+        request = request.header("content-encoding", "aes128gcm");
+    }
+    if let Some(u) = options.urgency {
+        request = request.header("urgency", u.as_str());
+    }
+    if let Some(t) = &options.topic {
+        request = request.header("topic", t);
+    }
+    let request = request.body(()).map_err(|e| Error::Invalid(e.to_string()))?;
+
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    match ca_pem {
+        Some(pem) => {
+            for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+                let cert = cert.map_err(|e| Error::Config(format!("CA PEM: {e}")))?;
+                roots.add(cert).map_err(|e| Error::Config(format!("CA: {e}")))?;
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Config(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![b"h2".to_vec()];
+    let host = authority.host().trim_start_matches('[').trim_end_matches(']').to_owned();
+    let port = authority.port_u16().unwrap_or(443);
+    let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
+        .await
+        .map_err(|e| Error::Connection(format!("{origin}: {e}")))?;
+    let name = ServerName::try_from(host).map_err(|_| Error::Config(format!("bad host in {origin}")))?;
+    let stream = tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls))
+        .connect(name, tcp)
+        .await
+        .map_err(|e| Error::Connection(format!("{origin}: TLS: {e}")))?;
+    let (send, conn) = h2::client::handshake(stream).await.map_err(|e| Error::Connection(format!("{origin}: {e}")))?;
+    tokio::spawn(conn);
+    let mut send = send.ready().await.map_err(|e| Error::Connection(e.to_string()))?;
+    let (response, mut stream) =
+        send.send_request(request, body.is_empty()).map_err(|e| Error::Connection(e.to_string()))?;
+    if !body.is_empty() {
+        stream.send_data(Bytes::from(body), true).map_err(|e| Error::Connection(e.to_string()))?;
+    }
+    let response = response.await.map_err(|e| Error::Connection(e.to_string()))?;
+    let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let (status, apns_id, location) = (response.status().as_u16(), header("apns-id"), header("location"));
+    let mut data = response.into_body();
+    let mut text = Vec::new();
+    while let Some(chunk) = data.data().await {
+        let chunk = chunk.map_err(|e| Error::Connection(e.to_string()))?;
+        let _ = data.flow_control().release_capacity(chunk.len());
+        text.extend_from_slice(&chunk);
+    }
+    let reason =
+        serde_json::from_slice::<serde_json::Value>(&text).ok().and_then(|v| v["reason"].as_str().map(str::to_owned));
+    Ok(Answer { status, apns_id, location, reason })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_subscription_s_message_decrypts_with_the_phone_s_keys() {
+        // The phone's side, as a browser makes it.
+        let phone = PrivateKey::generate(&ECDH_P256).expect("key");
+        let public = phone.compute_public_key().expect("public");
+        let scalar: EcPrivateKeyBin<'static> = phone.as_be_bytes().expect("scalar");
+        let auth = [7u8; 16];
+        let subscription = Subscription {
+            endpoint: "https://web.push.apple.com/x".into(),
+            keys: SubscriptionKeys { p256dh: b64(public.as_ref()), auth: b64(&auth) },
+        };
+        let body = encrypt(&subscription, b"Dinner at 7").expect("encrypts");
+        let plain = protocol::ece::decrypt(&body, scalar.as_ref(), public.as_ref(), &auth).expect("decrypts");
+        assert_eq!(plain, b"Dinner at 7");
+    }
+
+    #[test]
+    fn the_authorization_header_is_vapid_t_and_k() {
+        let vapid = Vapid::generate("mailto:ops@example.com").expect("key");
+        let header = vapid.authorization("https://web.push.apple.com", 1_800_000_000).expect("signs");
+        let parsed = protocol::webpush::parse_authorization(Some(&header)).expect("parses");
+        assert_eq!(parsed.k, vapid.public_key());
+        assert_eq!(parsed.t.split('.').count(), 3);
+    }
+}
