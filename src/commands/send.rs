@@ -45,9 +45,34 @@ pub(crate) struct Args {
     /// /4/broadcasts/apps/<topic>`; apns-expiration defaults to 0, priority to 10).
     #[arg(long, value_name = "CHANNEL_ID")]
     channel: Option<String>,
+    #[command(flatten)]
+    web: WebPushArgs,
     /// Device tokens (hex); for --live-activity, activity tokens.
-    #[arg(required_unless_present = "channel")]
+    #[arg(required_unless_present_any = ["channel", "web_push"])]
     tokens: Vec<String>,
+}
+
+/// A Web Push message instead of an APNs push.
+#[derive(clap::Args)]
+pub(crate) struct WebPushArgs {
+    /// Send a Web Push message to this subscription (a file holding the web app's
+    /// `PushSubscription.toJSON()`): --payload is the message, encrypted for it; the CA is
+    /// --ca, or the mock's with --mock-ready; --topic is the `Topic` header.
+    #[arg(long, value_name = "SUBSCRIPTION.json", requires_all = ["vapid_key", "vapid_subject"])]
+    web_push: Option<PathBuf>,
+    /// The application server's VAPID key, PKCS#8 PEM (its public half is the web app's
+    /// applicationServerKey).
+    #[arg(long, value_name = "PEM", requires = "web_push")]
+    vapid_key: Option<PathBuf>,
+    /// The VAPID contact Apple requires: mailto:ADDRESS or an https: URL it can reach.
+    #[arg(long, value_name = "SUBJECT", requires = "web_push")]
+    vapid_subject: Option<String>,
+    /// `TTL`: seconds the push service may keep it for an offline device.
+    #[arg(long, default_value_t = 0, requires = "web_push")]
+    ttl: u64,
+    /// `Urgency`: very-low, low, normal or high.
+    #[arg(long, requires = "web_push")]
+    urgency: Option<String>,
 }
 
 /// A Live Activity push, built from options instead of --payload.
@@ -133,6 +158,9 @@ impl LiveActivityArgs {
 
 pub(crate) async fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
     use provider::Notification;
+    if a.web.web_push.is_some() {
+        return web_push(a).await;
+    }
     let read = |p: &PathBuf| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
     let ready = mock_ready(&a.apns)?;
     if ready.is_none() && a.endpoint.is_none() {
@@ -273,6 +301,49 @@ async fn broadcast(
         Some(r) => {
             println!("[4] broadcast to channel {channel}: {r}  apns-request-id {request_id}");
             Err(format!("the broadcast was refused: {}", r.reason).into())
+        }
+    }
+}
+
+/// `send --web-push`: one Web Push message, encrypted and VAPID-signed; prints the answer.
+async fn web_push(a: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let read = |p: &PathBuf| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
+    let (Some(file), Some(key), Some(subject)) = (&a.web.web_push, &a.web.vapid_key, &a.web.vapid_subject) else {
+        return Err("--web-push needs --vapid-key and --vapid-subject".into());
+    };
+    let subscription: provider::webpush::Subscription = serde_json::from_str(&read(file)?).map_err(|e| {
+        format!("{}: not a PushSubscription ({{endpoint, keys: {{p256dh, auth}}}}): {e}", file.display())
+    })?;
+    let vapid = provider::webpush::Vapid::from_pem(&read(key)?, subject)?;
+    let ca = match (&a.apns.ca, mock_ready(&a.apns)?) {
+        (Some(p), _) => Some(read(p)?),
+        (None, Some(ready)) => ready["ca_file"].as_str().map(|p| read(&PathBuf::from(p))).transpose()?,
+        (None, None) => None,
+    };
+    let urgency = a.web.urgency.as_deref().map(|u| protocol::webpush::Urgency::parse(Some(u))).transpose();
+    let urgency = urgency.map_err(|_| "--urgency is very-low, low, normal or high")?;
+    let message = match a.payload.as_str() {
+        "-" => {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)?;
+            s
+        }
+        p if p.trim_start().starts_with('{') || !std::path::Path::new(p).exists() => p.to_owned(),
+        p => read(&PathBuf::from(p))?,
+    };
+    let options = provider::webpush::Options { ttl: a.web.ttl, urgency, topic: a.topic.clone() };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let answer =
+        provider::webpush::send(&subscription, message.as_bytes(), &vapid, &options, ca.as_deref(), now).await?;
+    let id = answer.apns_id.as_deref().unwrap_or("-");
+    match &answer.reason {
+        None => {
+            println!("[4] web push to {}: {} apns-id {id}", subscription.endpoint, answer.status);
+            Ok(())
+        }
+        Some(reason) => {
+            println!("[4] web push to {}: {} {reason} apns-id {id}", subscription.endpoint, answer.status);
+            Err(format!("the web push was refused: {reason}").into())
         }
     }
 }

@@ -357,3 +357,49 @@ async fn the_provider_s_sender_gets_201() {
     assert_eq!(refused.expect("an answer").status, 400, "another key: VapidPkHashMismatch comes first");
     mock.shutdown().await;
 }
+
+/// `apns-lab send --web-push`: the subscription file a web app hands over, the server's
+/// VAPID key as PEM, the mock's CA from its ready line.
+#[tokio::test(flavor = "multi_thread")]
+async fn apns_lab_send_web_push_sends_one_message() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mock = MockApns::start(Config { data_dir: Some(dir.path().join("data")), ..Default::default() })
+        .await
+        .expect("mock starts");
+    let ready_file = dir.path().join("ready.json");
+    std::fs::write(&ready_file, serde_json::to_string(mock.ready()).expect("JSON")).expect("ready written");
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new()).expect("key");
+    let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).expect("key");
+    let pem = format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        base64::engine::general_purpose::STANDARD.encode(pkcs8.as_ref())
+    );
+    let key_file = dir.path().join("vapid.pem");
+    std::fs::write(&key_file, pem).expect("key written");
+    let addr = mock.admin_addr();
+    admin(addr, "POST", "/api/v1/devices", Some(json!({"udid": "WEB-PHONE", "apps": []}))).await;
+    let body = json!({"origin": "https://news.example", "application_server_key": b64(key.public_key().as_ref())});
+    let (_, sub) = admin(addr, "POST", "/api/v1/devices/WEB-PHONE/web-apps", Some(body)).await;
+    let sub_file = dir.path().join("subscription.json");
+    std::fs::write(&sub_file, sub.to_string()).expect("subscription written");
+    let send = move |subject: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_apns-lab"))
+            .args(["send", "--mock-ready"])
+            .arg(&ready_file)
+            .arg("--web-push")
+            .arg(&sub_file)
+            .arg("--vapid-key")
+            .arg(&key_file)
+            .args(["--vapid-subject", subject, "--ttl", "60", "--urgency", "high", "--payload", r#"{"title":"Hi"}"#])
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("apns-lab runs")
+    };
+    let out = tokio::task::spawn_blocking(move || (send("mailto:ops@example.com"), send("mailto:admin@localhost")));
+    let (ok, refused) = out.await.expect("joins");
+    let text = String::from_utf8_lossy(&ok.stdout);
+    assert!(ok.status.success() && text.contains(": 201 apns-id "), "{text}{}", String::from_utf8_lossy(&ok.stderr));
+    let text = String::from_utf8_lossy(&refused.stdout);
+    assert!(!refused.status.success() && text.contains(": 403 BadJwtToken"), "{text}");
+    mock.shutdown().await;
+}
