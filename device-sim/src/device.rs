@@ -164,8 +164,13 @@ impl Device {
         if delivery.push_type == PushType::Liveactivity {
             return self.handle_activity(delivery);
         }
-        let states: Vec<AppState> = self.apps.iter().map(|a| a.state.clone()).collect();
-        let decision = present(&delivery, &states);
+        let decision = match delivery.push_type {
+            PushType::Webpush => crate::web::present_web(&delivery),
+            _ => {
+                let states: Vec<AppState> = self.apps.iter().map(|a| a.state.clone()).collect();
+                present(&delivery, &states)
+            }
+        };
         if decision.outcome == protocol::gateway::Outcome::HandledSilently
             && let Some(app) = self.apps.iter_mut().find(|a| Some(&a.bundle_id) == decision.bundle_id.as_ref())
         {

@@ -182,6 +182,19 @@ impl Gateway {
         self.call::<_, ()>("/gateway/v1/handed-over", h).await
     }
 
+    /// A web app on the phone subscribes to Web Push: its `PushSubscription`.
+    pub async fn subscribe_web_app(
+        &mut self,
+        s: &protocol::gateway::SubscribeWebApp,
+    ) -> Result<protocol::gateway::PushSubscription, Error> {
+        self.call("/gateway/v1/web-apps", s).await
+    }
+
+    /// A web app leaves the Home Screen: its subscription ends.
+    pub async fn remove_web_app(&mut self, r: &protocol::gateway::RemoveWebApp) -> Result<(), Error> {
+        self.call::<_, serde_json::Value>("/gateway/v1/web-apps/remove", r).await.map(|_| ())
+    }
+
     /// Acknowledges notifications.
     pub async fn ack(&mut self, acks: &[Ack]) -> Result<(), Error> {
         self.call::<_, ()>("/gateway/v1/acks", &acks).await

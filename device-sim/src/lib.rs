@@ -10,6 +10,7 @@ pub mod fleet;
 mod gateway;
 pub mod present;
 pub mod run;
+pub mod web;
 
 pub use activity::{Activities, Activity, ActivityState};
 pub use device::{BACKGROUND_BUDGET, Device, InstalledApp, Received};

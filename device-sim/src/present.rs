@@ -85,6 +85,13 @@ pub struct Shown {
     pub via_service_extension: bool,
     /// Whether the app was in the foreground.
     pub in_foreground: bool,
+    /// For a web app's notification: the URL a tap opens, if the message names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub navigate: Option<String>,
+    /// For a web app's notification: who showed it, `declarative` (Safari itself) or
+    /// `service-worker`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shown_by: Option<String>,
 }
 
 /// What the phone did with a notification.
@@ -164,6 +171,8 @@ pub fn present(d: &Delivery, apps: &[AppState]) -> Decision {
         interruption_level: level.to_owned(),
         via_service_extension: aps.mutable_content == Some(1) && app.service_extension,
         in_foreground: app.foreground,
+        navigate: None,
+        shown_by: None,
     };
     decision(Outcome::Presented, None, Some(shown))
 }

@@ -51,6 +51,31 @@ pub struct ActivityRegistration {
     pub activity_id: Option<String>,
 }
 
+/// What a web app hands its server in step 3: its `PushSubscription`, and the phone and
+/// web app it came from. Sent to the same URL as [`TokenRegistration`]; `subscription`
+/// says it is one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WebRegistration {
+    /// The device.
+    pub udid: String,
+    /// The web app's origin.
+    pub origin: String,
+    /// `PushSubscription.toJSON()`.
+    pub subscription: protocol::gateway::PushSubscription,
+}
+
+/// A web app added to the phone's Home Screen, which subscribes to Web Push once the
+/// phone is online.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebAppSetup {
+    /// Its origin, `https://host[:port]`.
+    pub origin: String,
+    /// Its name on the Home Screen (default: the origin's host).
+    pub name: Option<String>,
+    /// Its server's VAPID public key, base64url.
+    pub application_server_key: String,
+}
+
 impl ActivityRegistration {
     /// The registration of a token APNs issued.
     pub fn of(udid: &str, token: &protocol::gateway::ActivityToken) -> ActivityRegistration {
@@ -256,6 +281,14 @@ fn shown(lang: Lang, s: &Shown) -> String {
     if s.interruption_level != "active" {
         parts.push(s.interruption_level.clone());
     }
+    match s.shown_by.as_deref() {
+        Some("declarative") => parts.push(lang.pick("declarative Web Push", "声明式 Web 推送").into()),
+        Some(_) => parts.push(lang.pick("shown by the service worker", "由 Service Worker 显示").into()),
+        None => {}
+    }
+    if let Some(url) = &s.navigate {
+        parts.push(t!(lang, "opens {url}", "点按打开 {url}"));
+    }
     if s.via_service_extension {
         parts.push(lang.pick("via service extension", "经由通知服务扩展").into());
     }
@@ -364,6 +397,58 @@ async fn report(
     let _ = gw.handed_over(&told).await;
 }
 
+/// Steps 1–3 for a web app: it subscribes, Apple's push service issues an endpoint, and
+/// the web app hands its subscription to its server (when it is new).
+async fn subscribe(
+    lang: Lang,
+    udid: &str,
+    web: &WebAppSetup,
+    known: &mut Option<String>,
+    provider: Option<&str>,
+    gw: &mut crate::Gateway,
+    say: &mut impl FnMut(String),
+) -> Result<(), Error> {
+    let origin = &web.origin;
+    if known.is_none() {
+        say(t!(
+            lang,
+            "[1] web app {origin} asks to subscribe to push (PushManager.subscribe)",
+            "[1] 网页应用 {origin} 请求订阅推送（PushManager.subscribe）"
+        ));
+    }
+    let request = protocol::gateway::SubscribeWebApp {
+        origin: origin.clone(),
+        name: web.name.clone(),
+        application_server_key: web.application_server_key.clone(),
+    };
+    let subscription = gw.subscribe_web_app(&request).await?;
+    if known.as_deref() == Some(subscription.endpoint.as_str()) {
+        return Ok(());
+    }
+    let endpoint = &subscription.endpoint;
+    say(t!(
+        lang,
+        "[2] Apple's Web Push service issued endpoint {endpoint} for {origin}",
+        "[2] Apple 的 Web 推送服务为 {origin} 签发了端点 {endpoint}"
+    ));
+    *known = Some(endpoint.clone());
+    let Some(url) = provider else { return Ok(()) };
+    let registration = WebRegistration { udid: udid.to_owned(), origin: origin.clone(), subscription };
+    say(match post_json("provider", url, &registration).await {
+        Ok(_) => t!(
+            lang,
+            "[3] {origin} sent its subscription to its server at {url}",
+            "[3] {origin} 把它的订阅发给了服务器 {url}"
+        ),
+        Err(e) => t!(
+            lang,
+            "[3] {origin} could not give its subscription to its server: {e}",
+            "[3] {origin} 无法把订阅交给服务器：{e}"
+        ),
+    });
+    Ok(())
+}
+
 /// Says what the clock did to the phone's activities, and tells APNs of the ends.
 async fn tick(
     lang: Lang,
@@ -414,6 +499,20 @@ pub async fn run_in(
     udid: Option<String>,
     apps: Vec<AppSetup>,
     provider: Option<String>,
+    say: impl FnMut(String),
+) -> Result<(), Error> {
+    run_phone(lang, endpoint, udid, apps, Vec::new(), provider, say).await
+}
+
+/// [`run_in`], with web apps on the Home Screen that subscribe to Web Push and hand
+/// their subscriptions to the provider.
+pub async fn run_phone(
+    lang: Lang,
+    endpoint: Endpoint,
+    udid: Option<String>,
+    apps: Vec<AppSetup>,
+    web_apps: Vec<WebAppSetup>,
+    provider: Option<String>,
     mut say: impl FnMut(String),
 ) -> Result<(), Error> {
     let mut device = Device::activate(endpoint, udid).await?;
@@ -428,6 +527,7 @@ pub async fn run_in(
     let mut known_activity_tokens: Vec<String> = Vec::new();
     let mut started_local = false;
     let mut known: Vec<Option<String>> = vec![None; apps.len()];
+    let mut known_endpoints: Vec<Option<String>> = vec![None; web_apps.len()];
     let mut backoff = Duration::from_millis(100);
     loop {
         let attempt = async {
@@ -519,6 +619,9 @@ pub async fn run_in(
                     let handed = Handed { app: &t.bundle_id, environment: t.environment, token: &t.token };
                     report(lang, provider.as_deref(), &reg, Kind::Activity, handed, &mut gw, &mut say).await;
                 }
+            }
+            for (web, known) in web_apps.iter().zip(known_endpoints.iter_mut()) {
+                subscribe(lang, &device.udid, web, known, provider.as_deref(), &mut gw, &mut say).await?;
             }
             started_local = true;
             let mut stream = gw.notifications().await?;

@@ -11,6 +11,7 @@ pub(crate) mod journey;
 pub(crate) mod operations;
 pub(crate) mod storage;
 pub(crate) mod web_apps;
+pub(crate) mod web_delivery;
 
 use std::sync::{Arc, Mutex};
 
@@ -37,6 +38,8 @@ pub(crate) struct Room {
     pub(crate) engine: mpsc::Sender<delivery::Event>,
     /// The phones' private keys for their Web Push subscriptions.
     pub(crate) web_keys: web_apps::WebKeys,
+    /// `https://host:port` of the Web Push listener, once bound: where endpoints point.
+    pub(crate) webpush_url: std::sync::OnceLock<String>,
     /// Its other end, taken when the engine starts.
     engine_inbox: Mutex<Option<mpsc::Receiver<delivery::Event>>>,
 }
@@ -57,6 +60,7 @@ impl Room {
             connections: gateway::Connections::default(),
             engine,
             web_keys,
+            webpush_url: std::sync::OnceLock::new(),
             engine_inbox: Mutex::new(Some(inbox)),
         }
     }

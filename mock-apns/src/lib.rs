@@ -332,7 +332,7 @@ impl MockApns {
         let h2c = listeners.h2c.as_ref().map(|l| l.local_addr()).transpose()?;
         let webpush = listeners.webpush.local_addr()?;
         let webpush_url = format!("https://{webpush}");
-        let _ = shared.webpush_url.set(webpush_url.clone());
+        let _ = shared.devices.webpush_url.set(webpush_url.clone());
         let mut tasks = Vec::new();
         for (listener, env, channels) in [
             (listeners.sandbox, Environment::Sandbox, false),

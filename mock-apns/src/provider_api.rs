@@ -44,8 +44,6 @@ pub(crate) struct Room {
     pub(crate) tokens: auth::TokenCache,
     /// VAPID JWTs already verified (Web Push).
     pub(crate) vapid: vapid::Verified,
-    /// `https://host:port` of the Web Push listener, once bound: where endpoints point.
-    pub(crate) webpush_url: OnceLock<String>,
     /// Fault rules set by tests.
     pub(crate) faults: faults::Faults,
     /// Rate limits set by tests.
@@ -92,7 +90,6 @@ impl Room {
             devices,
             keys,
             vapid: vapid::Verified::default(),
-            webpush_url: OnceLock::new(),
             faults: faults::Faults::default(),
             limits: limits::Limiter::default(),
             idle_timeout_ms: AtomicU64::new(0),

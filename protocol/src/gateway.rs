@@ -6,12 +6,14 @@
 //! |---|---|---|
 //! | `POST /gateway/v1/activate` (no client certificate) | [`Activate`] | [`Activation`]: a device identity certificate with the UDID in it |
 //! | `POST /gateway/v1/apps` | [`RegisterApp`] | [`Registered`]: step 2, the app's device token |
-//! | `GET /gateway/v1/notifications` | — | a stream of [`Delivery`] lines (NDJSON) that stays open |
+//! | `GET /gateway/v1/notifications` | — | a stream of [`Delivery`] lines (NDJSON) that stays open; a Web Push message's payload is a [`WebMessage`] |
 //! | `POST /gateway/v1/acks` | [`Ack`] | 204 |
 //! | `POST /gateway/v1/push-to-start` | [`DeclareActivityType`] | [`ActivityToken`]: the app's push-to-start token for an `ActivityAttributes` type |
 //! | `POST /gateway/v1/activities` | [`StartActivity`] | [`ActivityToken`]: a running activity's update token; `null` for one that listens to a channel (it has no token) |
 //! | `POST /gateway/v1/activities/end` | [`EndActivity`] | 204: the activity ended on the phone |
 //! | `POST /gateway/v1/handed-over` | [`HandedOver`] | 204: step 3 happened (the simulator's report; a real device never tells APNs) |
+//! | `POST /gateway/v1/web-apps` | [`SubscribeWebApp`] | 201 [`PushSubscription`]: a web app added to the Home Screen subscribed |
+//! | `POST /gateway/v1/web-apps/remove` | [`RemoveWebApp`] | 200: the web app removed (or its permission revoked): its subscription ended |
 //!
 //! Every call but activation is authenticated by the device certificate, so a device only
 //! ever registers its own apps and reads its own notifications.
@@ -169,6 +171,63 @@ pub struct Delivery {
     /// For a `liveactivity` push: the activity (or push-to-start type) its token is for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub activity: Option<ActivityTarget>,
+}
+
+/// A web app on the Home Screen subscribes (`PushManager.subscribe({userVisibleOnly:
+/// true, applicationServerKey})`); the phone makes the subscription's keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscribeWebApp {
+    /// The web app's origin, `https://host[:port]`.
+    pub origin: String,
+    /// Its name on the Home Screen (default: the origin's host).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The application server's VAPID public key, base64url (65-byte P-256 point).
+    pub application_server_key: String,
+}
+
+/// A web app leaves the Home Screen (or its notification permission is revoked).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoveWebApp {
+    /// The web app's origin.
+    pub origin: String,
+}
+
+/// `PushSubscription.toJSON()`: what a web app hands its server (step 3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushSubscription {
+    /// `https://<push service>/<opaque id>`.
+    pub endpoint: String,
+    /// Always `null` from Apple.
+    #[serde(rename = "expirationTime", default)]
+    pub expiration_time: Option<u64>,
+    /// The phone's keys for the subscription, base64url.
+    pub keys: SubscriptionKeys,
+}
+
+/// `keys` of a [`PushSubscription`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionKeys {
+    /// The phone's P-256 public key (65 bytes).
+    pub p256dh: String,
+    /// The 16-byte auth secret.
+    pub auth: String,
+}
+
+/// The payload of a [`Delivery`] of push type `webpush` (its topic is the web app's
+/// origin, its collapse id the message's `Topic`): a Web Push message the phone has
+/// decrypted, for the web app's service worker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebMessage {
+    /// The web app's origin.
+    pub origin: String,
+    /// Its name on the Home Screen.
+    pub name: String,
+    /// The subscription the message was sent to (the endpoint's id).
+    pub subscription: String,
+    /// The decrypted message as text (`PushMessageData.text()`; bytes that are not
+    /// UTF-8 become U+FFFD).
+    pub data: String,
 }
 
 /// A payload as a [`Delivery`] carries it, from bytes already known to be a JSON object

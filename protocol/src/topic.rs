@@ -108,6 +108,10 @@ pub enum PushType {
     Widgets,
     /// A control reload (iOS 18). Topic: `<bundle>.push-type.controls`.
     Controls,
+    /// A Web Push message, on its way from the Web Push endpoint to a web app on the
+    /// phone. Not an `apns-push-type` (not in [`PushType::ALL`], and not parsed from a
+    /// header); its topic on the device's stream is the web app's origin.
+    Webpush,
 }
 
 impl PushType {
@@ -140,6 +144,7 @@ impl PushType {
             PushType::Pushtotalk => "pushtotalk",
             PushType::Widgets => "widgets",
             PushType::Controls => "controls",
+            PushType::Webpush => "webpush",
         }
     }
 
@@ -151,7 +156,7 @@ impl PushType {
             PushType::Voip => Some(".voip"),
             PushType::Complication => Some(".complication"),
             PushType::Fileprovider => Some(".pushkit.fileprovider"),
-            PushType::Mdm => None,
+            PushType::Mdm | PushType::Webpush => None,
             PushType::Liveactivity => Some(".push-type.liveactivity"),
             PushType::Location => Some(".location-query"),
             PushType::Pushtotalk => Some(".voip-ptt"),
@@ -173,6 +178,17 @@ impl PushType {
 impl fmt::Display for PushType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+impl PushType {
+    /// A push type by name, `webpush` included (for what the mock stores; an
+    /// `apns-push-type` header is parsed with [`str::parse`], which knows APNs's only).
+    pub fn from_name(s: &str) -> Result<PushType, Error> {
+        match s {
+            "webpush" => Ok(PushType::Webpush),
+            s => s.parse(),
+        }
     }
 }
 
@@ -221,6 +237,9 @@ mod tests {
         assert_eq!(plain.bundle_id_for(PushType::Liveactivity), None);
         assert!("Alert".parse::<PushType>().is_err());
         assert!("push".parse::<PushType>().is_err());
+        assert!("webpush".parse::<PushType>().is_err(), "not an apns-push-type");
+        assert_eq!(PushType::from_name("webpush").expect("a name"), PushType::Webpush);
+        assert_eq!(PushType::from_name("voip").expect("a name"), PushType::Voip);
     }
 
     #[test]

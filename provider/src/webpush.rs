@@ -13,27 +13,11 @@ use bytes::Bytes;
 use protocol::webpush::{Urgency, base64url};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use serde::Deserialize;
 
 use crate::Error;
 
 /// A subscription as the web app hands it over: `PushSubscription.toJSON()`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Subscription {
-    /// Where to send.
-    pub endpoint: String,
-    /// The phone's keys for it.
-    pub keys: SubscriptionKeys,
-}
-
-/// `keys` of a subscription, base64url.
-#[derive(Debug, Clone, Deserialize)]
-pub struct SubscriptionKeys {
-    /// The phone's P-256 public key.
-    pub p256dh: String,
-    /// The 16-byte auth secret.
-    pub auth: String,
-}
+pub use protocol::gateway::{PushSubscription as Subscription, SubscriptionKeys};
 
 /// The application server's VAPID identity: its P-256 key and the contact (`sub`) Apple
 /// requires — `mailto:` an address or an `https:` URL Apple can reach.
@@ -216,6 +200,7 @@ mod tests {
         let auth = [7u8; 16];
         let subscription = Subscription {
             endpoint: "https://web.push.apple.com/x".into(),
+            expiration_time: None,
             keys: SubscriptionKeys { p256dh: b64(public.as_ref()), auth: b64(&auth) },
         };
         let body = encrypt(&subscription, b"Dinner at 7").expect("encrypts");

@@ -30,10 +30,20 @@ pub(crate) enum DeviceCommand {
         #[arg(long)]
         udid: Option<String>,
         /// An installed app: BUNDLE or BUNDLE:sandbox or BUNDLE:production (repeatable).
-        #[arg(long = "app", required = true, value_parser = parse_app)]
+        #[arg(long = "app", required_unless_present = "web_apps", value_parser = parse_app)]
         apps: Vec<(String, Environment)>,
+        /// A web app added to the Home Screen, https://host[:port] (repeatable): it
+        /// subscribes to Web Push with --vapid-key and hands its subscription to the
+        /// provider.
+        #[arg(long = "web-app", value_name = "ORIGIN", requires = "vapid_key")]
+        web_apps: Vec<String>,
+        /// The web apps' application server key: the VAPID public key in base64url, or
+        /// the server's VAPID private key (a PEM file) to take it from.
+        #[arg(long, value_name = "KEY")]
+        vapid_key: Option<String>,
         /// Where each app sends its token (step 3): an http:// URL that takes
-        /// {"udid","bundle_id","environment","token"} as JSON.
+        /// {"udid","bundle_id","environment","token"} as JSON (and a web app
+        /// {"udid","origin","subscription"}).
         #[arg(long)]
         provider: Option<String>,
         /// The user refused notifications for this app (repeatable).
@@ -113,6 +123,8 @@ pub(crate) async fn run(Args { command }: Args) -> Result<(), Box<dyn std::error
             ca,
             udid,
             apps,
+            web_apps,
+            vapid_key,
             provider,
             denied,
             provisional,
@@ -148,8 +160,17 @@ pub(crate) async fn run(Args { command }: Args) -> Result<(), Box<dyn std::error
                     setup
                 })
                 .collect();
+            let key = match vapid_key {
+                Some(key) => application_server_key(&key)?,
+                None => String::new(),
+            };
+            let web_apps = web_apps
+                .into_iter()
+                .map(|origin| device_sim::run::WebAppSetup { origin, name: None, application_server_key: key.clone() })
+                .collect();
             let lang = lang.unwrap_or_else(Lang::from_env);
-            let run = device_sim::run::run_in(lang, endpoint, udid, apps, provider, |line| println!("{line}"));
+            let say = |line: String| println!("{line}");
+            let run = device_sim::run::run_phone(lang, endpoint, udid, apps, web_apps, provider, say);
             tokio::select! {
                 r = run => r?,
                 _ = wait_for_signal() => {}
@@ -220,4 +241,19 @@ pub(crate) async fn run(Args { command }: Args) -> Result<(), Box<dyn std::error
             }
         }
     }
+}
+
+/// `--vapid-key`: a base64url public key as it is, or the public half of a PEM
+/// private key file.
+fn application_server_key(key: &str) -> Result<String, Box<dyn std::error::Error>> {
+    let path = std::path::Path::new(key);
+    if path.is_file() {
+        let pem = std::fs::read_to_string(path).map_err(|e| format!("{key}: {e}"))?;
+        let vapid =
+            provider::webpush::Vapid::from_pem(&pem, "mailto:nobody@example.com").map_err(|e| format!("{key}: {e}"))?;
+        return Ok(vapid.public_key());
+    }
+    protocol::webpush::public_key(key)
+        .map_err(|_| format!("--vapid-key {key:?} is neither a PEM file nor a base64url 65-byte P-256 public key"))?;
+    Ok(key.to_owned())
 }

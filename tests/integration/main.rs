@@ -28,3 +28,4 @@ mod shapes;
 mod support;
 mod validation;
 mod webpush;
+mod webpush_delivery;

@@ -70,14 +70,14 @@ pub(crate) async fn route<B: Body>(
         (["api", "v1", "devices", udid, "web-apps"], &Method::POST) => {
             match read_json::<NewWebApp>(shared, req).await {
                 Ok(new) => {
-                    let listener = shared.webpush_url.get().cloned().unwrap_or_default();
+                    let listener = shared.devices.webpush_url.get().cloned().unwrap_or_default();
                     created(shared.devices.add_web_app(udid, new).await.map(|s| web_apps::view(&s, &listener)))
                 }
                 Err(r) => r,
             }
         }
         (["api", "v1", "devices", udid, "web-apps"], &Method::GET) => {
-            let listener = shared.webpush_url.get().cloned().unwrap_or_default();
+            let listener = shared.devices.webpush_url.get().cloned().unwrap_or_default();
             ok(shared
                 .devices
                 .web_apps(udid)
@@ -86,7 +86,7 @@ pub(crate) async fn route<B: Body>(
         (["api", "v1", "devices", udid, "web-apps", "remove"], &Method::POST) => {
             match read_json::<RemoveWebApp>(shared, req).await {
                 Ok(gone) => {
-                    let listener = shared.webpush_url.get().cloned().unwrap_or_default();
+                    let listener = shared.devices.webpush_url.get().cloned().unwrap_or_default();
                     let ended = shared.devices.remove_web_app(udid, &gone.origin).await;
                     ok(ended.map(|all| all.iter().map(|s| web_apps::view(s, &listener)).collect::<Vec<_>>()))
                 }

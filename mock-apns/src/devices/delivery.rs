@@ -109,6 +109,24 @@ pub(crate) struct Note {
     pub activity: Option<ActivityTarget>,
 }
 
+impl From<super::handoff::Notification> for Note {
+    fn from(n: super::handoff::Notification) -> Note {
+        Note {
+            apns_id: n.apns_id,
+            topic: n.topic,
+            push_type: n.push_type,
+            priority: n.priority,
+            collapse_id: n.collapse_id,
+            environment: n.environment,
+            payload: n.payload,
+            received_ms: n.received_ms,
+            from_storage: false,
+            redelivered: false,
+            activity: None,
+        }
+    }
+}
+
 impl Note {
     /// The notification as one line of the device's stream: a [`Delivery`] in JSON and a
     /// newline. Raw line breaks in the payload (whitespace, since JSON strings cannot
@@ -248,7 +266,11 @@ pub(crate) async fn run(
                         }
                     }
                     let now = shared.state.clock.unix_secs();
-                    for (key, held) in shared.storage.take_device(&udid) {
+                    // Most urgent first, then oldest (Web Push's `Urgency`; APNs holds
+                    // one per app, so its order across apps is the priority's).
+                    let mut stored = shared.storage.take_device(&udid);
+                    stored.sort_by_key(|(_, h)| (std::cmp::Reverse(h.priority.as_u8()), h.received_ms));
+                    for (key, held) in stored {
                         if held.expires_at <= now {
                             shared.step(
                                 held.apns_id.as_str(),
@@ -361,7 +383,17 @@ pub(crate) async fn run(
 /// and remembers it until it is acknowledged.
 fn send(shared: &Room, link: &mut Link, out: Outgoing, state: State) {
     let sent = match &link.conn {
-        Some(stream) if link.in_flight < MAX_IN_FLIGHT => stream.send(out.delivery.line()),
+        Some(stream) if link.in_flight < MAX_IN_FLIGHT => {
+            // A Web Push message is decrypted by the phone as it goes (see `web_delivery`).
+            let line = match out.delivery.push_type {
+                PushType::Webpush => shared.open_web(&out.delivery),
+                _ => Ok(out.delivery.line()),
+            };
+            match line {
+                Ok(line) => stream.send(line),
+                Err(why) => return unreadable(shared, out, why),
+            }
+        }
         _ => false,
     };
     let mut journey = None;
@@ -382,6 +414,18 @@ fn send(shared: &Room, link: &mut Link, out: Outgoing, state: State) {
         );
     }
     link.unacked.push_back(Pending { out, sent, journey });
+}
+
+/// A Web Push message the phone could not open: dropped, and released from storage.
+fn unreadable(shared: &Room, out: Outgoing, why: String) {
+    let note = &out.delivery;
+    let now = shared.state.clock.unix_millis();
+    shared.step(note.apns_id.as_str(), note.received_ms, State::Discarded, now, Some(why));
+    if let Some(key) = out.held
+        && shared.storage.release(&key, note.apns_id.as_str())
+    {
+        shared.state.store.write_later(vec![Write::DropHeldApp(key)]);
+    }
 }
 
 #[cfg(test)]

@@ -33,6 +33,7 @@ use tokio_rustls::server::TlsStream;
 use super::Room;
 use super::activities::{NewActivity, NewActivityType};
 use super::operations::{Lifecycle, NewApp, NewDevice};
+use super::web_apps;
 use crate::devices::delivery::{DeviceStream, Event};
 use crate::error::Error;
 use crate::observe::misbehaviour::Kind;
@@ -289,10 +290,47 @@ async fn handle(shared: Arc<Room>, udid: Option<String>, req: Request<RecvStream
                 ),
             }
         }
+        (&Method::POST, "/gateway/v1/web-apps" | "/gateway/v1/web-apps/remove") => {
+            let body = match read_body_within(&shared, body).await {
+                Ok(body) => body,
+                Err((status, why)) => return reply(&mut respond, status, error_body(why)),
+            };
+            match web_app_call(&shared, &udid, &path, &body).await {
+                Ok((status, view)) => reply(&mut respond, status, serde_json::to_vec(&view).ok()),
+                Err(e) => reply(&mut respond, status_of(&e), error_body(e)),
+            }
+        }
         _ => {
             reply(&mut respond, StatusCode::NOT_FOUND, error_body(format!("no gateway route {} {path}", parts.method)))
         }
     }
+}
+
+/// A web app on the phone subscribes, or leaves the Home Screen: the admin API's calls,
+/// made by the phone itself.
+async fn web_app_call(
+    shared: &Room,
+    udid: &str,
+    path: &str,
+    body: &[u8],
+) -> Result<(StatusCode, serde_json::Value), Error> {
+    let listener = shared.webpush_url.get().cloned().unwrap_or_default();
+    let bad = |e: serde_json::Error| Error::Invalid(format!("bad JSON: {e}"));
+    if path == "/gateway/v1/web-apps" {
+        let new: protocol::gateway::SubscribeWebApp = serde_json::from_slice(body).map_err(bad)?;
+        let new = web_apps::NewWebApp {
+            origin: new.origin,
+            name: new.name,
+            application_server_key: new.application_server_key,
+        };
+        let subscription = shared.add_web_app(udid, new).await?;
+        let view = web_apps::view(&subscription, &listener);
+        return Ok((StatusCode::CREATED, serde_json::to_value(view).unwrap_or_default()));
+    }
+    let gone: protocol::gateway::RemoveWebApp = serde_json::from_slice(body).map_err(bad)?;
+    let ended = shared.remove_web_app(udid, &gone.origin).await?;
+    let views: Vec<_> = ended.iter().map(|s| web_apps::view(s, &listener)).collect();
+    Ok((StatusCode::OK, serde_json::to_value(views).unwrap_or_default()))
 }
 
 /// `POST /gateway/v1/acks`: 204 once every ack is taken, 400 and why otherwise.

@@ -217,19 +217,7 @@ impl Room {
 }
 
 fn note(n: Notification, activity: Option<ActivityTarget>) -> delivery::Note {
-    delivery::Note {
-        apns_id: n.apns_id,
-        topic: n.topic,
-        push_type: n.push_type,
-        priority: n.priority,
-        collapse_id: n.collapse_id,
-        environment: n.environment,
-        payload: n.payload,
-        received_ms: n.received_ms,
-        from_storage: false,
-        redelivered: false,
-        activity,
-    }
+    delivery::Note { activity, ..delivery::Note::from(n) }
 }
 
 fn held_from(n: Notification, expires_at: u64, activity: Option<ActivityTarget>) -> Held {

@@ -99,6 +99,11 @@ impl Storage {
         keys.into_iter().filter_map(|k| map.remove(&k).map(|v| (k, v))).collect()
     }
 
+    /// What is held for a device in the slots `slot` picks (expired or not), left held.
+    pub(crate) fn of_device(&self, udid: &str, slot: impl Fn(&str) -> bool) -> Vec<(HeldKey, Held)> {
+        self.map().iter().filter(|(k, _)| &*k.0 == udid && slot(&k.1)).map(|(k, h)| (k.clone(), h.clone())).collect()
+    }
+
     /// Releases what is held for an app once the device acknowledged it, unless a newer
     /// notification replaced it meanwhile. Returns whether it was released.
     pub(crate) fn release(&self, key: &HeldKey, apns_id: &str) -> bool {

@@ -81,6 +81,11 @@ impl WebKeys {
         self.private.lock().unwrap_or_else(|e| e.into_inner()).insert(id, key);
     }
 
+    /// The private key (P-256 scalar) for a subscription, while the phone has it.
+    pub(crate) fn get(&self, id: &str) -> Option<Vec<u8>> {
+        self.private.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned()
+    }
+
     /// Forgets them all (a reset).
     pub(crate) fn clear(&self) {
         self.private.lock().unwrap_or_else(|e| e.into_inner()).clear();
@@ -124,6 +129,20 @@ impl Room {
         let server_key = protocol::webpush::public_key(&req.application_server_key).map_err(|_| {
             Error::Invalid("application_server_key must be a base64url 65-byte uncompressed P-256 point".into())
         })?;
+        // `subscribe()` again answers the subscription the web app has, if it was made
+        // with the same key; with another key it fails (InvalidStateError) until the web
+        // app unsubscribes, as browsers do.
+        let live =
+            self.registry.web.of_device(udid).into_iter().find(|s| s.origin == req.origin && s.ended_at.is_none());
+        if let Some(live) = live {
+            return match live.application_server_key == server_key {
+                true => Ok(live),
+                false => Err(Error::Conflict(format!(
+                    "{} is subscribed with another application server key; remove it first (InvalidStateError)",
+                    req.origin
+                ))),
+            };
+        }
         let private = PrivateKey::generate(&ECDH_P256).map_err(|_| Error::Invalid("no P-256 key".into()))?;
         let public = private.compute_public_key().map_err(|_| Error::Invalid("no P-256 key".into()))?;
         let scalar: EcPrivateKeyBin<'static> =

@@ -48,7 +48,9 @@ use tokio_rustls::TlsAcceptor;
 
 use super::Room;
 use super::faults::{FaultAction, Probe};
+use crate::devices::web_delivery::WebMessage;
 use crate::observe::misbehaviour::Kind;
+use crate::registry::web::WebSubscription;
 
 /// Concurrent HTTP/2 streams per connection (Apple's is not published); HTTP/1.1 clients
 /// may pipeline as many requests, answered in order.
@@ -62,8 +64,7 @@ const MAX_DRAINED: usize = 1 << 20;
 /// A push that passed every check.
 #[derive(Debug)]
 pub(crate) struct Accepted {
-    /// The subscription's id.
-    pub subscription: String,
+    pub subscription: WebSubscription,
     /// How long it may wait for the phone, seconds (cut to 30 days).
     pub ttl: u64,
     pub urgency: Urgency,
@@ -112,24 +113,44 @@ pub(crate) async fn serve(
 /// One request: checked in the module's order, answered as Apple answers.
 async fn answer(shared: &Room, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let apns_id = ApnsId::random();
-    let mut response = Response::builder().header("apns-id", apns_id.as_str());
-    match check(shared, req).await {
+    let response = Response::builder().header("apns-id", apns_id.as_str());
+    let received_ms = shared.state.clock.unix_millis();
+    let checked = match check(shared, req).await {
         Ok((accepted, origin)) => {
-            response = response
-                .status(StatusCode::CREATED)
-                .header(http::header::LOCATION, format!("{origin}/m/{}", apns_id.as_str()))
-                .header("ttl", accepted.ttl.to_string());
             tracing::debug!(
                 apns_id = %apns_id,
-                subscription = %accepted.subscription,
+                subscription = %accepted.subscription.id,
                 ttl = accepted.ttl,
                 urgency = accepted.urgency.as_str(),
                 topic = accepted.topic.as_deref().unwrap_or(""),
                 bytes = accepted.body.len(),
                 "web push accepted"
             );
-            response.body(Full::new(Bytes::new())).expect("static status and headers")
+            let ttl = accepted.ttl;
+            // Step 5 begins: the phone gets it now, or it is held (answered once durable).
+            let message = WebMessage {
+                apns_id: apns_id.clone(),
+                subscription: accepted.subscription,
+                ttl,
+                urgency: accepted.urgency,
+                topic: accepted.topic,
+                body: accepted.body,
+                received_ms,
+            };
+            match Box::pin(shared.devices.hand_over_web(message)).await {
+                Ok(_) => Ok((ttl, origin)),
+                Err(_) => Err(WebPushReason::InternalServerError.into()),
+            }
         }
+        Err(refusal) => Err(refusal),
+    };
+    match checked {
+        Ok((ttl, origin)) => response
+            .status(StatusCode::CREATED)
+            .header(http::header::LOCATION, format!("{origin}/m/{}", apns_id.as_str()))
+            .header("ttl", ttl.to_string())
+            .body(Full::new(Bytes::new()))
+            .expect("static status and headers"),
         Err(Refusal { status, reason }) => response
             .status(status)
             .header(http::header::CONTENT_TYPE, "application/json")
@@ -217,7 +238,7 @@ async fn check(shared: &Room, req: Request<Incoming>) -> Result<(Accepted, Strin
     if !body.is_empty() {
         webpush::aes128gcm_header(&body)?;
     }
-    Ok((Accepted { subscription: subscription.id, ttl, urgency, topic, body }, origin))
+    Ok((Accepted { subscription, ttl, urgency, topic, body }, origin))
 }
 
 fn header_ref<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {

@@ -108,6 +108,11 @@ impl Registry {
         self.find_device(&t, udid)
     }
 
+    /// Whether a device (by slot) is online (not set offline).
+    pub(crate) fn device_online(&self, device: u32) -> bool {
+        self.read().devices.get(device as usize).is_some_and(|d| d.online)
+    }
+
     /// One device, or `None`.
     pub fn device(&self, udid: &str) -> Option<DeviceRecord> {
         let t = self.read();

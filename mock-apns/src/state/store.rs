@@ -436,7 +436,7 @@ impl Opened {
                 received_ms: r.get::<_, i64>(4)? as u64,
                 expires_at: r.get::<_, i64>(5)? as u64,
                 priority: protocol::Priority::try_from(r.get::<_, u8>(6)?).map_err(|_| bad())?,
-                push_type: push_type.parse().map_err(|_| bad())?,
+                push_type: protocol::PushType::from_name(&push_type).map_err(|_| bad())?,
                 topic: r.get(8)?,
                 collapse_id: r.get(9)?,
                 payload: bytes::Bytes::from(r.get::<_, Vec<u8>>(10)?),

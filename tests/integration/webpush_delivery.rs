@@ -1,0 +1,195 @@
+//! Web Push step 5, end to end: a phone running its web app subscribes over the gateway,
+//! a sender encrypts and signs for the subscription, and the phone decrypts and shows the
+//! message — now, or after being offline (TTL, one per Topic, Urgency order); a message
+//! it cannot decrypt is dropped with that reason while the sender still got 201.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use mock_apns::{Config, MockApns};
+use protocol::webpush::Urgency;
+use provider::webpush::{Options, Subscription, Vapid};
+use tokio::sync::mpsc;
+
+use crate::support::*;
+
+const ORIGIN: &str = "https://news.example";
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).expect("time").as_secs()
+}
+
+/// A mock, and a phone running with [`ORIGIN`] on its Home Screen, subscribed to
+/// `vapid`'s key: the subscription as the web app got it, and the phone's narration.
+struct WebPhone {
+    mock: MockApns,
+    subscription: Subscription,
+    lines: mpsc::UnboundedReceiver<String>,
+}
+
+async fn web_phone(udid: &str, vapid: &Vapid) -> WebPhone {
+    let mock = MockApns::start(Config::default()).await.expect("mock starts");
+    let endpoint =
+        device_sim::Endpoint::parse(&mock.ready().gateway, mock.ca_pem().to_owned()).expect("gateway endpoint");
+    let web = device_sim::run::WebAppSetup {
+        origin: ORIGIN.into(),
+        name: Some("News".into()),
+        application_server_key: vapid.public_key(),
+    };
+    let (tx, mut lines) = mpsc::unbounded_channel();
+    let say = move |line: String| {
+        let _ = tx.send(line);
+    };
+    let run = device_sim::run::run_phone(protocol::Lang::En, endpoint, Some(udid.into()), vec![], vec![web], None, say);
+    tokio::spawn(run);
+    let endpoint = until(&mut lines, "issued endpoint").await;
+    until(&mut lines, "online").await;
+    let path = format!("/api/v1/devices/{udid}/web-apps");
+    let (status, subs) = admin(mock.admin_addr(), "GET", &path, None).await;
+    assert_eq!(status, 200, "{subs}");
+    let subscription: Subscription = serde_json::from_value(subs[0].clone()).expect("toJSON shape");
+    assert!(endpoint.contains(&subscription.endpoint), "{endpoint}");
+    WebPhone { mock, subscription, lines }
+}
+
+/// The phone's next line containing `what` (within 10 s).
+async fn until(lines: &mut mpsc::UnboundedReceiver<String>, what: &str) -> String {
+    let wait = async {
+        while let Some(line) = lines.recv().await {
+            if line.contains(what) {
+                return line;
+            }
+        }
+        panic!("the phone stopped before saying {what:?}");
+    };
+    tokio::time::timeout(Duration::from_secs(10), wait).await.unwrap_or_else(|_| panic!("no {what:?} within 10 s"))
+}
+
+async fn send(p: &WebPhone, vapid: &Vapid, text: &str, options: &Options) -> String {
+    let answer =
+        provider::webpush::send(&p.subscription, text.as_bytes(), vapid, options, Some(p.mock.ca_pem()), now())
+            .await
+            .expect("an answer");
+    assert_eq!((answer.status, answer.reason.as_deref()), (201, None));
+    answer.apns_id.expect("apns-id")
+}
+
+async fn states(mock: &MockApns, apns_id: &str) -> (Vec<String>, serde_json::Value) {
+    let (_, v) = admin(mock.admin_addr(), "GET", &format!("/api/v1/notifications/{apns_id}"), None).await;
+    let states = v["journey"].as_array().into_iter().flatten().map(|s| s["state"].as_str().unwrap_or("").to_owned());
+    (states.collect(), v)
+}
+
+/// Waits until `apns_id`'s journey ends in `last`; answers the whole journey.
+async fn journey_ends(mock: &MockApns, apns_id: &str, last: &str) -> Vec<String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (got, v) = states(mock, apns_id).await;
+        if got.last().map(String::as_str) == Some(last) {
+            return got;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "journey of {apns_id} never reached {last}: {v}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn options(ttl: u64, urgency: Urgency, topic: Option<&str>) -> Options {
+    Options { ttl, urgency: Some(urgency), topic: topic.map(str::to_owned) }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_phone_decrypts_and_shows_what_a_sender_pushed() {
+    let vapid = Vapid::generate("mailto:ops@example.com").expect("key");
+    let mut p = web_phone("WEB-LIVE", &vapid).await;
+    // A payload for the default service worker, then a Declarative Web Push message.
+    let id = send(&p, &vapid, r#"{"title":"Hi","body":"from the server"}"#, &options(60, Urgency::High, None)).await;
+    let line = until(&mut p.lines, "from the server").await;
+    assert!(line.contains(r#"banner "Hi — from the server""#) && line.contains("service worker"), "{line}");
+    assert_eq!(journey_ends(&p.mock, &id, "presented").await, ["received", "delivered", "presented"]);
+    let declarative = r#"{"web_push":8030,"notification":{"title":"Goal","body":"2-1","navigate":"https://news.example/m"},"app_badge":2}"#;
+    send(&p, &vapid, declarative, &options(60, Urgency::Normal, None)).await;
+    let line = until(&mut p.lines, "Goal").await;
+    assert!(line.contains("declarative Web Push") && line.contains("badge 2"), "{line}");
+    assert!(line.contains("opens https://news.example/m"), "{line}");
+    // The capture of the phone's screen, as the admin API shows it, has the plaintext.
+    p.mock.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_offline_phone_gets_what_ttl_topic_and_urgency_leave() {
+    let vapid = Vapid::generate("mailto:ops@example.com").expect("key");
+    let mut p = web_phone("WEB-AWAY", &vapid).await;
+    let addr = p.mock.admin_addr();
+    admin(addr, "POST", "/api/v1/devices/WEB-AWAY/offline", None).await;
+    let now_only = send(&p, &vapid, "TTL 0", &options(0, Urgency::High, None)).await;
+    let first = send(&p, &vapid, "score 1-0", &options(600, Urgency::Normal, Some("match-12"))).await;
+    let second = send(&p, &vapid, "score 2-0", &options(600, Urgency::Normal, Some("match-12"))).await;
+    let low = send(&p, &vapid, "weekly digest", &options(600, Urgency::VeryLow, None)).await;
+    let high = send(&p, &vapid, "breaking", &options(600, Urgency::High, None)).await;
+    let (journey, v) = states(&p.mock, &now_only).await;
+    assert_eq!(journey, ["received", "discarded"], "{v}");
+    assert!(v.to_string().contains("TTL 0"), "{v}");
+    assert_eq!(journey_ends(&p.mock, &first, "replaced").await, ["received", "stored", "replaced"]);
+    assert_eq!(journey_ends(&p.mock, &second, "stored").await, ["received", "stored"]);
+    admin(addr, "POST", "/api/v1/devices/WEB-AWAY/online", None).await;
+    // The phone reconnects and gets the held ones, the most urgent first.
+    let shown = [
+        until(&mut p.lines, "(stored while offline)").await,
+        until(&mut p.lines, "(stored while offline)").await,
+        until(&mut p.lines, "(stored while offline)").await,
+    ];
+    assert!(shown[0].contains("breaking"), "{shown:?}");
+    assert!(shown[1].contains("score 2-0"), "{shown:?}");
+    assert!(shown[2].contains("weekly digest"), "{shown:?}");
+    for id in [&second, &low, &high] {
+        let journey = journey_ends(&p.mock, id, "presented").await;
+        assert_eq!(journey, ["received", "stored", "delivered-from-storage", "presented"]);
+    }
+    p.mock.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_message_the_phone_cannot_decrypt_is_dropped_after_201() {
+    let vapid = Vapid::generate("mailto:ops@example.com").expect("key");
+    let p = web_phone("WEB-GARBLE", &vapid).await;
+    // Encrypted for another auth secret: the push service cannot tell, the phone can.
+    let mut wrong = p.subscription.clone();
+    wrong.keys.auth = "AAAAAAAAAAAAAAAAAAAAAA".into();
+    let options = options(60, Urgency::High, None);
+    let answer = provider::webpush::send(&wrong, b"secret", &vapid, &options, Some(p.mock.ca_pem()), now())
+        .await
+        .expect("an answer");
+    assert_eq!(answer.status, 201);
+    let id = answer.apns_id.expect("apns-id");
+    assert_eq!(journey_ends(&p.mock, &id, "discarded").await, ["received", "discarded"]);
+    let (_, v) = states(&p.mock, &id).await;
+    assert!(v.to_string().contains("could not decrypt"), "{v}");
+    p.mock.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn subscribing_again_gives_the_same_subscription_and_removal_ends_it() {
+    let vapid = Vapid::generate("mailto:ops@example.com").expect("key");
+    let p = web_phone("WEB-AGAIN", &vapid).await;
+    let addr = p.mock.admin_addr();
+    let body = serde_json::json!({"origin": ORIGIN, "application_server_key": vapid.public_key()});
+    let (status, again) = admin(addr, "POST", "/api/v1/devices/WEB-AGAIN/web-apps", Some(body)).await;
+    assert_eq!((status, again["endpoint"].as_str()), (201, Some(p.subscription.endpoint.as_str())));
+    let other = Vapid::generate("mailto:ops@example.com").expect("key");
+    let body = serde_json::json!({"origin": ORIGIN, "application_server_key": other.public_key()});
+    let (status, refused) = admin(addr, "POST", "/api/v1/devices/WEB-AGAIN/web-apps", Some(body)).await;
+    assert_eq!(status, 409, "another key while subscribed: {refused}");
+    let body = serde_json::json!({"origin": ORIGIN});
+    admin(addr, "POST", "/api/v1/devices/WEB-AGAIN/web-apps/remove", Some(body)).await;
+    let answer = provider::webpush::send(
+        &p.subscription,
+        b"x",
+        &vapid,
+        &options(60, Urgency::High, None),
+        Some(p.mock.ca_pem()),
+        now(),
+    )
+    .await
+    .expect("an answer");
+    assert_eq!((answer.status, answer.reason.as_deref()), (410, Some("ExpiredToken")));
+    p.mock.shutdown().await;
+}
