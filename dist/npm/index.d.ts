@@ -92,7 +92,19 @@ export interface Phone {
   waitFor(pattern: RegExp | string, timeoutMs?: number): Promise<string>;
   /** Its app's device token (hex, whole), once registered. */
   token(bundleId: string, timeoutMs?: number): Promise<string>;
+  /** Its web app's Web Push subscription, once the web app has subscribed. */
+  subscription(origin: string, timeoutMs?: number): Promise<WebSubscription>;
   stop(): Promise<void>;
+}
+
+/** `PushSubscription.toJSON()`, as a web app hands it to its server, plus the web app. */
+export interface WebSubscription {
+  endpoint: string;
+  expirationTime: null;
+  keys: { p256dh: string; auth: string };
+  origin: string;
+  name: string;
+  state: "active" | "ended";
 }
 
 export interface ApnsLab {
@@ -127,8 +139,14 @@ export interface ApnsLab {
   push(token: string, payload: unknown, options?: { topic?: string; push_type?: string; environment?: string; priority?: string; collapse_id?: string; expiration?: string; apns_id?: string }): Promise<ConsoleAnswer>;
   /** A payload injected straight into a running phone, as `xcrun simctl push` does. */
   localPush(udid: string, payload: object, bundleId?: string): Promise<{ apns_id: string }>;
-  /** Runs a simulated iPhone against this mock. */
-  phone(apps: Array<string | App>, options?: { udid?: string; args?: string[] }): Phone;
+  /** Adds a web app to a phone's Home Screen and subscribes it with the server's VAPID public key (base64url). */
+  webApp(udid: string, origin: string, applicationServerKey: string, options?: { name?: string }): Promise<WebSubscription>;
+  /** A phone's Web Push subscriptions, oldest first. */
+  webApps(udid: string): Promise<WebSubscription[]>;
+  /** Removes a web app: its subscription ends (410 from then on). */
+  removeWebApp(udid: string, origin: string): Promise<WebSubscription[]>;
+  /** Runs a simulated iPhone against this mock; `webApps` subscribe with `vapidKey` (base64url, or a PEM file). */
+  phone(apps: Array<string | App>, options?: { udid?: string; webApps?: string[]; vapidKey?: string; args?: string[] }): Phone;
 }
 
 export declare class ApnsLabError extends Error {

@@ -83,12 +83,20 @@ function helpers(ready, adminToken, stopProcess, ownedDir) {
     push: (token, payload, options = {}) => admin("POST", "/api/v1/console", { token, payload, ...options }),
     localPush: (udid, payload, bundleId) =>
       admin("POST", `/api/v1/devices/${q(udid)}/push`, { payload, ...(bundleId ? { bundle_id: bundleId } : {}) }),
-    phone: (apps, { udid, args = [] } = {}) => startPhone(ready, device, apps.map(app), udid, args),
+    webApp: (udid, origin, applicationServerKey, { name } = {}) => admin("POST", `/api/v1/devices/${q(udid)}/web-apps`,
+      { origin, application_server_key: applicationServerKey, ...(name ? { name } : {}) }),
+    webApps: (udid) => admin("GET", `/api/v1/devices/${q(udid)}/web-apps`),
+    removeWebApp: (udid, origin) => admin("POST", `/api/v1/devices/${q(udid)}/web-apps/remove`, { origin }),
+    phone: (apps, { udid, webApps = [], vapidKey, args = [] } = {}) => {
+      const web = webApps.flatMap((origin) => ["--web-app", origin]);
+      if (vapidKey) web.push("--vapid-key", vapidKey);
+      return startPhone(ready, admin, device, apps.map(app), udid, [...web, ...args]);
+    },
   };
 }
 
 /** A simulated iPhone (`apns-lab device run`) in a child process. */
-function startPhone(ready, device, apps, udid, args) {
+function startPhone(ready, admin, device, apps, udid, args) {
   udid = udid || `PHONE-${require("node:crypto").randomBytes(6).toString("hex").toUpperCase()}`;
   const cmd = ["device", "run", "--gateway", ready.gateway, "--ca", ready.ca_file, "--udid", udid];
   for (const a of apps) cmd.push("--app", a.environment ? `${a.bundle_id}:${a.environment}` : a.bundle_id);
@@ -136,6 +144,23 @@ function startPhone(ready, device, apps, udid, args) {
         }
         if (Date.now() > deadline || exited) {
           throw new ApnsLabError(0, `${udid} did not register ${bundleId}:\n${lines.join("\n")}`);
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+    /** Its web app's Web Push subscription (`PushSubscription.toJSON()` and more), once made. */
+    subscription: async (origin, timeoutMs = 10000) => {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        try {
+          const subs = await admin("GET", `/api/v1/devices/${encodeURIComponent(udid)}/web-apps`);
+          const sub = subs.find((s) => s.origin === origin && s.state === "active");
+          if (sub) return sub;
+        } catch (e) {
+          if (!(e instanceof ApnsLabError) || e.status !== 404) throw e;
+        }
+        if (Date.now() > deadline || exited) {
+          throw new ApnsLabError(0, `${udid} did not subscribe ${origin}:\n${lines.join("\n")}`);
         }
         await new Promise((r) => setTimeout(r, 50));
       }

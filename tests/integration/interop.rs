@@ -106,8 +106,8 @@ fn the_python_package_readme_runs_and_its_fixtures_follow_exec() {
         assert!(stdout.contains(passed), "{args:?} (exec {exec}): expected {passed:?} in\n{stdout}");
     };
     let readme = ["check_readme.py", "README.md", "-W", "ignore"];
-    run(false, false, &readme, &dir, "10 tests passed");
-    run(true, false, &readme, &dir, "10 tests passed");
+    run(false, false, &readme, &dir, "12 tests passed");
+    run(true, false, &readme, &dir, "12 tests passed");
     let suite = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "apns_lab.pytest_plugin", "-W", "ignore"];
     let tests = dir.join("tests");
     run(false, false, &suite, &tests, "2 skipped");
@@ -243,8 +243,8 @@ fn web_push_sends_to_the_web_push_endpoint() {
 }
 
 /// PyPI's pywebpush (over requests, HTTP/1.1, its "," VAPID spelling and `ttl: 0`) to a
-/// subscription the mock issued: 201, and Apple's answers for a localhost subject and a
-/// topic of a length Apple refuses.
+/// running phone's web app: 201, the phone decrypts and shows it, and Apple's answers for
+/// a localhost subject and a topic of a length Apple refuses.
 #[tokio::test(flavor = "multi_thread")]
 async fn pywebpush_sends_to_the_web_push_endpoint() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -263,6 +263,9 @@ async fn pywebpush_sends_to_the_web_push_endpoint() {
         .arg(&ca)
         // requests prefers REQUESTS_CA_BUNDLE, where it is set, to a session's own CA.
         .env("REQUESTS_CA_BUNDLE", &ca)
+        .env("PYTHONPATH", PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("dist/python/src"))
+        .env("APNS_LAB_BIN", env!("CARGO_BIN_EXE_apns-lab"))
+        .env("RUST_LOG", "warn")
         .output()
         .await
         .expect("python runs");
@@ -271,6 +274,8 @@ async fn pywebpush_sends_to_the_web_push_endpoint() {
     let got: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
     assert_eq!(got["ok"]["status"], 201, "{got}");
     assert!(got["ok"]["apns_id"].as_str().is_some_and(|id| id.len() == 36), "{got}");
+    let shown = got["shown"].as_str().unwrap_or_default();
+    assert!(shown.contains(r#"banner "Sale — From pywebpush""#), "the phone decrypted and showed it: {got}");
     assert_eq!(
         (got["localhost"]["status"].as_u64(), got["localhost"]["reason"].as_str()),
         (Some(403), Some("BadJwtToken"))

@@ -337,16 +337,42 @@ class ApnsLab:
             body["bundle_id"] = bundle_id
         return self.call("POST", f"/api/v1/devices/{_q(udid)}/push", body)
 
+    # Web Push: web apps on a phone's Home Screen
+    def web_app(self, udid: str, origin: str, application_server_key: str, name: Optional[str] = None) -> dict:
+        """Adds a web app (``https://host[:port]``) to a phone's Home Screen and subscribes
+        it with the server's VAPID public key (base64url): the phone makes the keys, the
+        mock issues the endpoint. Answers ``PushSubscription.toJSON()`` (``endpoint``,
+        ``expirationTime``, ``keys``) plus ``origin``, ``name`` and ``state``."""
+        body: dict = {"origin": origin, "application_server_key": application_server_key}
+        if name:
+            body["name"] = name
+        return self.call("POST", f"/api/v1/devices/{_q(udid)}/web-apps", body)
+
+    def web_apps(self, udid: str) -> list:
+        """A phone's web subscriptions, oldest first, ``state`` ``active`` or ``ended``."""
+        return self.call("GET", f"/api/v1/devices/{_q(udid)}/web-apps")
+
+    def remove_web_app(self, udid: str, origin: str) -> list:
+        """Removes a web app from a phone: its subscription ends (410 from then on)."""
+        return self.call("POST", f"/api/v1/devices/{_q(udid)}/web-apps/remove", {"origin": origin})
+
     # simulated phones
-    def phone(self, *apps: App, udid: Optional[str] = None, args: Iterable[str] = ()) -> "Phone":
+    def phone(self, *apps: App, udid: Optional[str] = None, web_apps: Iterable[str] = (),
+              vapid_key: Optional[str] = None, args: Iterable[str] = ()) -> "Phone":
         """Runs a simulated iPhone (``apns-lab device run``) with these apps, connected to
-        this mock's gateway; it registers, receives and prints what it shows. Without a
-        ``udid`` it gets a fresh one (``phone.udid``)."""
+        this mock's gateway; it registers, receives and prints what it shows. ``web_apps``
+        are origins on its Home Screen, subscribed with ``vapid_key`` (the server's VAPID
+        public key, base64url, or a PEM private key file). Without a ``udid`` it gets a
+        fresh one (``phone.udid``)."""
         udid = udid or "PHONE-" + os.urandom(6).hex().upper()
         cmd = [binary(), "device", "run", "--gateway", self.gateway, "--ca", self.ca_file, "--udid", udid]
         for app in apps:
             a = _app(app)
             cmd += ["--app", a["bundle_id"] + (":" + a["environment"] if a.get("environment") else "")]
+        for origin in web_apps:
+            cmd += ["--web-app", origin]
+        if vapid_key:
+            cmd += ["--vapid-key", vapid_key]
         return Phone(self, udid, cmd + list(args))
 
 
@@ -397,6 +423,21 @@ class Phone:
                 if time.monotonic() > deadline or self._proc.poll() is not None:
                     raise ApnsLabError(0, f"{self.udid} did not register {bundle_id}:\n" + "\n".join(self.lines))
                 time.sleep(0.05)
+
+    def subscription(self, origin: str, timeout: float = 10.0) -> dict:
+        """The Web Push subscription of the phone's web app ``origin``
+        (``PushSubscription.toJSON()``), waiting up to ``timeout`` seconds for it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                for sub in self._lab.web_apps(self.udid):
+                    if sub["origin"] == origin and sub["state"] == "active":
+                        return sub
+            except ApnsLabError:
+                pass
+            if time.monotonic() > deadline or self._proc.poll() is not None:
+                raise ApnsLabError(0, f"{self.udid} did not subscribe {origin}:\n" + "\n".join(self.lines))
+            time.sleep(0.05)
 
     def stop(self) -> None:
         """Stops the phone (SIGTERM, then waits)."""
