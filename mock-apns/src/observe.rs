@@ -8,6 +8,7 @@ pub(crate) mod live;
 pub(crate) mod metrics;
 pub(crate) mod misbehaviour;
 pub(crate) mod registrations;
+pub(crate) mod web_log;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -34,6 +35,8 @@ pub(crate) struct Room {
     pub(crate) misbehaviour: misbehaviour::Misbehaviour,
     /// Steps 1–3 of each app's registration, for the dashboard's flow.
     pub(crate) registrations: registrations::Registrations,
+    /// The Web Push endpoint's answers.
+    pub(crate) web_log: web_log::WebLog,
 }
 
 impl Room {
@@ -48,6 +51,7 @@ impl Room {
             next_connection: AtomicU64::new(1),
             misbehaviour: misbehaviour::Misbehaviour::default(),
             registrations: registrations::Registrations::default(),
+            web_log: web_log::WebLog::default(),
         }
     }
 
@@ -58,6 +62,7 @@ impl Room {
         self.stats.clear();
         self.metrics.clear();
         self.registrations.clear();
+        self.web_log.clear();
         Ok(())
     }
 }

@@ -110,8 +110,33 @@ async fn the_phone_decrypts_and_shows_what_a_sender_pushed() {
     let line = until(&mut p.lines, "Goal").await;
     assert!(line.contains("declarative Web Push") && line.contains("badge 2"), "{line}");
     assert!(line.contains("opens https://news.example/m"), "{line}");
-    // The capture of the phone's screen, as the admin API shows it, has the plaintext.
+    // The endpoint's log, the notification's record and the metrics show them.
+    let addr = p.mock.admin_addr();
+    let sub_id = p.subscription.endpoint.rsplit('/').next().expect("an id").to_owned();
+    let (_, log) = admin(addr, "GET", &format!("/api/v1/web-pushes?subscription={sub_id}"), None).await;
+    assert_eq!(log.as_array().map(Vec::len), Some(2), "{log}");
+    assert_eq!((log[1]["apns_id"].as_str(), log[1]["status"].as_u64()), (Some(id.as_str()), Some(201)));
+    assert_eq!(log[1]["origin"], ORIGIN);
+    assert!(log[1]["body_bytes"].as_u64().is_some_and(|n| n > 86), "{log}");
+    let headers = log[1]["headers"].to_string();
+    assert!(headers.contains("\"ttl\",\"60\"") && !headers.contains("authorization"), "{headers}");
+    let (_, n) = admin(addr, "GET", &format!("/api/v1/notifications/{id}"), None).await;
+    assert_eq!(n["request"]["status"], 201, "{n}");
+    let local = Vapid::generate("mailto:admin@localhost").expect("key");
+    let ca = Some(p.mock.ca_pem());
+    let high = options(60, Urgency::High, None);
+    let refused = provider::webpush::send(&p.subscription, b"x", &local, &high, ca, now()).await.expect("an answer");
+    assert_eq!(refused.reason.as_deref(), Some("VapidPkHashMismatch"));
+    let metrics = metrics_text(&p.mock).await;
+    assert!(metrics.contains("apns_web_push_requests_total{status=\"201\",reason=\"\"} 2"), "{metrics}");
+    assert!(metrics.contains("apns_web_subscriptions{state=\"active\"} 1"), "{metrics}");
+    assert!(metrics.contains(r#"apns_web_push_requests_total{status="400",reason="VapidPkHashMismatch"} 1"#));
     p.mock.shutdown().await;
+}
+
+async fn metrics_text(mock: &MockApns) -> String {
+    let (_, text) = admin(mock.admin_addr(), "GET", "/metrics", None).await;
+    text.as_str().unwrap_or_default().to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread")]

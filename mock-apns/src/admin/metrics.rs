@@ -97,6 +97,24 @@ pub(crate) fn render(shared: &Shared) -> String {
 
     family(
         &mut out,
+        "apns_web_push_requests_total",
+        "counter",
+        "Requests to the Web Push endpoint, by status and reason.",
+    );
+    let web = shared.observe.web_log.counts();
+    if !web.iter().any(|((status, _), _)| *status == 201) {
+        let _ = writeln!(out, "apns_web_push_requests_total{{status=\"201\",reason=\"\"}} 0");
+    }
+    for ((status, reason), n) in web {
+        let _ = writeln!(out, "apns_web_push_requests_total{{status=\"{status}\",reason=\"{reason}\"}} {n}");
+    }
+    family(&mut out, "apns_web_subscriptions", "gauge", "Web Push subscriptions, by state (active, ended: 410).");
+    let (active, ended) = shared.registry.web.counts();
+    let _ = writeln!(out, "apns_web_subscriptions{{state=\"active\"}} {active}");
+    let _ = writeln!(out, "apns_web_subscriptions{{state=\"ended\"}} {ended}");
+
+    family(
+        &mut out,
         "apns_live_activity_tokens",
         "gauge",
         "Live Activity tokens, by kind and state (active, ended: 200 and dropped, gone: 410).",

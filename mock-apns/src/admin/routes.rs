@@ -18,6 +18,7 @@ use super::respond::{
 };
 use crate::clock::{ClockView, SetClock};
 use crate::observe::capture::CaptureFilter;
+use crate::observe::web_log::WebFilter;
 use crate::provider_api::credentials::{NewCertificate, NewKey};
 use crate::provider_api::faults::NewFault;
 use crate::provider_api::limits::RateLimits;
@@ -161,15 +162,22 @@ pub(crate) async fn route<B: Body>(shared: Arc<Shared>, req: Request<B>) -> Resu
                 limit: Some(1),
                 ..Default::default()
             });
-            match (request.into_iter().next(), shared.devices.journeys.get(apns_id)) {
+            // A Web Push message's request is in the endpoint's own log.
+            let request =
+                request.into_iter().next().map(|r| serde_json::to_value(r).unwrap_or_default()).or_else(|| {
+                    let filter = WebFilter { apns_id: Some(apns_id.to_string()), limit: Some(1), ..Default::default() };
+                    let web = shared.observe.web_log.query(&filter).into_iter().next()?;
+                    Some(serde_json::to_value(web).unwrap_or_default())
+                });
+            match (request, shared.devices.journeys.get(apns_id)) {
                 (None, None) => error(StatusCode::NOT_FOUND, format!("no notification {apns_id}")),
                 (request, journey) => {
                     // Accepted and not (yet) stored or delivered: the capture log is its journey.
                     let journey = journey.unwrap_or_else(|| match &request {
-                        Some(r) if r.status == 200 => {
+                        Some(r) if matches!(r["status"].as_u64(), Some(200 | 201)) => {
                             vec![crate::devices::journey::Step {
                                 state: crate::devices::journey::State::Received,
-                                time_ms: r.time_ms,
+                                time_ms: r["time_ms"].as_u64().unwrap_or_default(),
                                 detail: None,
                             }]
                         }
@@ -179,6 +187,10 @@ pub(crate) async fn route<B: Body>(shared: Arc<Shared>, req: Request<B>) -> Resu
                 }
             }
         }
+        (["api", "v1", "web-pushes"], &Method::GET) => match parse_web_filter(&query) {
+            Ok(filter) => json(StatusCode::OK, &shared.observe.web_log.query(&filter)),
+            Err(msg) => error(StatusCode::BAD_REQUEST, msg),
+        },
         (["api", "v1", "notifications"], &Method::GET) => match parse_filter(&query) {
             Ok(filter) => json(StatusCode::OK, &shared.observe.capture.query(&filter)),
             Err(msg) => error(StatusCode::BAD_REQUEST, msg),
@@ -274,8 +286,8 @@ fn unmatched(path: &str, method: &Method, segments: &[&str]) -> AdminResponse {
                 "api",
                 "v1",
                 "health" | "ready" | "ca.pem" | "keys" | "certificates" | "devices" | "events" | "registrations"
-                | "notifications" | "reset" | "channels" | "stats" | "stream" | "console" | "faults" | "rate-limits"
-                | "idle-timeout" | "clock" | "openapi.json",
+                | "notifications" | "web-pushes" | "reset" | "channels" | "stats" | "stream" | "console" | "faults"
+                | "rate-limits" | "idle-timeout" | "clock" | "openapi.json",
             ]
             | ["api", "v1", "devices", _]
             | ["api", "v1", "faults", _]
@@ -322,6 +334,23 @@ fn parse_filter(query: &str) -> Result<CaptureFilter, String> {
             other => {
                 return Err(format!("unknown filter {other:?} (token, topic, apns_id, limit)"));
             }
+        }
+    }
+    Ok(filter)
+}
+
+/// `GET /api/v1/web-pushes`'s filter: subscription, origin, apns_id, limit.
+fn parse_web_filter(query: &str) -> Result<WebFilter, String> {
+    let mut filter = WebFilter::default();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let v = percent_decode(v).ok_or_else(|| format!("bad escape in {k}"))?;
+        match k {
+            "subscription" => filter.subscription = Some(v),
+            "origin" => filter.origin = Some(v),
+            "apns_id" => filter.apns_id = Some(v),
+            "limit" => filter.limit = Some(v.parse().map_err(|_| format!("limit {v:?} is not a number"))?),
+            other => return Err(format!("unknown filter {other:?} (subscription, origin, apns_id, limit)")),
         }
     }
     Ok(filter)

@@ -57,6 +57,13 @@ impl Live {
         let _ = self.tx.send(format!("event: {kind}\ndata: {data}\n\n"));
     }
 
+    /// A Web Push request was answered.
+    pub(crate) fn web_push(&self, record: &super::web_log::WebRecord) {
+        if self.listening() {
+            self.send("web-push", record);
+        }
+    }
+
     /// A provider-API request was answered.
     pub(crate) fn request(
         &self,

@@ -50,6 +50,7 @@ use super::Room;
 use super::faults::{FaultAction, Probe};
 use crate::devices::web_delivery::WebMessage;
 use crate::observe::misbehaviour::Kind;
+use crate::observe::web_log::WebRecord;
 use crate::registry::web::WebSubscription;
 
 /// Concurrent HTTP/2 streams per connection (Apple's is not published); HTTP/1.1 clients
@@ -115,7 +116,9 @@ async fn answer(shared: &Room, req: Request<Incoming>) -> Response<Full<Bytes>> 
     let apns_id = ApnsId::random();
     let response = Response::builder().header("apns-id", apns_id.as_str());
     let received_ms = shared.state.clock.unix_millis();
-    let checked = match check(shared, req).await {
+    let (parts, body) = req.into_parts();
+    let mut seen = Seen::default();
+    let checked = match check(shared, &parts, body, &mut seen).await {
         Ok((accepted, origin)) => {
             tracing::debug!(
                 apns_id = %apns_id,
@@ -144,6 +147,29 @@ async fn answer(shared: &Room, req: Request<Incoming>) -> Response<Full<Bytes>> 
         }
         Err(refusal) => Err(refusal),
     };
+    let (status, reason) = match &checked {
+        Ok(_) => (201, None),
+        Err(r) => (r.status, Some(r.reason)),
+    };
+    let record = WebRecord {
+        time_ms: received_ms,
+        apns_id: apns_id.as_str().to_owned(),
+        subscription: seen.subscription,
+        origin: seen.origin,
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_owned(),
+        headers: parts
+            .headers
+            .iter()
+            .filter(|(name, _)| *name != http::header::AUTHORIZATION)
+            .map(|(name, value)| (name.to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
+            .collect(),
+        body_bytes: seen.body_bytes,
+        status,
+        reason,
+    };
+    shared.observe.live.web_push(&record);
+    shared.observe.web_log.record(record);
     match checked {
         Ok((ttl, origin)) => response
             .status(StatusCode::CREATED)
@@ -172,13 +198,26 @@ impl From<WebPushReason> for Refusal {
     }
 }
 
+/// What the log shows of a request, learnt while checking it.
+#[derive(Default)]
+struct Seen {
+    subscription: Option<String>,
+    origin: Option<String>,
+    body_bytes: usize,
+}
+
 /// The checks of the module's table, in order; answers the push and the endpoint's origin.
-async fn check(shared: &Room, req: Request<Incoming>) -> Result<(Accepted, String), Refusal> {
-    let (parts, body) = req.into_parts();
+async fn check(
+    shared: &Room,
+    parts: &http::request::Parts,
+    body: Incoming,
+    seen: &mut Seen,
+) -> Result<(Accepted, String), Refusal> {
     // The body is read first, whatever the answer: an HTTP/2 stream answered before its
     // body is in is reset, and clients (curl, Node's http2) then report a broken stream
     // instead of the answer.
     let body = read_body(body, shared.state.config.body_timeout).await?;
+    seen.body_bytes = body.len();
     // 1–3: method, path, subscription.
     if parts.method != Method::POST {
         return Err(WebPushReason::MethodNotAllowed.into());
@@ -187,6 +226,8 @@ async fn check(shared: &Room, req: Request<Incoming>) -> Result<(Accepted, Strin
         !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     });
     let subscription = id.and_then(|id| shared.registry.web.get(id)).ok_or(WebPushReason::BadPath)?;
+    seen.subscription = Some(subscription.id.clone());
+    seen.origin = Some(subscription.origin.clone());
     if subscription.ended_at.is_some() {
         return Err(WebPushReason::ExpiredToken.into());
     }

@@ -119,6 +119,13 @@ impl WebSubscriptions {
         ended
     }
 
+    /// How many subscriptions stand, and how many ended.
+    pub(crate) fn counts(&self) -> (usize, usize) {
+        let all = self.by_id.read().unwrap_or_else(|e| e.into_inner());
+        let ended = all.values().filter(|s| s.ended_at.is_some()).count();
+        (all.len() - ended, ended)
+    }
+
     /// One read back from the state database.
     pub(crate) fn load(&self, s: WebSubscription) {
         self.by_id.write().unwrap_or_else(|e| e.into_inner()).insert(s.id.clone(), s);
