@@ -24,6 +24,7 @@
 //! | `POST /v1/notifications` `{to: {user_id} \| {token} \| {bundle_id}, payload, push_type?, priority?, expiration?, collapse_id?}` | step 4: one result per token |
 //! | `POST /v1/activities` · `GET` · `PATCH` / `DELETE /v1/activities/{activity_id}` | Live Activities: start by push-to-start, list the tokens, update, end ([`activities`]) |
 //! | `POST /v1/channels` · `GET` · `DELETE /v1/channels/{id}` · `POST /v1/broadcasts` | broadcast channels for an event, and one broadcast to a channel ([`broadcasts`]) |
+//! | `POST /v1/registrations` `{subscription, origin}` · `GET /v1/web-subscriptions` · `POST /v1/web-pushes` · `GET /v1/vapid-public-key` | Web Push: web apps' subscriptions, pruned on 404/410 ([`web`]) |
 
 use std::convert::Infallible;
 use std::path::Path;
@@ -43,6 +44,7 @@ use crate::{Client, Error, Notification};
 
 pub mod activities;
 pub mod broadcasts;
+pub mod web;
 
 /// A token as the provider keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -166,7 +168,10 @@ impl Tokens {
              CREATE TABLE IF NOT EXISTS activity_tokens (
                 token TEXT PRIMARY KEY, bundle_id TEXT NOT NULL, environment TEXT NOT NULL, kind TEXT NOT NULL,
                 attributes_type TEXT NOT NULL, activity_id TEXT, user_id TEXT, registered_at INTEGER NOT NULL,
-                state TEXT NOT NULL);",
+                state TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS web_subscriptions (
+                endpoint TEXT PRIMARY KEY, p256dh TEXT NOT NULL, auth TEXT NOT NULL, origin TEXT NOT NULL,
+                user_id TEXT, registered_at INTEGER NOT NULL);",
         )
         .map_err(|e| Error::Config(format!("token database: {e}")))?;
         Ok(Tokens { conn: Mutex::new(conn) })
@@ -348,6 +353,8 @@ pub struct Provider {
     pub clients: Clients,
     /// How it reaches the channel management API, per environment (broadcasts).
     pub channel_clients: Clients,
+    /// How it reaches Web Push endpoints (its VAPID key).
+    pub web: web::WebPush,
 }
 
 impl Provider {
@@ -491,6 +498,31 @@ fn percent_decode(s: &str) -> String {
         .replace("%3d", "=")
 }
 
+/// A query value with its `%XX` escapes decoded (an origin's `:` and `/`).
+fn percent_decode_all(s: &str) -> String {
+    let mut out = Vec::with_capacity(s.len());
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b'+', _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// A JSON body that may be absent (an end without a final state).
 async fn optional_body<T: serde::de::DeserializeOwned + Default>(req: Request<Incoming>) -> Result<T, Answer> {
     let bytes = Limited::new(req.into_body(), 1 << 20)
@@ -516,6 +548,17 @@ async fn route(p: Arc<Provider>, req: Request<Incoming>) -> Result<Answer, Infal
     let q = |k: &str| query.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
     let answer = match (req.method().clone(), path.as_str()) {
         (Method::POST, "/v1/registrations") => match body::<serde_json::Value>(req).await {
+            // A web app hands in a subscription.
+            Ok(v) if v.get("subscription").is_some() => match serde_json::from_value::<web::RegisterWeb>(v) {
+                Ok(r) => match p.tokens.register_web(&r, now_ms()) {
+                    Ok(reg) => {
+                        tracing::info!(origin = %reg.origin, endpoint = %reg.subscription.endpoint, "[3] web subscription registered");
+                        json(StatusCode::CREATED, &reg)
+                    }
+                    Err(e) => from_error(e),
+                },
+                Err(e) => error(StatusCode::BAD_REQUEST, format!("bad JSON: {e}")),
+            },
             // A Live Activity token says which kind it is.
             Ok(v) if v.get("kind").is_some() => match serde_json::from_value::<activities::RegisterActivity>(v) {
                 Ok(r) => match p.tokens.register_activity(&r, now_ms()) {
@@ -617,9 +660,38 @@ async fn route(p: Arc<Provider>, req: Request<Incoming>) -> Result<Answer, Infal
             },
             Err(a) => a,
         },
-        (_, "/v1/registrations" | "/v1/notifications" | "/v1/activities" | "/v1/channels" | "/v1/broadcasts") => {
-            error(StatusCode::METHOD_NOT_ALLOWED, "wrong method")
+        (Method::GET, "/v1/web-subscriptions") => {
+            match p.tokens.web_subscriptions(
+                q("origin").map(|o| percent_decode_all(&o)).as_deref(),
+                q("user_id").as_deref(),
+                None,
+            ) {
+                Ok(list) => json(StatusCode::OK, &list),
+                Err(e) => from_error(e),
+            }
         }
+        (Method::POST, "/v1/web-pushes") => match body::<web::WebPushRequest>(req).await {
+            Ok(r) => match p.send_web(r).await {
+                Ok(results) => json(StatusCode::OK, &results),
+                Err(e) => from_error(e),
+            },
+            Err(a) => a,
+        },
+        (Method::GET, "/v1/vapid-public-key") => match &p.web.vapid {
+            Some(v) => json(StatusCode::OK, &serde_json::json!({ "public_key": v.public_key() })),
+            None => error(StatusCode::NOT_FOUND, "this provider has no VAPID key"),
+        },
+        (
+            _,
+            "/v1/registrations"
+            | "/v1/notifications"
+            | "/v1/activities"
+            | "/v1/channels"
+            | "/v1/broadcasts"
+            | "/v1/web-subscriptions"
+            | "/v1/web-pushes"
+            | "/v1/vapid-public-key",
+        ) => error(StatusCode::METHOD_NOT_ALLOWED, "wrong method"),
         _ => error(StatusCode::NOT_FOUND, format!("no route {path}")),
     };
     Ok(answer)

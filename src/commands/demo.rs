@@ -221,7 +221,8 @@ impl Stage {
             sandbox: Some(client(&ready.channels_sandbox)?),
             production: Some(client(&ready.channels_production)?),
         };
-        let provider = Arc::new(Provider { tokens: Tokens::open(None)?, clients, channel_clients });
+        let provider =
+            Arc::new(Provider { tokens: Tokens::open(None)?, clients, channel_clients, web: Default::default() });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let provider_url = format!("http://{}/v1/registrations", listener.local_addr()?);
         let (stop_provider, stopped) = tokio::sync::oneshot::channel::<()>();

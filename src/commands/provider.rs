@@ -37,12 +37,21 @@ pub(crate) enum ProviderCommand {
         /// Where to listen (port 0 picks a free port; names such as localhost are resolved).
         #[arg(long, default_value = "127.0.0.1:9000", value_parser = parse_addr)]
         addr: SocketAddr,
+        /// The VAPID private key (PEM) web pushes are signed with [default: a new key
+        /// each start, its public half on the ready line: web apps must subscribe again
+        /// after a restart].
+        #[arg(long, value_name = "PEM")]
+        vapid_key: Option<PathBuf>,
+        /// The VAPID contact Apple requires: mailto: an address, or an https: URL.
+        #[arg(long, default_value = "mailto:provider@example.com")]
+        vapid_subject: String,
     },
 }
 
 /// Serves the provider API until Ctrl-C.
 pub(crate) async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let ProviderCommand::Serve { apns, sandbox_endpoint, production_endpoint, db, addr } = args.command;
+    let ProviderCommand::Serve { apns, sandbox_endpoint, production_endpoint, db, addr, vapid_key, vapid_subject } =
+        args.command;
     let ready = mock_ready(&apns)?;
     let mut clients = provider::server::Clients::default();
     for (env, flag, value) in [
@@ -69,9 +78,26 @@ pub(crate) async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             .into());
     }
     let tokens = provider::server::Tokens::open(Some(&db))?;
+    let vapid = match &vapid_key {
+        Some(path) => {
+            let pem = std::fs::read_to_string(path).map_err(|e| format!("--vapid-key {}: {e}", path.display()))?;
+            provider::webpush::Vapid::from_pem(&pem, &vapid_subject)
+        }
+        None => provider::webpush::Vapid::generate(&vapid_subject),
+    }
+    .map_err(|e| format!("--vapid-key: {e}"))?;
+    let vapid_public_key = vapid.public_key();
+    // The mock's Web Push endpoint is trusted through its CA (the ready line's, or --ca).
+    let ca_file = apns.ca.clone().or_else(|| ready.as_ref()?["ca_file"].as_str().map(PathBuf::from));
+    let ca_pem =
+        ca_file.map(|p| std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))).transpose()?;
+    let web = provider::server::web::WebPush { vapid: Some(vapid), ca_pem };
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("{addr}: {e}"))?;
     let bound = listener.local_addr()?;
-    println!("{}", serde_json::json!({"event": "ready", "provider": format!("http://{bound}"), "db": db}));
+    let line = serde_json::json!({
+        "event": "ready", "provider": format!("http://{bound}"), "db": db, "vapid_public_key": vapid_public_key,
+    });
+    println!("{line}");
     // With the mock, its channel listeners too (broadcasts: `/v1/channels`).
     let mut channel_clients = provider::server::Clients::default();
     if ready.is_some() {
@@ -83,7 +109,7 @@ pub(crate) async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
-    let state = std::sync::Arc::new(provider::server::Provider { tokens, clients, channel_clients });
+    let state = std::sync::Arc::new(provider::server::Provider { tokens, clients, channel_clients, web });
     provider::server::run(listener, state, async {
         wait_for_signal().await;
     })

@@ -473,6 +473,7 @@ async fn the_provider_server_creates_a_channel_and_broadcasts() {
         tokens: Tokens::open(None).expect("db"),
         clients: Clients { sandbox: Some(client(&lab.mock.ready().sandbox)), production: None },
         channel_clients: Clients { sandbox: Some(client(&lab.mock.ready().channels_sandbox)), production: None },
+        web: Default::default(),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
     let p = listener.local_addr().expect("addr");

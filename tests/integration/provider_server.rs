@@ -29,8 +29,12 @@ pub(crate) async fn provider_for(lab: &Lab) -> std::net::SocketAddr {
 }
 
 async fn provider_with(clients: Clients) -> std::net::SocketAddr {
-    let state =
-        Arc::new(Provider { tokens: Tokens::open(None).expect("db"), clients, channel_clients: Clients::default() });
+    let state = Arc::new(Provider {
+        tokens: Tokens::open(None).expect("db"),
+        clients,
+        channel_clients: Clients::default(),
+        web: Default::default(),
+    });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(provider::server::run(listener, state, std::future::pending()));

@@ -28,18 +28,24 @@ struct WebPhone {
 
 async fn web_phone(udid: &str, vapid: &Vapid) -> WebPhone {
     let mock = MockApns::start(Config::default()).await.expect("mock starts");
+    web_phone_on(mock, udid, &vapid.public_key(), None).await
+}
+
+/// [`web_phone`] on a mock already started, handing its subscription to `provider`.
+async fn web_phone_on(mock: MockApns, udid: &str, server_key: &str, provider: Option<String>) -> WebPhone {
     let endpoint =
         device_sim::Endpoint::parse(&mock.ready().gateway, mock.ca_pem().to_owned()).expect("gateway endpoint");
     let web = device_sim::run::WebAppSetup {
         origin: ORIGIN.into(),
         name: Some("News".into()),
-        application_server_key: vapid.public_key(),
+        application_server_key: server_key.to_owned(),
     };
     let (tx, mut lines) = mpsc::unbounded_channel();
     let say = move |line: String| {
         let _ = tx.send(line);
     };
-    let run = device_sim::run::run_phone(protocol::Lang::En, endpoint, Some(udid.into()), vec![], vec![web], None, say);
+    let run =
+        device_sim::run::run_phone(protocol::Lang::En, endpoint, Some(udid.into()), vec![], vec![web], provider, say);
     tokio::spawn(run);
     let endpoint = until(&mut lines, "issued endpoint").await;
     until(&mut lines, "online").await;
@@ -216,5 +222,45 @@ async fn subscribing_again_gives_the_same_subscription_and_removal_ends_it() {
     .await
     .expect("an answer");
     assert_eq!((answer.status, answer.reason.as_deref()), (410, Some("ExpiredToken")));
+    p.mock.shutdown().await;
+}
+
+/// The provider server keeps the subscription a phone's web app handed it (step 3),
+/// sends to it with its VAPID key (step 4), and deletes it on the 410 that follows the
+/// web app's removal.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_provider_server_keeps_subscriptions_and_prunes_on_410() {
+    use provider::server::{Clients, Provider, Tokens, web::WebPush};
+    let mock = MockApns::start(Config::default()).await.expect("mock starts");
+    let vapid = Vapid::generate("mailto:ops@example.com").expect("key");
+    let key = vapid.public_key();
+    let web = WebPush { vapid: Some(vapid), ca_pem: Some(mock.ca_pem().to_owned()) };
+    let tokens = Tokens::open(None).expect("db");
+    let state =
+        std::sync::Arc::new(Provider { tokens, clients: Clients::default(), channel_clients: Clients::default(), web });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
+    let server = listener.local_addr().expect("addr");
+    tokio::spawn(provider::server::run(listener, state, std::future::pending()));
+    let (status, public) = admin(server, "GET", "/v1/vapid-public-key", None).await;
+    assert_eq!((status, public["public_key"].as_str()), (200, Some(key.as_str())));
+    let url = format!("http://{server}/v1/registrations");
+    let mut p = web_phone_on(mock, "WEB-PROVIDED", &key, Some(url)).await;
+    // The phone said "[3] … sent its subscription to its server" before it went online.
+    let (_, kept) = admin(server, "GET", "/v1/web-subscriptions?origin=https%3A%2F%2Fnews.example", None).await;
+    assert_eq!(kept[0]["subscription"]["endpoint"].as_str(), Some(p.subscription.endpoint.as_str()), "{kept}");
+    let push = serde_json::json!({"to": {"origin": ORIGIN}, "payload": {"title": "Kept", "body": "by the provider"}, "urgency": "high"});
+    let (status, results) = admin(server, "POST", "/v1/web-pushes", Some(push.clone())).await;
+    assert_eq!((status, results[0]["status"].as_u64(), results[0]["action"].as_str()), (200, Some(201), Some("kept")));
+    until(&mut p.lines, "by the provider").await;
+    let gone = serde_json::json!({"origin": ORIGIN});
+    admin(p.mock.admin_addr(), "POST", "/api/v1/devices/WEB-PROVIDED/web-apps/remove", Some(gone)).await;
+    let (_, results) = admin(server, "POST", "/v1/web-pushes", Some(push)).await;
+    assert_eq!(
+        (results[0]["status"].as_u64(), results[0]["action"].as_str()),
+        (Some(410), Some("deleted")),
+        "{results}"
+    );
+    let (_, kept) = admin(server, "GET", "/v1/web-subscriptions", None).await;
+    assert_eq!(kept, serde_json::json!([]), "pruned");
     p.mock.shutdown().await;
 }
