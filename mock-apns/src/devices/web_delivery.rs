@@ -35,7 +35,7 @@ pub const MAX_PENDING: usize = 100;
 #[derive(Debug, Clone)]
 pub(crate) struct WebMessage {
     pub apns_id: ApnsId,
-    pub subscription: WebSubscription,
+    pub subscription: std::sync::Arc<WebSubscription>,
     /// Seconds it may wait for the phone (already cut to 30 days).
     pub ttl: u64,
     pub urgency: Urgency,
@@ -72,11 +72,13 @@ impl Room {
     /// Answers once a held message is durable; `Err` if it could not be written.
     pub(crate) async fn hand_over_web(&self, m: WebMessage) -> Result<Handed, Error> {
         let now_ms = self.state.clock.unix_millis();
-        let Some(device) = self.registry.table.device_slot(&m.subscription.udid) else {
+        let Some((device, online)) = self.registry.table.device_slot_online(&m.subscription.udid) else {
             self.step(m.apns_id.as_str(), m.received_ms, State::Discarded, now_ms, Some("no such phone".into()));
             return Ok(Handed::Dropped);
         };
-        let udid = m.subscription.udid.clone();
+        if online && !self.connections.is_connected(device) {
+            return Ok(Handed::Dropped); // a virtual phone: nobody receives it
+        }
         let note = Notification {
             apns_id: m.apns_id.clone(),
             topic: m.subscription.id.clone(),
@@ -87,10 +89,7 @@ impl Room {
             payload: m.body,
             received_ms: m.received_ms,
         };
-        if self.registry.table.device_online(device) {
-            if !self.connections.is_connected(device) {
-                return Ok(Handed::Dropped); // a virtual phone: nobody receives it
-            }
+        if online {
             let out = super::delivery::Outgoing { device, held: None, delivery: Note::from(note) };
             self.finish([Prepared::Deliver(Box::new(out))]).await?;
             return Ok(Handed::Delivering);
@@ -100,10 +99,11 @@ impl Room {
             self.step(m.apns_id.as_str(), m.received_ms, State::Discarded, now_ms, Some(why.into()));
             return Ok(Handed::Dropped);
         }
+        let udid = m.subscription.udid.as_str();
         let expires_at = self.state.clock.unix_secs() + m.ttl;
         let slot = slot(&m.subscription.id, m.topic.as_deref(), &m.apns_id);
         if m.topic.is_none() {
-            self.make_room(&udid, &m.subscription.id, now_ms).await?;
+            self.make_room(udid, &m.subscription.id, now_ms).await?;
         }
         let key: HeldKey = (udid.into(), slot.into(), Environment::Production);
         let held = Held {
@@ -161,7 +161,7 @@ impl Room {
             data: String::from_utf8_lossy(&plain).into_owned(),
         };
         let payload = serde_json::to_vec(&message).map_err(|e| e.to_string())?;
-        let opened = Note { topic: subscription.origin, payload: Bytes::from(payload), ..note.clone() };
+        let opened = Note { topic: subscription.origin.clone(), payload: Bytes::from(payload), ..note.clone() };
         Ok(opened.line())
     }
 }

@@ -58,9 +58,18 @@ impl Live {
     }
 
     /// A Web Push request was answered.
-    pub(crate) fn web_push(&self, record: &super::web_log::WebRecord) {
+    pub(crate) fn web_push(&self, e: &super::web_log::Entry<'_>) {
         if self.listening() {
-            self.send("web-push", record);
+            self.send(
+                "web-push",
+                &serde_json::json!({
+                    "apns_id": e.apns_id.as_str(),
+                    "status": e.status,
+                    "reason": e.reason,
+                    "subscription": e.subscription,
+                    "origin": e.origin,
+                }),
+            );
         }
     }
 

@@ -50,7 +50,7 @@ use super::Room;
 use super::faults::{FaultAction, Probe};
 use crate::devices::web_delivery::WebMessage;
 use crate::observe::misbehaviour::Kind;
-use crate::observe::web_log::WebRecord;
+use crate::observe::web_log::Entry;
 use crate::registry::web::WebSubscription;
 
 /// Concurrent HTTP/2 streams per connection (Apple's is not published); HTTP/1.1 clients
@@ -65,7 +65,7 @@ const MAX_DRAINED: usize = 1 << 20;
 /// A push that passed every check.
 #[derive(Debug)]
 pub(crate) struct Accepted {
-    pub subscription: WebSubscription,
+    pub subscription: Arc<WebSubscription>,
     /// How long it may wait for the phone, seconds (cut to 30 days).
     pub ttl: u64,
     pub urgency: Urgency,
@@ -151,25 +151,20 @@ async fn answer(shared: &Room, req: Request<Incoming>) -> Response<Full<Bytes>> 
         Ok(_) => (201, None),
         Err(r) => (r.status, Some(r.reason)),
     };
-    let record = WebRecord {
+    let entry = Entry {
         time_ms: received_ms,
-        apns_id: apns_id.as_str().to_owned(),
-        subscription: seen.subscription,
-        origin: seen.origin,
-        method: parts.method.to_string(),
-        path: parts.uri.path().to_owned(),
-        headers: parts
-            .headers
-            .iter()
-            .filter(|(name, _)| *name != http::header::AUTHORIZATION)
-            .map(|(name, value)| (name.to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
-            .collect(),
+        apns_id: &apns_id,
+        subscription: seen.subscription.as_ref().map(|s| s.id.as_str()),
+        origin: seen.subscription.as_ref().map(|s| s.origin.as_str()),
+        method: &parts.method,
+        path: parts.uri.path(),
+        headers: &parts.headers,
         body_bytes: seen.body_bytes,
         status,
         reason,
     };
-    shared.observe.live.web_push(&record);
-    shared.observe.web_log.record(record);
+    shared.observe.live.web_push(&entry);
+    shared.observe.web_log.record(&entry);
     match checked {
         Ok((ttl, origin)) => response
             .status(StatusCode::CREATED)
@@ -201,8 +196,7 @@ impl From<WebPushReason> for Refusal {
 /// What the log shows of a request, learnt while checking it.
 #[derive(Default)]
 struct Seen {
-    subscription: Option<String>,
-    origin: Option<String>,
+    subscription: Option<Arc<WebSubscription>>,
     body_bytes: usize,
 }
 
@@ -226,8 +220,7 @@ async fn check(
         !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     });
     let subscription = id.and_then(|id| shared.registry.web.get(id)).ok_or(WebPushReason::BadPath)?;
-    seen.subscription = Some(subscription.id.clone());
-    seen.origin = Some(subscription.origin.clone());
+    seen.subscription = Some(subscription.clone());
     if subscription.ended_at.is_some() {
         return Err(WebPushReason::ExpiredToken.into());
     }

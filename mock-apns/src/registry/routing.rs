@@ -108,9 +108,10 @@ impl Registry {
         self.find_device(&t, udid)
     }
 
-    /// Whether a device (by slot) is online (not set offline).
-    pub(crate) fn device_online(&self, device: u32) -> bool {
-        self.read().devices.get(device as usize).is_some_and(|d| d.online)
+    /// A device's slot number and whether it is online (not set offline), or `None`.
+    pub(crate) fn device_slot_online(&self, udid: &str) -> Option<(u32, bool)> {
+        let t = self.read();
+        self.find_device(&t, udid).map(|d| (d, t.devices[d as usize].online))
     }
 
     /// One device, or `None`.

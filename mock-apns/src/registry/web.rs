@@ -9,7 +9,7 @@
 //! push service knows. Both are kept in the state database, so a restart keeps them.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use base64::Engine as _;
 
@@ -74,7 +74,8 @@ impl WebSubscription {
 /// The subscriptions, by id.
 #[derive(Default)]
 pub(crate) struct WebSubscriptions {
-    by_id: RwLock<HashMap<String, WebSubscription>>,
+    /// Shared, so that a push looks one up without copying its keys.
+    by_id: RwLock<HashMap<String, Arc<WebSubscription>>>,
 }
 
 impl WebSubscriptions {
@@ -88,19 +89,19 @@ impl WebSubscriptions {
                 break;
             }
         }
-        all.insert(s.id.clone(), s.clone());
+        all.insert(s.id.clone(), Arc::new(s.clone()));
         s
     }
 
     /// One subscription, live or ended.
-    pub(crate) fn get(&self, id: &str) -> Option<WebSubscription> {
+    pub(crate) fn get(&self, id: &str) -> Option<Arc<WebSubscription>> {
         self.by_id.read().unwrap_or_else(|e| e.into_inner()).get(id).cloned()
     }
 
     /// A phone's subscriptions, oldest first.
     pub(crate) fn of_device(&self, udid: &str) -> Vec<WebSubscription> {
         let all = self.by_id.read().unwrap_or_else(|e| e.into_inner());
-        let mut mine: Vec<WebSubscription> = all.values().filter(|s| s.udid == udid).cloned().collect();
+        let mut mine: Vec<WebSubscription> = all.values().filter(|s| s.udid == udid).map(|s| (**s).clone()).collect();
         mine.sort_by_key(|s| s.created_at);
         mine
     }
@@ -112,8 +113,8 @@ impl WebSubscriptions {
         let mut ended = Vec::new();
         for s in all.values_mut() {
             if s.udid == udid && s.ended_at.is_none() && origin.is_none_or(|o| o == s.origin) {
-                s.ended_at = Some(now.max(1));
-                ended.push(s.clone());
+                Arc::make_mut(s).ended_at = Some(now.max(1));
+                ended.push((**s).clone());
             }
         }
         ended
@@ -128,7 +129,7 @@ impl WebSubscriptions {
 
     /// One read back from the state database.
     pub(crate) fn load(&self, s: WebSubscription) {
-        self.by_id.write().unwrap_or_else(|e| e.into_inner()).insert(s.id.clone(), s);
+        self.by_id.write().unwrap_or_else(|e| e.into_inner()).insert(s.id.clone(), Arc::new(s));
     }
 
     /// Forgets them all (a reset).
