@@ -105,6 +105,8 @@ export interface WebSubscription {
   origin: string;
   name: string;
   state: "active" | "ended";
+  /** What ended it. */
+  ended_by?: "removed" | "revoked" | "erased";
 }
 
 export interface ApnsLab {
@@ -145,6 +147,8 @@ export interface ApnsLab {
   webApps(udid: string): Promise<WebSubscription[]>;
   /** Removes a web app: its subscription ends (410 from then on). */
   removeWebApp(udid: string, origin: string): Promise<WebSubscription[]>;
+  /** Turns a web app's notifications off, as in Settings: its subscription ends (410); it may subscribe again. */
+  revokeWebApp(udid: string, origin: string): Promise<WebSubscription[]>;
   /** Runs a simulated iPhone against this mock; `webApps` subscribe with `vapidKey` (base64url, or a PEM file). */
   phone(apps: Array<string | App>, options?: { udid?: string; webApps?: string[]; vapidKey?: string; args?: string[] }): Phone;
 }

@@ -87,6 +87,7 @@ function helpers(ready, adminToken, stopProcess, ownedDir) {
       { origin, application_server_key: applicationServerKey, ...(name ? { name } : {}) }),
     webApps: (udid) => admin("GET", `/api/v1/devices/${q(udid)}/web-apps`),
     removeWebApp: (udid, origin) => admin("POST", `/api/v1/devices/${q(udid)}/web-apps/remove`, { origin }),
+    revokeWebApp: (udid, origin) => admin("POST", `/api/v1/devices/${q(udid)}/web-apps/revoke`, { origin }),
     phone: (apps, { udid, webApps = [], vapidKey, args = [] } = {}) => {
       const web = webApps.flatMap((origin) => ["--web-app", origin]);
       if (vapidKey) web.push("--vapid-key", vapidKey);

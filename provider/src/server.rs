@@ -458,9 +458,9 @@ fn topic_for(bundle_id: &str, push_type: Option<PushType>) -> String {
     }
 }
 
-type Answer = Response<Full<Bytes>>;
+pub(crate) type Answer = Response<Full<Bytes>>;
 
-fn json(status: StatusCode, v: &impl Serialize) -> Answer {
+pub(crate) fn json(status: StatusCode, v: &impl Serialize) -> Answer {
     Response::builder()
         .status(status)
         .header(http::header::CONTENT_TYPE, "application/json")
@@ -468,18 +468,18 @@ fn json(status: StatusCode, v: &impl Serialize) -> Answer {
         .expect("static header")
 }
 
-fn error(status: StatusCode, message: impl std::fmt::Display) -> Answer {
+pub(crate) fn error(status: StatusCode, message: impl std::fmt::Display) -> Answer {
     json(status, &serde_json::json!({ "error": message.to_string() }))
 }
 
-fn from_error(e: Error) -> Answer {
+pub(crate) fn from_error(e: Error) -> Answer {
     match e {
         Error::Invalid(_) => error(StatusCode::BAD_REQUEST, e),
         _ => error(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
 }
 
-async fn body<T: serde::de::DeserializeOwned>(req: Request<Incoming>) -> Result<T, Answer> {
+pub(crate) async fn body<T: serde::de::DeserializeOwned>(req: Request<Incoming>) -> Result<T, Answer> {
     let bytes = Limited::new(req.into_body(), 1 << 20)
         .collect()
         .await
@@ -496,31 +496,6 @@ fn percent_decode(s: &str) -> String {
         .replace("%2f", "/")
         .replace("%3D", "=")
         .replace("%3d", "=")
-}
-
-/// A query value with its `%XX` escapes decoded (an origin's `:` and `/`).
-fn percent_decode_all(s: &str) -> String {
-    let mut out = Vec::with_capacity(s.len());
-    let bytes = s.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
-        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b'+', _) => {
-                out.push(b' ');
-                i += 1;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A JSON body that may be absent (an end without a final state).
@@ -549,16 +524,7 @@ async fn route(p: Arc<Provider>, req: Request<Incoming>) -> Result<Answer, Infal
     let answer = match (req.method().clone(), path.as_str()) {
         (Method::POST, "/v1/registrations") => match body::<serde_json::Value>(req).await {
             // A web app hands in a subscription.
-            Ok(v) if v.get("subscription").is_some() => match serde_json::from_value::<web::RegisterWeb>(v) {
-                Ok(r) => match p.tokens.register_web(&r, now_ms()) {
-                    Ok(reg) => {
-                        tracing::info!(origin = %reg.origin, endpoint = %reg.subscription.endpoint, "[3] web subscription registered");
-                        json(StatusCode::CREATED, &reg)
-                    }
-                    Err(e) => from_error(e),
-                },
-                Err(e) => error(StatusCode::BAD_REQUEST, format!("bad JSON: {e}")),
-            },
+            Ok(v) if v.get("subscription").is_some() => web::register(&p, v),
             // A Live Activity token says which kind it is.
             Ok(v) if v.get("kind").is_some() => match serde_json::from_value::<activities::RegisterActivity>(v) {
                 Ok(r) => match p.tokens.register_activity(&r, now_ms()) {
@@ -660,38 +626,12 @@ async fn route(p: Arc<Provider>, req: Request<Incoming>) -> Result<Answer, Infal
             },
             Err(a) => a,
         },
-        (Method::GET, "/v1/web-subscriptions") => {
-            match p.tokens.web_subscriptions(
-                q("origin").map(|o| percent_decode_all(&o)).as_deref(),
-                q("user_id").as_deref(),
-                None,
-            ) {
-                Ok(list) => json(StatusCode::OK, &list),
-                Err(e) => from_error(e),
-            }
+        (_, "/v1/web-subscriptions" | "/v1/web-pushes" | "/v1/vapid-public-key") => {
+            web::route(&p, req, &path, q("origin"), q("user_id")).await
         }
-        (Method::POST, "/v1/web-pushes") => match body::<web::WebPushRequest>(req).await {
-            Ok(r) => match p.send_web(r).await {
-                Ok(results) => json(StatusCode::OK, &results),
-                Err(e) => from_error(e),
-            },
-            Err(a) => a,
-        },
-        (Method::GET, "/v1/vapid-public-key") => match &p.web.vapid {
-            Some(v) => json(StatusCode::OK, &serde_json::json!({ "public_key": v.public_key() })),
-            None => error(StatusCode::NOT_FOUND, "this provider has no VAPID key"),
-        },
-        (
-            _,
-            "/v1/registrations"
-            | "/v1/notifications"
-            | "/v1/activities"
-            | "/v1/channels"
-            | "/v1/broadcasts"
-            | "/v1/web-subscriptions"
-            | "/v1/web-pushes"
-            | "/v1/vapid-public-key",
-        ) => error(StatusCode::METHOD_NOT_ALLOWED, "wrong method"),
+        (_, "/v1/registrations" | "/v1/notifications" | "/v1/activities" | "/v1/channels" | "/v1/broadcasts") => {
+            error(StatusCode::METHOD_NOT_ALLOWED, "wrong method")
+        }
         _ => error(StatusCode::NOT_FOUND, format!("no route {path}")),
     };
     Ok(answer)

@@ -318,6 +318,7 @@ async fn subscriptions_survive_a_restart() {
         .collect();
     assert_eq!(states, [("https://kept.example", "active"), ("https://gone.example", "ended")]);
     assert_eq!(listed[0]["keys"], endpoints[0].1, "the same keys");
+    assert_eq!(listed[1]["ended_by"], "removed", "what ended it survives too");
     // The listener moved (a new port): the same id, at its new address.
     let origin = mock.ready().webpush.clone();
     let id_of = |endpoint: &str| endpoint.rsplit('/').next().unwrap_or("").to_owned();

@@ -198,7 +198,7 @@ async fn a_message_the_phone_cannot_decrypt_is_dropped_after_201() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn subscribing_again_gives_the_same_subscription_and_removal_ends_it() {
+async fn subscribing_again_gives_the_same_subscription_and_revoking_ends_it() {
     let vapid = Vapid::generate("mailto:ops@example.com").expect("key");
     let p = web_phone("WEB-AGAIN", &vapid).await;
     let addr = p.mock.admin_addr();
@@ -210,7 +210,11 @@ async fn subscribing_again_gives_the_same_subscription_and_removal_ends_it() {
     let (status, refused) = admin(addr, "POST", "/api/v1/devices/WEB-AGAIN/web-apps", Some(body)).await;
     assert_eq!(status, 409, "another key while subscribed: {refused}");
     let body = serde_json::json!({"origin": ORIGIN});
-    admin(addr, "POST", "/api/v1/devices/WEB-AGAIN/web-apps/remove", Some(body)).await;
+    let (status, ended) = admin(addr, "POST", "/api/v1/devices/WEB-AGAIN/web-apps/revoke", Some(body)).await;
+    assert_eq!(
+        (status, ended[0]["state"].as_str(), ended[0]["ended_by"].as_str()),
+        (200, Some("ended"), Some("revoked"))
+    );
     let answer = provider::webpush::send(
         &p.subscription,
         b"x",
@@ -221,7 +225,12 @@ async fn subscribing_again_gives_the_same_subscription_and_removal_ends_it() {
     )
     .await
     .expect("an answer");
-    assert_eq!((answer.status, answer.reason.as_deref()), (410, Some("ExpiredToken")));
+    assert_eq!((answer.status, answer.reason.as_deref()), (410, Some("ExpiredToken")), "revoked");
+    // Allowed again, the web app subscribes anew: a new endpoint, with new keys.
+    let body = serde_json::json!({"origin": ORIGIN, "application_server_key": vapid.public_key()});
+    let (status, fresh) = admin(addr, "POST", "/api/v1/devices/WEB-AGAIN/web-apps", Some(body)).await;
+    assert_eq!(status, 201);
+    assert_ne!(fresh["endpoint"].as_str(), Some(p.subscription.endpoint.as_str()));
     p.mock.shutdown().await;
 }
 

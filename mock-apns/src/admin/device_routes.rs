@@ -11,6 +11,7 @@ use super::respond::{AdminResponse, Body, created, error, from_error, json, ok, 
 use crate::devices::activities::{ActivityCall, NewActivity, NewActivityType};
 use crate::devices::operations::{Lifecycle, LocalPush, NewDevice};
 use crate::devices::web_apps::{self, NewWebApp, RemoveWebApp};
+use crate::registry::web::Ended;
 
 /// `POST /api/v1/devices/{udid}/restore` body.
 #[derive(Debug, Default, Deserialize)]
@@ -83,11 +84,12 @@ pub(crate) async fn route<B: Body>(
                 .web_apps(udid)
                 .map(|all| all.iter().map(|s| web_apps::view(s, &listener)).collect::<Vec<_>>()))
         }
-        (["api", "v1", "devices", udid, "web-apps", "remove"], &Method::POST) => {
+        (["api", "v1", "devices", udid, "web-apps", action @ ("remove" | "revoke")], &Method::POST) => {
             match read_json::<RemoveWebApp>(shared, req).await {
                 Ok(gone) => {
                     let listener = shared.devices.webpush_url.get().cloned().unwrap_or_default();
-                    let ended = shared.devices.remove_web_app(udid, &gone.origin).await;
+                    let by = if *action == "revoke" { Ended::Revoked } else { Ended::Removed };
+                    let ended = shared.devices.remove_web_app(udid, &gone.origin, by).await;
                     ok(ended.map(|all| all.iter().map(|s| web_apps::view(s, &listener)).collect::<Vec<_>>()))
                 }
                 Err(r) => r,

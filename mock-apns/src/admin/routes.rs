@@ -297,7 +297,7 @@ fn unmatched(path: &str, method: &Method, segments: &[&str]) -> AdminResponse {
             | [""]
             | ["metrics"]
             | ["api", "v1", "devices", _, _]
-            | ["api", "v1", "devices", _, "web-apps", "remove"]
+            | ["api", "v1", "devices", _, "web-apps", "remove" | "revoke"]
             | ["api", "v1", "devices", _, "activities", _, "end"]
             | ["api", "v1", "devices", _, "apps", _, _],
             _,

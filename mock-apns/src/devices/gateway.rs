@@ -328,7 +328,7 @@ async fn web_app_call(
         return Ok((StatusCode::CREATED, serde_json::to_value(view).unwrap_or_default()));
     }
     let gone: protocol::gateway::RemoveWebApp = serde_json::from_slice(body).map_err(bad)?;
-    let ended = shared.remove_web_app(udid, &gone.origin).await?;
+    let ended = shared.remove_web_app(udid, &gone.origin, crate::registry::web::Ended::Removed).await?;
     let views: Vec<_> = ended.iter().map(|s| web_apps::view(s, &listener)).collect();
     Ok((StatusCode::OK, serde_json::to_value(views).unwrap_or_default()))
 }

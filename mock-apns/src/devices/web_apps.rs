@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Room;
 use crate::error::Error;
-use crate::registry::web::WebSubscription;
+use crate::registry::web::{Ended, WebSubscription};
 use crate::state::store::Write;
 
 /// `POST /api/v1/devices/{udid}/web-apps`: a web app is added to the Home Screen and
@@ -32,8 +32,9 @@ pub struct NewWebApp {
     pub application_server_key: String,
 }
 
-/// `POST /api/v1/devices/{udid}/web-apps/remove`: the web app is removed from the Home
-/// Screen.
+/// `POST /api/v1/devices/{udid}/web-apps/remove` (the web app is removed from the Home
+/// Screen) and `…/web-apps/revoke` (the user turns its notifications off in Settings; the
+/// web app stays, and may subscribe again once allowed).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RemoveWebApp {
@@ -58,6 +59,9 @@ pub struct WebSubscriptionView {
     pub name: String,
     /// `active`, or `ended` (410).
     pub state: &'static str,
+    /// For an ended one: `removed`, `revoked` or `erased`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ended_by: Option<&'static str>,
 }
 
 /// The subscription's keys, base64url.
@@ -113,6 +117,7 @@ pub(crate) fn view(s: &WebSubscription, listener: &str) -> WebSubscriptionView {
         origin: s.origin.clone(),
         name: s.name.clone(),
         state: if s.ended_at.is_some() { "ended" } else { "active" },
+        ended_by: s.ended_by.map(Ended::as_str),
     }
 }
 
@@ -159,6 +164,7 @@ impl Room {
             auth: crate::random::bytes(16),
             created_at: self.state.clock.unix_millis(),
             ended_at: None,
+            ended_by: None,
         });
         let key = scalar.as_ref().to_vec();
         self.state.store.write(vec![Write::WebSubscription(subscription.stored(key.clone()))]).await?;
@@ -166,12 +172,18 @@ impl Room {
         Ok(subscription)
     }
 
-    /// Removes a web app from a phone: its subscriptions end (410 from then on).
-    pub(crate) async fn remove_web_app(&self, udid: &str, origin: &str) -> Result<Vec<WebSubscription>, Error> {
+    /// Removes a web app from a phone, or revokes its notification permission (`by`):
+    /// its subscriptions end (410 from then on).
+    pub(crate) async fn remove_web_app(
+        &self,
+        udid: &str,
+        origin: &str,
+        by: Ended,
+    ) -> Result<Vec<WebSubscription>, Error> {
         if self.registry.table.device_slot(udid).is_none() {
             return Err(Error::NotFound(format!("no device {udid}")));
         }
-        let ended = self.registry.web.end(udid, Some(origin), self.state.clock.unix_millis());
+        let ended = self.registry.web.end(udid, Some(origin), self.state.clock.unix_millis(), by);
         if ended.is_empty() {
             return Err(Error::NotFound(format!("{udid} has no web app {origin} subscribed")));
         }
@@ -187,7 +199,7 @@ impl Room {
 
     /// Ends every subscription of a phone (an erase: its keys are gone).
     pub(crate) async fn end_web_subscriptions(&self, udid: &str, now: u64) -> Result<(), Error> {
-        let ended = self.registry.web.end(udid, None, now);
+        let ended = self.registry.web.end(udid, None, now, Ended::Erased);
         if ended.is_empty() {
             return Ok(());
         }

@@ -36,6 +36,34 @@ pub struct WebSubscription {
     pub created_at: u64,
     /// When it ended (ms), if it did.
     pub ended_at: Option<u64>,
+    /// What ended it.
+    pub ended_by: Option<Ended>,
+}
+
+/// What ended a subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// The web app was removed from the Home Screen.
+    Removed,
+    /// Its notification permission was revoked (the web app stays).
+    Revoked,
+    /// The phone was erased (its keys are gone).
+    Erased,
+}
+
+impl Ended {
+    /// As the admin API and the state database name it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Ended::Removed => "removed",
+            Ended::Revoked => "revoked",
+            Ended::Erased => "erased",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Ended> {
+        [Ended::Removed, Ended::Revoked, Ended::Erased].into_iter().find(|e| e.as_str() == s)
+    }
 }
 
 impl WebSubscription {
@@ -52,6 +80,7 @@ impl WebSubscription {
             phone_key,
             created_at: self.created_at,
             ended_at: self.ended_at.unwrap_or(0),
+            ended_by: self.ended_by.map(|e| e.as_str().to_owned()),
         }
     }
 
@@ -67,6 +96,7 @@ impl WebSubscription {
             auth: s.auth,
             created_at: s.created_at,
             ended_at: (s.ended_at != 0).then_some(s.ended_at),
+            ended_by: s.ended_by.as_deref().and_then(Ended::parse),
         }
     }
 }
@@ -108,13 +138,14 @@ impl WebSubscriptions {
 
     /// Ends the live subscriptions of a phone's web app (`origin`), or all of the phone's
     /// (`None`: an erase). Answers those it ended.
-    pub(crate) fn end(&self, udid: &str, origin: Option<&str>, now: u64) -> Vec<WebSubscription> {
+    pub(crate) fn end(&self, udid: &str, origin: Option<&str>, now: u64, by: Ended) -> Vec<WebSubscription> {
         let mut all = self.by_id.write().unwrap_or_else(|e| e.into_inner());
         let mut ended = Vec::new();
         for s in all.values_mut() {
             if s.udid == udid && s.ended_at.is_none() && origin.is_none_or(|o| o == s.origin) {
-                Arc::make_mut(s).ended_at = Some(now.max(1));
-                ended.push((**s).clone());
+                let s = Arc::make_mut(s);
+                (s.ended_at, s.ended_by) = (Some(now.max(1)), Some(by));
+                ended.push(s.clone());
             }
         }
         ended
@@ -153,6 +184,7 @@ mod tests {
             auth: vec![0; 16],
             created_at: at,
             ended_at: None,
+            ended_by: None,
         }
     }
 
@@ -164,10 +196,10 @@ mod tests {
         let c = subs.add(sub("P2", "https://a.example", 3));
         assert_eq!(a.id.len(), 43);
         assert_ne!(a.id, b.id);
-        assert_eq!(subs.end("P1", Some("https://a.example"), 10).len(), 1);
+        assert_eq!(subs.end("P1", Some("https://a.example"), 10, Ended::Removed).len(), 1);
         assert_eq!(subs.get(&a.id).and_then(|s| s.ended_at), Some(10));
         assert_eq!(subs.get(&b.id).and_then(|s| s.ended_at), None);
-        assert_eq!(subs.end("P1", None, 11).len(), 1, "the rest of the phone's: only b is left");
+        assert_eq!(subs.end("P1", None, 11, Ended::Erased).len(), 1, "the rest of the phone's: only b is left");
         assert_eq!(subs.get(&c.id).and_then(|s| s.ended_at), None, "another phone's stays");
         assert_eq!(
             subs.of_device("P1").iter().map(|s| s.origin.as_str()).collect::<Vec<_>>(),

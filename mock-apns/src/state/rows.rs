@@ -90,6 +90,8 @@ pub(crate) struct StoredWebSubscription {
     pub created_at: u64,
     /// 0 while live.
     pub ended_at: u64,
+    /// What ended it: `removed`, `revoked` or `erased`.
+    pub ended_by: Option<String>,
 }
 
 /// A signing key as stored: its public half and its restrictions.

@@ -30,8 +30,9 @@ use crate::error::Error;
 /// read, and moved into a batch when the database is opened. Version 3 adds Live
 /// Activity tokens (`activities`) and the activity a held notification is for
 /// (`held.activity`); a version-2 database gains both when opened. Version 4 adds Web
-/// Push subscriptions (`web_subscriptions`), a new table an older database gains.
-const SCHEMA_VERSION: i64 = 4;
+/// Push subscriptions (`web_subscriptions`), a new table an older database gains; version
+/// 5 adds what ended one (`web_subscriptions.ended_by`), a column a version-4 database gains.
+const SCHEMA_VERSION: i64 = 5;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -66,7 +67,7 @@ CREATE TABLE IF NOT EXISTS activities (
 CREATE TABLE IF NOT EXISTS web_subscriptions (
     id TEXT PRIMARY KEY, udid TEXT NOT NULL, origin TEXT NOT NULL, name TEXT NOT NULL,
     application_server_key BLOB NOT NULL, p256dh BLOB NOT NULL, auth BLOB NOT NULL, phone_key BLOB NOT NULL,
-    created_at INTEGER NOT NULL, ended_at INTEGER NOT NULL) WITHOUT ROWID;
+    created_at INTEGER NOT NULL, ended_at INTEGER NOT NULL, ended_by TEXT) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS channels (
     id TEXT PRIMARY KEY, bundle_id TEXT NOT NULL, environment TEXT NOT NULL, storage_policy INTEGER NOT NULL,
     created_at INTEGER NOT NULL, deleted_at INTEGER NOT NULL) WITHOUT ROWID;
@@ -208,6 +209,7 @@ impl Opened {
         migrate_capture(&conn).map_err(|e| explain(path, e))?;
         migrate_held(&conn).map_err(|e| explain(path, e))?;
         add_column(&conn, "activities", "channel").map_err(|e| explain(path, e))?;
+        add_column(&conn, "web_subscriptions", "ended_by").map_err(|e| explain(path, e))?;
         conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};")).map_err(|e| explain(path, e))?;
         Ok(Opened { conn, path: path.map(Path::to_path_buf) })
     }
@@ -381,8 +383,8 @@ impl Opened {
     /// Every stored Web Push subscription, ended ones too, oldest first.
     pub(crate) fn load_web_subscriptions(&self, mut each: impl FnMut(StoredWebSubscription)) -> Result<(), Error> {
         let mut stmt = self.conn.prepare(
-            "SELECT id, udid, origin, name, application_server_key, p256dh, auth, phone_key, created_at, ended_at
-             FROM web_subscriptions ORDER BY created_at",
+            "SELECT id, udid, origin, name, application_server_key, p256dh, auth, phone_key, created_at, ended_at,
+             ended_by FROM web_subscriptions ORDER BY created_at",
         )?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
@@ -397,6 +399,7 @@ impl Opened {
                 phone_key: r.get(7)?,
                 created_at: r.get::<_, i64>(8)? as u64,
                 ended_at: r.get::<_, i64>(9)? as u64,
+                ended_by: r.get(10)?,
             });
         }
         Ok(())
@@ -619,7 +622,7 @@ fn apply(conn: &Connection, w: &Write) -> rusqlite::Result<()> {
         Write::WebSubscription(w) => {
             conn.prepare_cached(
                 "INSERT OR REPLACE INTO web_subscriptions (id, udid, origin, name, application_server_key, p256dh,
-                 auth, phone_key, created_at, ended_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                 auth, phone_key, created_at, ended_at, ended_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             )?
             .execute(params![
                 w.id,
@@ -631,7 +634,8 @@ fn apply(conn: &Connection, w: &Write) -> rusqlite::Result<()> {
                 w.auth,
                 w.phone_key,
                 w.created_at as i64,
-                w.ended_at as i64
+                w.ended_at as i64,
+                w.ended_by
             ])?;
         }
         Write::DropHeld(udid) => {

@@ -12,11 +12,13 @@
 //! | `POST /v1/web-pushes` `{to: {origin} \| {user_id} \| {endpoint}, payload, ttl?, urgency?, topic?}` | step 4: one result per subscription |
 //! | `GET /v1/vapid-public-key` | `{public_key}`: the `applicationServerKey` a web app subscribes with |
 
+use http::{Method, Request, StatusCode};
+use hyper::body::Incoming;
 use protocol::webpush::Urgency;
 use rusqlite::params;
 use serde::{Deserialize, Serialize};
 
-use super::{Provider, Tokens, now_ms};
+use super::{Answer, Provider, Tokens, body, error, from_error, json, now_ms};
 use crate::Error;
 use crate::webpush::{Options, Subscription, SubscriptionKeys, Vapid};
 
@@ -235,5 +237,86 @@ impl Provider {
             });
         }
         Ok(out)
+    }
+}
+
+/// `POST /v1/registrations` with a `subscription`: step 3 for a web app.
+pub(super) fn register(p: &Provider, v: serde_json::Value) -> Answer {
+    match serde_json::from_value::<RegisterWeb>(v) {
+        Ok(r) => match p.tokens.register_web(&r, now_ms()) {
+            Ok(reg) => {
+                tracing::info!(origin = %reg.origin, endpoint = %reg.subscription.endpoint, "[3] web subscription registered");
+                json(StatusCode::CREATED, &reg)
+            }
+            Err(e) => from_error(e),
+        },
+        Err(e) => error(StatusCode::BAD_REQUEST, format!("bad JSON: {e}")),
+    }
+}
+
+/// The Web Push routes (see the module's table); 405 for a method they do not take.
+pub(super) async fn route(
+    p: &Provider,
+    req: Request<Incoming>,
+    path: &str,
+    origin: Option<String>,
+    user_id: Option<String>,
+) -> Answer {
+    match (req.method().clone(), path) {
+        (Method::GET, "/v1/web-subscriptions") => {
+            let origin = origin.map(|o| percent_decode_all(&o));
+            match p.tokens.web_subscriptions(origin.as_deref(), user_id.as_deref(), None) {
+                Ok(list) => json(StatusCode::OK, &list),
+                Err(e) => from_error(e),
+            }
+        }
+        (Method::POST, "/v1/web-pushes") => match body::<WebPushRequest>(req).await {
+            Ok(r) => match p.send_web(r).await {
+                Ok(results) => json(StatusCode::OK, &results),
+                Err(e) => from_error(e),
+            },
+            Err(a) => a,
+        },
+        (Method::GET, "/v1/vapid-public-key") => match &p.web.vapid {
+            Some(v) => json(StatusCode::OK, &serde_json::json!({ "public_key": v.public_key() })),
+            None => error(StatusCode::NOT_FOUND, "this provider has no VAPID key"),
+        },
+        _ => error(StatusCode::METHOD_NOT_ALLOWED, "wrong method"),
+    }
+}
+
+/// A query value with its `%XX` escapes decoded (an origin's `:` and `/`).
+fn percent_decode_all(s: &str) -> String {
+    let mut out = Vec::with_capacity(s.len());
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b'+', _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_in_queries_are_decoded() {
+        assert_eq!(percent_decode_all("https%3A%2F%2Fnews.example"), "https://news.example");
+        assert_eq!(percent_decode_all("a+b%zz%4"), "a b%zz%4");
     }
 }

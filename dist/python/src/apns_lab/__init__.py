@@ -356,6 +356,11 @@ class ApnsLab:
         """Removes a web app from a phone: its subscription ends (410 from then on)."""
         return self.call("POST", f"/api/v1/devices/{_q(udid)}/web-apps/remove", {"origin": origin})
 
+    def revoke_web_app(self, udid: str, origin: str) -> list:
+        """Turns a web app's notifications off, as in Settings: its subscription ends (410
+        from then on, ``ended_by`` ``revoked``); the web app may subscribe again."""
+        return self.call("POST", f"/api/v1/devices/{_q(udid)}/web-apps/revoke", {"origin": origin})
+
     # simulated phones
     def phone(self, *apps: App, udid: Optional[str] = None, web_apps: Iterable[str] = (),
               vapid_key: Optional[str] = None, args: Iterable[str] = ()) -> "Phone":
