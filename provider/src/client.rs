@@ -236,24 +236,32 @@ enum Attempt {
     },
 }
 
+/// rustls on aws-lc-rs, trusting `ca_pem` (a mock's CA) or, without it, the public roots
+/// (Apple's servers): the start of every TLS client this crate makes.
+pub(crate) fn tls_builder(
+    ca_pem: Option<&str>,
+) -> Result<rustls::ConfigBuilder<rustls::ClientConfig, rustls::client::WantsClientCert>, Error> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    match ca_pem {
+        Some(pem) => {
+            for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+                let cert = cert.map_err(|e| Error::Config(format!("CA PEM: {e}")))?;
+                roots.add(cert).map_err(|e| Error::Config(format!("CA: {e}")))?;
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Config(e.to_string()))?
+        .with_root_certificates(roots))
+}
+
 impl Client {
     /// A client; connections open on first use.
     pub fn new(config: ClientConfig) -> Result<Client, Error> {
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let mut roots = rustls::RootCertStore::empty();
-        match &config.endpoint.ca_pem {
-            Some(pem) => {
-                for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
-                    let cert = cert.map_err(|e| Error::Config(format!("CA PEM: {e}")))?;
-                    roots.add(cert).map_err(|e| Error::Config(format!("CA: {e}")))?;
-                }
-            }
-            None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-        }
-        let builder = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| Error::Config(e.to_string()))?
-            .with_root_certificates(roots);
+        let builder = tls_builder(config.endpoint.ca_pem.as_deref())?;
         let mut tls = match &config.auth {
             Auth::Token(_) => builder.with_no_client_auth(),
             Auth::Certificate { cert_pem, key_pem } => {

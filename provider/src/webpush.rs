@@ -12,7 +12,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use protocol::webpush::{Urgency, base64url};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::{PrivateKeyDer, ServerName};
 
 use crate::Error;
 
@@ -107,7 +107,8 @@ pub fn encrypt(subscription: &Subscription, plaintext: &[u8]) -> Result<Vec<u8>,
 }
 
 /// Sends one message: encrypted, signed, over HTTP/2 to the subscription's endpoint,
-/// trusting `ca_pem` (the mock's CA) or the public roots.
+/// trusting `ca_pem` (the mock's CA) or the public roots. One connection for this message;
+/// a [`Sender`] keeps them.
 pub async fn send(
     subscription: &Subscription,
     plaintext: &[u8],
@@ -116,61 +117,148 @@ pub async fn send(
     ca_pem: Option<&str>,
     now: u64,
 ) -> Result<Answer, Error> {
-    let url: http::Uri =
-        subscription.endpoint.parse().map_err(|_| Error::Invalid("the endpoint is not a URL".into()))?;
-    let (Some("https"), Some(authority)) = (url.scheme_str(), url.authority()) else {
-        return Err(Error::Invalid("the endpoint is not an https URL".into()));
-    };
-    let origin = format!("https://{authority}");
-    let body = if plaintext.is_empty() { Vec::new() } else { encrypt(subscription, plaintext)? };
-    let mut request = http::Request::post(url.clone())
-        .header("authorization", vapid.authorization(&origin, now + 12 * 3600)?)
-        .header("ttl", options.ttl.to_string());
-    if !body.is_empty() {
-        request = request.header("content-encoding", "aes128gcm");
-    }
-    if let Some(u) = options.urgency {
-        request = request.header("urgency", u.as_str());
-    }
-    if let Some(t) = &options.topic {
-        request = request.header("topic", t);
-    }
-    let request = request.body(()).map_err(|e| Error::Invalid(e.to_string()))?;
+    Sender::new(ca_pem)?.send(subscription, plaintext, vapid, options, now).await
+}
 
-    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    match ca_pem {
-        Some(pem) => {
-            for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
-                let cert = cert.map_err(|e| Error::Config(format!("CA PEM: {e}")))?;
-                roots.add(cert).map_err(|e| Error::Config(format!("CA: {e}")))?;
-            }
-        }
-        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+/// A Web Push sender that keeps one HTTP/2 connection per push service origin (every
+/// subscription at Apple shares `web.push.apple.com`'s) and reuses each VAPID JWT for an
+/// origin until an hour before it expires, as a server sending many messages should:
+/// the push service then verifies it once.
+pub struct Sender {
+    tls: std::sync::Arc<rustls::ClientConfig>,
+    connections: tokio::sync::Mutex<std::collections::HashMap<String, h2::client::SendRequest<Bytes>>>,
+    /// By origin and VAPID public key: the `Authorization` value and its `exp`.
+    jwts: std::sync::Mutex<std::collections::HashMap<(String, String), (String, u64)>>,
+}
+
+/// How long a VAPID JWT this sender signs is valid (Apple refuses more than 24 h).
+const JWT_LIFETIME: u64 = 12 * 3600;
+
+impl Sender {
+    /// A sender trusting `ca_pem` (the mock's CA) or, without it, the public roots.
+    pub fn new(ca_pem: Option<&str>) -> Result<Sender, Error> {
+        let mut tls = crate::client::tls_builder(ca_pem)?.with_no_client_auth();
+        tls.alpn_protocols = vec![b"h2".to_vec()];
+        Ok(Sender { tls: std::sync::Arc::new(tls), connections: Default::default(), jwts: Default::default() })
     }
-    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Config(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    tls.alpn_protocols = vec![b"h2".to_vec()];
-    let host = authority.host().trim_start_matches('[').trim_end_matches(']').to_owned();
-    let port = authority.port_u16().unwrap_or(443);
-    let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
-        .await
-        .map_err(|e| Error::Connection(format!("{origin}: {e}")))?;
-    let name = ServerName::try_from(host).map_err(|_| Error::Config(format!("bad host in {origin}")))?;
-    let stream = tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls))
-        .connect(name, tcp)
-        .await
-        .map_err(|e| Error::Connection(format!("{origin}: TLS: {e}")))?;
-    let (send, conn) = h2::client::handshake(stream).await.map_err(|e| Error::Connection(format!("{origin}: {e}")))?;
-    tokio::spawn(conn);
-    let mut send = send.ready().await.map_err(|e| Error::Connection(e.to_string()))?;
-    let (response, mut stream) =
-        send.send_request(request, body.is_empty()).map_err(|e| Error::Connection(e.to_string()))?;
+
+    /// Sends one message: encrypted for the subscription with a fresh key and salt,
+    /// signed for the endpoint's origin, on the origin's connection (opened, or opened
+    /// again once, as needed).
+    pub async fn send(
+        &self,
+        subscription: &Subscription,
+        plaintext: &[u8],
+        vapid: &Vapid,
+        options: &Options,
+        now: u64,
+    ) -> Result<Answer, Error> {
+        let url: http::Uri =
+            subscription.endpoint.parse().map_err(|_| Error::Invalid("the endpoint is not a URL".into()))?;
+        let (Some("https"), Some(authority)) = (url.scheme_str(), url.authority()) else {
+            return Err(Error::Invalid("the endpoint is not an https URL".into()));
+        };
+        let origin = format!("https://{authority}");
+        let body = if plaintext.is_empty() { Vec::new() } else { encrypt(subscription, plaintext)? };
+        let mut request = http::Request::post(url.clone())
+            .header("authorization", self.authorization(vapid, &origin, now)?)
+            .header("ttl", options.ttl.to_string());
+        if !body.is_empty() {
+            request = request.header("content-encoding", "aes128gcm");
+        }
+        if let Some(u) = options.urgency {
+            request = request.header("urgency", u.as_str());
+        }
+        if let Some(t) = &options.topic {
+            request = request.header("topic", t);
+        }
+        let request = request.body(()).map_err(|e| Error::Invalid(e.to_string()))?;
+        let body = Bytes::from(body);
+        // A kept connection that the push service closed refuses the request before it
+        // is sent: that one is tried again on a new connection. Once sent, a message is
+        // never sent twice.
+        let send = self.connection(authority, &origin, false).await?;
+        match exchange(send, request.clone(), body.clone()).await {
+            Err(Unsent(_)) => {
+                let send = self.connection(authority, &origin, true).await?;
+                exchange(send, request, body).await.map_err(|Unsent(e)| e)?
+            }
+            Ok(answer) => answer,
+        }
+    }
+
+    /// The `Authorization` value for `origin`: the one signed before while it has more
+    /// than an hour left, else a new one.
+    fn authorization(&self, vapid: &Vapid, origin: &str, now: u64) -> Result<String, Error> {
+        let key = (origin.to_owned(), vapid.public_key());
+        let mut jwts = self.jwts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((value, exp)) = jwts.get(&key)
+            && *exp > now + 3600
+        {
+            return Ok(value.clone());
+        }
+        let value = vapid.authorization(origin, now + JWT_LIFETIME)?;
+        jwts.insert(key, (value.clone(), now + JWT_LIFETIME));
+        Ok(value)
+    }
+
+    /// The origin's connection, ready for a request: the kept one unless `fresh` or it
+    /// has closed, else a new one (kept for next time).
+    async fn connection(
+        &self,
+        authority: &http::uri::Authority,
+        origin: &str,
+        fresh: bool,
+    ) -> Result<h2::client::SendRequest<Bytes>, Error> {
+        let mut connections = self.connections.lock().await;
+        if !fresh
+            && let Some(kept) = connections.get(origin).cloned()
+            && let Ok(ready) = kept.ready().await
+        {
+            return Ok(ready);
+        }
+        let host = authority.host().trim_start_matches('[').trim_end_matches(']').to_owned();
+        let port = authority.port_u16().unwrap_or(443);
+        let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
+            .await
+            .map_err(|e| Error::Connection(format!("{origin}: {e}")))?;
+        let _ = tcp.set_nodelay(true);
+        let name = ServerName::try_from(host).map_err(|_| Error::Config(format!("bad host in {origin}")))?;
+        let stream = tokio_rustls::TlsConnector::from(self.tls.clone())
+            .connect(name, tcp)
+            .await
+            .map_err(|e| Error::Connection(format!("{origin}: TLS: {e}")))?;
+        let (send, conn) =
+            h2::client::handshake(stream).await.map_err(|e| Error::Connection(format!("{origin}: {e}")))?;
+        tokio::spawn(conn);
+        let send = send.ready().await.map_err(|e| Error::Connection(e.to_string()))?;
+        connections.insert(origin.to_owned(), send.clone());
+        Ok(send)
+    }
+}
+
+/// A request the connection refused before sending it.
+struct Unsent(Error);
+
+/// One request and its answer on a ready connection: `Err` if it could not be sent, else
+/// the answer (or why there is none).
+async fn exchange(
+    mut send: h2::client::SendRequest<Bytes>,
+    request: http::Request<()>,
+    body: Bytes,
+) -> Result<Result<Answer, Error>, Unsent> {
+    let (response, stream) =
+        send.send_request(request, body.is_empty()).map_err(|e| Unsent(Error::Connection(e.to_string())))?;
+    Ok(answer(response, stream, body).await)
+}
+
+async fn answer(
+    response: h2::client::ResponseFuture,
+    mut stream: h2::SendStream<Bytes>,
+    body: Bytes,
+) -> Result<Answer, Error> {
     if !body.is_empty() {
-        stream.send_data(Bytes::from(body), true).map_err(|e| Error::Connection(e.to_string()))?;
+        stream.send_data(body, true).map_err(|e| Error::Connection(e.to_string()))?;
     }
     let response = response.await.map_err(|e| Error::Connection(e.to_string()))?;
     let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
@@ -190,6 +278,20 @@ pub async fn send(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sender_reuses_its_jwt_until_an_hour_before_it_expires() {
+        let sender = Sender::new(None).expect("sender");
+        let vapid = Vapid::generate("mailto:ops@example.com").expect("key");
+        let now = 1_800_000_000;
+        let first = sender.authorization(&vapid, "https://web.push.apple.com", now).expect("signs");
+        let later = sender.authorization(&vapid, "https://web.push.apple.com", now + JWT_LIFETIME - 3601);
+        assert_eq!(later.expect("signs"), first, "reused");
+        let other = sender.authorization(&vapid, "https://127.0.0.1:2200", now).expect("signs");
+        assert_ne!(other, first, "another origin, another audience");
+        let renewed = sender.authorization(&vapid, "https://web.push.apple.com", now + JWT_LIFETIME - 3600);
+        assert_ne!(renewed.expect("signs"), first, "an hour left: signed again");
+    }
 
     #[test]
     fn a_subscription_s_message_decrypts_with_the_phone_s_keys() {

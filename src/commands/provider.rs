@@ -91,7 +91,7 @@ pub(crate) async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let ca_file = apns.ca.clone().or_else(|| ready.as_ref()?["ca_file"].as_str().map(PathBuf::from));
     let ca_pem =
         ca_file.map(|p| std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))).transpose()?;
-    let web = provider::server::web::WebPush { vapid: Some(vapid), ca_pem };
+    let web = provider::server::web::WebPush::new(vapid, ca_pem.as_deref())?;
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("{addr}: {e}"))?;
     let bound = listener.local_addr()?;
     let line = serde_json::json!({

@@ -3,6 +3,7 @@
 //! message — now, or after being offline (TTL, one per Topic, Urgency order); a message
 //! it cannot decrypt is dropped with that reason while the sender still got 201.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mock_apns::{Config, MockApns};
@@ -145,6 +146,30 @@ async fn metrics_text(mock: &MockApns) -> String {
     text.as_str().unwrap_or_default().to_owned()
 }
 
+/// One [`provider::webpush::Sender`] sends many messages at once on its one connection,
+/// with one JWT, and the phone shows each.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sender_sends_many_on_one_connection() {
+    let vapid = Vapid::generate("mailto:ops@example.com").expect("key");
+    let mut p = web_phone("WEB-MANY", &vapid).await;
+    let sender = Arc::new(provider::webpush::Sender::new(Some(p.mock.ca_pem())).expect("sender"));
+    let (vapid, options) = (Arc::new(vapid), Arc::new(options(60, Urgency::High, None)));
+    let mut sends = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let (sender, sub, vapid, options) = (sender.clone(), p.subscription.clone(), vapid.clone(), options.clone());
+        sends.spawn(
+            async move { sender.send(&sub, format!("message {i:02}").as_bytes(), &vapid, &options, now()).await },
+        );
+    }
+    while let Some(answer) = sends.join_next().await {
+        assert_eq!(answer.expect("joins").expect("an answer").status, 201);
+    }
+    for _ in 0..20 {
+        until(&mut p.lines, "message ").await;
+    }
+    p.mock.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_offline_phone_gets_what_ttl_topic_and_urgency_leave() {
     let vapid = Vapid::generate("mailto:ops@example.com").expect("key");
@@ -243,7 +268,7 @@ async fn the_provider_server_keeps_subscriptions_and_prunes_on_410() {
     let mock = MockApns::start(Config::default()).await.expect("mock starts");
     let vapid = Vapid::generate("mailto:ops@example.com").expect("key");
     let key = vapid.public_key();
-    let web = WebPush { vapid: Some(vapid), ca_pem: Some(mock.ca_pem().to_owned()) };
+    let web = WebPush::new(vapid, Some(mock.ca_pem())).expect("a sender");
     let tokens = Tokens::open(None).expect("db");
     let state =
         std::sync::Arc::new(Provider { tokens, clients: Clients::default(), channel_clients: Clients::default(), web });

@@ -20,16 +20,25 @@ use serde::{Deserialize, Serialize};
 
 use super::{Answer, Provider, Tokens, body, error, from_error, json, now_ms};
 use crate::Error;
-use crate::webpush::{Options, Subscription, SubscriptionKeys, Vapid};
+use crate::webpush::{Options, Sender, Subscription, SubscriptionKeys, Vapid};
 
-/// How the provider reaches Web Push endpoints: its VAPID identity (absent: it cannot
-/// send web pushes) and the CA it trusts beyond the system's (the mock's).
+/// How the provider reaches Web Push endpoints: its VAPID identity and a sender that
+/// keeps a connection per push service (absent: it cannot send web pushes).
 #[derive(Default)]
 pub struct WebPush {
-    /// The application server's key and contact.
-    pub vapid: Option<Vapid>,
-    /// A CA certificate (PEM) to trust, for the mock's endpoint.
-    pub ca_pem: Option<String>,
+    vapid: Option<(Vapid, Sender)>,
+}
+
+impl WebPush {
+    /// Sends signed with `vapid`, trusting `ca_pem` (the mock's CA) or the public roots.
+    pub fn new(vapid: Vapid, ca_pem: Option<&str>) -> Result<WebPush, Error> {
+        Ok(WebPush { vapid: Some((vapid, Sender::new(ca_pem)?)) })
+    }
+
+    /// The `applicationServerKey` web apps subscribe with, if there is a VAPID key.
+    pub fn public_key(&self) -> Option<String> {
+        self.vapid.as_ref().map(|(v, _)| v.public_key())
+    }
 }
 
 /// `POST /v1/registrations` from a web app.
@@ -190,7 +199,7 @@ impl Provider {
     /// Step 4 for web apps: sends to every subscription `to` names; one result each, and
     /// a subscription the push service says is gone (404, 410) is deleted.
     pub async fn send_web(&self, req: WebPushRequest) -> Result<Vec<WebSendResult>, Error> {
-        let Some(vapid) = &self.web.vapid else {
+        let Some((vapid, sender)) = &self.web.vapid else {
             return Err(Error::Invalid("this provider has no VAPID key: it cannot send web pushes".into()));
         };
         let urgency = match req.urgency.as_deref() {
@@ -211,7 +220,7 @@ impl Provider {
         let mut out = Vec::new();
         for reg in targets {
             let sub = &reg.subscription;
-            let sent = crate::webpush::send(sub, &message, vapid, &options, self.web.ca_pem.as_deref(), now).await;
+            let sent = sender.send(sub, &message, vapid, &options, now).await;
             out.push(match sent {
                 Ok(answer) => {
                     let gone = matches!(answer.status, 404 | 410);
@@ -277,8 +286,8 @@ pub(super) async fn route(
             },
             Err(a) => a,
         },
-        (Method::GET, "/v1/vapid-public-key") => match &p.web.vapid {
-            Some(v) => json(StatusCode::OK, &serde_json::json!({ "public_key": v.public_key() })),
+        (Method::GET, "/v1/vapid-public-key") => match p.web.public_key() {
+            Some(key) => json(StatusCode::OK, &serde_json::json!({ "public_key": key })),
             None => error(StatusCode::NOT_FOUND, "this provider has no VAPID key"),
         },
         _ => error(StatusCode::METHOD_NOT_ALLOWED, "wrong method"),
