@@ -51,6 +51,8 @@ pub struct Device {
     /// APNs's clock minus this machine's, ms: each delivery's `received_ms` sets it, so
     /// the phone's Live Activity timers follow the mock's clock.
     pub clock_offset_ms: i64,
+    /// The keys its web apps subscribed with (the private halves stay here).
+    pub web_keys: crate::web::WebKeys,
     endpoint: Endpoint,
     identity: Identity,
     seen: (HashSet<String>, VecDeque<String>),
@@ -81,6 +83,7 @@ impl Device {
             badges: HashMap::new(),
             activities: Activities::default(),
             clock_offset_ms: 0,
+            web_keys: Default::default(),
             endpoint,
             identity: Identity { cert_pem: activation.cert_pem, key_pem: activation.key_pem },
             seen: (HashSet::new(), VecDeque::new()),
@@ -165,7 +168,7 @@ impl Device {
             return self.handle_activity(delivery);
         }
         let decision = match delivery.push_type {
-            PushType::Webpush => crate::web::present_web(&delivery),
+            PushType::Webpush => crate::web::present_web(&delivery, &self.web_keys),
             _ => {
                 let states: Vec<AppState> = self.apps.iter().map(|a| a.state.clone()).collect();
                 present(&delivery, &states)
@@ -197,6 +200,27 @@ impl Device {
         let decision =
             Decision { outcome: applied.outcome, reason: applied.reason, shown: None, bundle_id: Some(bundle) };
         Received { delivery, decision: Some(decision), replaced: false, activity: applied.change }
+    }
+
+    /// A web app on the Home Screen subscribes to Web Push with its server's key: the
+    /// phone makes (or reuses) the origin's keys, keeps the private half, and gets the
+    /// subscription to hand to the server.
+    pub async fn subscribe_web_app(
+        &mut self,
+        gateway: &mut Gateway,
+        origin: &str,
+        name: Option<&str>,
+        application_server_key: &str,
+    ) -> Result<protocol::gateway::PushSubscription, Error> {
+        let request = protocol::gateway::SubscribeWebApp {
+            origin: origin.to_owned(),
+            name: name.map(str::to_owned),
+            application_server_key: application_server_key.to_owned(),
+            keys: Some(self.web_keys.for_origin(origin)),
+        };
+        let subscription = gateway.subscribe_web_app(&request).await?;
+        self.web_keys.subscribed(origin, &subscription.endpoint);
+        Ok(subscription)
     }
 
     /// Follows APNs's clock: `received_ms` is its time when it accepted the push, a moment ago.

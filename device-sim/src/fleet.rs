@@ -75,14 +75,48 @@ pub async fn start_with_activities(
     channel: Option<&str>,
     stats: Arc<FleetStats>,
 ) -> Result<Vec<FleetToken>, Error> {
-    let tokens = Arc::new(Mutex::new(Vec::with_capacity(count * apps.len())));
+    let plan = Plan { count, prefix, apps, activity_types, channel, web_apps: &[] };
+    Ok(start_plan(endpoint, plan, stats).await?.tokens)
+}
+
+/// What every phone of a fleet has.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan<'a> {
+    /// How many phones.
+    pub count: usize,
+    /// Their UDIDs are `{prefix}-{n:06}`.
+    pub prefix: &'a str,
+    /// Installed apps.
+    pub apps: &'a [(String, Environment)],
+    /// Live Activity types (bundle, attributes type), one activity of each started.
+    pub activity_types: &'a [(String, String)],
+    /// The broadcast channel those activities listen to, if any.
+    pub channel: Option<&'a str>,
+    /// Web apps on the Home Screen (origin, application server key), each subscribed.
+    pub web_apps: &'a [(String, String)],
+}
+
+/// What a fleet's phones hold once online.
+#[derive(Debug, Clone, Default)]
+pub struct Fleet {
+    /// Device tokens and activity tokens.
+    pub tokens: Vec<FleetToken>,
+    /// Web Push subscriptions: the phone, and the subscription its web app made.
+    pub subscriptions: Vec<(String, protocol::gateway::PushSubscription)>,
+}
+
+/// Brings up the phones of `plan`; answers what they hold once all are online.
+pub async fn start_plan(endpoint: Endpoint, plan: Plan<'_>, stats: Arc<FleetStats>) -> Result<Fleet, Error> {
+    let Plan { count, prefix, apps, activity_types, channel, web_apps } = plan;
+    let web_apps = web_apps.to_vec();
+    let tokens = Arc::new(Mutex::new(Fleet::default()));
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<Result<(), Error>>(count.max(1));
     // Bring phones up a few hundred at a time: each is a TLS handshake and a few calls.
     let gate = Arc::new(tokio::sync::Semaphore::new(256));
     for n in 0..count {
         let (endpoint, apps, stats, tokens, ready_tx, gate) =
             (endpoint.clone(), apps.to_vec(), stats.clone(), tokens.clone(), ready_tx.clone(), gate.clone());
-        let activity_types = activity_types.to_vec();
+        let (activity_types, web_apps) = (activity_types.to_vec(), web_apps.clone());
         let channel = channel.map(str::to_owned);
         let udid = format!("{prefix}-{n:06}");
         tokio::spawn(async move {
@@ -119,10 +153,16 @@ pub async fn start_with_activities(
                         kind: Some(t.kind),
                     });
                 }
+                let mut subscriptions = Vec::with_capacity(web_apps.len());
+                for (origin, key) in &web_apps {
+                    let subscription = device.subscribe_web_app(&mut gw, origin, None, key).await?;
+                    subscriptions.push((device.udid.clone(), subscription));
+                }
                 let stream = gw.notifications().await?;
                 let acks = gw.ack_sink().await?;
                 let mut t = tokens.lock().await;
-                t.extend(mine);
+                t.tokens.extend(mine);
+                t.subscriptions.extend(subscriptions);
                 Ok::<_, Error>((device, gw, stream, acks))
             };
             let result = setup.await;

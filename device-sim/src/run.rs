@@ -401,7 +401,7 @@ async fn report(
 /// the web app hands its subscription to its server (when it is new).
 async fn subscribe(
     lang: Lang,
-    udid: &str,
+    device: &mut Device,
     web: &WebAppSetup,
     known: &mut Option<String>,
     provider: Option<&str>,
@@ -416,12 +416,8 @@ async fn subscribe(
             "[1] 网页应用 {origin} 请求订阅推送（PushManager.subscribe）"
         ));
     }
-    let request = protocol::gateway::SubscribeWebApp {
-        origin: origin.clone(),
-        name: web.name.clone(),
-        application_server_key: web.application_server_key.clone(),
-    };
-    let subscription = gw.subscribe_web_app(&request).await?;
+    let key = &web.application_server_key;
+    let subscription = device.subscribe_web_app(gw, origin, web.name.as_deref(), key).await?;
     if known.as_deref() == Some(subscription.endpoint.as_str()) {
         return Ok(());
     }
@@ -433,7 +429,7 @@ async fn subscribe(
     ));
     *known = Some(endpoint.clone());
     let Some(url) = provider else { return Ok(()) };
-    let registration = WebRegistration { udid: udid.to_owned(), origin: origin.clone(), subscription };
+    let registration = WebRegistration { udid: device.udid.clone(), origin: origin.clone(), subscription };
     say(match post_json("provider", url, &registration).await {
         Ok(_) => t!(
             lang,
@@ -621,7 +617,7 @@ pub async fn run_phone(
                 }
             }
             for (web, known) in web_apps.iter().zip(known_endpoints.iter_mut()) {
-                subscribe(lang, &device.udid, web, known, provider.as_deref(), &mut gw, &mut say).await?;
+                subscribe(lang, &mut device, web, known, provider.as_deref(), &mut gw, &mut say).await?;
             }
             started_local = true;
             let mut stream = gw.notifications().await?;

@@ -12,23 +12,91 @@
 //!
 //! Either way the notification is the web app's (keyed by its origin), banners and
 //! sounds unless `silent`, and replaces an earlier one with the same `Topic`.
+//!
+//! The phone makes each web app's subscription keys ([`WebKeys`]: a P-256 key pair and a
+//! 16-byte auth secret, the same for the origin while the phone runs) and decrypts what
+//! arrives for them (RFC 8291); a message it cannot decrypt is dropped, with the reason.
 
-use protocol::gateway::{Delivery, Outcome, WebMessage};
+use std::collections::HashMap;
+
+use aws_lc_rs::agreement::{ECDH_P256, PrivateKey};
+use aws_lc_rs::encoding::{AsBigEndian, EcPrivateKeyBin};
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use base64::Engine as _;
+use protocol::gateway::{Delivery, Outcome, SubscriptionKeys, WebMessage};
 use serde_json::Value;
 
 use crate::present::{Decision, Shown};
 
-/// What Safari does with a decrypted message (see the module's rules).
-pub fn present_web(d: &Delivery) -> Decision {
+/// One web app's keys: the private scalar stays on the phone.
+struct PhoneKey {
+    private: Vec<u8>,
+    p256dh: Vec<u8>,
+    auth: Vec<u8>,
+}
+
+/// The keys a phone made for its web apps' subscriptions, by origin, and which
+/// subscription each became.
+#[derive(Default)]
+pub struct WebKeys {
+    by_origin: HashMap<String, PhoneKey>,
+    origin_of: HashMap<String, String>,
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+impl WebKeys {
+    /// The keys to subscribe `origin` with: made the first time, the same after.
+    pub fn for_origin(&mut self, origin: &str) -> SubscriptionKeys {
+        let key = self.by_origin.entry(origin.to_owned()).or_insert_with(|| {
+            let private = PrivateKey::generate(&ECDH_P256).expect("P-256 key generation");
+            let p256dh = private.compute_public_key().expect("its public key").as_ref().to_vec();
+            let scalar: EcPrivateKeyBin<'static> = private.as_be_bytes().expect("its scalar");
+            let mut auth = vec![0u8; 16];
+            SystemRandom::new().fill(&mut auth).expect("randomness");
+            PhoneKey { private: scalar.as_ref().to_vec(), p256dh, auth }
+        });
+        SubscriptionKeys { p256dh: b64(&key.p256dh), auth: b64(&key.auth) }
+    }
+
+    /// Notes which subscription `origin`'s keys became (the endpoint's last segment).
+    pub fn subscribed(&mut self, origin: &str, endpoint: &str) {
+        let id = endpoint.rsplit('/').next().unwrap_or(endpoint);
+        self.origin_of.insert(id.to_owned(), origin.to_owned());
+    }
+
+    /// Decrypts a message sent to `subscription` (base64url aes128gcm).
+    fn decrypt(&self, subscription: &str, encrypted: &str) -> Result<Vec<u8>, String> {
+        let key = self
+            .origin_of
+            .get(subscription)
+            .and_then(|o| self.by_origin.get(o))
+            .ok_or("the phone has no keys for the subscription")?;
+        let body = protocol::webpush::base64url(encrypted).ok_or("the message is not base64url")?;
+        protocol::ece::decrypt(&body, &key.private, &key.p256dh, &key.auth)
+            .map_err(|e| format!("the phone could not decrypt it: {e}"))
+    }
+}
+
+/// What Safari does with a message (see the module's rules): decrypted with `keys` when
+/// it comes encrypted.
+pub fn present_web(d: &Delivery, keys: &WebKeys) -> Decision {
+    let discard =
+        |why: String| Decision { outcome: Outcome::Discarded, reason: Some(why), shown: None, bundle_id: None };
     let Ok(message) = serde_json::from_str::<WebMessage>(d.payload.get()) else {
-        return Decision {
-            outcome: Outcome::Discarded,
-            reason: Some("unreadable web push message".into()),
-            shown: None,
-            bundle_id: None,
-        };
+        return discard("unreadable web push message".into());
     };
-    let json: Option<Value> = serde_json::from_str(&message.data).ok();
+    let data = match (&message.data, &message.encrypted) {
+        (Some(text), _) => text.clone(),
+        (None, Some(encrypted)) => match keys.decrypt(&message.subscription, encrypted) {
+            Ok(plain) => String::from_utf8_lossy(&plain).into_owned(),
+            Err(why) => return Decision { bundle_id: Some(message.origin.clone()), ..discard(why) },
+        },
+        (None, None) => String::new(),
+    };
+    let json: Option<Value> = serde_json::from_str(&data).ok();
     let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
     let declarative = json.as_ref().filter(|v| v.get("web_push").and_then(Value::as_u64) == Some(8030)).and_then(|v| {
         let n = v.get("notification")?;
@@ -43,7 +111,7 @@ pub fn present_web(d: &Delivery) -> Decision {
         }
         None => match json.as_ref().filter(|v| v.get("title").and_then(Value::as_str).is_some()) {
             Some(v) => (text(v, "title"), text(v, "body"), text(v, "url"), None, false, "service-worker"),
-            None => (Some(message.name.clone()), Some(message.data.clone()), None, None, false, "service-worker"),
+            None => (Some(message.name.clone()), Some(data.clone()), None, None, false, "service-worker"),
         },
     };
     let shown = Shown {
@@ -73,6 +141,10 @@ mod tests {
 
     fn delivery(data: &str) -> Delivery {
         let message = json!({"origin": "https://news.example", "name": "News", "subscription": "S", "data": data});
+        delivery_of(message)
+    }
+
+    fn delivery_of(message: serde_json::Value) -> Delivery {
         serde_json::from_value(json!({
             "apns_id": "00000000-0000-0000-0000-000000000001", "topic": "https://news.example",
             "push_type": "webpush", "priority": 10, "environment": "production",
@@ -84,7 +156,7 @@ mod tests {
     #[test]
     fn declarative_messages_are_shown_by_the_browser() {
         let data = r#"{"web_push":8030,"notification":{"title":"Goal","body":"2-1","navigate":"https://news.example/m/1"},"app_badge":4}"#;
-        let got = present_web(&delivery(data));
+        let got = present_web(&delivery(data), &WebKeys::default());
         assert_eq!(got.outcome, Outcome::Presented);
         let s = got.shown.expect("shown");
         assert_eq!((s.title.as_deref(), s.body.as_deref()), (Some("Goal"), Some("2-1")));
@@ -92,19 +164,52 @@ mod tests {
         assert!(s.shown_by.as_deref() == Some("declarative") && s.banner);
         assert_eq!((s.bundle_id.as_str(), s.collapse_id.as_deref()), ("https://news.example", Some("score")));
         let silent = r#"{"web_push":8030,"notification":{"title":"t","navigate":"https://n.example","silent":true}}"#;
-        let s = present_web(&delivery(silent)).shown.expect("shown");
+        let s = present_web(&delivery(silent), &WebKeys::default()).shown.expect("shown");
         assert!(!s.banner && s.sound.is_none());
     }
 
     #[test]
+    fn the_phone_decrypts_with_the_keys_it_made() {
+        let mut keys = WebKeys::default();
+        let mine = keys.for_origin("https://news.example");
+        assert_eq!(keys.for_origin("https://news.example"), mine, "the same keys for the origin");
+        keys.subscribed("https://news.example", "https://127.0.0.1:2200/SUB");
+        let p256dh = protocol::webpush::base64url(&mine.p256dh).expect("b64");
+        let auth = protocol::webpush::base64url(&mine.auth).expect("b64");
+        let sender = PrivateKey::generate(&ECDH_P256).expect("key");
+        let scalar: EcPrivateKeyBin<'static> = sender.as_be_bytes().expect("scalar");
+        let body = protocol::ece::encrypt(
+            br#"{"title":"Hi","body":"sealed"}"#,
+            &p256dh,
+            &auth,
+            scalar.as_ref(),
+            &[3; 16],
+            4096,
+        )
+        .expect("encrypts");
+        let sealed = |sub: &str| {
+            delivery_of(
+                json!({"origin": "https://news.example", "name": "News", "subscription": sub, "encrypted": b64(&body)}),
+            )
+        };
+        let s = present_web(&sealed("SUB"), &keys).shown.expect("shown");
+        assert_eq!(s.body.as_deref(), Some("sealed"));
+        let lost = present_web(&sealed("OTHER"), &keys);
+        assert_eq!(lost.outcome, Outcome::Discarded);
+        assert!(lost.reason.is_some_and(|r| r.contains("no keys")));
+    }
+
+    #[test]
     fn other_messages_go_to_the_default_service_worker() {
-        let s = present_web(&delivery(r#"{"title":"Hi","body":"there"}"#)).shown.expect("shown");
+        let s = present_web(&delivery(r#"{"title":"Hi","body":"there"}"#), &WebKeys::default()).shown.expect("shown");
         assert_eq!((s.title.as_deref(), s.body.as_deref()), (Some("Hi"), Some("there")));
         assert_eq!(s.shown_by.as_deref(), Some("service-worker"));
         // Declarative without `navigate` is not declarative: the service worker gets it.
-        let s = present_web(&delivery(r#"{"web_push":8030,"notification":{"title":"x"}}"#)).shown.expect("shown");
+        let s = present_web(&delivery(r#"{"web_push":8030,"notification":{"title":"x"}}"#), &WebKeys::default())
+            .shown
+            .expect("shown");
         assert_eq!(s.shown_by.as_deref(), Some("service-worker"));
-        let s = present_web(&delivery("plain words")).shown.expect("shown");
+        let s = present_web(&delivery("plain words"), &WebKeys::default()).shown.expect("shown");
         assert_eq!((s.title.as_deref(), s.body.as_deref()), (Some("News"), Some("plain words")));
     }
 }

@@ -184,6 +184,11 @@ pub struct SubscribeWebApp {
     pub name: Option<String>,
     /// The application server's VAPID public key, base64url (65-byte P-256 point).
     pub application_server_key: String,
+    /// The phone's keys for the subscription, when the phone made them (it keeps the
+    /// private half and decrypts what arrives); absent, the mock's device side makes
+    /// them for the phone. The same keys again answer the same subscription.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys: Option<SubscriptionKeys>,
 }
 
 /// A web app leaves the Home Screen (or its notification permission is revoked).
@@ -215,8 +220,9 @@ pub struct SubscriptionKeys {
 }
 
 /// The payload of a [`Delivery`] of push type `webpush` (its topic is the web app's
-/// origin, its collapse id the message's `Topic`): a Web Push message the phone has
-/// decrypted, for the web app's service worker.
+/// origin, its collapse id the message's `Topic`): a Web Push message for the web app,
+/// encrypted for the phone to decrypt, or already decrypted by the mock's device side
+/// when that holds the keys.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebMessage {
     /// The web app's origin.
@@ -225,9 +231,15 @@ pub struct WebMessage {
     pub name: String,
     /// The subscription the message was sent to (the endpoint's id).
     pub subscription: String,
-    /// The decrypted message as text (`PushMessageData.text()`; bytes that are not
-    /// UTF-8 become U+FFFD).
-    pub data: String,
+    /// The message as text (`PushMessageData.text()`; bytes that are not UTF-8 become
+    /// U+FFFD), when the mock's device side holds the subscription's keys and decrypted
+    /// it for the phone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
+    /// The message as sent (the aes128gcm body, base64url), when the phone holds the
+    /// keys: it decrypts it itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encrypted: Option<String>,
 }
 
 /// A payload as a [`Delivery`] carries it, from bytes already known to be a JSON object

@@ -153,13 +153,25 @@ impl Sender {
         options: &Options,
         now: u64,
     ) -> Result<Answer, Error> {
-        let url: http::Uri =
-            subscription.endpoint.parse().map_err(|_| Error::Invalid("the endpoint is not a URL".into()))?;
+        let body = if plaintext.is_empty() { Vec::new() } else { encrypt(subscription, plaintext)? };
+        self.send_encrypted(&subscription.endpoint, Bytes::from(body), vapid, options, now).await
+    }
+
+    /// Sends a message already encrypted for the subscription at `endpoint` (an
+    /// aes128gcm body, or none): what [`Sender::send`] does after encrypting.
+    pub async fn send_encrypted(
+        &self,
+        endpoint: &str,
+        body: Bytes,
+        vapid: &Vapid,
+        options: &Options,
+        now: u64,
+    ) -> Result<Answer, Error> {
+        let url: http::Uri = endpoint.parse().map_err(|_| Error::Invalid("the endpoint is not a URL".into()))?;
         let (Some("https"), Some(authority)) = (url.scheme_str(), url.authority()) else {
             return Err(Error::Invalid("the endpoint is not an https URL".into()));
         };
         let origin = format!("https://{authority}");
-        let body = if plaintext.is_empty() { Vec::new() } else { encrypt(subscription, plaintext)? };
         let mut request = http::Request::post(url.clone())
             .header("authorization", self.authorization(vapid, &origin, now)?)
             .header("ttl", options.ttl.to_string());
@@ -173,7 +185,6 @@ impl Sender {
             request = request.header("topic", t);
         }
         let request = request.body(()).map_err(|e| Error::Invalid(e.to_string()))?;
-        let body = Bytes::from(body);
         // A kept connection that the push service closed refuses the request before it
         // is sent: that one is tried again on a new connection. Once sent, a message is
         // never sent twice.
@@ -210,13 +221,15 @@ impl Sender {
         origin: &str,
         fresh: bool,
     ) -> Result<h2::client::SendRequest<Bytes>, Error> {
-        let mut connections = self.connections.lock().await;
-        if !fresh
-            && let Some(kept) = connections.get(origin).cloned()
+        // The kept one, taken out of the lock before waiting on it (its streams are shared
+        // by every task sending to this origin).
+        let kept = if fresh { None } else { self.connections.lock().await.get(origin).cloned() };
+        if let Some(kept) = kept
             && let Ok(ready) = kept.ready().await
         {
             return Ok(ready);
         }
+        let mut connections = self.connections.lock().await;
         let host = authority.host().trim_start_matches('[').trim_end_matches(']').to_owned();
         let port = authority.port_u16().unwrap_or(443);
         let tcp = tokio::net::TcpStream::connect((host.as_str(), port))

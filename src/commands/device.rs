@@ -98,7 +98,7 @@ pub(crate) enum DeviceCommand {
         #[arg(long, default_value = "FLEET")]
         prefix: String,
         /// An installed app on every phone (repeatable).
-        #[arg(long = "app", required = true, value_parser = parse_app)]
+        #[arg(long = "app", required_unless_present = "web_apps", value_parser = parse_app)]
         apps: Vec<(String, Environment)>,
         /// Write "udid bundle token" lines here once every phone is online (and
         /// "udid bundle token update" for each Live Activity's update token).
@@ -112,6 +112,17 @@ pub(crate) enum DeviceCommand {
         /// token: broadcasts update them).
         #[arg(long, value_name = "CHANNEL_ID", requires = "activity_types")]
         activity_channel: Option<String>,
+        /// A web app on every phone's Home Screen, https://host[:port] (repeatable),
+        /// subscribed with --vapid-key.
+        #[arg(long = "web-app", value_name = "ORIGIN", requires = "vapid_key")]
+        web_apps: Vec<String>,
+        /// The web apps' application server key (base64url, or a PEM private key file).
+        #[arg(long, value_name = "KEY")]
+        vapid_key: Option<String>,
+        /// Write one line per web subscription here once every phone is online:
+        /// {"udid", "subscription"} (PushSubscription.toJSON()).
+        #[arg(long, value_name = "FILE", requires = "web_apps")]
+        subscriptions_out: Option<PathBuf>,
     },
 }
 
@@ -189,24 +200,46 @@ pub(crate) async fn run(Args { command }: Args) -> Result<(), Box<dyn std::error
             println!("{}", String::from_utf8_lossy(&answer));
             Ok(())
         }
-        DeviceCommand::Fleet { gateway, ca, count, prefix, apps, tokens_out, activity_types, activity_channel } => {
+        DeviceCommand::Fleet {
+            gateway,
+            ca,
+            count,
+            prefix,
+            apps,
+            tokens_out,
+            activity_types,
+            activity_channel,
+            web_apps,
+            vapid_key,
+            subscriptions_out,
+        } => {
             let endpoint = device_sim::Endpoint::parse(&gateway, ca_of(&ca)?)?;
             if let Some((b, _)) = activity_types.iter().find(|(b, _)| !apps.iter().any(|(a, _)| a == b)) {
                 return Err(format!("{b} is not one of the --app apps").into());
             }
+            let key = vapid_key.as_deref().map(application_server_key).transpose()?.unwrap_or_default();
+            let web_apps: Vec<(String, String)> = web_apps.into_iter().map(|o| (o, key.clone())).collect();
             let stats = std::sync::Arc::new(device_sim::fleet::FleetStats::default());
             let started = std::time::Instant::now();
-            let tokens = device_sim::fleet::start_with_activities(
-                endpoint,
+            let plan = device_sim::fleet::Plan {
                 count,
-                &prefix,
-                &apps,
-                &activity_types,
-                activity_channel.as_deref(),
-                stats.clone(),
-            )
-            .await?;
+                prefix: &prefix,
+                apps: &apps,
+                activity_types: &activity_types,
+                channel: activity_channel.as_deref(),
+                web_apps: &web_apps,
+            };
+            let fleet = device_sim::fleet::start_plan(endpoint, plan, stats.clone()).await?;
+            let tokens = fleet.tokens;
             eprintln!("{count} phones online in {:.1} s", started.elapsed().as_secs_f64());
+            if let Some(path) = subscriptions_out {
+                let lines: String = fleet
+                    .subscriptions
+                    .iter()
+                    .map(|(udid, s)| serde_json::json!({"udid": udid, "subscription": s}).to_string() + "\n")
+                    .collect();
+                std::fs::write(&path, lines).map_err(|e| format!("{}: {e}", path.display()))?;
+            }
             if let Some(path) = tokens_out {
                 let lines: String = tokens
                     .iter()

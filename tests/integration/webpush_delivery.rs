@@ -203,6 +203,32 @@ async fn an_offline_phone_gets_what_ttl_topic_and_urgency_leave() {
     p.mock.shutdown().await;
 }
 
+/// A web app subscribed through the admin API on a running phone: the device side made
+/// its keys, keeps them for the phone and decrypts as the message leaves for the stream.
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_the_device_side_keeps_open_messages_for_a_running_phone() {
+    let vapid = Vapid::generate("mailto:ops@example.com").expect("key");
+    let mut p = web_phone("WEB-HOSTED", &vapid).await;
+    let body = serde_json::json!({"origin": "https://shop.example", "application_server_key": vapid.public_key()});
+    let (status, sub) = admin(p.mock.admin_addr(), "POST", "/api/v1/devices/WEB-HOSTED/web-apps", Some(body)).await;
+    assert_eq!(status, 201, "{sub}");
+    let hosted: Subscription = serde_json::from_value(sub).expect("toJSON shape");
+    let answer = provider::webpush::send(
+        &hosted,
+        br#"{"title":"Shop","body":"opened by the device side"}"#,
+        &vapid,
+        &options(60, Urgency::High, None),
+        Some(p.mock.ca_pem()),
+        now(),
+    )
+    .await
+    .expect("an answer");
+    assert_eq!(answer.status, 201);
+    let line = until(&mut p.lines, "opened by the device side").await;
+    assert!(line.starts_with("[5] https://shop.example:"), "{line}");
+    p.mock.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_message_the_phone_cannot_decrypt_is_dropped_after_201() {
     let vapid = Vapid::generate("mailto:ops@example.com").expect("key");
@@ -216,7 +242,8 @@ async fn a_message_the_phone_cannot_decrypt_is_dropped_after_201() {
         .expect("an answer");
     assert_eq!(answer.status, 201);
     let id = answer.apns_id.expect("apns-id");
-    assert_eq!(journey_ends(&p.mock, &id, "discarded").await, ["received", "discarded"]);
+    // The phone got it, and could not read it.
+    assert_eq!(journey_ends(&p.mock, &id, "discarded").await, ["received", "delivered", "discarded"]);
     let (_, v) = states(&p.mock, &id).await;
     assert!(v.to_string().contains("could not decrypt"), "{v}");
     p.mock.shutdown().await;

@@ -318,10 +318,18 @@ async fn web_app_call(
     let bad = |e: serde_json::Error| Error::Invalid(format!("bad JSON: {e}"));
     if path == "/gateway/v1/web-apps" {
         let new: protocol::gateway::SubscribeWebApp = serde_json::from_slice(body).map_err(bad)?;
+        let phone_keys = match new.keys {
+            Some(k) => {
+                let decode = |v: &str| protocol::webpush::base64url(v).unwrap_or_default();
+                Some((decode(&k.p256dh), decode(&k.auth)))
+            }
+            None => None,
+        };
         let new = web_apps::NewWebApp {
             origin: new.origin,
             name: new.name,
             application_server_key: new.application_server_key,
+            phone_keys,
         };
         let subscription = shared.add_web_app(udid, new).await?;
         let view = web_apps::view(&subscription, &listener);

@@ -1,8 +1,10 @@
 //! Web apps on a phone's Home Screen, and their Web Push subscriptions: the phone makes
 //! the subscription's P-256 key pair and 16-byte auth secret (the private half stays on
 //! the phone, to decrypt what arrives), the push service issues the endpoint, and the
-//! answer has the shape of `PushSubscription.toJSON()`. Removing the web app ends its
-//! subscription; pushes to it answer 410 from then on.
+//! answer has the shape of `PushSubscription.toJSON()`. A running phone makes its keys
+//! itself and sends the public half over the gateway; for a phone of the admin API the
+//! device side makes them, and keeps the private half for it (see `web_delivery`).
+//! Removing the web app ends its subscription; pushes to it answer 410 from then on.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -30,6 +32,10 @@ pub struct NewWebApp {
     /// The application server's public key (VAPID), base64url: a 65-byte uncompressed
     /// P-256 point.
     pub application_server_key: String,
+    /// The phone's own keys (`p256dh`, `auth`), when a running phone made them and keeps
+    /// the private half (the gateway's call); the admin API's phones get keys made here.
+    #[serde(skip)]
+    pub phone_keys: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 /// `POST /api/v1/devices/{udid}/web-apps/remove` (the web app is removed from the Home
@@ -137,21 +143,41 @@ impl Room {
         // `subscribe()` again answers the subscription the web app has, if it was made
         // with the same key; with another key it fails (InvalidStateError) until the web
         // app unsubscribes, as browsers do.
+        // A phone that brings other keys than the live subscription's has lost those
+        // (its storage was cleared): that subscription ends and a new one is made.
         let live =
             self.registry.web.of_device(udid).into_iter().find(|s| s.origin == req.origin && s.ended_at.is_none());
         if let Some(live) = live {
-            return match live.application_server_key == server_key {
-                true => Ok(live),
-                false => Err(Error::Conflict(format!(
-                    "{} is subscribed with another application server key; remove it first (InvalidStateError)",
-                    req.origin
-                ))),
-            };
+            let same_keys =
+                req.phone_keys.as_ref().is_none_or(|(p256dh, auth)| *p256dh == live.p256dh && *auth == live.auth);
+            match (live.application_server_key == server_key, same_keys) {
+                (true, true) => return Ok(live),
+                (true, false) => {
+                    self.remove_web_app(udid, &req.origin, Ended::Removed).await?;
+                }
+                (false, _) => {
+                    return Err(Error::Conflict(format!(
+                        "{} is subscribed with another application server key; remove it first (InvalidStateError)",
+                        req.origin
+                    )));
+                }
+            }
         }
-        let private = PrivateKey::generate(&ECDH_P256).map_err(|_| Error::Invalid("no P-256 key".into()))?;
-        let public = private.compute_public_key().map_err(|_| Error::Invalid("no P-256 key".into()))?;
-        let scalar: EcPrivateKeyBin<'static> =
-            private.as_be_bytes().map_err(|_| Error::Invalid("no P-256 key".into()))?;
+        let (p256dh, auth, key) = match req.phone_keys {
+            Some((p256dh, auth)) => {
+                if p256dh.len() != 65 || p256dh[0] != 4 || auth.len() != 16 {
+                    return Err(Error::Invalid("keys: p256dh must be a 65-byte P-256 point and auth 16 bytes".into()));
+                }
+                (p256dh, auth, Vec::new())
+            }
+            None => {
+                let private = PrivateKey::generate(&ECDH_P256).map_err(|_| Error::Invalid("no P-256 key".into()))?;
+                let public = private.compute_public_key().map_err(|_| Error::Invalid("no P-256 key".into()))?;
+                let scalar: EcPrivateKeyBin<'static> =
+                    private.as_be_bytes().map_err(|_| Error::Invalid("no P-256 key".into()))?;
+                (public.as_ref().to_vec(), crate::random::bytes(16), scalar.as_ref().to_vec())
+            }
+        };
         let subscription = self.registry.web.add(WebSubscription {
             id: String::new(),
             udid: udid.to_owned(),
@@ -160,15 +186,16 @@ impl Room {
             }),
             origin: req.origin,
             application_server_key: server_key,
-            p256dh: public.as_ref().to_vec(),
-            auth: crate::random::bytes(16),
+            p256dh,
+            auth,
             created_at: self.state.clock.unix_millis(),
             ended_at: None,
             ended_by: None,
         });
-        let key = scalar.as_ref().to_vec();
         self.state.store.write(vec![Write::WebSubscription(subscription.stored(key.clone()))]).await?;
-        self.web_keys.load(subscription.id.clone(), key);
+        if !key.is_empty() {
+            self.web_keys.load(subscription.id.clone(), key);
+        }
         Ok(subscription)
     }
 

@@ -4,14 +4,14 @@
 //! replaces it), at most [`MAX_PENDING`] per subscription, delivered in `Urgency` order
 //! when the phone comes back. Held messages stay encrypted, as Apple holds them.
 //!
-//! The phone decrypts (RFC 8291) as the message leaves for its stream, with the private
-//! key and auth secret it made when it subscribed. Those are kept on the device side of
-//! the mock with the rest of what a phone keeps (so a phone's process restarting keeps
-//! its subscriptions, as a phone's keychain survives a reboot); the push service's side
-//! never reads them. A message the phone cannot decrypt is dropped, its journey says
-//! why, and the sender — which got 201 — never hears of it, as with a real phone. What
-//! goes down the stream is a [`protocol::gateway::WebMessage`] for the web app's service
-//! worker.
+//! The phone decrypts (RFC 8291) with the private key and auth secret it made when it
+//! subscribed. A running phone made and keeps them itself: the message goes down its
+//! stream as sent, and the phone decrypts it (the cost is the phone's). For a phone of
+//! the admin API the device side made them and keeps them for the phone, and decrypts as
+//! the message leaves for the stream; the push service's side never reads them. A
+//! message the phone cannot decrypt is dropped, its journey says why, and the sender —
+//! which got 201 — never hears of it, as with a real phone. What goes down the stream is
+//! a [`protocol::gateway::WebMessage`] for the web app's service worker.
 
 use bytes::Bytes;
 use protocol::webpush::Urgency;
@@ -142,24 +142,33 @@ impl Room {
         Ok(())
     }
 
-    /// The phone opens a Web Push message for its stream: decrypted with the
-    /// subscription's keys into the line its web app's service worker gets. `Err` says
-    /// why it could not (the subscription ended and its keys are gone, or they do not
-    /// open it).
+    /// A Web Push message as it goes down the phone's stream: for a subscription whose
+    /// keys the phone holds, as sent (the phone decrypts it); for one whose keys the
+    /// device side keeps for the phone, decrypted here (RFC 8291). `Err` says why it
+    /// cannot go (the subscription ended and its keys are gone, or they do not open it).
     pub(crate) fn open_web(&self, note: &Note) -> Result<Bytes, String> {
+        use base64::Engine as _;
         let subscription = self.registry.web.get(&note.topic).ok_or("the subscription is unknown")?;
         if subscription.ended_at.is_some() {
             return Err("the subscription ended; the phone has no keys for it".into());
         }
-        let key = self.web_keys.get(&subscription.id).ok_or("the phone has no keys for the subscription")?;
-        let plain = protocol::ece::decrypt(&note.payload, &key, &subscription.p256dh, &subscription.auth)
-            .map_err(|e| format!("the phone could not decrypt it: {e}"))?;
-        let message = protocol::gateway::WebMessage {
+        let mut message = protocol::gateway::WebMessage {
             origin: subscription.origin.clone(),
             name: subscription.name.clone(),
             subscription: subscription.id.clone(),
-            data: String::from_utf8_lossy(&plain).into_owned(),
+            data: None,
+            encrypted: None,
         };
+        match self.web_keys.get(&subscription.id) {
+            Some(key) => {
+                let plain = protocol::ece::decrypt(&note.payload, &key, &subscription.p256dh, &subscription.auth)
+                    .map_err(|e| format!("the phone could not decrypt it: {e}"))?;
+                message.data = Some(String::from_utf8_lossy(&plain).into_owned());
+            }
+            None => {
+                message.encrypted = Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&note.payload));
+            }
+        }
         let payload = serde_json::to_vec(&message).map_err(|e| e.to_string())?;
         let opened = Note { topic: subscription.origin.clone(), payload: Bytes::from(payload), ..note.clone() };
         Ok(opened.line())
