@@ -127,19 +127,19 @@ class Server:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def tls_context(ca_file, cert=None):
+def tls_context(ca_file, cert=None, alpn="h2"):
     ctx = ssl.create_default_context(cafile=ca_file)
-    ctx.set_alpn_protocols(["h2"])
+    ctx.set_alpn_protocols([alpn])
     if cert:
         ctx.load_cert_chain(*cert)
     return ctx
 
 
-async def connect(server, listener, cert=None, preface=True):
+async def connect(server, listener, cert=None, preface=True, alpn="h2"):
     host, port = server.addr(listener)
-    reader, writer = await asyncio.open_connection(host, port, ssl=tls_context(server.ready["ca_file"], cert),
+    reader, writer = await asyncio.open_connection(host, port, ssl=tls_context(server.ready["ca_file"], cert, alpn),
                                                    server_hostname="localhost")
-    if preface:
+    if preface and alpn == "h2":
         writer.write(PREFACE + settings(initial_window_size=1 << 20))
         await writer.drain()
     return reader, writer
@@ -228,7 +228,7 @@ class Canary:
 # reconnecting whenever the server closes a connection (the server closing is the
 # defence working; the attacker tries again at once).
 
-async def flood(server, listener, conns, secs, chunks, cert=None, preface=True, read=False, tls=True):
+async def flood(server, listener, conns, secs, chunks, cert=None, preface=True, read=False, tls=True, alpn="h2"):
     """`conns` connections each writing what `chunks(i)` yields (a float: a pause of
     that many seconds), until `secs` pass."""
     stop = time.monotonic() + secs
@@ -238,7 +238,7 @@ async def flood(server, listener, conns, secs, chunks, cert=None, preface=True, 
         while time.monotonic() < stop:
             try:
                 if tls:
-                    reader, writer = await asyncio.wait_for(connect(server, listener, cert, preface), 5)
+                    reader, writer = await asyncio.wait_for(connect(server, listener, cert, preface, alpn), 5)
                 else:
                     reader, writer = await asyncio.wait_for(asyncio.open_connection(*server.addr(listener)), 5)
             except (OSError, asyncio.TimeoutError, ssl.SSLError):
@@ -436,10 +436,18 @@ def http1_upload(ctx, path=None, size=60 << 20):
 
 def http1_slowloris(ctx, path=None):
     def chunks(i):
-        for b in b"POST /api/v1/devices HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10\r\n\r\n{}":
+        for b in f"POST {path or '/api/v1/devices'} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10\r\n\r\n{{}}".encode():
             yield bytes([b])
             yield 1.0
     return chunks
+
+
+def http1_pipeline(ctx, path=None):
+    """Pipelined HTTP/1.1 requests, written as fast as the server takes them and never
+    reading an answer."""
+    one = (f"POST {path or '/'} HTTP/1.1\r\nHost: 127.0.0.1\r\nTTL: 60\r\nContent-Length: 0\r\n\r\n").encode()
+    batch = one * 100
+    return forever(lambda i, n: batch)
 
 
 # name, listener, attack, connections, options
@@ -481,6 +489,20 @@ ATTACKS = [
     ("TCP only, no TLS", "gateway", idle, 2000, {"tls": False}),
     ("connection flood (6 000)", "sandbox", idle, 6000, {}),
     ("connection flood (6 000)", "channels_sandbox", idle, 6000, {}),
+    ("rapid reset", "webpush", rapid_reset, 4, {"path": "/{sub}"}),
+    ("CONTINUATION flood", "webpush", continuation_flood, 32, {"path": "/{sub}"}),
+    ("HPACK bomb", "webpush", hpack_bomb, 16, {"path": "/{sub}"}),
+    ("stream flood, never ended", "webpush", stream_flood, 4, {"path": "/{sub}"}),
+    ("half bodies", "webpush", half_bodies, 16, {"path": "/{sub}"}),
+    ("16 MiB bodies", "webpush", big_bodies, 8, {"path": "/{sub}"}),
+    ("garbage frames", "webpush", garbage, 16, {}),
+    ("garbage before TLS", "webpush", garbage, 16, {"tls": False}),
+    ("HTTP/1.1 pipelined, never read", "webpush", http1_pipeline, 16, {"path": "/{sub}", "alpn": "http/1.1"}),
+    ("HTTP/1.1 60 MB uploads x 200", "webpush", http1_upload, 200, {"path": "/{sub}", "alpn": "http/1.1"}),
+    ("HTTP/1.1 slowloris (1 byte/s)", "webpush", http1_slowloris, 1000, {"alpn": "http/1.1"}),
+    ("slowloris (1 byte/s)", "webpush", slowloris, 1000, {"preface": False}),
+    ("TLS done, no preface", "webpush", idle, 2000, {"preface": False}),
+    ("connection flood (6 000)", "webpush", idle, 6000, {}),
     ("60 MB uploads x 200", "admin", http1_upload, 200, {"tls": False}),
     ("slowloris (1 byte/s)", "admin", http1_slowloris, 1000, {"tls": False}),
     ("garbage", "admin", garbage, 16, {"tls": False}),
@@ -608,9 +630,14 @@ async def phones(server, binary, n):
 
 
 def ctx_for(server):
-    """A device for the canary and the attacks, and a provider token."""
-    token = server.admin("POST", "/api/v1/devices", {"apps": [{"bundle_id": "com.example.abuse"}]})["apps"][0]["token"]
-    return {"jwt": server.jwt(), "token": token}
+    """A device for the canary and the attacks, a provider token, and a web app's
+    subscription on the device (its id: the Web Push endpoint's path)."""
+    device = server.admin("POST", "/api/v1/devices", {"apps": [{"bundle_id": "com.example.abuse"}]})
+    # RFC 8291's example application server key.
+    key = "BP4z9KsN6nGRTbVYI_c7VJSPQTBtkgcy27mlmlMoZIIgDll6e3vCYLocInmYWAmS6TlzAC8wEqKK6PBru3jl7A8"
+    sub = server.admin("POST", f"/api/v1/devices/{device['udid']}/web-apps",
+                       {"origin": "https://abuse.example", "application_server_key": key})
+    return {"jwt": server.jwt(), "token": device["apps"][0]["token"], "sub": sub["endpoint"].rsplit("/", 1)[1]}
 
 
 def verdict(row):

@@ -404,3 +404,35 @@ async fn apns_lab_send_web_push_sends_one_message() {
     assert!(!refused.status.success() && text.contains(": 403 BadJwtToken"), "{text}");
     mock.shutdown().await;
 }
+
+/// HTTP/1.1 with no ALPN at all, three requests pipelined in one write: three answers,
+/// in order (405 for a GET, 404 for an unknown path, 201 for a good push).
+#[tokio::test(flavor = "multi_thread")]
+async fn pipelined_http1_requests_are_answered_in_order() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = subscribed().await;
+    let addr: std::net::SocketAddr = s.origin.trim_start_matches("https://").parse().expect("an address");
+    let mut tls = tls_connect(addr, s.mock.ca_pem(), None, Alpn::None).await;
+    assert_eq!(tls.get_ref().1.alpn_protocol(), None, "no ALPN: HTTP/1.1");
+    let path = s.endpoint.trim_start_matches(&s.origin).to_owned();
+    let body = message(40);
+    let mut good = format!("POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\n", body.len());
+    for (name, value) in good_headers(&s) {
+        good.push_str(&format!("{name}: {value}\r\n"));
+    }
+    let mut wire = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").into_bytes();
+    wire.extend_from_slice(format!("POST /nope HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n").as_bytes());
+    wire.extend_from_slice(format!("{good}Connection: close\r\n\r\n").as_bytes());
+    wire.extend_from_slice(&body);
+    tls.write_all(&wire).await.expect("written");
+    let mut answers = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(10), tls.read_to_end(&mut answers))
+        .await
+        .expect("answered within 10 s")
+        .ok();
+    let text = String::from_utf8_lossy(&answers);
+    // Bodies carry no newline: a status line may follow one on the same line.
+    let statuses: Vec<&str> = text.match_indices("HTTP/1.1 ").map(|(at, _)| &text[at + 9..at + 12]).collect();
+    assert_eq!(statuses, ["405", "404", "201"], "{text}");
+    s.mock.shutdown().await;
+}

@@ -99,7 +99,7 @@ pub(crate) async fn serve(
                 async move { Ok::<_, Infallible>(answer(&shared, req).await) }
             });
             let mut builder = auto::Builder::new(TokioExecutor::new());
-            builder.http1().pipeline_flush(true).timer(hyper_util::rt::TokioTimer::new());
+            builder.http1().timer(hyper_util::rt::TokioTimer::new());
             builder.http2().max_concurrent_streams(MAX_STREAMS);
             let connection = builder.serve_connection(TokioIo::new(tls), service);
             tokio::select! {
