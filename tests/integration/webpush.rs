@@ -436,3 +436,24 @@ async fn pipelined_http1_requests_are_answered_in_order() {
     assert_eq!(statuses, ["405", "404", "201"], "{text}");
     s.mock.shutdown().await;
 }
+
+/// The provider API's header bounds hold here too: an HTTP/2 header list over 8000 bytes,
+/// or more than 100 HTTP/1.1 headers, is refused (431) before any check; the listener
+/// then answers the next request as usual.
+#[tokio::test(flavor = "multi_thread")]
+async fn header_lists_are_bounded() {
+    let s = subscribed().await;
+    let mut big = good_headers(&s);
+    big.push(("X-Padding", "p".repeat(9000)));
+    let (status, head, _) = curl(&s, "--http2", "POST", &s.endpoint, &big, &message(40)).await;
+    assert_eq!(status, 431, "{head}");
+    let mut many = good_headers(&s);
+    for i in 0..120 {
+        many.push(("X-Many", format!("{i}")));
+    }
+    let (status, head, _) = curl(&s, "--http1.1", "POST", &s.endpoint, &many, &message(40)).await;
+    assert_eq!(status, 431, "{head}");
+    let (status, head, _) = curl(&s, "--http1.1", "POST", &s.endpoint, &good_headers(&s), &message(40)).await;
+    assert_eq!(status, 201, "{head}");
+    s.mock.shutdown().await;
+}

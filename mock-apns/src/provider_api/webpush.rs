@@ -56,6 +56,10 @@ use crate::registry::web::WebSubscription;
 /// Concurrent HTTP/2 streams per connection (Apple's is not published); HTTP/1.1 clients
 /// may pipeline as many requests, answered in order.
 const MAX_STREAMS: u32 = 100;
+/// The largest HTTP/2 header list, as the provider API's (Apple's published SETTINGS).
+const MAX_HEADER_LIST_SIZE: u32 = 8000;
+/// HTTP/1.1's read buffer: a request head, and what is pipelined behind it.
+const MAX_HTTP1_BUFFER: usize = 64 << 10;
 /// The most body bytes kept from a request: the limit, plus one to tell "too large" apart.
 const MAX_READ: usize = webpush::MAX_BODY + 1;
 /// The most body bytes read (and dropped) from a request that is too large, so that its
@@ -94,13 +98,24 @@ pub(crate) async fn serve(
                 }
                 Err(_) => return shared.observe.misbehaviour.report(Kind::HandshakeTimeout, &"web push: TLS"),
             };
+            let head_timeout = shared.state.config.handshake_timeout;
             let service = hyper::service::service_fn(move |req| {
                 let shared = shared.clone();
                 async move { Ok::<_, Infallible>(answer(&shared, req).await) }
             });
+            // The provider API's bounds: a header list of 8000 bytes over HTTP/2, 100
+            // headers and a 64 KiB read buffer over HTTP/1.1, whose request heads must
+            // arrive within the handshake timeout. Each HTTP/1.1 answer is flushed before
+            // the next request is read, so a peer that pipelines and never reads holds
+            // one answer, not all of them.
             let mut builder = auto::Builder::new(TokioExecutor::new());
-            builder.http1().timer(hyper_util::rt::TokioTimer::new());
-            builder.http2().max_concurrent_streams(MAX_STREAMS);
+            builder
+                .http1()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(head_timeout)
+                .max_headers(100)
+                .max_buf_size(MAX_HTTP1_BUFFER);
+            builder.http2().max_concurrent_streams(MAX_STREAMS).max_header_list_size(MAX_HEADER_LIST_SIZE);
             let connection = builder.serve_connection(TokioIo::new(tls), service);
             tokio::select! {
                 _ = connection => {}
