@@ -52,6 +52,7 @@ pub(crate) mod device_routes;
 pub(crate) mod metrics;
 pub(crate) mod respond;
 pub(crate) mod routes;
+pub(crate) mod web_console;
 
 pub(crate) use routes::serve;
 

@@ -325,3 +325,39 @@ async fn the_provider_server_keeps_subscriptions_and_prunes_on_410() {
     assert_eq!(kept, serde_json::json!([]), "pruned");
     p.mock.shutdown().await;
 }
+
+/// The dashboard's console sends web pushes as a web app's server would, signed with the
+/// console's VAPID key: a web app subscribed with that key shows it; Apple's answers for
+/// a localhost subject, another key's subscription and a removed web app come back.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_console_sends_web_pushes() {
+    let mock = MockApns::start(Config::default()).await.expect("mock starts");
+    let addr = mock.admin_addr();
+    let (status, key) = admin(addr, "GET", "/api/v1/console/vapid-key", None).await;
+    assert_eq!(status, 200, "{key}");
+    let key = key["public_key"].as_str().expect("a key").to_owned();
+    let mut p = web_phone_on(mock, "WEB-CONSOLE", &key, None).await;
+    let sub = p.subscription.endpoint.clone();
+    let push = |body: serde_json::Value| admin(addr, "POST", "/api/v1/console/web-push", Some(body));
+    let (status, answer) =
+        push(serde_json::json!({"subscription": sub, "payload": {"title": "From", "body": "the console"}})).await;
+    assert_eq!((status, answer["status"].as_u64()), (200, Some(201)), "{answer}");
+    until(&mut p.lines, "the console").await;
+    let (_, refused) =
+        push(serde_json::json!({"subscription": sub, "payload": "x", "subject": "mailto:admin@localhost"})).await;
+    assert_eq!((refused["status"].as_u64(), refused["reason"].as_str()), (Some(403), Some("BadJwtToken")));
+    let (_, refused) = push(serde_json::json!({"subscription": sub, "payload": "x", "topic": "score"})).await;
+    assert_eq!(refused["reason"], "BadWebPushTopic", "sent as given");
+    let other = Vapid::generate("mailto:ops@example.com").expect("key");
+    let body = serde_json::json!({"origin": "https://other.example", "application_server_key": other.public_key()});
+    let (_, theirs) = admin(addr, "POST", "/api/v1/devices/WEB-CONSOLE/web-apps", Some(body)).await;
+    let (_, refused) = push(serde_json::json!({"subscription": theirs["endpoint"], "payload": "x"})).await;
+    assert_eq!(refused["reason"], "VapidPkHashMismatch");
+    admin(addr, "POST", "/api/v1/devices/WEB-CONSOLE/web-apps/remove", Some(serde_json::json!({"origin": ORIGIN})))
+        .await;
+    let (_, gone) = push(serde_json::json!({"subscription": sub, "payload": "x"})).await;
+    assert_eq!(gone["status"], 410);
+    let (status, _) = push(serde_json::json!({"subscription": "nope", "payload": "x"})).await;
+    assert_eq!(status, 404);
+    p.mock.shutdown().await;
+}

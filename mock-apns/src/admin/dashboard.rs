@@ -161,7 +161,7 @@ pub struct ConsolePush {
 
 /// A payload given as text (kept byte for byte, so a malformed one gets APNs's answer) or
 /// as any other JSON value (sent as compact JSON).
-fn text_or_json<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+pub(crate) fn text_or_json<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     Ok(match serde_json::Value::deserialize(d)? {
         serde_json::Value::String(text) => text,
         other => other.to_string(),

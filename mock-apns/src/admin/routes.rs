@@ -206,6 +206,13 @@ pub(crate) async fn route<B: Body>(shared: Arc<Shared>, req: Request<B>) -> Resu
             .expect("static header"),
         (["api", "v1", "stream"], &Method::GET) => dashboard::stream(&shared),
         (["api", "v1", "stats"], &Method::GET) => json(StatusCode::OK, &shared.observe.stats.snapshot()),
+        (["api", "v1", "console", "web-push"], &Method::POST) => {
+            match read_json::<super::web_console::ConsoleWebPush>(&shared, req).await {
+                Ok(push) => ok(super::web_console::web_push(&shared, push).await),
+                Err(r) => r,
+            }
+        }
+        (["api", "v1", "console", "vapid-key"], &Method::GET) => ok(super::web_console::vapid_key(&shared)),
         (["api", "v1", "console"], &Method::POST) => match read_json::<ConsolePush>(&shared, req).await {
             Ok(push) => ok(dashboard::console(&shared, push).await),
             Err(r) => r,
@@ -298,6 +305,7 @@ fn unmatched(path: &str, method: &Method, segments: &[&str]) -> AdminResponse {
             | ["metrics"]
             | ["api", "v1", "devices", _, _]
             | ["api", "v1", "devices", _, "web-apps", "remove" | "revoke"]
+            | ["api", "v1", "console", "web-push" | "vapid-key"]
             | ["api", "v1", "devices", _, "activities", _, "end"]
             | ["api", "v1", "devices", _, "apps", _, _],
             _,

@@ -128,12 +128,26 @@ pub(crate) async fn serve(
 
 /// One request: checked in the module's order, answered as Apple answers.
 async fn answer(shared: &Room, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let (parts, body) = req.into_parts();
+    // The body is read first, whatever the answer: an HTTP/2 stream answered before its
+    // body is in is reset, and clients (curl, Node's http2) then report a broken stream
+    // instead of the answer.
+    let body = read_body(body, shared.state.config.body_timeout).await;
+    respond(shared, &parts, body).await
+}
+
+/// Answers a request whose body is read (or could not be): the listener's requests and
+/// the dashboard console's alike.
+pub(crate) async fn respond(
+    shared: &Room,
+    parts: &http::request::Parts,
+    body: Result<Bytes, WebPushReason>,
+) -> Response<Full<Bytes>> {
     let apns_id = ApnsId::random();
     let response = Response::builder().header("apns-id", apns_id.as_str());
     let received_ms = shared.state.clock.unix_millis();
-    let (parts, body) = req.into_parts();
     let mut seen = Seen::default();
-    let checked = match check(shared, &parts, body, &mut seen).await {
+    let checked = match check(shared, parts, body, &mut seen).await {
         Ok((accepted, origin)) => {
             tracing::debug!(
                 apns_id = %apns_id,
@@ -219,13 +233,10 @@ struct Seen {
 async fn check(
     shared: &Room,
     parts: &http::request::Parts,
-    body: Incoming,
+    body: Result<Bytes, WebPushReason>,
     seen: &mut Seen,
 ) -> Result<(Accepted, String), Refusal> {
-    // The body is read first, whatever the answer: an HTTP/2 stream answered before its
-    // body is in is reset, and clients (curl, Node's http2) then report a broken stream
-    // instead of the answer.
-    let body = read_body(body, shared.state.config.body_timeout).await?;
+    let body = body?;
     seen.body_bytes = body.len();
     // 1–3: method, path, subscription.
     if parts.method != Method::POST {
