@@ -71,6 +71,25 @@ pub struct Received {
     pub activity: Option<Change>,
 }
 
+impl Received {
+    /// The acknowledgement: what the phone did, and for a web push it showed, what (APNs
+    /// cannot read a web push: the simulator reports it for the journey and dashboard).
+    pub fn ack(&self) -> Ack {
+        let apns_id = self.delivery.apns_id.clone();
+        match &self.decision {
+            Some(d) => Ack {
+                apns_id,
+                outcome: d.outcome,
+                reason: d.reason.clone(),
+                shown: d.shown.as_ref().filter(|_| self.delivery.push_type == PushType::Webpush).map(|s| {
+                    [s.title.as_deref(), s.body.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" — ")
+                }),
+            },
+            None => Ack { apns_id, outcome: Outcome::Discarded, reason: Some("duplicate".into()), shown: None },
+        }
+    }
+}
+
 impl Device {
     /// Activates a phone with the gateway (once per UDID) and returns it, with no apps.
     pub async fn activate(endpoint: Endpoint, udid: Option<String>) -> Result<Device, Error> {
@@ -141,15 +160,7 @@ impl Device {
             Err(e) => return Some(Err(e)),
         };
         let received = self.handle(delivery);
-        let ack = match &received.decision {
-            Some(d) => Ack { apns_id: received.delivery.apns_id.clone(), outcome: d.outcome, reason: d.reason.clone() },
-            None => Ack {
-                apns_id: received.delivery.apns_id.clone(),
-                outcome: protocol::gateway::Outcome::Discarded,
-                reason: Some("duplicate".into()),
-            },
-        };
-        Some(acks.send(&ack).map(|()| received))
+        Some(acks.send(&received.ack()).map(|()| received))
     }
 
     /// Presents one notification (or recognises a duplicate) without any I/O.

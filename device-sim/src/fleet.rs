@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use protocol::Environment;
-use protocol::gateway::Ack;
 use tokio::sync::Mutex;
 
 use crate::{Device, Endpoint, Error};
@@ -181,19 +180,12 @@ pub async fn start_plan(endpoint: Endpoint, plan: Plan<'_>, stats: Arc<FleetStat
             while let Some(Ok(delivery)) = stream.next().await {
                 let received_ms = delivery.received_ms;
                 let r = device.handle(delivery);
-                let ack = match &r.decision {
-                    Some(d) => {
-                        stats.delivered.fetch_add(1, Ordering::Relaxed);
-                        let latency = now_ms().saturating_sub(received_ms).min(u32::MAX as u64) as u32;
-                        stats.latencies.lock().unwrap_or_else(|e| e.into_inner()).push(latency);
-                        Ack { apns_id: r.delivery.apns_id, outcome: d.outcome, reason: d.reason.clone() }
-                    }
-                    None => Ack {
-                        apns_id: r.delivery.apns_id,
-                        outcome: protocol::gateway::Outcome::Discarded,
-                        reason: Some("duplicate".into()),
-                    },
-                };
+                if r.decision.is_some() {
+                    stats.delivered.fetch_add(1, Ordering::Relaxed);
+                    let latency = now_ms().saturating_sub(received_ms).min(u32::MAX as u64) as u32;
+                    stats.latencies.lock().unwrap_or_else(|e| e.into_inner()).push(latency);
+                }
+                let ack = r.ack();
                 // The phone keeps only the last few notifications in memory.
                 device.center.items.truncate(8);
                 if r.activity.is_some() {

@@ -282,6 +282,11 @@ pub struct Ack {
     /// For discards: why (`notifications-disabled`, `background-budget`, `duplicate`, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// For a web push the phone presented: what it showed (`title — body`). APNs never
+    /// sees a web push's text (it is encrypted for the phone); this is the simulator's
+    /// report, so the journey and the dashboard can show it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shown: Option<String>,
 }
 
 #[cfg(test)]
@@ -291,7 +296,7 @@ mod tests {
 
     #[test]
     fn wire_form() {
-        let ack = Ack { apns_id: "x".into(), outcome: Outcome::HandledSilently, reason: None };
+        let ack = Ack { apns_id: "x".into(), outcome: Outcome::HandledSilently, reason: None, shown: None };
         assert_eq!(serde_json::to_value(&ack).expect("json"), json!({"apns_id": "x", "outcome": "handled-silently"}));
         let d: Delivery = serde_json::from_value(json!({
             "apns_id": "a", "topic": "com.example.chat", "push_type": "alert", "priority": 10,

@@ -164,6 +164,7 @@ async fn unacknowledged_notifications_come_back_exactly_once_after_a_drop() {
                 apns_id: received.delivery.apns_id,
                 outcome: decision.outcome,
                 reason: None,
+                shown: None,
             }])
             .await
             .expect("ack");

@@ -112,6 +112,10 @@ async fn the_phone_decrypts_and_shows_what_a_sender_pushed() {
     let line = until(&mut p.lines, "from the server").await;
     assert!(line.contains(r#"banner "Hi — from the server""#) && line.contains("service worker"), "{line}");
     assert_eq!(journey_ends(&p.mock, &id, "presented").await, ["received", "delivered", "presented"]);
+    let (_, v) = states(&p.mock, &id).await;
+    assert_eq!(v["journey"][2]["detail"], "Hi — from the server", "what the phone showed: {v}");
+    let (_, device) = admin(p.mock.admin_addr(), "GET", "/api/v1/devices/WEB-LIVE", None).await;
+    assert_eq!(device["web_apps"][0]["origin"], ORIGIN, "the device view lists its web apps: {device}");
     let declarative = r#"{"web_push":8030,"notification":{"title":"Goal","body":"2-1","navigate":"https://news.example/m"},"app_badge":2}"#;
     send(&p, &vapid, declarative, &options(60, Urgency::Normal, None)).await;
     let line = until(&mut p.lines, "Goal").await;

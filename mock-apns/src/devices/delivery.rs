@@ -344,7 +344,9 @@ pub(crate) async fn run(
                     let now = shared.state.clock.unix_millis();
                     let activity_ended =
                         ack.outcome == Outcome::Discarded && ack.reason.as_deref() == Some(ACTIVITY_ENDED);
-                    shared.step_at(&ack.apns_id, p.out.delivery.received_ms, state, now, ack.reason, p.journey);
+                    // A web push the phone showed: what it showed is the step's detail.
+                    let detail = ack.reason.or(ack.shown);
+                    shared.step_at(&ack.apns_id, p.out.delivery.received_ms, state, now, detail, p.journey);
                     // "No such app" from the phone is how APNs learns of an uninstall.
                     if ack.outcome == Outcome::AppNotInstalled
                         && let Ok(topic) = protocol::Topic::parse(&p.out.delivery.topic)

@@ -62,6 +62,9 @@ pub struct DeviceView {
     /// when it has none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub activities: Vec<super::activities::ActivityView>,
+    /// Its web apps' Web Push subscriptions, oldest first; absent when it has none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub web_apps: Vec<super::web_apps::WebSubscriptionView>,
 }
 
 impl DeviceView {
@@ -81,6 +84,7 @@ impl DeviceView {
                 })
                 .collect(),
             activities: Vec::new(),
+            web_apps: Vec::new(),
         }
     }
 }
@@ -534,6 +538,10 @@ impl Room {
                 .iter()
                 .map(super::activities::ActivityView::from)
                 .collect(),
+            web_apps: {
+                let listener = self.webpush_url.get().map_or("", String::as_str);
+                self.registry.web.of_device(&d.udid).iter().map(|s| super::web_apps::view(s, listener)).collect()
+            },
             ..DeviceView::new(d, &self.storage, self.state.clock.unix_secs())
         }
     }

@@ -50,7 +50,7 @@ pub struct RemoveWebApp {
 
 /// A subscription as the web app sees it: `PushSubscription.toJSON()`, plus the web app
 /// and whether the subscription still stands.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WebSubscriptionView {
     /// `https://<web push listener>/<id>`.
     pub endpoint: String,
@@ -71,7 +71,7 @@ pub struct WebSubscriptionView {
 }
 
 /// The subscription's keys, base64url.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Keys {
     /// The phone's public key (65 bytes).
     pub p256dh: String,

@@ -58,11 +58,13 @@ impl Live {
     }
 
     /// A Web Push request was answered.
-    pub(crate) fn web_push(&self, e: &super::web_log::Entry<'_>) {
+    pub(crate) fn web_push(&self, e: &super::web_log::Entry<'_>, udid: Option<&str>) {
         if self.listening() {
             self.send(
                 "web-push",
                 &serde_json::json!({
+                    "time_ms": e.time_ms,
+                    "udid": udid,
                     "apns_id": e.apns_id.as_str(),
                     "status": e.status,
                     "reason": e.reason,

@@ -192,7 +192,7 @@ pub(crate) async fn respond(
         status,
         reason,
     };
-    shared.observe.live.web_push(&entry);
+    shared.observe.live.web_push(&entry, seen.subscription.as_ref().map(|s| s.udid.as_str()));
     shared.observe.web_log.record(&entry);
     match checked {
         Ok((ttl, origin)) => response
