@@ -12,6 +12,7 @@ mod client_faults;
 mod clock;
 mod connection;
 mod dashboard;
+mod dashboard_web;
 mod devices;
 mod exec;
 mod faults;

@@ -70,7 +70,18 @@ fn initial_state(shared: &Shared) -> serde_json::Value {
             serde_json::json!({"request": r, "journey": journey})
         })
         .collect();
+    let web_pushes: Vec<serde_json::Value> = shared
+        .observe
+        .web_log
+        .query(&WebFilter { limit: Some(30), ..Default::default() })
+        .into_iter()
+        .map(|r| {
+            let journey = shared.devices.journeys.get(r.apns_id.as_str()).unwrap_or_default();
+            serde_json::json!({"request": r, "journey": journey})
+        })
+        .collect();
     serde_json::json!({
+        "web_pushes": web_pushes,
         "devices": shared.devices.device_views(None, 50),
         "stats": shared.observe.stats.snapshot(),
         "channels": channel_views(shared),
