@@ -83,11 +83,21 @@ async fn every_lesson_runs_on_a_live_phone_and_ends_with_its_rule() {
             ("restore", "NEW-LESSON-PHONE", "onto another phone", "lifecycle.rs"),
             ("erase", "410 Unregistered", "changes every token", "server.rs"),
             ("uninstall", "410 Unregistered", "first push is still accepted", "delivery.rs"),
+            ("webpush", "403 BadJwtToken", "end-to-end encrypted", "web_delivery.rs"),
             ("scope", "under the seed's it stays", "per-device", "derive_token"),
         ];
         for (id, step, rule, code) in lessons {
             let text = run_lesson(&c, id).await;
             assert!(text.contains(step) && text.contains(rule) && text.contains(code), "{id}: {text}");
+            if id == "webpush" {
+                // It happened: presented on the phone, then 410 once removed.
+                assert!(text.contains("presented") && text.contains("410 ExpiredToken"), "{text}");
+                let (_, subs) = admin(mock.admin_addr(), "GET", "/api/v1/devices/LESSON-PHONE/web-apps", None).await;
+                assert_eq!(
+                    (subs[0]["origin"].as_str(), subs[0]["state"].as_str()),
+                    (Some("https://lesson.example"), Some("ended"))
+                );
+            }
             if id == "uninstall" {
                 c.execute("document.getElementById('lessons').scrollIntoView()", vec![]).await.expect("scrolls");
                 save_screenshot(&c, "dashboard-lesson.png").await;
