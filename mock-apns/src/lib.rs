@@ -520,6 +520,12 @@ impl MockApns {
         self.shared.devices.end_activity(udid, activity_id).await
     }
 
+    /// A web app leaves a phone's Home Screen (`POST …/web-apps/remove`): its
+    /// subscriptions end, and pushes to them get 410.
+    pub async fn remove_web_app(&self, udid: &str, origin: &str) -> Result<(), Error> {
+        self.shared.devices.remove_web_app(udid, origin, registry::web::Ended::Removed).await.map(|_| ())
+    }
+
     /// A device's Live Activity tokens (`GET /api/v1/devices/{udid}/activities`).
     pub fn activities(&self, udid: &str) -> Result<Vec<ActivityView>, Error> {
         self.shared.devices.activity_views(udid)

@@ -58,12 +58,25 @@ fn phone_with(
     apps: Vec<device_sim::run::AppSetup>,
     provider: &str,
 ) -> JoinHandle<()> {
+    phone_with_web(mock, lang, name, udid, (apps, Vec::new()), provider)
+}
+
+/// A simulated phone with apps and web apps on its Home Screen.
+fn phone_with_web(
+    mock: &MockApns,
+    lang: Lang,
+    name: &'static str,
+    udid: &str,
+    (apps, web_apps): (Vec<device_sim::run::AppSetup>, Vec<device_sim::run::WebAppSetup>),
+    provider: &str,
+) -> JoinHandle<()> {
     let endpoint = device_sim::Endpoint::parse(&mock.ready().gateway, mock.ca_pem().to_owned())
         .expect("the gateway address is ours");
     let (udid, provider) = (udid.to_owned(), provider.to_owned());
     tokio::spawn(async move {
         let print = move |line| println!("    {name} │ {line}");
-        let _ = device_sim::run::run_in(lang, endpoint, Some(udid), apps, Some(provider), print).await;
+        let run = device_sim::run::run_phone(lang, endpoint, Some(udid), apps, web_apps, Some(provider), print);
+        let _ = run.await;
     })
 }
 
@@ -161,6 +174,7 @@ async fn play(
     erase(&stage).await?;
     live_activity(&stage).await?;
     broadcast(&stage).await?;
+    web_push(&stage).await?;
     uninstall(&stage).await?;
     finale(&stage, once, stop).await;
     for phone in [stage.ann.take(), stage.bob.take()].into_iter().flatten() {
@@ -221,8 +235,10 @@ impl Stage {
             sandbox: Some(client(&ready.channels_sandbox)?),
             production: Some(client(&ready.channels_production)?),
         };
-        let provider =
-            Arc::new(Provider { tokens: Tokens::open(None)?, clients, channel_clients, web: Default::default() });
+        // The provider's VAPID key, for the web apps it sends Web Push to.
+        let vapid = provider::webpush::Vapid::generate("mailto:demo@example.com")?;
+        let web = provider::server::web::WebPush::new(vapid, Some(mock.ca_pem()))?;
+        let provider = Arc::new(Provider { tokens: Tokens::open(None)?, clients, channel_clients, web });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let provider_url = format!("http://{}/v1/registrations", listener.local_addr()?);
         let (stop_provider, stopped) = tokio::sync::oneshot::channel::<()>();

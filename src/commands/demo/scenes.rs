@@ -380,6 +380,75 @@ pub(super) async fn broadcast(stage: &Stage) -> Result<(), Box<dyn std::error::E
     Ok(())
 }
 
+/// Web Push (Safari, Home Screen web apps): the same five steps with no device token — a
+/// subscription instead, messages encrypted for the phone and signed with VAPID.
+pub(super) async fn web_push(stage: &Stage) -> Result<(), Box<dyn std::error::Error>> {
+    use provider::server::web::{WebPushRequest, WebTo};
+    let (lang, mock, provider) = (stage.lang, &stage.mock, &stage.provider);
+    let origin = "https://news.example";
+    say(lang.pick(
+        "\n── Web Push (Safari, Home Screen web apps): the same five steps, with a subscription instead of a token",
+        "\n── Web 推送（Safari、主屏幕网页应用）：同样的五步，只是用订阅代替了设备令牌",
+    ));
+    let key = provider.web.public_key().ok_or("the demo's provider has a VAPID key")?;
+    let web =
+        device_sim::run::WebAppSetup { origin: origin.into(), name: Some("News".into()), application_server_key: key };
+    let fay_name = lang.pick("Fay's iPhone", "Fay 的 iPhone");
+    let fay = super::phone_with_web(mock, lang, fay_name, "FAY-IPHONE", (Vec::new(), vec![web]), &stage.provider_url);
+    let subscriptions = || provider.tokens.web_subscriptions(Some(origin), None, None).unwrap_or_default();
+    until("Fay's web app to hand its subscription to the provider", || {
+        let n = subscriptions().len();
+        async move { n == 1 }
+    })
+    .await?;
+    until("Fay's iPhone to come online", || async { mock.device("FAY-IPHONE").is_ok_and(|d| d.online) }).await?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let send = |title: &'static str| WebPushRequest {
+        to: WebTo::Origin(origin.into()),
+        payload: serde_json::json!({"title": lang.pick("News", "新闻"), "body": title}),
+        ttl: Some(3600),
+        urgency: Some("high".into()),
+        topic: None,
+    };
+    let show = |results: Vec<provider::server::web::WebSendResult>| {
+        for r in results {
+            let what = match (&r.reason, r.status) {
+                (None, status) => format!("{status} apns-id {}", r.apns_id.as_deref().unwrap_or("-")),
+                (Some(reason), status) => format!("{status} {reason}"),
+            };
+            let done = match (lang, r.action) {
+                (Lang::En, action) => action,
+                (_, "deleted") => "已删除",
+                _ => "保留",
+            };
+            say(t!(
+                lang,
+                "  provider │     Apple's Web Push service answered: {what}; subscription {done}",
+                "  提供者   │     Apple 的 Web 推送服务回答：{what}；订阅：{done}"
+            ));
+        }
+    };
+    say(t!(
+        lang,
+        "  provider │ [4] sends a web push to {origin}'s subscriptions: encrypted for each phone (aes128gcm), signed with VAPID",
+        "  提供者   │ [4] 向 {origin} 的订阅发送 Web 推送：为每台手机加密（aes128gcm），用 VAPID 签名"
+    ));
+    show(provider.send_web(send(lang.pick("Evening edition online", "晚间版已上线"))).await?);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    mock.remove_web_app("FAY-IPHONE", origin).await?;
+    say(t!(
+        lang,
+        "    {fay_name} │ removed the web app from the Home Screen",
+        "    {fay_name} │ 把网页应用从主屏幕上移除了"
+    ));
+    say(lang.pick("  provider │ [4] sends again", "  提供者   │ [4] 再次发送"));
+    show(provider.send_web(send(lang.pick("Late edition", "深夜版"))).await?);
+    let left = subscriptions().len();
+    say(t!(lang, "  provider │ web subscriptions left: {left}", "  提供者   │ 剩下的网页订阅：{left} 个"));
+    fay.abort();
+    Ok(())
+}
+
 /// Uninstall: APNs learns of it only when a delivery fails on the phone; the provider
 /// prunes the token on the 410 that follows.
 pub(super) async fn uninstall(stage: &Stage) -> Result<(), Box<dyn std::error::Error>> {
