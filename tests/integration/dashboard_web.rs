@@ -60,6 +60,11 @@ async fn a_web_app_gets_a_web_push_from_the_console() {
         let refused = text_when(&c, "#console-status", |t| t.starts_with("403")).await;
         assert!(refused.contains("BadJwtToken"), "{refused}");
         save_screenshot(&c, "dashboard-web-push.png").await;
+        // The delivery log finds them by the web app's origin, with their journeys.
+        fill(&c, "#log-query", "https://news.example").await;
+        click(&c, "#log-search button").await;
+        let log = text_when(&c, "#log tbody", |t| t.contains("presented") && t.contains("BadJwtToken")).await;
+        assert!(log.contains("201") && log.contains("403"), "{log}");
         // Notifications off: the subscription ends.
         click(&c, &format!("{phone} button[data-web-action=\"revoke\"]")).await;
         text_when(&c, &format!("{phone} .app-icon.web"), |t| t.contains("notifications off")).await;
