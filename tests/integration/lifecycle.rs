@@ -260,7 +260,15 @@ async fn the_capture_log_survives_restarts_bounded_and_from_the_older_schema() {
             conn.execute("INSERT INTO capture (seq, body) VALUES (?1, ?2)", rusqlite::params![seq, body])
                 .expect("insert");
         }
-        conn.execute_batch("PRAGMA user_version = 1;").expect("version");
+        // And its Web Push subscriptions as schema 4 kept them: no `ended_by`.
+        conn.execute_batch(
+            "DROP TABLE web_subscriptions;
+             CREATE TABLE web_subscriptions (id TEXT PRIMARY KEY, udid TEXT NOT NULL, origin TEXT NOT NULL,
+               name TEXT NOT NULL, application_server_key BLOB NOT NULL, p256dh BLOB NOT NULL, auth BLOB NOT NULL,
+               phone_key BLOB NOT NULL, created_at INTEGER NOT NULL, ended_at INTEGER NOT NULL) WITHOUT ROWID;
+             PRAGMA user_version = 1;",
+        )
+        .expect("version");
     }
     let mock = MockApns::start(config()).await.expect("reads the older schema");
     assert_eq!(ids(&mock), sent.iter().rev().take(3).cloned().collect::<Vec<_>>(), "converted");
@@ -268,7 +276,12 @@ async fn the_capture_log_survives_restarts_bounded_and_from_the_older_schema() {
     let conn = rusqlite::Connection::open(&db).expect("db");
     let legacy: i64 = conn.query_row("SELECT count(*) FROM capture", [], |r| r.get(0)).expect("count");
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).expect("version");
-    assert_eq!((legacy, version), (0, 4), "converted, and written at the current schema");
+    let ended_by: i64 = conn
+        .query_row("SELECT count(*) FROM pragma_table_info('web_subscriptions') WHERE name = 'ended_by'", [], |r| {
+            r.get(0)
+        })
+        .expect("columns");
+    assert_eq!((legacy, version, ended_by), (0, 5, 1), "converted, and written at the current schema");
 }
 
 #[tokio::test]

@@ -109,24 +109,6 @@ pub(crate) struct Note {
     pub activity: Option<ActivityTarget>,
 }
 
-impl From<super::handoff::Notification> for Note {
-    fn from(n: super::handoff::Notification) -> Note {
-        Note {
-            apns_id: n.apns_id,
-            topic: n.topic,
-            push_type: n.push_type,
-            priority: n.priority,
-            collapse_id: n.collapse_id,
-            environment: n.environment,
-            payload: n.payload,
-            received_ms: n.received_ms,
-            from_storage: false,
-            redelivered: false,
-            activity: None,
-        }
-    }
-}
-
 impl Note {
     /// The notification as one line of the device's stream: a [`Delivery`] in JSON and a
     /// newline. Raw line breaks in the payload (whitespace, since JSON strings cannot

@@ -216,6 +216,24 @@ impl Room {
     }
 }
 
+impl From<Notification> for delivery::Note {
+    fn from(n: Notification) -> delivery::Note {
+        delivery::Note {
+            apns_id: n.apns_id,
+            topic: n.topic,
+            push_type: n.push_type,
+            priority: n.priority,
+            collapse_id: n.collapse_id,
+            environment: n.environment,
+            payload: n.payload,
+            received_ms: n.received_ms,
+            from_storage: false,
+            redelivered: false,
+            activity: None,
+        }
+    }
+}
+
 fn note(n: Notification, activity: Option<ActivityTarget>) -> delivery::Note {
     delivery::Note { activity, ..delivery::Note::from(n) }
 }
