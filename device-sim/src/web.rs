@@ -11,7 +11,9 @@
 //!    with `userVisibleOnly: true` must show something for every push.
 //!
 //! Either way the notification is the web app's (keyed by its origin), banners and
-//! sounds unless `silent`, and replaces an earlier one with the same `Topic`.
+//! sounds unless `silent`, and replaces an earlier one with the same `tag` (else the same
+//! `Topic`). `navigate` must be an https URL, or the message is not declarative; with
+//! `"mutable": true` the service worker sees it first (the default one leaves it as is).
 //!
 //! The phone makes each web app's subscription keys ([`WebKeys`]: a P-256 key pair and a
 //! 16-byte auth secret, the same for the origin while the phone runs) and decrypts what
@@ -100,18 +102,24 @@ pub fn present_web(d: &Delivery, keys: &WebKeys) -> Decision {
     let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
     let declarative = json.as_ref().filter(|v| v.get("web_push").and_then(Value::as_u64) == Some(8030)).and_then(|v| {
         let n = v.get("notification")?;
-        let (title, navigate) = (text(n, "title")?, text(n, "navigate")?);
+        let navigate = text(n, "navigate").filter(|url| url.starts_with("https://"))?;
+        let title = text(n, "title")?;
         let badge = v.get("app_badge").or_else(|| n.get("app_badge")).and_then(Value::as_u64);
         let silent = n.get("silent").and_then(Value::as_bool).unwrap_or(false);
-        Some((title, text(n, "body"), navigate, badge, silent))
+        // `mutable: true` lets the service worker change it first; the default one does
+        // not, so the same notification is shown, by the service worker.
+        let by = if v.get("mutable").and_then(Value::as_bool) == Some(true) { "service-worker" } else { "declarative" };
+        Some((title, text(n, "body"), navigate, badge, silent, by, text(n, "tag")))
     });
-    let (title, body, navigate, badge, silent, by) = match declarative {
-        Some((title, body, navigate, badge, silent)) => {
-            (Some(title), body, Some(navigate), badge, silent, "declarative")
+    let (title, body, navigate, badge, silent, by, tag) = match declarative {
+        Some((title, body, navigate, badge, silent, by, tag)) => {
+            (Some(title), body, Some(navigate), badge, silent, by, tag)
         }
         None => match json.as_ref().filter(|v| v.get("title").and_then(Value::as_str).is_some()) {
-            Some(v) => (text(v, "title"), text(v, "body"), text(v, "url"), None, false, "service-worker"),
-            None => (Some(message.name.clone()), Some(data.clone()), None, None, false, "service-worker"),
+            Some(v) => {
+                (text(v, "title"), text(v, "body"), text(v, "url"), None, false, "service-worker", text(v, "tag"))
+            }
+            None => (Some(message.name.clone()), Some(data.clone()), None, None, false, "service-worker", None),
         },
     };
     let shown = Shown {
@@ -124,7 +132,9 @@ pub fn present_web(d: &Delivery, keys: &WebKeys) -> Decision {
         badge: badge.map(|b| b.min(u64::from(u32::MAX)) as u32),
         banner: !silent,
         thread_id: None,
-        collapse_id: d.collapse_id.clone(),
+        // A notification's `tag` replaces the one shown with the same tag (the
+        // Notifications API); else the message's `Topic` does.
+        collapse_id: tag.or_else(|| d.collapse_id.clone()),
         interruption_level: "active".into(),
         via_service_extension: false,
         in_foreground: false,
@@ -163,6 +173,13 @@ mod tests {
         assert_eq!((s.navigate.as_deref(), s.badge), (Some("https://news.example/m/1"), Some(4)));
         assert!(s.shown_by.as_deref() == Some("declarative") && s.banner);
         assert_eq!((s.bundle_id.as_str(), s.collapse_id.as_deref()), ("https://news.example", Some("score")));
+        let mutable =
+            r#"{"web_push":8030,"notification":{"title":"t","navigate":"https://n.example","tag":"m"},"mutable":true}"#;
+        let s = present_web(&delivery(mutable), &WebKeys::default()).shown.expect("shown");
+        assert_eq!((s.shown_by.as_deref(), s.collapse_id.as_deref()), (Some("service-worker"), Some("m")));
+        let insecure = r#"{"web_push":8030,"notification":{"title":"t","navigate":"http://n.example"}}"#;
+        let s = present_web(&delivery(insecure), &WebKeys::default()).shown.expect("shown");
+        assert_eq!(s.shown_by.as_deref(), Some("service-worker"), "navigate must be https");
         let silent = r#"{"web_push":8030,"notification":{"title":"t","navigate":"https://n.example","silent":true}}"#;
         let s = present_web(&delivery(silent), &WebKeys::default()).shown.expect("shown");
         assert!(!s.banner && s.sound.is_none());
