@@ -365,3 +365,25 @@ async fn the_console_sends_web_pushes() {
     assert_eq!(status, 404);
     p.mock.shutdown().await;
 }
+
+/// Erasing a running phone ends its web app's subscription (410 from then on); the phone
+/// comes back, its web app subscribes again and gets a new endpoint, which works.
+#[tokio::test(flavor = "multi_thread")]
+async fn erasing_a_running_phone_ends_its_subscription_and_it_subscribes_anew() {
+    let vapid = Vapid::generate("mailto:ops@example.com").expect("key");
+    let mut p = web_phone("WEB-ERASED", &vapid).await;
+    admin(p.mock.admin_addr(), "POST", "/api/v1/devices/WEB-ERASED/erase", None).await;
+    let line = until(&mut p.lines, "issued endpoint").await;
+    assert!(!line.contains(&p.subscription.endpoint), "a new endpoint: {line}");
+    let options = options(60, Urgency::High, None);
+    let old = provider::webpush::send(&p.subscription, b"x", &vapid, &options, Some(p.mock.ca_pem()), now()).await;
+    assert_eq!(old.expect("an answer").status, 410);
+    let (_, subs) = admin(p.mock.admin_addr(), "GET", "/api/v1/devices/WEB-ERASED/web-apps", None).await;
+    let fresh: Subscription = serde_json::from_value(subs[1].clone()).expect("the new one");
+    assert_eq!(subs[0]["ended_by"], "erased", "{subs}");
+    until(&mut p.lines, "online").await;
+    let answer = provider::webpush::send(&fresh, b"after the erase", &vapid, &options, Some(p.mock.ca_pem()), now());
+    assert_eq!(answer.await.expect("an answer").status, 201);
+    until(&mut p.lines, "after the erase").await;
+    p.mock.shutdown().await;
+}

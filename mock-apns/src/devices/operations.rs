@@ -417,6 +417,7 @@ impl Room {
     pub(crate) async fn lifecycle(&self, udid: &str, event: Lifecycle) -> Result<LifecycleOutcome, Error> {
         let now = self.state.clock.unix_millis();
         let r = &self.registry;
+        let mut web_ended = 0;
         let changes = match &event {
             Lifecycle::Erase => {
                 let changes = r.table.erase(udid, now)?;
@@ -425,7 +426,7 @@ impl Room {
                 self.state.store.write(vec![Write::DropHeld(udid.to_owned())]).await?;
                 // The web apps' subscriptions end with their keys: a web app that
                 // subscribes again gets a new endpoint.
-                self.end_web_subscriptions(udid, now).await?;
+                web_ended = self.end_web_subscriptions(udid, now).await?;
                 changes
             }
             Lifecycle::Backup => {
@@ -460,7 +461,8 @@ impl Room {
         // A connected phone whose tokens changed is told by losing its stream: it
         // reconnects, registers its apps again and hands the new tokens to its provider.
         // One set back online reconnects the same way, and gets what was stored meanwhile.
-        if (logged.tokens.iter().any(|t| t.changed) || matches!(event, Lifecycle::Online))
+        // So does one whose web apps' subscriptions ended with an erase.
+        if (logged.tokens.iter().any(|t| t.changed) || matches!(event, Lifecycle::Online) || web_ended > 0)
             && let Some(device) = self.registry.table.device_slot(udid)
         {
             let _ = self.engine.send(crate::devices::delivery::Event::Kick { device }).await;

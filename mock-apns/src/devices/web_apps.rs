@@ -224,11 +224,11 @@ impl Room {
         Ok(ended)
     }
 
-    /// Ends every subscription of a phone (an erase: its keys are gone).
-    pub(crate) async fn end_web_subscriptions(&self, udid: &str, now: u64) -> Result<(), Error> {
+    /// Ends every subscription of a phone (an erase: its keys are gone); answers how many.
+    pub(crate) async fn end_web_subscriptions(&self, udid: &str, now: u64) -> Result<usize, Error> {
         let ended = self.registry.web.end(udid, None, now, Ended::Erased);
         if ended.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         let writes = ended.iter().map(|s| Write::WebSubscription(s.stored(Vec::new()))).collect();
         self.state.store.write(writes).await?;
@@ -236,7 +236,7 @@ impl Room {
         for s in &ended {
             keys.remove(&s.id);
         }
-        Ok(())
+        Ok(ended.len())
     }
 
     /// A phone's web subscriptions.
