@@ -143,7 +143,7 @@ async fn the_live_activity_and_broadcast_lessons_run_and_say_what_they_need() {
         for (id, needs) in [("activity", "--activity-type"), ("broadcast", "channels create")] {
             click_lesson(&c, id).await;
             let out = format!(r#"#lesson-out[data-lesson="{id}"][data-state="no-phone"]"#);
-            let text = text_when(&c, &out, |t| !t.is_empty()).await;
+            let text = text_when(&c, &out, |t| t.contains(needs)).await;
             assert!(text.contains(needs), "{id}: {text}");
         }
 

@@ -132,7 +132,8 @@ impl WebSubscriptions {
     pub(crate) fn of_device(&self, udid: &str) -> Vec<WebSubscription> {
         let all = self.by_id.read().unwrap_or_else(|e| e.into_inner());
         let mut mine: Vec<WebSubscription> = all.values().filter(|s| s.udid == udid).map(|s| (**s).clone()).collect();
-        mine.sort_by_key(|s| s.created_at);
+        // Made in the same millisecond: by id, so the order is at least stable.
+        mine.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         mine
     }
 
