@@ -15,8 +15,20 @@ const MAX_AHEAD_SECS: u64 = 24 * 60 * 60 + 60;
 /// How many verified JWTs are remembered (the oldest go first once full).
 const CACHE_LIMIT: usize = 10_000;
 
-/// What a JWT was verified for: the JWT, the key, the audience.
-type VerifiedFor = (String, Vec<u8>, String);
+/// What a JWT was verified for — the JWT, the key, the audience — as the SHA-256 of the
+/// three (each with its length first), so a push looks the cache up without copying them.
+type VerifiedFor = [u8; 32];
+
+fn verified_for(jwt: &str, key: &[u8], audience: &str) -> VerifiedFor {
+    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    for part in [jwt.as_bytes(), key, audience.as_bytes()] {
+        ctx.update(&(part.len() as u64).to_le_bytes());
+        ctx.update(part);
+    }
+    let mut id = [0u8; 32];
+    id.copy_from_slice(ctx.finish().as_ref());
+    id
+}
 
 /// JWTs already verified, and their `exp`.
 #[derive(Default)]
@@ -28,7 +40,7 @@ impl Verified {
     /// Checks `jwt` for a push to an endpoint of `audience`'s origin, signed with `key`
     /// (the 65-byte point from `k`), at `now` (UNIX seconds).
     pub(crate) fn check(&self, jwt: &str, key: &[u8], audience: &str, now: u64) -> Result<(), WebPushReason> {
-        let id = (jwt.to_owned(), key.to_vec(), audience.to_owned());
+        let id = verified_for(jwt, key, audience);
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(&exp) = seen.get(&id) {
             if exp >= now {

@@ -272,24 +272,24 @@ async fn check(
     // host it connected to (HTTP/2 `:authority`, HTTP/1.1 `Host`), which is the endpoint
     // URL's, since the sender derives both from it.
     let headers = &parts.headers;
-    let authority = parts.uri.authority().map(|a| a.as_str().to_owned()).or_else(|| header(headers, "host"));
+    let authority = parts.uri.authority().map(|a| a.as_str()).or_else(|| header(headers, "host"));
     let origin = format!("https://{}", authority.unwrap_or_default());
-    let vapid = webpush::parse_authorization(header_ref(headers, "authorization"))?;
+    let vapid = webpush::parse_authorization(header(headers, "authorization"))?;
     let key = webpush::public_key(vapid.k)?;
     if key != subscription.application_server_key {
         return Err(WebPushReason::VapidPkHashMismatch.into());
     }
     shared.vapid.check(vapid.t, &key, &origin, shared.state.clock.unix_secs())?;
     // 8–11: the headers.
-    let ttl = webpush::ttl(header_ref(headers, "ttl"))?;
-    let urgency = Urgency::parse(header_ref(headers, "urgency"))?;
-    let topic = header(headers, "topic");
+    let ttl = webpush::ttl(header(headers, "ttl"))?;
+    let urgency = Urgency::parse(header(headers, "urgency"))?;
+    let topic = header(headers, "topic").map(str::to_owned);
     if let Some(topic) = &topic {
         webpush::check_topic(topic)?;
     }
-    let encoding = header_ref(headers, "content-encoding").map(str::to_owned);
+    let encoding = header(headers, "content-encoding");
     // 11–13: the body.
-    if !webpush::content_encoding_ok(encoding.as_deref(), body.len()) {
+    if !webpush::content_encoding_ok(encoding, body.len()) {
         return Err(WebPushReason::BadWebPushRequest.into());
     }
     if body.len() > webpush::MAX_BODY {
@@ -301,12 +301,9 @@ async fn check(
     Ok((Accepted { subscription, ttl, urgency, topic, body }, origin))
 }
 
-fn header_ref<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+/// A header's value as text (one that is not text reads as empty, and fails its check).
+fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name).map(|v| v.to_str().unwrap_or(""))
-}
-
-fn header(headers: &HeaderMap, name: &str) -> Option<String> {
-    header_ref(headers, name).map(str::to_owned)
 }
 
 /// Reads the body within `timeout`, keeping at most [`MAX_READ`] bytes of it; the rest
