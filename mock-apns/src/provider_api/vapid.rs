@@ -15,19 +15,18 @@ const MAX_AHEAD_SECS: u64 = 24 * 60 * 60 + 60;
 /// How many verified JWTs are remembered (the oldest go first once full).
 const CACHE_LIMIT: usize = 10_000;
 
-/// What a JWT was verified for — the JWT, the key, the audience — as the SHA-256 of the
-/// three (each with its length first), so a push looks the cache up without copying them.
-type VerifiedFor = [u8; 32];
+/// What a JWT was verified for: the JWT, the key, the audience.
+type VerifiedFor = (String, Vec<u8>, String);
 
-fn verified_for(jwt: &str, key: &[u8], audience: &str) -> VerifiedFor {
-    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
-    for part in [jwt.as_bytes(), key, audience.as_bytes()] {
-        ctx.update(&(part.len() as u64).to_le_bytes());
-        ctx.update(part);
+/// The same, borrowed from the request: a push looks the cache up without copying them
+/// (a tuple of `&str`, `&[u8]`, `&str` hashes as the owned one does).
+#[derive(Hash)]
+struct Looked<'a>(&'a str, &'a [u8], &'a str);
+
+impl hashbrown::Equivalent<VerifiedFor> for Looked<'_> {
+    fn equivalent(&self, key: &VerifiedFor) -> bool {
+        self.0 == key.0 && self.1 == key.1.as_slice() && self.2 == key.2
     }
-    let mut id = [0u8; 32];
-    id.copy_from_slice(ctx.finish().as_ref());
-    id
 }
 
 /// JWTs already verified, and their `exp`.
@@ -40,13 +39,13 @@ impl Verified {
     /// Checks `jwt` for a push to an endpoint of `audience`'s origin, signed with `key`
     /// (the 65-byte point from `k`), at `now` (UNIX seconds).
     pub(crate) fn check(&self, jwt: &str, key: &[u8], audience: &str, now: u64) -> Result<(), WebPushReason> {
-        let id = verified_for(jwt, key, audience);
+        let looked = Looked(jwt, key, audience);
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(&exp) = seen.get(&id) {
+        if let Some(&exp) = seen.get(&looked) {
             if exp >= now {
                 return Ok(());
             }
-            seen.remove(&id);
+            seen.remove(&looked);
             return Err(WebPushReason::BadJwtToken);
         }
         drop(seen);
@@ -58,7 +57,7 @@ impl Verified {
                 seen.clear();
             }
         }
-        seen.insert(id, exp);
+        seen.insert((jwt.to_owned(), key.to_vec(), audience.to_owned()), exp);
         Ok(())
     }
 
@@ -142,6 +141,9 @@ mod tests {
         );
         let verified = Verified::default();
         assert_eq!(verified.check(&t, &k, AUD, NOW), Ok(()));
+        // The borrowed look-up finds what was stored owned (they hash alike).
+        assert!(verified.seen.lock().expect("lock").get(&Looked(&t, &k, AUD)).is_some(), "cached");
+        assert!(verified.seen.lock().expect("lock").get(&Looked(&t, &k, "https://other")).is_none());
         assert_eq!(verified.check(&t, &k, AUD, NOW + 60), Ok(()), "from the cache");
         assert_eq!(verified.check(&t, &k, AUD, NOW + 13 * 3600), Err(WebPushReason::BadJwtToken), "expired since");
     }
