@@ -21,8 +21,6 @@
 
 use std::collections::HashMap;
 
-use aws_lc_rs::agreement::{ECDH_P256, PrivateKey};
-use aws_lc_rs::encoding::{AsBigEndian, EcPrivateKeyBin};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine as _;
 use protocol::gateway::{Delivery, Outcome, SubscriptionKeys, WebMessage};
@@ -53,12 +51,10 @@ impl WebKeys {
     /// The keys to subscribe `origin` with: made the first time, the same after.
     pub fn for_origin(&mut self, origin: &str) -> SubscriptionKeys {
         let key = self.by_origin.entry(origin.to_owned()).or_insert_with(|| {
-            let private = PrivateKey::generate(&ECDH_P256).expect("P-256 key generation");
-            let p256dh = private.compute_public_key().expect("its public key").as_ref().to_vec();
-            let scalar: EcPrivateKeyBin<'static> = private.as_be_bytes().expect("its scalar");
+            let (private, p256dh) = protocol::ece::key_pair().expect("P-256 key generation");
             let mut auth = vec![0u8; 16];
             SystemRandom::new().fill(&mut auth).expect("randomness");
-            PhoneKey { private: scalar.as_ref().to_vec(), p256dh, auth }
+            PhoneKey { private, p256dh, auth }
         });
         SubscriptionKeys { p256dh: b64(&key.p256dh), auth: b64(&key.auth) }
     }
@@ -146,6 +142,9 @@ pub fn present_web(d: &Delivery, keys: &WebKeys) -> Decision {
 
 #[cfg(test)]
 mod tests {
+    use aws_lc_rs::agreement::{ECDH_P256, PrivateKey};
+    use aws_lc_rs::encoding::{AsBigEndian, EcPrivateKeyBin};
+
     use super::*;
     use serde_json::json;
 

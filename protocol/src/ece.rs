@@ -32,6 +32,28 @@ pub enum EceError {
     /// The plaintext does not fit one record of the record size.
     #[error("the message is too long for one record")]
     TooLong,
+    /// No key pair or salt could be made.
+    #[error("no P-256 key or randomness")]
+    Random,
+}
+
+/// A new P-256 key pair: the private scalar (32 bytes) and the public point (65 bytes,
+/// uncompressed) — a phone's for a subscription, or a sender's for one message.
+pub fn key_pair() -> Result<(Vec<u8>, Vec<u8>), EceError> {
+    use aws_lc_rs::encoding::{AsBigEndian, EcPrivateKeyBin};
+    let private = PrivateKey::generate(&ECDH_P256).map_err(|_| EceError::Random)?;
+    let public = private.compute_public_key().map_err(|_| EceError::Random)?;
+    let scalar: EcPrivateKeyBin<'static> = private.as_be_bytes().map_err(|_| EceError::Random)?;
+    Ok((scalar.as_ref().to_vec(), public.as_ref().to_vec()))
+}
+
+/// [`encrypt`] as a sender does it: with a fresh key pair and salt, one 4096-byte record.
+pub fn seal(plaintext: &[u8], ua_public: &[u8], auth: &[u8]) -> Result<Vec<u8>, EceError> {
+    use aws_lc_rs::rand::SecureRandom;
+    let (as_private, _) = key_pair()?;
+    let mut salt = [0u8; 16];
+    aws_lc_rs::rand::SystemRandom::new().fill(&mut salt).map_err(|_| EceError::Random)?;
+    encrypt(plaintext, ua_public, auth, &as_private, &salt, 4096)
 }
 
 /// HMAC-SHA-256, as HKDF's extract and single-block expand use it.
@@ -116,6 +138,15 @@ pub fn encrypt(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sealed_message_opens_with_the_phone_s_keys() {
+        let (private, public) = key_pair().expect("a key pair");
+        assert_eq!((private.len(), public.len(), public[0]), (32, 65, 4));
+        let body = seal(b"hello", &public, &[5; 16]).expect("seals");
+        assert_eq!(decrypt(&body, &private, &public, &[5; 16]).expect("opens"), b"hello");
+        assert_ne!(seal(b"hello", &public, &[5; 16]).expect("seals"), body, "a fresh key and salt each time");
+    }
     use crate::webpush::base64url;
 
     /// RFC 8291, Appendix A.

@@ -132,6 +132,18 @@ impl fmt::Display for WebPushReason {
     }
 }
 
+/// `Authorization: vapid t=<JWT>, k=<key>` as a sender signs it (RFC 8292): an ES256 JWT
+/// with a raw signature for pushes to `aud` (the endpoint's origin) until `exp`, from
+/// `sub`. `None` if the key cannot sign.
+pub fn vapid_authorization(key: &aws_lc_rs::signature::EcdsaKeyPair, aud: &str, exp: u64, sub: &str) -> Option<String> {
+    use aws_lc_rs::signature::KeyPair as _;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let claims = serde_json::json!({"aud": aud, "exp": exp, "sub": sub});
+    let input = format!("{}.{}", b64(br#"{"typ":"JWT","alg":"ES256"}"#), b64(claims.to_string().as_bytes()));
+    let signature = key.sign(&aws_lc_rs::rand::SystemRandom::new(), input.as_bytes()).ok()?;
+    Some(format!("vapid t={input}.{}, k={}", b64(signature.as_ref()), b64(key.public_key().as_ref())))
+}
+
 /// The parameters of `Authorization: vapid t=<JWT>, k=<key>` (RFC 8292 §3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Vapid<'a> {

@@ -4,9 +4,7 @@
 //! `POST`ed to the subscription's endpoint over HTTP/2 — at Apple's
 //! `web.push.apple.com`, or the mock's Web Push listener with its CA.
 
-use aws_lc_rs::agreement::{ECDH_P256, PrivateKey};
-use aws_lc_rs::encoding::{AsBigEndian, EcPrivateKeyBin};
-use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use base64::Engine as _;
 use bytes::Bytes;
@@ -53,14 +51,8 @@ impl Vapid {
 
     /// `Authorization: vapid t=<JWT>, k=<key>` for pushes to `origin` until `exp`.
     pub fn authorization(&self, origin: &str, exp: u64) -> Result<String, Error> {
-        let header = b64(br#"{"typ":"JWT","alg":"ES256"}"#);
-        let claims = serde_json::json!({"aud": origin, "exp": exp, "sub": self.subject});
-        let input = format!("{header}.{}", b64(claims.to_string().as_bytes()));
-        let signature = self
-            .key
-            .sign(&SystemRandom::new(), input.as_bytes())
-            .map_err(|_| Error::BadKey("the VAPID key cannot sign".into()))?;
-        Ok(format!("vapid t={input}.{}, k={}", b64(signature.as_ref()), self.public_key()))
+        protocol::webpush::vapid_authorization(&self.key, origin, exp, &self.subject)
+            .ok_or_else(|| Error::BadKey("the VAPID key cannot sign".into()))
     }
 }
 
@@ -98,12 +90,7 @@ pub fn encrypt(subscription: &Subscription, plaintext: &[u8]) -> Result<Vec<u8>,
     let bad = |what: &str| Error::Invalid(format!("the subscription's {what} is not base64url"));
     let p256dh = base64url(&subscription.keys.p256dh).ok_or_else(|| bad("p256dh"))?;
     let auth = base64url(&subscription.keys.auth).ok_or_else(|| bad("auth"))?;
-    let ephemeral = PrivateKey::generate(&ECDH_P256).map_err(|_| Error::BadKey("no P-256 key".into()))?;
-    let scalar: EcPrivateKeyBin<'static> = ephemeral.as_be_bytes().map_err(|_| Error::BadKey("no P-256 key".into()))?;
-    let mut salt = [0u8; 16];
-    SystemRandom::new().fill(&mut salt).map_err(|_| Error::BadKey("no randomness".into()))?;
-    protocol::ece::encrypt(plaintext, &p256dh, &auth, scalar.as_ref(), &salt, 4096)
-        .map_err(|e| Error::Invalid(e.to_string()))
+    protocol::ece::seal(plaintext, &p256dh, &auth).map_err(|e| Error::Invalid(e.to_string()))
 }
 
 /// Sends one message: encrypted, signed, over HTTP/2 to the subscription's endpoint,
@@ -290,6 +277,9 @@ async fn answer(
 
 #[cfg(test)]
 mod tests {
+    use aws_lc_rs::agreement::{ECDH_P256, PrivateKey};
+    use aws_lc_rs::encoding::{AsBigEndian, EcPrivateKeyBin};
+
     use super::*;
 
     #[test]

@@ -8,9 +8,6 @@
 
 use std::sync::Arc;
 
-use aws_lc_rs::agreement::{ECDH_P256, PrivateKey};
-use aws_lc_rs::encoding::{AsBigEndian, EcPrivateKeyBin};
-use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use base64::Engine as _;
 use bytes::Bytes;
@@ -87,29 +84,13 @@ pub(crate) async fn web_push(shared: &Arc<Shared>, push: ConsoleWebPush) -> Resu
     let listener = shared.devices.webpush_url.get().cloned().unwrap_or_default();
     let authority = listener.trim_start_matches("https://").to_owned();
     // The message, encrypted for the subscription with a fresh key and salt.
-    let ephemeral = PrivateKey::generate(&ECDH_P256).map_err(|_| Error::Invalid("no P-256 key".into()))?;
-    let scalar: EcPrivateKeyBin<'static> =
-        ephemeral.as_be_bytes().map_err(|_| Error::Invalid("no P-256 key".into()))?;
-    let salt: [u8; 16] = crate::random::bytes(16).try_into().map_err(|_| Error::Invalid("no randomness".into()))?;
-    let body = protocol::ece::encrypt(
-        push.payload.as_bytes(),
-        &subscription.p256dh,
-        &subscription.auth,
-        scalar.as_ref(),
-        &salt,
-        4096,
-    )
-    .map_err(|e| Error::Invalid(format!("payload: {e}")))?;
+    let body = protocol::ece::seal(push.payload.as_bytes(), &subscription.p256dh, &subscription.auth)
+        .map_err(|e| Error::Invalid(format!("payload: {e}")))?;
     // The VAPID header, for this endpoint's origin.
-    let key = console_key(shared)?;
     let subject = push.subject.unwrap_or_else(|| "mailto:console@example.com".into());
-    let claims = serde_json::json!({
-        "aud": listener, "exp": shared.state.clock.unix_secs() + 12 * 3600, "sub": subject,
-    });
-    let input = format!("{}.{}", b64(br#"{"typ":"JWT","alg":"ES256"}"#), b64(claims.to_string().as_bytes()));
-    let signature =
-        key.sign(&SystemRandom::new(), input.as_bytes()).map_err(|_| Error::BadKey("could not sign".into()))?;
-    let authorization = format!("vapid t={input}.{}, k={}", b64(signature.as_ref()), b64(key.public_key().as_ref()));
+    let exp = shared.state.clock.unix_secs() + 12 * 3600;
+    let authorization = protocol::webpush::vapid_authorization(&console_key(shared)?, &listener, exp, &subject)
+        .ok_or_else(|| Error::BadKey("could not sign".into()))?;
     let mut request = http::Request::builder()
         .method(http::Method::POST)
         .uri(format!("https://{authority}/{id}"))

@@ -9,8 +9,6 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use aws_lc_rs::agreement::{ECDH_P256, PrivateKey};
-use aws_lc_rs::encoding::{AsBigEndian, EcPrivateKeyBin};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
@@ -171,11 +169,9 @@ impl Room {
                 (p256dh, auth, Vec::new())
             }
             None => {
-                let private = PrivateKey::generate(&ECDH_P256).map_err(|_| Error::Invalid("no P-256 key".into()))?;
-                let public = private.compute_public_key().map_err(|_| Error::Invalid("no P-256 key".into()))?;
-                let scalar: EcPrivateKeyBin<'static> =
-                    private.as_be_bytes().map_err(|_| Error::Invalid("no P-256 key".into()))?;
-                (public.as_ref().to_vec(), crate::random::bytes(16), scalar.as_ref().to_vec())
+                let (private, public) =
+                    protocol::ece::key_pair().map_err(|e| Error::Invalid(format!("no key pair: {e}")))?;
+                (public, crate::random::bytes(16), private)
             }
         };
         let subscription = self.registry.web.add(WebSubscription {
