@@ -12,7 +12,9 @@ use serde_json::{Map, Value};
 
 use crate::Error;
 use crate::activity::{Activities, Applied, Change};
+use crate::app::{AppLife, Rules};
 use crate::gateway::{AckSink, Endpoint, Gateway, Identity, Notifications};
+use crate::handler::Handler;
 use crate::present::{AppState, Authorization, Decision, NotificationCenter, present};
 
 /// An app installed on the phone.
@@ -29,6 +31,8 @@ pub struct InstalledApp {
     /// The `ActivityAttributes` types it declares, with the push-to-start token APNs
     /// gave each once declared.
     pub activity_types: Vec<(String, Option<String>)>,
+    /// What the phone keeps of it for iOS's rules (background window, VoIP strikes).
+    pub life: AppLife,
 }
 
 /// How many apns-ids the phone remembers to drop duplicates.
@@ -53,6 +57,10 @@ pub struct Device {
     pub clock_offset_ms: i64,
     /// The keys its web apps subscribed with (the private halves stay here).
     pub web_keys: crate::web::WebKeys,
+    /// The budgets iOS holds apps to.
+    pub rules: Rules,
+    /// The apps' own logic, by bundle ID (or a web app's origin).
+    handlers: HashMap<String, Handler>,
     endpoint: Endpoint,
     identity: Identity,
     seen: (HashSet<String>, VecDeque<String>),
@@ -103,6 +111,8 @@ impl Device {
             activities: Activities::default(),
             clock_offset_ms: 0,
             web_keys: Default::default(),
+            rules: Rules::default(),
+            handlers: HashMap::new(),
             endpoint,
             identity: Identity { cert_pem: activation.cert_pem, key_pem: activation.key_pem },
             seen: (HashSet::new(), VecDeque::new()),
@@ -129,12 +139,13 @@ impl Device {
                 foreground: false,
                 foreground_banner: false,
                 service_extension: false,
-                background_budget: BACKGROUND_BUDGET,
+                background_budget: self.rules.background_limit,
             },
             bundle_id,
             environment,
             token: None,
             activity_types: Vec::new(),
+            life: AppLife::default(),
         });
         self.apps.last_mut().expect("an app was just pushed")
     }
@@ -146,10 +157,20 @@ impl Device {
             let registered = gateway
                 .register(&RegisterApp { bundle_id: app.bundle_id.clone(), environment: app.environment })
                 .await?;
+            if app.token.as_ref().is_some_and(|t| *t != registered.token) {
+                // A new token: the app was reinstalled (or the phone erased), so iOS
+                // forgets what it held against the old install.
+                app.life = AppLife::default();
+            }
             app.token = Some(registered.token.clone());
             out.push(registered);
         }
         Ok(out)
+    }
+
+    /// Gives an app (by bundle ID, or a web app by origin) its own logic.
+    pub fn set_handler(&mut self, app: impl Into<String>, handler: Handler) {
+        self.handlers.insert(app.into(), handler);
     }
 
     /// Waits for the next notification on `stream`, presents it (or drops a duplicate),
@@ -159,14 +180,46 @@ impl Device {
             Ok(d) => d,
             Err(e) => return Some(Err(e)),
         };
-        let received = self.handle(delivery);
+        let received = match self.handlers.is_empty() {
+            true => self.handle(delivery),
+            false => self.handle_with_apps(delivery).await,
+        };
         Some(acks.send(&received.ack()).map(|()| received))
     }
 
-    /// Presents one notification (or recognises a duplicate) without any I/O.
+    /// Presents one notification (or recognises a duplicate) without any I/O, as apps
+    /// without handlers do.
     pub fn handle(&mut self, delivery: Delivery) -> Received {
-        if !self.seen.0.insert(delivery.apns_id.clone()) {
+        if !self.admit(&delivery) {
             return Received { delivery, decision: None, replaced: false, activity: None };
+        }
+        if delivery.push_type == PushType::Liveactivity {
+            return self.handle_activity(delivery);
+        }
+        let decision = self.decide(&delivery);
+        self.record(delivery, decision)
+    }
+
+    /// [`Device::handle`], with the apps that have handlers running their own logic
+    /// under iOS's rules ([`crate::app`]).
+    pub async fn handle_with_apps(&mut self, delivery: Delivery) -> Received {
+        if !self.admit(&delivery) {
+            return Received { delivery, decision: None, replaced: false, activity: None };
+        }
+        if delivery.push_type == PushType::Liveactivity {
+            return self.handle_activity(delivery);
+        }
+        let decision = match self.decide_with_handler(&delivery).await {
+            Some(d) => d,
+            None => self.decide(&delivery),
+        };
+        self.record(delivery, decision)
+    }
+
+    /// Drops a duplicate (false) and follows APNs's clock.
+    fn admit(&mut self, delivery: &Delivery) -> bool {
+        if !self.seen.0.insert(delivery.apns_id.clone()) {
+            return false;
         }
         self.seen.1.push_back(delivery.apns_id.clone());
         if self.seen.1.len() > SEEN
@@ -175,17 +228,115 @@ impl Device {
             self.seen.0.remove(&old);
         }
         self.observe_clock(delivery.received_ms);
-        if delivery.push_type == PushType::Liveactivity {
-            return self.handle_activity(delivery);
-        }
-        let decision = match delivery.push_type {
-            PushType::Webpush => crate::web::present_web(&delivery, &self.web_keys),
-            _ => {
-                let states: Vec<AppState> = self.apps.iter().map(|a| a.state.clone()).collect();
-                present(&delivery, &states)
+        let (now, rules) = (self.now_secs(), self.rules);
+        for app in &mut self.apps {
+            // The background budget refills once its window (on the mock's clock) is over.
+            if now.saturating_sub(app.life.background_window_start) >= rules.background_window_secs {
+                app.life.background_window_start = now;
+                app.state.background_budget = rules.background_limit;
             }
+        }
+        true
+    }
+
+    /// What an app without a handler does, by iOS's presentation rules.
+    fn decide(&mut self, delivery: &Delivery) -> Decision {
+        match delivery.push_type {
+            PushType::Webpush => crate::web::present_web(delivery, &self.web_keys),
+            PushType::Voip => {
+                let mut d = self.present(delivery);
+                // An app without its own logic is a well-behaved one: it reports the call.
+                if d.outcome != Outcome::AppNotInstalled {
+                    let app = d.bundle_id.clone().unwrap_or_default();
+                    d = match self.apps.iter().find(|a| a.bundle_id == app).is_some_and(|a| a.life.voip_blocked) {
+                        true => Decision { outcome: Outcome::VoipBlocked, reason: None, shown: None, ..d },
+                        false => Decision {
+                            outcome: Outcome::CallReported,
+                            reason: Some("incoming call".into()),
+                            shown: None,
+                            ..d
+                        },
+                    };
+                }
+                d
+            }
+            _ => self.present(delivery),
+        }
+    }
+
+    fn present(&self, delivery: &Delivery) -> Decision {
+        let states: Vec<AppState> = self.apps.iter().map(|a| a.state.clone()).collect();
+        present(delivery, &states)
+    }
+
+    /// The app's own logic, if it has a handler: `None` for the default.
+    async fn decide_with_handler(&mut self, delivery: &Delivery) -> Option<Decision> {
+        if delivery.push_type == PushType::Webpush {
+            return self.decide_web(delivery).await;
+        }
+        let bundle = Topic::parse(&delivery.topic).map(|t| t.bundle_id().to_owned()).ok()?;
+        let at = self.apps.iter().position(|a| a.bundle_id == bundle)?;
+        let handler = self.handlers.get_mut(&bundle)?;
+        let rules = self.rules;
+        let name = |n: &str| crate::app::event(n, &self.udid, &bundle, delivery);
+        if delivery.push_type == PushType::Voip {
+            let event = name("didReceiveIncomingPushWith");
+            return crate::app::voip(handler, &rules, &mut self.apps[at].life, event, &bundle).await;
+        }
+        let states: Vec<AppState> = self.apps.iter().map(|a| a.state.clone()).collect();
+        let decision = present(delivery, &states);
+        match (decision.outcome, decision.shown) {
+            (Outcome::HandledSilently, _) => {
+                crate::app::background(handler, &rules, name("didReceiveRemoteNotification"), &bundle).await
+            }
+            (Outcome::Presented, Some(shown)) if shown.in_foreground => {
+                crate::app::will_present(handler, &rules, name("willPresent"), shown).await
+            }
+            (Outcome::Presented, Some(shown)) if crate::app::wants_extension(delivery) => {
+                crate::app::extension(handler, &rules, name("didReceive"), shown).await
+            }
+            _ => None,
+        }
+    }
+
+    /// A web push to a web app whose service worker is the team's: its `push` event.
+    async fn decide_web(&mut self, delivery: &Delivery) -> Option<Decision> {
+        let opened = match crate::web::open(delivery, &self.web_keys) {
+            Ok(o) => o,
+            Err(d) => return Some(*d),
         };
-        if decision.outcome == protocol::gateway::Outcome::HandledSilently
+        let handler = self.handlers.get_mut(&opened.origin)?;
+        if !opened.goes_to_worker() {
+            return None;
+        }
+        let event = serde_json::json!({
+            "event": "push", "udid": self.udid, "origin": opened.origin, "apnsId": delivery.apns_id,
+            "data": opened.data,
+        });
+        let discard = |why: String| Decision {
+            outcome: Outcome::Discarded,
+            reason: Some(why),
+            shown: None,
+            bundle_id: Some(opened.origin.clone()),
+        };
+        Some(match handler.call(event, self.rules.answer_time).await {
+            Ok(answer) if crate::app::is_default(&answer) => return None,
+            Ok(answer) => match answer.get("showNotification").filter(|n| n.get("title").is_some_and(Value::is_string))
+            {
+                Some(n) => crate::web::show(delivery, &opened, Some(n)),
+                None => discard("the service worker showed no notification".into()),
+            },
+            Err(e) => {
+                handler.stop();
+                discard(format!("the service worker failed: {e}"))
+            }
+        })
+    }
+
+    /// Counts a background push against the budget, sets the badge and adds what was
+    /// shown to the notification center.
+    fn record(&mut self, delivery: Delivery, decision: Decision) -> Received {
+        if matches!(decision.outcome, Outcome::HandledSilently | Outcome::BackgroundFetch)
             && let Some(app) = self.apps.iter_mut().find(|a| Some(&a.bundle_id) == decision.bundle_id.as_ref())
         {
             app.state.background_budget = app.state.background_budget.saturating_sub(1);
@@ -198,6 +349,16 @@ impl Device {
             replaced = self.center.add(shown.clone());
         }
         Received { delivery, decision: Some(decision), replaced, activity: None }
+    }
+
+    /// Hands an app's new token to its handler (`didRegisterForRemoteNotifications`,
+    /// `pushToStartTokenUpdates`, `pushTokenUpdates`), so it can post it to its own
+    /// backend. `None` when the app has no handler.
+    pub async fn hand_token(&mut self, app: &str, event: Value) -> Option<Result<(), crate::handler::Failure>> {
+        let handler = self.handlers.get_mut(app)?;
+        let mut event = event;
+        event["udid"] = self.udid.clone().into();
+        Some(handler.call(event, self.rules.answer_time).await.map(|_| ()))
     }
 
     /// A Live Activity push: routed to the app by topic, then applied by ActivityKit's rules.

@@ -5,16 +5,20 @@
 //! the way iOS would ([`present`]), and acknowledges what the app did.
 
 pub mod activity;
+pub mod app;
 mod device;
 pub mod fleet;
 mod gateway;
+pub mod handler;
 pub mod present;
 pub mod run;
 pub mod web;
 
 pub use activity::{Activities, Activity, ActivityState};
+pub use app::Rules;
 pub use device::{BACKGROUND_BUDGET, Device, InstalledApp, Received};
 pub use gateway::{AckSink, Endpoint, Gateway, Identity, Notifications};
+pub use handler::{Handler, Target};
 pub use present::{AppState, Authorization, Decision, NotificationCenter, Shown, present};
 
 /// Why a simulated device could not do something.

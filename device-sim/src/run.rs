@@ -74,6 +74,8 @@ pub struct WebAppSetup {
     pub name: Option<String>,
     /// Its server's VAPID public key, base64url.
     pub application_server_key: String,
+    /// Its own service worker's `push` handler, if it has one.
+    pub handler: Option<crate::Target>,
 }
 
 impl ActivityRegistration {
@@ -234,6 +236,42 @@ pub fn describe_in(lang: Lang, r: &Received) -> String {
             )
         }
         (Outcome::Presented, Some(s)) => t!(lang, "[5] {app}: {}{how}", "[5] {app}：{}{how}", shown(lang, s)),
+        (Outcome::ModifiedByExtension, Some(s)) => t!(
+            lang,
+            "[5] {app}: modified by its service extension, then {}{how}",
+            "[5] {app}：经通知服务扩展修改后，{}{how}",
+            shown(lang, s)
+        ),
+        (Outcome::ExtensionTimedOut, _) => t!(
+            lang,
+            "[5] {app}: its service extension timed out (serviceExtensionTimeWillExpire): {reason}{how}",
+            "[5] {app}：通知服务扩展超时（serviceExtensionTimeWillExpire）：{reason}{how}"
+        ),
+        (Outcome::ExtensionFailed, _) => t!(
+            lang,
+            "[5] {app}: its service extension failed: {reason}{how}",
+            "[5] {app}：通知服务扩展失败：{reason}{how}"
+        ),
+        (Outcome::BackgroundFetch, _) => t!(
+            lang,
+            "[5] {app}: woken in the background; its fetch ended {reason}{how}",
+            "[5] {app}：在后台被唤醒；它的后台获取结果为 {reason}{how}"
+        ),
+        (Outcome::CallReported, _) => t!(
+            lang,
+            "[5] {app}: VoIP push reported to CallKit — {reason}{how}",
+            "[5] {app}：VoIP 推送已报告给 CallKit —— {reason}{how}"
+        ),
+        (Outcome::VoipNoCall, _) => t!(
+            lang,
+            "[5] {app}: VoIP push with no call reported to CallKit — iOS terminated the app: {reason}{how}",
+            "[5] {app}：VoIP 推送没有向 CallKit 报告来电 —— iOS 终止了 App：{reason}{how}"
+        ),
+        (Outcome::VoipBlocked, _) => t!(
+            lang,
+            "[5] {app}: VoIP push not delivered: iOS stopped launching the app for VoIP pushes until it is reinstalled{how}",
+            "[5] {app}：VoIP 推送未送达：iOS 已停止为 VoIP 推送启动该 App，直到重新安装{how}"
+        ),
         (Outcome::HandledSilently, _) => {
             t!(
                 lang,
@@ -312,6 +350,8 @@ pub struct AppSetup {
     pub activity_types: Vec<String>,
     /// Live Activities it starts itself once online, by type.
     pub start_activities: Vec<String>,
+    /// The app's own logic ([`crate::app`]), if it has any.
+    pub handler: Option<crate::Target>,
 }
 
 impl AppSetup {
@@ -325,6 +365,7 @@ impl AppSetup {
             service_extension: false,
             activity_types: Vec::new(),
             start_activities: Vec::new(),
+            handler: None,
         }
     }
 }
@@ -395,6 +436,30 @@ async fn report(
         error: outcome.err(),
     };
     let _ = gw.handed_over(&told).await;
+}
+
+/// A Live Activity token as its app's handler gets it.
+fn token_event(name: &str, reg: &ActivityRegistration) -> serde_json::Value {
+    let mut event = serde_json::to_value(reg).unwrap_or_default();
+    event["event"] = name.into();
+    event
+}
+
+/// Step 3 in the app's own code: hands a new token to the app's handler, if it has one,
+/// so it can post it to its backend; says how that went.
+async fn to_app(lang: Lang, device: &mut Device, app: &str, event: serde_json::Value, say: &mut impl FnMut(String)) {
+    let name = event["event"].as_str().unwrap_or_default().to_owned();
+    match device.hand_token(app, event).await {
+        None => {}
+        Some(Ok(())) => say(t!(
+            lang,
+            "[3] {app} handed its token to its own code ({name})",
+            "[3] {app} 把令牌交给了它自己的代码（{name}）"
+        )),
+        Some(Err(e)) => {
+            say(t!(lang, "[3] {app}'s own code failed on {name}: {e}", "[3] {app} 自己的代码在 {name} 中失败：{e}"))
+        }
+    }
 }
 
 /// Steps 1–3 for a web app: it subscribes, Apple's push service issues an endpoint, and
@@ -509,9 +574,47 @@ pub async fn run_phone(
     apps: Vec<AppSetup>,
     web_apps: Vec<WebAppSetup>,
     provider: Option<String>,
-    mut say: impl FnMut(String),
+    say: impl FnMut(String),
 ) -> Result<(), Error> {
+    let phone = Phone { lang, udid, apps, web_apps, provider, rules: crate::Rules::default(), handler_ca: None };
+    run_with(endpoint, phone, say).await
+}
+
+/// A phone to run: its apps and web apps, whom they hand tokens to, and the rules and
+/// trust for the apps' handlers.
+#[derive(Debug, Clone)]
+pub struct Phone {
+    /// The narration's language.
+    pub lang: Lang,
+    /// Its UDID (a new one when `None`).
+    pub udid: Option<String>,
+    /// Its apps.
+    pub apps: Vec<AppSetup>,
+    /// Web apps on its Home Screen.
+    pub web_apps: Vec<WebAppSetup>,
+    /// The provider URL apps hand their tokens to.
+    pub provider: Option<String>,
+    /// The budgets iOS holds handlers to.
+    pub rules: crate::Rules,
+    /// PEM roots trusted for `https://` handlers.
+    pub handler_ca: Option<String>,
+}
+
+/// Runs `phone` until the process stops.
+pub async fn run_with(endpoint: Endpoint, phone: Phone, mut say: impl FnMut(String)) -> Result<(), Error> {
+    let Phone { lang, udid, apps, web_apps, provider, rules, handler_ca } = phone;
     let mut device = Device::activate(endpoint, udid).await?;
+    device.rules = rules;
+    for app in &apps {
+        if let Some(target) = &app.handler {
+            device.set_handler(app.bundle_id.clone(), crate::Handler::new(target.clone(), handler_ca.clone()));
+        }
+    }
+    for web in &web_apps {
+        if let Some(target) = &web.handler {
+            device.set_handler(web.origin.clone(), crate::Handler::new(target.clone(), handler_ca.clone()));
+        }
+    }
     say(t!(lang, "iPhone {} activated with the gateway", "iPhone {} 已通过网关激活", device.udid));
     for setup in &apps {
         let app = device.install(setup.bundle_id.clone(), setup.environment);
@@ -566,6 +669,11 @@ pub async fn run_phone(
                         environment: r.environment,
                         token: r.token.clone(),
                     };
+                    let event = serde_json::json!({
+                        "event": "didRegisterForRemoteNotifications", "bundleId": r.bundle_id,
+                        "environment": r.environment, "deviceToken": r.token,
+                    });
+                    to_app(lang, &mut device, &r.bundle_id, event, &mut say).await;
                     let handed = Handed { app: &r.bundle_id, environment: r.environment, token: &r.token };
                     report(lang, provider.as_deref(), &reg, Kind::Device, handed, &mut gw, &mut say).await;
                 }
@@ -589,6 +697,8 @@ pub async fn run_phone(
                 });
                 if new {
                     let reg = ActivityRegistration::of(&device.udid, &t);
+                    to_app(lang, &mut device, &t.bundle_id, token_event("pushToStartTokenUpdates", &reg), &mut say)
+                        .await;
                     let handed = Handed { app: &t.bundle_id, environment: t.environment, token: &t.token };
                     report(lang, provider.as_deref(), &reg, Kind::PushToStart, handed, &mut gw, &mut say).await;
                     known_activity_tokens.push(t.token);
@@ -612,6 +722,7 @@ pub async fn run_phone(
                         "[2] APNs 为实时活动 {id} 签发了更新令牌 {token}…"
                     ));
                     let reg = ActivityRegistration::of(&device.udid, &t);
+                    to_app(lang, &mut device, &t.bundle_id, token_event("pushTokenUpdates", &reg), &mut say).await;
                     let handed = Handed { app: &t.bundle_id, environment: t.environment, token: &t.token };
                     report(lang, provider.as_deref(), &reg, Kind::Activity, handed, &mut gw, &mut say).await;
                 }
@@ -651,6 +762,7 @@ pub async fn run_phone(
                         "[2] APNs 为实时活动 {id} 签发了更新令牌 {token}…"
                     ));
                     let reg = ActivityRegistration::of(&device.udid, &t);
+                    to_app(lang, &mut device, &t.bundle_id, token_event("pushTokenUpdates", &reg), &mut say).await;
                     let handed = Handed { app: &t.bundle_id, environment: t.environment, token: &t.token };
                     report(lang, provider.as_deref(), &reg, Kind::Activity, handed, &mut gw, &mut say).await;
                 }

@@ -78,49 +78,106 @@ impl WebKeys {
     }
 }
 
-/// What Safari does with a message (see the module's rules): decrypted with `keys` when
-/// it comes encrypted.
+/// Decides what the phone does with a decrypted (or plain) web push: shown by Safari or
+/// by the web app's default service worker.
 pub fn present_web(d: &Delivery, keys: &WebKeys) -> Decision {
+    match open(d, keys) {
+        Ok(opened) => show(d, &opened, None),
+        Err(discarded) => *discarded,
+    }
+}
+
+/// A web push as the phone opened it: whose it is and its text.
+#[derive(Debug, Clone)]
+pub struct Opened {
+    /// The web app.
+    pub origin: String,
+    /// Its name on the Home Screen.
+    pub name: String,
+    /// The message, decrypted.
+    pub data: String,
+    json: Option<Value>,
+}
+
+impl Opened {
+    /// Whether the web app's service worker gets the message (anything but a Declarative
+    /// Web Push message without `mutable`).
+    pub fn goes_to_worker(&self) -> bool {
+        !matches!(declarative(self.json.as_ref()), Some(d) if d.by == "declarative")
+    }
+}
+
+/// Reads (and decrypts) a web push, or says why it is dropped.
+pub fn open(d: &Delivery, keys: &WebKeys) -> Result<Opened, Box<Decision>> {
     let discard =
         |why: String| Decision { outcome: Outcome::Discarded, reason: Some(why), shown: None, bundle_id: None };
     let Ok(message) = serde_json::from_str::<WebMessage>(d.payload.get()) else {
-        return discard("unreadable web push message".into());
+        return Err(Box::new(discard("unreadable web push message".into())));
     };
     let data = match (&message.data, &message.encrypted) {
         (Some(text), _) => text.clone(),
         (None, Some(encrypted)) => match keys.decrypt(&message.subscription, encrypted) {
             Ok(plain) => String::from_utf8_lossy(&plain).into_owned(),
-            Err(why) => return Decision { bundle_id: Some(message.origin.clone()), ..discard(why) },
+            Err(why) => return Err(Box::new(Decision { bundle_id: Some(message.origin.clone()), ..discard(why) })),
         },
         (None, None) => String::new(),
     };
-    let json: Option<Value> = serde_json::from_str(&data).ok();
-    let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
-    let declarative = json.as_ref().filter(|v| v.get("web_push").and_then(Value::as_u64) == Some(8030)).and_then(|v| {
-        let n = v.get("notification")?;
-        let navigate = text(n, "navigate").filter(|url| url.starts_with("https://"))?;
-        let title = text(n, "title")?;
-        let badge = v.get("app_badge").or_else(|| n.get("app_badge")).and_then(Value::as_u64);
-        let silent = n.get("silent").and_then(Value::as_bool).unwrap_or(false);
-        // `mutable: true` lets the service worker change it first; the default one does
-        // not, so the same notification is shown, by the service worker.
-        let by = if v.get("mutable").and_then(Value::as_bool) == Some(true) { "service-worker" } else { "declarative" };
-        Some((title, text(n, "body"), navigate, badge, silent, by, text(n, "tag")))
-    });
-    let (title, body, navigate, badge, silent, by, tag) = match declarative {
-        Some((title, body, navigate, badge, silent, by, tag)) => {
-            (Some(title), body, Some(navigate), badge, silent, by, tag)
-        }
-        None => match json.as_ref().filter(|v| v.get("title").and_then(Value::as_str).is_some()) {
+    let json = serde_json::from_str(&data).ok();
+    Ok(Opened { origin: message.origin, name: message.name, data, json })
+}
+
+struct Declarative {
+    title: String,
+    body: Option<String>,
+    navigate: String,
+    badge: Option<u64>,
+    silent: bool,
+    by: &'static str,
+    tag: Option<String>,
+}
+
+fn text(v: &Value, key: &str) -> Option<String> {
+    v.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+fn declarative(json: Option<&Value>) -> Option<Declarative> {
+    let v = json.filter(|v| v.get("web_push").and_then(Value::as_u64) == Some(8030))?;
+    let n = v.get("notification")?;
+    let navigate = text(n, "navigate").filter(|url| url.starts_with("https://"))?;
+    let title = text(n, "title")?;
+    let badge = v.get("app_badge").or_else(|| n.get("app_badge")).and_then(Value::as_u64);
+    let silent = n.get("silent").and_then(Value::as_bool).unwrap_or(false);
+    // `mutable: true` lets the service worker change it first; the default one does
+    // not, so the same notification is shown, by the service worker.
+    let by = if v.get("mutable").and_then(Value::as_bool) == Some(true) { "service-worker" } else { "declarative" };
+    Some(Declarative { title, body: text(n, "body"), navigate, badge, silent, by, tag: text(n, "tag") })
+}
+
+/// What is shown for an opened web push: `worker` is what the web app's own service
+/// worker passed to `showNotification` (`title`, `body`, `tag`, `navigate`); `None`
+/// for the default service worker.
+pub fn show(d: &Delivery, opened: &Opened, worker: Option<&Value>) -> Decision {
+    let (title, body, navigate, badge, silent, by, tag) = match (worker, declarative(opened.json.as_ref())) {
+        (Some(n), _) => (
+            text(n, "title"),
+            text(n, "body"),
+            text(n, "navigate"),
+            None,
+            n.get("silent").and_then(Value::as_bool).unwrap_or(false),
+            "service-worker",
+            text(n, "tag"),
+        ),
+        (None, Some(x)) => (Some(x.title), x.body, Some(x.navigate), x.badge, x.silent, x.by, x.tag),
+        (None, None) => match opened.json.as_ref().filter(|v| v.get("title").and_then(Value::as_str).is_some()) {
             Some(v) => {
                 (text(v, "title"), text(v, "body"), text(v, "url"), None, false, "service-worker", text(v, "tag"))
             }
-            None => (Some(message.name.clone()), Some(data.clone()), None, None, false, "service-worker", None),
+            None => (Some(opened.name.clone()), Some(opened.data.clone()), None, None, false, "service-worker", None),
         },
     };
     let shown = Shown {
         apns_id: d.apns_id.clone(),
-        bundle_id: message.origin.clone(),
+        bundle_id: opened.origin.clone(),
         title,
         subtitle: None,
         body: body.filter(|b| !b.is_empty()),
@@ -137,7 +194,7 @@ pub fn present_web(d: &Delivery, keys: &WebKeys) -> Decision {
         navigate,
         shown_by: Some(by.to_owned()),
     };
-    Decision { outcome: Outcome::Presented, reason: None, shown: Some(shown), bundle_id: Some(message.origin) }
+    Decision { outcome: Outcome::Presented, reason: None, shown: Some(shown), bundle_id: Some(opened.origin.clone()) }
 }
 
 #[cfg(test)]

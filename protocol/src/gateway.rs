@@ -270,6 +270,25 @@ pub enum Outcome {
     ActivityUpdated,
     /// A Live Activity ended.
     ActivityEnded,
+    /// The app's Notification Service Extension changed the content in time; `reason`
+    /// is what was shown.
+    ModifiedByExtension,
+    /// The extension did not call its content handler in time: after
+    /// `serviceExtensionTimeWillExpire`, the original content (or the extension's best
+    /// attempt, as `reason` says) was shown.
+    ExtensionTimedOut,
+    /// The extension failed (crashed, answered garbage): the original content was shown.
+    ExtensionFailed,
+    /// A background push woke the app; `reason` is its fetch result (`newData`,
+    /// `noData`, `failed…`).
+    BackgroundFetch,
+    /// A VoIP push was reported to CallKit as an incoming call.
+    CallReported,
+    /// A VoIP push was not reported to CallKit: iOS terminated the app.
+    VoipNoCall,
+    /// VoIP pushes to the app are no longer delivered (it failed to report calls too
+    /// often) until it is reinstalled.
+    VoipBlocked,
 }
 
 /// The device's acknowledgement of one notification.

@@ -69,6 +69,8 @@ pub(crate) enum DeviceCommand {
         /// The narration's language: en or zh-CN [default: from the locale].
         #[arg(long, value_parser = parse_lang)]
         lang: Option<Lang>,
+        #[command(flatten)]
+        logic: super::app_logic::AppLogic,
     },
     /// Inject a payload into a running phone the way `xcrun simctl push` does.
     Push {
@@ -144,8 +146,12 @@ pub(crate) async fn run(Args { command }: Args) -> Result<(), Box<dyn std::error
             activity_types,
             start_activities,
             lang,
+            logic,
         } => {
             let endpoint = device_sim::Endpoint::parse(&gateway, ca_of(&ca)?)?;
+            let named: Vec<&str> =
+                apps.iter().map(|(b, _)| b.as_str()).chain(web_apps.iter().map(String::as_str)).collect();
+            let handler_ca = logic.check(&named)?;
             let by_type = activity_types.iter().chain(&start_activities).map(|(b, _)| b);
             for named in denied.iter().chain(&provisional).chain(&foreground).chain(&service_extension).chain(by_type) {
                 if !apps.iter().any(|(b, _)| b == named) {
@@ -168,20 +174,31 @@ pub(crate) async fn run(Args { command }: Args) -> Result<(), Box<dyn std::error
                     };
                     setup.activity_types = mine(&activity_types);
                     setup.start_activities = mine(&start_activities);
-                    setup
+                    setup.handler = logic.target(&bundle)?;
+                    Ok(setup)
                 })
-                .collect();
+                .collect::<Result<_, String>>()?;
             let key = match vapid_key {
                 Some(key) => application_server_key(&key)?,
                 None => String::new(),
             };
             let web_apps = web_apps
                 .into_iter()
-                .map(|origin| device_sim::run::WebAppSetup { origin, name: None, application_server_key: key.clone() })
-                .collect();
+                .map(|origin| {
+                    let handler = logic.target(&origin)?;
+                    Ok(device_sim::run::WebAppSetup {
+                        origin,
+                        name: None,
+                        application_server_key: key.clone(),
+                        handler,
+                    })
+                })
+                .collect::<Result<_, String>>()?;
             let lang = lang.unwrap_or_else(Lang::from_env);
             let say = |line: String| println!("{line}");
-            let run = device_sim::run::run_phone(lang, endpoint, udid, apps, web_apps, provider, say);
+            let rules = logic.rules();
+            let phone = device_sim::run::Phone { lang, udid, apps, web_apps, provider, rules, handler_ca };
+            let run = device_sim::run::run_with(endpoint, phone, say);
             tokio::select! {
                 r = run => r?,
                 _ = wait_for_signal() => {}

@@ -1,6 +1,7 @@
 //! One file per subcommand, each owning its arguments (`Args`) and its work (`run`);
 //! `cli.rs` puts them together.
 
+pub(crate) mod app_logic;
 pub(crate) mod channels;
 pub(crate) mod demo;
 pub(crate) mod device;

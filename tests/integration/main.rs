@@ -3,6 +3,7 @@
 
 mod activities;
 mod admin;
+mod app_logic;
 mod auth;
 mod certificates;
 mod channels;

@@ -40,6 +40,7 @@ async fn web_phone_on(mock: MockApns, udid: &str, server_key: &str, provider: Op
         origin: ORIGIN.into(),
         name: Some("News".into()),
         application_server_key: server_key.to_owned(),
+        handler: None,
     };
     let (tx, mut lines) = mpsc::unbounded_channel();
     let say = move |line: String| {

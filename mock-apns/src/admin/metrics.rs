@@ -50,6 +50,13 @@ pub(crate) fn render(shared: &Shared) -> String {
         "activity-started",
         "activity-updated",
         "activity-ended",
+        "modified-by-extension",
+        "extension-timed-out",
+        "extension-failed",
+        "background-fetch",
+        "call-reported",
+        "voip-no-call",
+        "voip-blocked",
         "discarded",
     ] {
         let n = stats.get(state).copied().unwrap_or(0);

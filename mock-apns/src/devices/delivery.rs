@@ -322,6 +322,13 @@ pub(crate) async fn run(
                         Outcome::ActivityStarted => State::ActivityStarted,
                         Outcome::ActivityUpdated => State::ActivityUpdated,
                         Outcome::ActivityEnded => State::ActivityEnded,
+                        Outcome::ModifiedByExtension => State::ModifiedByExtension,
+                        Outcome::ExtensionTimedOut => State::ExtensionTimedOut,
+                        Outcome::ExtensionFailed => State::ExtensionFailed,
+                        Outcome::BackgroundFetch => State::BackgroundFetch,
+                        Outcome::CallReported => State::CallReported,
+                        Outcome::VoipNoCall => State::VoipNoCall,
+                        Outcome::VoipBlocked => State::VoipBlocked,
                     };
                     let now = shared.state.clock.unix_millis();
                     let activity_ended =

@@ -46,6 +46,20 @@ pub enum State {
     ActivityUpdated,
     /// A Live Activity ended.
     ActivityEnded,
+    /// The app's service extension changed the content in time (the detail: what it showed).
+    ModifiedByExtension,
+    /// The service extension ran out of time: the original content (or its best attempt) shown.
+    ExtensionTimedOut,
+    /// The service extension failed: the original content shown.
+    ExtensionFailed,
+    /// A background push woke the app (the detail: `newData`, `noData` or `failed`).
+    BackgroundFetch,
+    /// A VoIP push reported to CallKit as an incoming call.
+    CallReported,
+    /// A VoIP push not reported to CallKit: the app was terminated.
+    VoipNoCall,
+    /// VoIP pushes to the app stopped (too many unreported calls) until it is reinstalled.
+    VoipBlocked,
 }
 
 impl State {
@@ -66,6 +80,13 @@ impl State {
             State::ActivityStarted => "activity-started",
             State::ActivityUpdated => "activity-updated",
             State::ActivityEnded => "activity-ended",
+            State::ModifiedByExtension => "modified-by-extension",
+            State::ExtensionTimedOut => "extension-timed-out",
+            State::ExtensionFailed => "extension-failed",
+            State::BackgroundFetch => "background-fetch",
+            State::CallReported => "call-reported",
+            State::VoipNoCall => "voip-no-call",
+            State::VoipBlocked => "voip-blocked",
         }
     }
 }

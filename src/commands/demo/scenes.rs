@@ -391,8 +391,12 @@ pub(super) async fn web_push(stage: &Stage) -> Result<(), Box<dyn std::error::Er
         "\n── Web 推送（Safari、主屏幕网页应用）：同样的五步，只是用订阅代替了设备令牌",
     ));
     let key = provider.web.public_key().ok_or("the demo's provider has a VAPID key")?;
-    let web =
-        device_sim::run::WebAppSetup { origin: origin.into(), name: Some("News".into()), application_server_key: key };
+    let web = device_sim::run::WebAppSetup {
+        origin: origin.into(),
+        name: Some("News".into()),
+        application_server_key: key,
+        handler: None,
+    };
     let fay_name = lang.pick("Fay's iPhone", "Fay 的 iPhone");
     let fay = super::phone_with_web(mock, lang, fay_name, "FAY-IPHONE", (Vec::new(), vec![web]), &stage.provider_url);
     let subscriptions = || provider.tokens.web_subscriptions(Some(origin), None, None).unwrap_or_default();
