@@ -10,6 +10,7 @@ mod device;
 pub mod fleet;
 mod gateway;
 pub mod handler;
+mod narrate;
 pub mod present;
 pub mod run;
 pub mod web;
