@@ -106,8 +106,8 @@ fn the_python_package_readme_runs_and_its_fixtures_follow_exec() {
         assert!(stdout.contains(passed), "{args:?} (exec {exec}): expected {passed:?} in\n{stdout}");
     };
     let readme = ["check_readme.py", "README.md", "-W", "ignore"];
-    run(false, false, &readme, &dir, "12 tests passed");
-    run(true, false, &readme, &dir, "12 tests passed");
+    run(false, false, &readme, &dir, "15 tests passed");
+    run(true, false, &readme, &dir, "15 tests passed");
     let suite = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "apns_lab.pytest_plugin", "-W", "ignore"];
     let tests = dir.join("tests");
     run(false, false, &suite, &tests, "2 skipped");

@@ -23,6 +23,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterable, Optional, Union
 
 __all__ = ["ApnsLab", "ApnsLabError", "Device", "Phone", "binary"]
@@ -363,30 +364,40 @@ class ApnsLab:
 
     # simulated phones
     def phone(self, *apps: App, udid: Optional[str] = None, web_apps: Iterable[str] = (),
-              vapid_key: Optional[str] = None, args: Iterable[str] = ()) -> "Phone":
+              vapid_key: Optional[str] = None, args: Iterable[str] = (), handlers: bool = True) -> "Phone":
         """Runs a simulated iPhone (``apns-lab device run``) with these apps, connected to
         this mock's gateway; it registers, receives and prints what it shows. ``web_apps``
         are origins on its Home Screen, subscribed with ``vapid_key`` (the server's VAPID
         public key, base64url, or a PEM private key file). Without a ``udid`` it gets a
-        fresh one (``phone.udid``)."""
+        fresh one (``phone.udid``). Each app's events reach this process, for callbacks
+        given with ``phone.on(...)`` (``handlers=False`` leaves every app to the phone).
+        ``args`` are more ``device run`` options, such as ``--extension-budget 1``."""
         udid = udid or "PHONE-" + os.urandom(6).hex().upper()
         cmd = [binary(), "device", "run", "--gateway", self.gateway, "--ca", self.ca_file, "--udid", udid]
+        names = []
         for app in apps:
             a = _app(app)
+            names.append(a["bundle_id"])
             cmd += ["--app", a["bundle_id"] + (":" + a["environment"] if a.get("environment") else "")]
         for origin in web_apps:
+            names.append(origin)
             cmd += ["--web-app", origin]
         if vapid_key:
             cmd += ["--vapid-key", vapid_key]
-        return Phone(self, udid, cmd + list(args))
+        server = _Handlers() if handlers else None
+        if server:
+            for name in names:
+                cmd += ["--handler", f"{name}={server.url}/{urllib.parse.quote(name, safe='')}"]
+        return Phone(self, udid, cmd + list(args), server)
 
 
 class Phone:
     """A simulated iPhone running in a child process: ``udid``, and ``lines``, what it
     printed (its tokens there are shortened; ``token()`` has them whole)."""
 
-    def __init__(self, lab: ApnsLab, udid: str, cmd: list):
+    def __init__(self, lab: ApnsLab, udid: str, cmd: list, handlers: "Optional[_Handlers]" = None):
         self._lab = lab
+        self._handlers = handlers
         self.udid = udid
         env = dict(os.environ)
         env.setdefault("RUST_LOG", "warn")
@@ -444,17 +455,82 @@ class Phone:
                 raise ApnsLabError(0, f"{self.udid} did not subscribe {origin}:\n" + "\n".join(self.lines))
             time.sleep(0.05)
 
+    def on(self, event: str, callback, app: Optional[str] = None) -> "Phone":
+        """Runs ``callback(event)`` when iOS would call the app with ``event`` — one of
+        ``didReceive`` (its Notification Service Extension; answer ``{"content": {"title",
+        "body", …}}``), ``serviceExtensionTimeWillExpire``, ``didReceiveRemoteNotification``
+        (answer ``{"result": "newData"|"noData"|"failed"}``), ``willPresent`` (answer
+        ``{"options": ["banner", "list", "sound", "badge"]}``), ``didReceiveIncomingPushWith``
+        (VoIP: answer ``{"reportNewIncomingCall": {"handle": …}}`` or iOS terminates the
+        app), ``didRegisterForRemoteNotifications``, ``pushToStartTokenUpdates``,
+        ``pushTokenUpdates``, and ``push`` for a web app's service worker (answer
+        ``{"showNotification": {"title", "body"?, "tag"?}}``). The event is a dict
+        (``payload`` holds the push); returning ``None`` leaves the event to the phone's
+        built-in app. ``app`` limits it to one bundle ID or web origin. Returns the phone."""
+        if self._handlers is None:
+            raise ApnsLabError(0, "this phone was started with handlers=False")
+        self._handlers.callbacks[(event, app)] = callback
+        return self
+
+    @property
+    def errors(self) -> list:
+        """Exceptions the callbacks raised (each answered the phone as the app's failure)."""
+        return list(self._handlers.errors) if self._handlers else []
+
     def stop(self) -> None:
         """Stops the phone (SIGTERM, then waits)."""
         if self._proc.poll() is None:
             self._proc.terminate()
             self._proc.wait(timeout=10)
+        if self._handlers:
+            self._handlers.close()
 
     def __enter__(self) -> "Phone":
         return self
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class _Handlers:
+    """The phone's apps' handler: a loopback HTTP server that answers each event with
+    the callback ``phone.on`` registered for it, or ``{"default": true}``."""
+
+    def __init__(self):
+        self.callbacks: dict = {}
+        self.errors: list = []
+        owner = self
+
+        class Serve(BaseHTTPRequestHandler):
+            def do_POST(self):
+                try:
+                    n = int(self.headers.get("content-length") or 0)
+                    event = json.loads(self.rfile.read(n) or b"{}")
+                    app = urllib.parse.unquote(self.path.lstrip("/"))
+                    name = event.get("event")
+                    callback = owner.callbacks.get((name, app)) or owner.callbacks.get((name, None))
+                    answer = callback(event) if callback else None
+                    body, status = json.dumps({"default": True} if answer is None else answer).encode(), 200
+                except Exception as e:  # the app's failure, recorded for the test
+                    owner.errors.append(e)
+                    body, status = json.dumps({"error": repr(e)}).encode(), 500
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Serve)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
 
 
 class _Async:
