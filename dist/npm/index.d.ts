@@ -94,7 +94,50 @@ export interface Phone {
   token(bundleId: string, timeoutMs?: number): Promise<string>;
   /** Its web app's Web Push subscription, once the web app has subscribed. */
   subscription(origin: string, timeoutMs?: number): Promise<WebSubscription>;
+  /**
+   * Runs `callback` when iOS would call the app with `event` (its answer, awaited, is the
+   * app's; undefined leaves the event to the built-in app); `app` limits it to one bundle
+   * ID or web origin.
+   */
+  on(event: AppEventName, callback: (event: AppEvent) => unknown, app?: string): Phone;
+  /** What the callbacks threw (each answered the phone as the app's failure). */
+  errors: unknown[];
   stop(): Promise<void>;
+}
+
+/** The events a phone's app gets, named as iOS names them. */
+export type AppEventName =
+  | "didReceive"
+  | "serviceExtensionTimeWillExpire"
+  | "didReceiveRemoteNotification"
+  | "willPresent"
+  | "didReceiveIncomingPushWith"
+  | "didRegisterForRemoteNotifications"
+  | "pushToStartTokenUpdates"
+  | "pushTokenUpdates"
+  | "push";
+
+/** One event as the app's callback gets it. */
+export interface AppEvent {
+  event: AppEventName;
+  id: number;
+  udid: string;
+  /** The app (absent for a web app's `push`). */
+  bundleId?: string;
+  /** A web app's origin (`push`). */
+  origin?: string;
+  apnsId?: string;
+  pushType?: string;
+  topic?: string;
+  /** The push as the provider sent it. */
+  payload?: any;
+  /** A web push's decrypted text (`push`). */
+  data?: string;
+  /** The new device token (`didRegisterForRemoteNotifications`). */
+  deviceToken?: string;
+  /** A Live Activity token (`pushToStartTokenUpdates`, `pushTokenUpdates`). */
+  token?: string;
+  [key: string]: unknown;
 }
 
 /** `PushSubscription.toJSON()`, as a web app hands it to its server, plus the web app. */
@@ -150,7 +193,10 @@ export interface ApnsLab {
   /** Turns a web app's notifications off, as in Settings: its subscription ends (410); it may subscribe again. */
   revokeWebApp(udid: string, origin: string): Promise<WebSubscription[]>;
   /** Runs a simulated iPhone against this mock; `webApps` subscribe with `vapidKey` (base64url, or a PEM file). */
-  phone(apps: Array<string | App>, options?: { udid?: string; webApps?: string[]; vapidKey?: string; args?: string[] }): Phone;
+  phone(
+    apps: Array<string | App>,
+    options?: { udid?: string; webApps?: string[]; vapidKey?: string; args?: string[]; handlers?: boolean },
+  ): Phone;
 }
 
 export declare class ApnsLabError extends Error {

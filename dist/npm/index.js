@@ -4,6 +4,7 @@
 "use strict";
 const { spawn } = require("node:child_process");
 const fs = require("node:fs");
+const http = require("node:http");
 const os = require("node:os");
 const path = require("node:path");
 const readline = require("node:readline");
@@ -88,28 +89,69 @@ function helpers(ready, adminToken, stopProcess, ownedDir) {
     webApps: (udid) => admin("GET", `/api/v1/devices/${q(udid)}/web-apps`),
     removeWebApp: (udid, origin) => admin("POST", `/api/v1/devices/${q(udid)}/web-apps/remove`, { origin }),
     revokeWebApp: (udid, origin) => admin("POST", `/api/v1/devices/${q(udid)}/web-apps/revoke`, { origin }),
-    phone: (apps, { udid, webApps = [], vapidKey, args = [] } = {}) => {
+    phone: (apps, { udid, webApps = [], vapidKey, args = [], handlers = true } = {}) => {
       const web = webApps.flatMap((origin) => ["--web-app", origin]);
       if (vapidKey) web.push("--vapid-key", vapidKey);
-      return startPhone(ready, admin, device, apps.map(app), udid, [...web, ...args]);
+      const names = handlers ? [...apps.map((a) => app(a).bundle_id), ...webApps] : [];
+      return startPhone(ready, admin, device, apps.map(app), udid, [...web, ...args], names);
     },
   };
 }
 
+/**
+ * The phone's apps' handler: a loopback HTTP server answering each event with the
+ * callback `phone.on` registered for it (awaited), or `{"default": true}`.
+ */
+function handlerServer(callbacks, errors) {
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", async () => {
+      let status = 200;
+      let answer;
+      try {
+        const event = JSON.parse(Buffer.concat(chunks).toString() || "{}");
+        const appName = decodeURIComponent(req.url.slice(1));
+        const callback = callbacks.get(`${event.event}\0${appName}`) || callbacks.get(`${event.event}\0`);
+        answer = callback ? await callback(event) : undefined;
+        answer = answer == null ? { default: true } : answer;
+      } catch (e) {
+        errors.push(e);
+        status = 500;
+        answer = { error: String(e) };
+      }
+      const body = JSON.stringify(answer);
+      res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+      res.end(body);
+    });
+  });
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => resolve({ server, url: `http://127.0.0.1:${server.address().port}` }));
+  });
+}
+
 /** A simulated iPhone (`apns-lab device run`) in a child process. */
-function startPhone(ready, admin, device, apps, udid, args) {
+function startPhone(ready, admin, device, apps, udid, args, names) {
   udid = udid || `PHONE-${require("node:crypto").randomBytes(6).toString("hex").toUpperCase()}`;
   const cmd = ["device", "run", "--gateway", ready.gateway, "--ca", ready.ca_file, "--udid", udid];
   for (const a of apps) cmd.push("--app", a.environment ? `${a.bundle_id}:${a.environment}` : a.bundle_id);
-  const proc = spawn(binary(), [...cmd, ...args], {
-    stdio: ["ignore", "pipe", "inherit"], env: { RUST_LOG: "warn", ...process.env },
-  });
   const lines = [];
   const waiting = new Set();
+  const callbacks = new Map();
+  const errors = [];
   let exited = false;
+  let proc;
   const wake = () => { for (const w of [...waiting]) w(); };
-  readline.createInterface({ input: proc.stdout }).on("line", (line) => { lines.push(line); wake(); });
-  proc.once("exit", () => { exited = true; wake(); });
+  const started = (names.length ? handlerServer(callbacks, errors) : Promise.resolve(null)).then((handlers) => {
+    const extra = handlers ? names.flatMap((n) => ["--handler", `${n}=${handlers.url}/${encodeURIComponent(n)}`]) : [];
+    proc = spawn(binary(), [...cmd, ...extra, ...args], {
+      stdio: ["ignore", "pipe", "inherit"], env: { RUST_LOG: "warn", ...process.env },
+    });
+    readline.createInterface({ input: proc.stdout }).on("line", (line) => { lines.push(line); wake(); });
+    proc.once("exit", () => { exited = true; wake(); });
+    return handlers;
+  });
   const until = (found, timeoutMs, what) => new Promise((resolve, reject) => {
     const timer = setTimeout(() => done(new ApnsLabError(0, `${udid}: ${what} within ${timeoutMs} ms:\n${lines.join("\n")}`)), timeoutMs);
     const check = () => {
@@ -166,11 +208,33 @@ function startPhone(ready, admin, device, apps, udid, args) {
         await new Promise((r) => setTimeout(r, 50));
       }
     },
-    stop: () => new Promise((resolve) => {
-      if (exited) return resolve();
-      proc.once("exit", () => resolve());
-      proc.kill("SIGTERM");
-    }),
+    /**
+     * Runs `callback(event)` (it may be async) when iOS would call the app with `event`:
+     * didReceive, serviceExtensionTimeWillExpire, didReceiveRemoteNotification,
+     * willPresent, didReceiveIncomingPushWith, didRegisterForRemoteNotifications,
+     * pushToStartTokenUpdates, pushTokenUpdates, or push (a web app's service worker).
+     * Returning undefined leaves the event to the built-in app; `app` limits it to one
+     * bundle ID or web origin. Returns the phone.
+     */
+    on(event, callback, appName) {
+      if (!names.length) throw new ApnsLabError(0, "this phone was started with handlers: false");
+      callbacks.set(`${event}\0${appName || ""}`, callback);
+      return this;
+    },
+    /** What the callbacks threw (each answered the phone as the app's failure). */
+    errors,
+    stop: async () => {
+      const handlers = await started;
+      await new Promise((resolve) => {
+        if (exited) return resolve();
+        proc.once("exit", () => resolve());
+        proc.kill("SIGTERM");
+      });
+      if (handlers) {
+        handlers.server.closeAllConnections();
+        await new Promise((resolve) => handlers.server.close(resolve));
+      }
+    },
   };
 }
 
