@@ -180,11 +180,18 @@ impl Device {
             Ok(d) => d,
             Err(e) => return Some(Err(e)),
         };
+        Some(self.take(delivery, acks).await)
+    }
+
+    /// Handles one notification already read from the stream (its apps' handlers may
+    /// take their whole budget: this must not be raced against a timer, or the
+    /// notification would be lost) and acknowledges it.
+    pub async fn take(&mut self, delivery: Delivery, acks: &mut AckSink) -> Result<Received, Error> {
         let received = match self.handlers.is_empty() {
             true => self.handle(delivery),
             false => self.handle_with_apps(delivery).await,
         };
-        Some(acks.send(&received.ack()).map(|()| received))
+        acks.send(&received.ack()).map(|()| received)
     }
 
     /// Presents one notification (or recognises a duplicate) without any I/O, as apps
@@ -358,7 +365,12 @@ impl Device {
         let handler = self.handlers.get_mut(app)?;
         let mut event = event;
         event["udid"] = self.udid.clone().into();
-        Some(handler.call(event, self.rules.answer_time).await.map(|_| ()))
+        match handler.call(event, self.rules.answer_time).await {
+            // Left to the built-in app: nothing of the app's own to say.
+            Ok(answer) if crate::app::is_default(&answer) => None,
+            Ok(_) => Some(Ok(())),
+            Err(e) => Some(Err(e)),
+        }
     }
 
     /// A Live Activity push: routed to the app by topic, then applied by ActivityKit's rules.

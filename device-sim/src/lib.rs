@@ -13,6 +13,7 @@ pub mod handler;
 mod narrate;
 pub mod present;
 pub mod run;
+pub mod sample;
 pub mod web;
 
 pub use activity::{Activities, Activity, ActivityState};

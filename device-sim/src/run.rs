@@ -555,15 +555,17 @@ pub async fn run_with(endpoint: Endpoint, phone: Phone, mut say: impl FnMut(Stri
             say(lang.pick("online: waiting for notifications", "在线：等待通知").to_owned());
             let mut clock = tokio::time::interval(Duration::from_secs(1));
             loop {
-                let received = tokio::select! {
-                    r = device.receive(&mut stream, &mut acks) => r,
+                // Reading the stream is safe to race against the clock; handling is not
+                // (an app's handler may take its budget), so it happens outside the race.
+                let next = tokio::select! {
+                    d = stream.next() => d,
                     _ = clock.tick() => {
                         tick(lang, &mut device, &mut gw, &mut say).await?;
                         continue;
                     }
                 };
-                let Some(r) = received else { break };
-                let r = r?;
+                let Some(delivery) = next else { break };
+                let r = device.take(delivery?, &mut acks).await?;
                 say(describe_in(lang, &r));
                 let settled = match &r.activity {
                     Some(change) => device.settle(&mut gw, change).await,

@@ -45,7 +45,18 @@ async fn until<F: Future<Output = bool>>(what: &str, mut check: impl FnMut() -> 
 
 /// A simulated phone running in the background, printing what it shows.
 fn phone(mock: &MockApns, lang: Lang, name: &'static str, udid: &str, apps: &[&str], provider: &str) -> JoinHandle<()> {
-    let apps = apps.iter().map(|b| device_sim::run::AppSetup::new(*b, Environment::Sandbox)).collect();
+    let apps = apps
+        .iter()
+        .map(|b| {
+            let mut app = device_sim::run::AppSetup::new(*b, Environment::Sandbox);
+            // The chat app runs logic of its own (its extension, its PushKit handler), for
+            // the dashboard's lessons on iOS's rules.
+            if *b == CHAT {
+                app.handler = Some(device_sim::sample::chat_app());
+            }
+            app
+        })
+        .collect();
     phone_with(mock, lang, name, udid, apps, provider)
 }
 
@@ -75,8 +86,11 @@ fn phone_with_web(
     let (udid, provider) = (udid.to_owned(), provider.to_owned());
     tokio::spawn(async move {
         let print = move |line| println!("    {name} │ {line}");
-        let run = device_sim::run::run_phone(lang, endpoint, Some(udid), apps, web_apps, Some(provider), print);
-        let _ = run.await;
+        // Extensions get 3 s here (iOS: about 30), so a lesson can show one running out.
+        let rules = device_sim::Rules { extension_budget: Duration::from_secs(3), ..device_sim::Rules::default() };
+        let (udid, provider) = (Some(udid), Some(provider));
+        let phone = device_sim::run::Phone { lang, udid, apps, web_apps, provider, rules, handler_ca: None };
+        let _ = device_sim::run::run_with(endpoint, phone, print).await;
     })
 }
 

@@ -275,6 +275,8 @@ async fn a_foreground_app_chooses_how_to_present_and_tokens_reach_its_code() {
         async move {
             match event["event"].as_str() {
                 Some("willPresent") => json!({"options": ["list", "sound"]}),
+                // Posted to its backend (here: kept): the app's own hand-over.
+                Some("didRegisterForRemoteNotifications") => json!({}),
                 _ => json!({"default": true}),
             }
         }
@@ -332,4 +334,23 @@ async fn a_command_handler_that_misbehaves_is_the_apps_failure() {
         assert_eq!(state, "extension-failed");
         assert!(detail.contains("not JSON") && detail.ends_with("original shown"), "{detail}");
     }
+}
+
+/// The sample app the demo runs (its extension works `work_ms`, longer than the phone's
+/// one-second clock): a handler that takes its whole budget is not lost to the clock that
+/// ends Live Activities, and the extension's time-out is what the journey says.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_handler_longer_than_the_phones_clock_tick_still_answers() {
+    let rules = Rules { extension_budget: Duration::from_millis(2500), ..Rules::default() };
+    let mut s = story("APP-SAMPLE", device_sim::sample::chat_app(), rules, Config::default()).await;
+    let slow = json!({"aps": {"alert": "(encrypted)", "mutable-content": 1}, "secret": "Lunch?", "work_ms": 10000});
+    let id = s.send(slow, PushType::Alert).await;
+    assert_eq!(
+        s.outcome(&id).await,
+        ("extension-timed-out".into(), "no content within 2500 ms: original shown".into())
+    );
+    assert!(s.said("[5]").await.contains("original shown"));
+    let quick = json!({"aps": {"alert": "(encrypted)", "mutable-content": 1}, "secret": "Lunch?", "work_ms": 1500});
+    let id = s.send(quick, PushType::Alert).await;
+    assert_eq!(s.outcome(&id).await, ("modified-by-extension".into(), "Lunch?".into()));
 }

@@ -188,3 +188,61 @@ async fn the_live_activity_and_broadcast_lessons_run_and_say_what_they_need() {
     lab.mock.shutdown().await;
     result
 }
+
+/// The lessons on iOS's rules for an app's own code: on a phone with no app of its own
+/// logic they say what they need; on one running the sample chat app (as the demo's Ann
+/// does) the extension is modified in time and then runs out of time (the original
+/// shown), and a VoIP push without a reported call terminates the app until VoIP is
+/// blocked, which a reinstall clears — in English and in Chinese.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_extension_and_voip_lessons_show_ios_rules_on_the_sample_app() {
+    let mock = MockApns::start(Config::default()).await.expect("mock starts");
+    let (_driver, c) = browser().await;
+    let result = async {
+        c.goto(&mock.ready().admin).await.expect("page loads");
+        text_when(&c, "#live", |t| t == "live").await;
+        click_lesson(&c, "voip").await;
+        let out = r#"#lesson-out[data-lesson="voip"][data-state="no-phone"]"#;
+        assert!(text_when(&c, out, |t| t.contains("apns-lab demo")).await.contains("com.example.chat"));
+
+        let endpoint =
+            device_sim::Endpoint::parse(&mock.ready().gateway, mock.ca_pem().to_owned()).expect("gateway endpoint");
+        let mut chat = device_sim::run::AppSetup::new(APP, Sandbox);
+        chat.handler = Some(device_sim::sample::chat_app());
+        let phone = device_sim::run::Phone {
+            lang: protocol::Lang::En,
+            udid: Some("LOGIC-LESSON".into()),
+            apps: vec![chat],
+            web_apps: vec![],
+            provider: None,
+            rules: device_sim::Rules { extension_budget: Duration::from_secs(3), ..device_sim::Rules::default() },
+            handler_ca: None,
+        };
+        tokio::spawn(device_sim::run::run_with(endpoint, phone, |_| {}));
+        wait_for(Duration::from_secs(10), || {
+            mock.events(Some("LOGIC-LESSON"), 10).iter().any(|e| e.kind == "online").then_some(())
+        })
+        .await
+        .expect("online");
+        let text = run_lesson(&c, "extension").await;
+        assert!(text.contains("modified by extension") && text.contains("Lunch at 1?"), "{text}");
+        assert!(text.contains("extension timed out: original shown"), "{text}");
+        assert!(text.contains("serviceExtensionTimeWillExpire") && text.contains("mutable-content: 1"), "{text}");
+        let text = run_lesson(&c, "voip").await;
+        assert!(text.contains("call reported to CallKit") && text.contains("incoming call: Ann"), "{text}");
+        assert!(text.contains("VoIP: no call reported, app terminated") && text.contains("VoIP blocked"), "{text}");
+        assert!(text.contains("Reinstalling the app clears that") && text.contains("iOS 13"), "{text}");
+        // The same lesson in Chinese, on a phone whose VoIP the reinstall unblocked.
+        c.find(Locator::Css(r#"#lang option[value="zh-CN"]"#)).await.expect("the switch").click().await.expect("picks");
+        text_when(&c, "#devices-h", |t| t == "设备").await;
+        let out = r#"#lesson-out[data-lesson="voip"]"#;
+        click_lesson(&c, "voip").await;
+        let text = text_when(&c, out, |t| t.contains("规则：") || t.contains("waited")).await;
+        assert!(text.contains("已向 CallKit 报告来电") && text.contains("VoIP 已被停止"), "{text}");
+        assert!(text.contains("重新安装 App 会清除这个状态"), "{text}");
+    }
+    .await;
+    c.close().await.expect("browser closes");
+    mock.shutdown().await;
+    result
+}
