@@ -287,6 +287,7 @@ mod tests {
             in_foreground: false,
             navigate: None,
             shown_by: None,
+            category: None,
         }
     }
 

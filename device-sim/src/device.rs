@@ -173,6 +173,11 @@ impl Device {
         self.handlers.insert(app.into(), handler);
     }
 
+    /// Whether any app has logic of its own.
+    pub fn has_handlers(&self) -> bool {
+        !self.handlers.is_empty()
+    }
+
     /// Waits for the next notification on `stream`, presents it (or drops a duplicate),
     /// and acknowledges it on `acks`. `None` when the stream closed.
     pub async fn receive(&mut self, stream: &mut Notifications, acks: &mut AckSink) -> Option<Result<Received, Error>> {
@@ -187,11 +192,63 @@ impl Device {
     /// take their whole budget: this must not be raced against a timer, or the
     /// notification would be lost) and acknowledges it.
     pub async fn take(&mut self, delivery: Delivery, acks: &mut AckSink) -> Result<Received, Error> {
-        let received = match self.handlers.is_empty() {
-            true => self.handle(delivery),
-            false => self.handle_with_apps(delivery).await,
+        let received = match (delivery.response.is_some(), self.handlers.is_empty()) {
+            (true, _) => self.respond(delivery).await,
+            (false, true) => self.handle(delivery),
+            (false, false) => self.handle_with_apps(delivery).await,
         };
         acks.send(&received.ack()).map(|()| received)
+    }
+
+    /// The user responds to a notification on the lock screen (`delivery.response`): a
+    /// tap, a dismissal or an action of its category. It leaves the notification center,
+    /// and the app's handler gets `didReceiveResponse` (`actionIdentifier`).
+    pub async fn respond(&mut self, delivery: Delivery) -> Received {
+        use protocol::gateway::UserResponse;
+        let action = delivery.response.as_ref().map(|r| r.action.clone()).unwrap_or_default();
+        let discard = |why: String, bundle: Option<String>| Decision {
+            outcome: Outcome::Discarded,
+            reason: Some(why),
+            shown: None,
+            bundle_id: bundle,
+        };
+        let decision = match self.center.items.iter().position(|s| s.apns_id == delivery.apns_id) {
+            None => discard("no such notification on this phone".into(), None),
+            Some(at) => {
+                let shown = self.center.items[at].clone();
+                let custom = action != UserResponse::TAP && action != UserResponse::DISMISS;
+                if custom && shown.category.is_none() {
+                    let why = format!("it has no category, so no action {action}");
+                    discard(why, Some(shown.bundle_id))
+                } else {
+                    self.center.items.remove(at);
+                    let mut reason = match action.as_str() {
+                        UserResponse::TAP => "tapped".to_owned(),
+                        UserResponse::DISMISS => "dismissed".to_owned(),
+                        a => format!("action {a}"),
+                    };
+                    if let Some(handler) = self.handlers.get_mut(&shown.bundle_id) {
+                        let event = serde_json::json!({
+                            "event": "didReceiveResponse", "udid": self.udid, "bundleId": shown.bundle_id,
+                            "apnsId": delivery.apns_id, "actionIdentifier": action,
+                            "categoryIdentifier": shown.category, "notification": shown,
+                        });
+                        match handler.call(event, self.rules.answer_time).await {
+                            Ok(answer) if crate::app::is_default(&answer) => {}
+                            Ok(_) => reason.push_str("; the app handled it"),
+                            Err(e) => reason.push_str(&format!("; the app failed: {e}")),
+                        }
+                    }
+                    Decision {
+                        outcome: Outcome::Responded,
+                        reason: Some(reason),
+                        shown: None,
+                        bundle_id: Some(shown.bundle_id),
+                    }
+                }
+            }
+        };
+        Received { delivery, decision: Some(decision), replaced: false, activity: None }
     }
 
     /// Presents one notification (or recognises a duplicate) without any I/O, as apps

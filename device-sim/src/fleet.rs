@@ -74,7 +74,17 @@ pub async fn start_with_activities(
     channel: Option<&str>,
     stats: Arc<FleetStats>,
 ) -> Result<Vec<FleetToken>, Error> {
-    let plan = Plan { count, prefix, apps, activity_types, channel, web_apps: &[] };
+    let plan = Plan {
+        count,
+        prefix,
+        apps,
+        activity_types,
+        channel,
+        web_apps: &[],
+        handlers: &[],
+        rules: crate::Rules::default(),
+        handler_ca: None,
+    };
     Ok(start_plan(endpoint, plan, stats).await?.tokens)
 }
 
@@ -93,6 +103,13 @@ pub struct Plan<'a> {
     pub channel: Option<&'a str>,
     /// Web apps on the Home Screen (origin, application server key), each subscribed.
     pub web_apps: &'a [(String, String)],
+    /// Apps' own logic (bundle ID or web origin, handler): a URL is shared by every
+    /// phone; a command is started once per phone.
+    pub handlers: &'a [(String, crate::Target)],
+    /// The budgets iOS holds those handlers to.
+    pub rules: crate::Rules,
+    /// PEM roots trusted for `https://` handlers.
+    pub handler_ca: Option<&'a str>,
 }
 
 /// What a fleet's phones hold once online.
@@ -106,8 +123,10 @@ pub struct Fleet {
 
 /// Brings up the phones of `plan`; answers what they hold once all are online.
 pub async fn start_plan(endpoint: Endpoint, plan: Plan<'_>, stats: Arc<FleetStats>) -> Result<Fleet, Error> {
-    let Plan { count, prefix, apps, activity_types, channel, web_apps } = plan;
+    let Plan { count, prefix, apps, activity_types, channel, web_apps, handlers, rules, handler_ca } = plan;
+    let handler_ca = handler_ca.map(str::to_owned);
     let web_apps = web_apps.to_vec();
+    let handlers = handlers.to_vec();
     let tokens = Arc::new(Mutex::new(Fleet::default()));
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<Result<(), Error>>(count.max(1));
     // Bring phones up a few hundred at a time: each is a TLS handshake and a few calls.
@@ -115,15 +134,20 @@ pub async fn start_plan(endpoint: Endpoint, plan: Plan<'_>, stats: Arc<FleetStat
     for n in 0..count {
         let (endpoint, apps, stats, tokens, ready_tx, gate) =
             (endpoint.clone(), apps.to_vec(), stats.clone(), tokens.clone(), ready_tx.clone(), gate.clone());
-        let (activity_types, web_apps) = (activity_types.to_vec(), web_apps.clone());
+        let (activity_types, web_apps, handlers) = (activity_types.to_vec(), web_apps.clone(), handlers.clone());
+        let handler_ca = handler_ca.clone();
         let channel = channel.map(str::to_owned);
         let udid = format!("{prefix}-{n:06}");
         tokio::spawn(async move {
             let permit = gate.acquire_owned().await;
             let setup = async {
                 let mut device = Device::activate(endpoint, Some(udid)).await?;
+                device.rules = rules;
                 for (bundle, env) in &apps {
                     device.install(bundle.clone(), *env);
+                }
+                for (app, target) in handlers {
+                    device.set_handler(app, crate::Handler::new(target, handler_ca.clone()));
                 }
                 let mut gw = device.connect().await?;
                 let registered = device.register_apps(&mut gw).await?;
@@ -177,9 +201,13 @@ pub async fn start_plan(endpoint: Endpoint, plan: Plan<'_>, stats: Arc<FleetStat
                 }
             };
             drop(ready_tx);
+            let with_handlers = device.has_handlers();
             while let Some(Ok(delivery)) = stream.next().await {
                 let received_ms = delivery.received_ms;
-                let r = device.handle(delivery);
+                let r = match with_handlers {
+                    false => device.handle(delivery),
+                    true => device.handle_with_apps(delivery).await,
+                };
                 if r.decision.is_some() {
                     stats.delivered.fetch_add(1, Ordering::Relaxed);
                     let latency = now_ms().saturating_sub(received_ms).min(u32::MAX as u64) as u32;

@@ -123,6 +123,23 @@ pub fn describe_in(lang: Lang, r: &Received) -> String {
             "[5] {app}: VoIP push with no call reported to CallKit — iOS terminated the app: {reason}{how}",
             "[5] {app}：VoIP 推送没有向 CallKit 报告来电 —— iOS 终止了 App：{reason}{how}"
         ),
+        (Outcome::Responded, _) => {
+            let action = r.delivery.response.as_ref().map(|x| x.action.as_str()).unwrap_or_default();
+            let app_did = reason.split_once("; ").map(|(_, rest)| rest).unwrap_or_default();
+            let what = match action {
+                protocol::gateway::UserResponse::TAP => {
+                    lang.pick("tapped the notification: the app opens", "点按了通知：App 打开").to_owned()
+                }
+                protocol::gateway::UserResponse::DISMISS => {
+                    lang.pick("dismissed the notification", "清除了通知").to_owned()
+                }
+                a => t!(lang, "chose the notification's action {a}", "选择了通知的操作 {a}"),
+            };
+            match app_did {
+                "" => t!(lang, "[5] {app}: the user {what}", "[5] {app}：用户{what}"),
+                more => t!(lang, "[5] {app}: the user {what} ({more})", "[5] {app}：用户{what}（{more}）"),
+            }
+        }
         (Outcome::VoipBlocked, _) => t!(
             lang,
             "[5] {app}: VoIP push not delivered: iOS stopped launching the app for VoIP pushes until it is reinstalled{how}",

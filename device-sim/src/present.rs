@@ -92,6 +92,9 @@ pub struct Shown {
     /// `service-worker`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shown_by: Option<String>,
+    /// Its category (the actions the user may choose), from `aps.category`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
 }
 
 /// What the phone did with a notification.
@@ -173,6 +176,7 @@ pub fn present(d: &Delivery, apps: &[AppState]) -> Decision {
         in_foreground: app.foreground,
         navigate: None,
         shown_by: None,
+        category: aps.category.clone(),
     };
     decision(Outcome::Presented, None, Some(shown))
 }

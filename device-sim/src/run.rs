@@ -419,6 +419,22 @@ pub struct Phone {
     pub handler_ca: Option<String>,
 }
 
+impl Phone {
+    /// A phone with these apps, a new UDID, no web apps, no provider, iOS's default
+    /// rules, narrating in English.
+    pub fn new(apps: Vec<AppSetup>) -> Phone {
+        Phone {
+            lang: Lang::En,
+            udid: None,
+            apps,
+            web_apps: Vec::new(),
+            provider: None,
+            rules: crate::Rules::default(),
+            handler_ca: None,
+        }
+    }
+}
+
 /// Runs `phone` until the process stops.
 pub async fn run_with(endpoint: Endpoint, phone: Phone, mut say: impl FnMut(String)) -> Result<(), Error> {
     let Phone { lang, udid, apps, web_apps, provider, rules, handler_ca } = phone;

@@ -193,6 +193,7 @@ pub fn show(d: &Delivery, opened: &Opened, worker: Option<&Value>) -> Decision {
         in_foreground: false,
         navigate,
         shown_by: Some(by.to_owned()),
+        category: None,
     };
     Decision { outcome: Outcome::Presented, reason: None, shown: Some(shown), bundle_id: Some(opened.origin.clone()) }
 }

@@ -115,6 +115,7 @@ export type AppEventName =
   | "didRegisterForRemoteNotifications"
   | "pushToStartTokenUpdates"
   | "pushTokenUpdates"
+  | "didReceiveResponse"
   | "push";
 
 /** One event as the app's callback gets it. */
@@ -186,6 +187,8 @@ export interface ApnsLab {
   localPush(udid: string, payload: object, bundleId?: string): Promise<{ apns_id: string }>;
   /** Adds a web app to a phone's Home Screen and subscribes it with the server's VAPID public key (base64url). */
   webApp(udid: string, origin: string, applicationServerKey: string, options?: { name?: string }): Promise<WebSubscription>;
+  /** The user responds to a notification a running phone shows: "tap", "dismiss", or an action of its category. */
+  respond(udid: string, apnsId: string, action?: string): Promise<{ udid: string; apns_id: string; action: string }>;
   /** A phone's Web Push subscriptions, oldest first. */
   webApps(udid: string): Promise<WebSubscription[]>;
   /** Removes a web app: its subscription ends (410 from then on). */

@@ -86,6 +86,8 @@ function helpers(ready, adminToken, stopProcess, ownedDir) {
       admin("POST", `/api/v1/devices/${q(udid)}/push`, { payload, ...(bundleId ? { bundle_id: bundleId } : {}) }),
     webApp: (udid, origin, applicationServerKey, { name } = {}) => admin("POST", `/api/v1/devices/${q(udid)}/web-apps`,
       { origin, application_server_key: applicationServerKey, ...(name ? { name } : {}) }),
+    respond: (udid, apnsId, action = "tap") =>
+      admin("POST", `/api/v1/devices/${q(udid)}/notifications/${q(apnsId)}/respond`, { action }),
     webApps: (udid) => admin("GET", `/api/v1/devices/${q(udid)}/web-apps`),
     removeWebApp: (udid, origin) => admin("POST", `/api/v1/devices/${q(udid)}/web-apps/remove`, { origin }),
     revokeWebApp: (udid, origin) => admin("POST", `/api/v1/devices/${q(udid)}/web-apps/revoke`, { origin }),
@@ -212,7 +214,8 @@ function startPhone(ready, admin, device, apps, udid, args, names) {
      * Runs `callback(event)` (it may be async) when iOS would call the app with `event`:
      * didReceive, serviceExtensionTimeWillExpire, didReceiveRemoteNotification,
      * willPresent, didReceiveIncomingPushWith, didRegisterForRemoteNotifications,
-     * pushToStartTokenUpdates, pushTokenUpdates, or push (a web app's service worker).
+     * pushToStartTokenUpdates, pushTokenUpdates, didReceiveResponse (lab.respond), or
+     * push (a web app's service worker).
      * Returning undefined leaves the event to the built-in app; `app` limits it to one
      * bundle ID or web origin. Returns the phone.
      */

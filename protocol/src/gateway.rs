@@ -171,6 +171,27 @@ pub struct Delivery {
     /// For a `liveactivity` push: the activity (or push-to-start type) its token is for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub activity: Option<ActivityTarget>,
+    /// Not a notification but the user's response to one the phone shows (`apns_id`
+    /// names it): a tap, a dismissal, or an action of its category, sent down the stream
+    /// by the admin API. The phone acknowledges it as [`Outcome::Responded`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<UserResponse>,
+}
+
+/// The user's response to a shown notification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserResponse {
+    /// `com.apple.UNNotificationDefaultActionIdentifier` (a tap),
+    /// `com.apple.UNNotificationDismissActionIdentifier`, or an action of the
+    /// notification's category.
+    pub action: String,
+}
+
+impl UserResponse {
+    /// A tap on the notification.
+    pub const TAP: &'static str = "com.apple.UNNotificationDefaultActionIdentifier";
+    /// The notification dismissed.
+    pub const DISMISS: &'static str = "com.apple.UNNotificationDismissActionIdentifier";
 }
 
 /// A web app on the Home Screen subscribes (`PushManager.subscribe({userVisibleOnly:
@@ -289,6 +310,9 @@ pub enum Outcome {
     /// VoIP pushes to the app are no longer delivered (it failed to report calls too
     /// often) until it is reinstalled.
     VoipBlocked,
+    /// The user responded to the notification (`reason`: the action, and what the app
+    /// did); acknowledges a [`Delivery::response`], not a notification.
+    Responded,
 }
 
 /// The device's acknowledgement of one notification.

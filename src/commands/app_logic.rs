@@ -12,7 +12,9 @@ pub(crate) struct AppLogic {
     /// line on stdin, answering one JSON line each; a URL gets each event POSTed as JSON.
     /// Events: didReceive, serviceExtensionTimeWillExpire, didReceiveRemoteNotification,
     /// willPresent, didReceiveIncomingPushWith, didRegisterForRemoteNotifications,
-    /// pushToStartTokenUpdates, pushTokenUpdates, push (a web app's service worker).
+    /// pushToStartTokenUpdates, pushTokenUpdates, didReceiveResponse (the user tapped,
+    /// dismissed or chose an action: `apns-lab device respond`), push (a web app's
+    /// service worker).
     #[arg(long = "handler", value_name = "APP=COMMAND|URL", value_parser = parse_handler)]
     pub(crate) handlers: Vec<(String, String)>,
     /// Allow handler URLs that are not on this machine (loopback only by default).

@@ -85,6 +85,22 @@ pub(crate) enum DeviceCommand {
         #[arg(num_args = 1..=2, required = true, value_name = "[BUNDLE] FILE")]
         args: Vec<String>,
     },
+    /// The user responds to a notification a running phone shows: a tap, a dismissal, or
+    /// an action of its category (the app's handler gets didReceiveResponse).
+    Respond {
+        /// The mock's admin API (the ready line's "admin").
+        #[arg(long)]
+        admin: String,
+        /// The phone.
+        #[arg(long)]
+        udid: String,
+        /// The notification's apns-id.
+        #[arg(long)]
+        apns_id: String,
+        /// tap, dismiss, or an action identifier of the notification's category.
+        #[arg(long, default_value = "tap")]
+        action: String,
+    },
     /// Run many phones in one process, for load; prints deliveries per second.
     Fleet {
         /// The mock's gateway.
@@ -125,6 +141,8 @@ pub(crate) enum DeviceCommand {
         /// {"udid", "subscription"} (PushSubscription.toJSON()).
         #[arg(long, value_name = "FILE", requires = "web_apps")]
         subscriptions_out: Option<PathBuf>,
+        #[command(flatten)]
+        logic: super::app_logic::AppLogic,
     },
 }
 
@@ -217,6 +235,19 @@ pub(crate) async fn run(Args { command }: Args) -> Result<(), Box<dyn std::error
             println!("{}", String::from_utf8_lossy(&answer));
             Ok(())
         }
+        DeviceCommand::Respond { admin, udid, apns_id, action } => {
+            let q = |s: &str| s.replace('%', "%25").replace('/', "%2F").replace('?', "%3F").replace('#', "%23");
+            let url = format!(
+                "{}/api/v1/devices/{}/notifications/{}/respond",
+                admin.trim_end_matches('/'),
+                q(&udid),
+                q(&apns_id)
+            );
+            let answer =
+                device_sim::run::post_json("admin API", &url, &serde_json::json!({ "action": action })).await?;
+            println!("{}", String::from_utf8_lossy(&answer));
+            Ok(())
+        }
         DeviceCommand::Fleet {
             gateway,
             ca,
@@ -229,8 +260,16 @@ pub(crate) async fn run(Args { command }: Args) -> Result<(), Box<dyn std::error
             web_apps,
             vapid_key,
             subscriptions_out,
+            logic,
         } => {
             let endpoint = device_sim::Endpoint::parse(&gateway, ca_of(&ca)?)?;
+            let named: Vec<&str> =
+                apps.iter().map(|(b, _)| b.as_str()).chain(web_apps.iter().map(String::as_str)).collect();
+            let handler_ca = logic.check(&named)?;
+            let handlers = named
+                .iter()
+                .filter_map(|app| logic.target(app).transpose().map(|t| t.map(|t| (app.to_string(), t))))
+                .collect::<Result<Vec<_>, String>>()?;
             if let Some((b, _)) = activity_types.iter().find(|(b, _)| !apps.iter().any(|(a, _)| a == b)) {
                 return Err(format!("{b} is not one of the --app apps").into());
             }
@@ -245,6 +284,9 @@ pub(crate) async fn run(Args { command }: Args) -> Result<(), Box<dyn std::error
                 activity_types: &activity_types,
                 channel: activity_channel.as_deref(),
                 web_apps: &web_apps,
+                handlers: &handlers,
+                rules: logic.rules(),
+                handler_ca: handler_ca.as_deref(),
             };
             let fleet = device_sim::fleet::start_plan(endpoint, plan, stats.clone()).await?;
             let tokens = fleet.tokens;

@@ -105,6 +105,26 @@ impl Story {
         }
     }
 
+    /// The last step of `apns_id`'s journey once it is past `step` (a later step than the
+    /// phone's first acknowledgement, such as the user's response).
+    async fn outcome_after(&self, apns_id: &str, step: &str) -> (String, String) {
+        let path = format!("/api/v1/notifications/{apns_id}");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let (_, v) = admin(self.mock.admin_addr(), "GET", &path, None).await;
+            let journey = v["journey"].as_array().cloned().unwrap_or_default();
+            let at = journey.iter().position(|s| s["state"] == step);
+            if let Some(last) = at.filter(|&i| i + 1 < journey.len()).and(journey.last()) {
+                return (
+                    last["state"].as_str().unwrap_or_default().to_owned(),
+                    last["detail"].as_str().unwrap_or_default().to_owned(),
+                );
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{apns_id} never went past {step}: {v}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     async fn said(&mut self, what: &str) -> String {
         let wait = async {
             while let Some(line) = self.lines.recv().await {
@@ -353,4 +373,67 @@ async fn a_handler_longer_than_the_phones_clock_tick_still_answers() {
     let quick = json!({"aps": {"alert": "(encrypted)", "mutable-content": 1}, "secret": "Lunch?", "work_ms": 1500});
     let id = s.send(quick, PushType::Alert).await;
     assert_eq!(s.outcome(&id).await, ("modified-by-extension".into(), "Lunch?".into()));
+}
+
+/// The user's response (admin API and `apns-lab device respond`): a tap, an action of the
+/// notification's category, a dismissal — each reaches the app's `didReceiveResponse`,
+/// takes the notification off the phone and is the journey's `responded` step; an action
+/// on a notification without a category, or a response to one the phone does not show,
+/// changes nothing; bad input is 400 and an offline phone 409.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_users_response_reaches_the_app() {
+    let heard = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let log = heard.clone();
+    let app = Target::function(move |event: Value| {
+        if event["event"] == "didReceiveResponse" {
+            log.lock().expect("lock").push(event["actionIdentifier"].as_str().unwrap_or_default().to_owned());
+        }
+        async move {
+            match event["event"].as_str() {
+                Some("didReceiveResponse") => json!({}),
+                _ => json!({"default": true}),
+            }
+        }
+    });
+    let mut s = story("APP-TAP", app, Rules::default(), Config::default()).await;
+    let addr = s.mock.admin_addr();
+    let respond = |id: &str, action: &str| {
+        let path = format!("/api/v1/devices/APP-TAP/notifications/{id}/respond");
+        let body = json!({ "action": action });
+        async move { admin(addr, "POST", &path, Some(body)).await }
+    };
+    let message = s.send(json!({"aps": {"alert": "Lunch?", "category": "MESSAGE"}}), PushType::Alert).await;
+    assert_eq!(s.outcome(&message).await.0, "presented");
+    let (status, answer) = respond(&message, "REPLY").await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        s.outcome_after(&message, "presented").await,
+        ("responded".into(), "action REPLY; the app handled it".into())
+    );
+    s.said("chose the notification's action REPLY").await;
+    // Once answered, it is no longer on the phone: a second response changes nothing.
+    let (status, _) = respond(&message, "tap").await;
+    assert_eq!(status, 200);
+    s.said("no such notification on this phone").await;
+    let plain = s.send(json!({"aps": {"alert": "hi"}}), PushType::Alert).await;
+    assert_eq!(s.outcome(&plain).await.0, "presented");
+    respond(&plain, "REPLY").await;
+    s.said("no category").await;
+    // From the command line: a tap.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_apns-lab"))
+        .args(["device", "respond", "--admin", &s.mock.ready().admin, "--udid", "APP-TAP", "--apns-id", &plain])
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(s.outcome_after(&plain, "presented").await, ("responded".into(), "tapped; the app handled it".into()));
+    assert_eq!(
+        *heard.lock().expect("lock"),
+        ["REPLY", "com.apple.UNNotificationDefaultActionIdentifier"],
+        "the app heard each response once"
+    );
+    assert_eq!(respond(&plain, "").await.0, 400);
+    assert_eq!(respond(&plain, "two words").await.0, 400);
+    admin(addr, "POST", "/api/v1/devices/APP-TAP/offline", None).await;
+    assert_eq!(respond(&plain, "tap").await.0, 409);
+    assert_eq!(admin(addr, "POST", "/api/v1/devices/NOBODY/notifications/x/respond", None).await.0, 404);
 }

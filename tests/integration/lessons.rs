@@ -228,6 +228,9 @@ async fn the_extension_and_voip_lessons_show_ios_rules_on_the_sample_app() {
         assert!(text.contains("modified by extension") && text.contains("Lunch at 1?"), "{text}");
         assert!(text.contains("extension timed out: original shown"), "{text}");
         assert!(text.contains("serviceExtensionTimeWillExpire") && text.contains("mutable-content: 1"), "{text}");
+        // The phone shows what the extension made of the first, and the original of the second.
+        let phone = text_when(&c, r#".phone[data-udid="LOGIC-LESSON"]"#, |t| t.contains("Lunch at 1?")).await;
+        assert!(phone.contains("(encrypted)"), "{phone}");
         let text = run_lesson(&c, "voip").await;
         assert!(text.contains("call reported to CallKit") && text.contains("incoming call: Ann"), "{text}");
         assert!(text.contains("VoIP: no call reported, app terminated") && text.contains("VoIP blocked"), "{text}");
@@ -240,6 +243,39 @@ async fn the_extension_and_voip_lessons_show_ios_rules_on_the_sample_app() {
         let text = text_when(&c, out, |t| t.contains("规则：") || t.contains("waited")).await;
         assert!(text.contains("已向 CallKit 报告来电") && text.contains("VoIP 已被停止"), "{text}");
         assert!(text.contains("重新安装 App 会清除这个状态"), "{text}");
+    }
+    .await;
+    c.close().await.expect("browser closes");
+    mock.shutdown().await;
+    result
+}
+
+/// A notification on a running phone's lock screen has an Open button: the user's tap goes
+/// to the phone, the journey records `responded`, and the notification leaves the screen.
+#[tokio::test(flavor = "multi_thread")]
+async fn open_on_the_lock_screen_is_the_users_tap() {
+    let (mock, token) = running_phone("TAP-PHONE").await;
+    let (_driver, c) = browser().await;
+    let result = async {
+        c.goto(&mock.ready().admin).await.expect("page loads");
+        text_when(&c, "#live", |t| t == "live").await;
+        let id = console_push(&mock, &token, APP, "Tap me").await;
+        assert!(presented(mock.admin_addr(), &id).await);
+        let button = format!(r#".phone[data-udid="TAP-PHONE"] button[data-respond="{id}"]"#);
+        text_when(&c, &button, |t| t == "Open").await;
+        c.find(Locator::Css(&button)).await.expect("button").click().await.expect("clicks");
+        let path = format!("/api/v1/notifications/{id}");
+        let mut last = String::new();
+        for _ in 0..200 {
+            let (_, v) = admin(mock.admin_addr(), "GET", &path, None).await;
+            last = v["journey"].as_array().and_then(|j| j.last()).map(|s| s.to_string()).unwrap_or_default();
+            if last.contains("responded") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(last.contains("\"responded\"") && last.contains("tapped"), "{last}");
+        text_when(&c, r#".phone[data-udid="TAP-PHONE"] .lock"#, |t| !t.contains("Tap me")).await;
     }
     .await;
     c.close().await.expect("browser closes");

@@ -95,6 +95,12 @@ pub(crate) async fn route<B: Body>(
                 Err(r) => r,
             }
         }
+        (["api", "v1", "devices", udid, "notifications", apns_id, "respond"], &Method::POST) => {
+            match read_json::<crate::devices::operations::Respond>(shared, req).await {
+                Ok(r) => ok(shared.devices.respond(udid, apns_id, r).await),
+                Err(r) => r,
+            }
+        }
         (["api", "v1", "devices", udid, "token-scopes"], &Method::GET) => match shared.devices.device_view(udid) {
             // Side by side: each installed app's token under today's rules (per-app) and the
             // seed's (per-device), from the same inputs; one of them is the token in use.

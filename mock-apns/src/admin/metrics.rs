@@ -57,6 +57,7 @@ pub(crate) fn render(shared: &Shared) -> String {
         "call-reported",
         "voip-no-call",
         "voip-blocked",
+        "responded",
         "discarded",
     ] {
         let n = stats.get(state).copied().unwrap_or(0);

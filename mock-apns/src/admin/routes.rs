@@ -318,7 +318,8 @@ fn unmatched(path: &str, method: &Method, segments: &[&str]) -> AdminResponse {
             | ["api", "v1", "devices", _, "web-apps", "remove" | "revoke"]
             | ["api", "v1", "console", "web-push" | "vapid-key"]
             | ["api", "v1", "devices", _, "activities", _, "end"]
-            | ["api", "v1", "devices", _, "apps", _, _],
+            | ["api", "v1", "devices", _, "apps", _, _]
+            | ["api", "v1", "devices", _, "notifications", _, "respond"],
             _,
         ) => error(StatusCode::METHOD_NOT_ALLOWED, format!("{path} does not take {method}")),
         _ => error(StatusCode::NOT_FOUND, format!("no route {path}")),

@@ -77,6 +77,9 @@ pub(crate) enum Event {
     Kick { device: u32 },
     /// The device acknowledged a notification.
     Acked { device: u32, ack: Ack },
+    /// A line for the device's open stream that is not a notification (the user's
+    /// response to one); `sent` says whether a stream took it.
+    Control { device: u32, line: Bytes, sent: tokio::sync::oneshot::Sender<bool> },
 }
 
 /// One notification on its way.
@@ -304,6 +307,18 @@ pub(crate) async fn run(
                         link.unacked.extend(waiting.into_iter().map(|out| Pending { out, sent: false, journey: None }));
                     }
                 }
+                Event::Control { device, line, sent } => {
+                    let ok = links.get(&device).and_then(|l| l.conn.as_ref()).is_some_and(|s| s.send(line));
+                    let _ = sent.send(ok);
+                }
+                Event::Acked { device, ack } if ack.outcome == Outcome::Responded => {
+                    // The user's response: a step of the notification's own journey.
+                    let now = shared.state.clock.unix_millis();
+                    if shared.journeys.knows(&ack.apns_id) {
+                        shared.step_at(&ack.apns_id, now, State::Responded, now, ack.reason, None);
+                    }
+                    let _ = device;
+                }
                 Event::Acked { device, ack } => {
                     let Some(link) = links.get_mut(&device) else { continue };
                     let Some(at) = link.unacked.iter().position(|p| p.out.delivery.apns_id.as_str() == ack.apns_id)
@@ -329,6 +344,7 @@ pub(crate) async fn run(
                         Outcome::CallReported => State::CallReported,
                         Outcome::VoipNoCall => State::VoipNoCall,
                         Outcome::VoipBlocked => State::VoipBlocked,
+                        Outcome::Responded => State::Responded,
                     };
                     let now = shared.state.clock.unix_millis();
                     let activity_ended =
@@ -456,6 +472,7 @@ mod tests {
             from_storage: true,
             redelivered: false,
             activity: None,
+            response: None,
         };
         let value = |d: &Delivery| {
             let mut v = serde_json::to_value(d).expect("JSON");

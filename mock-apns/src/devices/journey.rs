@@ -60,6 +60,8 @@ pub enum State {
     VoipNoCall,
     /// VoIP pushes to the app stopped (too many unreported calls) until it is reinstalled.
     VoipBlocked,
+    /// The user tapped, dismissed or chose an action of the notification (the detail says which).
+    Responded,
 }
 
 impl State {
@@ -87,6 +89,7 @@ impl State {
             State::CallReported => "call-reported",
             State::VoipNoCall => "voip-no-call",
             State::VoipBlocked => "voip-blocked",
+            State::Responded => "responded",
         }
     }
 }
@@ -188,7 +191,12 @@ impl Journeys {
         Hint(at as u32)
     }
 
-    /// One journey.
+    /// Whether the journey of `apns_id` is still kept.
+    pub(crate) fn knows(&self, apns_id: &str) -> bool {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).index.contains_key(&key(apns_id))
+    }
+
+    /// The journey of `apns_id`, if it is still kept.
     pub(crate) fn get(&self, apns_id: &str) -> Option<Vec<Step>> {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         inner.index.get(&key(apns_id)).map(|at| inner.slots[*at as usize].steps.clone())

@@ -196,6 +196,16 @@ pub struct LocalPush {
     pub payload: serde_json::Value,
 }
 
+/// `POST /api/v1/devices/{udid}/notifications/{apns_id}/respond`: the user's response to
+/// a notification a running phone shows.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Respond {
+    /// `tap` (the default), `dismiss`, or an action identifier of the notification's category.
+    #[serde(default)]
+    pub action: Option<String>,
+}
+
 /// Where a [`LocalPush`] goes, once checked.
 pub(crate) struct LocalTarget {
     slot: u32,
@@ -505,6 +515,61 @@ impl Room {
             token: app.map(|a| a.token.clone()),
             bundle,
         })
+    }
+
+    /// The user responds to a notification a running phone shows: the response goes down
+    /// the phone's stream, and the phone's app gets it (its handler's
+    /// `didReceiveResponse`); the journey records `responded` once the phone has it.
+    pub(crate) async fn respond(
+        &self,
+        udid: &str,
+        apns_id: &str,
+        respond: Respond,
+    ) -> Result<serde_json::Value, Error> {
+        use protocol::gateway::UserResponse;
+        let action = match respond.action.as_deref() {
+            None | Some("tap") => UserResponse::TAP.to_owned(),
+            Some("dismiss") => UserResponse::DISMISS.to_owned(),
+            Some(a) if !a.is_empty() && a.len() <= 64 && a.chars().all(|c| c.is_ascii_graphic()) => a.to_owned(),
+            Some(a) => {
+                return Err(Error::Invalid(format!(
+                    "action {a:?}: tap, dismiss, or an identifier (1–64 printable ASCII)"
+                )));
+            }
+        };
+        if apns_id.is_empty() || apns_id.len() > 64 {
+            return Err(Error::Invalid("no such apns-id".into()));
+        }
+        let slot = self.registry.table.device_slot(udid).ok_or_else(|| Error::NotFound(format!("no device {udid}")))?;
+        let away = || Error::Conflict(format!("{udid} has no open gateway stream: run it with `apns-lab device run`"));
+        // A phone set offline keeps its stream but is out of reach, as for pushes.
+        if !self.registry.table.device(udid).is_some_and(|d| d.online) {
+            return Err(away());
+        }
+        let now = self.state.clock.unix_millis();
+        let line = protocol::gateway::Delivery {
+            apns_id: apns_id.to_owned(),
+            topic: String::new(),
+            push_type: protocol::PushType::Alert,
+            priority: protocol::Priority::Immediate,
+            collapse_id: None,
+            environment: Environment::Sandbox,
+            payload: protocol::gateway::raw_payload(b"{}"),
+            received_ms: now,
+            from_storage: false,
+            redelivered: false,
+            activity: None,
+            response: Some(UserResponse { action: action.clone() }),
+        };
+        let mut bytes = serde_json::to_vec(&line).map_err(|e| Error::Invalid(e.to_string()))?;
+        bytes.push(b'\n');
+        let (sent, took) = tokio::sync::oneshot::channel();
+        let event = crate::devices::delivery::Event::Control { device: slot, line: bytes.into(), sent };
+        let _ = self.engine.send(event).await;
+        match took.await {
+            Ok(true) => Ok(serde_json::json!({"udid": udid, "apns_id": apns_id, "action": action})),
+            _ => Err(away()),
+        }
     }
 
     /// Hands a local push to the device side, the way `xcrun simctl push` does: to the

@@ -338,6 +338,12 @@ class ApnsLab:
             body["bundle_id"] = bundle_id
         return self.call("POST", f"/api/v1/devices/{_q(udid)}/push", body)
 
+    def respond(self, udid: str, apns_id: str, action: str = "tap") -> dict:
+        """The user responds to a notification a running phone shows: ``tap``,
+        ``dismiss``, or an action identifier of its category. The app's handler gets
+        ``didReceiveResponse``; the journey records ``responded``."""
+        return self.call("POST", f"/api/v1/devices/{_q(udid)}/notifications/{_q(apns_id)}/respond", {"action": action})
+
     # Web Push: web apps on a phone's Home Screen
     def web_app(self, udid: str, origin: str, application_server_key: str, name: Optional[str] = None) -> dict:
         """Adds a web app (``https://host[:port]``) to a phone's Home Screen and subscribes
@@ -463,7 +469,8 @@ class Phone:
         ``{"options": ["banner", "list", "sound", "badge"]}``), ``didReceiveIncomingPushWith``
         (VoIP: answer ``{"reportNewIncomingCall": {"handle": …}}`` or iOS terminates the
         app), ``didRegisterForRemoteNotifications``, ``pushToStartTokenUpdates``,
-        ``pushTokenUpdates``, and ``push`` for a web app's service worker (answer
+        ``pushTokenUpdates``, ``didReceiveResponse`` (the user tapped, dismissed or chose
+        an action: ``lab.respond``), and ``push`` for a web app's service worker (answer
         ``{"showNotification": {"title", "body"?, "tag"?}}``). The event is a dict
         (``payload`` holds the push); returning ``None`` leaves the event to the phone's
         built-in app. ``app`` limits it to one bundle ID or web origin. Returns the phone."""
