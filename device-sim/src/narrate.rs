@@ -92,12 +92,15 @@ pub fn describe_in(lang: Lang, r: &Received) -> String {
             )
         }
         (Outcome::Presented, Some(s)) => t!(lang, "[5] {app}: {}{how}", "[5] {app}：{}{how}", shown(lang, s)),
-        (Outcome::ModifiedByExtension, Some(s)) => t!(
-            lang,
-            "[5] {app}: modified by its service extension, then {}{how}",
-            "[5] {app}：经通知服务扩展修改后，{}{how}",
-            shown(lang, s)
-        ),
+        (Outcome::ModifiedByExtension, Some(s)) => {
+            let s = Shown { via_service_extension: false, ..s.clone() };
+            t!(
+                lang,
+                "[5] {app}: modified by its service extension, then {}{how}",
+                "[5] {app}：经通知服务扩展修改后，{}{how}",
+                shown(lang, &s)
+            )
+        }
         (Outcome::ExtensionTimedOut, _) => t!(
             lang,
             "[5] {app}: its service extension timed out (serviceExtensionTimeWillExpire): {reason}{how}",

@@ -232,7 +232,7 @@ async fn the_extension_and_voip_lessons_show_ios_rules_on_the_sample_app() {
         let phone = text_when(&c, r#".phone[data-udid="LOGIC-LESSON"]"#, |t| t.contains("Lunch at 1?")).await;
         assert!(phone.contains("(encrypted)"), "{phone}");
         let text = run_lesson(&c, "voip").await;
-        assert!(text.contains("call reported to CallKit") && text.contains("incoming call: Ann"), "{text}");
+        assert!(text.contains("call reported to CallKit") && text.contains("the call from Ann"), "{text}");
         assert!(text.contains("VoIP: no call reported, app terminated") && text.contains("VoIP blocked"), "{text}");
         assert!(text.contains("Reinstalling the app clears that") && text.contains("iOS 13"), "{text}");
         // The same lesson in Chinese, on a phone whose VoIP the reinstall unblocked.
