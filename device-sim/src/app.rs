@@ -344,6 +344,24 @@ mod tests {
         assert!(extension(&mut answering(json!({"default": true})), &quick(), ev, shown()).await.is_none());
     }
 
+    #[test]
+    fn only_an_alert_with_mutable_content_goes_to_the_extension() {
+        let d = |push_type: &str, payload: Value| -> Delivery {
+            serde_json::from_value(json!({
+                "apns_id": "1", "topic": "com.example.chat", "push_type": push_type, "priority": 10,
+                "environment": "sandbox", "payload": payload, "received_ms": 1
+            }))
+            .expect("delivery")
+        };
+        assert!(wants_extension(&d("alert", json!({"aps": {"alert": "hi", "mutable-content": 1}}))));
+        assert!(!wants_extension(&d("alert", json!({"aps": {"alert": "hi"}}))), "not mutable");
+        assert!(!wants_extension(&d("alert", json!({"aps": {"badge": 1, "mutable-content": 1}}))), "no alert");
+        assert!(!wants_extension(&d("alert", json!({"aps": {"sound": "a", "mutable-content": 1}}))), "sound only");
+        let silent = json!({"aps": {"content-available": 1, "mutable-content": 1}});
+        assert!(!wants_extension(&d("background", silent)), "a background push");
+        assert!(!wants_extension(&d("voip", json!({"aps": {"alert": "x", "mutable-content": 1}}))), "VoIP");
+    }
+
     #[tokio::test]
     async fn voip_without_a_call_terminates_and_then_blocks() {
         let rules = quick();

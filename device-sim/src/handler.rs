@@ -189,6 +189,11 @@ impl Handler {
     /// Stops a running command (the app is terminated).
     pub fn stop(&mut self) {
         if let Some(mut p) = self.process.take() {
+            // The command's whole process group: `sh -c` may have children of its own.
+            #[cfg(unix)]
+            if let Some(pid) = p.child.id().and_then(|id| rustix::process::Pid::from_raw(id as i32)) {
+                let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+            }
             let _ = p.child.start_kill();
         }
     }
@@ -197,7 +202,10 @@ impl Handler {
     /// no other event's `id` (lines answering an earlier, timed-out event are skipped).
     async fn exchange(&mut self, cmd: &str, event: &Value, id: u64) -> Result<Value, String> {
         if self.process.is_none() {
-            let mut child = tokio::process::Command::new("sh")
+            let mut command = tokio::process::Command::new("sh");
+            #[cfg(unix)]
+            command.process_group(0);
+            let mut child = command
                 .arg("-c")
                 .arg(cmd)
                 .stdin(Stdio::piped())
@@ -214,8 +222,9 @@ impl Handler {
         let p = self.process.as_mut().expect("started above");
         let mut line = serde_json::to_vec(event).map_err(|e| e.to_string())?;
         line.push(b'\n');
-        p.stdin.write_all(&line).await.map_err(|e| format!("the command stopped reading: {e}"))?;
-        p.stdin.flush().await.map_err(|e| format!("the command stopped reading: {e}"))?;
+        let gone = |e: std::io::Error| format!("the command exited without answering (its stdin: {e})");
+        p.stdin.write_all(&line).await.map_err(gone)?;
+        p.stdin.flush().await.map_err(gone)?;
         loop {
             let line = read_line(&mut p.stdout).await?;
             let answer: Value = serde_json::from_slice(line.trim_ascii())
@@ -338,7 +347,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    const MS: Duration = Duration::from_millis(2000);
+    // Generous: a loaded machine can be slow to start `sh`; the time-outs tested use their own.
+    const MS: Duration = Duration::from_secs(20);
 
     #[tokio::test]
     async fn a_command_answers_line_by_line_and_is_bounded() {
@@ -372,6 +382,54 @@ mod tests {
         assert!(far.to_string().contains("loopback only"), "{far}");
         assert!(matches!(Target::parse("http://192.0.2.1/x", true), Ok(Target::Url(_))));
         assert!(Target::parse("  ", false).is_err());
+    }
+
+    /// A loopback server answering every request with `reply` (after `wait`).
+    async fn serve(reply: Vec<u8>, wait: Duration) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}/app", listener.local_addr().expect("addr"));
+        tokio::spawn(async move {
+            while let Ok((mut tcp, _)) = listener.accept().await {
+                let reply = reply.clone();
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = tcp.read(&mut buf).await;
+                    tokio::time::sleep(wait).await;
+                    let _ = tcp.write_all(&reply).await;
+                });
+            }
+        });
+        url
+    }
+
+    fn http(status: &str, body: &[u8]) -> Vec<u8> {
+        let mut r = format!("HTTP/1.1 {status}\r\ncontent-length: {}\r\n\r\n", body.len()).into_bytes();
+        r.extend_from_slice(body);
+        r
+    }
+
+    #[tokio::test]
+    async fn a_url_answers_json_within_its_bounds() {
+        let ok = serve(http("200 OK", br#"{"result":"newData"}"#), Duration::ZERO).await;
+        let got = Handler::new(Target::Url(ok), None).call(json!({}), MS).await.expect("answer");
+        assert_eq!(got["result"], "newData");
+        let empty = serve(http("200 OK", b""), Duration::ZERO).await;
+        assert_eq!(Handler::new(Target::Url(empty), None).call(json!({}), MS).await, Ok(Value::Null));
+        let refused = serve(http("500 Internal Server Error", b"{}"), Duration::ZERO).await;
+        let got = Handler::new(Target::Url(refused), None).call(json!({}), MS).await;
+        assert!(matches!(got, Err(Failure::Failed(w)) if w.contains("500")));
+        let huge = serve(http("200 OK", &vec![b' '; MAX_ANSWER + 1]), Duration::ZERO).await;
+        let got = Handler::new(Target::Url(huge), None).call(json!({}), MS).await;
+        assert!(matches!(&got, Err(Failure::Failed(w)) if w.starts_with("answer")), "{got:?}");
+        let slow = serve(http("200 OK", b"{}"), Duration::from_secs(10)).await;
+        let got = Handler::new(Target::Url(slow), None).call(json!({}), Duration::from_millis(100)).await;
+        assert_eq!(got, Err(Failure::TimedOut(100)));
+        let garbage = serve(http("200 OK", b"<html>"), Duration::ZERO).await;
+        let got = Handler::new(Target::Url(garbage), None).call(json!({}), MS).await;
+        assert!(matches!(got, Err(Failure::Failed(w)) if w.contains("not JSON")));
+        let https = Handler::new(Target::Url("https://127.0.0.1:9/".into()), None).call(json!({}), MS).await;
+        assert!(matches!(https, Err(Failure::Failed(w)) if w.contains("cannot reach") || w.contains("CA")));
     }
 
     #[tokio::test]

@@ -437,3 +437,53 @@ async fn the_users_response_reaches_the_app() {
     assert_eq!(respond(&plain, "tap").await.0, 409);
     assert_eq!(admin(addr, "POST", "/api/v1/devices/NOBODY/notifications/x/respond", None).await.0, 404);
 }
+
+/// A fleet's phones run the apps' logic too (one URL or function for all of them): each
+/// phone's VoIP push is reported by the handler, not by the built-in app.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fleets_phones_run_the_handler() {
+    let mock = MockApns::start(Config::default()).await.expect("mock starts");
+    let endpoint =
+        device_sim::Endpoint::parse(&mock.ready().gateway, mock.ca_pem().to_owned()).expect("gateway endpoint");
+    let calls = Arc::new(AtomicUsize::new(0));
+    let count = calls.clone();
+    let handler = Target::function(move |event: Value| {
+        if event["event"] == "didReceiveIncomingPushWith" {
+            count.fetch_add(1, Ordering::SeqCst);
+        }
+        async move {
+            match event["event"].as_str() {
+                Some("didReceiveIncomingPushWith") => json!({"reportNewIncomingCall": {"handle": event["udid"]}}),
+                _ => json!({"default": true}),
+            }
+        }
+    });
+    let apps = [(CHAT.to_owned(), Environment::Sandbox)];
+    let handlers = [(CHAT.to_owned(), handler)];
+    let plan = device_sim::fleet::Plan {
+        count: 3,
+        prefix: "LOGIC-FLEET",
+        apps: &apps,
+        activity_types: &[],
+        channel: None,
+        web_apps: &[],
+        handlers: &handlers,
+        rules: Rules::default(),
+        handler_ca: None,
+    };
+    let stats = Arc::new(device_sim::fleet::FleetStats::default());
+    let fleet = device_sim::fleet::start_plan(endpoint, plan, stats).await.expect("online");
+    let signer = signer(mock.key_p8(), mock.key_id(), mock.team_id());
+    let endpoint = Endpoint::custom(&mock.ready().sandbox, Some(mock.ca_pem().to_owned())).expect("endpoint");
+    let client = Client::new(ClientConfig::new(endpoint, Auth::token(signer, SharedToken::DEFAULT_REFRESH_SECS)))
+        .expect("client");
+    let (_tx, lines) = mpsc::unbounded_channel();
+    let s = Story { mock, client, token: String::new(), lines };
+    for t in &fleet.tokens {
+        let n =
+            Notification::raw(t.token.clone(), r#"{"aps":{}}"#).topic(format!("{CHAT}.voip")).push_type(PushType::Voip);
+        let id = s.client.send(&n).await.expect("accepted").apns_id;
+        assert_eq!(s.outcome(&id).await, ("call-reported".into(), format!("incoming call: {}", t.udid)));
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+}

@@ -34,13 +34,24 @@ async fn web_phone(udid: &str, vapid: &Vapid) -> WebPhone {
 
 /// [`web_phone`] on a mock already started, handing its subscription to `provider`.
 async fn web_phone_on(mock: MockApns, udid: &str, server_key: &str, provider: Option<String>) -> WebPhone {
+    web_phone_with(mock, udid, server_key, provider, None).await
+}
+
+/// [`web_phone_on`], the web app's service worker being `handler`.
+async fn web_phone_with(
+    mock: MockApns,
+    udid: &str,
+    server_key: &str,
+    provider: Option<String>,
+    handler: Option<device_sim::Target>,
+) -> WebPhone {
     let endpoint =
         device_sim::Endpoint::parse(&mock.ready().gateway, mock.ca_pem().to_owned()).expect("gateway endpoint");
     let web = device_sim::run::WebAppSetup {
         origin: ORIGIN.into(),
         name: Some("News".into()),
         application_server_key: server_key.to_owned(),
-        handler: None,
+        handler,
     };
     let (tx, mut lines) = mpsc::unbounded_channel();
     let say = move |line: String| {
@@ -386,5 +397,36 @@ async fn erasing_a_running_phone_ends_its_subscription_and_it_subscribes_anew() 
     let answer = provider::webpush::send(&fresh, b"after the erase", &vapid, &options, Some(p.mock.ca_pem()), now());
     assert_eq!(answer.await.expect("an answer").status, 201);
     until(&mut p.lines, "after the erase").await;
+    p.mock.shutdown().await;
+}
+
+/// A web app whose service worker is the team's: its `push` event gets the decrypted
+/// text and shows what it chooses; one that shows nothing is a discard (Safari requires
+/// a notification for every push), and a Declarative Web Push message never reaches it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_web_apps_own_service_worker_decides_what_is_shown() {
+    let vapid = Vapid::generate("mailto:ops@example.com").expect("key");
+    let mock = MockApns::start(Config::default()).await.expect("mock starts");
+    let worker = device_sim::Target::function(|event: serde_json::Value| async move {
+        let data = event["data"].as_str().unwrap_or_default().to_owned();
+        match data.strip_prefix("quiet:") {
+            Some(_) => serde_json::json!({}),
+            None => serde_json::json!({"showNotification": {"title": "News", "body": data.to_uppercase(), "tag": "t"}}),
+        }
+    });
+    let mut p = web_phone_with(mock, "WEB-SW", &vapid.public_key(), None, Some(worker)).await;
+    let high = options(60, Urgency::High, None);
+    let id = send(&p, &vapid, "goal scored", &high).await;
+    assert!(until(&mut p.lines, "GOAL SCORED").await.contains("service worker"));
+    assert_eq!(journey_ends(&p.mock, &id, "presented").await.last().map(String::as_str), Some("presented"));
+    let (_, v) = states(&p.mock, &id).await;
+    assert_eq!(v["journey"][2]["detail"], "News — GOAL SCORED", "{v}");
+    let quiet = send(&p, &vapid, "quiet:nothing", &high).await;
+    journey_ends(&p.mock, &quiet, "discarded").await;
+    let (_, v) = states(&p.mock, &quiet).await;
+    assert_eq!(v["journey"][2]["detail"], "the service worker showed no notification", "{v}");
+    let declarative = r#"{"web_push":8030,"notification":{"title":"Goal","navigate":"https://news.example/m"}}"#;
+    send(&p, &vapid, declarative, &high).await;
+    assert!(until(&mut p.lines, "Goal").await.contains("declarative Web Push"), "Safari shows it itself");
     p.mock.shutdown().await;
 }
