@@ -52,9 +52,10 @@ pub struct Device {
     pub badges: HashMap<String, u32>,
     /// Live Activities: declared types, running and ended ones.
     pub activities: Activities,
-    /// APNs's clock minus this machine's, ms: each delivery's `received_ms` sets it, so
-    /// the phone's Live Activity timers follow the mock's clock.
-    pub clock_offset_ms: i64,
+    /// APNs's clock minus this machine's, ms: each delivery's `received_ms` sets it (and a
+    /// line saying the clock moved), so the phone's Live Activity timers and its apps'
+    /// budgets follow the mock's clock.
+    clock: std::sync::Arc<tokio::sync::watch::Sender<i64>>,
     /// The keys its web apps subscribed with (the private halves stay here).
     pub web_keys: crate::web::WebKeys,
     /// The budgets iOS holds apps to.
@@ -109,7 +110,7 @@ impl Device {
             center: NotificationCenter::default(),
             badges: HashMap::new(),
             activities: Activities::default(),
-            clock_offset_ms: 0,
+            clock: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)),
             web_keys: Default::default(),
             rules: Rules::default(),
             handlers: HashMap::new(),
@@ -169,7 +170,9 @@ impl Device {
     }
 
     /// Gives an app (by bundle ID, or a web app by origin) its own logic.
-    pub fn set_handler(&mut self, app: impl Into<String>, handler: Handler) {
+    pub fn set_handler(&mut self, app: impl Into<String>, mut handler: Handler) {
+        // Its budgets read APNs's clock too: a test that moves it runs them out.
+        handler.follow(self.clock.subscribe());
         self.handlers.insert(app.into(), handler);
     }
 
@@ -181,11 +184,17 @@ impl Device {
     /// Waits for the next notification on `stream`, presents it (or drops a duplicate),
     /// and acknowledges it on `acks`. `None` when the stream closed.
     pub async fn receive(&mut self, stream: &mut Notifications, acks: &mut AckSink) -> Option<Result<Received, Error>> {
-        let delivery = match stream.next().await? {
-            Ok(d) => d,
-            Err(e) => return Some(Err(e)),
-        };
-        Some(self.take(delivery, acks).await)
+        loop {
+            let delivery = match stream.next().await? {
+                Ok(d) => d,
+                Err(e) => return Some(Err(e)),
+            };
+            if delivery.clock {
+                self.observe_clock(delivery.received_ms);
+                continue;
+            }
+            return Some(self.take(delivery, acks).await);
+        }
     }
 
     /// Handles one notification already read from the stream (its apps' handlers may
@@ -464,14 +473,25 @@ impl Device {
         Ok(subscription)
     }
 
+    /// APNs's clock minus this machine's, ms.
+    pub fn clock_offset_ms(&self) -> i64 {
+        *self.clock.borrow()
+    }
+
+    /// Where the phone keeps APNs's clock, for a task that reads the stream while the
+    /// phone is busy: a line saying the clock moved sets it ([`offset_at`]).
+    pub fn clock(&self) -> std::sync::Arc<tokio::sync::watch::Sender<i64>> {
+        self.clock.clone()
+    }
+
     /// Follows APNs's clock: `received_ms` is its time when it accepted the push, a moment ago.
     pub fn observe_clock(&mut self, received_ms: u64) {
-        self.clock_offset_ms = received_ms as i64 - local_ms() as i64;
+        self.clock.send_replace(offset_at(received_ms));
     }
 
     /// The phone's now, on APNs's clock, UNIX seconds.
     pub fn now_secs(&self) -> u64 {
-        ((local_ms() as i64 + self.clock_offset_ms).max(0) as u64) / 1000
+        ((local_ms() as i64 + self.clock_offset_ms()).max(0) as u64) / 1000
     }
 
     /// Declares an attributes type for an app and gets its push-to-start token (step 2,
@@ -619,6 +639,11 @@ impl Device {
             _ => Ok(None),
         }
     }
+}
+
+/// APNs's clock minus this machine's, given APNs's time `received_ms` (now, or a moment ago).
+pub fn offset_at(received_ms: u64) -> i64 {
+    received_ms as i64 - local_ms() as i64
 }
 
 fn local_ms() -> u64 {

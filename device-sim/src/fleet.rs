@@ -203,10 +203,15 @@ pub async fn start_plan(endpoint: Endpoint, plan: Plan<'_>, stats: Arc<FleetStat
             drop(ready_tx);
             let with_handlers = device.has_handlers();
             while let Some(Ok(delivery)) = stream.next().await {
+                if delivery.clock {
+                    device.observe_clock(delivery.received_ms);
+                    continue;
+                }
                 let received_ms = delivery.received_ms;
-                let r = match with_handlers {
-                    false => device.handle(delivery),
-                    true => device.handle_with_apps(delivery).await,
+                let r = match (delivery.response.is_some(), with_handlers) {
+                    (true, _) => device.respond(delivery).await,
+                    (false, false) => device.handle(delivery),
+                    (false, true) => device.handle_with_apps(delivery).await,
                 };
                 if r.decision.is_some() {
                     stats.delivered.fetch_add(1, Ordering::Relaxed);

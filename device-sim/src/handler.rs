@@ -137,6 +137,9 @@ pub struct Handler {
     ca_pem: Option<String>,
     process: Option<Process>,
     next_id: u64,
+    /// APNs's clock minus this machine's, ms, as the phone follows it: a budget also runs
+    /// out when APNs's clock jumps past it.
+    clock: Option<tokio::sync::watch::Receiver<i64>>,
 }
 
 impl std::fmt::Debug for Handler {
@@ -148,7 +151,13 @@ impl std::fmt::Debug for Handler {
 impl Handler {
     /// A handler for `target`; `ca_pem` is trusted for an `https://` one.
     pub fn new(target: Target, ca_pem: Option<String>) -> Handler {
-        Handler { target, ca_pem, process: None, next_id: 0 }
+        Handler { target, ca_pem, process: None, next_id: 0, clock: None }
+    }
+
+    /// Measures budgets on APNs's clock as well (`offset`: its time minus this
+    /// machine's, ms): when a test moves it past a budget, the budget is spent.
+    pub fn follow(&mut self, offset: tokio::sync::watch::Receiver<i64>) {
+        self.clock = Some(offset);
     }
 
     /// Calls the handler with `event` (an object; the phone adds `id`), waiting at most
@@ -160,29 +169,41 @@ impl Handler {
         if let Value::Object(o) = &mut event {
             o.insert("id".into(), id.into());
         }
-        let answered = match &self.target {
+        // The budget runs out on this machine's clock, or when APNs's clock jumps past it.
+        let jump = jumped(self.clock.clone(), budget);
+        tokio::pin!(jump);
+        let answered: Option<Result<Value, String>> = match &self.target {
             Target::Function(f) => {
                 let f = f.clone();
-                tokio::time::timeout(budget, f(event)).await.map(Ok)
+                tokio::select! {
+                    r = tokio::time::timeout(budget, f(event)) => r.ok().map(Ok),
+                    () = &mut jump => None,
+                }
             }
             Target::Url(url) => {
                 let url = url.clone();
-                tokio::time::timeout(budget, post(&url, self.ca_pem.as_deref(), &event)).await
+                tokio::select! {
+                    r = tokio::time::timeout(budget, post(&url, self.ca_pem.as_deref(), &event)) => r.ok(),
+                    () = &mut jump => None,
+                }
             }
             Target::Command(cmd) => {
                 let cmd = cmd.clone();
-                let answered = tokio::time::timeout(budget, self.exchange(&cmd, &event, id)).await;
-                if !matches!(answered, Ok(Ok(_))) {
+                let answered = tokio::select! {
+                    r = tokio::time::timeout(budget, self.exchange(&cmd, &event, id)) => r.ok(),
+                    () = &mut jump => None,
+                };
+                if !matches!(answered, Some(Ok(_))) {
                     self.stop();
                 }
                 answered
             }
         };
         match answered {
-            Err(_) => Err(Failure::TimedOut(budget.as_millis())),
-            Ok(Err(why)) => Err(Failure::Failed(why)),
-            Ok(Ok(v)) if v.is_object() || v.is_null() => Ok(v),
-            Ok(Ok(v)) => Err(Failure::Failed(format!("answered {}, not a JSON object", kind(&v)))),
+            None => Err(Failure::TimedOut(budget.as_millis())),
+            Some(Err(why)) => Err(Failure::Failed(why)),
+            Some(Ok(v)) if v.is_object() || v.is_null() => Ok(v),
+            Some(Ok(v)) => Err(Failure::Failed(format!("answered {}, not a JSON object", kind(&v)))),
         }
     }
 
@@ -241,6 +262,23 @@ impl Handler {
 impl Drop for Handler {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Resolves once APNs's clock (this machine's plus `offset`) has jumped `budget` past
+/// where it is now; never without an `offset` to follow. Time passing as usual is the
+/// caller's own timer's to measure: this wakes only when the offset changes.
+async fn jumped(offset: Option<tokio::sync::watch::Receiver<i64>>, budget: Duration) {
+    let Some(mut offset) = offset else { return std::future::pending().await };
+    let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    let deadline = now() + *offset.borrow_and_update() + i64::try_from(budget.as_millis()).unwrap_or(i64::MAX);
+    loop {
+        if offset.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+        if now() + *offset.borrow_and_update() >= deadline {
+            return;
+        }
     }
 }
 

@@ -329,6 +329,39 @@ async fn subscribe(
     Ok(())
 }
 
+/// Stops the stream's reader when the connection it belongs to is done with.
+struct Reader(tokio::task::JoinHandle<()>);
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Reads the notification stream in a task: lines saying APNs's clock moved set `clock`;
+/// everything else comes out of the receiver, which ends with the stream.
+fn read_stream(
+    mut stream: crate::Notifications,
+    clock: std::sync::Arc<tokio::sync::watch::Sender<i64>>,
+) -> (tokio::sync::mpsc::Receiver<Result<protocol::gateway::Delivery, Error>>, Reader) {
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    let task = tokio::spawn(async move {
+        while let Some(line) = stream.next().await {
+            match line {
+                Ok(d) if d.clock => {
+                    clock.send_replace(crate::device::offset_at(d.received_ms));
+                }
+                other => {
+                    if tx.send(other).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    (rx, Reader(task))
+}
+
 /// Says what the clock did to the phone's activities, and tells APNs of the ends.
 async fn tick(
     lang: Lang,
@@ -566,15 +599,18 @@ pub async fn run_with(endpoint: Endpoint, phone: Phone, mut say: impl FnMut(Stri
                 subscribe(lang, &mut device, web, known, provider.as_deref(), &mut gw, &mut say).await?;
             }
             started_local = true;
-            let mut stream = gw.notifications().await?;
+            let stream = gw.notifications().await?;
             let mut acks = gw.ack_sink().await?;
+            // The stream is read by a task of its own, so a line saying APNs's clock moved
+            // reaches the phone even while an app's handler is busy (its budget reads it).
+            let (mut inbox, _reader) = read_stream(stream, device.clock());
             say(lang.pick("online: waiting for notifications", "在线：等待通知").to_owned());
             let mut clock = tokio::time::interval(Duration::from_secs(1));
             loop {
                 // Reading the stream is safe to race against the clock; handling is not
                 // (an app's handler may take its budget), so it happens outside the race.
                 let next = tokio::select! {
-                    d = stream.next() => d,
+                    d = inbox.recv() => d,
                     _ = clock.tick() => {
                         tick(lang, &mut device, &mut gw, &mut say).await?;
                         continue;

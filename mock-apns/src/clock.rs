@@ -21,12 +21,19 @@ use crate::error::Error;
 #[derive(Clone, Default)]
 pub struct Clock(Arc<Inner>);
 
-#[derive(Default)]
 struct Inner {
     /// `None`: the system clock; `Some`: a manual clock stopped at this instant.
     base: Option<SystemTime>,
     /// Added to the base, in milliseconds (negative: behind it).
     offset_ms: AtomicI64,
+    /// Bumped whenever the clock is moved (not as it runs), for whoever must tell others.
+    moved: tokio::sync::watch::Sender<()>,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Inner { base: None, offset_ms: AtomicI64::new(0), moved: tokio::sync::watch::Sender::new(()) }
+    }
 }
 
 impl Clock {
@@ -38,7 +45,7 @@ impl Clock {
     /// A clock stopped at `start` until [`Clock::advance`], [`Clock::set`] or
     /// [`Clock::set_offset`] moves it.
     pub fn manual(start: SystemTime) -> Self {
-        Clock(Arc::new(Inner { base: Some(start), offset_ms: AtomicI64::new(0) }))
+        Clock(Arc::new(Inner { base: Some(start), ..Inner::default() }))
     }
 
     /// Whether this clock stands still between moves (a manual clock).
@@ -76,12 +83,19 @@ impl Clock {
     /// manual clock's start).
     pub fn set_offset(&self, ms: i64) {
         self.0.offset_ms.store(ms, Ordering::Relaxed);
+        self.0.moved.send_replace(());
     }
 
     /// Moves the clock forward by `by`.
     pub fn advance(&self, by: Duration) {
         let ms = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
         let _ = self.0.offset_ms.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |o| Some(o.saturating_add(ms)));
+        self.0.moved.send_replace(());
+    }
+
+    /// Changes each time the clock is moved (advanced or set), not as it runs.
+    pub(crate) fn moves(&self) -> tokio::sync::watch::Receiver<()> {
+        self.0.moved.subscribe()
     }
 
     /// Sets the clock so that it reads `to` now.

@@ -365,6 +365,7 @@ impl MockApns {
                 shared.state.config.low_priority_batch,
                 rx.clone(),
             )));
+            tasks.push(tokio::spawn(delivery::follow_clock(shared.devices.clone(), rx.clone())));
         }
         if data_dir.is_some() && shared.state.config.capture_limit > 0 {
             tasks.push(tokio::spawn(observe::flush_capture(shared.observe.clone(), rx.clone())));

@@ -176,6 +176,11 @@ pub struct Delivery {
     /// by the admin API. The phone acknowledges it as [`Outcome::Responded`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response: Option<UserResponse>,
+    /// Not a notification: APNs's clock was moved (a test advanced it), and
+    /// `received_ms` is its time now. Phones follow it, so budgets that read APNs's clock
+    /// run out when it jumps. Never acknowledged.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub clock: bool,
 }
 
 /// The user's response to a shown notification.

@@ -487,3 +487,30 @@ async fn a_fleets_phones_run_the_handler() {
     }
     assert_eq!(calls.load(Ordering::SeqCst), 3);
 }
+
+/// Budgets read APNs's clock: under iOS's own 30 s extension budget, a test that moves the
+/// mock's clock past it runs the extension out at once instead of waiting half a minute.
+#[tokio::test(flavor = "multi_thread")]
+async fn moving_the_mock_clock_runs_an_extensions_budget_out() {
+    let started = Arc::new(tokio::sync::Notify::new());
+    let called = started.clone();
+    let never = Target::function(move |event: Value| {
+        let called = called.clone();
+        async move {
+            if event["event"] == "didReceive" {
+                called.notify_one();
+                tokio::time::sleep(Duration::from_secs(600)).await;
+            }
+            json!({"default": true})
+        }
+    });
+    let config = Config { clock: manual_clock(), ..Config::default() };
+    let s = story("APP-CLOCK", never, Rules::default(), config).await;
+    let id = s.send(json!({"aps": {"alert": "(encrypted)", "mutable-content": 1}}), PushType::Alert).await;
+    tokio::time::timeout(Duration::from_secs(10), started.notified()).await.expect("the extension runs");
+    let moved = std::time::Instant::now();
+    s.mock.clock().advance(Duration::from_secs(31));
+    let (state, detail) = s.outcome(&id).await;
+    assert_eq!(state, "extension-timed-out", "{detail}");
+    assert!(moved.elapsed() < Duration::from_secs(10), "ran out with the clock, not after 30 s of waiting");
+}

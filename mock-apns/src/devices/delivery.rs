@@ -80,6 +80,8 @@ pub(crate) enum Event {
     /// A line for the device's open stream that is not a notification (the user's
     /// response to one); `sent` says whether a stream took it.
     Control { device: u32, line: Bytes, sent: tokio::sync::oneshot::Sender<bool> },
+    /// APNs's clock was moved: every open stream is told its time now.
+    ClockMoved { now_ms: u64 },
 }
 
 /// One notification on its way.
@@ -307,6 +309,14 @@ pub(crate) async fn run(
                         link.unacked.extend(waiting.into_iter().map(|out| Pending { out, sent: false, journey: None }));
                     }
                 }
+                Event::ClockMoved { now_ms } => {
+                    let line = clock_line(now_ms);
+                    for link in links.values() {
+                        if let Some(stream) = &link.conn {
+                            stream.send(line.clone());
+                        }
+                    }
+                }
                 Event::Control { device, line, sent } => {
                     let ok = links.get(&device).and_then(|l| l.conn.as_ref()).is_some_and(|s| s.send(line));
                     let _ = sent.send(ok);
@@ -380,6 +390,33 @@ pub(crate) async fn run(
                     {
                         shared.state.store.write_later(vec![Write::DropHeldApp(key)]);
                     }
+                }
+            }
+        }
+    }
+}
+
+/// The line that tells a phone APNs's clock moved ([`protocol::gateway::Delivery::clock`]).
+fn clock_line(now_ms: u64) -> Bytes {
+    let line = format!(
+        r#"{{"apns_id":"","topic":"","push_type":"alert","priority":10,"environment":"sandbox","payload":{{}},"received_ms":{now_ms},"clock":true}}"#
+    );
+    Bytes::from(line + "\n")
+}
+
+/// Tells the engine each time APNs's clock is moved, until shutdown.
+pub(crate) async fn follow_clock(shared: Arc<Room>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let mut moves = shared.state.clock.moves();
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            moved = moves.changed() => {
+                if moved.is_err() {
+                    return;
+                }
+                let now_ms = shared.state.clock.unix_millis();
+                if shared.engine.send(Event::ClockMoved { now_ms }).await.is_err() {
+                    return;
                 }
             }
         }
@@ -473,6 +510,7 @@ mod tests {
             redelivered: false,
             activity: None,
             response: None,
+            clock: false,
         };
         let value = |d: &Delivery| {
             let mut v = serde_json::to_value(d).expect("JSON");

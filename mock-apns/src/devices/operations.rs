@@ -560,6 +560,7 @@ impl Room {
             redelivered: false,
             activity: None,
             response: Some(UserResponse { action: action.clone() }),
+            clock: false,
         };
         let mut bytes = serde_json::to_vec(&line).map_err(|e| Error::Invalid(e.to_string()))?;
         bytes.push(b'\n');
