@@ -9,6 +9,7 @@ pub(crate) mod gateway;
 pub(crate) mod handoff;
 pub(crate) mod journey;
 pub(crate) mod operations;
+pub mod phones;
 pub(crate) mod storage;
 pub(crate) mod web_apps;
 pub(crate) mod web_delivery;
@@ -40,6 +41,8 @@ pub(crate) struct Room {
     pub(crate) web_keys: web_apps::WebKeys,
     /// `https://host:port` of the Web Push listener, once bound: where endpoints point.
     pub(crate) webpush_url: std::sync::OnceLock<String>,
+    /// Who runs phones in the mock's process for virtual devices, if anyone does.
+    pub(crate) phones: std::sync::OnceLock<std::sync::Arc<dyn phones::PhoneRunner>>,
     /// Its other end, taken when the engine starts.
     engine_inbox: Mutex<Option<mpsc::Receiver<delivery::Event>>>,
 }
@@ -61,6 +64,7 @@ impl Room {
             engine,
             web_keys,
             webpush_url: std::sync::OnceLock::new(),
+            phones: std::sync::OnceLock::new(),
             engine_inbox: Mutex::new(Some(inbox)),
         }
     }

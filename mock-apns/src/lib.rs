@@ -68,6 +68,7 @@ pub use config::Config;
 pub use delivery::{MAX_IN_FLIGHT, MAX_UNACKED};
 pub use devices::activities::{ActivityView, NewActivity, NewActivityType};
 pub use devices::operations::{AppView, DeviceView, Lifecycle, LifecycleOutcome, LocalPush, NewApp, NewDevice};
+pub use devices::phones::{PhoneRunner, PhoneSpec};
 pub use error::Error;
 pub use events::{LifecycleEvent, TokenChangeView};
 pub use faults::{FaultAction, FaultView, NewFault};
@@ -451,6 +452,12 @@ impl MockApns {
     /// Moves the clock as `PUT /api/v1/clock` does; answers what it reads then.
     pub fn set_clock(&self, set: SetClock) -> Result<ClockView, Error> {
         set.apply(&self.shared.state.clock)
+    }
+
+    /// Lets the admin API run virtual devices as phones in this process
+    /// (`POST /api/v1/devices/{udid}/phone`), with `runner`; only the first call counts.
+    pub fn run_phones_with(&self, runner: std::sync::Arc<dyn PhoneRunner>) {
+        let _ = self.shared.devices.phones.set(runner);
     }
 
     /// Registers a signing key (`POST /api/v1/keys`); returns once it is saved.

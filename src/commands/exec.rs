@@ -58,6 +58,7 @@ async fn exec(mut config: mock_apns::Config, command: &[String]) -> Result<ExitC
     };
     let config_token = config.admin_token.clone();
     let mock = MockApns::start(config).await?;
+    super::phones::InProcess::attach(&mock)?;
     tracing::info!(sandbox = %mock.ready().sandbox, command = %program, "mock APNs ready; running the command");
     let mut env = environment(mock.ready())?;
     // The admin token, when one was given as an option: the command needs it to call

@@ -7,6 +7,7 @@ pub(crate) mod demo;
 pub(crate) mod device;
 pub(crate) mod exec;
 pub(crate) mod health;
+pub(crate) mod phones;
 pub(crate) mod provider;
 pub(crate) mod send;
 pub(crate) mod serve;

@@ -117,6 +117,7 @@ impl Args {
 pub(crate) async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let config = args.config(false);
     let mock = MockApns::start(config).await?;
+    super::phones::InProcess::attach(&mock)?;
     let line = serde_json::to_string(mock.ready())?;
     // The ready line in the data dir too, for `health`: written whole (a temporary file
     // renamed), and removed when serve stops.

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use device_sim::run::{AppSetup, Phone};
@@ -513,4 +513,69 @@ async fn moving_the_mock_clock_runs_an_extensions_budget_out() {
     let (state, detail) = s.outcome(&id).await;
     assert_eq!(state, "extension-timed-out", "{detail}");
     assert!(moved.elapsed() < Duration::from_secs(10), "ran out with the clock, not after 30 s of waiting");
+}
+
+/// A virtual device made through the admin API is given a handler through the admin API
+/// too (`POST /api/v1/devices/{udid}/phone`): `apns-lab serve` runs it as a phone in its
+/// own process, and its app's extension is the team's code at a loopback URL. A command,
+/// a URL off this machine or an app the device lacks is refused; DELETE stops the phone.
+#[test]
+fn the_admin_api_runs_a_virtual_device_with_a_handler() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = crate::serve::serve(dir.path());
+    let admin = s.ready["admin"].as_str().expect("admin").to_owned();
+    // The team's extension, on a loopback port: "decrypts" every didReceive.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/chat", listener.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let mut buf = vec![0u8; 65536];
+            let n = conn.read(&mut buf).unwrap_or(0);
+            let request = String::from_utf8_lossy(&buf[..n]);
+            let body = match request.contains(r#""event":"didReceive""#) {
+                true => r#"{"content":{"body":"decrypted by the team's code"}}"#,
+                false => r#"{"default":true}"#,
+            };
+            let reply = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+            let _ = conn.write_all(reply.as_bytes());
+        }
+    });
+    let device = crate::serve::device_with(&admin, json!([{"bundle_id": CHAT}]));
+    let udid = device["udid"].as_str().expect("udid").to_owned();
+    let token = device["apps"][0]["token"].as_str().expect("token").to_owned();
+    let call = |method: &str, path: &str, body: Value| -> (u16, Value) {
+        let out = crate::serve::sh(
+            r#"curl -s -o /dev/stdout -w '\n%{http_code}' -X "$METHOD" "$ADMIN$URLPATH" -d "$BODY""#,
+            &[("METHOD", method), ("ADMIN", &admin), ("URLPATH", path), ("BODY", &body.to_string())],
+        );
+        let (text, code) = out.trim_end().rsplit_once('\n').expect("a status");
+        (code.parse().expect("status"), serde_json::from_str(text).unwrap_or(Value::Null))
+    };
+    let phone = format!("/api/v1/devices/{udid}/phone");
+    let (status, answer) = call("POST", &phone, json!({"handlers": {CHAT: "python3 app.py"}}));
+    assert_eq!(status, 400, "a command through the admin API: {answer}");
+    let (status, _) = call("POST", &phone, json!({"handlers": {CHAT: "http://192.0.2.1/x"}}));
+    assert_eq!(status, 400, "not loopback");
+    let (status, _) = call("POST", &phone, json!({"handlers": {"com.example.mail": url}}));
+    assert_eq!(status, 400, "not installed");
+    let (status, answer) = call("POST", &phone, json!({"handlers": {CHAT: url}}));
+    assert_eq!(status, 200, "{answer}");
+    // Once the phone's stream is open, a mutable-content push goes through the team's code.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let payload = json!({"aps": {"alert": "(encrypted)", "mutable-content": 1}}).to_string();
+    let state = loop {
+        let (_, sent) = call("POST", "/api/v1/console", json!({"token": token, "topic": CHAT, "payload": payload}));
+        let id = sent["apns_id"].as_str().expect("apns-id").to_owned();
+        std::thread::sleep(Duration::from_millis(300));
+        let (_, n) = call("GET", &format!("/api/v1/notifications/{id}"), Value::Null);
+        let last = n["journey"].as_array().and_then(|j| j.last()).cloned().unwrap_or_default();
+        if last["state"] == "modified-by-extension" || Instant::now() > deadline {
+            break last;
+        }
+    };
+    assert_eq!(state["detail"], "decrypted by the team's code", "{state}");
+    let (status, answer) = call("DELETE", &phone, Value::Null);
+    assert_eq!((status, answer["stopped"].as_bool()), (200, Some(true)), "{answer}");
 }

@@ -95,6 +95,13 @@ pub(crate) async fn route<B: Body>(
                 Err(r) => r,
             }
         }
+        (["api", "v1", "devices", udid, "phone"], &Method::POST) => {
+            match read_json::<crate::devices::phones::RunPhone>(shared, req).await {
+                Ok(run) => ok(shared.devices.run_phone(udid, run)),
+                Err(r) => r,
+            }
+        }
+        (["api", "v1", "devices", udid, "phone"], &Method::DELETE) => ok(shared.devices.stop_phone(udid)),
         (["api", "v1", "devices", udid, "notifications", apns_id, "respond"], &Method::POST) => {
             match read_json::<crate::devices::operations::Respond>(shared, req).await {
                 Ok(r) => ok(shared.devices.respond(udid, apns_id, r).await),
