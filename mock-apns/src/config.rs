@@ -115,7 +115,7 @@ pub enum TokenScope {
     /// One token per app per device; reinstall gives a new token (today's iOS).
     #[default]
     PerApp,
-    /// One token per device shared by its apps; reinstall keeps it (the seed's rules).
+    /// One token per device shared by its apps; reinstall keeps it (the rule of early iOS).
     PerDevice,
 }
 

@@ -8,7 +8,7 @@
 //! inputs always give the same 32-byte token and a restart with the same secret keeps
 //! every token. The scope and the two generation counters carry the token lifecycle:
 //!
-//! | event | per-app (today's iOS, default) | per-device (the seed's rules) |
+//! | event | per-app (today's iOS, default) | per-device (early iOS) |
 //! |---|---|---|
 //! | two apps on one device | different tokens (scope = bundle ID) | the same token (scope = the device) |
 //! | app update | unchanged | unchanged |

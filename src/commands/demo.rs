@@ -134,7 +134,7 @@ pub(crate) struct Args {
     /// Run the script once and exit (instead of staying up until Ctrl-C).
     #[arg(long)]
     pub(crate) once: bool,
-    /// per-app (today's iOS) or per-device (the seed's rules).
+    /// per-app (today's iOS) or per-device (the per-device rule of early iOS).
     #[arg(long, default_value = "per-app", value_parser = parse_scope)]
     pub(crate) token_scope: TokenScope,
     /// The narration's and the dashboard's language: en or zh-CN [default: from the

@@ -52,8 +52,8 @@ pub(crate) struct Args {
     /// Also serve the sandbox environment as plaintext HTTP/2 (h2c, prior knowledge).
     #[arg(long, value_parser = parse_addr)]
     h2c_addr: Option<SocketAddr>,
-    /// Token rules: per-app (today's iOS) or per-device (one token per device, the
-    /// seed's rules). Fixed for a data dir when it is created.
+    /// Token rules: per-app (today's iOS) or per-device (one token per device, shared by
+    /// its apps: the rule of early iOS). Fixed for a data dir when it is created.
     #[arg(long, default_value = "per-app", value_parser = parse_scope)]
     pub(crate) token_scope: TokenScope,
     /// How many answered requests the capture log keeps (0 turns capture off).

@@ -583,7 +583,7 @@ async fn an_update_for_a_phone_that_is_away_is_stored_and_applied_on_return() {
     assert_eq!(states, ["received", "stored", "delivered-from-storage", "activity-updated"]);
 }
 
-/// Per-device scope (the seed's rules): a reinstall keeps the push-to-start token, as it
+/// Per-device scope (the rule of early iOS): a reinstall keeps the push-to-start token, as it
 /// keeps the device token.
 #[tokio::test]
 async fn per_device_scope_keeps_the_push_to_start_token_across_a_reinstall() {

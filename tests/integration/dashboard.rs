@@ -416,7 +416,8 @@ async fn a_registration_shows_steps_one_to_three_and_the_token_s_inputs() {
 }
 
 /// The first paint is whole: the server renders phones, counts and the recent flow into
-/// the page, drawn before any call. And the flow draws all five steps as the seed does:
+/// the page, drawn before any call. And the flow draws all five steps as the classic
+/// articles do:
 /// registration (1–3, step 3 as the simulator's report) and each push (4–5); a click on
 /// a step shows what travelled — for step 2, the token with the inputs it came from.
 #[tokio::test(flavor = "multi_thread")]

@@ -84,7 +84,7 @@ async fn every_lesson_runs_on_a_live_phone_and_ends_with_its_rule() {
             ("erase", "410 Unregistered", "changes every token", "server.rs"),
             ("uninstall", "410 Unregistered", "first push is still accepted", "delivery.rs"),
             ("webpush", "403 BadJwtToken", "end-to-end encrypted", "web_delivery.rs"),
-            ("scope", "under the seed's it stays", "per-device", "derive_token"),
+            ("scope", "under early iOS's per-device rule it stays", "per-device", "derive_token"),
         ];
         for (id, step, rule, code) in lessons {
             let text = run_lesson(&c, id).await;
@@ -281,4 +281,19 @@ async fn open_on_the_lock_screen_is_the_users_tap() {
     c.close().await.expect("browser closes");
     mock.shutdown().await;
     result
+}
+
+/// The per-device rule is named for what it is, in both languages: the rule of early iOS
+/// that the classic articles on the five steps describe, never "the seed's rules".
+#[tokio::test(flavor = "multi_thread")]
+async fn the_per_device_rule_is_named_for_what_it_is() {
+    let mock = MockApns::start(Config::default()).await.expect("mock starts");
+    let (status, page) = admin(mock.admin_addr(), "GET", "/", None).await;
+    assert_eq!(status, 200);
+    let page = page.as_str().expect("the page's HTML").to_owned();
+    for gone in ["seed's", "种子材料"] {
+        assert!(!page.contains(gone), "the page still says {gone:?}");
+    }
+    assert!(page.contains("Early iOS (per-device)") && page.contains("早期 iOS（按设备）"));
+    mock.shutdown().await;
 }

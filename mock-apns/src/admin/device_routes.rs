@@ -110,7 +110,7 @@ pub(crate) async fn route<B: Body>(
         }
         (["api", "v1", "devices", udid, "token-scopes"], &Method::GET) => match shared.devices.device_view(udid) {
             // Side by side: each installed app's token under today's rules (per-app) and the
-            // seed's (per-device), from the same inputs; one of them is the token in use.
+            // early iOS's (per-device), from the same inputs; one of them is the token in use.
             Ok(d) => {
                 let hex = |b: [u8; 32]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
                 let apps: Vec<serde_json::Value> = d

@@ -33,11 +33,11 @@ pub(super) async fn register(stage: &mut Stage) -> Result<(), Box<dyn std::error
         }
         (TokenScope::PerDevice, Lang::En) => {
             "  APNs     │ [2] derives each token from the phone's UDID, the environment and the phone's generation\n\
-             \x20          (its erase counter) — not the app: every app on the phone shares one token (the seed's rules)"
+             \x20          (its erase counter) — not the app: every app on the phone shares one token (early iOS's per-device rule)"
         }
         (TokenScope::PerDevice, Lang::ZhCn) => {
             "  APNs     │ [2] 用手机的 UDID、环境和手机的代数（抹掉计数）推导出设备令牌——与 App 无关：\n\
-             \x20          手机上的所有 App 共用一个令牌（种子材料里的规则）"
+             \x20          手机上的所有 App 共用一个令牌（早期 iOS 的按设备规则）"
         }
     });
     let (ann_name, bob_name) = stage.names();
