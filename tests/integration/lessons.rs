@@ -284,16 +284,19 @@ async fn open_on_the_lock_screen_is_the_users_tap() {
 }
 
 /// The per-device rule is named for what it is, in both languages: the rule of early iOS
-/// that the classic articles on the five steps describe, never "the seed's rules".
+/// that the classic articles on the five steps describe, never "the seed's rules"; and the
+/// Chinese page says 代次 (抹掉次数, 重装次数) for a generation, never 代数 ("algebra"),
+/// and Bundle ID as Chinese developers do.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_per_device_rule_is_named_for_what_it_is() {
     let mock = MockApns::start(Config::default()).await.expect("mock starts");
     let (status, page) = admin(mock.admin_addr(), "GET", "/", None).await;
     assert_eq!(status, 200);
     let page = page.as_str().expect("the page's HTML").to_owned();
-    for gone in ["seed's", "种子材料"] {
+    for gone in ["seed's", "种子材料", "代数", "捆绑包"] {
         assert!(!page.contains(gone), "the page still says {gone:?}");
     }
     assert!(page.contains("Early iOS (per-device)") && page.contains("早期 iOS（按设备）"));
+    assert!(page.contains("抹掉次数") && page.contains("重装次数") && page.contains("Bundle ID"));
     mock.shutdown().await;
 }

@@ -567,7 +567,7 @@ fn the_demo_speaks_simplified_chinese() {
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     for line in [
         "── 第 1–3 步：两台 iPhone 为它们的 App 注册，并把设备令牌交给提供者服务器",
-        "[2] 用手机的 UDID、App 的捆绑包 ID 和环境",
+        "[2] 用手机的 UDID、App 的 Bundle ID 和环境",
         "[1] com.example.chat 请求注册远程通知",
         "[3] com.example.chat 把它的设备令牌发给了提供者服务器",
         "[1] 网页应用 https://news.example 请求订阅推送",

@@ -28,15 +28,15 @@ pub(super) async fn register(stage: &mut Stage) -> Result<(), Box<dyn std::error
              \x20          always give the same token, and a new generation gives a new one"
         }
         (TokenScope::PerApp, Lang::ZhCn) => {
-            "  APNs     │ [2] 用手机的 UDID、App 的捆绑包 ID 和环境，以及两个代数——手机的抹掉计数和 App 的\n\
-             \x20          重新安装计数——推导出每个设备令牌：相同的输入总是得到相同的令牌，新的代数得到新的令牌"
+            "  APNs     │ [2] 用手机的 UDID、App 的 Bundle ID 和环境，以及两个代次——手机的抹掉计数和 App 的\n\
+             \x20          重新安装计数——推导出每个设备令牌：相同的输入总是得到相同的令牌，新的代次得到新的令牌"
         }
         (TokenScope::PerDevice, Lang::En) => {
             "  APNs     │ [2] derives each token from the phone's UDID, the environment and the phone's generation\n\
              \x20          (its erase counter) — not the app: every app on the phone shares one token (early iOS's per-device rule)"
         }
         (TokenScope::PerDevice, Lang::ZhCn) => {
-            "  APNs     │ [2] 用手机的 UDID、环境和手机的代数（抹掉计数）推导出设备令牌——与 App 无关：\n\
+            "  APNs     │ [2] 用手机的 UDID、环境和手机的代次（抹掉计数）推导出设备令牌——与 App 无关：\n\
              \x20          手机上的所有 App 共用一个令牌（早期 iOS 的按设备规则）"
         }
     });
@@ -167,7 +167,7 @@ pub(super) async fn erase(stage: &Stage) -> Result<(), Box<dyn std::error::Error
     ));
     say(lang.pick(
         "  APNs     │ the phone's generation goes up by one, and it is an input of every token on it",
-        "  APNs     │ 手机的代数加一，而它是这台手机上每个设备令牌的输入",
+        "  APNs     │ 手机的代次加一，而它是这台手机上每个设备令牌的输入",
     ));
     let before = stage.tokens_of(CHAT);
     let out = stage.mock.lifecycle(ANN, Lifecycle::Erase).await?;
