@@ -175,8 +175,13 @@ async fn server(fault: Fault, max_streams: u32) -> Server {
                         let _ = respond.send_response(resp, true);
                     });
                 }
-                // After a GOAWAY, keep driving the connection until its streams are done.
+                // After a GOAWAY, keep driving the connection until its streams are done,
+                // then keep the socket open a moment, as a server closing gracefully does:
+                // a request the client wrote before it read the GOAWAY is then answered
+                // by the GOAWAY (not processed, so sent again), not by a broken pipe.
                 let _ = std::future::poll_fn(|cx| conn.poll_closed(cx)).await;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                drop(conn);
             });
         }
     });

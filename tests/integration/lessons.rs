@@ -243,6 +243,13 @@ async fn the_extension_and_voip_lessons_show_ios_rules_on_the_sample_app() {
         let text = text_when(&c, out, |t| t.contains("规则：") || t.contains("waited")).await;
         assert!(text.contains("已向 CallKit 报告来电") && text.contains("VoIP 已被停止"), "{text}");
         assert!(text.contains("重新安装 App 会清除这个状态"), "{text}");
+        // The Chinese page names states and buttons in Chinese too.
+        click_lesson(&c, "first").await;
+        let out = r#"#lesson-out[data-lesson="first"]"#;
+        let text = text_when(&c, out, |t| t.contains("规则：") || t.contains("waited")).await;
+        assert!(text.contains("交给 App：已呈现") && !text.contains("presented"), "{text}");
+        let buttons = text_when(&c, "#la-templates", |t| t.contains("开始")).await;
+        assert!(buttons.contains("更新") && buttons.contains("结束") && !buttons.contains("start"), "{buttons}");
     }
     .await;
     c.close().await.expect("browser closes");
