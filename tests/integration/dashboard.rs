@@ -474,6 +474,13 @@ async fn the_first_paint_is_whole_and_the_flow_has_all_five_steps() {
         assert_eq!(steps, ["1", "1", "2", "2", "3"]);
         let push = format!(r#"#flow .note[data-apns-id="{id}"]"#);
         assert_eq!(c.find(Locator::Css(&format!("{push} .step"))).await.expect("step 4").text().await.expect("t"), "4");
+        // Step 5 is numbered like the others (delivered, then presented).
+        let numbers = text_when(&c, &push, |t| t.contains("presented")).await;
+        let mut steps = Vec::new();
+        for el in c.find_all(Locator::Css(&format!("{push} .step"))).await.expect("steps") {
+            steps.push(el.text().await.expect("text"));
+        }
+        assert!(steps.len() >= 3 && steps[0] == "4" && steps[1..].iter().all(|s| s == "5"), "{steps:?}: {numbers}");
 
         // Step 2: the token and what it was derived from.
         c.find(Locator::Css(&format!(r#"{reg} .arrow[data-detail$="-2"]"#)))

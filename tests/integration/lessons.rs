@@ -307,3 +307,47 @@ async fn the_per_device_rule_is_named_for_what_it_is() {
     assert!(page.contains("抹掉次数") && page.contains("重装次数") && page.contains("Bundle ID"));
     mock.shutdown().await;
 }
+
+/// A skip link to the console and one to the lessons come first in the tab order: the
+/// first Tab focuses "Skip to the console", following it puts the next Tab inside the
+/// console (not through hundreds of flow arrows); the links speak Chinese too.
+#[tokio::test(flavor = "multi_thread")]
+async fn skip_links_reach_the_console_and_the_lessons_from_the_keyboard() {
+    let mock = MockApns::start(Config::default()).await.expect("mock starts");
+    let (_driver, c) = browser().await;
+    let result = async {
+        c.goto(&mock.ready().admin).await.expect("page loads");
+        text_when(&c, "#live", |t| !t.is_empty()).await;
+        let tab = "\u{E004}";
+        let enter = "\u{E007}";
+        c.find(Locator::Css("body")).await.expect("body").send_keys(tab).await.expect("tab");
+        let focused = c.active_element().await.expect("focus");
+        assert_eq!(focused.text().await.expect("text"), "Skip to the console");
+        focused.send_keys(enter).await.expect("enter");
+        c.active_element().await.expect("focus").send_keys(tab).await.expect("tab");
+        let inside: bool = c
+            .execute("return !!document.activeElement.closest('#console')", vec![])
+            .await
+            .expect("runs")
+            .as_bool()
+            .expect("bool");
+        assert!(inside, "the next Tab lands in the console");
+        let links = c.find_all(Locator::Css("a.skip")).await.expect("links");
+        assert_eq!(links.len(), 2);
+        assert_eq!(links[1].attr("href").await.expect("href").as_deref(), Some("#lessons"));
+        c.find(Locator::Css(r#"#lang option[value="zh-CN"]"#)).await.expect("the switch").click().await.expect("picks");
+        text_when(&c, "#devices-h", |t| t == "设备").await;
+        let html: String = c
+            .execute("return document.querySelector('a.skip').textContent", vec![])
+            .await
+            .expect("runs")
+            .as_str()
+            .expect("text")
+            .to_owned();
+        assert_eq!(html, "跳到控制台");
+    }
+    .await;
+    c.close().await.expect("browser closes");
+    mock.shutdown().await;
+    result
+}
