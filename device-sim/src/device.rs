@@ -378,10 +378,11 @@ impl Device {
             Ok(o) => o,
             Err(d) => return Some(*d),
         };
-        let handler = self.handlers.get_mut(&opened.origin)?;
-        if !opened.goes_to_worker() {
-            return None;
-        }
+        // Opened (decrypted) once: without a handler of its own, or for a message Safari
+        // shows itself, what was opened is shown as the default path would.
+        let Some(handler) = self.handlers.get_mut(&opened.origin).filter(|_| opened.goes_to_worker()) else {
+            return Some(crate::web::show(delivery, &opened, None));
+        };
         let event = serde_json::json!({
             "event": "push", "udid": self.udid, "origin": opened.origin, "apnsId": delivery.apns_id,
             "data": opened.data,
@@ -393,7 +394,7 @@ impl Device {
             bundle_id: Some(opened.origin.clone()),
         };
         Some(match handler.call(event, self.rules.answer_time).await {
-            Ok(answer) if crate::app::is_default(&answer) => return None,
+            Ok(answer) if crate::app::is_default(&answer) => crate::web::show(delivery, &opened, None),
             Ok(answer) => match answer.get("showNotification").filter(|n| n.get("title").is_some_and(Value::is_string))
             {
                 Some(n) => crate::web::show(delivery, &opened, Some(n)),
