@@ -43,14 +43,26 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run() -> Result<ExitCode, Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,h2=error".into()),
-        )
-        .init();
-    let done = match cli::Cli::parse().command {
+    let command = cli::Cli::parse().command;
+    let filter = || tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,h2=error".into());
+    match &command {
+        // The demo's terminal is its narration: log lines go to the log file it names.
+        Command::Demo(_) => {
+            let log = std::fs::File::create(commands::demo::log_path())
+                .map_err(|e| format!("cannot create {}: {e}", commands::demo::log_path().display()))?;
+            tracing_subscriber::fmt()
+                .with_writer(std::sync::Mutex::new(log))
+                .with_ansi(false)
+                .with_env_filter(filter())
+                .init();
+        }
+        _ => tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_env_filter(filter())
+            .init(),
+    }
+    let done = match command {
         // exec exits with its command's status.
         Command::Exec(args) => return commands::exec::run(args).await,
         Command::Serve(args) => commands::serve::run(args).await,

@@ -65,9 +65,13 @@ pub(crate) struct Room {
     pub(crate) default_key_p8: String,
     /// The admin API's budget for request bodies held in memory, in KiB permits.
     pub(crate) admin_bodies: Arc<tokio::sync::Semaphore>,
-    /// The newest broadcasts' fan-outs: request id → each subscriber delivery's apns-id.
-    pub(crate) fanouts: std::sync::Mutex<std::collections::VecDeque<(uuid::Uuid, Vec<String>)>>,
+    /// The newest broadcasts' fan-outs: request id → each subscriber delivery's apns-id
+    /// and the activity (its slot) it went to.
+    pub(crate) fanouts: std::sync::Mutex<std::collections::VecDeque<(uuid::Uuid, Vec<FanoutCopy>)>>,
 }
+
+/// A broadcast's copy: its apns-id, and the slot of the activity it went to.
+pub(crate) type FanoutCopy = (String, u32);
 
 /// How many broadcasts' fan-outs are kept for `GET /api/v1/broadcasts/{request_id}`.
 const FANOUTS_KEPT: usize = 1000;
@@ -104,13 +108,13 @@ impl Room {
         }
     }
 
-    /// Notes that a broadcast reached a subscriber under `apns_id`.
-    pub(crate) fn record_fanout(&self, apns_id: &str, request_id: &uuid::Uuid) {
+    /// Notes that a broadcast reached a subscriber (the activity in `slot`) under `apns_id`.
+    pub(crate) fn record_fanout(&self, apns_id: &str, slot: u32, request_id: &uuid::Uuid) {
         let mut all = self.fanouts.lock().unwrap_or_else(|e| e.into_inner());
         match all.back_mut() {
-            Some((id, ids)) if id == request_id => ids.push(apns_id.to_owned()),
+            Some((id, ids)) if id == request_id => ids.push((apns_id.to_owned(), slot)),
             _ => {
-                all.push_back((*request_id, vec![apns_id.to_owned()]));
+                all.push_back((*request_id, vec![(apns_id.to_owned(), slot)]));
                 if all.len() > FANOUTS_KEPT {
                     all.pop_front();
                 }
@@ -118,8 +122,9 @@ impl Room {
         }
     }
 
-    /// The deliveries a broadcast fanned out to (their apns-ids), if it is among the newest.
-    pub(crate) fn fanout(&self, request_id: &uuid::Uuid) -> Option<Vec<String>> {
+    /// The deliveries a broadcast fanned out to (their apns-ids and activities' slots), if
+    /// it is among the newest.
+    pub(crate) fn fanout(&self, request_id: &uuid::Uuid) -> Option<Vec<FanoutCopy>> {
         let all = self.fanouts.lock().unwrap_or_else(|e| e.into_inner());
         all.iter().rev().find(|(id, _)| id == request_id).map(|(_, ids)| ids.clone())
     }

@@ -44,6 +44,7 @@ use crate::{Client, Error, Notification};
 
 pub mod activities;
 pub mod broadcasts;
+mod cors;
 pub mod web;
 
 /// A token as the provider keeps it.
@@ -511,7 +512,7 @@ async fn optional_body<T: serde::de::DeserializeOwned + Default>(req: Request<In
     serde_json::from_slice(&bytes).map_err(|e| error(StatusCode::BAD_REQUEST, format!("bad JSON: {e}")))
 }
 
-async fn route(p: Arc<Provider>, req: Request<Incoming>) -> Result<Answer, Infallible> {
+pub(crate) async fn route(p: Arc<Provider>, req: Request<Incoming>) -> Result<Answer, Infallible> {
     let path = req.uri().path().to_owned();
     let query: Vec<(String, String)> = req
         .uri()
@@ -653,7 +654,7 @@ pub async fn run(listener: TcpListener, provider: Arc<Provider>, shutdown: impl 
         };
         let provider = provider.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| route(provider.clone(), req));
+            let service = hyper::service::service_fn(move |req| cors::serve(provider.clone(), req));
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
                 .await;

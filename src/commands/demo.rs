@@ -143,6 +143,11 @@ pub(crate) struct Args {
     pub(crate) lang: Option<Lang>,
 }
 
+/// Where the demo's log lines go (the terminal is the narration's): one file per run.
+pub(crate) fn log_path() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("apns-lab-demo-{}.log", std::process::id()))
+}
+
 /// Runs the demo until Ctrl-C or SIGTERM (with `--once`, until its script is done).
 pub(crate) async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let lang = args.lang.unwrap_or_else(Lang::from_env);
@@ -191,7 +196,8 @@ async fn play(
     web_push(&stage).await?;
     uninstall(&stage).await?;
     finale(&stage, once, stop).await;
-    for phone in [stage.ann.take(), stage.bob.take()].into_iter().flatten() {
+    let kept = std::mem::take(&mut *stage.kept.lock().unwrap_or_else(|e| e.into_inner()));
+    for phone in [stage.ann.take(), stage.bob.take()].into_iter().flatten().chain(kept) {
         phone.abort();
         let _ = phone.await;
     }
@@ -213,6 +219,9 @@ struct Stage {
     apns_id_told: std::sync::atomic::AtomicBool,
     ann: Option<JoinHandle<()>>,
     bob: Option<JoinHandle<()>>,
+    /// The phones of the later scenes (Carol's, the fans', Fay's), kept running until
+    /// the demo stops, so the dashboard's lessons find phones that really receive.
+    kept: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Stage {
@@ -259,9 +268,25 @@ impl Stage {
         tokio::spawn(provider::server::run(listener, provider.clone(), async {
             let _ = stopped.await;
         }));
-        say(t!(lang, "  provider       {provider_url}\n", "  提供者服务器   {provider_url}\n"));
-        let stage =
-            Stage { mock, lang, scope, provider, provider_url, apns_id_told: Default::default(), ann: None, bob: None };
+        say(t!(lang, "  provider       {provider_url}", "  提供者服务器   {provider_url}"));
+        let log = log_path();
+        let log = log.display();
+        say(t!(
+            lang,
+            "  log            {log} (every party's log lines; this terminal tells the story)\n",
+            "  日志           {log}（各方的日志行；这个终端只讲述过程）\n"
+        ));
+        let stage = Stage {
+            mock,
+            lang,
+            scope,
+            provider,
+            provider_url,
+            apns_id_told: Default::default(),
+            ann: None,
+            bob: None,
+            kept: Default::default(),
+        };
         Ok((stage, stop_provider))
     }
 
@@ -333,6 +358,11 @@ impl Stage {
                 "  提供者   │     APNs 对 {token}… 的回答：{what}；设备令牌：{done}"
             ));
         }
+    }
+
+    /// Keeps a phone running until the demo stops.
+    fn keep(&self, phone: JoinHandle<()>) {
+        self.kept.lock().unwrap_or_else(|e| e.into_inner()).push(phone);
     }
 
     /// Bob's phone goes away (switched off), once APNs sees it offline.

@@ -128,6 +128,9 @@ async fn erase_kills_every_token_and_restore_moves_to_new_ones() {
     let moved = lab.mock.device("NEW-PHONE").expect("new phone");
     assert_eq!(moved.apps.len(), 2);
     assert_ne!(moved.apps[0].token, new_chat);
+    // Nothing runs as the new phone yet: it is off (its pushes are stored), not online
+    // with nothing behind it.
+    assert!(!moved.online && !moved.connected, "{moved:?}");
     c.push(Push::new(&moved.apps[0].token, &jwt)).await.assert_ok();
     c.push(Push::new(&new_chat, &jwt)).await.assert_ok();
 }

@@ -557,7 +557,7 @@ fn logs_never_hold_secrets_or_whole_tokens() {
 fn the_demo_speaks_simplified_chinese() {
     let out = Command::new(env!("CARGO_BIN_EXE_apns-lab"))
         .args(["demo", "--once"])
-        .env("RUST_LOG", "warn")
+        .env_remove("RUST_LOG")
         .env_remove("LC_ALL")
         .env_remove("LC_MESSAGES")
         .env("LANG", "zh_CN.UTF-8")
@@ -589,6 +589,15 @@ fn the_demo_speaks_simplified_chinese() {
     ] {
         assert!(stdout.contains(line), "no {line:?} in\n{stdout}");
     }
+    // Log lines (English, by design) go to the log file the narration names, not to the
+    // terminal: at the default level the mock logs every connection.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stdout.contains(" INFO ") && !stderr.contains(" INFO ") && stderr.trim().is_empty(), "{stdout}\n{stderr}");
+    let log = stdout.lines().find_map(|l| l.trim().strip_prefix("日志")).expect("the narration names the log");
+    let path = log.trim().split('（').next().expect("a path");
+    let logged = std::fs::read_to_string(path).expect("the log file is there");
+    assert!(logged.contains("INFO"), "{logged}");
+    let _ = std::fs::remove_file(path);
     // No English narration left: each of these is said in every English run.
     for english in ["provider │", "asks to register", "sent its token", "banner \"", "switched off", "Done."] {
         assert!(!stdout.contains(english), "{english:?} in\n{stdout}");

@@ -58,7 +58,7 @@ fn channel_views(shared: &Shared) -> Vec<serde_json::Value> {
 
 /// What the dashboard shows on first paint, rendered into the page so it is whole
 /// before any call: the phones, the counts, the channels, and the latest notifications
-/// (with their journeys) and registrations — the same documents the page's calls answer.
+/// (with their journeys), registrations and lifecycle events — the same documents the page's calls answer.
 fn initial_state(shared: &Shared) -> serde_json::Value {
     let notifications: Vec<serde_json::Value> = shared
         .observe
@@ -87,6 +87,8 @@ fn initial_state(shared: &Shared) -> serde_json::Value {
         "channels": channel_views(shared),
         "notifications": notifications,
         "registrations": shared.observe.registrations.list(None, 30),
+        // The flow draws erases, restores and app installs as events of their own.
+        "events": shared.registry.events.query(None, 100),
         "lang": shared.state.config.lang.as_str(),
     })
 }
@@ -277,10 +279,18 @@ pub(crate) async fn route<B: Body>(shared: Arc<Shared>, req: Request<B>) -> Resu
             Ok(id) => match shared.fanout(&id) {
                 None => error(StatusCode::NOT_FOUND, format!("no broadcast {request_id} among the newest 1000")),
                 Some(ids) => {
+                    let table = &shared.registry.table;
                     let deliveries: Vec<serde_json::Value> = ids
                         .iter()
-                        .map(|apns_id| {
-                            serde_json::json!({"apns_id": apns_id, "journey": shared.devices.journeys.get(apns_id).unwrap_or_default()})
+                        .map(|(apns_id, slot)| {
+                            // Which phone and activity the copy went to, so a page can show it there.
+                            let activity_id = match table.activity_target(*slot) {
+                                protocol::ActivityTarget::Update { activity_id } => Some(activity_id),
+                                protocol::ActivityTarget::PushToStart { .. } => None,
+                            };
+                            serde_json::json!({"apns_id": apns_id, "udid": table.activity_udid(*slot),
+                                "activity_id": activity_id,
+                                "journey": shared.devices.journeys.get(apns_id).unwrap_or_default()})
                         })
                         .collect();
                     json(StatusCode::OK, &serde_json::json!({"request_id": request_id, "deliveries": deliveries}))

@@ -54,6 +54,10 @@ pub struct DeviceView {
     pub generation: u32,
     /// Whether it is online.
     pub online: bool,
+    /// Whether a phone holds its gateway stream (`apns-lab device run`, a fleet, a
+    /// phone the admin API started): online without one, a device is virtual — APNs
+    /// delivers to it and nothing shows what it got.
+    pub connected: bool,
     /// Whether it has a backup to restore from.
     pub has_backup: bool,
     /// Its apps (installed or not) and their tokens, in install order.
@@ -74,6 +78,7 @@ impl DeviceView {
             udid: d.udid.clone(),
             generation: d.generation,
             online: d.online,
+            connected: false,
             has_backup: d.has_backup,
             apps: d
                 .apps
@@ -599,6 +604,7 @@ impl Room {
 
     pub(crate) fn view(&self, d: &DeviceRecord) -> DeviceView {
         DeviceView {
+            connected: self.registry.table.device_slot(&d.udid).is_some_and(|s| self.connections.is_connected(s)),
             activities: self
                 .registry
                 .table

@@ -407,7 +407,7 @@ async fn fan_out(
         .map(|&(device, app, slot, online)| {
             let apns_id = ApnsId::random();
             shared.devices.step(apns_id.as_str(), now_ms, State::Broadcast, now_ms, Some(label.clone()));
-            shared.record_fanout(apns_id.as_str(), &request_id);
+            shared.record_fanout(apns_id.as_str(), slot, &request_id);
             let target = Target { device, app: Some(app), activity: Some(slot), online, learned: false };
             shared.devices.prepare(target, keep, || Notification {
                 apns_id,

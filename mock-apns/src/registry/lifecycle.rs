@@ -140,6 +140,13 @@ impl Registry {
             .clone()
             .ok_or_else(|| Error::Conflict(format!("{udid} has no backup to restore (POST …/backup first)")))?;
         let target = match to_udid {
+            // A new phone restored from the backup: off until a phone runs as it (its
+            // gateway stream brings it online), so nothing is delivered to it unseen.
+            Some(to) if self.find_device(t, to).is_none() => {
+                let slot = self.add_device_slot(t, to);
+                t.devices[slot as usize].online = false;
+                slot
+            }
             Some(to) => self.add_device_slot(t, to),
             None => source,
         };

@@ -286,7 +286,8 @@ pub(super) async fn live_activity(stage: &Stage) -> Result<(), Box<dyn std::erro
         };
         stage.show(&provider.change_activity(&id, late, false).await.unwrap_or_default());
     }
-    carol.abort();
+    // Carol's phone stays on, for the dashboard's Live Activity lesson.
+    stage.keep(carol);
 
     Ok(())
 }
@@ -373,8 +374,9 @@ pub(super) async fn broadcast(stage: &Stage) -> Result<(), Box<dyn std::error::E
         ));
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
+    // The fans' phones stay on, for the dashboard's broadcast lesson.
     for f in fans {
-        f.abort();
+        stage.keep(f);
     }
 
     Ok(())
@@ -449,7 +451,7 @@ pub(super) async fn web_push(stage: &Stage) -> Result<(), Box<dyn std::error::Er
     show(provider.send_web(send(lang.pick("Late edition", "深夜版"))).await?);
     let left = subscriptions().len();
     say(t!(lang, "  provider │ web subscriptions left: {left}", "  提供者   │ 剩下的网页订阅：{left} 个"));
-    fay.abort();
+    stage.keep(fay);
     Ok(())
 }
 
