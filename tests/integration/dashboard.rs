@@ -138,11 +138,11 @@ async fn the_page_shows_a_console_push_on_the_phone_and_a_new_token_after_erase(
         let phone = text_when(&c, r#".phone[data-udid="BROWSER-PHONE"]"#, |t| t.contains("Score")).await;
         assert_eq!((phone.matches("Score 2-0").count(), phone.matches("Score 1-0").count()), (1, 0), "{phone}");
         text_when(&c, "#flow", |t| t.matches("presented").count() == 2).await;
-        // The token, shortened, with the whole of it a click away.
+        // The token, shortened to fit under its icon, with the whole of it a click away.
         let shown = text_when(&c, r#".phone[data-udid="BROWSER-PHONE"] .app-token"#, |t| !t.is_empty()).await;
         assert_eq!(
             shown.lines().next().unwrap_or(""),
-            format!("{}…{}", &token[..8], &token[60..]),
+            format!("{}…{}", &token[..4], &token[60..]),
             "the phone shows its token"
         );
         let whole = c
@@ -194,11 +194,11 @@ async fn the_page_shows_a_console_push_on_the_phone_and_a_new_token_after_erase(
             .await
             .expect("clicks");
         let fresh = text_when(&c, r#".phone[data-udid="BROWSER-PHONE"] .app-token"#, |t| {
-            !t.is_empty() && !t.starts_with(&token[..8])
+            !t.is_empty() && !t.starts_with(&token[..4])
         })
         .await;
         let fresh_token = mock.device("BROWSER-PHONE").expect("device").apps[0].token.clone();
-        assert!(fresh.starts_with(&format!("{}…{}", &fresh_token[..8], &fresh_token[60..])), "{fresh}");
+        assert!(fresh.starts_with(&format!("{}…{}", &fresh_token[..4], &fresh_token[60..])), "{fresh}");
         text_when(&c, r#".phone[data-udid="BROWSER-PHONE"] .status"#, |t| t.contains("gen 1")).await;
     }
     .await;

@@ -14,6 +14,7 @@ mod clock;
 mod connection;
 mod dashboard;
 mod dashboard_web;
+mod demo_page;
 mod devices;
 mod exec;
 mod faults;

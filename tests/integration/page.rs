@@ -50,6 +50,12 @@ impl Drop for Driver {
 }
 
 pub(crate) async fn browser() -> (Driver, Client) {
+    browser_at(1400).await
+}
+
+/// A browser whose page is `width` CSS pixels wide: a desktop window, or below 500 px (the
+/// narrowest a headless window gets) a phone's screen, emulated.
+pub(crate) async fn browser_at(width: u32) -> (Driver, Client) {
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
     let child = Command::new("chromedriver")
         .arg(format!("--port={port}"))
@@ -59,11 +65,12 @@ pub(crate) async fn browser() -> (Driver, Client) {
         .expect("chromedriver runs (Debian: chromium-driver; .ci/run installs it)");
     let driver = Driver(child, port);
     let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                        "--window-size=1400,1200", "--proxy-server=direct://", "--no-first-run"]}),
-    );
+    let mut options = json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                        format!("--window-size={},1200", width.max(500)), "--proxy-server=direct://", "--no-first-run"]});
+    if width < 500 {
+        options["mobileEmulation"] = json!({"deviceMetrics": {"width": width, "height": 844, "pixelRatio": 1.0}});
+    }
+    caps.insert("goog:chromeOptions".into(), options);
     let url = format!("http://127.0.0.1:{}", driver.1);
     for _ in 0..100 {
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
