@@ -43,6 +43,11 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run() -> Result<ExitCode, Box<dyn std::error::Error>> {
+    // (Hidden: the command line's reference page, docs/src/reference/cli.md, is this.)
+    if std::env::args().nth(1).as_deref() == Some("--markdown-help") {
+        print!("{}", clap_markdown::help_markdown::<cli::Cli>());
+        return Ok(ExitCode::SUCCESS);
+    }
     let command = cli::Cli::parse().command;
     let filter = || tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,h2=error".into());
     match &command {

@@ -381,14 +381,25 @@ async fn channels_survive_a_restart_and_deleted_ids_stay_deleted() {
     mock.shutdown().await;
 }
 
-/// Runs the README's `sh` block after `marker` as printed, with the binary for `cargo run
-/// --release --`, `ready` for `/tmp/apns-lab.ready` and `env` set; answers its stdout.
-pub(crate) fn run_readme_block(marker: &str, ready: Option<&std::path::Path>, env: &[(&str, &str)]) -> String {
+/// The `sh` block after `marker` in the README or a page of the book (`docs/src`).
+pub(crate) fn doc_block(marker: &str) -> String {
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let readme = std::fs::read_to_string(root.join("README.md")).expect("README");
-    let block = readme.split(marker).nth(1).unwrap_or_else(|| panic!("{marker} is in the README"));
-    let script = block.split("```sh\n").nth(1).and_then(|b| b.split("\n```").next()).expect("a sh block");
-    let mut script = script.replace("cargo run --release --", env!("CARGO_BIN_EXE_apns-lab"));
+    let mut pages = vec![root.join("README.md")];
+    pages.extend(std::fs::read_dir(root.join("docs/src")).expect("docs/src").flatten().map(|e| e.path()));
+    let text = pages
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .find(|t| t.contains(marker))
+        .unwrap_or_else(|| panic!("{marker} is in the README or the book"));
+    let block = text.split(marker).nth(1).expect("after the marker");
+    block.split("```sh\n").nth(1).and_then(|b| b.split("\n```").next()).expect("a sh block").to_owned()
+}
+
+/// Runs the `sh` block after `marker` (README or book) as printed, with the binary for
+/// `cargo run --release --`, `ready` for `/tmp/apns-lab.ready` and `env` set; answers its
+/// stdout.
+pub(crate) fn run_readme_block(marker: &str, ready: Option<&std::path::Path>, env: &[(&str, &str)]) -> String {
+    let mut script = doc_block(marker).replace("cargo run --release --", env!("CARGO_BIN_EXE_apns-lab"));
     if let Some(ready) = ready {
         script = script.replace("/tmp/apns-lab.ready", ready.to_str().expect("a path"));
     }

@@ -94,6 +94,14 @@ async fn lesson(c: &Client, id: &str) -> String {
     assert_eq!(state, "done", "{id}: {text}");
     let rule = js(c, "const r = document.querySelector('#lesson-out .rule'); return r ? r.textContent : ''").await;
     assert!(rule.as_str().is_some_and(|r| r.len() > 20), "{id} ends with its rule: {text}");
+    // …and the chapter of the book that tells it at length, which is there.
+    let chapter =
+        js(c, "const b = document.querySelector('#lesson-out .book code'); return b ? b.textContent : ''").await;
+    let chapter = chapter.as_str().unwrap_or_default();
+    assert!(
+        chapter.starts_with("docs/src/") && std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(chapter).exists(),
+        "{id}: {chapter:?}"
+    );
     text
 }
 

@@ -5,6 +5,7 @@ mod activities;
 mod admin;
 mod app_logic;
 mod auth;
+mod book;
 mod certificates;
 mod channels;
 mod cli;

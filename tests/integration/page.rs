@@ -99,7 +99,7 @@ pub(crate) async fn text_when(c: &Client, css: &str, check: impl Fn(&str) -> boo
     panic!("{css}: never as expected (last: {last:?})");
 }
 
-/// Saves a screenshot under `target/screenshots/`, and under `docs/` when
+/// Saves a screenshot under `target/screenshots/`, and under `docs/src/images/` when
 /// `APNS_LAB_SCREENSHOTS` is set (how the README's pictures are made).
 pub(crate) async fn save_screenshot(c: &Client, name: &str) {
     let png = c.screenshot().await.expect("screenshot");
@@ -108,7 +108,7 @@ pub(crate) async fn save_screenshot(c: &Client, name: &str) {
     std::fs::create_dir_all(&dir).expect("screenshot dir");
     std::fs::write(dir.join(name), &png).expect("screenshot written");
     if std::env::var_os("APNS_LAB_SCREENSHOTS").is_some() {
-        std::fs::write(root.join("docs").join(name), &png).expect("docs screenshot written");
+        std::fs::write(root.join("docs/src/images").join(name), &png).expect("docs screenshot written");
     }
 }
 

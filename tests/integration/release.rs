@@ -37,15 +37,15 @@ fn the_packages_carry_the_workspaces_version() {
 
 #[test]
 fn the_readmes_artifact_names_carry_the_workspaces_version() {
-    let readme = read("README.md");
+    let readme = read("README.md") + &read("docs/src/install.md") + &read("docs/src/ci.md");
     let mut named = 0;
     for prefix in ["apns-lab-", "apns-lab:", "apns_lab-"] {
         for v in versions_after(&readme, prefix) {
-            assert_eq!(v, VERSION, "README.md names {prefix}{v}");
+            assert_eq!(v, VERSION, "the README or the book names {prefix}{v}");
             named += 1;
         }
     }
-    assert!(named >= 3, "the README names the npm tarball and the image by version ({named} found)");
+    assert!(named >= 3, "the README and the book name the npm tarball and the image by version ({named} found)");
 }
 
 #[test]

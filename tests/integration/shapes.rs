@@ -89,32 +89,33 @@ async fn live_answers_match_the_documented_shapes() {
     check(&doc, "LifecycleOutcome", &serde_json::to_value(outcome).expect("JSON"), "MockApns::lifecycle");
 }
 
-/// Every `<!-- shape: Name -->` example in the README matches the schema it names, and
+/// Every `<!-- shape: Name -->` example in the book (`docs/src/reference/answers.md`) matches the schema it names, and
 /// the four shapes tests assert on most are all shown.
 #[tokio::test]
 async fn the_readme_examples_match_the_documented_shapes() {
     let lab = lab().await;
     let (_, doc) = admin(lab.mock.admin_addr(), "GET", "/api/v1/openapi.json", None).await;
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/src/reference/answers.md"))
+        .expect("the answers' shapes page");
     let mut shown = Vec::new();
     for (at, _) in readme.match_indices("<!-- shape: ") {
         let rest = &readme[at + "<!-- shape: ".len()..];
         let name = rest.split_once(" -->").expect("marker ends").0.trim();
         let block = rest.split_once("```json\n").expect("a json block follows").1;
         let text = block.split_once("\n```").expect("block ends").0;
-        let value: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("README {name} example: {e}"));
+        let value: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("the {name} example: {e}"));
         let (schema, array) = match name.strip_suffix("[]") {
             Some(item) => (item, true),
             None => (name, false),
         };
         if array {
-            array_of(&doc, schema, &value, &format!("README's {name} example"));
+            array_of(&doc, schema, &value, &format!("the book's {name} example"));
         } else {
-            check(&doc, schema, &value, &format!("README's {name} example"));
+            check(&doc, schema, &value, &format!("the book's {name} example"));
         }
         shown.push(schema.to_owned());
     }
     for needed in ["Device", "LifecycleOutcome", "CapturedRequest", "Notification"] {
-        assert!(shown.iter().any(|s| s == needed), "the README shows no {needed} example ({shown:?})");
+        assert!(shown.iter().any(|s| s == needed), "the book shows no {needed} example ({shown:?})");
     }
 }

@@ -1,0 +1,399 @@
+//! The book (`docs/`, an mdBook) and the README held to the code: the reference pages are
+//! generated from it (the command line from clap, the admin API from the OpenAPI document,
+//! the ready line from `Ready`'s own comments, the metrics from `/metrics`) and fail when
+//! stale; every link and anchor resolves; every code block runs in a test, is the same as
+//! a file that runs, or says why not; the README stays a front door.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use mock_apns::{Config, MockApns};
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The README, the top-level documents and every page of the book.
+fn pages() -> Vec<PathBuf> {
+    let mut all = vec![root().join("README.md"), root().join("ARCHITECTURE.md"), root().join("BENCHMARKS.md")];
+    let mut dirs = vec![root().join("docs/src")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("docs/src").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "md") {
+                all.push(path);
+            }
+        }
+    }
+    all.sort();
+    all
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn name(path: &Path) -> String {
+    path.strip_prefix(root()).unwrap_or(path).display().to_string()
+}
+
+/// The recipes tests run as printed, by their marker, and the test that runs each.
+const RECIPES: [(&str, &str); 6] = [
+    ("<!-- exec recipe -->", "exec::the_readme_exec_recipe_runs_as_printed"),
+    ("<!-- live activity recipe -->", "channels::the_readme_live_activity_and_channel_commands_run_as_printed"),
+    ("<!-- channels recipe -->", "channels::the_readme_live_activity_and_channel_commands_run_as_printed"),
+    ("<!-- broadcast recipe -->", "channels::the_readme_broadcast_recipe_runs_as_printed"),
+    ("<!-- curl recipe -->", "book::the_curl_recipe_runs_as_printed"),
+    ("<!-- two commands -->", ".ci/run (the second) and demo_page (the first, as the binary)"),
+];
+
+/// Each fenced block with its language, its text and the comment line above it.
+fn blocks(text: &str) -> Vec<(String, String, String)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        if let Some(lang) = lines[i].strip_prefix("```") {
+            let above = if i > 0 { lines[i - 1].trim().to_owned() } else { String::new() };
+            let end = (i + 1..lines.len()).find(|&j| lines[j].starts_with("```")).unwrap_or(lines.len());
+            out.push((lang.trim().to_owned(), lines[i + 1..end].join("\n"), above));
+            i = end + 1;
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Every block of code a reader might run — shell, Python, JavaScript, Rust, Go, Java,
+/// YAML — is run by a test (a recipe marker), is the same as a file whose suite runs it
+/// (`<!-- same as PATH -->`), or says why it is not run (`<!-- not run: … -->`).
+#[test]
+fn every_code_block_runs_or_says_why_not() {
+    let mut problems = Vec::new();
+    // (BENCHMARKS.md's blocks are the benchmarks' commands: run by hand, their results
+    // recorded beside them.)
+    for page in pages().into_iter().filter(|p| !p.ends_with("BENCHMARKS.md")) {
+        for (lang, code, above) in blocks(&read(&page)) {
+            if !["sh", "python", "js", "rust", "go", "java", "yaml"].contains(&lang.as_str()) {
+                continue;
+            }
+            let first = code.lines().next().unwrap_or_default();
+            let at = format!("{}: ```{lang} {first}", name(&page));
+            if RECIPES.iter().any(|(marker, _)| *marker == above) {
+                continue;
+            }
+            if let Some(path) = above.strip_prefix("<!-- same as ").and_then(|r| r.strip_suffix(" -->")) {
+                let there = read(&root().join(path));
+                if !there.contains(code.trim()) {
+                    problems.push(format!("{at}: not the same as {path}"));
+                }
+                continue;
+            }
+            if above.starts_with("<!-- not run: ") && above.len() > 30 {
+                continue;
+            }
+            problems.push(format!("{at}: runs nowhere (mark it)"));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// A heading as mdBook and GitHub make its anchor.
+fn slug(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            c if c.is_alphanumeric() || c == '_' || c == '-' => Some(c),
+            c if c.is_whitespace() => Some('-'),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The anchors of a page's headings (outside code blocks).
+fn anchors(text: &str) -> BTreeSet<String> {
+    let mut fenced = false;
+    let mut out = BTreeSet::new();
+    for line in text.lines() {
+        if line.starts_with("```") {
+            fenced = !fenced;
+        } else if !fenced && line.starts_with('#') {
+            out.insert(slug(line.trim_start_matches('#')));
+        }
+    }
+    out
+}
+
+/// The link targets of a page (outside code blocks).
+fn links(text: &str) -> Vec<String> {
+    let mut fenced = false;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line.starts_with("```") {
+            fenced = !fenced;
+            continue;
+        }
+        if fenced {
+            continue;
+        }
+        let mut rest = line;
+        while let Some(at) = rest.find("](") {
+            let after = &rest[at + 2..];
+            let end = after.find(')').unwrap_or(after.len());
+            out.push(after[..end].to_owned());
+            rest = &after[end..];
+        }
+    }
+    out
+}
+
+/// Every relative link in the README, the top-level documents and the book points at a
+/// file that exists, and every anchor at a heading of its page.
+#[test]
+fn every_link_and_anchor_resolves() {
+    let mut problems = Vec::new();
+    for page in pages() {
+        let text = read(&page);
+        for target in links(&text) {
+            if target.starts_with("http://") || target.starts_with("https://") || target.starts_with("mailto:") {
+                continue;
+            }
+            let (file, anchor) = target.split_once('#').unwrap_or((&target, ""));
+            let path = if file.is_empty() { page.clone() } else { page.parent().expect("a dir").join(file) };
+            if !path.exists() {
+                problems.push(format!("{}: {target}: no such file", name(&page)));
+                continue;
+            }
+            if !anchor.is_empty()
+                && path.extension().is_some_and(|e| e == "md")
+                && !anchors(&read(&path)).contains(anchor)
+            {
+                problems.push(format!("{}: {target}: no such heading", name(&page)));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The book's table of contents lists every page in `docs/src`, and only those.
+#[test]
+fn the_summary_lists_every_page() {
+    let src = root().join("docs/src");
+    let summary = read(&src.join("SUMMARY.md"));
+    let listed: BTreeSet<String> = links(&summary).into_iter().collect();
+    let present: BTreeSet<String> = pages()
+        .into_iter()
+        .filter_map(|p| p.strip_prefix(&src).ok().map(|r| r.display().to_string()))
+        .filter(|p| p != "SUMMARY.md")
+        .collect();
+    assert_eq!(listed, present);
+}
+
+/// The README is the front door: short, with the two commands, a test per language and a
+/// map of the book.
+#[test]
+fn the_readme_is_a_front_door() {
+    let readme = read(&root().join("README.md"));
+    let lines = readme.lines().count();
+    assert!(lines <= 250, "README.md is {lines} lines");
+    for must in ["cargo run --release -- demo", "cargo test --workspace", "```python", "```js", "<!-- curl recipe -->"]
+    {
+        assert!(readme.contains(must), "the README has {must}");
+    }
+    for page in ["getting-started", "testing", "ci", "tokens", "teaching", "teaching.zh-CN", "reference/cli"] {
+        assert!(readme.contains(&format!("docs/src/{page}.md")), "the README maps {page}");
+    }
+}
+
+/// The README's curl recipe (Apple's own, the host and CA changed) runs as printed.
+#[test]
+fn the_curl_recipe_runs_as_printed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let ready = dir.path().join("ready");
+    let script = crate::channels::doc_block("<!-- curl recipe -->")
+        .replace("cargo run --release --", env!("CARGO_BIN_EXE_apns-lab"))
+        .replace("--data-dir /tmp/apns-lab", &format!("--data-dir {} --sandbox-addr 127.0.0.1:0 --production-addr 127.0.0.1:0 --admin-addr 127.0.0.1:0 --gateway-addr 127.0.0.1:0", data.display()))
+        .replace("/tmp/apns-lab.ready", ready.to_str().expect("path"));
+    let out = std::process::Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script])
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("bash runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("HTTP/2 200") && stdout.contains("\"status\": 200"), "{stdout}");
+}
+
+// ---- the generated reference pages ---------------------------------------------------
+
+/// Writes `page` under `docs/src/reference/` with `APNS_LAB_BLESS` set; otherwise fails
+/// when it differs from what the code generates now.
+fn generated(page: &str, now: &str) -> Option<String> {
+    let path = root().join("docs/src/reference").join(page);
+    if std::env::var_os("APNS_LAB_BLESS").is_some() {
+        std::fs::write(&path, now).expect("written");
+        return None;
+    }
+    let kept = std::fs::read_to_string(&path).unwrap_or_default();
+    (kept != now).then(|| {
+        format!(
+            "docs/src/reference/{page} is stale: APNS_LAB_BLESS=1 cargo test --test integration book writes it again"
+        )
+    })
+}
+
+/// The command line, as `apns-lab --markdown-help` (clap-markdown) prints it.
+fn cli_page() -> String {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_apns-lab"));
+    cmd.arg("--markdown-help").env_clear();
+    if let Some(path) = std::env::var_os("PATH") {
+        cmd.env("PATH", path);
+    }
+    let out = cmd.output().expect("runs");
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).expect("UTF-8")
+}
+
+/// The admin API, from the OpenAPI document the mock serves.
+fn admin_api_page() -> String {
+    let doc: Value =
+        serde_json::from_str(&read(&root().join("mock-apns/src/admin/openapi.json"))).expect("the OpenAPI document");
+    let mut out = String::from(
+        "# The admin API\n\nGenerated from `mock-apns/src/admin/openapi.json`, the OpenAPI 3.1 document the mock \
+         serves at `GET /api/v1/openapi.json` (a test checks it against the router). JSON over HTTP on the ready \
+         line's `admin` address; with `--admin-token`, every call needs `Authorization: Bearer <token>`.\n",
+    );
+    let paths = doc["paths"].as_object().expect("paths");
+    for (path, ops) in paths {
+        for (method, op) in ops.as_object().expect("operations") {
+            if method == "parameters" {
+                continue;
+            }
+            out.push_str(&format!("\n## `{} {path}`\n\n", method.to_uppercase()));
+            if let Some(summary) = op["summary"].as_str() {
+                out.push_str(&format!("{summary}.\n\n"));
+            }
+            let params: Vec<String> = op["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| {
+                    let what = p["description"].as_str().map(|d| format!(": {d}")).unwrap_or_default();
+                    format!("`{}` ({}){what}", p["name"].as_str().unwrap_or("?"), p["in"].as_str().unwrap_or("?"))
+                })
+                .collect();
+            if !params.is_empty() {
+                out.push_str(&format!("Parameters: {}.\n\n", params.join("; ")));
+            }
+            let body = &op["requestBody"]["content"]["application/json"]["schema"];
+            if let Some(props) = resolve(&doc, body)["properties"].as_object() {
+                let fields: Vec<String> = props.keys().map(|k| format!("`{k}`")).collect();
+                out.push_str(&format!("Body (JSON): {}.\n\n", fields.join(", ")));
+            }
+            let answers: Vec<String> = op["responses"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(code, r)| {
+                    let r = resolve(&doc, r);
+                    format!("{code} {}", r["description"].as_str().unwrap_or("").trim_end_matches('.'))
+                })
+                .collect();
+            out.push_str(&format!("Answers: {}.\n", answers.join("; ")));
+        }
+    }
+    out
+}
+
+/// A `$ref` followed once.
+fn resolve<'a>(doc: &'a Value, v: &'a Value) -> &'a Value {
+    match v["$ref"].as_str().and_then(|r| r.strip_prefix("#/")) {
+        Some(path) => path.split('/').fold(doc, |at, part| &at[part]),
+        None => v,
+    }
+}
+
+/// The ready line's keys, from `Ready`'s own comments in `mock-apns/src/lib.rs`.
+fn ready_page(live: &Value) -> String {
+    let lib = read(&root().join("mock-apns/src/lib.rs"));
+    let body = lib.split("pub struct Ready {").nth(1).and_then(|b| b.split("\n}").next()).expect("struct Ready");
+    let mut out = String::from(
+        "# The ready line\n\n`apns-lab serve` prints one JSON line on stdout once every listener is bound (logs go \
+         to stderr); `apns-lab exec` puts it in the command's environment (`APNS_LAB_READY`, and one \
+         `APNS_LAB_<KEY>` per key); `GET /api/v1/ready` answers it with the CA and the default key as text. \
+         Generated from the comments of `mock_apns::Ready`.\n\n| key | what |\n|---|---|\n",
+    );
+    let mut doc = Vec::new();
+    let mut keys = BTreeSet::new();
+    for line in body.lines().map(str::trim) {
+        if let Some(d) = line.strip_prefix("///") {
+            doc.push(d.trim().to_owned());
+        } else if let Some(field) = line.strip_prefix("pub ").and_then(|f| f.split(':').next()) {
+            out.push_str(&format!("| `{field}` | {} |\n", doc.join(" ")));
+            keys.insert(field.to_owned());
+            doc.clear();
+        }
+    }
+    let said: BTreeSet<String> = live.as_object().expect("the ready line").keys().cloned().collect();
+    assert!(said.is_subset(&keys), "the ready line has keys Ready does not document: {said:?} against {keys:?}");
+    out
+}
+
+/// The metrics, from the `# HELP` and `# TYPE` lines `/metrics` serves.
+fn metrics_page(text: &str) -> String {
+    let mut out = String::from(
+        "# The metrics\n\n`GET /metrics` on the admin address, in Prometheus's text format. Generated from what a \
+         running mock serves.\n\n| metric | type | what |\n|---|---|---|\n",
+    );
+    let mut types = std::collections::BTreeMap::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap_or((rest, ""));
+            types.insert(name.to_owned(), kind.to_owned());
+        }
+    }
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, help) = rest.split_once(' ').unwrap_or((rest, ""));
+            let kind = types.get(name).map(String::as_str).unwrap_or("");
+            out.push_str(&format!("| `{name}` | {kind} | {help} |\n"));
+        }
+    }
+    out
+}
+
+async fn get_text(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connects");
+    let request = format!("GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n");
+    tcp.write_all(request.as_bytes()).await.expect("writes");
+    let mut all = String::new();
+    tcp.read_to_string(&mut all).await.expect("reads");
+    all.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default()
+}
+
+/// The reference pages are what the code generates now.
+#[tokio::test]
+async fn the_reference_pages_are_generated_from_the_code() {
+    let mock = MockApns::start(Config::default()).await.expect("mock starts");
+    let ready = serde_json::to_value(mock.ready()).expect("JSON");
+    let metrics = get_text(mock.admin_addr(), "/metrics").await;
+    mock.shutdown().await;
+    let stale: Vec<String> = [
+        generated("cli.md", &cli_page()),
+        generated("admin-api.md", &admin_api_page()),
+        generated("ready-line.md", &ready_page(&ready)),
+        generated("metrics.md", &metrics_page(&metrics)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    assert!(stale.is_empty(), "{}", stale.join("\n"));
+}
