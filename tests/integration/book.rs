@@ -41,7 +41,11 @@ fn name(path: &Path) -> String {
 }
 
 /// The recipes tests run as printed, by their marker, and the test that runs each.
-const RECIPES: [(&str, &str); 6] = [
+const RECIPES: [(&str, &str); 10] = [
+    ("<!-- handler recipe -->", "book::the_handler_recipe_runs_as_printed"),
+    ("<!-- phone recipe -->", "book::the_phone_recipe_runs_as_printed"),
+    ("<!-- provider recipe -->", "book::the_provider_recipe_runs_as_printed"),
+    ("<!-- web push recipe -->", "book::the_web_push_recipe_runs_as_printed"),
     ("<!-- exec recipe -->", "exec::the_readme_exec_recipe_runs_as_printed"),
     ("<!-- live activity recipe -->", "channels::the_readme_live_activity_and_channel_commands_run_as_printed"),
     ("<!-- channels recipe -->", "channels::the_readme_live_activity_and_channel_commands_run_as_printed"),
@@ -229,6 +233,63 @@ fn the_curl_recipe_runs_as_printed() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("HTTP/2 200") && stdout.contains("\"status\": 200"), "{stdout}");
+}
+
+/// Runs a book recipe against a mock started as the curl recipe starts it, its fixed
+/// provider port and files moved to a free port and a temporary directory; its stdout.
+fn run_recipe(marker: &str, fixed_port: &str) -> String {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let s = crate::serve::serve(&dir.path().join("data"));
+    let ready = crate::serve::ready_file(dir.path(), &s);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
+    let tmp = dir.path().to_str().expect("a path");
+    let script = crate::channels::doc_block(marker)
+        .replace("cargo run --release --", env!("CARGO_BIN_EXE_apns-lab"))
+        .replace(fixed_port, &format!("127.0.0.1:{port}"))
+        .replace("/tmp/apns-lab.ready", "READY-FILE")
+        .replace("/tmp/", &format!("{tmp}/"))
+        .replace("READY-FILE", ready.to_str().expect("a path"));
+    let out = std::process::Command::new("timeout")
+        .args(["60", "bash", "-euo", "pipefail", "-c", &script])
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("bash runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{marker}: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
+/// The provider chapter's recipe runs as printed: `send` accepted, refused on the wrong
+/// environment, a load run; the provider server sends to the token an app registered.
+#[test]
+fn the_provider_recipe_runs_as_printed() {
+    let out = run_recipe("<!-- provider recipe -->", "127.0.0.1:9000");
+    assert!(out.contains("200 accepted") && out.contains("400 BadDeviceToken"), "{out}");
+    assert!(out.contains("1000 sent") && out.contains("0 not accepted"), "{out}");
+    assert!(out.contains(r#"{"status":200,"action":"kept"}"#), "{out}");
+}
+
+/// The phones chapter's recipe runs as printed: a phone shows what was injected.
+#[test]
+fn the_phone_recipe_runs_as_printed() {
+    let out = run_recipe("<!-- phone recipe -->", "127.0.0.1:9000");
+    assert_eq!(out.trim(), "[5] com.example.chat: banner \"Hi — from a file\"", "{out}");
+}
+
+/// The app-logic chapter's recipe runs as printed: a command handler's extension
+/// modifies what the phone shows.
+#[test]
+fn the_handler_recipe_runs_as_printed() {
+    let out = run_recipe("<!-- handler recipe -->", "127.0.0.1:9000");
+    assert!(out.trim().parse::<u32>().is_ok_and(|n| n >= 1), "{out}");
+}
+
+/// The book's Web Push recipe runs as printed against a mock started as the curl recipe
+/// starts it (its fixed ports and files moved to free ones and a temporary directory).
+#[test]
+fn the_web_push_recipe_runs_as_printed() {
+    let out = run_recipe("<!-- web push recipe -->", "127.0.0.1:9001");
+    assert_eq!(out.trim(), "201", "{out}");
 }
 
 // ---- the generated reference pages ---------------------------------------------------
