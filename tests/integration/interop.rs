@@ -72,7 +72,7 @@ fn the_python_package_examples_push_through_aioapns_and_httpx() {
         .expect("pytest runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "pytest failed:\n{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("4 passed"), "{stdout}");
+    assert!(stdout.contains("5 passed"), "{stdout}");
 }
 
 /// The pip package from source (its plugin loaded with `-p`, this build's binary): the

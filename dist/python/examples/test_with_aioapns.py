@@ -50,3 +50,13 @@ async def test_the_mock_clock_expires_the_clients_token(apns_lab, apns):
     await apns_lab.aio.advance_clock(61 * 60)
     late = await apns.send_notification(hello(token, "late"))
     assert (str(late.status), late.description) == ("403", "ExpiredProviderToken")
+
+
+# apns: aioapns pointed at apns_lab.host, .sandbox_port and .ca_file (the fixture above)
+async def test_uninstall_means_410(apns_lab, apns):
+    device = await apns_lab.aio.create_device(APP)
+    token = device.token(APP)
+    await apns_lab.aio.uninstall(device.udid, APP)
+    await apns.send_notification(NotificationRequest(device_token=token, message={"aps": {}}))
+    gone = await apns.send_notification(NotificationRequest(device_token=token, message={"aps": {}}))
+    assert (str(gone.status), gone.description) == ("410", "Unregistered")
