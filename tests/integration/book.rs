@@ -41,7 +41,9 @@ fn name(path: &Path) -> String {
 }
 
 /// The recipes tests run as printed, by their marker, and the test that runs each.
-const RECIPES: [(&str, &str); 10] = [
+const RECIPES: [(&str, &str); 12] = [
+    ("<!-- zh demo recipe -->", "book::the_chinese_demo_recipe_runs_as_printed"),
+    ("<!-- activity phone recipe -->", "book::the_activity_phone_recipe_runs_as_printed"),
     ("<!-- handler recipe -->", "book::the_handler_recipe_runs_as_printed"),
     ("<!-- phone recipe -->", "book::the_phone_recipe_runs_as_printed"),
     ("<!-- provider recipe -->", "book::the_provider_recipe_runs_as_printed"),
@@ -283,6 +285,25 @@ fn the_phone_recipe_runs_as_printed() {
 fn the_handler_recipe_runs_as_printed() {
     let out = run_recipe("<!-- handler recipe -->", "127.0.0.1:9000");
     assert!(out.trim().parse::<u32>().is_ok_and(|n| n >= 1), "{out}");
+}
+
+/// The Live Activity chapter's phone recipe runs as printed: the provider gets both of
+/// the phone's activity tokens.
+#[test]
+fn the_activity_phone_recipe_runs_as_printed() {
+    let out = run_recipe("<!-- activity phone recipe -->", "127.0.0.1:9000");
+    assert!(
+        out.contains(r#"{"kind":"push-to-start","attributes_type":"DeliveryAttributes","state":"valid"}"#),
+        "{out}"
+    );
+    assert!(out.contains(r#"{"kind":"update","attributes_type":"DeliveryAttributes","state":"valid"}"#), "{out}");
+}
+
+/// The Chinese teaching chapter's demo runs as printed, in Chinese.
+#[test]
+fn the_chinese_demo_recipe_runs_as_printed() {
+    let out = crate::channels::run_readme_block("<!-- zh demo recipe -->", None, &[]);
+    assert!(out.contains("第 1–3 步") && out.trim_end().ends_with("完成。"), "{out}");
 }
 
 /// The book's Web Push recipe runs as printed against a mock started as the curl recipe
