@@ -62,6 +62,34 @@ pub(crate) enum Command {
     Token(commands::token::Args),
 }
 
+/// The command line, each nested subcommand ending its help with the book's chapter
+/// (`device run`, `channels create`, …; the top-level ones say it in their attributes).
+pub(crate) fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let chapters = [
+        (
+            "device",
+            "Read: \"Phones and delivery\", docs/src/phones.md, and \"Your app's own code on the phone\", docs/src/app-logic.md.",
+        ),
+        ("channels", "Read: \"Broadcast channels\", docs/src/broadcast.md."),
+        ("provider", "Read: \"The provider\", docs/src/provider.md."),
+    ];
+    let mut cmd = Cli::command();
+    for (parent, chapter) in chapters {
+        cmd = cmd.mut_subcommand(parent, |p| {
+            let names: Vec<String> = p.get_subcommands().map(|c| c.get_name().to_owned()).collect();
+            names.iter().fold(p, |p, name| p.mut_subcommand(name, |c| c.after_help(chapter)))
+        });
+    }
+    cmd
+}
+
+/// Parses the process's arguments with [`command`].
+pub(crate) fn parse() -> Cli {
+    use clap::FromArgMatches;
+    Cli::from_arg_matches(&command().get_matches()).unwrap_or_else(|e| e.exit())
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
@@ -69,5 +97,6 @@ mod tests {
     #[test]
     fn the_command_line_is_well_formed() {
         super::Cli::command().debug_assert();
+        super::command().debug_assert();
     }
 }

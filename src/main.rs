@@ -12,7 +12,6 @@ mod common;
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use cli::Command;
 
 /// jemalloc, chosen over glibc's malloc and mimalloc by `bench/abuse.py`'s memory rows
@@ -45,10 +44,10 @@ fn main() -> std::process::ExitCode {
 async fn run() -> Result<ExitCode, Box<dyn std::error::Error>> {
     // (Hidden: the command line's reference page, docs/src/reference/cli.md, is this.)
     if std::env::args().nth(1).as_deref() == Some("--markdown-help") {
-        print!("{}", clap_markdown::help_markdown::<cli::Cli>());
+        print!("{}", clap_markdown::help_markdown_command(&cli::command()));
         return Ok(ExitCode::SUCCESS);
     }
-    let command = cli::Cli::parse().command;
+    let command = cli::parse().command;
     let filter = || tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,h2=error".into());
     match &command {
         // The demo's terminal is its narration: log lines go to the log file it names.

@@ -314,6 +314,25 @@ fn the_web_push_recipe_runs_as_printed() {
     assert_eq!(out.trim(), "201", "{out}");
 }
 
+/// Every command's help ends with the chapter of the book to read, and that chapter is
+/// there (read from the generated command-line page, itself checked against the binary).
+#[test]
+fn every_commands_help_points_to_its_chapter() {
+    let page = cli_page();
+    let sections: Vec<&str> = page.split("\n## `apns-lab").skip(1).collect();
+    assert!(sections.len() >= 15, "{} commands", sections.len());
+    for section in sections {
+        let name = section.lines().next().unwrap_or_default();
+        let chapter = section
+            .split("docs/src/")
+            .nth(1)
+            .and_then(|rest| rest.split(|c: char| c.is_whitespace() || c == ',' || c == ')' || c == ';').next())
+            .unwrap_or_else(|| panic!("apns-lab{name}: its help names no chapter"));
+        let chapter = chapter.trim_end_matches('.');
+        assert!(root().join("docs/src").join(chapter).exists(), "apns-lab{name}: docs/src/{chapter}");
+    }
+}
+
 // ---- the generated reference pages ---------------------------------------------------
 
 /// Writes `page` under `docs/src/reference/` with `APNS_LAB_BLESS` set; otherwise fails
