@@ -41,7 +41,9 @@ fn name(path: &Path) -> String {
 }
 
 /// The recipes tests run as printed, by their marker, and the test that runs each.
-const RECIPES: [(&str, &str); 12] = [
+const RECIPES: [(&str, &str); 14] = [
+    ("<!-- tokens recipe -->", "book::the_tokens_and_faults_recipes_run_as_printed"),
+    ("<!-- faults recipe -->", "book::the_tokens_and_faults_recipes_run_as_printed"),
     ("<!-- zh demo recipe -->", "book::the_chinese_demo_recipe_runs_as_printed"),
     ("<!-- activity phone recipe -->", "book::the_activity_phone_recipe_runs_as_printed"),
     ("<!-- handler recipe -->", "book::the_handler_recipe_runs_as_printed"),
@@ -304,6 +306,18 @@ fn the_activity_phone_recipe_runs_as_printed() {
 fn the_chinese_demo_recipe_runs_as_printed() {
     let out = crate::channels::run_readme_block("<!-- zh demo recipe -->", None, &[]);
     assert!(out.contains("第 1–3 步") && out.trim_end().ends_with("完成。"), "{out}");
+}
+
+/// The tokens chapter's recipe (an erase, then 410 and 200) and the faults chapter's (a
+/// 429 retried past, an expired provider token on a moved clock) run as printed.
+#[test]
+fn the_tokens_and_faults_recipes_run_as_printed() {
+    let out = run_recipe("<!-- tokens recipe -->", "127.0.0.1:9000");
+    assert!(out.contains("410 Unregistered (timestamp") && out.contains("200 accepted"), "{out}");
+    assert!(out.trim_end().ends_with("[true,true]"), "{out}");
+    let out = run_recipe("<!-- faults recipe -->", "127.0.0.1:9000");
+    assert!(out.contains("200 accepted") && out.contains("[200,429]"), "{out}");
+    assert!(out.contains("403 ExpiredProviderToken"), "{out}");
 }
 
 /// The book's Web Push recipe runs as printed against a mock started as the curl recipe
