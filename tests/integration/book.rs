@@ -248,12 +248,14 @@ fn run_recipe(marker: &str, fixed_port: &str) -> String {
     let ready = crate::serve::ready_file(dir.path(), &s);
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
     let tmp = dir.path().to_str().expect("a path");
+    // (The binary and the ready file go in last: either may itself be under /tmp.)
     let script = crate::channels::doc_block(marker)
-        .replace("cargo run --release --", env!("CARGO_BIN_EXE_apns-lab"))
+        .replace("cargo run --release --", "THE-BINARY")
         .replace(fixed_port, &format!("127.0.0.1:{port}"))
         .replace("/tmp/apns-lab.ready", "READY-FILE")
         .replace("/tmp/", &format!("{tmp}/"))
-        .replace("READY-FILE", ready.to_str().expect("a path"));
+        .replace("READY-FILE", ready.to_str().expect("a path"))
+        .replace("THE-BINARY", env!("CARGO_BIN_EXE_apns-lab"));
     let out = std::process::Command::new("timeout")
         .args(["60", "bash", "-euo", "pipefail", "-c", &script])
         .env("RUST_LOG", "warn")
