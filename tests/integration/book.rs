@@ -421,13 +421,37 @@ fn admin_api_page() -> String {
                 .flatten()
                 .map(|(code, r)| {
                     let r = resolve(&doc, r);
-                    format!("{code} {}", r["description"].as_str().unwrap_or("").trim_end_matches('.'))
+                    let said = r["description"].as_str().unwrap_or("").trim_end_matches('.');
+                    let what = if code.starts_with('2') {
+                        shape(&r["content"]["application/json"]["schema"])
+                    } else {
+                        String::new()
+                    };
+                    format!("{code} {said}{what}")
                 })
                 .collect();
             out.push_str(&format!("Answers: {}.\n", answers.join("; ")));
         }
     }
     out
+}
+
+/// What a JSON answer is, in a few words: a schema by name, a list of one, or an
+/// object's fields.
+fn shape(schema: &Value) -> String {
+    let name = |v: &Value| v["$ref"].as_str().and_then(|r| r.rsplit('/').next()).map(str::to_owned);
+    if let Some(n) = name(schema) {
+        return format!(": a `{n}`");
+    }
+    if let Some(n) = name(&schema["items"]) {
+        return format!(": a list of `{n}`");
+    }
+    match schema["properties"].as_object() {
+        Some(props) if !props.is_empty() => {
+            format!(": `{{{}}}`", props.keys().map(String::as_str).collect::<Vec<_>>().join(", "))
+        }
+        _ => String::new(),
+    }
 }
 
 /// A `$ref` followed once.
