@@ -206,21 +206,55 @@ pub(crate) fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-/// Waits for Ctrl-C or SIGTERM; says which (the signal's number).
-pub(crate) async fn wait_for_signal() -> u8 {
+/// Ctrl-C and SIGTERM, listened for from the moment this is made: a signal that comes
+/// before [`Signals::next`] is first awaited is kept for it, not left to kill the process.
+pub(crate) struct Signals {
     #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => 2,
-            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => 15,
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    /// Starts listening.
+    pub(crate) fn listen() -> Signals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Signals { term: signal(SignalKind::terminate()).ok(), int: signal(SignalKind::interrupt()).ok() }
+        }
+        #[cfg(not(unix))]
+        Signals {}
+    }
+
+    /// The next signal (its number: 2 for Ctrl-C, 15 for SIGTERM).
+    pub(crate) async fn next(&mut self) -> u8 {
+        #[cfg(unix)]
+        {
+            async fn one(s: &mut Option<tokio::signal::unix::Signal>) {
+                match s.as_mut() {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            }
+            tokio::select! {
+                _ = one(&mut self.int) => 2,
+                _ = one(&mut self.term) => 15,
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            2
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-        2
-    }
+}
+
+/// Waits for Ctrl-C or SIGTERM; says which (the signal's number).
+pub(crate) async fn wait_for_signal() -> u8 {
+    Signals::listen().next().await
 }
 
 /// The channel API's hosts at Apple (documented ports 2195 and 2196).

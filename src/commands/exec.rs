@@ -66,6 +66,9 @@ async fn exec(mut config: mock_apns::Config, command: &[String]) -> Result<ExitC
     if let Some(token) = &config_token {
         env.push(("APNS_LAB_ADMIN_TOKEN", token.clone()));
     }
+    // Listening before the command starts: a CI job's SIGTERM that comes at once is the
+    // command's to get, and never kills exec with the mock and the command left behind.
+    let mut signals = crate::common::Signals::listen();
     let mut child = match tokio::process::Command::new(program).args(args).envs(env).spawn() {
         Ok(child) => child,
         Err(e) => {
@@ -79,7 +82,7 @@ async fn exec(mut config: mock_apns::Config, command: &[String]) -> Result<ExitC
     };
     let status = tokio::select! {
         status = child.wait() => status?,
-        signal = crate::common::wait_for_signal() => {
+        signal = signals.next() => {
             // Told to stop: the command is asked to stop too, then waited for.
             stop(&mut child);
             let _ = child.wait().await;
