@@ -349,6 +349,69 @@ fn every_commands_help_points_to_its_chapter() {
     }
 }
 
+/// What every block names is in the code, run or not: each `apns-lab` option (checked
+/// against the command line's reference, itself generated from clap) and each
+/// `APNS_LAB_*` variable (in the sources that read or set it). A block that cannot run
+/// here (a CI service, a registry's install) still cannot drift.
+#[test]
+fn what_every_block_names_is_in_the_code() {
+    let cli = cli_page();
+    let mut code = String::new();
+    let mut dirs =
+        vec![root().join("src"), root().join("mock-apns/src"), root().join("dist/python/src"), root().join("tests")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs" || e == "py") {
+                code.push_str(&read(&path));
+            }
+        }
+    }
+    code.push_str(&read(&root().join("dist/npm/index.js")));
+    let subcommands = ["serve", "exec", "demo", "device", "send", "channels", "provider", "token", "health"];
+    let (mut problems, mut checked) = (Vec::new(), 0);
+    for page in pages().into_iter().filter(|p| !p.ends_with("BENCHMARKS.md")) {
+        let text = read(&page);
+        for (_, block, _) in blocks(&text) {
+            for line in block.lines() {
+                let line = line.replace("cargo run --release --", "apns-lab");
+                for (at, _) in line.match_indices("apns-lab ") {
+                    let rest = &line[at + "apns-lab ".len()..];
+                    if !subcommands.iter().any(|s| rest.starts_with(&format!("{s} ")) || rest == *s) {
+                        continue;
+                    }
+                    // The command's own options: up to a pipe, a redirection, `--` or a comment.
+                    let own = rest.split(['|', '>', '#', ';', '&']).next().unwrap_or_default();
+                    let own = own.split(" -- ").next().unwrap_or_default();
+                    for word in own.split_whitespace().filter(|w| w.starts_with("--") && w.len() > 2) {
+                        let option = word.split('=').next().unwrap_or(word).trim_end_matches(['"', '\'', ')', ',']);
+                        checked += 1;
+                        if !cli.contains(&format!("`{option}")) && !cli.contains(&format!(", {option}")) {
+                            problems.push(format!("{}: {option} is no apns-lab option", name(&page)));
+                        }
+                    }
+                }
+            }
+        }
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find("APNS_LAB_") {
+            let var: String =
+                rest[at..].chars().take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_').collect();
+            // (`APNS_LAB_<KEY>`: the pattern, not a variable.)
+            if var.len() > "APNS_LAB_".len() && !code.contains(&var) {
+                problems.push(format!("{}: {var} is read or set nowhere", name(&page)));
+            }
+            rest = &rest[at + var.len().max(1)..];
+        }
+    }
+    problems.sort();
+    problems.dedup();
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert!(checked > 40, "only {checked} options found in the blocks");
+}
+
 // ---- the generated reference pages ---------------------------------------------------
 
 /// Writes `page` under `docs/src/reference/` with `APNS_LAB_BLESS` set; otherwise fails
