@@ -220,23 +220,52 @@ fn the_readme_is_a_front_door() {
     }
 }
 
+/// The `sh` block after `marker` in the README or a page of the book.
+pub(crate) fn doc_block(marker: &str) -> String {
+    let text = pages()
+        .iter()
+        .map(|p| read(p))
+        .find(|t| t.contains(marker))
+        .unwrap_or_else(|| panic!("{marker} is in the README or the book"));
+    let block = text.split(marker).nth(1).expect("after the marker");
+    block.split("```sh\n").nth(1).and_then(|b| b.split("\n```").next()).expect("a sh block").to_owned()
+}
+
+/// Runs `script` with bash (`-euo pipefail`, at most 60 s) and `env`; its stdout, once
+/// it succeeded.
+fn run_script(what: &str, script: &str, env: &[(&str, &str)]) -> String {
+    let out = std::process::Command::new("timeout")
+        .args(["60", "bash", "-euo", "pipefail", "-c", script])
+        .envs(env.iter().copied())
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("bash runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{what}: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
+/// Runs the `sh` block after `marker` (README or book) as printed, with the binary for
+/// `cargo run --release --`, `ready` for `/tmp/apns-lab.ready` and `env` set; its stdout.
+pub(crate) fn run_readme_block(marker: &str, ready: Option<&Path>, env: &[(&str, &str)]) -> String {
+    let mut script = doc_block(marker).replace("cargo run --release --", env!("CARGO_BIN_EXE_apns-lab"));
+    if let Some(ready) = ready {
+        script = script.replace("/tmp/apns-lab.ready", ready.to_str().expect("a path"));
+    }
+    run_script(marker, &script, env)
+}
+
 /// The README's curl recipe (Apple's own, the host and CA changed) runs as printed.
 #[test]
 fn the_curl_recipe_runs_as_printed() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
     let ready = dir.path().join("ready");
-    let script = crate::channels::doc_block("<!-- curl recipe -->")
+    let script = doc_block("<!-- curl recipe -->")
         .replace("cargo run --release --", env!("CARGO_BIN_EXE_apns-lab"))
         .replace("--data-dir /tmp/apns-lab", &format!("--data-dir {} --sandbox-addr 127.0.0.1:0 --production-addr 127.0.0.1:0 --admin-addr 127.0.0.1:0 --gateway-addr 127.0.0.1:0", data.display()))
         .replace("/tmp/apns-lab.ready", ready.to_str().expect("path"));
-    let out = std::process::Command::new("bash")
-        .args(["-euo", "pipefail", "-c", &script])
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("bash runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = run_script("the curl recipe", &script, &[]);
     assert!(stdout.contains("HTTP/2 200") && stdout.contains("\"status\": 200"), "{stdout}");
 }
 
@@ -249,21 +278,14 @@ fn run_recipe(marker: &str, fixed_port: &str) -> String {
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
     let tmp = dir.path().to_str().expect("a path");
     // (The binary and the ready file go in last: either may itself be under /tmp.)
-    let script = crate::channels::doc_block(marker)
+    let script = doc_block(marker)
         .replace("cargo run --release --", "THE-BINARY")
         .replace(fixed_port, &format!("127.0.0.1:{port}"))
         .replace("/tmp/apns-lab.ready", "READY-FILE")
         .replace("/tmp/", &format!("{tmp}/"))
         .replace("READY-FILE", ready.to_str().expect("a path"))
         .replace("THE-BINARY", env!("CARGO_BIN_EXE_apns-lab"));
-    let out = std::process::Command::new("timeout")
-        .args(["60", "bash", "-euo", "pipefail", "-c", &script])
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("bash runs");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{marker}: {stdout}{}", String::from_utf8_lossy(&out.stderr));
-    stdout
+    run_script(marker, &script, &[])
 }
 
 /// The provider chapter's recipe runs as printed: `send` accepted, refused on the wrong
@@ -306,7 +328,7 @@ fn the_activity_phone_recipe_runs_as_printed() {
 /// The Chinese teaching chapter's demo runs as printed, in Chinese.
 #[test]
 fn the_chinese_demo_recipe_runs_as_printed() {
-    let out = crate::channels::run_readme_block("<!-- zh demo recipe -->", None, &[]);
+    let out = run_readme_block("<!-- zh demo recipe -->", None, &[]);
     assert!(out.contains("第 1–3 步") && out.trim_end().ends_with("完成。"), "{out}");
 }
 

@@ -381,44 +381,11 @@ async fn channels_survive_a_restart_and_deleted_ids_stay_deleted() {
     mock.shutdown().await;
 }
 
-/// The `sh` block after `marker` in the README or a page of the book (`docs/src`).
-pub(crate) fn doc_block(marker: &str) -> String {
-    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let mut pages = vec![root.join("README.md")];
-    pages.extend(std::fs::read_dir(root.join("docs/src")).expect("docs/src").flatten().map(|e| e.path()));
-    let text = pages
-        .iter()
-        .filter_map(|p| std::fs::read_to_string(p).ok())
-        .find(|t| t.contains(marker))
-        .unwrap_or_else(|| panic!("{marker} is in the README or the book"));
-    let block = text.split(marker).nth(1).expect("after the marker");
-    block.split("```sh\n").nth(1).and_then(|b| b.split("\n```").next()).expect("a sh block").to_owned()
-}
-
-/// Runs the `sh` block after `marker` (README or book) as printed, with the binary for
-/// `cargo run --release --`, `ready` for `/tmp/apns-lab.ready` and `env` set; answers its
-/// stdout.
-pub(crate) fn run_readme_block(marker: &str, ready: Option<&std::path::Path>, env: &[(&str, &str)]) -> String {
-    let mut script = doc_block(marker).replace("cargo run --release --", env!("CARGO_BIN_EXE_apns-lab"));
-    if let Some(ready) = ready {
-        script = script.replace("/tmp/apns-lab.ready", ready.to_str().expect("a path"));
-    }
-    let out = std::process::Command::new("bash")
-        .args(["-euo", "pipefail", "-c", &script])
-        .envs(env.iter().copied())
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("bash runs");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{marker}: {stdout}{}", String::from_utf8_lossy(&out.stderr));
-    stdout
-}
-
 /// The README's broadcast recipe (Apple's command-line recipe with the host and CA
 /// changed) runs as printed.
 #[test]
 fn the_readme_broadcast_recipe_runs_as_printed() {
-    let stdout = run_readme_block("<!-- broadcast recipe -->", None, &[]);
+    let stdout = crate::book::run_readme_block("<!-- broadcast recipe -->", None, &[]);
     let channel = stdout.lines().find_map(|l| l.strip_prefix("channel ")).expect("a channel id");
     assert_eq!(channel.len(), 24, "{stdout}");
     assert!(stdout.contains("HTTP/2 200") && stdout.to_lowercase().contains("apns-request-id:"), "{stdout}");
@@ -433,10 +400,10 @@ fn the_readme_live_activity_and_channel_commands_run_as_printed() {
     let s = crate::serve::serve(dir.path());
     let ready = crate::serve::ready_file(dir.path(), &s);
     let admin = s.ready["admin"].as_str().expect("admin");
-    let out = run_readme_block("<!-- live activity recipe -->", Some(&ready), &[("ADMIN", admin)]);
+    let out = crate::book::run_readme_block("<!-- live activity recipe -->", Some(&ready), &[("ADMIN", admin)]);
     assert_eq!(out.matches("200 accepted").count(), 2, "{out}");
     assert!(out.contains("ended\n") && out.contains(r#"{"kind":"update","state":"ended"}"#), "{out}");
-    let out = run_readme_block("<!-- channels recipe -->", Some(&ready), &[]);
+    let out = crate::book::run_readme_block("<!-- channels recipe -->", Some(&ready), &[]);
     assert!(out.contains("message-storage-policy 1") && out.contains("accepted, apns-request-id"), "{out}");
     assert!(out.contains("deleted "), "{out}");
 }

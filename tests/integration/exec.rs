@@ -102,6 +102,6 @@ fn a_sigterm_stops_the_command_and_the_mock() {
 /// The README's `exec` line runs as printed.
 #[test]
 fn the_readme_exec_recipe_runs_as_printed() {
-    let stdout = crate::channels::run_readme_block("<!-- exec recipe -->", None, &[]);
+    let stdout = crate::book::run_readme_block("<!-- exec recipe -->", None, &[]);
     assert!(stdout.contains(r#""status":"ok""#) && stdout.contains("APNs at https://127.0.0.1:"), "{stdout}");
 }
