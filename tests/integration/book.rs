@@ -231,11 +231,13 @@ pub(crate) fn doc_block(marker: &str) -> String {
     block.split("```sh\n").nth(1).and_then(|b| b.split("\n```").next()).expect("a sh block").to_owned()
 }
 
-/// Runs `script` with bash (`-euo pipefail`, at most 60 s) and `env`; its stdout, once
-/// it succeeded.
+/// Runs `script` with bash (`-euo pipefail`, at most 60 s) and `env`, in a temporary
+/// directory of its own as `TMPDIR` (removed after); its stdout, once it succeeded.
 fn run_script(what: &str, script: &str, env: &[(&str, &str)]) -> String {
+    let tmp = tempfile::tempdir().expect("a temporary directory");
     let out = std::process::Command::new("timeout")
         .args(["60", "bash", "-euo", "pipefail", "-c", script])
+        .env("TMPDIR", tmp.path())
         .envs(env.iter().copied())
         .env("RUST_LOG", "warn")
         .output()

@@ -30,8 +30,9 @@ const LESSONS: [&str; 14] = [
     "scope",
 ];
 
-/// `apns-lab demo` running (not `--once`), stopped with SIGTERM when dropped.
-struct Demo(Child);
+/// `apns-lab demo` running (not `--once`), stopped with SIGTERM when dropped; its log file
+/// is in a temporary directory of its own, removed after it.
+struct Demo(Child, #[allow(dead_code)] tempfile::TempDir);
 
 impl Drop for Demo {
     fn drop(&mut self) {
@@ -50,14 +51,16 @@ impl Drop for Demo {
 /// Starts the demo and waits (bounded) until its script is done and it prints the
 /// dashboard's address.
 fn start_demo() -> (Demo, String) {
+    let tmp = tempfile::tempdir().expect("a temporary directory");
     let mut child = Command::new(env!("CARGO_BIN_EXE_apns-lab"))
         .args(["demo", "--lang", "en"])
+        .env("TMPDIR", tmp.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("demo starts");
     let stdout = child.stdout.take().expect("stdout");
-    let demo = Demo(child);
+    let demo = Demo(child, tmp);
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {

@@ -2,6 +2,7 @@
 //! text on the page, screenshots, the page as served, phones and a provider for them,
 //! console pushes and their journeys.
 
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -39,11 +40,16 @@ pub(crate) async fn read_until(sse: &mut tokio::net::TcpStream, seen: &mut Strin
     }
 }
 
-/// chromedriver on a free port, killed when dropped.
-pub(crate) struct Driver(Child, u16);
+/// chromedriver on a free port, in a process group of its own with its own temporary
+/// directory (where Chromium makes its profile): when dropped, the group is killed, the
+/// browser with it, and the directory removed, so no run leaves a profile behind.
+pub(crate) struct Driver(Child, u16, #[allow(dead_code)] tempfile::TempDir);
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        if let Some(group) = rustix::process::Pid::from_raw(self.0.id() as i32) {
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -57,13 +63,16 @@ pub(crate) async fn browser() -> (Driver, Client) {
 /// narrowest a headless window gets) a phone's screen, emulated.
 pub(crate) async fn browser_at(width: u32) -> (Driver, Client) {
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
+    let tmp = tempfile::Builder::new().prefix("apns-lab-chromium-").tempdir().expect("a temporary directory");
     let child = Command::new("chromedriver")
         .arg(format!("--port={port}"))
+        .env("TMPDIR", tmp.path())
+        .process_group(0)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("chromedriver runs (Debian: chromium-driver; .ci/run installs it)");
-    let driver = Driver(child, port);
+    let driver = Driver(child, port, tmp);
     let mut caps = serde_json::Map::new();
     let mut options = json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                         format!("--window-size={},1200", width.max(500)), "--proxy-server=direct://", "--no-first-run"]});

@@ -415,6 +415,8 @@ fn send_from_the_command_line() {
 /// everything on the single-threaded runtime; exits 0.
 #[test]
 fn the_demo_runs_the_whole_script() {
+    // The demo writes its log lines to a file in the temporary directory: this test's own.
+    let tmp = tempfile::tempdir().expect("a temporary directory");
     for (scope, one_core) in [("per-app", false), ("per-device", false), ("per-app", true)] {
         let bin = env!("CARGO_BIN_EXE_apns-lab");
         let mut command = if one_core {
@@ -426,6 +428,7 @@ fn the_demo_runs_the_whole_script() {
         };
         let out = command
             .args(["demo", "--once", "--token-scope", scope])
+            .env("TMPDIR", tmp.path())
             .env("RUST_LOG", "warn")
             .env_remove("LC_ALL")
             .env_remove("LC_MESSAGES")
@@ -603,8 +606,10 @@ fn the_demo_speaks_simplified_chinese() {
         assert!(!stdout.contains(english), "{english:?} in\n{stdout}");
     }
     // An explicit --lang wins over the locale.
+    let tmp = tempfile::tempdir().expect("a temporary directory");
     let out = Command::new(env!("CARGO_BIN_EXE_apns-lab"))
         .args(["demo", "--once", "--lang", "en"])
+        .env("TMPDIR", tmp.path())
         .env("RUST_LOG", "warn")
         .env("LANG", "zh_CN.UTF-8")
         .output()

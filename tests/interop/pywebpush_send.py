@@ -8,6 +8,7 @@ Apple refuses, and the line the phone printed for the good one.
 """
 import base64
 import json
+import os
 import sys
 import tempfile
 
@@ -51,3 +52,7 @@ with lab.phone(web_apps=["https://shop.example"], vapid_key=server_key, udid="PY
         "localhost": send("mailto:admin@localhost"),
         "topic": send("mailto:ops@example.com", headers={"Topic": "spike"}),
     }))
+
+# What this script wrote goes: the key file, and the CA and key `connect` fetched.
+os.unlink(pem.name)
+lab.stop()
