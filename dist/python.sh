@@ -3,7 +3,9 @@
 # built (target/dist/apns-lab), made by hatchling and tagged for Linux x86-64 (glibc and
 # musl alike: the binary needs no libc). Then checks it as a user would meet it:
 #
-#   1. a fresh venv with the wheel and pytest and nothing else: `apns-lab` is on PATH,
+#   1. a fresh venv with the wheel and pytest and nothing else, installed by the book's
+#      own line (`pip install "apns-lab[pytest]"`, the wheel and pytest as the only
+#      packages pip may find): `apns-lab` is on PATH,
 #      the README's examples run as written (dist/python/check_readme.py, which also
 #      holds the README to the plugin's fixtures, options and calls), and so does the
 #      sample suite (dist/python/tests) on the plugin's fixtures alone — each both with
@@ -43,8 +45,13 @@ unset APNS_LAB_BIN
 cp -r dist/python/tests dist/python/examples "$work/"
 cp dist/python/README.md dist/python/check_readme.py "$work/"
 
+# The book's install line (docs/src/install.md), as printed, in a fresh venv: pip finds
+# apns-lab in target/dist and its extra's pytest among wheels fetched just before, and
+# looks nowhere else (PIP_NO_INDEX), so no other package of that name can answer.
+"$work/build/bin/pip" download -q -d "$work/wheels" pytest
 python3 -m venv "$work/plain"
-"$work/plain/bin/pip" install -q "$wheel[pytest]"
+PATH="$work/plain/bin:$PATH" PIP_NO_INDEX=1 PIP_FIND_LINKS="$root/target/dist $work/wheels" \
+  bash -euo pipefail -c "$(dist/book_block.sh '<!-- pip install recipe -->' docs/src/install.md)"
 [ "$(PATH="$work/plain/bin:$PATH" command -v apns-lab)" = "$work/plain/bin/apns-lab" ] ||
   { echo "dist/python.sh: the wheel did not put apns-lab on PATH" >&2; exit 1; }
 "$work/plain/bin/apns-lab" --version
@@ -52,7 +59,9 @@ python3 -m venv "$work/plain"
 (cd "$work/tests" && "$work/plain/bin/python" -m pytest -q -p no:cacheprovider "${against[@]}")
 if [ ${#against[@]} -eq 0 ]; then
   (cd "$work" && "$work/plain/bin/apns-lab" exec -- "$work/plain/bin/python" check_readme.py README.md)
-  (cd "$work/tests" && "$work/plain/bin/apns-lab" exec -- "$work/plain/bin/python" -m pytest -q -p no:cacheprovider)
+  # The book's line for pytest under exec (docs/src/ci.md), as printed.
+  (cd "$work" && PATH="$work/plain/bin:$PATH" \
+     bash -euo pipefail -c "$("$root/dist/book_block.sh" '<!-- pytest exec recipe -->' "$root/docs/src/ci.md")")
 fi
 
 python3 -m venv "$work/clients"

@@ -40,8 +40,9 @@ fn name(path: &Path) -> String {
     path.strip_prefix(root()).unwrap_or(path).display().to_string()
 }
 
-/// The recipes tests run as printed, by their marker, and the test that runs each.
-const RECIPES: [(&str, &str); 14] = [
+/// The recipes run as printed, by their marker, and what runs each: a test, or a script of
+/// `.ci/run` (which reads the block by its marker with dist/book_block.sh).
+const RECIPES: [(&str, &str); 19] = [
     ("<!-- tokens recipe -->", "book::the_tokens_and_faults_recipes_run_as_printed"),
     ("<!-- faults recipe -->", "book::the_tokens_and_faults_recipes_run_as_printed"),
     ("<!-- zh demo recipe -->", "book::the_chinese_demo_recipe_runs_as_printed"),
@@ -56,6 +57,11 @@ const RECIPES: [(&str, &str); 14] = [
     ("<!-- broadcast recipe -->", "channels::the_readme_broadcast_recipe_runs_as_printed"),
     ("<!-- curl recipe -->", "book::the_curl_recipe_runs_as_printed"),
     ("<!-- two commands -->", ".ci/run (the second) and demo_page (the first, as the binary)"),
+    ("<!-- static binary recipe -->", ".ci/run"),
+    ("<!-- pip install recipe -->", "dist/python.sh"),
+    ("<!-- npm install recipe -->", "dist/npm.sh"),
+    ("<!-- pytest exec recipe -->", "dist/python.sh"),
+    ("<!-- node exec recipe -->", "dist/npm.sh"),
 ];
 
 /// Each fenced block with its language, its text and the comment line above it.
@@ -74,6 +80,22 @@ fn blocks(text: &str) -> Vec<(String, String, String)> {
         }
     }
     out
+}
+
+/// Each recipe's marker is on a page, and what runs it exists: the test by its name, or the
+/// script reading the block by its marker.
+#[test]
+fn every_recipe_has_what_runs_it() {
+    let text: String = pages().iter().map(|p| read(p)).collect();
+    for (marker, runner) in RECIPES {
+        assert!(text.contains(marker), "{marker}: on no page");
+        if let Some((module, test)) = runner.split_once("::") {
+            let file = read(&root().join(format!("tests/integration/{module}.rs")));
+            assert!(file.contains(&format!("fn {test}(")), "{marker}: no test {runner}");
+        } else if !runner.contains(' ') {
+            assert!(read(&root().join(runner)).contains(marker), "{marker}: {runner} does not run it");
+        }
+    }
 }
 
 /// Every block of code a reader might run — shell, Python, JavaScript, Rust, Go, Java,
@@ -371,6 +393,34 @@ fn every_commands_help_points_to_its_chapter() {
         let chapter = chapter.trim_end_matches('.');
         assert!(root().join("docs/src").join(chapter).exists(), "apns-lab{name}: docs/src/{chapter}");
     }
+}
+
+/// Every block that runs the container image (a CI service, compose, Testcontainers,
+/// `docker run`) reaches it on ports the image listens on: each port number in it is one
+/// the Containerfile exposes (and its entrypoint serves).
+#[test]
+fn every_container_block_uses_the_image_s_ports() {
+    let containerfile = read(&root().join("dist/container/Containerfile"));
+    let exposed: BTreeSet<&str> = containerfile
+        .lines()
+        .find_map(|l| l.strip_prefix("EXPOSE "))
+        .expect("an EXPOSE line")
+        .split_whitespace()
+        .collect();
+    assert!(exposed.iter().all(|port| containerfile.contains(&format!("0.0.0.0:{port}"))), "{exposed:?}");
+    let mut seen = 0;
+    for page in pages() {
+        for (lang, code, _) in blocks(&read(&page)) {
+            if !code.contains("apns-lab:0.1.0") {
+                continue;
+            }
+            seen += 1;
+            for number in code.split(|c: char| !c.is_ascii_digit()).filter(|n| n.len() == 4) {
+                assert!(exposed.contains(number), "{}: ```{lang}: port {number} is not the image's", name(&page));
+            }
+        }
+    }
+    assert!(seen >= 4, "the docker run, Actions, compose and Testcontainers blocks: {seen}");
 }
 
 /// What every block names is in the code, run or not: each `apns-lab` option (checked
