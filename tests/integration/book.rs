@@ -42,7 +42,7 @@ fn name(path: &Path) -> String {
 
 /// The recipes run as printed, by their marker, and what runs each: a test, or a script of
 /// `.ci/run` (which reads the block by its marker with dist/book_block.sh).
-const RECIPES: [(&str, &str); 19] = [
+const RECIPES: [(&str, &str); 20] = [
     ("<!-- tokens recipe -->", "book::the_tokens_and_faults_recipes_run_as_printed"),
     ("<!-- faults recipe -->", "book::the_tokens_and_faults_recipes_run_as_printed"),
     ("<!-- zh demo recipe -->", "book::the_chinese_demo_recipe_runs_as_printed"),
@@ -56,7 +56,8 @@ const RECIPES: [(&str, &str); 19] = [
     ("<!-- channels recipe -->", "channels::the_readme_live_activity_and_channel_commands_run_as_printed"),
     ("<!-- broadcast recipe -->", "channels::the_readme_broadcast_recipe_runs_as_printed"),
     ("<!-- curl recipe -->", "book::the_curl_recipe_runs_as_printed"),
-    ("<!-- two commands -->", ".ci/run (the second) and demo_page (the first, as the binary)"),
+    ("<!-- two commands -->", ".ci/run"),
+    ("<!-- source install recipe -->", ".ci/run"),
     ("<!-- static binary recipe -->", ".ci/run"),
     ("<!-- pip install recipe -->", "dist/python.sh"),
     ("<!-- npm install recipe -->", "dist/npm.sh"),
@@ -83,16 +84,21 @@ fn blocks(text: &str) -> Vec<(String, String, String)> {
 }
 
 /// Each recipe's marker is on a page, and what runs it exists: the test by its name, or the
-/// script reading the block by its marker.
+/// script reading the block by its marker. A recipe on two pages is the same commands on
+/// both (what runs it reads one of them).
 #[test]
 fn every_recipe_has_what_runs_it() {
-    let text: String = pages().iter().map(|p| read(p)).collect();
+    let all: Vec<(String, String, String)> = pages().iter().flat_map(|p| blocks(&read(p))).collect();
+    let commands =
+        |code: &str| code.lines().map(|l| l.split(" #").next().unwrap_or(l).trim()).collect::<Vec<_>>().join("\n");
     for (marker, runner) in RECIPES {
-        assert!(text.contains(marker), "{marker}: on no page");
+        let copies: BTreeSet<String> =
+            all.iter().filter(|(_, _, above)| above == marker).map(|(_, code, _)| commands(code)).collect();
+        assert_eq!(copies.len(), 1, "{marker}: on no page, or different on two: {copies:?}");
         if let Some((module, test)) = runner.split_once("::") {
             let file = read(&root().join(format!("tests/integration/{module}.rs")));
             assert!(file.contains(&format!("fn {test}(")), "{marker}: no test {runner}");
-        } else if !runner.contains(' ') {
+        } else {
             assert!(read(&root().join(runner)).contains(marker), "{marker}: {runner} does not run it");
         }
     }
