@@ -1,16 +1,14 @@
-//! The book (`docs/`, an mdBook) and the README held to the code: the reference pages are
-//! generated from it (the command line from clap, the admin API from the OpenAPI document,
-//! the ready line from `Ready`'s own comments, the metrics from `/metrics`) and fail when
-//! stale; every link and anchor resolves; every code block runs in a test, is the same as
-//! a file that runs, or says why not; the README stays a front door.
+//! The book (`docs/`, an mdBook) and the README held to the code: every link and anchor
+//! resolves; every code block runs (in a test, or in a script of `.ci/run`), is the same
+//! as a file that runs, or says why not and is held to what it names; the README stays a
+//! front door. (The generated reference pages: book_reference.rs.)
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use mock_apns::{Config, MockApns};
 use serde_json::Value;
 
-fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
@@ -32,7 +30,7 @@ fn pages() -> Vec<PathBuf> {
     all
 }
 
-fn read(path: &Path) -> String {
+pub(crate) fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -131,6 +129,14 @@ fn every_code_block_runs_or_says_why_not() {
                 continue;
             }
             if above.starts_with("<!-- not run: ") && above.len() > 30 {
+                // A test the reason names exists.
+                for word in above.split_whitespace().filter(|w| w.contains("::")) {
+                    let (module, test) = word.trim_end_matches([',', ';']).split_once("::").unwrap_or_default();
+                    let file = std::fs::read_to_string(root().join(format!("tests/integration/{module}.rs")));
+                    if !file.is_ok_and(|f| f.contains(&format!("fn {test}("))) {
+                        problems.push(format!("{at}: its reason names {word}, no test"));
+                    }
+                }
                 continue;
             }
             problems.push(format!("{at}: runs nowhere (mark it)"));
@@ -386,7 +392,7 @@ fn the_web_push_recipe_runs_as_printed() {
 /// there (read from the generated command-line page, itself checked against the binary).
 #[test]
 fn every_commands_help_points_to_its_chapter() {
-    let page = cli_page();
+    let page = crate::book_reference::cli_page();
     let sections: Vec<&str> = page.split("\n## `apns-lab").skip(1).collect();
     assert!(sections.len() >= 15, "{} commands", sections.len());
     for section in sections {
@@ -429,13 +435,47 @@ fn every_container_block_uses_the_image_s_ports() {
     assert!(seen >= 4, "the docker run, Actions, compose and Testcontainers blocks: {seen}");
 }
 
+/// The blocks that cannot run here are held to what they use all the same: the Actions
+/// workflow to GitHub's schema and the compose file to the Compose Specification (the
+/// copies check-jsonschema carries; nothing is fetched), the Testcontainers fixture to the
+/// names and signatures Testcontainers and `apns_lab` have (tests/interop/snippet_names.py).
+#[test]
+fn the_blocks_that_cannot_run_are_held_to_their_schemas_and_libraries() {
+    let python = crate::interop::python();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut checked = Vec::new();
+    for (i, (lang, code, above)) in blocks(&read(&root().join("docs/src/ci.md"))).into_iter().enumerate() {
+        if !above.contains("book::the_blocks_that_cannot_run_are_held_to_their_schemas_and_libraries") {
+            continue;
+        }
+        let file = dir.path().join(format!("block{i}.{}", if lang == "yaml" { "yml" } else { "py" }));
+        std::fs::write(&file, &code).expect("written");
+        let mut command = if lang == "yaml" {
+            let schema = if code.contains("\njobs:") { "vendor.github-workflows" } else { "vendor.compose-spec" };
+            let mut c = std::process::Command::new(python.with_file_name("check-jsonschema"));
+            c.args(["--builtin-schema", schema]);
+            checked.push(schema);
+            c
+        } else {
+            let mut c = std::process::Command::new(&python);
+            c.arg(root().join("tests/interop/snippet_names.py")).env("PYTHONPATH", root().join("dist/python/src"));
+            checked.push("names");
+            c
+        };
+        let out = command.arg(&file).output().expect("runs");
+        let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "docs/src/ci.md: ```{lang} {}: {said}", code.lines().next().unwrap_or_default());
+    }
+    assert_eq!(checked, ["vendor.github-workflows", "vendor.compose-spec", "names"]);
+}
+
 /// What every block names is in the code, run or not: each `apns-lab` option (checked
 /// against the command line's reference, itself generated from clap) and each
 /// `APNS_LAB_*` variable (in the sources that read or set it). A block that cannot run
 /// here (a CI service, a registry's install) still cannot drift.
 #[test]
 fn what_every_block_names_is_in_the_code() {
-    let cli = cli_page();
+    let cli = crate::book_reference::cli_page();
     let mut code = String::new();
     let mut dirs =
         vec![root().join("src"), root().join("mock-apns/src"), root().join("dist/python/src"), root().join("tests")];
@@ -486,199 +526,34 @@ fn what_every_block_names_is_in_the_code() {
             rest = &rest[at + var.len().max(1)..];
         }
     }
+    // Each admin API path a block calls is one the API documents (`{id}` matching a segment).
+    let openapi: Value = serde_json::from_str(&read(&root().join("mock-apns/src/admin/openapi.json"))).expect("json");
+    let routes: Vec<Vec<String>> = openapi["paths"]
+        .as_object()
+        .expect("paths")
+        .keys()
+        .map(|p| p.split('/').map(str::to_owned).collect())
+        .collect();
+    for page in pages().into_iter().filter(|p| !p.ends_with("BENCHMARKS.md")) {
+        for (_, block, _) in blocks(&read(&page)) {
+            for (at, _) in block.match_indices("/api/v1/") {
+                let path: String =
+                    block[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || "/-_.{}$".contains(*c)).collect();
+                let parts: Vec<&str> = path.trim_end_matches(['/', '.']).split('/').collect();
+                let known = routes.iter().any(|r| {
+                    r.len() == parts.len()
+                        && r.iter()
+                            .zip(&parts)
+                            .all(|(r, p)| r == p || r.starts_with('{') || p.starts_with('$') || p.starts_with('{'))
+                });
+                if !known {
+                    problems.push(format!("{}: {path} is no admin API route", name(&page)));
+                }
+            }
+        }
+    }
     problems.sort();
     problems.dedup();
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     assert!(checked > 40, "only {checked} options found in the blocks");
-}
-
-// ---- the generated reference pages ---------------------------------------------------
-
-/// Writes `page` under `docs/src/reference/` with `APNS_LAB_BLESS` set; otherwise fails
-/// when it differs from what the code generates now.
-fn generated(page: &str, now: &str) -> Option<String> {
-    let path = root().join("docs/src/reference").join(page);
-    if std::env::var_os("APNS_LAB_BLESS").is_some() {
-        std::fs::write(&path, now).expect("written");
-        return None;
-    }
-    let kept = std::fs::read_to_string(&path).unwrap_or_default();
-    (kept != now).then(|| {
-        format!(
-            "docs/src/reference/{page} is stale: APNS_LAB_BLESS=1 cargo test --test integration book writes it again"
-        )
-    })
-}
-
-/// The command line, as `apns-lab --markdown-help` (clap-markdown) prints it.
-fn cli_page() -> String {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_apns-lab"));
-    cmd.arg("--markdown-help").env_clear();
-    if let Some(path) = std::env::var_os("PATH") {
-        cmd.env("PATH", path);
-    }
-    let out = cmd.output().expect("runs");
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).expect("UTF-8")
-}
-
-/// The admin API, from the OpenAPI document the mock serves.
-fn admin_api_page() -> String {
-    let doc: Value =
-        serde_json::from_str(&read(&root().join("mock-apns/src/admin/openapi.json"))).expect("the OpenAPI document");
-    let mut out = String::from(
-        "# The admin API\n\nGenerated from `mock-apns/src/admin/openapi.json`, the OpenAPI 3.1 document the mock \
-         serves at `GET /api/v1/openapi.json` (a test checks it against the router). JSON over HTTP on the ready \
-         line's `admin` address; with `--admin-token`, every call needs `Authorization: Bearer <token>`.\n",
-    );
-    let paths = doc["paths"].as_object().expect("paths");
-    for (path, ops) in paths {
-        for (method, op) in ops.as_object().expect("operations") {
-            if method == "parameters" {
-                continue;
-            }
-            out.push_str(&format!("\n## `{} {path}`\n\n", method.to_uppercase()));
-            if let Some(summary) = op["summary"].as_str() {
-                out.push_str(&format!("{summary}.\n\n"));
-            }
-            let params: Vec<String> = op["parameters"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|p| {
-                    let what = p["description"].as_str().map(|d| format!(": {d}")).unwrap_or_default();
-                    format!("`{}` ({}){what}", p["name"].as_str().unwrap_or("?"), p["in"].as_str().unwrap_or("?"))
-                })
-                .collect();
-            if !params.is_empty() {
-                out.push_str(&format!("Parameters: {}.\n\n", params.join("; ")));
-            }
-            let body = &op["requestBody"]["content"]["application/json"]["schema"];
-            if let Some(props) = resolve(&doc, body)["properties"].as_object() {
-                let fields: Vec<String> = props.keys().map(|k| format!("`{k}`")).collect();
-                out.push_str(&format!("Body (JSON): {}.\n\n", fields.join(", ")));
-            }
-            let answers: Vec<String> = op["responses"]
-                .as_object()
-                .into_iter()
-                .flatten()
-                .map(|(code, r)| {
-                    let r = resolve(&doc, r);
-                    let said = r["description"].as_str().unwrap_or("").trim_end_matches('.');
-                    let what = if code.starts_with('2') {
-                        shape(&r["content"]["application/json"]["schema"])
-                    } else {
-                        String::new()
-                    };
-                    format!("{code} {said}{what}")
-                })
-                .collect();
-            out.push_str(&format!("Answers: {}.\n", answers.join("; ")));
-        }
-    }
-    out
-}
-
-/// What a JSON answer is, in a few words: a schema by name, a list of one, or an
-/// object's fields.
-fn shape(schema: &Value) -> String {
-    let name = |v: &Value| v["$ref"].as_str().and_then(|r| r.rsplit('/').next()).map(str::to_owned);
-    if let Some(n) = name(schema) {
-        return format!(": a `{n}`");
-    }
-    if let Some(n) = name(&schema["items"]) {
-        return format!(": a list of `{n}`");
-    }
-    match schema["properties"].as_object() {
-        Some(props) if !props.is_empty() => {
-            format!(": `{{{}}}`", props.keys().map(String::as_str).collect::<Vec<_>>().join(", "))
-        }
-        _ => String::new(),
-    }
-}
-
-/// A `$ref` followed once.
-fn resolve<'a>(doc: &'a Value, v: &'a Value) -> &'a Value {
-    match v["$ref"].as_str().and_then(|r| r.strip_prefix("#/")) {
-        Some(path) => path.split('/').fold(doc, |at, part| &at[part]),
-        None => v,
-    }
-}
-
-/// The ready line's keys, from `Ready`'s own comments in `mock-apns/src/lib.rs`.
-fn ready_page(live: &Value) -> String {
-    let lib = read(&root().join("mock-apns/src/lib.rs"));
-    let body = lib.split("pub struct Ready {").nth(1).and_then(|b| b.split("\n}").next()).expect("struct Ready");
-    let mut out = String::from(
-        "# The ready line\n\n`apns-lab serve` prints one JSON line on stdout once every listener is bound (logs go \
-         to stderr); `apns-lab exec` puts it in the command's environment (`APNS_LAB_READY`, and one \
-         `APNS_LAB_<KEY>` per key); `GET /api/v1/ready` answers it with the CA and the default key as text. \
-         Generated from the comments of `mock_apns::Ready`.\n\n| key | what |\n|---|---|\n",
-    );
-    let mut doc = Vec::new();
-    let mut keys = BTreeSet::new();
-    for line in body.lines().map(str::trim) {
-        if let Some(d) = line.strip_prefix("///") {
-            doc.push(d.trim().to_owned());
-        } else if let Some(field) = line.strip_prefix("pub ").and_then(|f| f.split(':').next()) {
-            out.push_str(&format!("| `{field}` | {} |\n", doc.join(" ")));
-            keys.insert(field.to_owned());
-            doc.clear();
-        }
-    }
-    let said: BTreeSet<String> = live.as_object().expect("the ready line").keys().cloned().collect();
-    assert!(said.is_subset(&keys), "the ready line has keys Ready does not document: {said:?} against {keys:?}");
-    out
-}
-
-/// The metrics, from the `# HELP` and `# TYPE` lines `/metrics` serves.
-fn metrics_page(text: &str) -> String {
-    let mut out = String::from(
-        "# The metrics\n\n`GET /metrics` on the admin address, in Prometheus's text format. Generated from what a \
-         running mock serves.\n\n| metric | type | what |\n|---|---|---|\n",
-    );
-    let mut types = std::collections::BTreeMap::new();
-    for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("# TYPE ") {
-            let (name, kind) = rest.split_once(' ').unwrap_or((rest, ""));
-            types.insert(name.to_owned(), kind.to_owned());
-        }
-    }
-    for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("# HELP ") {
-            let (name, help) = rest.split_once(' ').unwrap_or((rest, ""));
-            let kind = types.get(name).map(String::as_str).unwrap_or("");
-            out.push_str(&format!("| `{name}` | {kind} | {help} |\n"));
-        }
-    }
-    out
-}
-
-async fn get_text(addr: std::net::SocketAddr, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connects");
-    let request = format!("GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n");
-    tcp.write_all(request.as_bytes()).await.expect("writes");
-    let mut all = String::new();
-    tcp.read_to_string(&mut all).await.expect("reads");
-    all.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default()
-}
-
-/// The reference pages are what the code generates now.
-#[tokio::test]
-async fn the_reference_pages_are_generated_from_the_code() {
-    let mock = MockApns::start(Config::default()).await.expect("mock starts");
-    let ready = serde_json::to_value(mock.ready()).expect("JSON");
-    let metrics = get_text(mock.admin_addr(), "/metrics").await;
-    mock.shutdown().await;
-    let stale: Vec<String> = [
-        generated("cli.md", &cli_page()),
-        generated("admin-api.md", &admin_api_page()),
-        generated("ready-line.md", &ready_page(&ready)),
-        generated("metrics.md", &metrics_page(&metrics)),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    assert!(stale.is_empty(), "{}", stale.join("\n"));
 }

@@ -5,7 +5,8 @@
 //! Python's aioapns (no ALPN, its own HTTP/2 stack, token and certificate auth) and httpx
 //! run from a virtual environment the test creates under `target/interop-venv` on first
 //! use (pip, from PyPI; pinned versions), then reuses: the pip package's examples
-//! (`dist/python/examples`) on its plugin, and its README and sample suite. Node's
+//! (`dist/python/examples`) on its plugin, and its README and sample suite (the venv also
+//! carries check-jsonschema and Testcontainers, for book.rs's blocks that cannot run). Node's
 //! @parse/node-apn (Node's own HTTP/2 stack) runs under `node --test` with the npm
 //! package's `startApnsLab()`, its packages installed from the committed lock file into
 //! `target/interop-node` on first use: alerts, a Live Activity on a running phone
@@ -19,11 +20,20 @@ use mock_apns::KeyEnvironment;
 
 use crate::support::*;
 
-const PACKAGES: [&str; 5] =
-    ["aioapns==4.0", "httpx[http2]==0.28.1", "pytest==8.3.3", "pytest-asyncio==0.24.0", "pywebpush==2.5.0"];
+/// The clients, and what holds the book's container blocks to their schemas and library
+/// (check-jsonschema, Testcontainers; see book.rs).
+const PACKAGES: [&str; 7] = [
+    "aioapns==4.0",
+    "httpx[http2]==0.28.1",
+    "pytest==8.3.3",
+    "pytest-asyncio==0.24.0",
+    "pywebpush==2.5.0",
+    "check-jsonschema==0.39.0",
+    "testcontainers==4.15.0",
+];
 
 /// The venv's python, with the packages installed (once; tests share it).
-fn python() -> PathBuf {
+pub(crate) fn python() -> PathBuf {
     static READY: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one_at_a_time = READY.lock().unwrap_or_else(|e| e.into_inner());
     let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/interop-venv");

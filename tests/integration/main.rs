@@ -6,6 +6,7 @@ mod admin;
 mod app_logic;
 mod auth;
 mod book;
+mod book_reference;
 mod certificates;
 mod channels;
 mod cli;
