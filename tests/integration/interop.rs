@@ -11,7 +11,8 @@
 //! package's `startApnsLab()`, its packages installed from the committed lock file into
 //! `target/interop-node` on first use: alerts, a Live Activity on a running phone
 //! (`tests/interop/node/live-activity.test.js`), channels and broadcasts
-//! (`tests/interop/node/broadcast.test.js`); and the npm package's own suite.
+//! (`tests/interop/node/broadcast.test.js`); and the npm package's own suite. PHP's curl
+//! extension pushes to Apple's host name resolved to the mock (`tests/interop/php_push.php`).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -243,6 +244,41 @@ async fn aioapns_pushes_with_a_token_and_a_certificate() {
     assert_eq!(got["cert_auth"]["ok"], true, "{got}");
     let seen = lab.mock.notifications(&mock_apns::CaptureFilter { limit: Some(1000), ..Default::default() });
     assert_eq!(seen.iter().filter(|n| n.status == 200).count(), 52);
+}
+
+/// PHP's curl extension, as PHP's curl-based clients use it: HTTP/2, Apple's host name
+/// resolved to the mock and its CA trusted (nothing else changed), a provider token signed
+/// by openssl_sign. 200 with an apns-id and the alert on the phone's record; Apple's
+/// answers for an unknown device token and an expired provider token.
+#[tokio::test(flavor = "multi_thread")]
+async fn php_curl_pushes_to_apple_s_host_name() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let lab = lab_with(mock_apns::Config { data_dir: Some(dir.path().to_path_buf()), ..Default::default() }).await;
+    let ready = serde_json::to_string(lab.mock.ready()).expect("JSON");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/php_push.php");
+    let out = tokio::process::Command::new("php")
+        .arg(script)
+        .arg(&ready)
+        .arg(&lab.sandbox_token)
+        .arg(APP)
+        .output()
+        .await
+        .expect("php runs (Debian: php-cli and php-curl; .ci/run installs them)");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "php failed:\n{said}{}", String::from_utf8_lossy(&out.stderr));
+    let got: serde_json::Value = serde_json::from_str(&said).expect("JSON result");
+    // (CURL_HTTP_VERSION_2_0 is 3.)
+    assert_eq!(got["ok"]["http_version"], 3, "{got}");
+    assert_eq!(got["ok"]["status"], 200, "{got}");
+    let id = got["ok"]["apns_id"].as_str().expect("an apns-id");
+    assert_eq!(got["unknown_token"]["status"], 400);
+    assert_eq!(got["unknown_token"]["reason"], "BadDeviceToken");
+    assert_eq!(got["expired"]["status"], 403);
+    assert_eq!(got["expired"]["reason"], "ExpiredProviderToken");
+    let seen = lab.mock.notifications(&mock_apns::CaptureFilter { limit: Some(10), ..Default::default() });
+    let pushed = seen.iter().find(|n| n.apns_id == id).expect("the push is in the log");
+    assert_eq!(pushed.status, 200);
+    assert!(pushed.payload.to_string().contains("From curl"), "{:?}", pushed.payload);
 }
 
 /// npm's web-push (Node's https, HTTP/1.1) to a subscription the mock issued: 201, and
