@@ -12,7 +12,8 @@
 //! `target/interop-node` on first use: alerts, a Live Activity on a running phone
 //! (`tests/interop/node/live-activity.test.js`), channels and broadcasts
 //! (`tests/interop/node/broadcast.test.js`); and the npm package's own suite. PHP's curl
-//! extension pushes to Apple's host name resolved to the mock (`tests/interop/php_push.php`).
+//! extension pushes to Apple's host name resolved to the mock (`tests/interop/php_push.php`),
+//! and Go's net/http over its own HTTP/2 (`tests/interop/go_push.go`).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -279,6 +280,42 @@ async fn php_curl_pushes_to_apple_s_host_name() {
     let pushed = seen.iter().find(|n| n.apns_id == id).expect("the push is in the log");
     assert_eq!(pushed.status, 200);
     assert!(pushed.payload.to_string().contains("From curl"), "{:?}", pushed.payload);
+}
+
+/// Go's own HTTP/2 (net/http, the code sideshow/apns2 runs) with an ES256 token from
+/// crypto/ecdsa, changing only host, port and CA: 200 over HTTP/2, BadDeviceToken for an
+/// unknown token, and 100 concurrent pushes multiplexed on the one connection.
+#[tokio::test(flavor = "multi_thread")]
+async fn go_net_http_pushes_over_one_http2_connection() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let lab = lab_with(mock_apns::Config { data_dir: Some(dir.path().to_path_buf()), ..Default::default() }).await;
+    let ready = serde_json::to_string(lab.mock.ready()).expect("JSON");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    // The standard library only: nothing to fetch (GOPROXY=off), the build cache in target/.
+    let out = tokio::process::Command::new("go")
+        .arg("run")
+        .arg(root.join("tests/interop/go_push.go"))
+        .args([ready.as_str(), lab.sandbox_token.as_str(), APP])
+        .env("GOPROXY", "off")
+        .env("GOCACHE", root.join("target/go-cache"))
+        .env("GOPATH", root.join("target/go-path"))
+        .env("GO111MODULE", "off")
+        .output()
+        .await
+        .expect("go runs (Debian: golang-go; .ci/run installs it)");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "go failed:\n{said}{}", String::from_utf8_lossy(&out.stderr));
+    let got: serde_json::Value = serde_json::from_str(&said).expect("JSON result");
+    assert_eq!(got["ok"]["proto"], "HTTP/2.0", "{got}");
+    assert_eq!(got["ok"]["status"], 200, "{got}");
+    assert_eq!(got["unknown_token"]["status"], 400);
+    assert_eq!(got["unknown_token"]["reason"], "BadDeviceToken");
+    assert_eq!(got["concurrent_ok"], 100, "{got}");
+    assert_eq!(got["connections"], 1, "HTTP/2 multiplexes them: {got}");
+    let id = got["ok"]["apns_id"].as_str().expect("an apns-id");
+    let seen = lab.mock.notifications(&mock_apns::CaptureFilter { limit: Some(200), ..Default::default() });
+    assert!(seen.iter().any(|n| n.apns_id == id && n.payload.to_string().contains("From net/http")), "{id}");
+    assert_eq!(seen.iter().filter(|n| n.status == 200).count(), 101);
 }
 
 /// npm's web-push (Node's https, HTTP/1.1) to a subscription the mock issued: 201, and
