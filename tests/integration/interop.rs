@@ -216,6 +216,15 @@ fn node_apn_manages_channels_and_broadcasts() {
     node_test("tests/interop/node/broadcast.test.js");
 }
 
+/// Runs a client script (`what`, for messages) to its end and reads the one JSON object it
+/// prints; fails with what it said if it fails.
+async fn json_from(what: &str, command: &mut tokio::process::Command) -> serde_json::Value {
+    let out = command.output().await.unwrap_or_else(|e| panic!("{what} runs: {e}"));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{what} failed:\n{said}{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_str(said.trim()).unwrap_or_else(|e| panic!("{what}: one JSON object, not {said:?}: {e}"))
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn aioapns_pushes_with_a_token_and_a_certificate() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -226,16 +235,11 @@ async fn aioapns_pushes_with_a_token_and_a_certificate() {
     let ready = serde_json::to_string(lab.mock.ready()).expect("JSON");
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/aioapns_push.py");
     let python = tokio::task::spawn_blocking(python).await.expect("venv");
-    let out = tokio::process::Command::new(python)
-        .arg(script)
-        .arg(&ready)
-        .arg(&lab.sandbox_token)
-        .arg(&pem)
-        .output()
-        .await
-        .expect("python runs");
-    assert!(out.status.success(), "aioapns script failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    let got: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON result");
+    let got = json_from(
+        "the aioapns script",
+        tokio::process::Command::new(python).arg(script).arg(&ready).arg(&lab.sandbox_token).arg(&pem),
+    )
+    .await;
     assert_eq!(got["token_auth"]["ok"], true, "{got}");
     assert_eq!(got["token_auth"]["status"], "200");
     assert_eq!(got["token_auth"]["apns_id"], "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", "apns-id echoed");
@@ -257,17 +261,10 @@ async fn php_curl_pushes_to_apple_s_host_name() {
     let lab = lab_with(mock_apns::Config { data_dir: Some(dir.path().to_path_buf()), ..Default::default() }).await;
     let ready = serde_json::to_string(lab.mock.ready()).expect("JSON");
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/php_push.php");
-    let out = tokio::process::Command::new("php")
-        .arg(script)
-        .arg(&ready)
-        .arg(&lab.sandbox_token)
-        .arg(APP)
-        .output()
-        .await
-        .expect("php runs (Debian: php-cli and php-curl; .ci/run installs them)");
-    let said = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "php failed:\n{said}{}", String::from_utf8_lossy(&out.stderr));
-    let got: serde_json::Value = serde_json::from_str(&said).expect("JSON result");
+    // (Debian: php-cli and php-curl; .ci/run installs them.)
+    let got =
+        json_from("php", tokio::process::Command::new("php").arg(script).arg(&ready).arg(&lab.sandbox_token).arg(APP))
+            .await;
     // (CURL_HTTP_VERSION_2_0 is 3.)
     assert_eq!(got["ok"]["http_version"], 3, "{got}");
     assert_eq!(got["ok"]["status"], 200, "{got}");
@@ -292,20 +289,19 @@ async fn go_net_http_pushes_over_one_http2_connection() {
     let ready = serde_json::to_string(lab.mock.ready()).expect("JSON");
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     // The standard library only: nothing to fetch (GOPROXY=off), the build cache in target/.
-    let out = tokio::process::Command::new("go")
-        .arg("run")
-        .arg(root.join("tests/interop/go_push.go"))
-        .args([ready.as_str(), lab.sandbox_token.as_str(), APP])
-        .env("GOPROXY", "off")
-        .env("GOCACHE", root.join("target/go-cache"))
-        .env("GOPATH", root.join("target/go-path"))
-        .env("GO111MODULE", "off")
-        .output()
-        .await
-        .expect("go runs (Debian: golang-go; .ci/run installs it)");
-    let said = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "go failed:\n{said}{}", String::from_utf8_lossy(&out.stderr));
-    let got: serde_json::Value = serde_json::from_str(&said).expect("JSON result");
+    // (Debian: golang-go; .ci/run installs it.)
+    let got = json_from(
+        "go run",
+        tokio::process::Command::new("go")
+            .arg("run")
+            .arg(root.join("tests/interop/go_push.go"))
+            .args([ready.as_str(), lab.sandbox_token.as_str(), APP])
+            .env("GOPROXY", "off")
+            .env("GOCACHE", root.join("target/go-cache"))
+            .env("GOPATH", root.join("target/go-path"))
+            .env("GO111MODULE", "off"),
+    )
+    .await;
     assert_eq!(got["ok"]["proto"], "HTTP/2.0", "{got}");
     assert_eq!(got["ok"]["status"], 200, "{got}");
     assert_eq!(got["unknown_token"]["status"], 400);
@@ -340,21 +336,19 @@ async fn pywebpush_sends_to_the_web_push_endpoint() {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/pywebpush_send.py");
     let python = tokio::task::spawn_blocking(python).await.expect("venv");
     let ca = mock.ready().ca_file.clone().expect("a CA file");
-    let out = tokio::process::Command::new(python)
-        .arg(script)
-        .arg(&mock.ready().admin)
-        .arg(&ca)
-        // requests prefers REQUESTS_CA_BUNDLE, where it is set, to a session's own CA.
-        .env("REQUESTS_CA_BUNDLE", &ca)
-        .env("PYTHONPATH", PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("dist/python/src"))
-        .env("APNS_LAB_BIN", env!("CARGO_BIN_EXE_apns-lab"))
-        .env("RUST_LOG", "warn")
-        .output()
-        .await
-        .expect("python runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "pywebpush failed:\n{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    let got: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    let got = json_from(
+        "the pywebpush script",
+        tokio::process::Command::new(python)
+            .arg(script)
+            .arg(&mock.ready().admin)
+            .arg(&ca)
+            // requests prefers REQUESTS_CA_BUNDLE, where it is set, to a session's own CA.
+            .env("REQUESTS_CA_BUNDLE", &ca)
+            .env("PYTHONPATH", PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("dist/python/src"))
+            .env("APNS_LAB_BIN", env!("CARGO_BIN_EXE_apns-lab"))
+            .env("RUST_LOG", "warn"),
+    )
+    .await;
     assert_eq!(got["ok"]["status"], 201, "{got}");
     assert!(got["ok"]["apns_id"].as_str().is_some_and(|id| id.len() == 36), "{got}");
     let shown = got["shown"].as_str().unwrap_or_default();
