@@ -40,7 +40,7 @@ fn name(path: &Path) -> String {
 
 /// The recipes run as printed, by their marker, and what runs each: a test, or a script of
 /// `.ci/run` (which reads the block by its marker with dist/book_block.sh).
-const RECIPES: [(&str, &str); 20] = [
+const RECIPES: [(&str, &str); 21] = [
     ("<!-- tokens recipe -->", "book::the_tokens_and_faults_recipes_run_as_printed"),
     ("<!-- faults recipe -->", "book::the_tokens_and_faults_recipes_run_as_printed"),
     ("<!-- zh demo recipe -->", "book::the_chinese_demo_recipe_runs_as_printed"),
@@ -61,6 +61,7 @@ const RECIPES: [(&str, &str); 20] = [
     ("<!-- npm install recipe -->", "dist/npm.sh"),
     ("<!-- pytest exec recipe -->", "dist/python.sh"),
     ("<!-- node exec recipe -->", "dist/npm.sh"),
+    ("<!-- go exec recipe -->", "interop::a_go_suite_runs_under_exec_as_the_book_prints_it"),
 ];
 
 /// Each fenced block with its language, its text and the comment line above it.
@@ -267,7 +268,7 @@ pub(crate) fn doc_block(marker: &str) -> String {
 
 /// Runs `script` with bash (`-euo pipefail`, at most 60 s) and `env`, in a temporary
 /// directory of its own as `TMPDIR` (removed after); its stdout, once it succeeded.
-fn run_script(what: &str, script: &str, env: &[(&str, &str)]) -> String {
+pub(crate) fn run_script(what: &str, script: &str, env: &[(&str, &str)]) -> String {
     let tmp = tempfile::tempdir().expect("a temporary directory");
     let out = std::process::Command::new("timeout")
         .args(["60", "bash", "-euo", "pipefail", "-c", script])

@@ -13,7 +13,8 @@
 //! (`tests/interop/node/live-activity.test.js`), channels and broadcasts
 //! (`tests/interop/node/broadcast.test.js`); and the npm package's own suite. PHP's curl
 //! extension pushes to Apple's host name resolved to the mock (`tests/interop/php_push.php`),
-//! and Go's net/http over its own HTTP/2 (`tests/interop/go_push.go`).
+//! and Go's net/http over its own HTTP/2 (`tests/interop/go/`: a program, and a suite run
+//! under `apns-lab exec -- go test ./...` as the book prints it).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -287,21 +288,9 @@ async fn go_net_http_pushes_over_one_http2_connection() {
     let dir = tempfile::tempdir().expect("temp dir");
     let lab = lab_with(mock_apns::Config { data_dir: Some(dir.path().to_path_buf()), ..Default::default() }).await;
     let ready = serde_json::to_string(lab.mock.ready()).expect("JSON");
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    // The standard library only: nothing to fetch (GOPROXY=off), the build cache in target/.
     // (Debian: golang-go; .ci/run installs it.)
-    let got = json_from(
-        "go run",
-        tokio::process::Command::new("go")
-            .arg("run")
-            .arg(root.join("tests/interop/go_push.go"))
-            .args([ready.as_str(), lab.sandbox_token.as_str(), APP])
-            .env("GOPROXY", "off")
-            .env("GOCACHE", root.join("target/go-cache"))
-            .env("GOPATH", root.join("target/go-path"))
-            .env("GO111MODULE", "off"),
-    )
-    .await;
+    let got =
+        json_from("go run", go().arg("run").arg(".").args([ready.as_str(), lab.sandbox_token.as_str(), APP])).await;
     assert_eq!(got["ok"]["proto"], "HTTP/2.0", "{got}");
     assert_eq!(got["ok"]["status"], 200, "{got}");
     assert_eq!(got["unknown_token"]["status"], 400);
@@ -312,6 +301,48 @@ async fn go_net_http_pushes_over_one_http2_connection() {
     let seen = lab.mock.notifications(&mock_apns::CaptureFilter { limit: Some(200), ..Default::default() });
     assert!(seen.iter().any(|n| n.apns_id == id && n.payload.to_string().contains("From net/http")), "{id}");
     assert_eq!(seen.iter().filter(|n| n.status == 200).count(), 101);
+}
+
+/// `go` in tests/interop/go, with the standard library only: nothing fetched
+/// (GOPROXY=off), its build cache under target/.
+fn go() -> tokio::process::Command {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut go = tokio::process::Command::new("go");
+    go.current_dir(root.join("tests/interop/go"))
+        .env("GOPROXY", "off")
+        .env("GOCACHE", root.join("target/go-cache"))
+        .env("GOPATH", root.join("target/go-path"));
+    go
+}
+
+/// The book's line for a Go suite under exec (docs/src/ci.md), as printed, in
+/// tests/interop/go: exec's mock, found through its variables; a phone made through the
+/// admin API; a push to it answered 200 over HTTP/2.
+#[test]
+fn a_go_suite_runs_under_exec_as_the_book_prints_it() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_apns-lab"));
+    let path =
+        format!("{}:{}", bin.parent().expect("a directory").display(), std::env::var("PATH").unwrap_or_default());
+    let script = format!(
+        "cd {}\n{}",
+        root.join("tests/interop/go").display(),
+        crate::book::doc_block("<!-- go exec recipe -->")
+    );
+    let cache = root.join("target/go-cache");
+    let gopath = root.join("target/go-path");
+    let said = crate::book::run_script(
+        "the go exec recipe",
+        &script,
+        &[
+            ("PATH", path.as_str()),
+            ("GOPROXY", "off"),
+            ("GOCACHE", cache.to_str().expect("a path")),
+            ("GOPATH", gopath.to_str().expect("a path")),
+            ("GOFLAGS", "-count=1"),
+        ],
+    );
+    assert!(said.contains("ok  \tapnslab.example/interop"), "{said}");
 }
 
 /// npm's web-push (Node's https, HTTP/1.1) to a subscription the mock issued: 201, and

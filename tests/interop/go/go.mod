@@ -1,0 +1,3 @@
+module apnslab.example/interop
+
+go 1.19
