@@ -12,9 +12,10 @@
 //! `target/interop-node` on first use: alerts, a Live Activity on a running phone
 //! (`tests/interop/node/live-activity.test.js`), channels and broadcasts
 //! (`tests/interop/node/broadcast.test.js`); and the npm package's own suite. PHP's curl
-//! extension pushes to Apple's host name resolved to the mock (`tests/interop/php_push.php`),
-//! and Go's net/http over its own HTTP/2 (`tests/interop/go/`: a program, and a suite run
-//! under `apns-lab exec -- go test ./...` as the book prints it).
+//! extension pushes to Apple's host name resolved to the mock (`tests/interop/php_push.php`);
+//! Go's net/http pushes over its own HTTP/2 (`tests/interop/go/`: a program, and a suite
+//! run under `apns-lab exec -- go test ./...` as the book prints it), and so does the JDK's
+//! java.net.http (`tests/interop/java/Push.java`).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -301,6 +302,37 @@ async fn go_net_http_pushes_over_one_http2_connection() {
     let seen = lab.mock.notifications(&mock_apns::CaptureFilter { limit: Some(200), ..Default::default() });
     assert!(seen.iter().any(|n| n.apns_id == id && n.payload.to_string().contains("From net/http")), "{id}");
     assert_eq!(seen.iter().filter(|n| n.status == 200).count(), 101);
+}
+
+/// The JDK's own HTTP/2 client (java.net.http, ALPN over TLS) with an ES256 token from
+/// java.security, changing only host, port and the trusted CA: 200 over HTTP/2,
+/// BadDeviceToken for an unknown token, 100 concurrent pushes answered 200.
+#[tokio::test(flavor = "multi_thread")]
+async fn java_http_client_pushes_over_http2() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let lab = lab_with(mock_apns::Config { data_dir: Some(dir.path().to_path_buf()), ..Default::default() }).await;
+    let ready = lab.mock.ready();
+    let (ca, key) = (ready.ca_file.clone().expect("a CA file"), ready.key_file.clone().expect("a key file"));
+    let program = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/java/Push.java");
+    // (Debian: default-jdk-headless; .ci/run installs it. A single-file program: no build tool.)
+    let got = json_from(
+        "java",
+        tokio::process::Command::new("java").arg(program).arg(&ready.sandbox).arg(ca).arg(key).args([
+            ready.key_id.as_str(),
+            ready.team_id.as_str(),
+            lab.sandbox_token.as_str(),
+            APP,
+        ]),
+    )
+    .await;
+    assert_eq!(got["ok"]["version"], "HTTP_2", "{got}");
+    assert_eq!(got["ok"]["status"], 200, "{got}");
+    assert_eq!(got["unknown_token"]["status"], 400);
+    assert_eq!(got["unknown_token"]["reason"], "BadDeviceToken");
+    assert_eq!(got["concurrent_ok"], 100, "{got}");
+    let id = got["ok"]["apns_id"].as_str().expect("an apns-id");
+    let seen = lab.mock.notifications(&mock_apns::CaptureFilter { limit: Some(200), ..Default::default() });
+    assert!(seen.iter().any(|n| n.apns_id == id && n.payload.to_string().contains("From java.net.http")), "{id}");
 }
 
 /// `go` in tests/interop/go, with the standard library only: nothing fetched
