@@ -23,6 +23,9 @@ file = f"{name}-{version}.tgz"
 
 
 class Registry(http.server.BaseHTTPRequestHandler):
+    # A connection that sends nothing for 10 s is dropped; requests are GETs, no body is read.
+    timeout = 10
+
     def do_GET(self):
         base = f"http://127.0.0.1:{self.server.server_port}"
         if self.path.rstrip("/") == f"/{name}":

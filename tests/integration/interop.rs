@@ -335,15 +335,22 @@ async fn java_http_client_pushes_over_http2() {
     assert!(seen.iter().any(|n| n.apns_id == id && n.payload.to_string().contains("From java.net.http")), "{id}");
 }
 
-/// `go` in tests/interop/go, with the standard library only: nothing fetched
-/// (GOPROXY=off), its build cache under target/.
-fn go() -> tokio::process::Command {
+/// Where Go runs and with what: tests/interop/go, the standard library only (nothing
+/// fetched, GOPROXY=off), its build cache and GOPATH under target/.
+fn go_env() -> (PathBuf, [(&'static str, String); 3]) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let under = |p: &str| root.join(p).display().to_string();
+    (
+        root.join("tests/interop/go"),
+        [("GOPROXY", "off".into()), ("GOCACHE", under("target/go-cache")), ("GOPATH", under("target/go-path"))],
+    )
+}
+
+/// `go`, run as go_env says.
+fn go() -> tokio::process::Command {
+    let (dir, env) = go_env();
     let mut go = tokio::process::Command::new("go");
-    go.current_dir(root.join("tests/interop/go"))
-        .env("GOPROXY", "off")
-        .env("GOCACHE", root.join("target/go-cache"))
-        .env("GOPATH", root.join("target/go-path"));
+    go.current_dir(dir).envs(env);
     go
 }
 
@@ -352,28 +359,15 @@ fn go() -> tokio::process::Command {
 /// admin API; a push to it answered 200 over HTTP/2.
 #[test]
 fn a_go_suite_runs_under_exec_as_the_book_prints_it() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let (dir, env) = go_env();
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_apns-lab"));
     let path =
         format!("{}:{}", bin.parent().expect("a directory").display(), std::env::var("PATH").unwrap_or_default());
-    let script = format!(
-        "cd {}\n{}",
-        root.join("tests/interop/go").display(),
-        crate::book::doc_block("<!-- go exec recipe -->")
-    );
-    let cache = root.join("target/go-cache");
-    let gopath = root.join("target/go-path");
-    let said = crate::book::run_script(
-        "the go exec recipe",
-        &script,
-        &[
-            ("PATH", path.as_str()),
-            ("GOPROXY", "off"),
-            ("GOCACHE", cache.to_str().expect("a path")),
-            ("GOPATH", gopath.to_str().expect("a path")),
-            ("GOFLAGS", "-count=1"),
-        ],
-    );
+    let script = format!("cd {}\n{}", dir.display(), crate::book::doc_block("<!-- go exec recipe -->"));
+    // (-count=1: a cached result never passes for a run.)
+    let mut vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    vars.extend([("PATH", path.as_str()), ("GOFLAGS", "-count=1")]);
+    let said = crate::book::run_script("the go exec recipe", &script, &vars);
     assert!(said.contains("ok  \tapnslab.example/interop"), "{said}");
 }
 
